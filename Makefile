@@ -1,0 +1,30 @@
+# The two set-up commands of the README. Both create .venv on first use and install from pyproject.toml.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+.PHONY: demo test install lint clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[test,postgres]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# The main job on the embedded defaults: local Ray, SQLite table and MLflow store under .blocknas/.
+demo: install
+	$(VENV)/bin/blocknas run
+
+# The whole test suite (.ci/run calls exactly this).
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check orchestrator workers solvers dashboards tests benchmarks
+
+clean:
+	rm -rf .blocknas outputs

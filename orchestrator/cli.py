@@ -1,0 +1,125 @@
+"""``blocknas``: the command-line entry points.
+
+    blocknas run    [HYDRA OVERRIDES...]   measure missing blocks on Ray, then solve every target
+    blocknas solve  [HYDRA OVERRIDES...]   only the solver stage, from the stored table
+    blocknas blocks [--json] [--experiment NAME] [--status STATUS] [HYDRA OVERRIDES...]
+
+Exit codes: 0 success, 1 a run failed (blocks failed, results missing, storage down), 2 bad input
+(config, overrides, infeasible budgets), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blocknas",
+        description="Blockwise neural architecture search: measure each block once, solve for every target.",
+        epilog="Overrides use Hydra syntax, e.g.: blocknas run experiment=smoke cluster.num_cpus=2",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("run", "measure the blocks not yet in the table (Ray), then solve every target's Pareto front"),
+        ("solve", "re-run only the solver stage from the table; accepts solver.budgets.TARGET=VALUE"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke")
+        cmd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    blocks = sub.add_parser("blocks", help="list the block results the performance table holds")
+    blocks.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
+    blocks.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    blocks.add_argument("--experiment", help="only this experiment's blocks")
+    blocks.add_argument("--status", choices=("running", "done", "failed"), help="only blocks with this status")
+    return parser
+
+
+def _quiet_libraries() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("alembic", "mlflow", "ray", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _quiet_libraries()
+    # Imported here so that `blocknas --help` and argument errors answer instantly.
+    from orchestrator.config import ConfigError, load_settings
+    from orchestrator.cost_stage import MissingCostsError
+    from orchestrator.run import BlockFailuresError
+    from orchestrator.solve_stage import MissingScoresError
+    from orchestrator.storage import StorageError
+    from solvers import InfeasibleBudgetError
+
+    try:
+        settings = load_settings(args.overrides)
+        if args.command == "blocks":
+            return _blocks(settings, args)
+        from orchestrator.run import run_search, run_solve
+
+        result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
+        from orchestrator.tracking import ui_command
+
+        print(f"\nMLflow UI: {ui_command(settings.tracking_uri)}")
+        print(f"summary: {result.summary_path}")
+        return EXIT_OK
+    except (ConfigError, InfeasibleBudgetError) as exc:
+        print(f"blocknas: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (BlockFailuresError, MissingScoresError, MissingCostsError, StorageError) as exc:
+        print(f"blocknas: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("blocknas: interrupted; finished blocks are stored, the next run measures only the rest",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if "ray" in sys.modules:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
+
+
+def _blocks(settings, args) -> int:
+    from orchestrator.report import format_blocks
+    from orchestrator.storage import PerformanceStore
+
+    store = PerformanceStore(settings.storage_url)
+    scores = store.block_scores(experiment=args.experiment, status=args.status)
+    deltas = _accuracy_deltas(store.block_scores(experiment=args.experiment), settings)
+    if args.json:
+        print(json.dumps([s.as_json() | {"accuracy_delta": deltas.get(s.job_hash)} for s in scores], indent=2))
+    else:
+        print(format_blocks(scores, deltas))
+        print(f"{len(scores)} block results in {store.url.split('://')[0]} store")
+    return EXIT_OK
+
+
+def _accuracy_deltas(scores, settings) -> dict[str, float]:
+    """Accuracy of each block minus the base block's (the slot's first choice), same context and scorer.
+
+    Positive: swapping the block in made the context network more accurate than the base block did.
+    """
+    base_choice = {(settings.space.name, s.name): s.choices[0] for s in settings.space.slots}
+    base_acc = {}
+    for s in scores:
+        if s.accuracy is not None and base_choice.get((s.space, s.slot)) == s.block.split(":", 1)[1]:
+            base_acc[(s.scorer_hash, s.slot)] = s.accuracy
+    return {
+        s.job_hash: round(s.accuracy - base_acc[(s.scorer_hash, s.slot)], 4)
+        for s in scores
+        if s.accuracy is not None and (s.scorer_hash, s.slot) in base_acc
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""Compose the Hydra config from ``conf/`` and turn it into validated, typed settings.
+
+Every mistake in a config or an override surfaces here as ``ConfigError``, before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra import compose, initialize_config_module
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from orchestrator.hashing import content_hash
+from workers.records import TrainSettings
+from workers.spaces import CnnSpace, SearchSpaceError
+
+TARGET_KINDS = ("analytic", "measured")
+ANALYTIC_METRICS = ("flops", "params")
+
+if not OmegaConf.has_resolver("abspath"):
+    OmegaConf.register_new_resolver("abspath", lambda p: str(Path(p).expanduser().resolve()))
+
+
+class ConfigError(ValueError):
+    """The composed configuration is invalid; the message names the key and how to fix it."""
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    kind: str
+    metric: str
+    warmup: int = 0
+    repeats: int = 0
+    threads: int = 1
+
+    def definition(self) -> dict:
+        return {"kind": self.kind, "metric": self.metric, "warmup": self.warmup, "repeats": self.repeats,
+                "threads": self.threads}
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    address: str | None
+    num_cpus: int | None
+    cpus_per_block: float
+    gpus_per_block: float
+    max_retries: int
+    object_store_mb: int
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    name: str
+    space: CnnSpace
+    space_definition: dict
+    scorer_kind: str
+    dataset: str
+    train: TrainSettings
+    device: str
+    targets: tuple[TargetSpec, ...]
+    cluster: ClusterSettings
+    storage_url: str
+    tracking_uri: str
+    artifact_location: str
+    budgets: dict[str, float]
+    max_points: int
+    output_dir: Path
+    config_yaml: str
+    config_hash: str
+    extra: dict = field(default_factory=dict)
+
+    def target(self, name: str) -> TargetSpec:
+        return next(t for t in self.targets if t.name == name)
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """Compose ``conf/config.yaml`` with command-line overrides (Hydra syntax)."""
+    try:
+        with initialize_config_module(config_module="conf", version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(_composition_message(exc)) from exc
+
+
+def _composition_message(exc: Exception) -> str:
+    message = str(exc).split("Config search path:")[0].strip()
+    if message.startswith("Could not override"):
+        key = message.split("'")[1] if "'" in message else "?"
+        group = key.split(".")[0]
+        message = (
+            f"unknown config key {key!r}: check its spelling against conf/{group}/ "
+            f"(a key that is meant to be new takes a leading '+', e.g. +{key}=...)"
+        )
+    return message
+
+
+def load_settings(overrides: list[str]) -> RunSettings:
+    cfg = compose_config(overrides)
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"could not resolve the config: {exc}") from exc
+    return settings_from_dict(resolved, OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def _require(section: dict, key: str, kind: type, where: str):
+    value = section.get(key)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"{where}.{key} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _positive(value, where: str, allow_zero: bool = False):
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{where} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return value
+
+
+def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
+    name = str(cfg.get("name") or "")
+    if not name or "/" in name:
+        raise ConfigError(f"name must be a non-empty experiment name without '/', got {name!r}")
+
+    space_cfg = cfg["space"]
+    if space_cfg.get("kind") != "cnn":
+        raise ConfigError(f"space.kind {space_cfg.get('kind')!r} is not supported; expected 'cnn'")
+    try:
+        space = CnnSpace.from_dict(space_cfg)
+    except (SearchSpaceError, TypeError, ValueError) as exc:
+        raise ConfigError(f"space: {exc}") from exc
+
+    scorer = cfg["scorer"]
+    if scorer.get("kind") != "swap_in":
+        raise ConfigError(f"scorer.kind {scorer.get('kind')!r} is not supported; expected 'swap_in'")
+    if scorer.get("dataset") != "mnist":
+        raise ConfigError(f"scorer.dataset {scorer.get('dataset')!r} is not supported; expected 'mnist'")
+    device = scorer.get("device", "auto")
+    if device not in ("cpu", "cuda", "auto"):
+        raise ConfigError(f"scorer.device must be cpu, cuda or auto, got {device!r}")
+    cluster_cfg = cfg["cluster"]
+    cpus_per_block = _positive(_require(cluster_cfg, "cpus_per_block", float, "cluster"), "cluster.cpus_per_block")
+    try:
+        train = TrainSettings(
+            steps=_require(scorer, "steps", int, "scorer"),
+            batch_size=_require(scorer, "batch_size", int, "scorer"),
+            lr=_require(scorer, "lr", float, "scorer"),
+            weight_decay=_require(scorer, "weight_decay", float, "scorer"),
+            seed=_require(scorer, "seed", int, "scorer"),
+            train_size=_require(scorer, "train_size", int, "scorer"),
+            val_size=_require(scorer, "val_size", int, "scorer"),
+            threads=max(1, int(cpus_per_block)),
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if train.train_size + train.val_size > 5000:
+        raise ConfigError(
+            f"scorer.train_size + scorer.val_size = {train.train_size + train.val_size} exceeds the 5000 "
+            "MNIST digits available"
+        )
+
+    targets = tuple(_target(tname, tcfg) for tname, tcfg in (cfg.get("targets") or {}).items())
+    if not targets:
+        raise ConfigError("targets is empty: configure at least one hardware target (see conf/targets/)")
+
+    num_cpus = cluster_cfg.get("num_cpus")
+    if num_cpus is not None:
+        num_cpus = _positive(_require(cluster_cfg, "num_cpus", int, "cluster"), "cluster.num_cpus")
+    cluster = ClusterSettings(
+        address=cluster_cfg.get("address") or None,
+        num_cpus=num_cpus,
+        cpus_per_block=cpus_per_block,
+        gpus_per_block=_positive(
+            _require(cluster_cfg, "gpus_per_block", float, "cluster"), "cluster.gpus_per_block", allow_zero=True
+        ),
+        max_retries=_positive(_require(cluster_cfg, "max_retries", int, "cluster"), "cluster.max_retries", True),
+        object_store_mb=_positive(_require(cluster_cfg, "object_store_mb", int, "cluster"), "cluster.object_store_mb"),
+    )
+    if num_cpus is not None and cpus_per_block > num_cpus:
+        raise ConfigError(f"cluster.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
+
+    solver = cfg["solver"]
+    names = {t.name for t in targets}
+    budgets = {}
+    for key, value in (solver.get("budgets") or {}).items():
+        if value is None:
+            continue
+        if key not in names:
+            raise ConfigError(f"solver.budgets.{key}: no hardware target named {key!r}; targets: {sorted(names)}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"solver.budgets.{key} must be a number, got {value!r}")
+        budgets[key] = float(value)
+    max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
+
+    storage_url = str(cfg["storage"]["url"])
+    tracking_uri = str(cfg["tracking"]["uri"])
+    for key, value in (("storage.url", storage_url), ("tracking.uri", tracking_uri)):
+        if "://" not in value and not value.startswith(("sqlite:", "file:")):
+            raise ConfigError(f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., got {value!r}")
+    if ":" in (storage_url.split("@")[0].split("//", 1)[-1]) and "@" in storage_url:
+        raise ConfigError("storage.url must not contain a password; set it in the PGPASSWORD environment variable")
+
+    science = {"name": name, "space": space_cfg, "scorer": scorer, "targets": cfg.get("targets"), "solver": solver}
+    return RunSettings(
+        name=name,
+        space=space,
+        space_definition=space_cfg,
+        scorer_kind=scorer["kind"],
+        dataset=scorer["dataset"],
+        train=train,
+        device=device,
+        targets=targets,
+        cluster=cluster,
+        storage_url=storage_url,
+        tracking_uri=tracking_uri,
+        artifact_location=str(cfg["tracking"].get("artifact_location") or ""),
+        budgets=budgets,
+        max_points=max_points,
+        output_dir=Path(cfg["paths"]["output_dir"]),
+        config_yaml=config_yaml,
+        config_hash=content_hash(science),
+    )
+
+
+def _target(name: str, tcfg: dict) -> TargetSpec:
+    if not isinstance(tcfg, dict):
+        raise ConfigError(f"targets.{name} must be a mapping with kind and metric, got {tcfg!r}")
+    kind, metric = tcfg.get("kind"), tcfg.get("metric")
+    if kind not in TARGET_KINDS:
+        raise ConfigError(f"targets.{name}.kind must be one of {TARGET_KINDS}, got {kind!r}")
+    if kind == "analytic":
+        if metric not in ANALYTIC_METRICS:
+            raise ConfigError(f"targets.{name}.metric must be one of {ANALYTIC_METRICS} for analytic targets")
+        return TargetSpec(name, kind, metric)
+    if metric != "latency_ms":
+        raise ConfigError(f"targets.{name}.metric must be latency_ms for measured targets, got {metric!r}")
+    where = f"targets.{name}"
+    return TargetSpec(
+        name,
+        kind,
+        metric,
+        warmup=_positive(_require(tcfg, "warmup", int, where), f"{where}.warmup", allow_zero=True),
+        repeats=_positive(_require(tcfg, "repeats", int, where), f"{where}.repeats"),
+        threads=_positive(_require(tcfg, "threads", int, where), f"{where}.threads"),
+    )
+
+
+def home_overridden() -> bool:
+    return "BLOCKNAS_HOME" in os.environ

@@ -1,0 +1,106 @@
+"""Hardware-target costs per block: analytic ones computed here, measured ones timed on a Ray worker.
+
+Each target has a version (content hash of its definition, and for measured targets of the machine that
+measures), and costs are stored per (space, target version, block): a second run measures nothing.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+import torch
+
+from orchestrator.config import RunSettings, TargetSpec
+from orchestrator.execution import measure_on_worker, start_ray
+from orchestrator.hashing import content_hash
+from orchestrator.storage import CostEntry, PerformanceStore
+from workers.costs import CostTable, analytic_costs, measured_latency
+from workers.spaces import CnnSpace
+
+FIXED_SLOT = -1
+FIXED_CHOICE = "stem+head"
+
+
+class MissingCostsError(RuntimeError):
+    """The table holds no costs for a target; ``blocknas run`` measures them."""
+
+
+@dataclass(frozen=True)
+class TargetCosts:
+    target: TargetSpec
+    version: str
+    table: CostTable
+
+
+def machine_fingerprint() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"host": platform.node(), "cpu": cpu, "torch": torch.__version__.split("+")[0]}
+
+
+def target_version(target: TargetSpec, space_hash: str) -> str:
+    payload = {"space": space_hash, "definition": target.definition()}
+    if target.kind == "measured":
+        payload["machine"] = machine_fingerprint()
+    return content_hash(payload)
+
+
+def space_hash_of(settings: RunSettings) -> str:
+    return content_hash(settings.space_definition)
+
+
+def _entries(table: CostTable) -> list[CostEntry]:
+    return [CostEntry(FIXED_SLOT, FIXED_CHOICE, table.fixed)] + [
+        CostEntry(i, choice, value) for (i, choice), value in table.blocks.items()
+    ]
+
+
+def _from_entries(metric: str, space: CnnSpace, entries: list[CostEntry]) -> CostTable | None:
+    by_key = {(e.slot_index, e.choice): e.value for e in entries}
+    needed = [(i, c) for i, slot in enumerate(space.slots) for c in slot.choices]
+    if (FIXED_SLOT, FIXED_CHOICE) not in by_key or any(k not in by_key for k in needed):
+        return None
+    return CostTable(metric, by_key[(FIXED_SLOT, FIXED_CHOICE)], {k: by_key[k] for k in needed})
+
+
+def load_costs(store: PerformanceStore, settings: RunSettings) -> dict[str, TargetCosts]:
+    """Stored costs of every target; raise ``MissingCostsError`` naming the first one not stored."""
+    space_hash = space_hash_of(settings)
+    result = {}
+    for target in settings.targets:
+        version = target_version(target, space_hash)
+        table = _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))
+        if table is None:
+            raise MissingCostsError(
+                f"no stored costs for target {target.name!r} (version {version}); run `blocknas run` with "
+                "this config first to measure them"
+            )
+        result[target.name] = TargetCosts(target, version, table)
+    return result
+
+
+def ensure_costs(store: PerformanceStore, settings: RunSettings) -> dict[str, TargetCosts]:
+    """Load each target's costs, measuring and storing the ones not stored yet."""
+    space_hash = space_hash_of(settings)
+    result = {}
+    for target in settings.targets:
+        version = target_version(target, space_hash)
+        table = _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))
+        if table is None:
+            if target.kind == "analytic":
+                table, measured_on = analytic_costs(settings.space, target.metric), None
+            else:
+                start_ray(settings.cluster)
+                table = measure_on_worker(
+                    measured_latency, settings.space, target.warmup, target.repeats, target.threads,
+                    num_cpus=target.threads,
+                )
+                measured_on = machine_fingerprint()["host"]
+            store.record_costs(space_hash, target.name, version, target.metric, _entries(table), measured_on)
+        result[target.name] = TargetCosts(target, version, table)
+    return result

@@ -1,0 +1,175 @@
+"""Ray fan-out: the task wrapper that runs a worker and persists its result, and the driver loop.
+
+The wrapper runs on the worker node and writes the result into the performance table itself, so a
+finished block is recorded even if the driver dies right after.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import traceback
+from dataclasses import dataclass
+
+import ray
+from tqdm import tqdm
+
+from orchestrator import tracking
+from orchestrator.config import ClusterSettings
+from orchestrator.planning import BlockJob
+from orchestrator.storage import shared_store
+from workers.records import NetworkJob, NetworkResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a block task needs besides its job: where to record, and how to tag what it records."""
+
+    experiment: str
+    space: str
+    scorer_hash: str
+    scorer_params: dict
+    storage_url: str
+    tracking_uri: str
+    mlflow_experiment_id: str
+    parent_run_id: str
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    network_hash: str
+    block_keys: tuple[str, ...]
+    ok: bool
+    error: str | None = None
+
+
+def start_ray(cluster: ClusterSettings) -> None:
+    """Join ``cluster.address`` or start a local instance with this machine's CPUs."""
+    if ray.is_initialized():
+        return
+    common = {"logging_level": logging.WARNING, "log_to_driver": True, "include_dashboard": False}
+    if cluster.address:
+        ray.init(address=cluster.address, **common)
+    else:
+        ray.init(
+            num_cpus=cluster.num_cpus or os.cpu_count(),
+            object_store_memory=cluster.object_store_mb * 1024 * 1024,
+            **common,
+        )
+
+
+def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext) -> TaskOutcome:
+    from workers.scoring import score_network  # imported in the worker: keeps the driver light
+
+    store = shared_store(ctx.storage_url)
+    node = ray.get_runtime_context().get_node_id()
+    host = socket.gethostname()
+    store.mark_running(
+        [{"job_hash": b.job_hash, "experiment": ctx.experiment, "space": ctx.space,
+          "scorer_hash": ctx.scorer_hash, "slot_index": b.slot_index, "slot": b.slot, "block": b.block_key,
+          "network_hash": b.network_hash} for b in blocks],
+        node=node,
+        host=host,
+    )
+    attempts = {s.job_hash: s.attempts for s in store.block_scores([b.job_hash for b in blocks])}
+    run_ids = {b.job_hash: _start_block_run(ctx, b, job, node, attempts.get(b.job_hash, 1)) for b in blocks}
+    try:
+        result = score_network(job)
+    except Exception:
+        error = traceback.format_exc()
+        store.record_failure([b.job_hash for b in blocks], error)
+        for run_id in run_ids.values():
+            _finish_block_run(ctx, run_id, None, "FAILED", error)
+        return TaskOutcome(job.network_hash, tuple(b.block_key for b in blocks), False, error)
+    store.record_result([b.job_hash for b in blocks], _metrics(result))
+    for run_id in run_ids.values():
+        _finish_block_run(ctx, run_id, result, "FINISHED", None)
+    return TaskOutcome(job.network_hash, tuple(b.block_key for b in blocks), True)
+
+
+def _metrics(result: NetworkResult) -> dict:
+    return {"accuracy": result.accuracy, "loss": result.loss, "train_loss": result.train_loss,
+            "train_seconds": result.train_seconds, "params": result.params, "flops": result.flops,
+            "device": result.device}
+
+
+def _start_block_run(ctx: TaskContext, block: BlockJob, job: NetworkJob, node: str, attempt: int) -> str | None:
+    """Tracking is best effort: a tracking failure never loses a block result."""
+    try:
+        run_id = tracking.start_run(
+            ctx.tracking_uri,
+            ctx.mlflow_experiment_id,
+            run_name=block.block_key,
+            tags={"blocknas.experiment": ctx.experiment, "blocknas.block": block.block_key,
+                  "blocknas.job_hash": block.job_hash, "blocknas.network_hash": block.network_hash,
+                  "blocknas.node": node, "blocknas.attempt": attempt},
+            params={"slot": block.slot, "slot_index": block.slot_index, "block": block.block_key,
+                    "choice": block.choice, "network": ",".join(job.choices), **ctx.scorer_params},
+            parent_run_id=ctx.parent_run_id,
+        )
+        shared_store(ctx.storage_url).set_mlflow_run(block.job_hash, run_id)
+        return run_id
+    except Exception as exc:  # noqa: BLE001
+        log.warning("MLflow logging failed for %s: %s", block.block_key, exc)
+        return None
+
+
+def _finish_block_run(ctx: TaskContext, run_id: str | None, result: NetworkResult | None, status: str,
+                      error: str | None) -> None:
+    if run_id is None:
+        return
+    try:
+        metrics = _metrics(result) if result else {}
+        metrics.pop("device", None)
+        tags = {"blocknas.device": result.device} if result else {"blocknas.error": error or ""}
+        tracking.finish_run(ctx.tracking_uri, run_id, metrics, status, tags)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("MLflow logging failed for run %s: %s", run_id, exc)
+
+
+_remote_score = ray.remote(_score_and_record)
+
+
+def run_block_jobs(
+    pending: dict[str, list[BlockJob]],
+    jobs: dict[str, NetworkJob],
+    ctx: TaskContext,
+    cluster: ClusterSettings,
+    show_progress: bool = True,
+) -> list[TaskOutcome]:
+    """Submit one Ray task per pending network, wait for all, show blocks done / total."""
+    options = {"num_cpus": cluster.cpus_per_block, "num_gpus": cluster.gpus_per_block,
+               "max_retries": cluster.max_retries, "retry_exceptions": False}
+    futures = {
+        _remote_score.options(name=f"block:{blocks[0].block_key}", **options).remote(jobs[h], blocks, ctx): h
+        for h, blocks in pending.items()
+    }
+    outcomes: list[TaskOutcome] = []
+    total_blocks = sum(len(b) for b in pending.values())
+    with tqdm(total=total_blocks, desc="blocks", unit="block", disable=not show_progress) as bar:
+        remaining = list(futures)
+        while remaining:
+            done, remaining = ray.wait(remaining, num_returns=1)
+            for future in done:
+                network_hash = futures[future]
+                try:
+                    outcome = ray.get(future)
+                except ray.exceptions.RayError as exc:
+                    # The worker died more than max_retries times: the blocks stay unfinished.
+                    error = f"{type(exc).__name__}: {exc}"
+                    keys = tuple(b.block_key for b in pending[network_hash])
+                    shared_store(ctx.storage_url).record_failure([b.job_hash for b in pending[network_hash]], error)
+                    outcome = TaskOutcome(network_hash, keys, False, error)
+                outcomes.append(outcome)
+                bar.update(len(outcome.block_keys))
+                if not outcome.ok:
+                    bar.write(f"FAILED {', '.join(outcome.block_keys)}: {outcome.error.strip().splitlines()[-1]}")
+    return outcomes
+
+
+def measure_on_worker(function, *args, num_cpus: float = 1):
+    """Run a cost measurement as a Ray task on a worker node and return its result."""
+    return ray.get(ray.remote(function).options(num_cpus=num_cpus, max_retries=1).remote(*args))

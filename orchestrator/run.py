@@ -1,0 +1,139 @@
+"""The main job (``blocknas run``) and the solver-only job (``blocknas solve``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from orchestrator import tracking
+from orchestrator.config import RunSettings
+from orchestrator.cost_stage import TargetCosts, ensure_costs, load_costs
+from orchestrator.execution import TaskContext, run_block_jobs, start_ray
+from orchestrator.planning import Plan, choose_context, pending_networks, plan_blocks, scorer_fingerprint
+from orchestrator.report import build_summary, format_fronts, write_summary
+from orchestrator.solve_stage import build_block_table, solve_fronts, store_fronts, write_front_files
+from orchestrator.storage import PerformanceStore
+from workers.costs import analytic_costs
+from workers.data import mnist_fingerprint
+
+
+class BlockFailuresError(RuntimeError):
+    """Some block jobs failed; they stay unfinished and the next run retries them."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    summary: dict
+    summary_path: Path
+
+
+def make_plan(settings: RunSettings) -> Plan:
+    context = choose_context(settings.space, analytic_costs(settings.space, "flops"))
+    scorer = scorer_fingerprint(settings.train, settings.scorer_kind, settings.dataset, mnist_fingerprint())
+    return plan_blocks(settings.space, settings.space_definition, context, settings.train, scorer, settings.device)
+
+
+def _output_dir(settings: RunSettings, kind: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return settings.output_dir / settings.name / f"{kind}-{stamp}"
+
+
+def _scorer_params(settings: RunSettings) -> dict:
+    return {f"scorer.{k}": v for k, v in settings.train.as_dict().items()} | {
+        "scorer.kind": settings.scorer_kind, "scorer.dataset": settings.dataset}
+
+
+def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
+    """Plan, measure what is missing on Ray, persist, solve every target's front, write the summary."""
+    store = PerformanceStore(settings.storage_url)
+    store.record_experiment(settings.name, settings.config_hash, settings.config_yaml)
+    plan = make_plan(settings)
+    done = store.done_job_hashes([b.job_hash for b in plan.blocks])
+    pending = pending_networks(plan, done)
+    pending_blocks = sum(len(v) for v in pending.values())
+    print(f"{settings.name}: {len(plan.blocks)} blocks, {len(done)} already measured, {pending_blocks} to measure "
+          f"in {len(pending)} network trainings; context network {' '.join(plan.context)}", flush=True)
+
+    experiment_id = tracking.prepare_experiment(settings.tracking_uri, settings.name, settings.artifact_location)
+    parent = tracking.start_run(
+        settings.tracking_uri, experiment_id, run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}",
+        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
+              "blocknas.kind": "run"},
+        params={"config_hash": settings.config_hash, "space": settings.space.name,
+                "blocks_total": len(plan.blocks), "context": ",".join(plan.context), **_scorer_params(settings)},
+    )
+    out_dir = _output_dir(settings, "run")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(settings.config_yaml)
+    status = "FAILED"
+    try:
+        costs = ensure_costs(store, settings)  # starts Ray only if a measured target is not stored yet
+        trained = 0
+        if pending:
+            start_ray(settings.cluster)
+            ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
+                              settings.storage_url, settings.tracking_uri, experiment_id, parent)
+            started = time.perf_counter()
+            outcomes = run_block_jobs(pending, plan.networks, ctx, settings.cluster, show_progress)
+            failed = [o for o in outcomes if not o.ok]
+            trained = sum(len(o.block_keys) for o in outcomes if o.ok)
+            print(f"measured {trained} blocks in {time.perf_counter() - started:.1f} s", flush=True)
+            if failed:
+                keys = [k for o in failed for k in o.block_keys]
+                raise BlockFailuresError(
+                    f"{len(keys)} blocks failed ({', '.join(keys)}); their errors are in `blocknas blocks "
+                    "--status failed`; the next `blocknas run` retries only them"
+                )
+        result = _solve_and_write(store, settings, plan, costs, out_dir, parent,
+                                  blocks_trained=trained, blocks_cached=len(done))
+        status = "FINISHED"
+        return result
+    finally:
+        tracking.finish_run(settings.tracking_uri, parent, status=status)
+
+
+def run_solve(settings: RunSettings) -> JobResult:
+    """Only the solver stage, from what the table holds: no Ray, no training, no measuring."""
+    store = PerformanceStore(settings.storage_url)
+    plan = make_plan(settings)
+    costs = load_costs(store, settings)
+    experiment_id = tracking.prepare_experiment(settings.tracking_uri, settings.name, settings.artifact_location)
+    parent = tracking.start_run(
+        settings.tracking_uri, experiment_id, run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
+        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
+              "blocknas.kind": "solve"},
+        params={"config_hash": settings.config_hash, "budgets": json.dumps(settings.budgets)},
+    )
+    status = "FAILED"
+    try:
+        result = _solve_and_write(store, settings, plan, costs, _output_dir(settings, "solve"), parent,
+                                  blocks_trained=0, blocks_cached=len(plan.blocks))
+        status = "FINISHED"
+        return result
+    finally:
+        tracking.finish_run(settings.tracking_uri, parent, status=status)
+
+
+def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],
+                     out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int) -> JobResult:
+    scores = store.block_scores([b.job_hash for b in plan.blocks])
+    table = build_block_table(settings, plan, scores, costs)
+    started = time.perf_counter()
+    result = solve_fronts(settings, table)
+    solve_seconds = time.perf_counter() - started
+    store_fronts(store, settings, result, costs)
+    files = write_front_files(out_dir, settings, result, costs)
+    summary = build_summary(settings, result, costs, blocks_total=len(plan.blocks), blocks_trained=blocks_trained,
+                            blocks_cached=blocks_cached, context=plan.context, mlflow_run_id=parent_run_id,
+                            output_dir=out_dir)
+    summary["solve_seconds"] = round(solve_seconds, 4)
+    summary_path = write_summary(summary, out_dir)
+    tracking.log_artifacts(settings.tracking_uri, parent_run_id, files + [summary_path])
+    tracking.log_metrics(settings.tracking_uri, parent_run_id,
+                         {f"front_points.{k}": len(v) for k, v in result.fronts.items()}
+                         | {"solve_seconds": solve_seconds})
+    print(format_fronts(summary))
+    return JobResult(summary, summary_path)

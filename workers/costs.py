@@ -1,0 +1,65 @@
+"""Per-block cost tables for a search space: what the hardware targets read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from workers.profiling import count_flops, count_params, measure_latency_ms
+from workers.spaces import CnnSpace
+
+ANALYTIC_METRICS = ("flops", "params")
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """``blocks[(slot_index, choice)]`` is the block's cost; ``fixed`` the stem and head, paid by every net."""
+
+    metric: str
+    fixed: float
+    blocks: dict[tuple[int, str], float]
+
+
+def analytic_costs(space: CnnSpace, metric: str) -> CostTable:
+    """FLOPs (multiply-accumulates) or parameter count of every block, computed, not measured."""
+    if metric not in ANALYTIC_METRICS:
+        raise ValueError(f"unknown analytic metric {metric!r}; expected one of {ANALYTIC_METRICS}")
+
+    def cost(module: torch.nn.Module, shape: tuple[int, ...]) -> float:
+        return float(count_flops(module, shape) if metric == "flops" else count_params(module))
+
+    input_shape = (1, space.input_channels, space.input_size, space.input_size)
+    fixed = cost(space.build_stem(), input_shape) + cost(space.build_head(), space.head_input_shape())
+    blocks = {
+        (i, choice): cost(space.build_block(i, choice), space.slot_input_shape(i))
+        for i, slot in enumerate(space.slots)
+        for choice in slot.choices
+    }
+    return CostTable(metric, fixed, blocks)
+
+
+def measured_latency(space: CnnSpace, warmup: int, repeats: int, threads: int) -> CostTable:
+    """Latency of every block in milliseconds, timed in isolation on its slot's input (batch 1).
+
+    A network's latency is then the fixed part (stem + head, timed the same way) plus the sum of its
+    blocks, as in Once-for-All's per-block lookup tables.
+    """
+    torch.manual_seed(0)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        input_shape = (1, space.input_channels, space.input_size, space.input_size)
+        fixed = measure_latency_ms(space.build_stem(), input_shape, warmup, repeats) + measure_latency_ms(
+            space.build_head(), space.head_input_shape(), warmup, repeats
+        )
+        blocks = {
+            (i, choice): measure_latency_ms(
+                space.build_block(i, choice), space.slot_input_shape(i), warmup, repeats
+            )
+            for i, slot in enumerate(space.slots)
+            for choice in slot.choices
+        }
+    finally:
+        torch.set_num_threads(previous_threads)
+    return CostTable("latency_ms", fixed, blocks)

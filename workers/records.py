@@ -1,0 +1,55 @@
+"""Plain job and result records exchanged between the orchestrator and the workers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a block's context network is trained and evaluated (MathNAS swap-in scoring)."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    seed: int
+    train_size: int
+    val_size: int
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "train_size", "val_size", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"scorer.{name} must be a positive integer, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"scorer.lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"scorer.weight_decay must be >= 0, got {self.weight_decay}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NetworkJob:
+    """Train one network (the context network with one block swapped in) and evaluate it."""
+
+    network_hash: str
+    space: dict  # the search-space definition, as plain data
+    choices: tuple[str, ...]  # one candidate block per slot
+    settings: TrainSettings
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when the task was given a GPU)
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    """What training and evaluating one network measured."""
+
+    accuracy: float  # held-out top-1 accuracy, in percent
+    loss: float  # held-out mean cross-entropy
+    train_loss: float  # mean training loss over the last 10 % of steps
+    train_seconds: float
+    params: int
+    flops: int  # multiply-accumulates of one forward pass at batch size 1
+    device: str
