@@ -95,7 +95,7 @@ def _blocks(settings, args) -> int:
 
     store = PerformanceStore(settings.storage_url)
     scores = store.block_scores(experiment=args.experiment, status=args.status)
-    deltas = _accuracy_deltas(store.block_scores(experiment=args.experiment), settings)
+    deltas = _accuracy_deltas(store.block_scores(experiment=args.experiment))
     if args.json:
         print(json.dumps([s.as_json() | {"accuracy_delta": deltas.get(s.job_hash)} for s in scores], indent=2))
     else:
@@ -104,16 +104,12 @@ def _blocks(settings, args) -> int:
     return EXIT_OK
 
 
-def _accuracy_deltas(scores, settings) -> dict[str, float]:
+def _accuracy_deltas(scores) -> dict[str, float]:
     """Accuracy of each block minus the base block's (the slot's first choice), same context and scorer.
 
     Positive: swapping the block in made the context network more accurate than the base block did.
     """
-    base_choice = {(settings.space.name, s.name): s.choices[0] for s in settings.space.slots}
-    base_acc = {}
-    for s in scores:
-        if s.accuracy is not None and base_choice.get((s.space, s.slot)) == s.block.split(":", 1)[1]:
-            base_acc[(s.scorer_hash, s.slot)] = s.accuracy
+    base_acc = {(s.scorer_hash, s.slot): s.accuracy for s in scores if s.choice_index == 0 and s.accuracy is not None}
     return {
         s.job_hash: round(s.accuracy - base_acc[(s.scorer_hash, s.slot)], 4)
         for s in scores

@@ -70,7 +70,7 @@ def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext)
     store.mark_running(
         [{"job_hash": b.job_hash, "experiment": ctx.experiment, "space": ctx.space,
           "scorer_hash": ctx.scorer_hash, "slot_index": b.slot_index, "slot": b.slot, "block": b.block_key,
-          "network_hash": b.network_hash} for b in blocks],
+          "choice_index": b.choice_index, "network_hash": b.network_hash} for b in blocks],
         node=node,
         host=host,
     )

@@ -25,6 +25,7 @@ class BlockJob:
     slot_index: int
     slot: str
     choice: str
+    choice_index: int
     block_key: str
     network_hash: str
 
@@ -69,11 +70,11 @@ def plan_blocks(
     space_hash = content_hash(space_definition)
     blocks, networks = [], {}
     for i, slot in enumerate(space.slots):
-        for choice in slot.choices:
+        for j, choice in enumerate(slot.choices):
             choices = context[:i] + (choice,) + context[i + 1 :]
             network_hash = content_hash({"space": space_hash, "choices": list(choices), "scorer": scorer})
             job_hash = content_hash({"space": space_hash, "slot": i, "choice": choice, "scorer": scorer_hash})
-            blocks.append(BlockJob(job_hash, i, slot.name, choice, slot.key(choice), network_hash))
+            blocks.append(BlockJob(job_hash, i, slot.name, choice, j, slot.key(choice), network_hash))
             networks.setdefault(
                 network_hash, NetworkJob(network_hash, space_definition, choices, train, device)
             )

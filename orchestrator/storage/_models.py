@@ -42,6 +42,7 @@ class BlockScoreRow(Base):
     slot_index: Mapped[int] = mapped_column(Integer)
     slot: Mapped[str] = mapped_column(String(100))
     block: Mapped[str] = mapped_column(String(200))  # the stable key, e.g. "s2:mbconv_k5_e6"
+    choice_index: Mapped[int] = mapped_column(Integer)  # position in the slot's choices; 0 is the base block
     network_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), index=True)  # running | done | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)

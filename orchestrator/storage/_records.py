@@ -15,6 +15,7 @@ class BlockScore:
     slot_index: int
     slot: str
     block: str
+    choice_index: int
     network_hash: str
     status: str
     attempts: int

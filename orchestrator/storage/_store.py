@@ -34,7 +34,8 @@ class StorageError(RuntimeError):
 def public_url(url: str) -> str:
     """The store URL without user name or password, safe for logs and summaries."""
     parsed = make_url(url)
-    return parsed.set(username=None, password=None).render_as_string(hide_password=False)
+    # URL.set() treats None as "leave unchanged"; _replace really drops them.
+    return parsed._replace(username=None, password=None).render_as_string(hide_password=False)
 
 
 def _upsert(session: Session, table, values: dict, keys: list[str], update_values: dict, where=None) -> None:

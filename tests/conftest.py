@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated BLOCKNAS_HOME per test, the CLI in a real subprocess, store backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+POSTGRES_ENV = "BLOCKNAS_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty project directory: the store, MLflow and outputs of the test go here."""
+    monkeypatch.setenv("BLOCKNAS_HOME", str(tmp_path))
+    return tmp_path
+
+
+def run_cli(home: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``blocknas ARGS`` in a subprocess with its own BLOCKNAS_HOME, as a user would run it."""
+    env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        capture_output=True, text=True, env=env, timeout=timeout, cwd=home,
+    )
+
+
+def summary_of(result: subprocess.CompletedProcess) -> dict:
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("summary: "), result.stdout[-2000:] + result.stderr[-2000:]
+    return json.loads(Path(last.removeprefix("summary: ")).read_text())
+
+
+def postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """A fresh, empty performance store on each backend (PostgreSQL: a schema of its own)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/perf.db"
+        return
+    url = postgres_url()
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set; .ci/run sets it to the local PostgreSQL server")
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no PostgreSQL server reachable at {url}: {exc}")
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

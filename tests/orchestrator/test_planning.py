@@ -1,0 +1,59 @@
+from orchestrator.config import load_settings
+from orchestrator.planning import choose_context, pending_networks, plan_blocks, scorer_fingerprint
+from orchestrator.run import make_plan
+from workers.costs import analytic_costs
+
+
+def test_context_is_the_block_nearest_each_slots_mean_flops():
+    space = load_settings(["space=mnist_cnn"]).space
+    flops = analytic_costs(space, "flops")
+    context = choose_context(space, flops)
+    for i, slot in enumerate(space.slots):
+        values = {c: flops.blocks[(i, c)] for c in slot.choices}
+        mean = sum(values.values()) / len(values)
+        assert abs(values[context[i]] - mean) == min(abs(v - mean) for v in values.values())
+
+
+def test_plan_measures_every_block_with_m_times_n_minus_1_plus_1_trainings():
+    settings = load_settings([])
+    plan = make_plan(settings)
+    m, n = len(settings.space.slots), 4
+    assert len(plan.blocks) == m * n
+    assert len({b.job_hash for b in plan.blocks}) == m * n
+    assert len(plan.networks) == m * (n - 1) + 1
+    shared = [b for b in plan.blocks if b.choice == plan.context[b.slot_index]]
+    assert len({b.network_hash for b in shared}) == 1 and len(shared) == m
+    for block in plan.blocks:
+        choices = plan.networks[block.network_hash].choices
+        assert choices[block.slot_index] == block.choice
+        assert all(c == plan.context[i] for i, c in enumerate(choices) if i != block.slot_index)
+
+
+def test_hashes_are_stable_and_cover_what_affects_results():
+    base = make_plan(load_settings(["experiment=smoke"]))
+    assert [b.job_hash for b in make_plan(load_settings(["experiment=smoke"])).blocks] == [
+        b.job_hash for b in base.blocks]
+    for override in ("scorer.seed=3", "scorer.steps=81", "scorer.val_size=400"):
+        changed = make_plan(load_settings(["experiment=smoke", override]))
+        assert not {b.job_hash for b in changed.blocks} & {b.job_hash for b in base.blocks}, override
+    placement = make_plan(load_settings(["experiment=smoke", "cluster.cpus_per_block=2", "name=other"]))
+    assert [b.job_hash for b in placement.blocks] == [b.job_hash for b in base.blocks]
+
+
+def test_data_fingerprint_is_part_of_the_scorer_hash():
+    settings = load_settings(["experiment=smoke"])
+    a = scorer_fingerprint(settings.train, "swap_in", "mnist", "data-v1")
+    b = scorer_fingerprint(settings.train, "swap_in", "mnist", "data-v2")
+    ctx = ("skip", "conv_k3")
+    plan_a = plan_blocks(settings.space, settings.space_definition, ctx, settings.train, a, "cpu")
+    plan_b = plan_blocks(settings.space, settings.space_definition, ctx, settings.train, b, "cpu")
+    assert plan_a.blocks[0].job_hash != plan_b.blocks[0].job_hash
+
+
+def test_pending_skips_done_blocks_and_keeps_shared_networks_once():
+    plan = make_plan(load_settings(["experiment=smoke"]))
+    assert sum(len(v) for v in pending_networks(plan, set()).values()) == len(plan.blocks)
+    done = {b.job_hash for b in plan.blocks[:2]}
+    pending = pending_networks(plan, done)
+    assert {b.job_hash for v in pending.values() for b in v} == {b.job_hash for b in plan.blocks[2:]}
+    assert pending_networks(plan, {b.job_hash for b in plan.blocks}) == {}

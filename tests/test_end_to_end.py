@@ -1,0 +1,129 @@
+"""`blocknas run experiment=smoke` twice through real Ray, the real table, MLflow and HiGHS."""
+
+import json
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.config import load_settings
+from orchestrator.storage import PerformanceStore
+from solvers import brute_force_front
+from tests.conftest import run_cli, summary_of
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    first = run_cli(home, "run", "experiment=smoke", "cluster.num_cpus=2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_cli(home, "run", "experiment=smoke", "cluster.num_cpus=2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    return home, first, second
+
+
+def test_first_run_trains_every_block_and_writes_the_summary(smoke_runs):
+    home, first, _ = smoke_runs
+    summary = summary_of(first)
+    assert summary["experiment"] == "smoke"
+    assert (summary["blocks_total"], summary["blocks_trained"], summary["blocks_cached"]) == (6, 6, 0)
+    assert summary["store"] == f"sqlite:///{home}/.blocknas/perf.db"
+    assert summary["tracking_uri"] == f"sqlite:///{home}/.blocknas/mlflow.db"
+    assert set(summary["targets"]) == {"flops", "params", "local_cpu"}
+    for target in summary["targets"].values():
+        costs = [p["cost"] for p in target["pareto"]]
+        accs = [p["predicted_accuracy"] for p in target["pareto"]]
+        assert costs == sorted(costs) and accs == sorted(accs) and len(costs) >= 1
+        assert all(len(p["blocks"]) == 2 and p["blocks"][0].startswith("s0:") for p in target["pareto"])
+    out = home / "outputs" / "smoke"
+    for name in ("flops", "params", "local_cpu"):
+        assert list(out.glob(f"run-*/pareto_{name}.json")) and list(out.glob(f"run-*/pareto_{name}.png"))
+    assert "mlflow ui --backend-store-uri" in first.stdout
+
+
+def test_second_run_trains_nothing_and_gives_identical_fronts(smoke_runs):
+    _, first, second = smoke_runs
+    a, b = summary_of(first), summary_of(second)
+    assert (b["blocks_trained"], b["blocks_cached"]) == (0, 6)
+    assert a["targets"] == b["targets"] and a["table_hash"] == b["table_hash"]
+    assert "blocks:" not in second.stderr  # no progress bar: no Ray task was started
+
+
+def test_fronts_are_exact_for_the_stored_table(smoke_runs):
+    home, first, _ = smoke_runs
+    from orchestrator.cost_stage import load_costs
+    from orchestrator.run import make_plan
+    from orchestrator.solve_stage import build_block_table
+
+    settings = load_settings(["experiment=smoke", f"paths.root={home}"])
+    store = PerformanceStore(settings.storage_url)
+    plan = make_plan(settings)
+    table = build_block_table(settings, plan, store.block_scores(), load_costs(store, settings))
+    for name, target in summary_of(first)["targets"].items():
+        expected = brute_force_front(table, name)
+        got = [(p["cost"], p["predicted_accuracy"]) for p in target["pareto"]]
+        assert len(got) == len(expected)
+        np.testing.assert_allclose(np.array(got), np.array(expected), rtol=1e-9, atol=1e-6)
+
+
+def test_table_holds_each_block_once_with_where_it_ran(smoke_runs):
+    home, *_ = smoke_runs
+    listing = run_cli(home, "blocks", "--json", "--experiment", "smoke")
+    assert listing.returncode == 0, listing.stderr
+    blocks = json.loads(listing.stdout)
+    assert len(blocks) == 6 and len({b["block"] for b in blocks}) == 6
+    for block in blocks:
+        assert block["status"] == "done" and block["attempts"] == 1 and block["node"]
+        assert 0 <= block["accuracy"] <= 100 and block["train_seconds"] > 0 and block["flops"] > 0
+    base = [b for b in blocks if b["block"] in ("s0:skip", "s1:conv_k3")]
+    assert all(b["accuracy_delta"] == 0 for b in base)
+    assert run_cli(home, "blocks", "--status", "failed").stdout.count("smoke") == 0
+
+
+def test_mlflow_has_one_parent_per_run_and_one_nested_run_per_block(smoke_runs):
+    home, first, second = smoke_runs
+    client = MlflowClient(f"sqlite:///{home}/.blocknas/mlflow.db")
+    experiment = client.get_experiment_by_name("smoke")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("blocknas.kind") == "run"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    assert len(children) == 6 and {c.data.tags["mlflow.parentRunId"] for c in children} == {
+        summary_of(first)["mlflow_run_id"]}
+    child = children[0]
+    assert {"slot", "block", "scorer.steps", "scorer.seed"} <= set(child.data.params)
+    assert {"accuracy", "loss", "train_seconds", "params", "flops"} <= set(child.data.metrics)
+    assert child.data.tags["blocknas.experiment"] == "smoke"
+    artifacts = {a.path for a in client.list_artifacts(summary_of(second)["mlflow_run_id"])}
+    assert {"pareto_local_cpu.json", "pareto_local_cpu.png", "summary.json"} <= artifacts
+
+
+def test_solve_with_budgets_returns_the_best_within_them(smoke_runs):
+    home, first, _ = smoke_runs
+    front = summary_of(first)["targets"]["params"]["pareto"]
+    budget = front[0]["cost"]
+    result = run_cli(home, "solve", "experiment=smoke", f"solver.budgets.params={budget}")
+    assert result.returncode == 0, result.stderr
+    summary = summary_of(result)
+    assert summary["best"]["costs"]["params"] <= budget
+    assert summary["best"]["predicted_accuracy"] == pytest.approx(front[0]["predicted_accuracy"])
+    assert summary["blocks_trained"] == 0
+
+
+def test_infeasible_budget_is_a_clear_error_and_changes_nothing(smoke_runs):
+    home, first, _ = smoke_runs
+    db = home / ".blocknas" / "perf.db"
+    before = PerformanceStore(f"sqlite:///{db}").block_scores()
+    smallest = summary_of(first)["targets"]["params"]["pareto"][0]["cost"]
+    result = run_cli(home, "solve", "experiment=smoke", f"solver.budgets.params={smallest - 1}")
+    assert result.returncode == 2
+    assert f"smallest feasible params cost is {smallest:g}" in result.stderr
+    assert PerformanceStore(f"sqlite:///{db}").block_scores() == before
+
+
+def test_solve_without_measured_blocks_says_to_run_first(tmp_path):
+    result = run_cli(tmp_path, "solve", "experiment=smoke")
+    assert result.returncode == 1
+    assert "run `blocknas run`" in result.stderr
