@@ -64,7 +64,8 @@ def format_fronts(summary: dict) -> str:
         lines.append(f"\nPareto front: predicted accuracy vs. {name} ({unit}), {len(target['pareto'])} points")
         lines.append(f"  {'cost':>10}  {'pred. acc %':>11}  blocks")
         for point in target["pareto"]:
-            lines.append(f"  {_fmt(point['cost']):>10}  {point['predicted_accuracy']:>11.2f}  {' '.join(point['blocks'])}")
+            blocks = " ".join(point["blocks"])
+            lines.append(f"  {_fmt(point['cost']):>10}  {point['predicted_accuracy']:>11.2f}  {blocks}")
     if "best" in summary:
         best = summary["best"]
         limits = ", ".join(f"{k} <= {v:g}" for k, v in summary["budgets"].items())

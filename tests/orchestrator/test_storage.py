@@ -8,8 +8,8 @@ from orchestrator.storage import CostEntry, PerformanceStore, public_url
 
 
 def block_row(i: int, network: str = "net") -> dict:
-    return {"job_hash": f"job{i}", "experiment": "exp", "space": "space", "scorer_hash": "sh",
-            "slot_index": i % 4, "slot": f"s{i % 4}", "block": f"s{i % 4}:b{i}", "choice_index": i // 4, "network_hash": network}
+    return {"job_hash": f"job{i}", "experiment": "exp", "space": "space", "scorer_hash": "sh", "slot_index": i % 4,
+            "slot": f"s{i % 4}", "block": f"s{i % 4}:b{i}", "choice_index": i // 4, "network_hash": network}
 
 
 def test_retry_upserts_one_row_and_counts_attempts(store_url):

@@ -38,6 +38,7 @@ class CnnSpace:
     stem_channels: int
     stem_stride: int
     slots: tuple[SlotSpec, ...]
+    head_channels: int | None = None  # a 1x1 conv to this many features before pooling; None: pool directly
 
     @classmethod
     def from_dict(cls, spec: dict) -> CnnSpace:
@@ -61,6 +62,7 @@ class CnnSpace:
                 stem_channels=int(spec["stem_channels"]),
                 stem_stride=int(spec.get("stem_stride", 1)),
                 slots=slots,
+                head_channels=int(spec["head_channels"]) if spec.get("head_channels") else None,
             )
         except KeyError as exc:
             raise SearchSpaceError(f"search space is missing the field {exc.args[0]!r}") from exc
@@ -118,9 +120,15 @@ class CnnSpace:
         )
 
     def build_head(self) -> nn.Module:
-        return nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(self.slots[-1].out_channels, self.num_classes)
-        )
+        channels = self.slots[-1].out_channels
+        layers: list[nn.Module] = []
+        if self.head_channels:
+            # A fixed feature layer before pooling keeps every network's classifier reasonably strong, so
+            # that dropping blocks (skip) degrades accuracy more additively.
+            layers += [nn.Conv2d(channels, self.head_channels, 1, bias=False), nn.BatchNorm2d(self.head_channels),
+                       nn.ReLU(inplace=True)]
+            channels = self.head_channels
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, self.num_classes))
 
     def head_input_shape(self) -> tuple[int, int, int, int]:
         size = _downsample(self.input_size, self.stem_stride)
