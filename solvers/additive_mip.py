@@ -69,6 +69,8 @@ def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, floa
 
     model.budget = pyo.Constraint(model.BUDGETS, rule=budget_rule)
 
+    _add_rules(model, table)
+
     model.cost_cap_value = pyo.Param(mutable=True, initialize=float(len(pairs)))
     model.cost_cap = pyo.Constraint(expr=linear(cost) <= model.cost_cap_value)
     model.accuracy_floor_value = pyo.Param(mutable=True, initialize=-1.0)
@@ -78,6 +80,29 @@ def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, floa
     model.min_cost = pyo.Objective(expr=linear(cost), sense=pyo.minimize)
     model.min_cost.deactivate()
     return model
+
+
+def _add_rules(model: pyo.ConcreteModel, table: BlockTable) -> None:
+    """Connectivity rules (see ``solvers.structure``): one path variable per path, sum >= 1."""
+    rows = [(r, k) for r, rule in enumerate(table.rules) for k in range(len(rule.paths))]
+    model.RULE_PATHS = pyo.Set(initialize=rows, dimen=2, ordered=True)
+    model.path_active = pyo.Var(model.RULE_PATHS, bounds=(0, 1))
+
+    def edge_active(i: int, inactive: str):
+        names = table.choices[i]
+        return 1 - model.x[i, names.index(inactive)] if inactive in names else 1
+
+    def path_edges(m, r, k, i):
+        rule = table.rules[r]
+        if i not in rule.paths[k]:
+            return pyo.Constraint.Skip
+        return m.path_active[r, k] <= edge_active(i, rule.inactive)
+
+    model.path_needs_edges = pyo.Constraint(model.RULE_PATHS, model.SLOTS, rule=path_edges)
+    model.some_path_active = pyo.Constraint(
+        range(len(table.rules)),
+        rule=lambda m, r: sum(m.path_active[r, k] for k in range(len(table.rules[r].paths))) >= 1,
+    )
 
 
 def selection_of(model: pyo.ConcreteModel, table: BlockTable) -> tuple[int, ...]:

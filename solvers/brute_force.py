@@ -10,11 +10,13 @@ MAX_ENUMERATED = 2_000_000
 
 
 def enumerate_networks(table: BlockTable, metrics: list[str]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """All ``n^m`` networks: (selections [N, m], predicted accuracy [N], {metric: cost [N]})."""
+    """Every network the table's rules allow: (selections [N, m], predicted accuracy [N], {metric: cost [N]})."""
     if table.num_networks > MAX_ENUMERATED:
         raise ValueError(f"{table.num_networks} networks is too many to enumerate (max {MAX_ENUMERATED})")
     grids = np.meshgrid(*[np.arange(len(c)) for c in table.choices], indexing="ij")
     selections = np.stack([g.ravel() for g in grids], axis=1)
+    for rule in table.rules:
+        selections = selections[rule.valid_mask(table.choices, selections)]
     accuracy = table.accuracy_offset + sum(table.accuracy[i][selections[:, i]] for i in range(len(table.slots)))
     costs = {
         m: table.cost_offsets.get(m, 0.0) + sum(table.costs[m][i][selections[:, i]] for i in range(len(table.slots)))

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from solvers.structure import ConnectivityRule
+
 
 @dataclass(frozen=True)
 class BlockTable:
@@ -21,6 +23,7 @@ class BlockTable:
     accuracy_offset: float = 0.0
     costs: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
     cost_offsets: dict[str, float] = field(default_factory=dict)
+    rules: tuple[ConnectivityRule, ...] = ()  # structural rules every network must satisfy
 
     def __post_init__(self) -> None:
         if not (len(self.slots) == len(self.choices) == len(self.accuracy)):
