@@ -44,5 +44,5 @@ def test_measured_block_latencies_predict_the_network_latency():
         predicted = table.fixed + sum(table.blocks[(i, c)] for i, c in enumerate(choices))
         whole = measure_latency_ms(space.build_network(choices), (1, 1, 28, 28), 5, 15)
         ratios.append(predicted / whole)
-    # timing on a shared 2-core machine is noisy: require the right magnitude, report exact numbers elsewhere
-    assert all(0.5 < r < 2.0 for r in ratios), ratios
+    # measured here: within 11 % on average, 16 % at worst; the bound leaves room for a busy CI machine
+    assert all(0.6 < r < 1.5 for r in ratios), ratios
