@@ -5,8 +5,7 @@ Every mistake in a config or an override surfaces here as ``ConfigError``, befor
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -72,10 +71,6 @@ class RunSettings:
     output_dir: Path
     config_yaml: str
     config_hash: str
-    extra: dict = field(default_factory=dict)
-
-    def target(self, name: str) -> TargetSpec:
-        return next(t for t in self.targets if t.name == name)
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -250,6 +245,3 @@ def _target(name: str, tcfg: dict) -> TargetSpec:
         threads=_positive(_require(tcfg, "threads", int, where), f"{where}.threads"),
     )
 
-
-def home_overridden() -> bool:
-    return "BLOCKNAS_HOME" in os.environ
