@@ -14,11 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from orchestrator.hashing import content_hash
+from workers.costs import ANALYTIC_METRICS
 from workers.records import TrainSettings
 from workers.spaces import CnnSpace, SearchSpaceError
 
 TARGET_KINDS = ("analytic", "measured")
-ANALYTIC_METRICS = ("flops", "params")
 
 if not OmegaConf.has_resolver("abspath"):
     OmegaConf.register_new_resolver("abspath", lambda p: str(Path(p).expanduser().resolve()))

@@ -68,13 +68,17 @@ def _from_entries(metric: str, space: CnnSpace, entries: list[CostEntry]) -> Cos
     return CostTable(metric, by_key[(FIXED_SLOT, FIXED_CHOICE)], {k: by_key[k] for k in needed})
 
 
+def _stored(store: PerformanceStore, settings: RunSettings, target: TargetSpec) -> tuple[str, CostTable | None]:
+    space_hash = space_hash_of(settings)
+    version = target_version(target, space_hash)
+    return version, _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))
+
+
 def load_costs(store: PerformanceStore, settings: RunSettings) -> dict[str, TargetCosts]:
     """Stored costs of every target; raise ``MissingCostsError`` naming the first one not stored."""
-    space_hash = space_hash_of(settings)
     result = {}
     for target in settings.targets:
-        version = target_version(target, space_hash)
-        table = _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))
+        version, table = _stored(store, settings, target)
         if table is None:
             raise MissingCostsError(
                 f"no stored costs for target {target.name!r} (version {version}); run `blocknas run` with "
@@ -86,11 +90,9 @@ def load_costs(store: PerformanceStore, settings: RunSettings) -> dict[str, Targ
 
 def ensure_costs(store: PerformanceStore, settings: RunSettings) -> dict[str, TargetCosts]:
     """Load each target's costs, measuring and storing the ones not stored yet."""
-    space_hash = space_hash_of(settings)
     result = {}
     for target in settings.targets:
-        version = target_version(target, space_hash)
-        table = _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))
+        version, table = _stored(store, settings, target)
         if table is None:
             if target.kind == "analytic":
                 table, measured_on = analytic_costs(settings.space, target.metric), None
@@ -101,6 +103,8 @@ def ensure_costs(store: PerformanceStore, settings: RunSettings) -> dict[str, Ta
                     num_cpus=target.threads,
                 )
                 measured_on = machine_fingerprint()["host"]
-            store.record_costs(space_hash, target.name, version, target.metric, _entries(table), measured_on)
+            store.record_costs(
+                space_hash_of(settings), target.name, version, target.metric, _entries(table), measured_on
+            )
         result[target.name] = TargetCosts(target, version, table)
     return result
