@@ -3,6 +3,7 @@
     blocknas run    [HYDRA OVERRIDES...]   measure missing blocks on Ray, then solve every target
     blocknas solve  [HYDRA OVERRIDES...]   only the solver stage, from the stored table
     blocknas blocks [--json] [--experiment NAME] [--status STATUS] [HYDRA OVERRIDES...]
+    blocknas bench nb201 [bench.KEY=VALUE...]   a MathNAS variant against NAS-Bench-201 ground truth
 
 Exit codes: 0 success, 1 a run failed (blocks failed, results missing, storage down), 2 bad input
 (config, overrides, infeasible budgets), 130 interrupted.
@@ -15,6 +16,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -38,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     blocks.add_argument("--json", action="store_true", help="print JSON instead of a table")
     blocks.add_argument("--experiment", help="only this experiment's blocks")
     blocks.add_argument("--status", choices=("running", "done", "failed"), help="only blocks with this status")
+    bench = sub.add_parser("bench", help="measure a method variant against a tabular benchmark's ground truth",
+                           epilog="e.g. blocknas bench nb201 bench.dataset=cifar100 bench.hardware=pixel3 "
+                                  "bench.latency_csv=../shared/data/nb201_latency_ms.csv bench.predictor=flops")
+    bench.add_argument("benchmark", choices=("nb201",), help="the benchmark (conf/bench/NAME.yaml)")
+    bench.add_argument("overrides", nargs="*", help="Hydra overrides of bench.*, e.g. bench.estimator=sampled")
     return parser
 
 
@@ -54,12 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here so that `blocknas --help` and argument errors answer instantly.
     from orchestrator.config import ConfigError, load_settings
     from orchestrator.cost_stage import MissingCostsError
+    from orchestrator.nb201_bench import BenchConfigError
     from orchestrator.run import BlockFailuresError
     from orchestrator.solve_stage import MissingScoresError
     from orchestrator.storage import StorageError
     from solvers import InfeasibleBudgetError
+    from workers.tabular import TabularDataError
 
     try:
+        if args.command == "bench":
+            return _bench(args)
         settings = load_settings(args.overrides)
         if args.command == "blocks":
             return _blocks(settings, args)
@@ -71,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nMLflow UI: {ui_command(settings.tracking_uri)}")
         print(f"summary: {result.summary_path}")
         return EXIT_OK
-    except (ConfigError, InfeasibleBudgetError) as exc:
+    except (ConfigError, InfeasibleBudgetError, BenchConfigError, TabularDataError) as exc:
         print(f"blocknas: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (BlockFailuresError, MissingScoresError, MissingCostsError, StorageError) as exc:
@@ -87,6 +98,20 @@ def main(argv: list[str] | None = None) -> int:
 
             if ray.is_initialized():
                 ray.shutdown()
+
+
+def _bench(args) -> int:
+    from omegaconf import OmegaConf
+
+    from orchestrator.config import compose_config
+    from orchestrator.nb201_bench import BenchSettings, format_report, run_nb201_bench
+
+    cfg = OmegaConf.to_container(compose_config([f"+bench={args.benchmark}", *args.overrides]), resolve=True)
+    settings = BenchSettings.from_dict(cfg["bench"], Path(cfg["paths"]["output_dir"]))
+    report, path = run_nb201_bench(settings)
+    print(format_report(report))
+    print(f"summary: {path}")
+    return EXIT_OK
 
 
 def _blocks(settings, args) -> int:

@@ -5,7 +5,8 @@
 Dinkelbach solves ``min P(x) - lam * Q(x)`` as a MILP, sets ``lam = P/Q`` at the solution, and stops when
 the MILP's optimum is 0: then no network has a smaller ratio. Each step strictly lowers ``lam``, and there
 are finitely many networks, so it ends exactly. The other constraints (one block per slot, budgets,
-structural rules) are the linear model's, unchanged.
+structural rules, the sweep's cost cap) are the linear model's, unchanged, so the same epsilon-constraint
+sweep as ``solvers.pareto`` gives the exact Pareto front of this objective.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import numpy as np
 import pyomo.environ as pyo
 
 from solvers.additive_mip import create_model, selection_of
-from solvers.pareto import InfeasibleBudgetError, ParetoPoint, _check_budgets, _solve, _solver
+from solvers.pareto import STEP, InfeasibleBudgetError, ParetoPoint, _check_budgets, _solve, _solver
 from solvers.table import BlockTable
 
 MAX_ITERATIONS = 100
+_RATIO_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,72 @@ class FractionalAccuracy:
             raise ValueError("the denominator (network FLOPs) must be positive for every network")
 
     def predict(self, selection: tuple[int, ...]) -> float:
-        p = sum(float(self.numerator[i][j]) for i, j in enumerate(selection))
-        q = self.denominator_offset + sum(float(self.denominator[i][j]) for i, j in enumerate(selection))
-        return self.offset - p / q
+        return float(self.predict_all(np.array([selection]))[0])
 
     def predict_all(self, selections: np.ndarray) -> np.ndarray:
         p = sum(self.numerator[i][selections[:, i]] for i in range(selections.shape[1]))
         q = self.denominator_offset + sum(self.denominator[i][selections[:, i]] for i in range(selections.shape[1]))
         return self.offset - p / q
+
+
+class _FractionalModel:
+    """The linear model plus the Dinkelbach objective and a ratio cap for the lexicographic cost step."""
+
+    def __init__(self, table: BlockTable, accuracy: FractionalAccuracy, metric: str, budgets: dict[str, float]):
+        self.table, self.accuracy, self.metric = table, accuracy, metric
+        model = self.model = create_model(table, metric, budgets)
+        model.max_accuracy.deactivate()
+        model.min_cost.deactivate()
+        pairs = list(model.PAIRS)
+        p_scale = max(float(sum(np.abs(a).max() for a in accuracy.numerator)), 1e-12)
+        q_scale = max(accuracy.denominator_offset + float(sum(d.max() for d in accuracy.denominator)), 1e-12)
+        model.lam = pyo.Param(mutable=True, initialize=0.0)  # in units of p_scale / q_scale
+        self.numerator = sum(accuracy.numerator[i][j] / p_scale * model.x[i, j] for i, j in pairs)
+        self.denominator = accuracy.denominator_offset / q_scale + sum(
+            accuracy.denominator[i][j] / q_scale * model.x[i, j] for i, j in pairs
+        )
+        model.dinkelbach = pyo.Objective(expr=self.numerator - model.lam * self.denominator, sense=pyo.minimize)
+        model.ratio_cap = pyo.Constraint(expr=self.numerator - model.lam * self.denominator <= _RATIO_TOLERANCE)
+        model.ratio_cap.deactivate()
+        self.solver = _solver()
+        self.milps = 0
+
+    def best_under_cap(self) -> bool:
+        """Dinkelbach under the current cost cap, then the cheapest network of that ratio; False if none."""
+        model = self.model
+        model.min_cost.deactivate()
+        model.ratio_cap.deactivate()
+        model.dinkelbach.activate()
+        model.lam = 0.0  # any feasible network starts the iterations
+        self.milps += 1
+        if not _solve(self.solver, model):
+            return False
+        model.lam = pyo.value(self.numerator) / pyo.value(self.denominator)
+        for _ in range(MAX_ITERATIONS):
+            _solve(self.solver, model)
+            self.milps += 1
+            p, q = pyo.value(self.numerator), pyo.value(self.denominator)
+            if p - pyo.value(model.lam) * q >= -_RATIO_TOLERANCE:  # no network has a smaller ratio
+                break
+            model.lam = p / q
+        else:
+            raise RuntimeError(f"Dinkelbach did not converge in {MAX_ITERATIONS} iterations")
+        model.dinkelbach.deactivate()
+        model.ratio_cap.activate()
+        model.min_cost.activate()
+        self.milps += 1
+        if not _solve(self.solver, model):
+            raise RuntimeError("cost step infeasible at a ratio just found; numerical trouble")
+        return True
+
+    def point(self) -> ParetoPoint:
+        selection = selection_of(self.model, self.table)
+        return ParetoPoint(
+            blocks=tuple(self.table.choices[i][j] for i, j in enumerate(selection)),
+            predicted_accuracy=self.accuracy.predict(selection),
+            cost=self.table.predict_cost(self.metric, selection),
+            costs={name: self.table.predict_cost(name, selection) for name in self.table.costs},
+        )
 
 
 def best_fractional(
@@ -50,38 +110,26 @@ def best_fractional(
     """The network of highest FLOPs-aware predicted accuracy within ``budgets``; also the MILPs solved."""
     _check_budgets(table, budgets)
     metric = next(iter(budgets), None) or next(iter(table.costs))
-    model = create_model(table, metric, budgets)
-    model.max_accuracy.deactivate()
-    model.min_cost.deactivate()
-    pairs = list(model.PAIRS)
-    p_scale = max(float(sum(np.abs(a).max() for a in accuracy.numerator)), 1e-12)
-    q_scale = max(accuracy.denominator_offset + float(sum(d.max() for d in accuracy.denominator)), 1e-12)
-    model.lam = pyo.Param(mutable=True, initialize=0.0)  # in units of p_scale / q_scale
-    numerator = sum(accuracy.numerator[i][j] / p_scale * model.x[i, j] for i, j in pairs)
-    denominator = accuracy.denominator_offset / q_scale + sum(
-        accuracy.denominator[i][j] / q_scale * model.x[i, j] for i, j in pairs
-    )
-    model.dinkelbach = pyo.Objective(expr=numerator - model.lam * denominator, sense=pyo.minimize)
-    solver = _solver()
-    if not _solve(solver, model):  # lam = 0: any feasible network starts the iterations
+    fractional = _FractionalModel(table, accuracy, metric, budgets)
+    if not fractional.best_under_cap():
         raise InfeasibleBudgetError(f"no network satisfies the budgets {budgets} and the structural rules")
-    selection = selection_of(model, table)
-    model.lam = pyo.value(numerator) / pyo.value(denominator)
-    milps = 1
-    while milps <= MAX_ITERATIONS:
-        _solve(solver, model)
-        milps += 1
-        p, q = pyo.value(numerator), pyo.value(denominator)
-        if p - pyo.value(model.lam) * q >= -1e-9:  # no network has a smaller ratio than the incumbent
-            break
-        selection = selection_of(model, table)
-        model.lam = p / q
-    else:
-        raise RuntimeError(f"Dinkelbach did not converge in {MAX_ITERATIONS} iterations")
-    point = ParetoPoint(
-        blocks=tuple(table.choices[i][j] for i, j in enumerate(selection)),
-        predicted_accuracy=accuracy.predict(selection),
-        cost=table.predict_cost(metric, selection),
-        costs={name: table.predict_cost(name, selection) for name in table.costs},
-    )
-    return point, milps
+    return fractional.point(), fractional.milps
+
+
+def fractional_front(
+    table: BlockTable, accuracy: FractionalAccuracy, metric: str, budgets: dict[str, float] | None = None,
+    max_points: int = 10_000,
+) -> list[ParetoPoint]:
+    """Every non-dominated (cost, FLOPs-aware predicted accuracy) network, sorted by cost."""
+    budgets = dict(budgets or {})
+    _check_budgets(table, budgets)
+    if metric not in table.costs:
+        raise ValueError(f"unknown cost {metric!r}; the table has {sorted(table.costs)}")
+    fractional = _FractionalModel(table, accuracy, metric, budgets)
+    points: list[ParetoPoint] = []
+    while len(points) < max_points and fractional.best_under_cap():
+        points.append(fractional.point())
+        fractional.model.cost_cap_value = pyo.value(fractional.model.min_cost.expr) - STEP
+    if not points:
+        raise InfeasibleBudgetError(f"no network satisfies the budgets {budgets} and the structural rules")
+    return sorted(points, key=lambda p: p.cost)

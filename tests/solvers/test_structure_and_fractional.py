@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from solvers import BlockTable, best_within_budgets, brute_force_front, enumerate_networks, pareto_front
-from solvers.fractional import FractionalAccuracy, best_fractional
+from solvers.fractional import FractionalAccuracy, best_fractional, fractional_front
 from solvers.structure import NB201_CONNECTIVITY
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -70,3 +70,23 @@ def test_fractional_objective_is_exact_against_brute_force_on_full_space(seed, q
     assert point.predicted_accuracy == pytest.approx(accuracy.predict_all(selections)[feasible].max(), abs=1e-9)
     assert point.costs["latency"] <= budget["latency"] + 1e-9
     assert 2 <= milps <= 20
+
+
+def fractional_brute_front(table, accuracy, metric):
+    selections, _, costs = enumerate_networks(table, [metric])
+    predicted, cost = accuracy.predict_all(selections), costs[metric]
+    front, best = [], -np.inf
+    for k in np.lexsort((-predicted, cost)):
+        if predicted[k] > best + 1e-9:
+            front.append((float(cost[k]), float(predicted[k])))
+            best = predicted[k]
+    return front
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_fractional_pareto_front_equals_brute_force_on_full_space(seed):
+    table, accuracy = nb201_table(seed)
+    front = fractional_front(table, accuracy, "latency")
+    expected = fractional_brute_front(table, accuracy, "latency")
+    np.testing.assert_allclose([(p.cost, p.predicted_accuracy) for p in front], expected, atol=1e-7)
+    assert all(reachable(table.index_of(p.blocks)) for p in front)
