@@ -130,15 +130,18 @@ def _blocks(settings, args) -> int:
 
 
 def _accuracy_deltas(scores) -> dict[str, float]:
-    """Accuracy of each block minus the base block's (the slot's first choice), same context and scorer.
+    """Accuracy of each block minus the slot's first choice's, in the same context network and scorer.
 
-    Positive: swapping the block in made the context network more accurate than the base block did.
+    Positive: swapping the block in made the context network more accurate than the first choice did.
     """
-    base_acc = {(s.scorer_hash, s.slot): s.accuracy for s in scores if s.choice_index == 0 and s.accuracy is not None}
+    def key(s):
+        return s.scorer_hash, s.context_index, s.slot
+
+    base_acc = {key(s): s.accuracy for s in scores if s.choice_index == 0 and s.accuracy is not None}
     return {
-        s.job_hash: round(s.accuracy - base_acc[(s.scorer_hash, s.slot)], 4)
+        s.job_hash: round(s.accuracy - base_acc[key(s)], 4)
         for s in scores
-        if s.accuracy is not None and (s.scorer_hash, s.slot) in base_acc
+        if s.accuracy is not None and key(s) in base_acc
     }
 
 

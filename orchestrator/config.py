@@ -13,12 +13,15 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from orchestrator.estimation import PREDICTORS, EstimatorSettings
 from orchestrator.hashing import content_hash
 from workers.costs import ANALYTIC_METRICS
 from workers.records import TrainSettings
-from workers.spaces import CnnSpace, SearchSpaceError
+from workers.spaces import CnnSpace, Nb201Space, SearchSpaceError, Space, space_from_dict
+from workers.tabular import NB201_FILES
 
-TARGET_KINDS = ("analytic", "measured")
+TARGET_KINDS = ("analytic", "measured", "network_table")
+TABLE_METRICS = ("latency_ms", "energy_mj", "memory_mib")
 
 if not OmegaConf.has_resolver("abspath"):
     OmegaConf.register_new_resolver("abspath", lambda p: str(Path(p).expanduser().resolve()))
@@ -36,8 +39,14 @@ class TargetSpec:
     warmup: int = 0
     repeats: int = 0
     threads: int = 1
+    file: str | None = None  # network_table: per-network CSV, one row per network
+    column: str | None = None  # network_table: the column holding this target's values
+    key_column: str = "code"  # network_table: the column holding the network key
 
     def definition(self) -> dict:
+        if self.kind == "network_table":
+            return {"kind": self.kind, "metric": self.metric, "file": self.file, "column": self.column,
+                    "key_column": self.key_column}
         return {"kind": self.kind, "metric": self.metric, "warmup": self.warmup, "repeats": self.repeats,
                 "threads": self.threads}
 
@@ -55,11 +64,13 @@ class ClusterSettings:
 @dataclass(frozen=True)
 class RunSettings:
     name: str
-    space: CnnSpace
+    space: Space
     space_definition: dict
     scorer_kind: str
     dataset: str
-    train: TrainSettings
+    train: TrainSettings | None  # None for tabular scorers
+    estimator: EstimatorSettings
+    predictor: str
     device: str
     targets: tuple[TargetSpec, ...]
     cluster: ClusterSettings
@@ -124,45 +135,33 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
         raise ConfigError(f"name must be a non-empty experiment name without '/', got {name!r}")
 
     space_cfg = cfg["space"]
-    if space_cfg.get("kind") != "cnn":
-        raise ConfigError(f"space.kind {space_cfg.get('kind')!r} is not supported; expected 'cnn'")
     try:
-        space = CnnSpace.from_dict(space_cfg)
+        space = space_from_dict(space_cfg)
     except (SearchSpaceError, TypeError, ValueError) as exc:
         raise ConfigError(f"space: {exc}") from exc
 
     scorer = cfg["scorer"]
-    if scorer.get("kind") != "swap_in":
-        raise ConfigError(f"scorer.kind {scorer.get('kind')!r} is not supported; expected 'swap_in'")
-    if scorer.get("dataset") != "mnist":
-        raise ConfigError(f"scorer.dataset {scorer.get('dataset')!r} is not supported; expected 'mnist'")
+    cluster_cfg = cfg["cluster"]
+    cpus_per_block = _positive(_require(cluster_cfg, "cpus_per_block", float, "cluster"), "cluster.cpus_per_block")
+    train = _scorer(scorer, space, cpus_per_block)
     device = scorer.get("device", "auto")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"scorer.device must be cpu, cuda or auto, got {device!r}")
-    cluster_cfg = cfg["cluster"]
-    cpus_per_block = _positive(_require(cluster_cfg, "cpus_per_block", float, "cluster"), "cluster.cpus_per_block")
     try:
-        train = TrainSettings(
-            steps=_require(scorer, "steps", int, "scorer"),
-            batch_size=_require(scorer, "batch_size", int, "scorer"),
-            lr=_require(scorer, "lr", float, "scorer"),
-            weight_decay=_require(scorer, "weight_decay", float, "scorer"),
-            seed=_require(scorer, "seed", int, "scorer"),
-            train_size=_require(scorer, "train_size", int, "scorer"),
-            val_size=_require(scorer, "val_size", int, "scorer"),
-            threads=max(1, int(cpus_per_block)),
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    if train.train_size + train.val_size > 5000:
-        raise ConfigError(
-            f"scorer.train_size + scorer.val_size = {train.train_size + train.val_size} exceeds the 5000 "
-            "MNIST digits available"
-        )
+        estimator = EstimatorSettings(str(scorer.get("estimator", "avg_context")),
+                                      float(scorer.get("sample_fraction", 0.05)), int(scorer.get("sample_seed", 0)))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"scorer.{exc}") from exc
 
     targets = tuple(_target(tname, tcfg) for tname, tcfg in (cfg.get("targets") or {}).items())
     if not targets:
         raise ConfigError("targets is empty: configure at least one hardware target (see conf/targets/)")
+    for target in targets:
+        if target.kind == "measured" and not isinstance(space, CnnSpace):
+            raise ConfigError(
+                f"targets.{target.name}: measured targets time the space's blocks in torch, which only the cnn "
+                "space builds; give this space's costs as a network_table target (a per-network CSV) instead"
+            )
 
     num_cpus = cluster_cfg.get("num_cpus")
     if num_cpus is not None:
@@ -192,6 +191,9 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
             raise ConfigError(f"solver.budgets.{key} must be a number, got {value!r}")
         budgets[key] = float(value)
     max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
+    predictor = solver.get("predictor", "linear")
+    if predictor not in PREDICTORS:
+        raise ConfigError(f"solver.predictor must be one of {PREDICTORS}, got {predictor!r}")
 
     storage_url = str(cfg["storage"]["url"])
     tracking_uri = str(cfg["tracking"]["uri"])
@@ -209,6 +211,8 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
         scorer_kind=scorer["kind"],
         dataset=scorer["dataset"],
         train=train,
+        estimator=estimator,
+        predictor=predictor,
         device=device,
         targets=targets,
         cluster=cluster,
@@ -223,6 +227,43 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
     )
 
 
+def _scorer(scorer: dict, space: Space, cpus_per_block: float) -> TrainSettings | None:
+    """Validate the scorer against the space; the training settings of a training scorer."""
+    kind = scorer.get("kind")
+    if kind == "tabular":
+        if not isinstance(space, Nb201Space) or scorer.get("benchmark") != "nb201":
+            raise ConfigError("scorer.kind=tabular needs scorer.benchmark=nb201 and space.kind=nb201 (space=nb201)")
+        if scorer.get("dataset") not in NB201_FILES:
+            raise ConfigError(f"scorer.dataset must be one of {sorted(NB201_FILES)} for NAS-Bench-201, "
+                              f"got {scorer.get('dataset')!r}")
+        return None
+    if kind != "swap_in":
+        raise ConfigError(f"scorer.kind {kind!r} is not supported; expected 'swap_in' or 'tabular'")
+    if not isinstance(space, CnnSpace):
+        raise ConfigError("scorer.kind=swap_in trains cnn spaces; for space.kind=nb201 use scorer=nb201_tabular")
+    if scorer.get("dataset") != "mnist":
+        raise ConfigError(f"scorer.dataset {scorer.get('dataset')!r} is not supported; expected 'mnist'")
+    try:
+        train = TrainSettings(
+            steps=_require(scorer, "steps", int, "scorer"),
+            batch_size=_require(scorer, "batch_size", int, "scorer"),
+            lr=_require(scorer, "lr", float, "scorer"),
+            weight_decay=_require(scorer, "weight_decay", float, "scorer"),
+            seed=_require(scorer, "seed", int, "scorer"),
+            train_size=_require(scorer, "train_size", int, "scorer"),
+            val_size=_require(scorer, "val_size", int, "scorer"),
+            threads=max(1, int(cpus_per_block)),
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if train.train_size + train.val_size > 5000:
+        raise ConfigError(
+            f"scorer.train_size + scorer.val_size = {train.train_size + train.val_size} exceeds the 5000 "
+            "MNIST digits available"
+        )
+    return train
+
+
 def _target(name: str, tcfg: dict) -> TargetSpec:
     if not isinstance(tcfg, dict):
         raise ConfigError(f"targets.{name} must be a mapping with kind and metric, got {tcfg!r}")
@@ -233,9 +274,18 @@ def _target(name: str, tcfg: dict) -> TargetSpec:
         if metric not in ANALYTIC_METRICS:
             raise ConfigError(f"targets.{name}.metric must be one of {ANALYTIC_METRICS} for analytic targets")
         return TargetSpec(name, kind, metric)
+    where = f"targets.{name}"
+    if kind == "network_table":
+        if metric not in TABLE_METRICS:
+            raise ConfigError(f"{where}.metric must be one of {TABLE_METRICS} for network_table targets")
+        for key in ("file", "column"):
+            if not isinstance(tcfg.get(key), str) or not tcfg[key]:
+                raise ConfigError(f"{where}.{key} must be set for a network_table target (the per-network CSV "
+                                  "and the column holding this target's values)")
+        return TargetSpec(name, kind, metric, file=str(Path(tcfg["file"]).expanduser().resolve()),
+                          column=tcfg["column"], key_column=str(tcfg.get("key_column", "code")))
     if metric != "latency_ms":
         raise ConfigError(f"targets.{name}.metric must be latency_ms for measured targets, got {metric!r}")
-    where = f"targets.{name}"
     return TargetSpec(
         name,
         kind,

@@ -70,7 +70,8 @@ def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext)
     store.mark_running(
         [{"job_hash": b.job_hash, "experiment": ctx.experiment, "space": ctx.space,
           "scorer_hash": ctx.scorer_hash, "slot_index": b.slot_index, "slot": b.slot, "block": b.block_key,
-          "choice_index": b.choice_index, "network_hash": b.network_hash} for b in blocks],
+          "choice_index": b.choice_index, "network_hash": b.network_hash,
+          "context_index": b.context_index} for b in blocks],
         node=node,
         host=host,
     )
@@ -107,7 +108,8 @@ def _start_block_run(ctx: TaskContext, block: BlockJob, job: NetworkJob, node: s
                   "blocknas.job_hash": block.job_hash, "blocknas.network_hash": block.network_hash,
                   "blocknas.node": node, "blocknas.attempt": attempt},
             params={"slot": block.slot, "slot_index": block.slot_index, "block": block.block_key,
-                    "choice": block.choice, "network": ",".join(job.choices), **ctx.scorer_params},
+                    "choice": block.choice, "context_index": block.context_index,
+                    "network": ",".join(job.choices), **ctx.scorer_params},
             parent_run_id=ctx.parent_run_id,
         )
         shared_store(ctx.storage_url).set_mlflow_run(block.job_hash, run_id)
@@ -122,7 +124,7 @@ def _finish_block_run(ctx: TaskContext, run_id: str | None, result: NetworkResul
     if run_id is None:
         return
     try:
-        metrics = _metrics(result) if result else {}
+        metrics = {k: v for k, v in (_metrics(result) if result else {}).items() if v is not None}
         metrics.pop("device", None)
         tags = {"blocknas.device": result.device} if result else {"blocknas.error": error or ""}
         tracking.finish_run(ctx.tracking_uri, run_id, metrics, status, tags)

@@ -33,11 +33,12 @@ from orchestrator.estimation import (
 )
 from solvers import BlockTable, InfeasibleBudgetError, best_within_budgets
 from solvers.fractional import best_fractional
-from solvers.structure import NB201_CONNECTIVITY
+from solvers.structure import ConnectivityRule
 from workers.spaces.nb201 import EDGES, OPS, Nb201Space
 from workers.tabular import NB201_FILES, CountingOracle, nb201_accuracies, read_network_table
 
 LATENCY = "latency_ms"
+NB201_CONNECTIVITY = ConnectivityRule(*Nb201Space.connectivity)
 SPACE_SHAPE = {"cifar10": (32, 10), "cifar100": (32, 100), "imagenet16": (16, 120)}
 
 

@@ -1,9 +1,9 @@
-"""Plan the block jobs of a search: which networks to train, and which of them are already measured.
+"""Plan the network evaluations of a search: which networks to train, and which are already measured.
 
-MathNAS Algorithm 1: the context network ``N_avg`` holds, at each slot, the block whose FLOPs are
-nearest the slot's mean. Block ``j`` at slot ``i`` is measured by training ``N_avg`` with ``b_ij`` swapped
-in. The ``m`` jobs whose block *is* the context block all train ``N_avg`` itself, so they share one
-network job: ``m*(n-1) + 1`` trainings measure all ``m*n`` blocks.
+The estimator (``scorer.estimator``, see ``orchestrator.estimation``) picks the context networks; block
+``j`` at slot ``i`` is measured by evaluating each context with ``b_ij`` swapped in. Jobs that evaluate
+the same network (a context itself, or overlapping swaps of two contexts) share one network job: one
+context measures all ``m*n`` blocks with ``m*(n-1) + 1`` trainings.
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
+from orchestrator.estimation import EstimatorSettings, choose_contexts
 from orchestrator.hashing import content_hash
 from workers.costs import CostTable
 from workers.records import NetworkJob, TrainSettings
-from workers.spaces import CnnSpace
+from workers.spaces import Space
 
 
 @dataclass(frozen=True)
 class BlockJob:
-    """One row of the performance table: block ``choice`` at slot ``slot_index``."""
+    """One row of the performance table: block ``choice`` at slot ``slot_index`` in context ``context_index``."""
 
     job_hash: str
     slot_index: int
@@ -28,11 +31,12 @@ class BlockJob:
     choice_index: int
     block_key: str
     network_hash: str
+    context_index: int = 0
 
 
 @dataclass(frozen=True)
 class Plan:
-    context: tuple[str, ...]
+    contexts: tuple[tuple[str, ...], ...]
     scorer_hash: str
     blocks: tuple[BlockJob, ...]
     networks: dict[str, NetworkJob]  # network_hash -> job
@@ -41,44 +45,49 @@ class Plan:
         return [b for b in self.blocks if b.network_hash == network_hash]
 
 
-def choose_context(space: CnnSpace, flops: CostTable) -> tuple[str, ...]:
-    """At each slot, the candidate whose FLOPs are nearest the slot's mean (first on ties)."""
-    context = []
-    for i, slot in enumerate(space.slots):
-        values = [flops.blocks[(i, c)] for c in slot.choices]
-        mean = sum(values) / len(values)
-        context.append(min(slot.choices, key=lambda c: abs(flops.blocks[(i, c)] - mean)))
-    return tuple(context)
+def choose_space_contexts(space: Space, estimator: EstimatorSettings, flops: CostTable) -> tuple[tuple[str, ...], ...]:
+    """The estimator's context networks for ``space``, as block names (sampled ones satisfy its rules)."""
+    choices = [slot.choices for slot in space.slots]
+    per_slot_flops = tuple(np.array([flops.blocks[(i, c)] for c in names]) for i, names in enumerate(choices))
+    base = tuple(names.index(b) for names, b in zip(choices, space.base, strict=True))
+
+    def names(selection: tuple[int, ...]) -> tuple[str, ...]:
+        return tuple(choices[i][j] for i, j in enumerate(selection))
+
+    is_valid = (lambda s: space.is_connected(names(s))) if space.connectivity else (lambda s: True)
+    contexts = choose_contexts(estimator, [len(c) for c in choices], base, per_slot_flops, is_valid)
+    return tuple(names(c) for c in contexts)
 
 
-def scorer_fingerprint(train: TrainSettings, scorer_kind: str, dataset: str, data_fingerprint: str) -> dict:
-    settings = train.as_dict()
-    settings.pop("threads")  # placement, not science: results do not depend on it
+def scorer_fingerprint(scorer_kind: str, dataset: str, data_fingerprint: str, train: TrainSettings | None) -> dict:
+    settings = train.as_dict() if train else {}
+    settings.pop("threads", None)  # placement, not science: results do not depend on it
     return {"kind": scorer_kind, "dataset": dataset, "data": data_fingerprint, "settings": settings}
 
 
 def plan_blocks(
-    space: CnnSpace,
+    space: Space,
     space_definition: dict,
-    context: tuple[str, ...],
-    train: TrainSettings,
+    contexts: tuple[tuple[str, ...], ...],
+    train: TrainSettings | None,
     scorer: dict,
     device: str,
 ) -> Plan:
-    """Every block job of the space with its content hash, grouped into distinct network jobs."""
-    scorer_hash = content_hash({"scorer": scorer, "context": list(context)})
+    """Every block job of every context with its content hash, grouped into distinct network jobs."""
+    scorer_hash = content_hash({"scorer": scorer, "contexts": [list(c) for c in contexts]})
     space_hash = content_hash(space_definition)
     blocks, networks = [], {}
-    for i, slot in enumerate(space.slots):
-        for j, choice in enumerate(slot.choices):
-            choices = context[:i] + (choice,) + context[i + 1 :]
-            network_hash = content_hash({"space": space_hash, "choices": list(choices), "scorer": scorer})
-            job_hash = content_hash({"space": space_hash, "slot": i, "choice": choice, "scorer": scorer_hash})
-            blocks.append(BlockJob(job_hash, i, slot.name, choice, j, slot.key(choice), network_hash))
-            networks.setdefault(
-                network_hash, NetworkJob(network_hash, space_definition, choices, train, device)
-            )
-    return Plan(context, scorer_hash, tuple(blocks), networks)
+    for k, context in enumerate(contexts):
+        for i, slot in enumerate(space.slots):
+            for j, choice in enumerate(slot.choices):
+                choices = context[:i] + (choice,) + context[i + 1 :]
+                network_hash = content_hash({"space": space_hash, "choices": list(choices), "scorer": scorer})
+                job_hash = content_hash({"space": space_hash, "slot": i, "choice": choice, "scorer": scorer_hash,
+                                         "context": k})
+                blocks.append(BlockJob(job_hash, i, slot.name, choice, j, slot.key(choice), network_hash, k))
+                networks.setdefault(network_hash, NetworkJob(
+                    network_hash, space_definition, choices, train, device, scorer["kind"], scorer["dataset"]))
+    return Plan(contexts, scorer_hash, tuple(blocks), networks)
 
 
 def pending_networks(plan: Plan, done_job_hashes: set[str]) -> dict[str, list[BlockJob]]:

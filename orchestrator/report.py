@@ -10,23 +10,26 @@ from orchestrator.cost_stage import TargetCosts
 from orchestrator.solve_stage import Fronts, point_json
 from orchestrator.storage import BlockScore, public_url
 
-UNITS = {"flops": "MACs", "params": "params", "latency_ms": "ms"}
+UNITS = {"flops": "MACs", "params": "params", "latency_ms": "ms", "energy_mj": "mJ", "memory_mib": "MiB"}
 
 
 def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, TargetCosts], *, blocks_total: int,
-                  blocks_trained: int, blocks_cached: int, context: tuple[str, ...], mlflow_run_id: str | None,
-                  output_dir: Path) -> dict:
+                  evaluations: int, blocks_trained: int, blocks_cached: int, contexts: tuple[tuple[str, ...], ...],
+                  mlflow_run_id: str | None, output_dir: Path) -> dict:
     summary = {
         "experiment": settings.name,
         "config_hash": settings.config_hash,
         "blocks_total": blocks_total,
+        "evaluations": evaluations,
         "blocks_trained": blocks_trained,
         "blocks_cached": blocks_cached,
         "store": public_url(settings.storage_url),
         "tracking_uri": settings.tracking_uri,
         "mlflow_run_id": mlflow_run_id,
         "output_dir": str(output_dir),
-        "context_network": list(context),
+        "estimator": settings.estimator.kind,
+        "predictor": settings.predictor,
+        "context_networks": [list(c) for c in contexts],
         "table_hash": result.table_hash,
         "budgets": settings.budgets,
         "targets": {

@@ -12,12 +12,20 @@ from orchestrator import tracking
 from orchestrator.config import RunSettings
 from orchestrator.cost_stage import TargetCosts, ensure_costs, load_costs
 from orchestrator.execution import TaskContext, run_block_jobs, start_ray
-from orchestrator.planning import Plan, choose_context, pending_networks, plan_blocks, scorer_fingerprint
+from orchestrator.hashing import content_hash
+from orchestrator.planning import Plan, choose_space_contexts, pending_networks, plan_blocks, scorer_fingerprint
 from orchestrator.report import build_summary, format_fronts, write_summary
-from orchestrator.solve_stage import build_block_table, solve_fronts, store_fronts, write_front_files
+from orchestrator.solve_stage import (
+    build_block_table,
+    fractional_predictor,
+    solve_fronts,
+    store_fronts,
+    write_front_files,
+)
 from orchestrator.storage import PerformanceStore
 from workers.costs import analytic_costs
 from workers.data import mnist_fingerprint
+from workers.tabular import nb201_accuracies
 
 
 class BlockFailuresError(RuntimeError):
@@ -30,10 +38,17 @@ class JobResult:
     summary_path: Path
 
 
+def data_fingerprint(settings: RunSettings) -> str:
+    """Content hash of the scorer's data, so a changed data set never reuses old block results."""
+    if settings.scorer_kind == "tabular":
+        return content_hash({k: round(v, 6) for k, v in sorted(nb201_accuracies(settings.dataset).items())})
+    return mnist_fingerprint()
+
+
 def make_plan(settings: RunSettings) -> Plan:
-    context = choose_context(settings.space, analytic_costs(settings.space, "flops"))
-    scorer = scorer_fingerprint(settings.train, settings.scorer_kind, settings.dataset, mnist_fingerprint())
-    return plan_blocks(settings.space, settings.space_definition, context, settings.train, scorer, settings.device)
+    contexts = choose_space_contexts(settings.space, settings.estimator, analytic_costs(settings.space, "flops"))
+    scorer = scorer_fingerprint(settings.scorer_kind, settings.dataset, data_fingerprint(settings), settings.train)
+    return plan_blocks(settings.space, settings.space_definition, contexts, settings.train, scorer, settings.device)
 
 
 def _output_dir(settings: RunSettings, kind: str) -> Path:
@@ -42,7 +57,8 @@ def _output_dir(settings: RunSettings, kind: str) -> Path:
 
 
 def _scorer_params(settings: RunSettings) -> dict:
-    return {f"scorer.{k}": v for k, v in settings.train.as_dict().items()} | {
+    train = settings.train.as_dict() if settings.train else {}
+    return {f"scorer.{k}": v for k, v in train.items()} | {
         "scorer.kind": settings.scorer_kind, "scorer.dataset": settings.dataset}
 
 
@@ -54,8 +70,10 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     done = store.done_job_hashes([b.job_hash for b in plan.blocks])
     pending = pending_networks(plan, done)
     pending_blocks = sum(len(v) for v in pending.values())
-    print(f"{settings.name}: {len(plan.blocks)} blocks, {len(done)} already measured, {pending_blocks} to measure "
-          f"in {len(pending)} network trainings; context network {' '.join(plan.context)}", flush=True)
+    contexts = (f"context network {' '.join(plan.contexts[0])}" if len(plan.contexts) == 1
+                else f"{len(plan.contexts)} sampled context networks")
+    print(f"{settings.name}: {len(plan.blocks)} block measurements ({settings.estimator.kind} estimator, {contexts}), "
+          f"{len(done)} already done, {pending_blocks} to measure in {len(pending)} network evaluations", flush=True)
 
     experiment_id = tracking.prepare_experiment(settings.tracking_uri, settings.name, settings.artifact_location)
     parent = tracking.start_run(
@@ -63,14 +81,16 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
               "blocknas.kind": "run"},
         params={"config_hash": settings.config_hash, "space": settings.space.name,
-                "blocks_total": len(plan.blocks), "context": ",".join(plan.context), **_scorer_params(settings)},
+                "blocks_total": len(plan.blocks), "networks_total": len(plan.networks),
+                "estimator": settings.estimator.kind, "predictor": settings.predictor,
+                "contexts": len(plan.contexts), **_scorer_params(settings)},
     )
     out_dir = _output_dir(settings, "run")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(settings.config_yaml)
     status = "FAILED"
     try:
-        costs = ensure_costs(store, settings)  # starts Ray only if a measured target is not stored yet
+        costs = ensure_costs(store, settings, plan)  # starts Ray only if a measured target is not stored yet
         trained = 0
         if pending:
             start_ray(settings.cluster)
@@ -80,7 +100,8 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
             outcomes = run_block_jobs(pending, plan.networks, ctx, settings.cluster, show_progress)
             failed = [o for o in outcomes if not o.ok]
             trained = sum(len(o.block_keys) for o in outcomes if o.ok)
-            print(f"measured {trained} blocks in {time.perf_counter() - started:.1f} s", flush=True)
+            print(f"measured {trained} blocks with {len(outcomes)} network evaluations in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
             if failed:
                 keys = [k for o in failed for k in o.block_keys]
                 raise BlockFailuresError(
@@ -99,7 +120,7 @@ def run_solve(settings: RunSettings) -> JobResult:
     """Only the solver stage, from what the table holds: no Ray, no training, no measuring."""
     store = PerformanceStore(settings.storage_url)
     plan = make_plan(settings)
-    costs = load_costs(store, settings)
+    costs = load_costs(store, settings, plan)
     experiment_id = tracking.prepare_experiment(settings.tracking_uri, settings.name, settings.artifact_location)
     parent = tracking.start_run(
         settings.tracking_uri, experiment_id, run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
@@ -121,13 +142,15 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
                      out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int) -> JobResult:
     scores = store.block_scores([b.job_hash for b in plan.blocks])
     table = build_block_table(settings, plan, scores, costs)
+    fractional = fractional_predictor(settings, plan, scores, table) if settings.predictor == "flops" else None
     started = time.perf_counter()
-    result = solve_fronts(settings, table)
+    result = solve_fronts(settings, table, fractional)
     solve_seconds = time.perf_counter() - started
     store_fronts(store, settings, result, costs)
     files = write_front_files(out_dir, settings, result, costs)
-    summary = build_summary(settings, result, costs, blocks_total=len(plan.blocks), blocks_trained=blocks_trained,
-                            blocks_cached=blocks_cached, context=plan.context, mlflow_run_id=parent_run_id,
+    summary = build_summary(settings, result, costs, blocks_total=len(plan.blocks),
+                            evaluations=len(plan.networks), blocks_trained=blocks_trained,
+                            blocks_cached=blocks_cached, contexts=plan.contexts, mlflow_run_id=parent_run_id,
                             output_dir=out_dir)
     summary["solve_seconds"] = round(solve_seconds, 4)
     summary_path = write_summary(summary, out_dir)

@@ -11,10 +11,15 @@ import numpy as np
 from dashboards.pareto_plot import plot_front
 from orchestrator.config import RunSettings
 from orchestrator.cost_stage import TargetCosts
+from orchestrator.estimation import block_values, flops_accuracy
 from orchestrator.hashing import content_hash
 from orchestrator.planning import Plan
 from orchestrator.storage import BlockScore, PerformanceStore
 from solvers import BlockTable, ParetoPoint, best_within_budgets, enumerate_networks, pareto_front
+from solvers.fractional import FractionalAccuracy, best_fractional, fractional_front
+from solvers.structure import ConnectivityRule
+from workers.costs import analytic_costs
+from workers.spaces import Space
 
 CLOUD_LIMIT = 50_000  # plot every network's prediction up to this many networks
 
@@ -29,40 +34,67 @@ class Fronts:
     table_hash: str
     fronts: dict[str, list[ParetoPoint]]
     best: ParetoPoint | None
+    fractional: FractionalAccuracy | None = None  # the FLOPs-aware predictor, when solver.predictor=flops
+
+    def predict_all(self, selections: np.ndarray) -> np.ndarray:
+        if self.fractional is not None:
+            return self.fractional.predict_all(selections)
+        return self.table.accuracy_offset + sum(self.table.accuracy[i][selections[:, i]]
+                                                for i in range(selections.shape[1]))
 
 
-def build_block_table(settings: RunSettings, plan: Plan, scores: list[BlockScore],
-                      costs: dict[str, TargetCosts]) -> BlockTable:
-    """Block values from the swap-in accuracies, anchored at the context network.
+def _selection(space: Space, choices: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(slot.choices.index(c) for slot, c in zip(space.slots, choices, strict=True))
 
-    ``accuracy[i][j] = Acc(N_avg with b_ij at i) - Acc(N_avg)`` and the offset is ``Acc(N_avg)``: the
-    additive prediction is exact on every one of the ``m*n`` measured networks. Relative to the base
-    block this is MathNAS's ``-bA_ij`` up to a per-slot constant, which no ranking depends on.
-    """
+
+def measured_networks(settings: RunSettings, plan: Plan, scores: list[BlockScore]) -> dict[tuple[int, ...], float]:
+    """Accuracy of every network the plan evaluated, by selection; ``MissingScoresError`` if any is missing."""
     by_hash = {s.job_hash: s for s in scores if s.status == "done"}
     missing = [b.block_key for b in plan.blocks if b.job_hash not in by_hash]
     if missing:
         raise MissingScoresError(
-            f"{len(missing)} of {len(plan.blocks)} blocks are not measured yet ({', '.join(missing[:5])}"
+            f"{len(missing)} of {len(plan.blocks)} block measurements are not done yet ({', '.join(missing[:5])}"
             f"{', ...' if len(missing) > 5 else ''}); run `blocknas run` with this config to measure them"
         )
-    accuracy = {(b.slot_index, b.choice): by_hash[b.job_hash].accuracy for b in plan.blocks}
+    return {_selection(settings.space, plan.networks[b.network_hash].choices): by_hash[b.job_hash].accuracy
+            for b in plan.blocks}
+
+
+def build_block_table(settings: RunSettings, plan: Plan, scores: list[BlockScore],
+                      costs: dict[str, TargetCosts]) -> BlockTable:
+    """Block values by the estimator's swap-in differences (``orchestrator.estimation.block_values``).
+
+    With one context ``N_avg``, ``accuracy[i][j] = Acc(N_avg with b_ij at i) - Acc(N_avg)`` and the offset
+    is ``Acc(N_avg)``: the additive prediction is exact on every measured network. Relative to the base
+    block this is MathNAS's ``-bA_ij`` up to a per-slot constant, which no ranking depends on.
+    """
     space = settings.space
-    context_acc = [accuracy[(i, plan.context[i])] for i in range(len(space.slots))]
-    offset = float(np.mean(context_acc))
+    measured = measured_networks(settings, plan, scores)
+    sizes = [len(s.choices) for s in space.slots]
+    values, offset = block_values([_selection(space, c) for c in plan.contexts], sizes, measured)
+    rules = (ConnectivityRule(*space.connectivity),) if space.connectivity else ()
     return BlockTable(
         slots=tuple(s.name for s in space.slots),
         choices=tuple(s.choices for s in space.slots),
-        accuracy=tuple(
-            np.array([accuracy[(i, c)] - context_acc[i] for c in slot.choices]) for i, slot in enumerate(space.slots)
-        ),
+        accuracy=values,
         accuracy_offset=offset,
         costs={
             name: tuple(np.array([tc.table.blocks[(i, c)] for c in slot.choices]) for i, slot in enumerate(space.slots))
             for name, tc in costs.items()
         },
         cost_offsets={name: tc.table.fixed for name, tc in costs.items()},
+        rules=rules,
     )
+
+
+def fractional_predictor(settings: RunSettings, plan: Plan, scores: list[BlockScore],
+                         table: BlockTable) -> FractionalAccuracy:
+    """MathNAS Eq. 5 over the table's block values, with the space's analytic FLOPs."""
+    space = settings.space
+    flops = analytic_costs(space, "flops")
+    per_slot = tuple(np.array([flops.blocks[(i, c)] for c in slot.choices]) for i, slot in enumerate(space.slots))
+    return flops_accuracy(table.accuracy, _selection(space, space.base), per_slot, flops.fixed,
+                          measured_networks(settings, plan, scores))
 
 
 def table_hash_of(table: BlockTable) -> str:
@@ -75,12 +107,20 @@ def table_hash_of(table: BlockTable) -> str:
     })
 
 
-def solve_fronts(settings: RunSettings, table: BlockTable) -> Fronts:
-    fronts = {
-        name: pareto_front(table, name, settings.budgets, max_points=settings.max_points) for name in table.costs
-    }
-    best = best_within_budgets(table, settings.budgets) if settings.budgets else None
-    return Fronts(table, table_hash_of(table), fronts, best)
+def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None = None) -> Fronts:
+    """Every target's exact front, for the linear predictor or (``fractional``) the FLOPs-aware one."""
+    fronts, best = {}, None
+    for name in table.costs:
+        if fractional is None:
+            fronts[name] = pareto_front(table, name, settings.budgets, max_points=settings.max_points)
+        else:
+            fronts[name] = fractional_front(table, fractional, name, settings.budgets, settings.max_points)
+    if settings.budgets:
+        best = (best_within_budgets(table, settings.budgets) if fractional is None
+                else best_fractional(table, fractional, settings.budgets)[0])
+    table_hash = table_hash_of(table) if fractional is None else content_hash(
+        [table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator], round(fractional.offset, 9)])
+    return Fronts(table, table_hash, fronts, best, fractional)
 
 
 def point_json(point: ParetoPoint, slots: tuple[str, ...]) -> dict:
@@ -108,7 +148,8 @@ def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts,
     out_dir.mkdir(parents=True, exist_ok=True)
     cloud = None
     if result.table.num_networks <= CLOUD_LIMIT:
-        _, accuracy, all_costs = enumerate_networks(result.table, list(result.table.costs))
+        selections, _, all_costs = enumerate_networks(result.table, list(result.table.costs))
+        accuracy = result.predict_all(selections)
         feasible = np.ones(len(accuracy), dtype=bool)
         for name, limit in settings.budgets.items():
             feasible &= all_costs[name] <= limit

@@ -25,7 +25,3 @@ class ConnectivityRule:
             if self.inactive in names:
                 active[:, i] = selections[:, i] != names.index(self.inactive)
         return np.any([np.all(active[:, list(path)], axis=1) for path in self.paths], axis=0)
-
-
-NB201_PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))  # edges in the order 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2
-NB201_CONNECTIVITY = ConnectivityRule(NB201_PATHS, "none")

@@ -60,7 +60,7 @@ def test_fronts_are_exact_for_the_stored_table(smoke_runs):
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])
     store = PerformanceStore(settings.storage_url)
     plan = make_plan(settings)
-    table = build_block_table(settings, plan, store.block_scores(), load_costs(store, settings))
+    table = build_block_table(settings, plan, store.block_scores(), load_costs(store, settings, plan))
     for name, target in summary_of(first)["targets"].items():
         expected = brute_force_front(table, name)
         got = [(p["cost"], p["predicted_accuracy"]) for p in target["pareto"]]

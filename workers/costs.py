@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from workers.profiling import count_flops, count_params, measure_latency_ms
-from workers.spaces import CnnSpace
+from workers.spaces import CnnSpace, Nb201Space, Space
 
 ANALYTIC_METRICS = ("flops", "params")
 
@@ -20,11 +20,17 @@ class CostTable:
     fixed: float
     blocks: dict[tuple[int, str], float]
 
+    def total(self, choices: tuple[str, ...] | list[str]) -> float:
+        return self.fixed + sum(self.blocks[(i, c)] for i, c in enumerate(choices))
 
-def analytic_costs(space: CnnSpace, metric: str) -> CostTable:
+
+def analytic_costs(space: Space, metric: str) -> CostTable:
     """FLOPs (multiply-accumulates) or parameter count of every block, computed, not measured."""
     if metric not in ANALYTIC_METRICS:
         raise ValueError(f"unknown analytic metric {metric!r}; expected one of {ANALYTIC_METRICS}")
+    if isinstance(space, Nb201Space):
+        blocks = {(i, c): space.edge_cost(c, metric) for i, slot in enumerate(space.slots) for c in slot.choices}
+        return CostTable(metric, space.fixed_cost(metric), blocks)
 
     def cost(module: torch.nn.Module, shape: tuple[int, ...]) -> float:
         return float(count_flops(module, shape) if metric == "flops" else count_params(module))

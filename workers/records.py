@@ -33,13 +33,15 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class NetworkJob:
-    """Train one network (the context network with one block swapped in) and evaluate it."""
+    """Evaluate one network (a context network with one block swapped in): train it, or look it up."""
 
     network_hash: str
     space: dict  # the search-space definition, as plain data
     choices: tuple[str, ...]  # one candidate block per slot
-    settings: TrainSettings
+    settings: TrainSettings | None  # None for tabular scorers
     device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when the task was given a GPU)
+    scorer: str = "swap_in"  # swap_in: train on MNIST; tabular: look the network up in a benchmark table
+    dataset: str = "mnist"
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,8 @@ class NetworkResult:
     """What training and evaluating one network measured."""
 
     accuracy: float  # held-out top-1 accuracy, in percent
-    loss: float  # held-out mean cross-entropy
-    train_loss: float  # mean training loss over the last 10 % of steps
+    loss: float | None  # held-out mean cross-entropy (None for tabular scorers)
+    train_loss: float | None  # mean training loss over the last 10 % of steps
     train_seconds: float
     params: int
     flops: int  # multiply-accumulates of one forward pass at batch size 1

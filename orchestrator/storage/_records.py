@@ -17,6 +17,7 @@ class BlockScore:
     block: str
     choice_index: int
     network_hash: str
+    context_index: int
     status: str
     attempts: int
     accuracy: float | None

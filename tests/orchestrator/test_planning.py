@@ -1,5 +1,8 @@
+import pytest
+
 from orchestrator.config import load_settings
-from orchestrator.planning import choose_context, pending_networks, plan_blocks, scorer_fingerprint
+from orchestrator.estimation import EstimatorSettings
+from orchestrator.planning import choose_space_contexts, pending_networks, plan_blocks, scorer_fingerprint
 from orchestrator.run import make_plan
 from workers.costs import analytic_costs
 
@@ -7,7 +10,7 @@ from workers.costs import analytic_costs
 def test_context_is_the_block_nearest_each_slots_mean_flops():
     space = load_settings(["space=mnist_cnn"]).space
     flops = analytic_costs(space, "flops")
-    context = choose_context(space, flops)
+    (context,) = choose_space_contexts(space, EstimatorSettings("avg_context"), flops)
     for i, slot in enumerate(space.slots):
         values = {c: flops.blocks[(i, c)] for c in slot.choices}
         mean = sum(values.values()) / len(values)
@@ -21,12 +24,49 @@ def test_plan_measures_every_block_with_m_times_n_minus_1_plus_1_trainings():
     assert len(plan.blocks) == m * n
     assert len({b.job_hash for b in plan.blocks}) == m * n
     assert len(plan.networks) == m * (n - 1) + 1
-    shared = [b for b in plan.blocks if b.choice == plan.context[b.slot_index]]
+    (context,) = plan.contexts
+    shared = [b for b in plan.blocks if b.choice == context[b.slot_index]]
     assert len({b.network_hash for b in shared}) == 1 and len(shared) == m
     for block in plan.blocks:
         choices = plan.networks[block.network_hash].choices
         assert choices[block.slot_index] == block.choice
-        assert all(c == plan.context[i] for i, c in enumerate(choices) if i != block.slot_index)
+        assert all(c == context[i] for i, c in enumerate(choices) if i != block.slot_index)
+
+
+def test_base_estimator_uses_the_base_network_and_sampled_several_contexts():
+    base = make_plan(load_settings(["experiment=smoke", "scorer.estimator=base", "+space.base=[sep_k3,conv_k3]"]))
+    assert base.contexts == (("sep_k3", "conv_k3"),) and len(base.networks) == 1 + 2 + 2
+    sampled = make_plan(load_settings(["experiment=smoke", "scorer.estimator=sampled",
+                                       "scorer.sample_fraction=1.0"]))
+    # 9 networks / 5 per context: 2 distinct contexts, every block measured in each, overlapping networks once
+    assert len(sampled.contexts) == 2 and len(sampled.blocks) == 2 * 6
+    assert len(sampled.networks) < 2 * 5 and len({b.job_hash for b in sampled.blocks}) == 12
+
+
+def test_nb201_plan_samples_only_connected_contexts():
+    plan = make_plan(load_settings(["experiment=nb201", "scorer.estimator=sampled", "scorer.sample_fraction=0.02"]))
+    assert len(plan.contexts) == round(0.02 * 15625 / 25)
+    from workers.spaces import Nb201Space
+
+    assert all(Nb201Space.is_connected(c) for c in plan.contexts)
+    assert all(job.scorer == "tabular" and job.settings is None for job in plan.networks.values())
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["experiment=nb201", "scorer=swap_in"], "swap_in trains cnn spaces"),
+    (["experiment=smoke", "scorer=nb201_tabular"], "needs scorer.benchmark=nb201 and space.kind=nb201"),
+    (["experiment=nb201", "scorer.dataset=mnist"], "scorer.dataset must be one of"),
+    (["experiment=nb201", "scorer.estimator=best"], "estimator must be one of"),
+    (["experiment=nb201", "solver.predictor=mlp"], "solver.predictor must be one of"),
+    (["experiment=nb201", "+targets.t={kind: measured, metric: latency_ms, warmup: 1, repeats: 1, threads: 1}"],
+     "network_table target"),
+    (["experiment=nb201", "+targets.t={kind: network_table, metric: latency_ms}"], "targets.t.file must be set"),
+])
+def test_estimator_predictor_and_space_mismatches_are_config_errors(overrides, message):
+    from orchestrator.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_settings(overrides)
 
 
 def test_hashes_are_stable_and_cover_what_affects_results():
@@ -42,9 +82,9 @@ def test_hashes_are_stable_and_cover_what_affects_results():
 
 def test_data_fingerprint_is_part_of_the_scorer_hash():
     settings = load_settings(["experiment=smoke"])
-    a = scorer_fingerprint(settings.train, "swap_in", "mnist", "data-v1")
-    b = scorer_fingerprint(settings.train, "swap_in", "mnist", "data-v2")
-    ctx = ("skip", "conv_k3")
+    a = scorer_fingerprint("swap_in", "mnist", "data-v1", settings.train)
+    b = scorer_fingerprint("swap_in", "mnist", "data-v2", settings.train)
+    ctx = (("skip", "conv_k3"),)
     plan_a = plan_blocks(settings.space, settings.space_definition, ctx, settings.train, a, "cpu")
     plan_b = plan_blocks(settings.space, settings.space_definition, ctx, settings.train, b, "cpu")
     assert plan_a.blocks[0].job_hash != plan_b.blocks[0].job_hash

@@ -8,7 +8,10 @@ import pytest
 
 from solvers import BlockTable, best_within_budgets, brute_force_front, enumerate_networks, pareto_front
 from solvers.fractional import FractionalAccuracy, best_fractional, fractional_front
-from solvers.structure import NB201_CONNECTIVITY
+from solvers.structure import ConnectivityRule
+from workers.spaces.nb201 import PATHS
+
+NB201_CONNECTIVITY = ConnectivityRule(PATHS, "none")
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), the NB201 string order

