@@ -215,6 +215,7 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         "estimator": settings.estimator.kind,
         "sample_fraction": settings.estimator.sample_fraction if settings.estimator.kind == "sampled" else None,
         "predictor": settings.predictor,
+        "objective": "linear-fractional (Dinkelbach MILPs)" if fractional is not None else "linear (one MILP)",
         "base": settings.base,
         "contexts": len(contexts),
         "evaluations": evaluations,
