@@ -5,6 +5,7 @@ Knows nothing of Ray, torch or SQL.
 
 from solvers.brute_force import brute_force_front, enumerate_networks
 from solvers.pareto import InfeasibleBudgetError, ParetoPoint, best_within_budgets, pareto_front
+from solvers.pools import solution_pool
 from solvers.table import BlockTable
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "brute_force_front",
     "enumerate_networks",
     "pareto_front",
+    "solution_pool",
 ]
