@@ -34,12 +34,12 @@ from orchestrator.estimation import (
 from solvers import BlockTable, InfeasibleBudgetError, best_within_budgets
 from solvers.fractional import best_fractional
 from solvers.structure import ConnectivityRule
+from workers.costs import analytic_costs
 from workers.spaces.nb201 import EDGES, OPS, Nb201Space
 from workers.tabular import NB201_FILES, CountingOracle, nb201_accuracies, read_network_table
 
 LATENCY = "latency_ms"
 NB201_CONNECTIVITY = ConnectivityRule(*Nb201Space.connectivity)
-SPACE_SHAPE = {"cifar10": (32, 10), "cifar100": (32, 100), "imagenet16": (16, 120)}
 
 
 class BenchConfigError(ValueError):
@@ -162,10 +162,10 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     started = time.perf_counter()
     latency_table = read_network_table(settings.latency_csv, settings.hardware)
     truth = load_ground_truth(nb201_accuracies(settings.dataset), latency_table)
-    input_size, classes = SPACE_SHAPE[settings.dataset]
-    space = Nb201Space(input_size=input_size, num_classes=classes, base=(settings.base,) * len(EDGES))
+    space = Nb201Space.from_dict({"dataset": settings.dataset, "base": settings.base})
     sizes = [len(OPS)] * len(EDGES)
-    flops = tuple(np.array([space.edge_cost(op, "flops") for op in OPS]) for _ in EDGES)
+    flops_table = analytic_costs(space, "flops")
+    flops = tuple(np.array([flops_table.blocks[(i, op)] for op in OPS]) for i in range(len(EDGES)))
     base = tuple(OPS.index(b) for b in space.base)
 
     contexts = choose_contexts(settings.estimator, sizes, base, flops,
@@ -183,7 +183,7 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
                        rules=(NB201_CONNECTIVITY,))
     selections = truth.selections
     if settings.predictor == "flops":
-        fractional = flops_accuracy(values, base, flops, space.fixed_cost("flops"), measured)
+        fractional = flops_accuracy(values, base, flops, flops_table.fixed, measured)
         predicted = fractional.predict_all(selections)
     else:
         fractional = None

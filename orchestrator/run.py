@@ -18,6 +18,7 @@ from orchestrator.report import build_summary, format_fronts, write_summary
 from orchestrator.solve_stage import (
     build_block_table,
     fractional_predictor,
+    measured_networks,
     solve_fronts,
     store_fronts,
     write_front_files,
@@ -141,8 +142,9 @@ def run_solve(settings: RunSettings) -> JobResult:
 def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],
                      out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int) -> JobResult:
     scores = store.block_scores([b.job_hash for b in plan.blocks])
-    table = build_block_table(settings, plan, scores, costs)
-    fractional = fractional_predictor(settings, plan, scores, table) if settings.predictor == "flops" else None
+    measured = measured_networks(settings, plan, scores)
+    table = build_block_table(settings, plan, measured, costs)
+    fractional = fractional_predictor(settings, measured, table) if settings.predictor == "flops" else None
     started = time.perf_counter()
     result = solve_fronts(settings, table, fractional)
     solve_seconds = time.perf_counter() - started

@@ -60,7 +60,7 @@ def measured_networks(settings: RunSettings, plan: Plan, scores: list[BlockScore
             for b in plan.blocks}
 
 
-def build_block_table(settings: RunSettings, plan: Plan, scores: list[BlockScore],
+def build_block_table(settings: RunSettings, plan: Plan, measured: dict[tuple[int, ...], float],
                       costs: dict[str, TargetCosts]) -> BlockTable:
     """Block values by the estimator's swap-in differences (``orchestrator.estimation.block_values``).
 
@@ -69,7 +69,6 @@ def build_block_table(settings: RunSettings, plan: Plan, scores: list[BlockScore
     block this is MathNAS's ``-bA_ij`` up to a per-slot constant, which no ranking depends on.
     """
     space = settings.space
-    measured = measured_networks(settings, plan, scores)
     sizes = [len(s.choices) for s in space.slots]
     values, offset = block_values([_selection(space, c) for c in plan.contexts], sizes, measured)
     rules = (ConnectivityRule(*space.connectivity),) if space.connectivity else ()
@@ -87,14 +86,13 @@ def build_block_table(settings: RunSettings, plan: Plan, scores: list[BlockScore
     )
 
 
-def fractional_predictor(settings: RunSettings, plan: Plan, scores: list[BlockScore],
+def fractional_predictor(settings: RunSettings, measured: dict[tuple[int, ...], float],
                          table: BlockTable) -> FractionalAccuracy:
     """MathNAS Eq. 5 over the table's block values, with the space's analytic FLOPs."""
     space = settings.space
     flops = analytic_costs(space, "flops")
     per_slot = tuple(np.array([flops.blocks[(i, c)] for c in slot.choices]) for i, slot in enumerate(space.slots))
-    return flops_accuracy(table.accuracy, _selection(space, space.base), per_slot, flops.fixed,
-                          measured_networks(settings, plan, scores))
+    return flops_accuracy(table.accuracy, _selection(space, space.base), per_slot, flops.fixed, measured)
 
 
 def table_hash_of(table: BlockTable) -> str:

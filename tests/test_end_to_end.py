@@ -55,12 +55,13 @@ def test_fronts_are_exact_for_the_stored_table(smoke_runs):
     home, first, _ = smoke_runs
     from orchestrator.cost_stage import load_costs
     from orchestrator.run import make_plan
-    from orchestrator.solve_stage import build_block_table
+    from orchestrator.solve_stage import build_block_table, measured_networks
 
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])
     store = PerformanceStore(settings.storage_url)
     plan = make_plan(settings)
-    table = build_block_table(settings, plan, store.block_scores(), load_costs(store, settings, plan))
+    table = build_block_table(settings, plan, measured_networks(settings, plan, store.block_scores()),
+                              load_costs(store, settings, plan))
     for name, target in summary_of(first)["targets"].items():
         expected = brute_force_front(table, name)
         got = [(p["cost"], p["predicted_accuracy"]) for p in target["pareto"]]

@@ -20,6 +20,8 @@ EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
 # Input-to-output paths of the cell as edge indices: a cell is connected only if one of them has no "none".
 PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
 INACTIVE = "none"
+# (input size, classes) of each NAS-Bench-201 dataset: they change FLOPs and params, not the cell.
+DATASET_SHAPES = {"cifar10": (32, 10), "cifar100": (32, 100), "imagenet16": (16, 120)}
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,14 @@ class Nb201Space:
         base = (base,) * len(EDGES) if isinstance(base, str) else tuple(base)
         if len(base) != len(EDGES) or any(b not in OPS for b in base):
             raise SearchSpaceError(f"space.base must be one of {OPS} or a list of 6 of them, got {spec.get('base')!r}")
+        dataset = spec.get("dataset", "cifar10")
+        if dataset not in DATASET_SHAPES:
+            raise SearchSpaceError(f"space.dataset must be one of {sorted(DATASET_SHAPES)}, got {dataset!r}")
+        input_size, num_classes = DATASET_SHAPES[dataset]
         space = cls(
             name=str(spec.get("name", "nb201")),
-            input_size=int(spec.get("input_size", 32)),
-            num_classes=int(spec.get("num_classes", 10)),
+            input_size=int(spec.get("input_size", input_size)),
+            num_classes=int(spec.get("num_classes", num_classes)),
             channels=int(spec.get("channels", 16)),
             cells_per_stage=int(spec.get("cells_per_stage", 5)),
             base=base,
