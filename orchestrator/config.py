@@ -17,7 +17,7 @@ from orchestrator.estimation import PREDICTORS, EstimatorSettings
 from orchestrator.hashing import content_hash
 from workers.costs import ANALYTIC_METRICS
 from workers.records import TrainSettings
-from workers.spaces import CnnSpace, Nb201Space, SearchSpaceError, Space, space_from_dict
+from workers.spaces import CnnSpace, SearchSpaceError, Space, space_from_dict
 from workers.tabular import NB201_FILES
 
 TARGET_KINDS = ("analytic", "measured", "network_table")
@@ -135,15 +135,14 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
         raise ConfigError(f"name must be a non-empty experiment name without '/', got {name!r}")
 
     space_cfg = cfg["space"]
+    scorer = cfg["scorer"]
+    cluster_cfg = cfg["cluster"]
+    cpus_per_block = _positive(_require(cluster_cfg, "cpus_per_block", float, "cluster"), "cluster.cpus_per_block")
+    train = _scorer(scorer, space_cfg.get("kind"), cpus_per_block)  # first: the space may follow its dataset
     try:
         space = space_from_dict(space_cfg)
     except (SearchSpaceError, TypeError, ValueError) as exc:
         raise ConfigError(f"space: {exc}") from exc
-
-    scorer = cfg["scorer"]
-    cluster_cfg = cfg["cluster"]
-    cpus_per_block = _positive(_require(cluster_cfg, "cpus_per_block", float, "cluster"), "cluster.cpus_per_block")
-    train = _scorer(scorer, space, cpus_per_block)
     device = scorer.get("device", "auto")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"scorer.device must be cpu, cuda or auto, got {device!r}")
@@ -227,11 +226,11 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
     )
 
 
-def _scorer(scorer: dict, space: Space, cpus_per_block: float) -> TrainSettings | None:
+def _scorer(scorer: dict, space_kind: str | None, cpus_per_block: float) -> TrainSettings | None:
     """Validate the scorer against the space; the training settings of a training scorer."""
     kind = scorer.get("kind")
     if kind == "tabular":
-        if not isinstance(space, Nb201Space) or scorer.get("benchmark") != "nb201":
+        if space_kind != "nb201" or scorer.get("benchmark") != "nb201":
             raise ConfigError("scorer.kind=tabular needs scorer.benchmark=nb201 and space.kind=nb201 (space=nb201)")
         if scorer.get("dataset") not in NB201_FILES:
             raise ConfigError(f"scorer.dataset must be one of {sorted(NB201_FILES)} for NAS-Bench-201, "
@@ -239,7 +238,7 @@ def _scorer(scorer: dict, space: Space, cpus_per_block: float) -> TrainSettings 
         return None
     if kind != "swap_in":
         raise ConfigError(f"scorer.kind {kind!r} is not supported; expected 'swap_in' or 'tabular'")
-    if not isinstance(space, CnnSpace):
+    if space_kind != "cnn":
         raise ConfigError("scorer.kind=swap_in trains cnn spaces; for space.kind=nb201 use scorer=nb201_tabular")
     if scorer.get("dataset") != "mnist":
         raise ConfigError(f"scorer.dataset {scorer.get('dataset')!r} is not supported; expected 'mnist'")
