@@ -15,6 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from orchestrator.estimation import PREDICTORS, EstimatorSettings
 from orchestrator.hashing import content_hash
+from orchestrator.refine import RefineSettings
 from workers.costs import ANALYTIC_METRICS
 from workers.records import TrainSettings
 from workers.spaces import CnnSpace, SearchSpaceError, Space, space_from_dict
@@ -82,6 +83,7 @@ class RunSettings:
     output_dir: Path
     config_yaml: str
     config_hash: str
+    refine: RefineSettings = RefineSettings()
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -202,7 +204,15 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
     if ":" in (storage_url.split("@")[0].split("//", 1)[-1]) and "@" in storage_url:
         raise ConfigError("storage.url must not contain a password; set it in the PGPASSWORD environment variable")
 
-    science = {"name": name, "space": space_cfg, "scorer": scorer, "targets": cfg.get("targets"), "solver": solver}
+    try:
+        refine = RefineSettings.from_dict(cfg.get("refine"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+    if refine.rounds and predictor != "linear":
+        raise ConfigError("refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
+                          "(or refine.rounds=0 to keep the flops predictor without refinement)")
+    science = {"name": name, "space": space_cfg, "scorer": scorer, "targets": cfg.get("targets"), "solver": solver,
+               "refine": cfg.get("refine")}
     return RunSettings(
         name=name,
         space=space,
@@ -223,6 +233,7 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
         output_dir=Path(cfg["paths"]["output_dir"]),
         config_yaml=config_yaml,
         config_hash=content_hash(science),
+        refine=refine,
     )
 
 

@@ -6,9 +6,16 @@ same context networks, the solver picks the best predicted network under latency
 the device's true latencies, and each pick is scored against the truth:
 
 - ``regret``: best true accuracy among cells whose true latency fits the budget, minus the pick's;
-- ``random_regret``: the same for random search with as many evaluations, averaged over ``seeds`` runs.
-  Random search samples connected cells whose true latency fits the budget (latency measurements are the
-  target's data, as they are for the method), and keeps the most accurate one it evaluated.
+- ``random_regret`` / ``rea_regret``: the same for random search and regularized evolution with as many
+  evaluations, averaged over ``seeds`` runs (``orchestrator.baselines``). Both only evaluate connected cells
+  whose true latency fits the budget (latency measurements are the target's data, as they are for the
+  method), and keep the most accurate one they evaluated.
+
+``bench.method`` picks what is measured: ``oneshot`` (the block table and one solve, MathNAS), ``loop``
+(the verify-and-refit loop of ``orchestrator.refine`` on top of it, one loop per budget, each counting
+the block table's evaluations), ``random`` or ``rea`` (the baselines themselves, with
+``bench.evaluations`` evaluations; their ``regret`` is the mean over ``seeds`` runs, their pick the first
+run's).
 """
 
 from __future__ import annotations
@@ -16,13 +23,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
+from orchestrator.baselines import random_search, regularized_evolution
 from orchestrator.estimation import (
     PREDICTORS,
     EstimatorSettings,
@@ -31,14 +39,17 @@ from orchestrator.estimation import (
     flops_accuracy,
     swap_networks,
 )
+from orchestrator.refine import RefineSettings, Verified, refine
 from solvers import BlockTable, InfeasibleBudgetError, best_within_budgets
 from solvers.fractional import best_fractional
 from solvers.structure import ConnectivityRule
+from solvers.surrogate import SurrogateModel
 from workers.costs import analytic_costs
 from workers.spaces.nb201 import EDGES, OPS, Nb201Space
 from workers.tabular import NB201_FILES, CountingOracle, nb201_accuracies, read_network_table
 
 LATENCY = "latency_ms"
+METHODS = ("oneshot", "loop", "random", "rea")
 NB201_CONNECTIVITY = ConnectivityRule(*Nb201Space.connectivity)
 
 
@@ -57,6 +68,11 @@ class BenchSettings:
     quantiles: tuple[float, ...]
     base: str
     output_dir: Path
+    method: str = "oneshot"
+    evaluations: int = 60  # random and rea: evaluations per budget
+    refine: RefineSettings = RefineSettings()
+    rea_population: int = 10
+    rea_sample: int = 3
 
     @classmethod
     def from_dict(cls, cfg: dict, output_dir: Path) -> BenchSettings:
@@ -77,13 +93,25 @@ class BenchSettings:
             raise BenchConfigError(f"bench.seeds must be a positive integer, got {cfg.get('seeds')!r}")
         if cfg.get("base") not in OPS:
             raise BenchConfigError(f"bench.base must be one of {OPS}, got {cfg.get('base')!r}")
+        if cfg.get("method", "oneshot") not in METHODS:
+            raise BenchConfigError(f"bench.method must be one of {METHODS}, got {cfg.get('method')!r}")
+        for name in ("evaluations", "rea_population", "rea_sample"):
+            if not isinstance(cfg.get(name, 1), int) or cfg.get(name, 1) < 1:
+                raise BenchConfigError(f"bench.{name} must be a positive integer, got {cfg.get(name)!r}")
+        try:
+            refine_settings = RefineSettings.from_dict(cfg.get("refine"))
+        except (TypeError, ValueError) as exc:
+            raise BenchConfigError(f"bench.{exc}") from exc
         try:
             estimator = EstimatorSettings(str(cfg.get("estimator")), float(cfg.get("sample_fraction", 0.05)),
                                           int(cfg.get("sample_seed", 0)))
         except ValueError as exc:
             raise BenchConfigError(f"bench.{exc}") from exc
         return cls(cfg["dataset"], str(cfg.get("hardware")), Path(str(cfg["latency_csv"])).expanduser(), estimator,
-                   cfg["predictor"], cfg["seeds"], quantiles, cfg["base"], output_dir)
+                   cfg["predictor"], cfg["seeds"], quantiles, cfg["base"], output_dir,
+                   method=cfg.get("method", "oneshot"), evaluations=cfg.get("evaluations", 60),
+                   refine=refine_settings, rea_population=cfg.get("rea_population", 10),
+                   rea_sample=cfg.get("rea_sample", 3))
 
 
 @dataclass(frozen=True)
@@ -111,18 +139,25 @@ def load_ground_truth(accuracy: dict[str, float], latency: dict[str, float]) -> 
                        np.array([latency[c] for c in codes]), valid)
 
 
-def random_search_regret(truth: GroundTruth, budget: float, evaluations: int, seeds: int, seed: int = 0) -> float:
-    """Mean regret of random search with ``evaluations`` distinct samples, over ``seeds`` runs."""
-    candidates = np.flatnonzero(truth.valid & (truth.latency <= budget))
+def baseline_regret(truth: GroundTruth, budget: float, evaluations: int, seeds: int, method: str = "random",
+                    population: int = 10, sample: int = 3) -> tuple[float, int]:
+    """Mean regret of ``method`` (random or rea) over ``seeds`` runs, and the first run's pick."""
+    candidates = truth.valid & (truth.latency <= budget)
     best = truth.accuracy[candidates].max()
-    rng = np.random.default_rng(seed)
-    size = min(evaluations, len(candidates))
-    regrets = [best - truth.accuracy[rng.choice(candidates, size=size, replace=False)].max() for _ in range(seeds)]
-    return float(np.mean(regrets))
+    picks = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        if method == "random":
+            evaluated = random_search(candidates, evaluations, rng)
+        else:
+            evaluated = regularized_evolution(truth.selections, candidates, truth.accuracy, evaluations, rng,
+                                              population, sample)
+        picks.append(max(evaluated, key=lambda i: truth.accuracy[i]))
+    return float(np.mean([best - truth.accuracy[i] for i in picks])), int(picks[0])
 
 
 def budget_row(truth: GroundTruth, quantile: float, budget: float, chosen: int | None, evaluations: int,
-               seeds: int) -> dict:
+               seeds: int, rea: tuple[int, int] = (10, 3)) -> dict:
     """One entry of the report's ``budgets``: the pick scored against the truth, and random search."""
     fits = truth.latency <= budget
     best = int(np.flatnonzero(fits)[np.argmax(truth.accuracy[fits])])
@@ -136,7 +171,9 @@ def budget_row(truth: GroundTruth, quantile: float, budget: float, chosen: int |
         "true_best_accuracy": float(truth.accuracy[best]),
         "true_best_code": truth.codes[best],
         "regret": None,
-        "random_regret": random_search_regret(truth, budget, evaluations, seeds),
+        "evaluations": evaluations,
+        "random_regret": baseline_regret(truth, budget, evaluations, seeds)[0],
+        "rea_regret": baseline_regret(truth, budget, evaluations, seeds, "rea", *rea)[0],
     }
     if chosen is not None:
         row |= {
@@ -192,24 +229,28 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
 
     spearman_all, kendall_all = _correlations(predicted, truth.accuracy)
     spearman_valid, kendall_valid = _correlations(predicted[truth.valid], truth.accuracy[truth.valid])
-    evaluations = accuracy_oracle.evaluations
     rows, solve_seconds = [], 0.0
+    rea = (settings.rea_population, settings.rea_sample)
     for q in settings.quantiles:
         budget = float(np.quantile(truth.latency, q))
         solve_started = time.perf_counter()
-        try:
-            if fractional is not None:
-                point, _ = best_fractional(table, fractional, {LATENCY: budget})
-            else:
-                point = best_within_budgets(table, {LATENCY: budget})
-            chosen = truth.index(table.index_of(point.blocks))
-        except InfeasibleBudgetError:
-            chosen = None  # every network is predicted over the budget
+        extra: dict = {}
+        evaluations = accuracy_oracle.evaluations
+        if settings.method in ("random", "rea"):
+            evaluations = settings.evaluations
+            regret, chosen = baseline_regret(truth, budget, evaluations, settings.seeds, settings.method, *rea)
+            extra = {"regret": regret, "regret_is_mean_over_seeds": True}
+        elif settings.method == "loop":
+            chosen, extra = _loop_pick(settings, truth, table, budget, measured, measured_latency)
+            evaluations = extra["evaluations"]
+        else:
+            chosen = _oneshot_pick(table, fractional, budget, truth)
         solve_seconds += time.perf_counter() - solve_started
-        rows.append(budget_row(truth, q, budget, chosen, evaluations, settings.seeds))
+        rows.append(budget_row(truth, q, budget, chosen, evaluations, settings.seeds, rea) | extra)
 
     regrets = [r["regret"] for r in rows if r["regret"] is not None]
     report = {
+        "method": settings.method,
         "dataset": settings.dataset,
         "hardware": settings.hardware,
         "estimator": settings.estimator.kind,
@@ -218,7 +259,7 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         "objective": "linear-fractional (Dinkelbach MILPs)" if fractional is not None else "linear (one MILP)",
         "base": settings.base,
         "contexts": len(contexts),
-        "evaluations": evaluations,
+        "evaluations": max(r["evaluations"] for r in rows),  # per budget; the rows have each one
         "latency_lookups": latency_oracle.evaluations,
         "spearman_all": spearman_all,
         "kendall_all": kendall_all,
@@ -231,18 +272,64 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         "mean_regret": float(np.mean(regrets)) if regrets else None,
         "max_regret": float(np.max(regrets)) if regrets else None,
         "mean_random_regret": float(np.mean([r["random_regret"] for r in rows])),
+        "mean_rea_regret": float(np.mean([r["rea_regret"] for r in rows])),
         "violations": sum(bool(r["violates_budget"]) for r in rows),
+        "rounds": [r.get("rounds") for r in rows] if settings.method == "loop" else None,
+        "refine": asdict(settings.refine) if settings.method == "loop" else None,
         "random_seeds": settings.seeds,
         "wall_seconds": time.perf_counter() - started,
     }
     out_dir = settings.output_dir / "bench" / (
-        f"nb201-{settings.dataset}-{settings.hardware}-{settings.estimator.kind}-{settings.predictor}-"
+        f"nb201-{settings.method}-{settings.dataset}-{settings.hardware}-{settings.estimator.kind}-{settings.predictor}-"
         f"{datetime.now():%Y%m%d-%H%M%S-%f}"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "report.json"
     path.write_text(json.dumps(report, indent=2))
     return report, path
+
+
+def _oneshot_pick(table: BlockTable, fractional, budget: float, truth: GroundTruth) -> int | None:
+    try:
+        if fractional is not None:
+            point, _ = best_fractional(table, fractional, {LATENCY: budget})
+        else:
+            point = best_within_budgets(table, {LATENCY: budget})
+    except InfeasibleBudgetError:
+        return None  # every network is predicted over the budget
+    return truth.index(table.index_of(point.blocks))
+
+
+def _loop_pick(settings: BenchSettings, truth: GroundTruth, table: BlockTable, budget: float,
+               measured: dict, measured_latency: dict) -> tuple[int | None, dict]:
+    """One verify-and-refit loop for one budget, starting from the block table's networks."""
+    started = time.perf_counter()
+    accuracy_oracle = CountingOracle(dict(zip(truth.codes, truth.accuracy.tolist(), strict=True)), "accuracy")
+    latency_oracle = CountingOracle(dict(zip(truth.codes, truth.latency.tolist(), strict=True)), "latency")
+
+    def code(selection):
+        return truth.codes[truth.index(selection)]
+
+    result = refine(
+        settings.refine, table,
+        SurrogateModel.additive(table.accuracy_offset, table.accuracy),
+        {LATENCY: SurrogateModel.additive(table.cost_offsets[LATENCY], table.costs[LATENCY])},
+        {LATENCY}, [{LATENCY: budget}],
+        Verified(dict(measured), {s: {LATENCY: v} for s, v in measured_latency.items()}),
+        len(measured),
+        evaluate=lambda cands: {c.selection: accuracy_oracle.evaluate(code(c.selection)) for c in cands},
+        measure_costs=lambda cands: {c.selection: {LATENCY: latency_oracle.evaluate(code(c.selection))}
+                                     for c in cands},
+    )
+    pick = result.points[0].pick
+    return (truth.index(pick) if pick is not None else None), {
+        "evaluations": len(measured) + accuracy_oracle.evaluations,
+        "latency_lookups": len(measured_latency) + latency_oracle.evaluations,
+        "rounds": result.rounds,
+        "stopped": result.stopped,
+        "rejected_over_budget": len(result.rejected),
+        "loop_seconds": time.perf_counter() - started,
+    }
 
 
 def format_report(report: dict) -> str:

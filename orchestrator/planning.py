@@ -40,6 +40,7 @@ class Plan:
     scorer_hash: str
     blocks: tuple[BlockJob, ...]
     networks: dict[str, NetworkJob]  # network_hash -> job
+    scorer: dict | None = None  # scorer_fingerprint: what a whole network's result depends on
 
     def blocks_of(self, network_hash: str) -> list[BlockJob]:
         return [b for b in self.blocks if b.network_hash == network_hash]
@@ -87,7 +88,7 @@ def plan_blocks(
                 blocks.append(BlockJob(job_hash, i, slot.name, choice, j, slot.key(choice), network_hash, k))
                 networks.setdefault(network_hash, NetworkJob(
                     network_hash, space_definition, choices, train, device, scorer["kind"], scorer["dataset"]))
-    return Plan(contexts, scorer_hash, tuple(blocks), networks)
+    return Plan(contexts, scorer_hash, tuple(blocks), networks, scorer)
 
 
 def pending_networks(plan: Plan, done_job_hashes: set[str]) -> dict[str, list[BlockJob]]:

@@ -75,6 +75,18 @@ def format_fronts(summary: dict) -> str:
         lines.append(f"\nBest within {limits}: {' '.join(best['blocks'])}  "
                      f"predicted accuracy {best['predicted_accuracy']:.2f} %, costs "
                      + ", ".join(f"{k} {_fmt(v)}" for k, v in best["costs"].items()))
+    if "refine" in summary:
+        refined = summary["refine"]
+        lines.append(f"\nRefine loop: {refined['rounds']} rounds, {refined['evaluations']} networks verified, "
+                     f"stopped by {refined['stopped']}")
+        for pick in refined["picks"]:
+            limits = ", ".join(f"{k} <= {v:g}" for k, v in pick["budgets"].items()) or "no budget"
+            if pick["blocks"] is None:
+                lines.append(f"  {limits}: no verified network fits")
+                continue
+            lines.append(f"  best verified within {limits}: {' '.join(pick['blocks'])}  accuracy "
+                         f"{pick['verified_accuracy']:.2f} % (measured), costs "
+                         + ", ".join(f"{k} {_fmt(v)}" for k, v in pick["costs"].items()))
     return "\n".join(lines)
 
 

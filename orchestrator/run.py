@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from orchestrator.solve_stage import (
     write_front_files,
 )
 from orchestrator.storage import PerformanceStore
+from orchestrator.verify_stage import refine_search, refine_summary, verification_scorer_hash
 from workers.costs import analytic_costs
 from workers.data import mnist_fingerprint
 from workers.tabular import nb201_accuracies
@@ -93,10 +94,10 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     try:
         costs = ensure_costs(store, settings, plan)  # starts Ray only if a measured target is not stored yet
         trained = 0
+        ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
+                          settings.storage_url, settings.tracking_uri, experiment_id, parent)
         if pending:
             start_ray(settings.cluster)
-            ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
-                              settings.storage_url, settings.tracking_uri, experiment_id, parent)
             started = time.perf_counter()
             outcomes = run_block_jobs(pending, plan.networks, ctx, settings.cluster, show_progress)
             failed = [o for o in outcomes if not o.ok]
@@ -110,7 +111,8 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
                     "--status failed`; the next `blocknas run` retries only them"
                 )
         result = _solve_and_write(store, settings, plan, costs, out_dir, parent,
-                                  blocks_trained=trained, blocks_cached=len(done))
+                                  blocks_trained=trained, blocks_cached=len(done),
+                                  refine_ctx=ctx if settings.refine.rounds else None)
         status = "FINISHED"
         return result
     finally:
@@ -140,10 +142,16 @@ def run_solve(settings: RunSettings) -> JobResult:
 
 
 def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],
-                     out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int) -> JobResult:
+                     out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int,
+                     refine_ctx: TaskContext | None = None) -> JobResult:
     scores = store.block_scores([b.job_hash for b in plan.blocks])
     measured = measured_networks(settings, plan, scores)
     table = build_block_table(settings, plan, measured, costs)
+    refined = None
+    if refine_ctx is not None:
+        start_ray(settings.cluster)
+        ctx = replace(refine_ctx, scorer_hash=verification_scorer_hash(plan))
+        refined = refine_summary(refine_search(settings, store, plan, table, measured, costs, ctx), table, settings)
     fractional = fractional_predictor(settings, measured, table) if settings.predictor == "flops" else None
     started = time.perf_counter()
     result = solve_fronts(settings, table, fractional)
@@ -155,6 +163,8 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
                             blocks_cached=blocks_cached, contexts=plan.contexts, mlflow_run_id=parent_run_id,
                             output_dir=out_dir)
     summary["solve_seconds"] = round(solve_seconds, 4)
+    if refined is not None:
+        summary["refine"] = refined
     summary_path = write_summary(summary, out_dir)
     tracking.log_artifacts(settings.tracking_uri, parent_run_id, files + [summary_path])
     tracking.log_metrics(settings.tracking_uri, parent_run_id,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.nb201_bench import GroundTruth, budget_row, random_search_regret
+from orchestrator.nb201_bench import GroundTruth, baseline_regret, budget_row
 from tests.conftest import run_cli, summary_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,14 +39,15 @@ def test_regret_is_best_fitting_true_accuracy_minus_the_pick():
 
 
 def test_random_regret_is_zero_when_it_can_evaluate_every_fitting_cell():
-    assert random_search_regret(hand_table(), 3.0, evaluations=3, seeds=20) == 0.0
+    assert baseline_regret(hand_table(), 3.0, evaluations=3, seeds=20)[0] == 0.0
+    assert baseline_regret(hand_table(), 3.0, evaluations=3, seeds=20, method="rea", population=3)[0] == 0.0
 
 
 def test_random_regret_with_one_evaluation_is_best_minus_the_mean_fitting_valid_cell():
     # fitting connected cells: 70, 80, 90 (the disconnected cell 22 is never sampled)
     expected = 90.0 - np.mean([70.0, 80.0, 90.0])
-    assert random_search_regret(hand_table(), 3.0, evaluations=1, seeds=20000) == pytest.approx(expected, abs=0.2)
-    two = random_search_regret(hand_table(), 3.0, evaluations=2, seeds=20000)
+    assert baseline_regret(hand_table(), 3.0, evaluations=1, seeds=20000)[0] == pytest.approx(expected, abs=0.2)
+    two = baseline_regret(hand_table(), 3.0, evaluations=2, seeds=20000)[0]
     # two distinct of three: the best is missed only by the pair (70, 80), which then loses 10
     assert two == pytest.approx(10.0 / 3.0, abs=0.2)
 
@@ -94,10 +95,34 @@ def test_bench_nb201_sampled_estimator_and_flops_predictor(home):
     assert report["predictor"] == "flops" and report["spearman_valid"] > 0.5
 
 
+@pytest.mark.slow
+def test_bench_loop_and_baselines_write_the_same_report(home):
+    _require_data()
+    common = ("bench", "nb201", "bench.hardware=pixel3", f"bench.latency_csv={LATENCY_CSV}", "bench.seeds=5",
+              "bench.quantiles=[0.5]")
+    loop = run_cli(home, *common, "bench.method=loop", "bench.refine.max_evaluations=35", timeout=300)
+    assert loop.returncode == 0, loop.stderr
+    report = summary_of(loop)
+    row = report["budgets"][0]
+    assert report["method"] == "loop" and report["rounds"] == [row["rounds"]] and row["rounds"] >= 1
+    assert 25 < row["evaluations"] <= 35 and row["latency_lookups"] >= row["evaluations"]
+    assert row["violates_budget"] is False  # the pick is a verified network whose measured latency fits
+    assert row["random_regret"] >= 0 and row["rea_regret"] >= 0
+    for method in ("random", "rea"):
+        baseline = run_cli(home, *common, f"bench.method={method}", "bench.evaluations=35", timeout=300)
+        assert baseline.returncode == 0, baseline.stderr
+        base = summary_of(baseline)
+        assert base["method"] == method and base["budgets"][0]["evaluations"] == 35
+        assert base["budgets"][0]["regret"] == pytest.approx(base["budgets"][0][f"{method}_regret"])
+        assert base["violations"] == 0
+
+
 @pytest.mark.parametrize("override,message", [
     ("bench.hardware=toaster", "no column 'toaster'"),
     ("bench.dataset=mnist", "bench.dataset must be one of"),
     ("bench.estimator=magic", "estimator must be one of"),
+    ("bench.method=grid", "bench.method must be one of"),
+    ("bench.refine.k=0", "refine.k must be an integer >= 1"),
 ])
 def test_bench_rejects_bad_settings_with_exit_2(home, override, message):
     _require_data()

@@ -96,3 +96,29 @@ class ParetoFrontRow(Base):
     budgets_hash: Mapped[str] = mapped_column(String(64))
     points: Mapped[list] = mapped_column(JSON)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NetworkResultRow(Base):
+    """A whole network verified by the refine loop: measured accuracy and costs beside the predictions.
+
+    Keyed by (scorer, network): a network is evaluated at most once per scorer, whatever the experiment.
+    """
+
+    __tablename__ = "network_results"
+    __table_args__ = (UniqueConstraint("scorer_hash", "network_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment: Mapped[str] = mapped_column(String(200))
+    scorer_hash: Mapped[str] = mapped_column(String(64))
+    network_key: Mapped[str] = mapped_column(String(500))
+    choices: Mapped[list] = mapped_column(JSON)
+    accuracy: Mapped[float] = mapped_column(Float)
+    predicted_accuracy: Mapped[float | None] = mapped_column(Float)
+    costs: Mapped[dict] = mapped_column(JSON)  # measured (network_table targets) or exact (analytic)
+    predicted_costs: Mapped[dict] = mapped_column(JSON)
+    refine_round: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(50))  # pool or trust_region
+    node: Mapped[str | None] = mapped_column(String(100))
+    device: Mapped[str | None] = mapped_column(String(50))
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -21,7 +21,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.storage._models import Base, BlockCostRow, BlockScoreRow, ExperimentRow, ParetoFrontRow
+from orchestrator.storage._models import (
+    Base,
+    BlockCostRow,
+    BlockScoreRow,
+    ExperimentRow,
+    NetworkResultRow,
+    ParetoFrontRow,
+)
 from orchestrator.storage._records import BlockScore, CostEntry, StoredFront
 
 _SCORE_FIELDS = [c.name for c in BlockScoreRow.__table__.columns if c.name != "id"]
@@ -236,6 +243,21 @@ class PerformanceStore:
                 return None
             return StoredFront(row.experiment, row.target, row.target_version, row.metric, row.table_hash,
                                list(row.points), row.computed_at)
+
+
+    # Verified networks (refine loop) -------------------------------------------------------------------
+    def record_network_result(self, values: dict) -> None:
+        """Insert one verified network; a second result for the same (scorer, network) is ignored."""
+        with self.session() as s:
+            _upsert(s, NetworkResultRow.__table__, {**values, "created_at": _now()},
+                    ["scorer_hash", "network_key"], {})
+
+    def network_results(self, scorer_hash: str) -> list[dict]:
+        columns = [c.name for c in NetworkResultRow.__table__.columns if c.name not in ("id", "created_at")]
+        with self.session() as s:
+            rows = s.scalars(select(NetworkResultRow).where(NetworkResultRow.scorer_hash == scorer_hash)
+                             .order_by(NetworkResultRow.id)).all()
+            return [{c: getattr(r, c) for c in columns} for r in rows]
 
 
 @lru_cache(maxsize=8)
