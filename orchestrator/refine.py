@@ -123,11 +123,13 @@ def refine(
     evaluate: Evaluate,
     measure_costs: MeasureCosts,
     on_round: Callable[[int, list[PointResult]], None] | None = None,
+    first_round: int = 1,
 ) -> RefineResult:
     """Run the loop (module docstring); ``verified`` is updated in place with everything measured.
 
     ``cost_priors`` predicts every budgeted metric; those in ``verify_costs`` are measured per network by
-    ``measure_costs`` and refit, the others are taken as exact (analytic FLOPs, params).
+    ``measure_costs`` and refit, the others are taken as exact (analytic FLOPs, params). ``first_round``
+    resumes a loop whose earlier rounds are already in ``verified`` (``rounds`` counts them too).
     """
     pairs = interaction_pairs(len(table.slots), settings.interactions)
     points = budget_points or [{}]
@@ -147,12 +149,12 @@ def refine(
         return out
 
     best_so_far = [p.accuracy for p in picks()]
-    for round_index in range(1, settings.rounds + 1):
+    for round_index in range(first_round, settings.rounds + 1):
         left = settings.max_evaluations - evaluations_so_far - evaluations
         if left <= 0:
             stopped = "max_evaluations"
             break
-        rounds = round_index
+        rounds += 1
         accuracy_model = fit_surrogate(accuracy_prior, list(verified.accuracy), list(verified.accuracy.values()), pairs)
         for name in verify_costs:
             seen = [s for s in verified.costs if name in verified.costs[s]]

@@ -104,7 +104,8 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
     exact = {name: SurrogateModel.additive(table.cost_offsets.get(name, 0.0), table.costs[name]) for name in costs}
     verified = Verified(dict(measured), lookup(measured))
     index_of = {names(s): s for s in measured}
-    for row in store.network_results(ctx.scorer_hash):
+    stored = store.network_results(ctx.scorer_hash)
+    for row in stored:
         selection = index_of.get(tuple(row["choices"])) or table.index_of(row["choices"])
         verified.accuracy[selection] = row["accuracy"]
         verified.costs[selection] = lookup([selection])[selection]
@@ -141,7 +142,8 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
 
     return refine(settings.refine, table, SurrogateModel.additive(table.accuracy_offset, table.accuracy), exact,
                   set(files), [settings.budgets], verified, stored_before, evaluate,
-                  lambda candidates: lookup([c.selection for c in candidates]), progress)
+                  lambda candidates: lookup([c.selection for c in candidates]), progress,
+                  first_round=1 + max((r["refine_round"] for r in stored), default=0))
 
 
 def refine_summary(result: RefineResult, table: BlockTable, settings: RunSettings) -> dict:

@@ -80,3 +80,61 @@ def test_solve_switches_predictor_without_evaluating_anything(nb201_runs):
     assert summary["predictor"] == "linear" and summary["blocks_trained"] == 0
     assert summary["best"]["costs"]["phone"] <= 8.0
     assert summary["targets"]["flops"] != summary_of(first)["targets"]["flops"]
+
+
+def interacting_latency(code: str) -> float:
+    """Not additive: two convolutions on edges 0 and 5 share a slow memory path."""
+    both = code[0] in "23" and code[5] in "23"
+    return additive_latency(code) + (3.0 if both else 0.0)
+
+
+def test_refine_loop_verifies_on_ray_never_twice_and_picks_within_the_true_budget(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.storage import PerformanceStore
+    from workers.tabular import nb201_accuracies
+
+    table = tmp_path / "device_ms.csv"
+    latency = {"".join(d): interacting_latency("".join(d)) for d in itertools.product("01234", repeat=6)}
+    table.write_text("code,phone\n" + "".join(f"{c},{v:.6f}\n" for c, v in latency.items()))
+    budget = 9.0
+    args = ["experiment=nb201", "solver.predictor=linear", "cluster.num_cpus=2", "refine.rounds=6",
+            "refine.max_evaluations=37", "refine.patience=6",
+            f"+targets.phone={{kind: network_table, metric: latency_ms, file: {table}, column: phone}}",
+            f"+solver.budgets.phone={budget}"]
+    first = run_cli(tmp_path, "run", *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = summary_of(first)
+    refined = summary["refine"]
+    assert 0 < refined["evaluations"] <= 37 - 25 and refined["rounds"] >= 1
+    pick = refined["picks"][0]
+    code = Nb201Space.network_key([b.split(":")[1] for b in pick["blocks"]])
+    assert latency[code] <= budget and pick["costs"]["phone"] == pytest.approx(latency[code], abs=1e-5)
+    assert pick["verified_accuracy"] == pytest.approx(nb201_accuracies("cifar10")[code])
+    assert "best verified within phone <= 9" in first.stdout
+
+    rows = PerformanceStore(f"sqlite:///{tmp_path}/.blocknas/perf.db").network_results(_only_scorer(tmp_path))
+    keys = [r["network_key"] for r in rows]
+    assert len(keys) == len(set(keys)) == refined["evaluations"]
+    context = summary["context_networks"][0]
+    block_table_networks = {tuple(context[:i]) + (op,) + tuple(context[i + 1:]) for i in range(6) for op in OPS}
+    assert not {tuple(r["choices"]) for r in rows} & block_table_networks  # never evaluated twice
+    assert all(r["predicted_accuracy"] is not None and "phone" in r["costs"] for r in rows)
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/.blocknas/mlflow.db")
+    verify_runs = client.search_runs([client.get_experiment_by_name("nb201").experiment_id],
+                                     "tags.`blocknas.kind` = 'verify'")
+    assert len(verify_runs) == len(rows) and all("accuracy" in r.data.metrics for r in verify_runs)
+
+    again = run_cli(tmp_path, "run", *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert summary_of(again)["refine"]["evaluations"] == 0
+    assert summary_of(again)["refine"]["picks"] == refined["picks"]
+
+
+def _only_scorer(home) -> str:
+    from sqlalchemy import create_engine, text
+
+    with create_engine(f"sqlite:///{home}/.blocknas/perf.db").connect() as connection:
+        (scorer,) = connection.execute(text("SELECT DISTINCT scorer_hash FROM network_results")).one()
+    return scorer
