@@ -156,9 +156,18 @@ def baseline_regret(truth: GroundTruth, budget: float, evaluations: int, seeds: 
     return float(np.mean([best - truth.accuracy[i] for i in picks])), int(picks[0])
 
 
+def baselines_for(truth: GroundTruth, budget: float, evaluations: int, seeds: int,
+                  rea: tuple[int, int] = (10, 3)) -> dict[str, tuple[float, int]]:
+    """``{method: (mean regret, first run's pick)}`` for random search and REA."""
+    return {"random": baseline_regret(truth, budget, evaluations, seeds),
+            "rea": baseline_regret(truth, budget, evaluations, seeds, "rea", *rea)}
+
+
 def budget_row(truth: GroundTruth, quantile: float, budget: float, chosen: int | None, evaluations: int,
-               seeds: int, rea: tuple[int, int] = (10, 3)) -> dict:
-    """One entry of the report's ``budgets``: the pick scored against the truth, and random search."""
+               seeds: int, baselines: dict[str, tuple[float, int]] | None = None) -> dict:
+    """One entry of the report's ``budgets``: the pick scored against the truth, and the baselines
+    (``baselines_for`` with the same evaluations, computed here unless given)."""
+    baselines = baselines or baselines_for(truth, budget, evaluations, seeds)
     fits = truth.latency <= budget
     best = int(np.flatnonzero(fits)[np.argmax(truth.accuracy[fits])])
     row = {
@@ -172,8 +181,8 @@ def budget_row(truth: GroundTruth, quantile: float, budget: float, chosen: int |
         "true_best_code": truth.codes[best],
         "regret": None,
         "evaluations": evaluations,
-        "random_regret": baseline_regret(truth, budget, evaluations, seeds)[0],
-        "rea_regret": baseline_regret(truth, budget, evaluations, seeds, "rea", *rea)[0],
+        "random_regret": baselines["random"][0],
+        "rea_regret": baselines["rea"][0],
     }
     if chosen is not None:
         row |= {
@@ -238,7 +247,8 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         evaluations = accuracy_oracle.evaluations
         if settings.method in ("random", "rea"):
             evaluations = settings.evaluations
-            regret, chosen = baseline_regret(truth, budget, evaluations, settings.seeds, settings.method, *rea)
+            baselines = baselines_for(truth, budget, evaluations, settings.seeds, rea)
+            regret, chosen = baselines[settings.method]
             extra = {"regret": regret, "regret_is_mean_over_seeds": True}
         elif settings.method == "loop":
             chosen, extra = _loop_pick(settings, truth, table, budget, measured, measured_latency)
@@ -246,7 +256,9 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         else:
             chosen = _oneshot_pick(table, fractional, budget, truth)
         solve_seconds += time.perf_counter() - solve_started
-        rows.append(budget_row(truth, q, budget, chosen, evaluations, settings.seeds, rea) | extra)
+        if settings.method not in ("random", "rea"):
+            baselines = baselines_for(truth, budget, evaluations, settings.seeds, rea)
+        rows.append(budget_row(truth, q, budget, chosen, evaluations, settings.seeds, baselines) | extra)
 
     regrets = [r["regret"] for r in rows if r["regret"] is not None]
     report = {

@@ -66,6 +66,13 @@ def scorer_fingerprint(scorer_kind: str, dataset: str, data_fingerprint: str, tr
     return {"kind": scorer_kind, "dataset": dataset, "data": data_fingerprint, "settings": settings}
 
 
+def network_job(space_definition: dict, choices: tuple[str, ...], train: TrainSettings | None, scorer: dict,
+                device: str) -> NetworkJob:
+    """The job that scores one whole network; its hash depends on the space, the choices and the scorer."""
+    network_hash = content_hash({"space": content_hash(space_definition), "choices": list(choices), "scorer": scorer})
+    return NetworkJob(network_hash, space_definition, choices, train, device, scorer["kind"], scorer["dataset"])
+
+
 def plan_blocks(
     space: Space,
     space_definition: dict,
@@ -82,12 +89,11 @@ def plan_blocks(
         for i, slot in enumerate(space.slots):
             for j, choice in enumerate(slot.choices):
                 choices = context[:i] + (choice,) + context[i + 1 :]
-                network_hash = content_hash({"space": space_hash, "choices": list(choices), "scorer": scorer})
+                job = network_job(space_definition, choices, train, scorer, device)
                 job_hash = content_hash({"space": space_hash, "slot": i, "choice": choice, "scorer": scorer_hash,
                                          "context": k})
-                blocks.append(BlockJob(job_hash, i, slot.name, choice, j, slot.key(choice), network_hash, k))
-                networks.setdefault(network_hash, NetworkJob(
-                    network_hash, space_definition, choices, train, device, scorer["kind"], scorer["dataset"]))
+                blocks.append(BlockJob(job_hash, i, slot.name, choice, j, slot.key(choice), job.network_hash, k))
+                networks.setdefault(job.network_hash, job)
     return Plan(contexts, scorer_hash, tuple(blocks), networks, scorer)
 
 

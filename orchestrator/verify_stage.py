@@ -19,7 +19,7 @@ from orchestrator.config import RunSettings
 from orchestrator.cost_stage import TargetCosts
 from orchestrator.execution import TaskContext
 from orchestrator.hashing import content_hash
-from orchestrator.planning import Plan
+from orchestrator.planning import Plan, network_job
 from orchestrator.refine import Candidate, RefineResult, Verified, refine
 from orchestrator.storage import PerformanceStore, shared_store
 from solvers import BlockTable
@@ -119,10 +119,7 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
         futures = {}
         for c in candidates:
             choices = names(c.selection)
-            job = NetworkJob(content_hash({"space": content_hash(settings.space_definition), "choices": list(choices),
-                                           "scorer": plan.scorer}),
-                             settings.space_definition, choices, settings.train, settings.device,
-                             settings.scorer_kind, settings.dataset)
+            job = network_job(settings.space_definition, choices, settings.train, plan.scorer, settings.device)
             options = {"num_cpus": settings.cluster.cpus_per_block, "num_gpus": settings.cluster.gpus_per_block,
                        "max_retries": settings.cluster.max_retries}
             futures[_remote_verify.options(**options).remote(job, c, ctx, cost_record(c.selection))] = c.selection
