@@ -4,6 +4,7 @@
     blocknas solve  [HYDRA OVERRIDES...]   only the solver stage, from the stored table
     blocknas blocks [--json] [--experiment NAME] [--status STATUS] [HYDRA OVERRIDES...]
     blocknas bench nb201 [bench.KEY=VALUE...]   a MathNAS variant against NAS-Bench-201 ground truth
+    blocknas db upgrade|current [storage.url=...]  migrate the performance table / show its schema revision
 
 Exit codes: 0 success, 1 a run failed (blocks failed, results missing, storage down), 2 bad input
 (config, overrides, infeasible budgets), 130 interrupted.
@@ -40,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     blocks.add_argument("--json", action="store_true", help="print JSON instead of a table")
     blocks.add_argument("--experiment", help="only this experiment's blocks")
     blocks.add_argument("--status", choices=("running", "done", "failed"), help="only blocks with this status")
+    db = sub.add_parser("db", help="the performance table's schema: `upgrade` migrates it, `current` shows it")
+    db.add_argument("action", choices=("upgrade", "current"))
+    db.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
     bench = sub.add_parser("bench", help="measure a method variant against a tabular benchmark's ground truth",
                            epilog="e.g. blocknas bench nb201 bench.dataset=cifar100 bench.hardware=pixel3 "
                                   "bench.latency_csv=../shared/data/nb201_latency_ms.csv bench.predictor=flops")
@@ -72,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             return _bench(args)
         settings = load_settings(args.overrides)
+        if args.command == "db":
+            return _db(settings.storage_url, args.action)
         if args.command == "blocks":
             return _blocks(settings, args)
         from orchestrator.run import run_search, run_solve
@@ -111,6 +117,29 @@ def _bench(args) -> int:
     report, path = run_nb201_bench(settings)
     print(format_report(report))
     print(f"summary: {path}")
+    return EXIT_OK
+
+
+def _db(url: str, action: str) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from orchestrator.storage import PerformanceStore, StorageError, public_url
+    from orchestrator.storage._schema import SchemaError, current_revision, head_revision, upgrade
+
+    engine = PerformanceStore(url, create=False).engine
+    try:
+        if action == "current":
+            revision = current_revision(engine)
+            state = "up to date" if revision == head_revision() else f"needs `blocknas db upgrade` to {head_revision()}"
+            print(f"{public_url(url)}: schema revision {revision or 'none (empty store)'}, {state}")
+            return EXIT_OK
+        before, after = upgrade(engine)
+    except (SchemaError, SQLAlchemyError) as exc:
+        raise StorageError(f"{public_url(url)}: {exc}") from exc
+    finally:
+        engine.dispose()
+    print(f"{public_url(url)}: schema revision {before or 'none'} -> {after}" if before != after
+          else f"{public_url(url)}: already at schema revision {after}")
     return EXIT_OK
 
 

@@ -58,6 +58,11 @@ class BlockScoreRow(Base):
     device: Mapped[str | None] = mapped_column(String(50))
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    # The lease: the driver that owns the job while it is queued or running, and when it last said so.
+    # A lease whose heartbeat is older than the lease timeout is abandoned and may be claimed again.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pid: Mapped[int | None] = mapped_column(Integer)  # the worker process of the latest attempt
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -31,12 +31,15 @@ class BlockScore:
     device: str | None
     mlflow_run_id: str | None
     error: str | None
+    lease_owner: str | None
+    heartbeat_at: datetime | None
+    pid: int | None
     started_at: datetime | None
     finished_at: datetime | None
 
     def as_json(self) -> dict:
         data = asdict(self)
-        for key in ("started_at", "finished_at"):
+        for key in ("heartbeat_at", "started_at", "finished_at"):
             data[key] = data[key].isoformat() if data[key] else None
         return data
 

@@ -22,7 +22,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.storage._models import (
-    Base,
     BlockCostRow,
     BlockScoreRow,
     ExperimentRow,
@@ -30,6 +29,7 @@ from orchestrator.storage._models import (
     ParetoFrontRow,
 )
 from orchestrator.storage._records import BlockScore, CostEntry, StoredFront
+from orchestrator.storage._schema import SchemaError, ensure_current
 
 _SCORE_FIELDS = [c.name for c in BlockScoreRow.__table__.columns if c.name != "id"]
 
@@ -68,7 +68,9 @@ class PerformanceStore:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             try:
-                Base.metadata.create_all(self.engine)
+                ensure_current(self.engine, public_url(url))
+            except SchemaError as exc:
+                raise StorageError(str(exc)) from exc
             except SQLAlchemyError as exc:
                 raise StorageError(f"cannot open the performance table at {public_url(url)}: {exc}") from exc
 
@@ -262,8 +264,11 @@ class PerformanceStore:
 
 @lru_cache(maxsize=8)
 def shared_store(url: str) -> PerformanceStore:
-    """One store (engine and connection pool) per URL per process, for Ray worker processes."""
-    return PerformanceStore(url)
+    """One store (engine and connection pool) per URL per process, for Ray worker processes.
+
+    The driver opened (and schema-checked) the store before submitting any task, so workers do not.
+    """
+    return PerformanceStore(url, create=False)
 
 
 def _now() -> datetime:
