@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     blocks.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
     blocks.add_argument("--json", action="store_true", help="print JSON instead of a table")
     blocks.add_argument("--experiment", help="only this experiment's blocks")
-    blocks.add_argument("--status", choices=("running", "done", "failed"), help="only blocks with this status")
+    blocks.add_argument("--status", choices=("queued", "running", "done", "failed"),
+                        help="only blocks with this status")
     db = sub.add_parser("db", help="the performance table's schema: `upgrade` migrates it, `current` shows it")
     db.add_argument("action", choices=("upgrade", "current"))
     db.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")

@@ -60,6 +60,7 @@ class ClusterSettings:
     gpus_per_block: float
     max_retries: int
     object_store_mb: int
+    lease_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
     space_cfg = cfg["space"]
     scorer = cfg["scorer"]
     cluster_cfg = cfg["cluster"]
-    cpus_per_block = _positive(_require(cluster_cfg, "cpus_per_block", float, "cluster"), "cluster.cpus_per_block")
+    resources = cfg["resources"]
+    cpus_per_block = _positive(_require(resources, "cpus_per_block", float, "resources"), "resources.cpus_per_block")
     train = _scorer(scorer, space_cfg.get("kind"), cpus_per_block)  # first: the space may follow its dataset
     try:
         space = space_from_dict(space_cfg)
@@ -172,13 +174,14 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
         num_cpus=num_cpus,
         cpus_per_block=cpus_per_block,
         gpus_per_block=_positive(
-            _require(cluster_cfg, "gpus_per_block", float, "cluster"), "cluster.gpus_per_block", allow_zero=True
+            _require(resources, "gpus_per_block", float, "resources"), "resources.gpus_per_block", allow_zero=True
         ),
         max_retries=_positive(_require(cluster_cfg, "max_retries", int, "cluster"), "cluster.max_retries", True),
         object_store_mb=_positive(_require(cluster_cfg, "object_store_mb", int, "cluster"), "cluster.object_store_mb"),
+        lease_seconds=_positive(_require(cluster_cfg, "lease_seconds", float, "cluster"), "cluster.lease_seconds"),
     )
     if num_cpus is not None and cpus_per_block > num_cpus:
-        raise ConfigError(f"cluster.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
+        raise ConfigError(f"resources.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
 
     solver = cfg["solver"]
     names = {t.name for t in targets}

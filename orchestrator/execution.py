@@ -18,7 +18,7 @@ from tqdm import tqdm
 from orchestrator import tracking
 from orchestrator.config import ClusterSettings
 from orchestrator.planning import BlockJob
-from orchestrator.storage import shared_store
+from orchestrator.storage import StorageError, shared_store
 from workers.records import NetworkJob, NetworkResult
 
 log = logging.getLogger(__name__)
@@ -61,34 +61,55 @@ def start_ray(cluster: ClusterSettings) -> None:
         )
 
 
+def block_row(block: BlockJob, ctx: TaskContext) -> dict:
+    """The identifying columns of a block's row in the performance table."""
+    return {"job_hash": block.job_hash, "experiment": ctx.experiment, "space": ctx.space,
+            "scorer_hash": ctx.scorer_hash, "slot_index": block.slot_index, "slot": block.slot,
+            "block": block.block_key, "choice_index": block.choice_index, "network_hash": block.network_hash,
+            "context_index": block.context_index}
+
+
 def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext) -> TaskOutcome:
     from workers.scoring import score_network  # imported in the worker: keeps the driver light
 
+    keys = tuple(b.block_key for b in blocks)
+    hashes = [b.job_hash for b in blocks]
     store = shared_store(ctx.storage_url)
     node = ray.get_runtime_context().get_node_id()
-    host = socket.gethostname()
-    store.mark_running(
-        [{"job_hash": b.job_hash, "experiment": ctx.experiment, "space": ctx.space,
-          "scorer_hash": ctx.scorer_hash, "slot_index": b.slot_index, "slot": b.slot, "block": b.block_key,
-          "choice_index": b.choice_index, "network_hash": b.network_hash,
-          "context_index": b.context_index} for b in blocks],
-        node=node,
-        host=host,
-    )
-    attempts = {s.job_hash: s.attempts for s in store.block_scores([b.job_hash for b in blocks])}
-    run_ids = {b.job_hash: _start_block_run(ctx, b, job, node, attempts.get(b.job_hash, 1)) for b in blocks}
+    store.mark_running([block_row(b, ctx) for b in blocks], node=node, host=socket.gethostname(), pid=os.getpid())
+    earlier = {s.job_hash: s for s in store.block_scores(hashes)}
+    for row in earlier.values():
+        if row.attempts > 1 and row.mlflow_run_id:  # an earlier attempt's worker died: say so in its run
+            _close_lost_run(ctx, row.mlflow_run_id, row.attempts - 1)
+    run_ids = {b.job_hash: _start_block_run(ctx, b, job, node, earlier[b.job_hash].attempts) for b in blocks}
     try:
         result = score_network(job)
     except Exception:
         error = traceback.format_exc()
-        store.record_failure([b.job_hash for b in blocks], error)
+        store.record_failure(hashes, error)
         for run_id in run_ids.values():
             _finish_block_run(ctx, run_id, None, "FAILED", error)
-        return TaskOutcome(job.network_hash, tuple(b.block_key for b in blocks), False, error)
-    store.record_result([b.job_hash for b in blocks], _metrics(result))
+        return TaskOutcome(job.network_hash, keys, False, error)
+    try:
+        store.record_result(hashes, _metrics(result))
+    except StorageError as exc:  # permanent (transient errors were retried): fail these blocks, not the run
+        error = f"the result was measured but could not be stored: {exc}"
+        store.record_failure(hashes, error)
+        for run_id in run_ids.values():
+            _finish_block_run(ctx, run_id, result, "FAILED", error)
+        return TaskOutcome(job.network_hash, keys, False, error)
     for run_id in run_ids.values():
         _finish_block_run(ctx, run_id, result, "FINISHED", None)
-    return TaskOutcome(job.network_hash, tuple(b.block_key for b in blocks), True)
+    return TaskOutcome(job.network_hash, keys, True)
+
+
+def _close_lost_run(ctx: TaskContext, run_id: str, attempt: int) -> None:
+    try:
+        if tracking.client_for(ctx.tracking_uri).get_run(run_id).info.status == "RUNNING":
+            tracking.finish_run(ctx.tracking_uri, run_id, status="FAILED",
+                                tags={"blocknas.error": f"attempt {attempt} lost: its worker process died"})
+    except Exception as exc:  # noqa: BLE001
+        log.warning("MLflow: could not close the lost run %s: %s", run_id, exc)
 
 
 def _metrics(result: NetworkResult) -> dict:

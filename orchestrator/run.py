@@ -11,7 +11,8 @@ from pathlib import Path
 from orchestrator import tracking
 from orchestrator.config import RunSettings
 from orchestrator.cost_stage import TargetCosts, ensure_costs, load_costs
-from orchestrator.execution import TaskContext, run_block_jobs, start_ray
+from orchestrator.dispatch import LeaseKeeper, measure_blocks
+from orchestrator.execution import TaskContext, start_ray
 from orchestrator.hashing import content_hash
 from orchestrator.planning import Plan, choose_space_contexts, pending_networks, plan_blocks, scorer_fingerprint
 from orchestrator.report import build_summary, format_fronts, write_summary
@@ -97,9 +98,9 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
                           settings.storage_url, settings.tracking_uri, experiment_id, parent)
         if pending:
-            start_ray(settings.cluster)
             started = time.perf_counter()
-            outcomes = run_block_jobs(pending, plan.networks, ctx, settings.cluster, show_progress)
+            with LeaseKeeper(store, settings.cluster.lease_seconds) as lease:
+                outcomes = measure_blocks(store, plan, ctx, settings.cluster, lease, show_progress)
             failed = [o for o in outcomes if not o.ok]
             trained = sum(len(o.block_keys) for o in outcomes if o.ok)
             print(f"measured {trained} blocks with {len(outcomes)} network evaluations in "

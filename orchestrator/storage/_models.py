@@ -45,7 +45,7 @@ class BlockScoreRow(Base):
     choice_index: Mapped[int] = mapped_column(Integer)  # position in the slot's choices; 0 is the base block
     network_hash: Mapped[str] = mapped_column(String(64))
     context_index: Mapped[int] = mapped_column(Integer, default=0)  # which of the estimator's context networks
-    status: Mapped[str] = mapped_column(String(16), index=True)  # running | done | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # queued | running | done | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     accuracy: Mapped[float | None] = mapped_column(Float)
     loss: Mapped[float | None] = mapped_column(Float)

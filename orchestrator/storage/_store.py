@@ -10,15 +10,17 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, event, or_, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.storage._models import (
@@ -31,6 +33,8 @@ from orchestrator.storage._models import (
 from orchestrator.storage._records import BlockScore, CostEntry, StoredFront
 from orchestrator.storage._schema import SchemaError, ensure_current
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 _SCORE_FIELDS = [c.name for c in BlockScoreRow.__table__.columns if c.name != "id"]
 
 
@@ -43,6 +47,23 @@ def public_url(url: str) -> str:
     parsed = make_url(url)
     # URL.set() treats None as "leave unchanged"; _replace really drops them.
     return parsed._replace(username=None, password=None).render_as_string(hide_password=False)
+
+
+def _is_transient(exc: SQLAlchemyError) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    if exc.orig is not None and type(exc.orig).__module__.startswith("sqlite3"):
+        return "locked" in str(exc.orig) or "busy" in str(exc.orig)  # not e.g. "no such table"
+    return True
+
+
+def _rollback_quietly(session: Session) -> None:
+    try:
+        session.rollback()
+    except SQLAlchemyError:
+        pass  # the connection is gone; the pool discards it
 
 
 def _upsert(session: Session, table, values: dict, keys: list[str], update_values: dict, where=None) -> None:
@@ -62,6 +83,9 @@ def _upsert(session: Session, table, values: dict, keys: list[str], update_value
 
 
 class PerformanceStore:
+    retries = 8  # transient errors: retried with exponential backoff from retry_delay, ~30 s in all
+    retry_delay = 0.25
+
     def __init__(self, url: str, create: bool = True):
         self.url = url
         self.engine = self._make_engine(url)
@@ -95,24 +119,39 @@ class PerformanceStore:
             return engine
         return create_engine(url, pool_pre_ping=True)
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except SQLAlchemyError as exc:
-            session.rollback()
-            raise StorageError(f"performance table {public_url(self.url)}: {exc}") from exc
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def _run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction; retry the whole transaction on a transient error.
+
+        Transient: the connection was lost (server restarted, network cut) or the database was busy.
+        Every write is an idempotent upsert or update, so a retried transaction records nothing twice.
+        Anything else (a constraint, a bad value) fails at once with a StorageError naming the store.
+        """
+        delay = self.retry_delay
+        for attempt in range(self.retries + 1):
+            session = self._sessions()
+            try:
+                result = work(session)
+                session.commit()
+                return result
+            except SQLAlchemyError as exc:
+                _rollback_quietly(session)
+                if attempt == self.retries or not _is_transient(exc):
+                    tried = f" after {attempt + 1} attempts" if attempt else ""
+                    raise StorageError(f"performance table {public_url(self.url)}{tried}: {exc}") from exc
+                log.warning("performance table %s: transient error (%s); retry %d/%d in %.1f s",
+                            public_url(self.url), type(exc.orig or exc).__name__, attempt + 1, self.retries, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            except BaseException:
+                _rollback_quietly(session)
+                raise
+            finally:
+                session.close()
+        raise AssertionError("unreachable")
 
     # experiments ------------------------------------------------------------------------------------
     def record_experiment(self, name: str, config_hash: str, config_yaml: str) -> None:
-        with self.session() as s:
+        def work(s: Session):
             _upsert(
                 s,
                 ExperimentRow.__table__,
@@ -121,9 +160,11 @@ class PerformanceStore:
                 {},
             )
 
+        return self._run(work)
+
     # block scores -----------------------------------------------------------------------------------
     def done_job_hashes(self, job_hashes: Sequence[str]) -> set[str]:
-        with self.session() as s:
+        def work(s: Session):
             rows = s.scalars(
                 select(BlockScoreRow.job_hash).where(
                     BlockScoreRow.job_hash.in_(list(job_hashes)), BlockScoreRow.status == "done"
@@ -131,46 +172,99 @@ class PerformanceStore:
             )
             return set(rows)
 
-    def mark_running(self, rows: list[dict], node: str | None, host: str | None) -> None:
+        return self._run(work)
+
+    def claim(self, rows: list[dict], owner: str, lease_seconds: float) -> set[str]:
+        """Take the lease on every block of ``rows`` that is not done and that no live driver holds.
+
+        A lease is free when it has no owner, is ``owner``'s own, belongs to a failed block, or its heartbeat
+        is older than ``lease_seconds`` (its driver died). Returns the job hashes ``owner`` now holds; the
+        conditional upsert makes two drivers racing for one block end with exactly one owner.
+        """
+        table = BlockScoreRow.__table__
+        now = _now()
+        free = or_(table.c.lease_owner.is_(None), table.c.lease_owner == owner, table.c.status == "failed",
+                   table.c.heartbeat_at.is_(None), table.c.heartbeat_at < now - timedelta(seconds=lease_seconds))
+        lease = {"status": "queued", "lease_owner": owner, "heartbeat_at": now}
+
+        def work(s: Session):
+            for row in rows:
+                _upsert(s, table, {**row, **lease, "attempts": 0}, ["job_hash"], {**lease, "error": None},
+                        where=(table.c.status != "done") & free)
+            hashes = [r["job_hash"] for r in rows]
+            return set(s.scalars(select(table.c.job_hash).where(
+                table.c.job_hash.in_(hashes), table.c.lease_owner == owner, table.c.status != "done")))
+
+        return self._run(work)
+
+    def heartbeat(self, owner: str) -> int:
+        """Renew ``owner``'s leases on its queued and running blocks; returns how many it holds."""
+        table = BlockScoreRow.__table__
+
+        def work(s: Session):
+            return s.execute(update(table).where(table.c.lease_owner == owner,
+                                                 table.c.status.in_(("queued", "running")))
+                             .values(heartbeat_at=_now())).rowcount
+
+        return self._run(work)
+
+    def release(self, owner: str, reason: str) -> int:
+        """Give up ``owner``'s unfinished leases (its driver stops): they are marked failed with ``reason``."""
+        table = BlockScoreRow.__table__
+
+        def work(s: Session):
+            return s.execute(update(table).where(table.c.lease_owner == owner,
+                                                 table.c.status.in_(("queued", "running")))
+                             .values(status="failed", error=reason, lease_owner=None, finished_at=_now())).rowcount
+
+        return self._run(work)
+
+    def mark_running(self, rows: list[dict], node: str | None, host: str | None, pid: int | None = None) -> None:
         """Start an attempt on each block: status ``running``, ``attempts + 1`` (done rows untouched)."""
         table = BlockScoreRow.__table__
         now = _now()
-        with self.session() as s:
+        started = {"status": "running", "node": node, "host": host, "pid": pid, "started_at": now, "heartbeat_at": now}
+
+        def work(s: Session):
             for row in rows:
-                values = {**row, "status": "running", "attempts": 1, "node": node, "host": host, "started_at": now}
-                _upsert(
-                    s,
-                    table,
-                    values,
-                    ["job_hash"],
-                    {"status": "running", "attempts": table.c.attempts + 1, "node": node, "host": host,
-                     "started_at": now, "error": None},
-                    where=table.c.status != "done",
-                )
+                _upsert(s, table, {**row, **started, "attempts": 1}, ["job_hash"],
+                        {**started, "attempts": table.c.attempts + 1, "error": None},
+                        where=table.c.status != "done")
+
+        return self._run(work)
 
     def record_result(self, job_hashes: list[str], metrics: dict) -> None:
-        """Mark blocks ``done`` with their metrics, in one transaction."""
+        """Mark blocks ``done`` with their metrics, in one transaction; a block already done keeps its result."""
         table = BlockScoreRow.__table__
-        with self.session() as s:
+
+        def work(s: Session):
             s.execute(
                 update(table)
-                .where(table.c.job_hash.in_(job_hashes))
+                .where(table.c.job_hash.in_(job_hashes), table.c.status != "done")
                 .values(**metrics, status="done", error=None, finished_at=_now())
             )
 
+        return self._run(work)
+
     def record_failure(self, job_hashes: list[str], error: str) -> None:
         table = BlockScoreRow.__table__
-        with self.session() as s:
+
+        def work(s: Session):
             s.execute(
                 update(table)
                 .where(table.c.job_hash.in_(job_hashes), table.c.status != "done")
                 .values(status="failed", error=error[-4000:], finished_at=_now())
             )
 
+        return self._run(work)
+
     def set_mlflow_run(self, job_hash: str, run_id: str) -> None:
         table = BlockScoreRow.__table__
-        with self.session() as s:
+
+        def work(s: Session):
             s.execute(update(table).where(table.c.job_hash == job_hash).values(mlflow_run_id=run_id))
+
+        return self._run(work)
 
     def block_scores(
         self,
@@ -185,12 +279,15 @@ class PerformanceStore:
             query = query.where(BlockScoreRow.experiment == experiment)
         if status is not None:
             query = query.where(BlockScoreRow.status == status)
-        with self.session() as s:
+
+        def work(s: Session):
             return [BlockScore(**{f: getattr(row, f) for f in _SCORE_FIELDS}) for row in s.scalars(query)]
+
+        return self._run(work)
 
     # block costs ------------------------------------------------------------------------------------
     def costs(self, space_hash: str, target: str, target_version: str) -> list[CostEntry]:
-        with self.session() as s:
+        def work(s: Session):
             rows = s.scalars(
                 select(BlockCostRow).where(
                     BlockCostRow.space_hash == space_hash,
@@ -200,11 +297,13 @@ class PerformanceStore:
             )
             return [CostEntry(r.slot_index, r.choice, r.value) for r in rows]
 
+        return self._run(work)
+
     def record_costs(
         self, space_hash: str, target: str, target_version: str, metric: str, entries: list[CostEntry],
         measured_on: str | None,
     ) -> None:
-        with self.session() as s:
+        def work(s: Session):
             for entry in entries:
                 _upsert(
                     s,
@@ -216,13 +315,16 @@ class PerformanceStore:
                     {},
                 )
 
+        return self._run(work)
+
     # Pareto fronts ----------------------------------------------------------------------------------
     def record_front(
         self, experiment: str, config_hash: str, target: str, target_version: str, metric: str,
         table_hash: str, budgets_hash: str, points: list[dict],
     ) -> None:
         now = _now()
-        with self.session() as s:
+
+        def work(s: Session):
             _upsert(
                 s,
                 ParetoFrontRow.__table__,
@@ -233,8 +335,10 @@ class PerformanceStore:
                 {"points": points, "computed_at": now, "config_hash": config_hash},
             )
 
+        return self._run(work)
+
     def latest_front(self, experiment: str, target: str) -> StoredFront | None:
-        with self.session() as s:
+        def work(s: Session):
             row = s.scalars(
                 select(ParetoFrontRow)
                 .where(ParetoFrontRow.experiment == experiment, ParetoFrontRow.target == target)
@@ -246,20 +350,28 @@ class PerformanceStore:
             return StoredFront(row.experiment, row.target, row.target_version, row.metric, row.table_hash,
                                list(row.points), row.computed_at)
 
+        return self._run(work)
+
 
     # Verified networks (refine loop) -------------------------------------------------------------------
     def record_network_result(self, values: dict) -> None:
         """Insert one verified network; a second result for the same (scorer, network) is ignored."""
-        with self.session() as s:
+
+        def work(s: Session):
             _upsert(s, NetworkResultRow.__table__, {**values, "created_at": _now()},
                     ["scorer_hash", "network_key"], {})
 
+        return self._run(work)
+
     def network_results(self, scorer_hash: str) -> list[dict]:
         columns = [c.name for c in NetworkResultRow.__table__.columns if c.name not in ("id", "created_at")]
-        with self.session() as s:
+
+        def work(s: Session):
             rows = s.scalars(select(NetworkResultRow).where(NetworkResultRow.scorer_hash == scorer_hash)
                              .order_by(NetworkResultRow.id)).all()
             return [{c: getattr(r, c) for c in columns} for r in rows]
+
+        return self._run(work)
 
 
 @lru_cache(maxsize=8)

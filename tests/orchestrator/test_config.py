@@ -48,7 +48,7 @@ def test_config_hash_tracks_science_not_placement(home):
         ("scorer.lr=fast", "scorer.lr must be a float"),
         ("scorer.device=tpu", "scorer.device must be cpu, cuda or auto"),
         ("scorer.train_size=4900", "exceeds the 5000"),
-        ("cluster.cpus_per_block=0", "cluster.cpus_per_block must be > 0"),
+        ("resources.cpus_per_block=0", "resources.cpus_per_block must be > 0"),
         ("+solver.budgets.phone=3", "no hardware target named 'phone'"),
         ("solver.budgets.params=lots", "solver.budgets.params must be a number"),
         ("targets.local_cpu.kind=guess", "targets.local_cpu.kind must be one of"),

@@ -76,7 +76,7 @@ def test_hashes_are_stable_and_cover_what_affects_results():
     for override in ("scorer.seed=3", "scorer.steps=81", "scorer.val_size=400"):
         changed = make_plan(load_settings(["experiment=smoke", override]))
         assert not {b.job_hash for b in changed.blocks} & {b.job_hash for b in base.blocks}, override
-    placement = make_plan(load_settings(["experiment=smoke", "cluster.cpus_per_block=2", "name=other"]))
+    placement = make_plan(load_settings(["experiment=smoke", "resources.cpus_per_block=2", "name=other"]))
     assert [b.job_hash for b in placement.blocks] == [b.job_hash for b in base.blocks]
 
 
