@@ -31,7 +31,13 @@ def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
     if experiment is not None:
         return experiment.experiment_id
     location = Path(artifact_location).resolve().as_uri() if artifact_location else None
-    return client.create_experiment(name, artifact_location=location)
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # another driver created it at the same moment
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
 
 
 def start_run(uri: str, experiment_id: str, run_name: str, tags: dict, params: dict,
