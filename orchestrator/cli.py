@@ -61,7 +61,13 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # Overrides after an option (`run --no-progress a=b`) end up in `extra`: they are overrides too.
+    if [a for a in extra if a.startswith("-")] or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides += extra
     _quiet_libraries()
     # Imported here so that `blocknas --help` and argument errors answer instantly.
     from orchestrator.config import ConfigError, load_settings

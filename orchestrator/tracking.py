@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 
+from filelock import FileLock
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -26,18 +28,21 @@ def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
     A fresh SQLite MLflow store is created by its first client: doing it here, before any Ray task
     starts, avoids many processes racing to create the same database.
     """
-    client = client_for(uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = Path(artifact_location).resolve().as_uri() if artifact_location else None
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except Exception:  # another driver created it at the same moment
+    # Two drivers starting at once on a new SQLite store would both run MLflow's schema migrations.
+    lock = FileLock(f"{uri.removeprefix('sqlite:///')}.lock") if uri.startswith("sqlite:///") else nullcontext()
+    with lock:
+        client = client_for(uri)
         experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return experiment.experiment_id
+        if experiment is not None:
+            return experiment.experiment_id
+        location = Path(artifact_location).resolve().as_uri() if artifact_location else None
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except Exception:  # another driver (on a server store) created it at the same moment
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
 
 
 def start_run(uri: str, experiment_id: str, run_name: str, tags: dict, params: dict,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -28,6 +30,38 @@ def run_cli(home: Path, *args: str, timeout: int = 600) -> subprocess.CompletedP
         [sys.executable, "-m", "orchestrator.cli", *args],
         capture_output=True, text=True, env=env, timeout=timeout, cwd=home,
     )
+
+
+def start_cli(home: Path, *args: str) -> subprocess.Popen:
+    """``blocknas ARGS`` started in the background, in a session of its own (see ``kill_session``)."""
+    env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=home, start_new_session=True)
+
+
+def kill_session(leader: int) -> None:
+    """SIGKILL every process of ``leader``'s session: a driver and the local Ray instance it started."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == leader:
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None, interval: float = 0.2):
+    """Poll ``condition()`` until it returns something truthy; fail naming ``what`` after ``timeout`` s,
+    or as soon as ``proc`` (the process expected to make it true) has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"{proc.args} exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def summary_of(result: subprocess.CompletedProcess) -> dict:

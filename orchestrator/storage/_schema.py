@@ -7,10 +7,13 @@ newer blocknas is refused too.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from filelock import FileLock
 from sqlalchemy import Engine, inspect, text
 
 from orchestrator.storage._models import Base
@@ -49,7 +52,9 @@ def _has_tables(bind) -> bool:
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Migrate to ``revision``; returns (before, after). Safe to call from several processes at once."""
-    with engine.begin() as connection:
+    database = engine.url.database
+    on_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+    with FileLock(f"{database}.lock") if on_file else nullcontext(), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK})
         before = MigrationContext.configure(connection).get_current_revision()
@@ -64,14 +69,11 @@ def ensure_current(engine: Engine, shown_url: str) -> None:
     """Create a new store at head; refuse one at any other revision with the command that fixes it."""
     head = head_revision()
     revision = current_revision(engine)
-    if revision is None and _has_tables(engine):
-        raise SchemaError(f"{shown_url}: {_UNVERSIONED}")
-    if revision is None:
+    if revision is None:  # new (or unversioned: refused inside, under the lock)
         try:
-            upgrade(engine)
-        except Exception:
-            if current_revision(engine) != head:  # another process created it meanwhile: fine
-                raise
+            upgrade(engine)  # under a lock: a second process finds the store at head and does nothing
+        except SchemaError as exc:
+            raise SchemaError(f"{shown_url}: {exc}") from exc
         return
     if revision == head:
         return
