@@ -35,7 +35,9 @@ def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
-        location = Path(artifact_location).resolve().as_uri() if artifact_location else None
+        # A tracking server stores artifacts where its --artifacts-destination says, reachable from every node.
+        remote = uri.startswith(("http://", "https://"))
+        location = Path(artifact_location).resolve().as_uri() if artifact_location and not remote else None
         try:
             return client.create_experiment(name, artifact_location=location)
         except Exception:  # another driver (on a server store) created it at the same moment

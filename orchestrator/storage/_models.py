@@ -19,7 +19,7 @@ class Base(DeclarativeBase):
 class ExperimentRow(Base):
     """A named search campaign and the config snapshot that defines it."""
 
-    __tablename__ = "experiments"
+    __tablename__ = "search_experiments"  # not "experiments": MLflow has one, and may share the database
     __table_args__ = (UniqueConstraint("name", "config_hash"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -19,6 +19,9 @@ from sqlalchemy import Engine, inspect, text
 from orchestrator.storage._models import Base
 
 _SCRIPTS = "orchestrator.storage:migrations"
+# Not Alembic's default `alembic_version`: MLflow's tracking store keeps its own revision there, and the
+# two may share one database.
+VERSION_TABLE = "blocknas_schema_version"
 _PG_LOCK = 7_310_201  # advisory lock id: one migrating process at a time per database
 
 
@@ -33,13 +36,17 @@ def _config(connection=None) -> Config:
     return config
 
 
+def _context(connection) -> MigrationContext:
+    return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+
+
 def head_revision() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return _context(connection).get_current_revision()
 
 
 _UNVERSIONED = ("the store has blocknas tables but no schema revision (it was written before migrations existed); "
@@ -57,11 +64,11 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     with FileLock(f"{database}.lock") if on_file else nullcontext(), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK})
-        before = MigrationContext.configure(connection).get_current_revision()
+        before = _context(connection).get_current_revision()
         if before is None and _has_tables(connection):
             raise SchemaError(_UNVERSIONED)
         command.upgrade(_config(connection), revision)
-        after = MigrationContext.configure(connection).get_current_revision()
+        after = _context(connection).get_current_revision()
     return before, after
 
 

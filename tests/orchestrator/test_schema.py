@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 
 from orchestrator.storage import PerformanceStore, StorageError
 from orchestrator.storage._models import Base
-from orchestrator.storage._schema import current_revision, head_revision, upgrade
+from orchestrator.storage._schema import VERSION_TABLE, current_revision, head_revision, upgrade
 from tests.conftest import run_cli
 
 
@@ -18,7 +18,8 @@ def test_a_new_store_is_created_at_head_with_exactly_the_models_schema(store_url
     store = PerformanceStore(store_url)
     assert current_revision(store.engine) == head_revision()
     with store.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"the migrations and orchestrator/storage/_models.py disagree: {diff}"
 
 
@@ -53,7 +54,7 @@ def test_an_outdated_store_is_refused_until_db_upgrade_and_keeps_its_rows(store_
 def test_a_store_from_a_newer_blocknas_is_refused(store_url):
     store = PerformanceStore(store_url)
     with store.engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
     with pytest.raises(StorageError, match="newer blocknas"):
         PerformanceStore(store_url)
 

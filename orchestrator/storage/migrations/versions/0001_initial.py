@@ -19,7 +19,7 @@ def _when(name: str, nullable: bool = True) -> sa.Column:
 
 def upgrade() -> None:
     op.create_table(
-        "experiments",
+        "search_experiments",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("config_hash", sa.String(64), nullable=False),
@@ -108,5 +108,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("network_results", "pareto_fronts", "block_costs", "block_scores", "experiments"):
+    for table in ("network_results", "pareto_fronts", "block_costs", "block_scores", "search_experiments"):
         op.drop_table(table)
