@@ -79,6 +79,7 @@ class RunSettings:
     storage_url: str
     tracking_uri: str
     artifact_location: str
+    block_runs: bool  # one MLflow run per block (else batched on the parent run)
     budgets: dict[str, float]
     max_points: int
     output_dir: Path
@@ -207,6 +208,9 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
     if ":" in (storage_url.split("@")[0].split("//", 1)[-1]) and "@" in storage_url:
         raise ConfigError("storage.url must not contain a password; set it in the PGPASSWORD environment variable")
 
+    block_runs = cfg["tracking"].get("block_runs", "auto")
+    if block_runs not in ("auto", "per_block", "batched"):
+        raise ConfigError(f"tracking.block_runs must be auto, per_block or batched, got {block_runs!r}")
     try:
         refine = RefineSettings.from_dict(cfg.get("refine"))
     except (TypeError, ValueError) as exc:
@@ -231,6 +235,7 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
         storage_url=storage_url,
         tracking_uri=tracking_uri,
         artifact_location=str(cfg["tracking"].get("artifact_location") or ""),
+        block_runs=block_runs == "per_block" or (block_runs == "auto" and scorer["kind"] != "tabular"),
         budgets=budgets,
         max_points=max_points,
         output_dir=Path(cfg["paths"]["output_dir"]),

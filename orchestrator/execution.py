@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import traceback
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ class TaskContext:
     tracking_uri: str
     mlflow_experiment_id: str
     parent_run_id: str
+    block_runs: bool = True  # one MLflow run per block, from the worker; else the driver batches them
+
+
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class TaskOutcome:
     block_keys: tuple[str, ...]
     ok: bool
     error: str | None = None
+    metrics: dict | None = None  # what the network measured (ok outcomes)
+    attempts: int = 1
+    node: str | None = None
 
 
 def start_ray(cluster: ClusterSettings) -> None:
@@ -79,9 +86,12 @@ def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext)
     store.mark_running([block_row(b, ctx) for b in blocks], node=node, host=socket.gethostname(), pid=os.getpid())
     earlier = {s.job_hash: s for s in store.block_scores(hashes)}
     for row in earlier.values():
-        if row.attempts > 1 and row.mlflow_run_id:  # an earlier attempt's worker died: say so in its run
+        # An earlier attempt's worker died: say so in its run.
+        if ctx.block_runs and row.attempts > 1 and row.mlflow_run_id:
             _close_lost_run(ctx, row.mlflow_run_id, row.attempts - 1)
-    run_ids = {b.job_hash: _start_block_run(ctx, b, job, node, earlier[b.job_hash].attempts) for b in blocks}
+    attempt = max(s.attempts for s in earlier.values())
+    run_ids = ({b.job_hash: _start_block_run(ctx, b, job, node, earlier[b.job_hash].attempts) for b in blocks}
+               if ctx.block_runs else {})
     try:
         result = score_network(job)
     except Exception:
@@ -89,7 +99,7 @@ def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext)
         store.record_failure(hashes, error)
         for run_id in run_ids.values():
             _finish_block_run(ctx, run_id, None, "FAILED", error)
-        return TaskOutcome(job.network_hash, keys, False, error)
+        return TaskOutcome(job.network_hash, keys, False, error, attempts=attempt, node=node)
     try:
         store.record_result(hashes, _metrics(result))
     except StorageError as exc:  # permanent (transient errors were retried): fail these blocks, not the run
@@ -97,10 +107,10 @@ def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext)
         store.record_failure(hashes, error)
         for run_id in run_ids.values():
             _finish_block_run(ctx, run_id, result, "FAILED", error)
-        return TaskOutcome(job.network_hash, keys, False, error)
+        return TaskOutcome(job.network_hash, keys, False, error, attempts=attempt, node=node)
     for run_id in run_ids.values():
         _finish_block_run(ctx, run_id, result, "FINISHED", None)
-    return TaskOutcome(job.network_hash, keys, True)
+    return TaskOutcome(job.network_hash, keys, True, metrics=_metrics(result), attempts=attempt, node=node)
 
 
 def _close_lost_run(ctx: TaskContext, run_id: str, attempt: int) -> None:
@@ -172,10 +182,12 @@ def run_block_jobs(
     }
     outcomes: list[TaskOutcome] = []
     total_blocks = sum(len(b) for b in pending.values())
+    batched = None if ctx.block_runs else BatchedBlockLog(ctx, pending)
     with tqdm(total=total_blocks, desc="blocks", unit="block", disable=not show_progress) as bar:
         remaining = list(futures)
         while remaining:
-            done, remaining = ray.wait(remaining, num_returns=1)
+            # Everything finished within the timeout at once: one ray.wait per result would be O(N^2).
+            done, remaining = ray.wait(remaining, num_returns=min(len(remaining), 256), timeout=0.2)
             for future in done:
                 network_hash = futures[future]
                 try:
@@ -187,10 +199,57 @@ def run_block_jobs(
                     shared_store(ctx.storage_url).record_failure([b.job_hash for b in pending[network_hash]], error)
                     outcome = TaskOutcome(network_hash, keys, False, error)
                 outcomes.append(outcome)
+                if batched:
+                    batched.add(outcome)
                 bar.update(len(outcome.block_keys))
                 if not outcome.ok:
                     bar.write(f"FAILED {', '.join(outcome.block_keys)}: {outcome.error.strip().splitlines()[-1]}")
+    if batched:
+        batched.close()
     return outcomes
+
+
+class BatchedBlockLog:
+    """``tracking.block_runs=batched``: block results as metrics of the parent run, 1,000 per MLflow call,
+    and a ``blocks.json`` table at the end. Best effort, like all tracking: the table has the results."""
+
+    _PER_CALL = 1000  # MLflow's log_batch limit
+
+    def __init__(self, ctx: TaskContext, pending: dict[str, list[BlockJob]]):
+        self.ctx, self.pending = ctx, pending
+        self.metrics: dict[str, float] = {}
+        self.rows: list[dict] = []
+
+    def add(self, outcome: TaskOutcome) -> None:
+        values = {k: v for k, v in (outcome.metrics or {}).items() if isinstance(v, int | float)}
+        values |= {"attempts": outcome.attempts, "ok": float(outcome.ok)}
+        for block in self.pending[outcome.network_hash]:
+            prefix = _UNSAFE.sub("_", f"block/{block.block_key}/c{block.context_index}")
+            self.metrics |= {f"{prefix}/{k}": float(v) for k, v in values.items()}
+            self.rows.append({"block": block.block_key, "context": block.context_index, "job_hash": block.job_hash,
+                              "node": outcome.node, "error": outcome.error, **values})
+        if len(self.metrics) >= self._PER_CALL:
+            self._flush()
+
+    def _flush(self) -> None:
+        items = list(self.metrics.items())
+        self.metrics = {}
+        try:
+            for start in range(0, len(items), self._PER_CALL):
+                tracking.log_metrics(self.ctx.tracking_uri, self.ctx.parent_run_id,
+                                     dict(items[start:start + self._PER_CALL]))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("MLflow logging of %d block metrics failed: %s", len(items), exc)
+
+    def close(self) -> None:
+        self._flush()
+        try:
+            tracking.log_dict(self.ctx.tracking_uri, self.ctx.parent_run_id, {"blocks": self.rows}, "blocks.json")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("MLflow: could not log blocks.json: %s", exc)
+
+
+_UNSAFE = re.compile(r"[^\w.\- :/]")  # MLflow metric names allow only these characters
 
 
 def measure_on_worker(function, *args, num_cpus: float = 1):

@@ -96,7 +96,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         costs = ensure_costs(store, settings, plan)  # starts Ray only if a measured target is not stored yet
         trained = 0
         ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
-                          settings.storage_url, settings.tracking_uri, experiment_id, parent)
+                          settings.storage_url, settings.tracking_uri, experiment_id, parent, settings.block_runs)
         if pending:
             started = time.perf_counter()
             with LeaseKeeper(store, settings.cluster.lease_seconds) as lease:

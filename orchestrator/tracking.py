@@ -75,6 +75,10 @@ def finish_run(uri: str, run_id: str, metrics: dict | None = None, status: str =
     client_for(uri).set_terminated(run_id, status=status)
 
 
+def log_dict(uri: str, run_id: str, data: dict, artifact_file: str) -> None:
+    client_for(uri).log_dict(run_id, data, artifact_file)
+
+
 def log_artifacts(uri: str, run_id: str, paths: list[Path]) -> None:
     client = client_for(uri)
     for path in paths:

@@ -125,6 +125,11 @@ def test_refine_loop_verifies_on_ray_never_twice_and_picks_within_the_true_budge
     verify_runs = client.search_runs([client.get_experiment_by_name("nb201").experiment_id],
                                      "tags.`blocknas.kind` = 'verify'")
     assert len(verify_runs) == len(rows) and all("accuracy" in r.data.metrics for r in verify_runs)
+    # Table lookups: tracking.block_runs=auto logs the blocks batched on the parent run, not a run each.
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert len([k for k in parent.data.metrics if k.startswith("block/") and k.endswith("/accuracy")]) == 30
+    assert "blocks.json" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert not client.search_runs([parent.info.experiment_id], "tags.`blocknas.job_hash` != ''")
 
     again = run_cli(tmp_path, "run", *args)
     assert again.returncode == 0, again.stderr[-3000:]
