@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,15 +68,18 @@ def _rollback_quietly(session: Session) -> None:
         pass  # the connection is gone; the pool discards it
 
 
-def _upsert(session: Session, table, values: dict, keys: list[str], update_values: dict, where=None) -> None:
+def _insert_for(session: Session):
+    """The dialect's ``insert`` (the one with ON CONFLICT)."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        raise StorageError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
-    statement = insert(table).values(**values)
+        return sqlite_insert
+    if dialect == "postgresql":
+        return postgresql_insert
+    raise StorageError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+
+
+def _upsert(session: Session, table, values: dict, keys: list[str], update_values: dict, where=None) -> None:
+    statement = _insert_for(session)(table).values(**values)
     if update_values:
         statement = statement.on_conflict_do_update(index_elements=keys, set_=update_values, where=where)
     else:
@@ -117,7 +122,8 @@ class PerformanceStore:
                 cursor.close()
 
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        # No pre-ping (a round trip per transaction): a connection found dead is a transient error, retried.
+        return create_engine(url)
 
     def _run(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction; retry the whole transaction on a transient error.
@@ -186,11 +192,14 @@ class PerformanceStore:
         free = or_(table.c.lease_owner.is_(None), table.c.lease_owner == owner, table.c.status == "failed",
                    table.c.heartbeat_at.is_(None), table.c.heartbeat_at < now - timedelta(seconds=lease_seconds))
         lease = {"status": "queued", "lease_owner": owner, "heartbeat_at": now}
+        params = [{"context_index": 0, **row, **lease, "attempts": 0} for row in rows]
 
         def work(s: Session):
-            for row in rows:
-                _upsert(s, table, {**row, **lease, "attempts": 0}, ["job_hash"], {**lease, "error": None},
-                        where=(table.c.status != "done") & free)
+            statement = _insert_for(s)(table)
+            statement = statement.on_conflict_do_update(
+                index_elements=["job_hash"], set_={**{k: statement.excluded[k] for k in lease}, "error": None},
+                where=(table.c.status != "done") & free)
+            s.execute(statement, params)  # one statement for all rows (executemany)
             hashes = [r["job_hash"] for r in rows]
             return set(s.scalars(select(table.c.job_hash).where(
                 table.c.job_hash.in_(hashes), table.c.lease_owner == owner, table.c.status != "done")))
@@ -225,11 +234,17 @@ class PerformanceStore:
         now = _now()
         started = {"status": "running", "node": node, "host": host, "pid": pid, "started_at": now, "heartbeat_at": now}
 
+        params = [{"context_index": 0, **row, **started, "attempts": 1} for row in rows]
+
         def work(s: Session):
-            for row in rows:
-                _upsert(s, table, {**row, **started, "attempts": 1}, ["job_hash"],
-                        {**started, "attempts": table.c.attempts + 1, "error": None},
-                        where=table.c.status != "done")
+            # Values as bound parameters, not literals: one compiled statement, cached, for every call.
+            statement = _insert_for(s)(table)
+            statement = statement.on_conflict_do_update(
+                index_elements=["job_hash"],
+                set_={**{k: statement.excluded[k] for k in started}, "attempts": table.c.attempts + 1, "error": None},
+                where=table.c.status != "done",
+            )
+            s.execute(statement, params)
 
         return self._run(work)
 
