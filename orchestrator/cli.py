@@ -5,6 +5,7 @@
     blocknas blocks [--json] [--experiment NAME] [--status STATUS] [HYDRA OVERRIDES...]
     blocknas bench nb201 [bench.KEY=VALUE...]   a MathNAS variant against NAS-Bench-201 ground truth
     blocknas db upgrade|current [storage.url=...]  migrate the performance table / show its schema revision
+    blocknas targets list|show NAME|add NAME --file F|update NAME --file F|remove NAME [--json]
 
 Exit codes: 0 success, 1 a run failed (blocks failed, results missing, storage down), 2 bad input
 (config, overrides, infeasible budgets), 130 interrupted.
@@ -45,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the performance table's schema: `upgrade` migrates it, `current` shows it")
     db.add_argument("action", choices=("upgrade", "current"))
     db.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
+    targets = sub.add_parser("targets", help="the hardware-target registry: list, show, add, update, remove",
+                             epilog="files: per-block CSV/YAML, per-network CSV, OFA latency YAML, Puzzle JSON "
+                                    "(see README, Hardware targets)")
+    targets.add_argument("action", choices=("list", "show", "add", "update", "remove"))
+    targets.add_argument("name", nargs="?", help="the target (show, add, update, remove)")
+    targets.add_argument("--file", help="add, update: the target file")
+    targets.add_argument("--json", action="store_true", help="print JSON")
+    targets.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
     bench = sub.add_parser("bench", help="measure a method variant against a tabular benchmark's ground truth",
                            epilog="e.g. blocknas bench nb201 bench.dataset=cifar100 bench.hardware=pixel3 "
                                   "bench.latency_csv=../shared/data/nb201_latency_ms.csv bench.predictor=flops")
@@ -73,16 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     from orchestrator.config import ConfigError, load_settings
     from orchestrator.cost_stage import MissingCostsError
     from orchestrator.nb201_bench import BenchConfigError
+    from orchestrator.registry import TargetRegistryError
     from orchestrator.run import BlockFailuresError
     from orchestrator.solve_stage import MissingScoresError
     from orchestrator.storage import StorageError
+    from orchestrator.target_files import TargetFileError
     from solvers import InfeasibleBudgetError
     from workers.tabular import TabularDataError
 
     try:
         if args.command == "bench":
             return _bench(args)
+        if args.command == "targets" and args.name and "=" in args.name:  # an override, not a name
+            args.overrides, args.name = [args.name, *args.overrides], None
         settings = load_settings(args.overrides)
+        if args.command == "targets":
+            return _targets(settings.storage_url, args)
         if args.command == "db":
             return _db(settings.storage_url, args.action)
         if args.command == "blocks":
@@ -95,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nMLflow UI: {ui_command(settings.tracking_uri)}")
         print(f"summary: {result.summary_path}")
         return EXIT_OK
-    except (ConfigError, InfeasibleBudgetError, BenchConfigError, TabularDataError) as exc:
+    except (ConfigError, InfeasibleBudgetError, BenchConfigError, TabularDataError, TargetFileError,
+            TargetRegistryError) as exc:
         print(f"blocknas: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (BlockFailuresError, MissingScoresError, MissingCostsError, StorageError) as exc:
@@ -124,6 +140,35 @@ def _bench(args) -> int:
     report, path = run_nb201_bench(settings)
     print(format_report(report))
     print(f"summary: {path}")
+    return EXIT_OK
+
+
+def _targets(url: str, args) -> int:
+    from orchestrator import registry
+    from orchestrator.storage import PerformanceStore
+
+    if args.action != "list" and not args.name:
+        raise registry.TargetRegistryError(f"`blocknas targets {args.action}` needs a target name")
+    if args.action in ("add", "update") and not args.file:
+        raise registry.TargetRegistryError(f"`blocknas targets {args.action} {args.name}` needs --file F")
+    store = PerformanceStore(url)
+    if args.action == "list":
+        out = [registry.describe(e) for e in store.registered_targets()]
+        text = "\n".join(f"{t['name']:<20} {t['kind']:<9} {t['version']}  {','.join(t['metrics']):<24} "
+                         f"{t['slots']} slots, {t['blocks']} blocks  (updated {t['updated_at']})" for t in out)
+        text = text or "no hardware targets registered; `blocknas targets add NAME --file F` adds one"
+    elif args.action == "show":
+        out = registry.describe(registry.find(store, args.name), full=True)
+        text = "\n".join(f"{k}: {v}" for k, v in out.items() if k not in ("costs", "scores"))
+    elif args.action == "remove":
+        out = {"name": args.name, "removed_version": registry.remove(store, args.name)}
+        text = f"removed {args.name} (version {out['removed_version']}; its versions stay for provenance)"
+    else:
+        out = registry.register(store, args.name, args.file, update=args.action == "update")
+        verb = "added" if args.action == "add" else ("updated" if out["changed"] else "unchanged")
+        text = f"{verb} {args.name}: version {out['version']} ({out['kind']}, {', '.join(out['metrics'])}, " \
+               f"from {out['source']})"
+    print(json.dumps(out, indent=2) if args.json else text)
     return EXIT_OK
 
 

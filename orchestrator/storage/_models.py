@@ -127,3 +127,31 @@ class NetworkResultRow(Base):
     device: Mapped[str | None] = mapped_column(String(50))
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TargetVersionRow(Base):
+    """One version of a registered hardware target: its whole definition and data, immutable.
+
+    ``version`` is the content hash of ``definition``; a target's history is its versions in time order.
+    """
+
+    __tablename__ = "target_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    definition: Mapped[dict] = mapped_column(JSON)  # TargetData.as_json(): metrics, budgets, costs, ...
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RegisteredTargetRow(Base):
+    """The hardware-target registry: each name's current version (removing a name keeps its versions)."""
+
+    __tablename__ = "registered_targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    version: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

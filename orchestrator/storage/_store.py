@@ -31,6 +31,8 @@ from orchestrator.storage._models import (
     ExperimentRow,
     NetworkResultRow,
     ParetoFrontRow,
+    RegisteredTargetRow,
+    TargetVersionRow,
 )
 from orchestrator.storage._records import BlockScore, CostEntry, StoredFront
 from orchestrator.storage._schema import SchemaError, ensure_current
@@ -385,6 +387,55 @@ class PerformanceStore:
             rows = s.scalars(select(NetworkResultRow).where(NetworkResultRow.scorer_hash == scorer_hash)
                              .order_by(NetworkResultRow.id)).all()
             return [{c: getattr(r, c) for c in columns} for r in rows]
+
+        return self._run(work)
+
+
+    # Hardware-target registry -----------------------------------------------------------------------------
+    def put_target(self, name: str, version: str, kind: str, definition: dict, exists: bool) -> str | None:
+        """Make ``version`` (stored once) the current version of ``name``; returns the previous version.
+
+        ``exists``: whether ``name`` must already be registered (update) or must not be (add); a violation
+        raises ``LookupError`` and changes nothing.
+        """
+        def work(s: Session):
+            current = s.scalars(select(RegisteredTargetRow).where(RegisteredTargetRow.name == name)).first()
+            if exists and current is None:
+                raise LookupError(f"no hardware target named {name!r}; `blocknas targets add {name} --file F` adds it")
+            if not exists and current is not None:
+                raise LookupError(f"hardware target {name!r} exists (version {current.version}); "
+                                  f"`blocknas targets update {name} --file F` replaces it")
+            _upsert(s, TargetVersionRow.__table__, {"name": name, "version": version, "kind": kind,
+                                                    "definition": definition, "created_at": _now()},
+                    ["name", "version"], {})
+            previous = current.version if current else None
+            if current is None:
+                s.add(RegisteredTargetRow(name=name, version=version, updated_at=_now()))
+            elif current.version != version:
+                current.version, current.updated_at = version, _now()
+            return previous
+
+        return self._run(work)
+
+    def registered_targets(self) -> list[dict]:
+        """Every registered target's current version: name, version, kind, definition, updated_at."""
+        def work(s: Session):
+            rows = s.execute(select(RegisteredTargetRow, TargetVersionRow).join(
+                TargetVersionRow, (TargetVersionRow.name == RegisteredTargetRow.name)
+                & (TargetVersionRow.version == RegisteredTargetRow.version)).order_by(RegisteredTargetRow.name))
+            return [{"name": r.name, "version": r.version, "kind": v.kind, "definition": v.definition,
+                     "updated_at": r.updated_at} for r, v in rows]
+
+        return self._run(work)
+
+    def remove_target(self, name: str) -> str:
+        """Unregister ``name`` (its versions stay, for the fronts computed from them); returns its version."""
+        def work(s: Session):
+            current = s.scalars(select(RegisteredTargetRow).where(RegisteredTargetRow.name == name)).first()
+            if current is None:
+                raise LookupError(f"no hardware target named {name!r}")
+            s.delete(current)
+            return current.version
 
         return self._run(work)
 

@@ -1,0 +1,151 @@
+"""The hardware-target registry: every file format imported, bad files rejected whole, versions kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orchestrator import registry
+from orchestrator.storage import PerformanceStore
+from orchestrator.target_files import TargetFileError, read_target_file
+from tests.conftest import run_cli
+
+BLOCK_CSV = """slot,block,metric,value
+fixed,,latency_ms,0.5
+s0,skip,latency_ms,0.0
+s0,conv_k3,latency_ms,0.4
+s1,conv_k3,latency_ms,0.9
+s1,sep_k3,latency_ms,0.3
+"""
+
+BLOCK_YAML = """kind: table
+budgets: {latency_ms: 1.5}
+costs:
+  latency_ms:
+    fixed: 0.5
+    s0: {skip: 0.0, conv_k3: 0.4}
+    s1: {conv_k3: 0.9, sep_k3: 0.3}
+"""
+
+NETWORK_CSV = """architecture,metric,value
+s0:skip s1:conv_k3,latency_ms,1.4
+s0:conv_k3 s1:conv_k3,latency_ms,1.8
+s0:skip s1:sep_k3,latency_ms,0.8
+"""
+
+OFA_YAML = """Conv-input:224x224x3-output:112x112x32: {count: 10, mean: 0.9, std: 0.01}
+expanded_conv-input:112x112x32-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0: {mean: 1.2}
+expanded_conv-input:112x112x32-output:56x56x24-expand:6-kernel:5-stride:2-idskip:0: {mean: 2.5}
+expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:3-stride:1-idskip:1: {mean: 0.7}
+expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1: {mean: 1.6}
+Logits-input:7x7x1280-output:1000: {mean: 0.1}
+"""
+
+PUZZLE_JSON = {"layers": [
+    {"name": "block_0", "variants": [
+        {"name": "attn_full+ffn_100", "stats": {"latency_ms": 2.0, "memory_mib": 300}, "metrics": {"kl_div": 0.0}},
+        {"name": "attn_none+ffn_50", "stats": {"latency_ms": 0.6, "memory_mib": 120}, "metrics": {"kl_div": 0.4}}]},
+    {"name": "block_1", "variants": [
+        {"name": "attn_full+ffn_100", "stats": {"latency_ms": 2.0, "memory_mib": 300}, "metrics": {"kl_div": 0.0}},
+        {"name": "attn_linear+ffn_25", "stats": {"latency_ms": 0.4, "memory_mib": 90}, "metrics": {"kl_div": 0.9}}]},
+]}
+
+
+def _write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_per_block_csv_and_yaml_give_the_same_costs(tmp_path):
+    from_csv = read_target_file(_write(tmp_path, "t.csv", BLOCK_CSV))
+    from_yaml = read_target_file(_write(tmp_path, "t.yaml", BLOCK_YAML))
+    assert from_csv.costs == from_yaml.costs == {"latency_ms": {
+        "fixed": 0.5, "blocks": {"s0": {"skip": 0.0, "conv_k3": 0.4}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3}}}}
+    assert from_yaml.budgets == {"latency_ms": 1.5} and from_csv.kind == from_yaml.kind == "table"
+
+
+def test_per_network_csv_is_converted_by_substitution_around_the_base_network(tmp_path):
+    data = read_target_file(_write(tmp_path, "n.csv", NETWORK_CSV))
+    table = data.costs["latency_ms"]
+    # base s0:skip s1:conv_k3 (1.4): every other network differs from it in one slot
+    assert table["fixed"] == 1.4
+    assert table["blocks"] == {"s0": {"skip": 0.0, "conv_k3": pytest.approx(0.4)},
+                               "s1": {"conv_k3": 0.0, "sep_k3": pytest.approx(-0.6)}}
+
+
+def test_ofa_lookup_groups_layers_into_slots_and_single_choices_into_the_fixed_cost(tmp_path):
+    data = read_target_file(_write(tmp_path, "ofa.yaml", OFA_YAML))
+    table = data.costs["latency_ms"]
+    assert table["fixed"] == pytest.approx(1.0)  # stem 0.9 + logits 0.1
+    assert table["blocks"] == {
+        "112x112x32>56x56x24/s2": {"expanded_conv-expand3-idskip0-kernel3": 1.2,
+                                   "expanded_conv-expand6-idskip0-kernel5": 2.5},
+        "56x56x24>56x56x24/s1": {"expanded_conv-expand3-idskip1-kernel3": 0.7,
+                                 "expanded_conv-expand6-idskip1-kernel7": 1.6}}
+
+
+def test_puzzle_library_brings_costs_per_metric_and_block_scores(tmp_path):
+    data = read_target_file(_write(tmp_path, "lib.json", json.dumps(PUZZLE_JSON)))
+    assert data.metrics == ("latency_ms", "memory_mib")
+    assert data.costs["memory_mib"]["blocks"]["block_1"] == {"attn_full+ffn_100": 300.0, "attn_linear+ffn_25": 90.0}
+    assert data.scores["kl_div"]["block_0"] == {"attn_full+ffn_100": 0.0, "attn_none+ffn_50": 0.4}
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("bad.csv", BLOCK_CSV + "s1,mbconv,latency_ms,fast\n", r"bad.csv:7: latency_ms: 'fast' is not a number"),
+    ("bad.csv", BLOCK_CSV.replace("latency_ms,0.3", "latency_sec,0.3"), r"bad.csv:6: unknown metric 'latency_sec'"),
+    ("bad.csv", BLOCK_CSV + "s1,sep_k3,latency_ms,0.2\n", r"bad.csv:7: latency_ms of s1:sep_k3 is given twice"),
+    ("bad.csv", "slot,block,value\ns0,a,1\n", r"bad.csv:1: header 'slot,block,value'"),
+    ("bad.csv", BLOCK_CSV + "s1,sep_k3,energy_mj,2\n", r"metrics latency_ms and energy_mj cover different blocks"),
+    ("bad.yaml", BLOCK_YAML.replace("conv_k3: 0.9", "conv_k3: -0.9"), r"bad.yaml:7: .*must be a finite number >= 0"),
+    ("bad.yaml", "kind: table\ncosts: [1, 2\n", r"bad.yaml:\d+: not valid YAML"),
+    ("bad.yaml", BLOCK_YAML.replace("kind: table", "kind: guess"), r"bad.yaml:1: kind must be one of"),
+    ("bad.csv", "architecture,metric,value\ns0:a s1:b,latency_ms,1\ns0:c s1:d,latency_ms,2\n", r"no base network"),
+    ("bad.json", '{"layers": [{"name": "b0", "variants": [{"name": "v", "stats": {"latency": 1}}]}]}',
+     r"layers\[0\].variants\[0\].stats: unknown metric 'latency'"),
+    ("bad.txt", "x", r"unknown file type '.txt'"),
+])
+def test_bad_files_are_rejected_naming_the_line_and_the_problem(tmp_path, name, text, message):
+    with pytest.raises(TargetFileError, match=message):
+        read_target_file(_write(tmp_path, name, text))
+
+
+def test_registry_versions_are_content_hashes_and_a_bad_update_keeps_the_old_version(store_url, tmp_path):
+    store = PerformanceStore(store_url)
+    added = registry.register(store, "phone", _write(tmp_path, "t.csv", BLOCK_CSV), update=False)
+    same = registry.register(store, "phone", _write(tmp_path, "t.yaml", BLOCK_YAML.replace(
+        "budgets: {latency_ms: 1.5}\n", "")), update=True)
+    assert same["version"] == added["version"] and not same["changed"], "same content, same version"
+    with pytest.raises(registry.TargetRegistryError, match="exists"):
+        registry.register(store, "phone", _write(tmp_path, "t.csv", BLOCK_CSV), update=False)
+    with pytest.raises(TargetFileError):
+        registry.register(store, "phone", _write(tmp_path, "bad.csv", BLOCK_CSV + "s9,x,latency_ms,?\n"), update=True)
+    assert registry.find(store, "phone")["version"] == added["version"]
+    changed = registry.register(store, "phone", _write(tmp_path, "t2.csv", BLOCK_CSV.replace("0.9", "1.1")), True)
+    assert changed["changed"] and changed["previous_version"] == added["version"]
+    assert registry.find(store, "phone")["definition"]["costs"]["latency_ms"]["blocks"]["s1"]["conv_k3"] == 1.1
+    assert registry.remove(store, "phone") == changed["version"]
+    with pytest.raises(registry.TargetRegistryError, match="no hardware target named 'phone'"):
+        registry.find(store, "phone")
+
+
+def test_targets_cli_add_list_show_update_remove_with_json_and_exit_codes(home, tmp_path):
+    lib = _write(tmp_path, "lib.json", json.dumps(PUZZLE_JSON))
+    added = run_cli(home, "targets", "add", "a100", "--file", str(lib), "--json")
+    assert added.returncode == 0, added.stderr
+    version = json.loads(added.stdout)["version"]
+    listed = json.loads(run_cli(home, "targets", "list", "--json").stdout)
+    assert [(t["name"], t["version"], t["slots"], t["blocks"]) for t in listed] == [("a100", version, 2, 4)]
+    shown = json.loads(run_cli(home, "targets", "show", "a100", "--json").stdout)
+    assert shown["scores"]["kl_div"]["block_1"]["attn_linear+ffn_25"] == 0.9
+
+    bad = run_cli(home, "targets", "update", "a100", "--file", str(_write(tmp_path, "bad.json", "{")))
+    assert bad.returncode == 2 and "bad.json:1: not valid JSON" in bad.stderr
+    assert json.loads(run_cli(home, "targets", "show", "a100", "--json").stdout)["version"] == version
+    missing = run_cli(home, "targets", "remove", "nope")
+    assert missing.returncode == 2 and "no hardware target named 'nope'" in missing.stderr
+    removed = run_cli(home, "targets", "remove", "a100")
+    assert removed.returncode == 0 and "removed a100" in removed.stdout
+    assert "no hardware targets registered" in run_cli(home, "targets", "list").stdout
