@@ -6,6 +6,9 @@
     blocknas bench nb201 [bench.KEY=VALUE...]   a MathNAS variant against NAS-Bench-201 ground truth
     blocknas db upgrade|current [storage.url=...]  migrate the performance table / show its schema revision
     blocknas targets list|show NAME|add NAME --file F|update NAME --file F|remove NAME [--json]
+    blocknas fronts show TARGET [--json] [OVERRIDES...]      the target's current Pareto front
+    blocknas switch TARGET --budget X [--measured M --predicted P] [--json]   best stored architecture
+    blocknas scheduler [scheduler.KEY=VALUE...]   re-solve fronts when targets change, and on cron
 
 Exit codes: 0 success, 1 a run failed (blocks failed, results missing, storage down), 2 bad input
 (config, overrides, infeasible budgets), 130 interrupted.
@@ -54,6 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     targets.add_argument("--file", help="add, update: the target file")
     targets.add_argument("--json", action="store_true", help="print JSON")
     targets.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
+    fronts = sub.add_parser("fronts", help="a registered target's current Pareto front (solved once per version)")
+    fronts.add_argument("action", choices=("show",))
+    fronts.add_argument("target")
+    fronts.add_argument("--json", action="store_true", help="print JSON")
+    fronts.add_argument("overrides", nargs="*", help="Hydra overrides: the experiment whose block table to use")
+    switch = sub.add_parser("switch", help="the best stored architecture of a target for a new budget")
+    switch.add_argument("target")
+    switch.add_argument("--budget", type=float, required=True, help="the new budget, in the target's metric")
+    switch.add_argument("--measured", type=float, help="correction: the running network's measured cost")
+    switch.add_argument("--predicted", type=float, help="correction: its predicted cost (rescales the target)")
+    switch.add_argument("--json", action="store_true", help="print JSON")
+    switch.add_argument("overrides", nargs="*", help="Hydra overrides: the experiment whose block table to use")
+    scheduler = sub.add_parser("scheduler", help="keep every registered target's front current (runs until "
+                                                 "SIGTERM): re-solves on new target versions and on cron")
+    scheduler.add_argument("overrides", nargs="*", help="e.g. scheduler.poll_seconds=2 +scheduler.watch.phone=f.csv")
     bench = sub.add_parser("bench", help="measure a method variant against a tabular benchmark's ground truth",
                            epilog="e.g. blocknas bench nb201 bench.dataset=cifar100 bench.hardware=pixel3 "
                                   "bench.latency_csv=../shared/data/nb201_latency_ms.csv bench.predictor=flops")
@@ -87,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from orchestrator.solve_stage import MissingScoresError
     from orchestrator.storage import StorageError
     from orchestrator.target_files import TargetFileError
+    from orchestrator.target_fronts import TargetMismatchError
     from solvers import InfeasibleBudgetError
     from workers.tabular import TabularDataError
 
@@ -98,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.overrides)
         if args.command == "targets":
             return _targets(settings.storage_url, args)
+        if args.command in ("fronts", "switch"):
+            return _fronts(settings, args)
+        if args.command == "scheduler":
+            return _scheduler(settings)
         if args.command == "db":
             return _db(settings.storage_url, args.action)
         if args.command == "blocks":
@@ -111,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"summary: {result.summary_path}")
         return EXIT_OK
     except (ConfigError, InfeasibleBudgetError, BenchConfigError, TabularDataError, TargetFileError,
-            TargetRegistryError) as exc:
+            TargetRegistryError, TargetMismatchError) as exc:
         print(f"blocknas: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (BlockFailuresError, MissingScoresError, MissingCostsError, StorageError) as exc:
@@ -169,6 +192,57 @@ def _targets(url: str, args) -> int:
         text = f"{verb} {args.name}: version {out['version']} ({out['kind']}, {', '.join(out['metrics'])}, " \
                f"from {out['source']})"
     print(json.dumps(out, indent=2) if args.json else text)
+    return EXIT_OK
+
+
+def _fronts(settings, args) -> int:
+    from orchestrator import registry, switching
+    from orchestrator.storage import PerformanceStore
+    from orchestrator.target_fronts import accuracy_for, solve_target
+
+    store = PerformanceStore(settings.storage_url)
+    entry = registry.find(store, args.target)
+    base = accuracy_for(store, entry, settings)
+    if args.command == "fronts":
+        solved = solve_target(store, base, entry)
+        front = solved.front
+        out = {"target": front.target, "target_version": front.target_version, "experiment": front.experiment,
+               "metric": front.metric, "computed_at": front.computed_at.isoformat(), "solved_now": solved.solved,
+               "points": front.points}
+        text = "\n".join([f"{front.target} (version {front.target_version}) on {front.experiment}: "
+                          f"{len(front.points)} points, computed {out['computed_at']}",
+                          f"{front.metric:>14}  {'predicted':>10}  blocks"]
+                         + [f"{p['cost']:>14.4f}  {p['predicted_accuracy']:>10.4f}  {' '.join(p['blocks'])}"
+                            for p in front.points])
+    else:
+        if (args.measured is None) != (args.predicted is None):
+            raise registry.TargetRegistryError("a correction needs both --measured and --predicted")
+        result = (switching.correct(store, base, args.target, args.measured, args.predicted, args.budget)
+                  if args.measured is not None else switching.switch(store, base, args.target, args.budget, entry))
+        out = result.as_json()
+        text = (f"{args.target} within {result.metric} <= {args.budget:g}: " + (
+            f"{' '.join(result.point['blocks'])} (predicted {result.point['predicted_accuracy']:.4f}, "
+            f"{result.metric} {result.point['cost']:.4f})" if result.point else "no architecture fits this budget"))
+    print(json.dumps(out, indent=2, default=str) if args.json else text)
+    return EXIT_OK
+
+
+def _scheduler(settings) -> int:
+    from orchestrator.config import ConfigError
+    from orchestrator.scheduler import SchedulerSettings, serve
+
+    try:
+        schedule = SchedulerSettings.from_dict(settings.scheduler)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger = logging.getLogger("blocknas.scheduler")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    serve(settings, schedule)
     return EXIT_OK
 
 

@@ -86,6 +86,7 @@ class RunSettings:
     config_yaml: str
     config_hash: str
     refine: RefineSettings = RefineSettings()
+    scheduler: dict | None = None  # conf/scheduler: validated by orchestrator.scheduler when it starts
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -242,6 +243,7 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
         config_yaml=config_yaml,
         config_hash=content_hash(science),
         refine=refine,
+        scheduler=cfg.get("scheduler"),
     )
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 from orchestrator.hashing import content_hash
 from orchestrator.storage import PerformanceStore
-from orchestrator.target_files import TargetData, read_target_file
+from orchestrator.target_files import read_target_file
 
 
 class TargetRegistryError(LookupError):
     """A registry operation named a target that is missing (or already there); nothing changed."""
 
 
-def target_version(data: TargetData) -> str:
-    """The content hash of what the target is, not of the file format it came in."""
-    return content_hash({k: v for k, v in data.as_json().items() if k != "source"})
+def version_of(definition: dict) -> str:
+    """The content hash of what the target is, not of where it came from (its ``source``)."""
+    return content_hash({k: v for k, v in definition.items() if k != "source"})
 
 
 def register(store: PerformanceStore, name: str, file: str | Path, update: bool) -> dict:
@@ -29,7 +29,7 @@ def register(store: PerformanceStore, name: str, file: str | Path, update: bool)
     if not name or len(name) > 100 or not name.replace("_", "").replace("-", "").isalnum():
         raise TargetRegistryError(f"target name {name!r}: use letters, digits, '-' and '_' (at most 100)")
     data = read_target_file(file)
-    version = target_version(data)
+    version = version_of(data.as_json())
     try:
         previous = store.put_target(name, version, data.kind, data.as_json(), exists=update)
     except LookupError as exc:

@@ -128,3 +128,34 @@ def test_solve_without_measured_blocks_says_to_run_first(tmp_path):
     result = run_cli(tmp_path, "solve", "experiment=smoke")
     assert result.returncode == 1
     assert "run `blocknas run`" in result.stderr
+
+
+def test_a_registered_target_is_solved_on_the_stored_block_table_without_training(smoke_runs, tmp_path):
+    home, first, _ = smoke_runs
+    costs = {"s0": {"skip": 0.0, "conv_k3": 0.4, "sep_k3": 0.2}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3,
+                                                                      "mbconv_k3_e2": 0.5}}
+    path = tmp_path / "phone.csv"
+    path.write_text("slot,block,metric,value\nfixed,,latency_ms,0.25\n" + "".join(
+        f"{s},{b},latency_ms,{v}\n" for s, blocks in costs.items() for b, v in blocks.items()))
+    assert run_cli(home, "targets", "add", "phone", "--file", str(path)).returncode == 0
+    shown = run_cli(home, "fronts", "show", "phone", "experiment=smoke", "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    front = json.loads(shown.stdout)
+    assert front["experiment"] == "smoke" and front["solved_now"]
+    assert "measured" not in shown.stdout and "blocks" not in shown.stderr  # no training, no Ray
+
+    from orchestrator.registry import find
+    from orchestrator.target_fronts import experiment_accuracy, with_target
+
+    settings = load_settings(["experiment=smoke", f"paths.root={home}"])
+    store = PerformanceStore(settings.storage_url)
+    table = with_target(experiment_accuracy(store, settings), find(store, "phone"))
+    expected = brute_force_front(table, "latency_ms")
+    assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 6)) for p in front["points"]] == [
+        (round(c, 9), round(a, 6)) for c, a in expected]
+    del costs["s1"]["mbconv_k3_e2"]  # a version that no longer covers the space is refused, not guessed
+    path.write_text("slot,block,metric,value\nfixed,,latency_ms,0.25\n" + "".join(
+        f"{s},{b},latency_ms,{v}\n" for s, blocks in costs.items() for b, v in blocks.items()))
+    assert run_cli(home, "targets", "update", "phone", "--file", str(path)).returncode == 0
+    partial = run_cli(home, "fronts", "show", "phone", "experiment=smoke")
+    assert partial.returncode == 2 and "has no latency_ms for s1:mbconv_k3_e2" in partial.stderr

@@ -354,21 +354,31 @@ class PerformanceStore:
 
         return self._run(work)
 
-    def latest_front(self, experiment: str, target: str) -> StoredFront | None:
+    def latest_front(self, experiment: str, target: str, target_version: str | None = None) -> StoredFront | None:
+        """The most recently computed front of ``target`` (of ``target_version``, when given)."""
+        query = select(ParetoFrontRow).where(ParetoFrontRow.experiment == experiment, ParetoFrontRow.target == target)
+        if target_version is not None:
+            query = query.where(ParetoFrontRow.target_version == target_version)
+        return self._one_front(query)
+
+    def find_front(self, experiment: str, target: str, target_version: str, table_hash: str,
+                   budgets_hash: str) -> StoredFront | None:
+        """The front stored for exactly these inputs, if any."""
+        return self._one_front(select(ParetoFrontRow).where(
+            ParetoFrontRow.experiment == experiment, ParetoFrontRow.target == target,
+            ParetoFrontRow.target_version == target_version, ParetoFrontRow.table_hash == table_hash,
+            ParetoFrontRow.budgets_hash == budgets_hash))
+
+    def _one_front(self, query) -> StoredFront | None:
         def work(s: Session):
-            row = s.scalars(
-                select(ParetoFrontRow)
-                .where(ParetoFrontRow.experiment == experiment, ParetoFrontRow.target == target)
-                .order_by(ParetoFrontRow.computed_at.desc(), ParetoFrontRow.id.desc())
-                .limit(1)
-            ).first()
+            row = s.scalars(query.order_by(ParetoFrontRow.computed_at.desc(), ParetoFrontRow.id.desc())
+                            .limit(1)).first()
             if row is None:
                 return None
             return StoredFront(row.experiment, row.target, row.target_version, row.metric, row.table_hash,
                                list(row.points), row.computed_at)
 
         return self._run(work)
-
 
     # Verified networks (refine loop) -------------------------------------------------------------------
     def record_network_result(self, values: dict) -> None:

@@ -1,0 +1,99 @@
+"""Fronts of registered targets, switching and correction: the same answers as a fresh solve."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from orchestrator import registry, switching
+from orchestrator.storage import PerformanceStore
+from orchestrator.target_fronts import best_by_solving, library_accuracy, solve_target, with_target
+from solvers import brute_force_front
+from tests.conftest import run_cli
+
+
+def library(slots: int, variants: int, seed: int = 0) -> dict:
+    """A Puzzle-format block library with random costs and KL scores (cheaper variants lose more)."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i in range(slots):
+        latency = rng.uniform(0.1, 2.0, variants)
+        kl = np.maximum(0.0, 1.0 / (latency + 0.2) + rng.normal(0, 0.1, variants))
+        layers.append({"name": f"layer_{i}", "variants": [
+            {"name": f"v{j}", "stats": {"latency_ms": round(float(latency[j]), 4),
+                                        "memory_mib": round(float(10 * latency[j] + 5), 3)},
+             "metrics": {"kl_div": round(float(kl[j]), 4)}} for j in range(variants)]})
+    return {"layers": layers}
+
+
+@pytest.fixture
+def phone(tmp_path, store_url):
+    path = tmp_path / "lib.json"
+    path.write_text(json.dumps(library(5, 4)))
+    store = PerformanceStore(store_url)
+    registry.register(store, "phone", path, update=False)
+    return store, registry.find(store, "phone")
+
+
+def test_a_front_is_exact_and_solved_once_per_target_version(phone):
+    store, entry = phone
+    base = library_accuracy(entry)
+    first = solve_target(store, base, entry)
+    assert first.solved
+    again = solve_target(store, base, entry)
+    assert not again.solved and again.front.computed_at == first.front.computed_at
+    table = with_target(base, entry)
+    expected = brute_force_front(table, "latency_ms")
+    assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 9)) for p in first.front.points] == [
+        (round(c, 9), round(a, 9)) for c, a in expected]
+
+
+def test_switch_answers_from_the_stored_front_as_a_fresh_solve_would(phone):
+    store, entry = phone
+    base = library_accuracy(entry)
+    table = with_target(base, entry)
+    solve_target(store, base, entry)
+    for budget in np.linspace(table.min_cost("latency_ms"), 8.0, 9):
+        result = switching.switch(store, base, "phone", float(budget))
+        assert not result.solved
+        fresh = best_by_solving(table, "latency_ms", float(budget))
+        assert result.point["predicted_accuracy"] == pytest.approx(fresh["predicted_accuracy"], abs=1e-9)
+        assert result.point["cost"] <= budget + 1e-9
+    assert switching.switch(store, base, "phone", table.min_cost("latency_ms") - 0.01).point is None
+
+
+def test_correction_rescales_the_target_stores_a_new_version_and_resolves(phone):
+    store, entry = phone
+    base = library_accuracy(entry)
+    before = switching.switch(store, base, "phone", 6.0)
+    corrected = switching.correct(store, base, "phone", measured=3.0, predicted=1.5, budget=6.0)
+    assert corrected.solved and corrected.version != before.version
+    assert registry.find(store, "phone")["version"] == corrected.version
+    scaled = with_target(base, registry.find(store, "phone"))
+    np.testing.assert_allclose(np.concatenate(scaled.costs["latency_ms"]),
+                               2 * np.concatenate(with_target(base, entry).costs["latency_ms"]))
+    fresh = best_by_solving(scaled, "latency_ms", 6.0)
+    assert corrected.point["predicted_accuracy"] == pytest.approx(fresh["predicted_accuracy"], abs=1e-9)
+    assert corrected.point["cost"] <= 6.0 + 1e-9
+
+
+def test_fronts_show_and_switch_cli(home, tmp_path):
+    path = tmp_path / "lib.json"
+    path.write_text(json.dumps(library(4, 3, seed=1)))
+    assert run_cli(home, "targets", "add", "edge", "--file", str(path)).returncode == 0
+    shown = run_cli(home, "fronts", "show", "edge", "--json")
+    assert shown.returncode == 0, shown.stderr
+    front = json.loads(shown.stdout)
+    assert front["solved_now"] and front["points"] and front["target_version"] and front["computed_at"]
+    again = json.loads(run_cli(home, "fronts", "show", "edge", "--json").stdout)
+    assert not again["solved_now"] and again["computed_at"] == front["computed_at"]
+    budget = front["points"][len(front["points"]) // 2]["cost"]
+    switched = json.loads(run_cli(home, "switch", "edge", "--budget", str(budget), "--json").stdout)
+    assert switched["blocks"] == front["points"][len(front["points"]) // 2]["blocks"] and not switched["solved"]
+    bad = run_cli(home, "switch", "edge", "--budget", "1", "--measured", "2")
+    assert bad.returncode == 2 and "needs both --measured and --predicted" in bad.stderr
+    corrected = json.loads(run_cli(home, "switch", "edge", "--budget", str(budget), "--measured", "1.1",
+                                   "--predicted", "1.0", "--json").stdout)
+    assert corrected["solved"] and corrected["target_version"] != switched["target_version"]
