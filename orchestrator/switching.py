@@ -1,9 +1,13 @@
 """Switching (MathNAS's on-device dynamic switching): the best stored architecture for a new budget.
 
-``switch`` answers from the target's stored front when it has one for the current target version and
-table (a binary search over points sorted by cost: no solve); otherwise it solves the front once, stores
-it, and answers from it. ``correct`` takes the measured and the predicted cost of the running network,
-rescales the target's costs by their ratio (a new target version), re-solves and answers again.
+``switch`` answers from the target's stored front for its current version and block table when the front
+covers the budget (a binary search over points sorted by cost: no solve). A front covers every budget
+when it is complete, and otherwise (it was cut at ``max_points`` by the sweep, which runs from the most
+accurate point down) every budget from its cheapest point up. Anything else is one MIP solve.
+
+``correct`` takes the measured and the predicted cost of the running network, rescales the target's
+costs by their ratio (stored as a new target version, which the scheduler then re-solves the front of)
+and answers the budget with one solve on the rescaled costs.
 """
 
 from __future__ import annotations
@@ -11,10 +15,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from orchestrator.hashing import content_hash
 from orchestrator.registry import TargetRegistryError, find, version_of
 from orchestrator.storage import PerformanceStore
 from orchestrator.target_files import FIXED
-from orchestrator.target_fronts import AccuracyTable, best_for_budget, solve_target
+from orchestrator.target_fronts import (
+    MAX_POINTS,
+    AccuracyTable,
+    best_by_solving,
+    best_for_budget,
+    table_hash,
+    with_target,
+)
+from solvers import InfeasibleBudgetError
 
 
 @dataclass(frozen=True)
@@ -23,8 +36,8 @@ class Switch:
     version: str
     metric: str
     budget: float
-    point: dict | None  # None: no stored architecture fits the budget
-    solved: bool  # a front had to be solved first
+    point: dict | None  # None: no architecture fits the budget
+    solved: bool  # False: answered from the stored front
     seconds: float
 
     def as_json(self) -> dict:
@@ -36,16 +49,25 @@ class Switch:
 def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: float, entry: dict | None = None) -> Switch:
     started = time.perf_counter()
     entry = entry or find(store, name)
-    solved = solve_target(store, base, entry)
-    point = best_for_budget(solved.front, budget)
-    return Switch(name, entry["version"], solved.front.metric, budget, point, solved.solved,
-                  time.perf_counter() - started)
+    table = with_target(base, entry)
+    metric = entry["definition"]["metrics"][0]
+    budgets = {m: v for m, v in (entry["definition"].get("budgets") or {}).items() if m != metric}
+    front = store.find_front(base.experiment, name, entry["version"], table_hash(table),
+                             content_hash({"budgets": budgets, "max_points": MAX_POINTS}))
+    if front is not None and front.points and (len(front.points) < MAX_POINTS or budget >= front.points[0]["cost"]):
+        point, solved = best_for_budget(front, budget), False
+    else:
+        try:
+            point, solved = best_by_solving(table, metric, budget, budgets), True
+        except InfeasibleBudgetError:
+            point, solved = None, True
+    return Switch(name, entry["version"], metric, budget, point, solved, time.perf_counter() - started)
 
 
 def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: float, predicted: float,
             budget: float) -> Switch:
     """Rescale the target's primary-metric costs by ``measured / predicted``, store that as a new version,
-    re-solve, and switch for ``budget``."""
+    and answer ``budget`` on the rescaled costs."""
     if measured <= 0 or predicted <= 0:
         raise TargetRegistryError(f"measured ({measured}) and predicted ({predicted}) costs must be positive")
     entry = find(store, name)

@@ -23,6 +23,7 @@ from orchestrator.target_files import FIXED
 from solvers import BlockTable, pareto_front
 from solvers.pareto import best_within_budgets
 
+MAX_POINTS = 50  # points per stored front (the sweep runs from the most accurate point down)
 LIBRARY = "library"  # the experiment name fronts of self-contained block libraries are stored under
 
 
@@ -97,7 +98,7 @@ class SolvedFront:
 
 
 def solve_target(store: PerformanceStore, base: AccuracyTable, entry: dict, config_hash: str = "",
-                 max_points: int = 50) -> SolvedFront:
+                 max_points: int = MAX_POINTS) -> SolvedFront:
     """The target's front (its first metric, within its budgets on the others), solved at most once."""
     definition = entry["definition"]
     metric = definition["metrics"][0]
@@ -127,9 +128,9 @@ def best_for_budget(front: StoredFront, budget: float) -> dict | None:
     return points[lo - 1] if lo else None
 
 
-def best_by_solving(table: BlockTable, metric: str, budget: float) -> dict:
-    """A fresh solve for one budget (what a stored front must agree with)."""
-    return point_json(table, best_within_budgets(table, {metric: budget}))
+def best_by_solving(table: BlockTable, metric: str, budget: float, budgets: dict | None = None) -> dict:
+    """A fresh solve for one budget, within the target's other ``budgets`` (what a stored front agrees with)."""
+    return point_json(table, best_within_budgets(table, {**(budgets or {}), metric: budget}))
 
 
 def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
