@@ -198,11 +198,10 @@ def _targets(url: str, args) -> int:
 def _fronts(settings, args) -> int:
     from orchestrator import registry, switching
     from orchestrator.storage import PerformanceStore
-    from orchestrator.target_fronts import accuracy_for, solve_target
+    from orchestrator.target_fronts import prepare, solve_target
 
     store = PerformanceStore(settings.storage_url)
-    entry = registry.find(store, args.target)
-    base = accuracy_for(store, entry, settings)
+    base, entry = prepare(store, registry.find(store, args.target), settings)
     if args.command == "fronts":
         solved = solve_target(store, base, entry)
         front = solved.front

@@ -28,7 +28,7 @@ from orchestrator.config import RunSettings
 from orchestrator.solve_stage import MissingScoresError
 from orchestrator.storage import PerformanceStore, StorageError
 from orchestrator.target_files import TargetFileError
-from orchestrator.target_fronts import TargetMismatchError, accuracy_for, solve_target
+from orchestrator.target_fronts import TargetMismatchError, prepare, solve_target
 
 log = logging.getLogger("blocknas.scheduler")
 
@@ -93,7 +93,8 @@ class TargetScheduler:
         for entry in self.store.registered_targets():
             try:
                 started = time.perf_counter()
-                result = solve_target(self.store, accuracy_for(self.store, entry, self.settings), entry)
+                base, ready = prepare(self.store, entry, self.settings)
+                result = solve_target(self.store, base, ready)
             except (TargetMismatchError, MissingScoresError) as exc:
                 log.error("%s: %s", entry["name"], exc)
                 continue

@@ -73,6 +73,9 @@ def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: f
     entry = find(store, name)
     definition = entry["definition"]
     metric = definition["metrics"][0]
+    if not definition.get("costs"):
+        raise TargetRegistryError(f"target {name!r} is {entry['kind']}: its costs are computed, not given, so "
+                                  "there is nothing to rescale; register its measured costs as a table instead")
     scale = measured / predicted
     table = definition["costs"][metric]
     rescaled = {FIXED: table[FIXED] * scale,

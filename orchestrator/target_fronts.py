@@ -144,8 +144,32 @@ def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
     return AccuracyTable(settings.name, table.slots, table.choices, table.accuracy, table.accuracy_offset, table.rules)
 
 
-def accuracy_for(store: PerformanceStore, entry: dict, settings) -> AccuracyTable:
-    """A library's own scores when it brings them, else the experiment's block table."""
-    if entry["definition"].get("scores"):
-        return library_accuracy(entry)
-    return experiment_accuracy(store, settings)
+def prepare(store: PerformanceStore, entry: dict, settings) -> tuple[AccuracyTable, dict]:
+    """What ``entry`` is solved against, and ``entry`` with costs for it.
+
+    A library with scores is solved on them; anything else on the experiment's block table. Table targets
+    bring their costs; analytic ones are computed for the experiment's space; measured ones are timed
+    once per machine on a Ray worker (warm-up and repeats as the target says) and stored.
+    """
+    definition = entry["definition"]
+    if definition.get("scores"):
+        return library_accuracy(entry), entry
+    base = experiment_accuracy(store, settings)
+    if definition.get("costs"):
+        return base, entry
+    from dataclasses import replace
+
+    from orchestrator.config import TargetSpec
+    from orchestrator.cost_stage import ensure_costs
+    from orchestrator.run import make_plan
+
+    options = definition.get("settings") or {}
+    specs = tuple(TargetSpec(f"{entry['name']}.{metric}", entry["kind"], metric, **options)
+                  for metric in definition["metrics"])
+    measured = ensure_costs(store, replace(settings, targets=specs), make_plan(settings))
+    costs = {}
+    for spec in specs:
+        table = measured[spec.name].table
+        costs[spec.metric] = {FIXED: table.fixed, "blocks": {
+            slot.name: {c: table.blocks[(i, c)] for c in slot.choices} for i, slot in enumerate(settings.space.slots)}}
+    return base, {**entry, "definition": {**definition, "costs": costs}}

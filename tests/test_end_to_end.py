@@ -159,3 +159,18 @@ def test_a_registered_target_is_solved_on_the_stored_block_table_without_trainin
     assert run_cli(home, "targets", "update", "phone", "--file", str(path)).returncode == 0
     partial = run_cli(home, "fronts", "show", "phone", "experiment=smoke")
     assert partial.returncode == 2 and "has no latency_ms for s1:mbconv_k3_e2" in partial.stderr
+
+
+def test_an_analytic_registered_target_gives_the_runs_own_front(smoke_runs, tmp_path):
+    home, first, _ = smoke_runs
+    path = tmp_path / "macs.yaml"
+    path.write_text("kind: analytic\nmetrics: [flops]\n")
+    assert run_cli(home, "targets", "add", "macs", "--file", str(path)).returncode == 0
+    shown = run_cli(home, "fronts", "show", "macs", "experiment=smoke", "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    front = json.loads(shown.stdout)
+    expected = summary_of(first)["targets"]["flops"]["pareto"]
+    assert [(p["cost"], p["blocks"]) for p in front["points"]] == [(p["cost"], p["blocks"]) for p in expected]
+    refused = run_cli(home, "switch", "macs", "--budget", "1e9", "--measured", "2", "--predicted", "1",
+                      "experiment=smoke")
+    assert refused.returncode == 2 and "nothing to rescale" in refused.stderr
