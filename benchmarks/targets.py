@@ -8,7 +8,8 @@ a KL-divergence score that grows as a variant gets cheaper) and imported through
   front is stored (median of ``--repeats``);
 - switch: ``switching.switch`` for random budgets from the stored front (median of 200 calls);
 - correction: ``switching.correct`` (rescale, new version, one solve) on the 20 x 10 target (median);
-- scale: a 20-point front of latency within memory and params budgets, for 80 x 16 and 80 x 125 variants.
+- scale: a 20-point front of latency within memory and params budgets (``spread_front``: exact points
+  spread over the cost range), for 80 x 16 and 80 x 125 variants.
 Prints a table and, as its last line, one JSON object.
 """
 
@@ -27,7 +28,8 @@ from orchestrator import registry, switching
 from orchestrator.config import load_settings
 from orchestrator.scheduler import SchedulerSettings, TargetScheduler
 from orchestrator.storage import PerformanceStore
-from orchestrator.target_fronts import front_points, library_accuracy, with_target
+from orchestrator.target_fronts import library_accuracy, with_target
+from solvers.pareto import spread_front
 
 
 def library(slots: int, variants: int, seed: int) -> dict:
@@ -92,7 +94,7 @@ def main() -> None:
         budgets = {"memory_mib": 0.6 * sum(float(c.max()) for c in big.costs["memory_mib"]),
                    "params": 0.6 * sum(float(c.max()) for c in big.costs["params"])}
         started = time.perf_counter()
-        points = front_points(big, "latency_ms", budgets, 20)
+        points = spread_front(big, "latency_ms", budgets, 20)
         scale[f"80x{variants}"] = {"seconds": time.perf_counter() - started, "points": len(points)}
 
     result = {

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
 from pyomo.contrib.appsi.solvers import Highs
 
 from solvers.additive_mip import create_model, selection_of
+from solvers.merge_front import merge_front
+from solvers.pruning import prune_dominated
 from solvers.table import BlockTable
 
 SOLVER_NAME = "appsi_highs"
@@ -66,7 +69,10 @@ def _solve(solver, model) -> bool:
 
 
 def _point(table: BlockTable, model, metric: str) -> ParetoPoint:
-    selection = selection_of(model, table)
+    return _point_of(table, selection_of(model, table), metric)
+
+
+def _point_of(table: BlockTable, selection: tuple[int, ...], metric: str) -> ParetoPoint:
     return ParetoPoint(
         blocks=tuple(table.choices[i][j] for i, j in enumerate(selection)),
         predicted_accuracy=table.predict_accuracy(selection),
@@ -109,6 +115,10 @@ def pareto_front(
     _check_budgets(table, budgets)
     if metric not in table.costs:
         raise ValueError(f"unknown cost {metric!r}; the table has {sorted(table.costs)}")
+    table = prune_dominated(table, sorted({metric, *budgets}))
+    merged = None if budgets else merge_front(table, metric)
+    if merged is not None:  # exact and complete without a MIP; the sweep's truncation keeps the top
+        return [_point_of(table, selection, metric) for selection, _, _ in merged[-max_points:]]
     model = create_model(table, metric, budgets)
     solver = _solver()
     points: list[ParetoPoint] = []
@@ -120,10 +130,39 @@ def pareto_front(
     return sorted(points, key=lambda p: p.cost)
 
 
+def spread_front(table: BlockTable, metric: str, budgets: dict[str, float] | None = None,
+                 points: int = 20) -> list[ParetoPoint]:
+    """Up to ``points`` exact Pareto points spread evenly over the front's cost range, sorted by cost.
+
+    For fronts too large to list whole (block libraries): the caps of the epsilon-constraint steps are
+    spaced evenly from the most accurate network's cost down to the cheapest feasible one, and each step
+    is lexicographic, so every point returned is non-dominated. Budgets are respected as in ``pareto_front``.
+    """
+    budgets = dict(budgets or {})
+    _check_budgets(table, budgets)
+    table = prune_dominated(table, sorted({metric, *budgets}))
+    model = create_model(table, metric, budgets)
+    solver = _solver()
+    if not _lexicographic_step(solver, model):
+        raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))
+    found = {(p := _point(table, model, metric)).blocks: p}
+    top = pyo.value(model.min_cost.expr)
+    model.accuracy_floor_value = -1.0  # the cheapest feasible network bounds the range from below
+    _solve(solver, model)
+    bottom = pyo.value(model.min_cost.expr)
+    for cap in np.linspace(top, bottom, max(points, 2))[1:]:
+        model.cost_cap_value = float(cap) + STEP
+        if _lexicographic_step(solver, model):
+            point = _point(table, model, metric)
+            found.setdefault(point.blocks, point)
+    return sorted(found.values(), key=lambda p: p.cost)
+
+
 def best_within_budgets(table: BlockTable, budgets: dict[str, float]) -> ParetoPoint:
     """The network of highest predicted accuracy within every budget (cheapest first among ties)."""
     _check_budgets(table, budgets)
     metric = next(iter(budgets), None) or next(iter(table.costs))
+    table = prune_dominated(table, sorted({metric, *budgets}))
     model = create_model(table, metric, budgets)
     if not _lexicographic_step(_solver(), model):
         raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))
