@@ -46,14 +46,40 @@ class Switch:
                 **(self.point or {"blocks": None})}
 
 
+# In-process caches of immutable things: a target version's definition, the table it makes with a given
+# accuracy table (kept alive with it, so its id is not reused), and the front stored for exact inputs.
+_entries: dict[tuple[str, str], dict] = {}
+_tables: dict[tuple[int, str], tuple[AccuracyTable, object, str]] = {}
+_fronts: dict[tuple, object] = {}
+
+
+def _current_entry(store: PerformanceStore, name: str) -> dict:
+    version = store.current_target_version(name)
+    if (name, version) not in _entries:
+        _entries[name, version] = find(store, name)
+    return _entries[name, version]
+
+
+def _table_of(base: AccuracyTable, entry: dict):
+    key = (id(base), entry["version"])
+    cached = _tables.get(key)
+    if cached is None or cached[0] is not base:
+        table = with_target(base, entry)
+        cached = _tables[key] = (base, table, table_hash(table))
+    return cached[1], cached[2]
+
+
 def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: float, entry: dict | None = None) -> Switch:
     started = time.perf_counter()
-    entry = entry or find(store, name)
-    table = with_target(base, entry)
+    entry = entry or _current_entry(store, name)
+    table, digest = _table_of(base, entry)
     metric = entry["definition"]["metrics"][0]
     budgets = {m: v for m, v in (entry["definition"].get("budgets") or {}).items() if m != metric}
-    front = store.find_front(base.experiment, name, entry["version"], table_hash(table),
-                             content_hash({"budgets": budgets, "max_points": MAX_POINTS}))
+    budgets_hash = content_hash({"budgets": budgets, "max_points": MAX_POINTS})
+    key = (base.experiment, name, entry["version"], digest, budgets_hash)
+    front = _fronts.get(key) or store.find_front(*key)
+    if front is not None:
+        _fronts[key] = front
     if front is not None and front.points and (len(front.points) < MAX_POINTS or budget >= front.points[0]["cost"]):
         point, solved = best_for_budget(front, budget), False
     else:

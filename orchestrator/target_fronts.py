@@ -23,7 +23,8 @@ from orchestrator.target_files import FIXED
 from solvers import BlockTable, pareto_front
 from solvers.pareto import best_within_budgets
 
-MAX_POINTS = 50  # points per stored front (the sweep runs from the most accurate point down)
+MAX_POINTS = 2000  # points per stored front: one-cost fronts are complete (merged, no MIP); a MIP sweep runs
+# from the most accurate point down and stops here
 LIBRARY = "library"  # the experiment name fronts of self-contained block libraries are stored under
 
 

@@ -438,6 +438,13 @@ class PerformanceStore:
 
         return self._run(work)
 
+    def current_target_version(self, name: str) -> str | None:
+        """The registered version of ``name`` (one small query: what a cached definition is checked by)."""
+        def work(s: Session):
+            return s.scalar(select(RegisteredTargetRow.version).where(RegisteredTargetRow.name == name))
+
+        return self._run(work)
+
     def remove_target(self, name: str) -> str:
         """Unregister ``name`` (its versions stay, for the fronts computed from them); returns its version."""
         def work(s: Session):
