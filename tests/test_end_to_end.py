@@ -174,3 +174,16 @@ def test_an_analytic_registered_target_gives_the_runs_own_front(smoke_runs, tmp_
     refused = run_cli(home, "switch", "macs", "--budget", "1e9", "--measured", "2", "--predicted", "1",
                       "experiment=smoke")
     assert refused.returncode == 2 and "nothing to rescale" in refused.stderr
+
+
+def test_a_measured_registered_target_is_timed_once_then_solved_from_the_store(smoke_runs, tmp_path):
+    home, _, _ = smoke_runs
+    path = tmp_path / "here.yaml"
+    path.write_text("kind: measured\nwarmup: 2\nrepeats: 5\nthreads: 1\n")
+    assert run_cli(home, "targets", "add", "here", "--file", str(path)).returncode == 0
+    first = run_cli(home, "fronts", "show", "here", "experiment=smoke", "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    front = json.loads(first.stdout)
+    assert front["solved_now"] and front["metric"] == "latency_ms" and front["points"]
+    again = json.loads(run_cli(home, "fronts", "show", "here", "experiment=smoke", "--json").stdout)
+    assert not again["solved_now"] and again["points"] == front["points"]  # timings stored, not re-measured

@@ -90,7 +90,7 @@ def _upsert(session: Session, table, values: dict, keys: list[str], update_value
 
 
 class PerformanceStore:
-    retries = 8  # transient errors: retried with exponential backoff from retry_delay, ~30 s in all
+    retries = 8  # transient errors: retried with exponential backoff from retry_delay, ~35 s in all
     retry_delay = 0.25
 
     def __init__(self, url: str, create: bool = True):

@@ -149,3 +149,26 @@ def test_targets_cli_add_list_show_update_remove_with_json_and_exit_codes(home, 
     removed = run_cli(home, "targets", "remove", "a100")
     assert removed.returncode == 0 and "removed a100" in removed.stdout
     assert "no hardware targets registered" in run_cli(home, "targets", "list").stdout
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("t.csv", BLOCK_CSV), ("t.yaml", BLOCK_YAML), ("n.csv", NETWORK_CSV), ("ofa.yaml", OFA_YAML),
+    ("lib.json", json.dumps(PUZZLE_JSON))])
+def test_every_format_is_solved_exactly_once_registered(tmp_path, name, text):
+    import numpy as np
+
+    from orchestrator.target_fronts import AccuracyTable, solve_target, with_target
+    from solvers import brute_force_front
+
+    store = PerformanceStore(f"sqlite:///{tmp_path}/perf.db")
+    registry.register(store, "device", _write(tmp_path, name, text), update=False)
+    entry = registry.find(store, "device")
+    blocks = next(iter(entry["definition"]["costs"].values()))["blocks"]
+    rng = np.random.default_rng(0)
+    base = AccuracyTable("exp", tuple(blocks), tuple(tuple(b) for b in blocks.values()),
+                         tuple(rng.normal(0, 1, len(b)) for b in blocks.values()), 70.0)
+    solved = solve_target(store, base, entry)
+    metric = entry["definition"]["metrics"][0]
+    expected = brute_force_front(with_target(base, entry), metric)
+    assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 9)) for p in solved.front.points] == [
+        (round(c, 9), round(a, 9)) for c, a in expected]
