@@ -18,6 +18,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -135,7 +136,8 @@ def serve(settings: RunSettings, schedule: SchedulerSettings) -> int:
     """Run until SIGTERM or SIGINT; returns the number of re-searches made."""
     worker = TargetScheduler(settings, schedule)
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(worker.tick, "interval", seconds=schedule.poll_seconds, id="poll", next_run_time=_now())
+    scheduler.add_job(worker.tick, "interval", seconds=schedule.poll_seconds, id="poll",
+                      next_run_time=datetime.now(UTC))
     if schedule.cron:
         scheduler.add_job(worker.tick, CronTrigger.from_crontab(schedule.cron, timezone="UTC"), id="cron")
 
@@ -151,8 +153,3 @@ def serve(settings: RunSettings, schedule: SchedulerSettings) -> int:
     log.info("scheduler stopped after %d re-searches", worker.researches)
     return worker.researches
 
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from orchestrator.hashing import content_hash
 from orchestrator.registry import TargetRegistryError, find, version_of
+from orchestrator.solve_stage import table_hash_of
 from orchestrator.storage import PerformanceStore
 from orchestrator.target_files import FIXED
 from orchestrator.target_fronts import (
@@ -24,7 +25,6 @@ from orchestrator.target_fronts import (
     AccuracyTable,
     best_by_solving,
     best_for_budget,
-    table_hash,
     with_target,
 )
 from solvers import InfeasibleBudgetError
@@ -65,7 +65,7 @@ def _table_of(base: AccuracyTable, entry: dict):
     cached = _tables.get(key)
     if cached is None or cached[0] is not base:
         table = with_target(base, entry)
-        cached = _tables[key] = (base, table, table_hash(table))
+        cached = _tables[key] = (base, table, table_hash_of(table))
     return cached[1], cached[2]
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orchestrator.hashing import content_hash
+from orchestrator.solve_stage import table_hash_of
 from orchestrator.storage import PerformanceStore, StoredFront
 from orchestrator.target_files import FIXED
 from solvers import BlockTable, pareto_front
@@ -76,13 +77,6 @@ def with_target(base: AccuracyTable, entry: dict) -> BlockTable:
     return BlockTable(base.slots, base.choices, base.accuracy, base.offset, costs, offsets, base.rules)
 
 
-def table_hash(table: BlockTable) -> str:
-    return content_hash({"choices": table.choices, "accuracy": [np.round(a, 9).tolist() for a in table.accuracy],
-                         "offset": round(table.accuracy_offset, 9),
-                         "costs": {k: [np.round(c, 9).tolist() for c in v] for k, v in table.costs.items()},
-                         "cost_offsets": {k: round(v, 9) for k, v in table.cost_offsets.items()}})
-
-
 def point_json(table: BlockTable, point) -> dict:
     return {"blocks": [f"{s}:{c}" for s, c in zip(table.slots, point.blocks, strict=True)],
             "predicted_accuracy": point.predicted_accuracy, "cost": point.cost, "costs": point.costs}
@@ -105,7 +99,7 @@ def solve_target(store: PerformanceStore, base: AccuracyTable, entry: dict, conf
     metric = definition["metrics"][0]
     budgets = {m: v for m, v in (definition.get("budgets") or {}).items() if m != metric}
     table = with_target(base, entry)
-    digest, budgets_hash = table_hash(table), content_hash({"budgets": budgets, "max_points": max_points})
+    digest, budgets_hash = table_hash_of(table), content_hash({"budgets": budgets, "max_points": max_points})
     stored = store.find_front(base.experiment, entry["name"], entry["version"], digest, budgets_hash)
     if stored is not None:
         return SolvedFront(stored, False)

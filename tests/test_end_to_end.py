@@ -130,13 +130,17 @@ def test_solve_without_measured_blocks_says_to_run_first(tmp_path):
     assert "run `blocknas run`" in result.stderr
 
 
+def _write_block_csv(path, costs: dict) -> None:
+    path.write_text("slot,block,metric,value\nfixed,,latency_ms,0.25\n" + "".join(
+        f"{s},{b},latency_ms,{v}\n" for s, blocks in costs.items() for b, v in blocks.items()))
+
+
 def test_a_registered_target_is_solved_on_the_stored_block_table_without_training(smoke_runs, tmp_path):
     home, first, _ = smoke_runs
     costs = {"s0": {"skip": 0.0, "conv_k3": 0.4, "sep_k3": 0.2}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3,
                                                                       "mbconv_k3_e2": 0.5}}
     path = tmp_path / "phone.csv"
-    path.write_text("slot,block,metric,value\nfixed,,latency_ms,0.25\n" + "".join(
-        f"{s},{b},latency_ms,{v}\n" for s, blocks in costs.items() for b, v in blocks.items()))
+    _write_block_csv(path, costs)
     assert run_cli(home, "targets", "add", "phone", "--file", str(path)).returncode == 0
     shown = run_cli(home, "fronts", "show", "phone", "experiment=smoke", "--json")
     assert shown.returncode == 0, shown.stderr[-2000:]
@@ -154,8 +158,7 @@ def test_a_registered_target_is_solved_on_the_stored_block_table_without_trainin
     assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 6)) for p in front["points"]] == [
         (round(c, 9), round(a, 6)) for c, a in expected]
     del costs["s1"]["mbconv_k3_e2"]  # a version that no longer covers the space is refused, not guessed
-    path.write_text("slot,block,metric,value\nfixed,,latency_ms,0.25\n" + "".join(
-        f"{s},{b},latency_ms,{v}\n" for s, blocks in costs.items() for b, v in blocks.items()))
+    _write_block_csv(path, costs)
     assert run_cli(home, "targets", "update", "phone", "--file", str(path)).returncode == 0
     partial = run_cli(home, "fronts", "show", "phone", "experiment=smoke")
     assert partial.returncode == 2 and "has no latency_ms for s1:mbconv_k3_e2" in partial.stderr
