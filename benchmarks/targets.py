@@ -9,13 +9,16 @@ a KL-divergence score that grows as a variant gets cheaper) and imported through
 - switch: ``switching.switch`` for random budgets from the stored front (median of 200 calls);
 - correction: ``switching.correct`` (rescale, new version, one solve) on the 20 x 10 target (median);
 - scale: a 20-point front of latency within memory and params budgets (``spread_front``: exact points
-  spread over the cost range), for 80 x 16 and 80 x 125 variants.
+  spread over the cost range), for 80 x 16 and 80 x 125 variants; solved by Lagrangian cores
+  (``solvers.lagrangian_core``). ``--check`` also solves each with one whole-table model and reports
+  whether the points are the same networks, and how long that took.
 Prints a table and, as its last line, one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
@@ -29,6 +32,7 @@ from orchestrator.config import load_settings
 from orchestrator.scheduler import SchedulerSettings, TargetScheduler
 from orchestrator.storage import PerformanceStore
 from orchestrator.target_fronts import library_accuracy, with_target
+from solvers import pareto
 from solvers.pareto import spread_front
 
 
@@ -46,10 +50,21 @@ def library(slots: int, variants: int, seed: int) -> dict:
     return {"layers": layers}
 
 
+@contextlib.contextmanager
+def whole_table_models():
+    saved, pareto.CORE_MIN_CANDIDATES = pareto.CORE_MIN_CANDIDATES, 10**12
+    try:
+        yield
+    finally:
+        pareto.CORE_MIN_CANDIDATES = saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--url", help="performance store (default: a fresh SQLite file)")
+    parser.add_argument("--check", action="store_true",
+                        help="also solve the scale fronts with one whole-table model and compare (about 40 s)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="blocknas-targets-"))
     url = args.url or f"sqlite:///{work}/perf.db"
@@ -96,6 +111,12 @@ def main() -> None:
         started = time.perf_counter()
         points = spread_front(big, "latency_ms", budgets, 20)
         scale[f"80x{variants}"] = {"seconds": time.perf_counter() - started, "points": len(points)}
+        if args.check:
+            with whole_table_models():
+                started = time.perf_counter()
+                reference = spread_front(big, "latency_ms", budgets, 20)
+            scale[f"80x{variants}"].update(whole_table_seconds=time.perf_counter() - started,
+                                           same_networks=[p.blocks for p in points] == [p.blocks for p in reference])
 
     result = {
         "change_to_front_median_s": statistics.median(change), "change_to_front_max_s": max(change),
@@ -113,7 +134,9 @@ def main() -> None:
     print(f"| correction: rescale + new version + solve, 20 x 10 (median) | {result['correct_median_ms']:.1f} ms "
           f"| <= 200 ms |")
     for name, value in scale.items():
-        print(f"| 20-point front, {name}, two budgets | {value['seconds']:.2f} s ({value['points']} points) | "
+        check = (f"; one whole-table model: {value['whole_table_seconds']:.1f} s, same networks: "
+                 f"{value['same_networks']}" if "same_networks" in value else "")
+        print(f"| 20-point front, {name}, two budgets | {value['seconds']:.2f} s ({value['points']} points{check}) | "
               f"{'< 5 s' if name.endswith('125') else ''} |")
     print(json.dumps(result))
 

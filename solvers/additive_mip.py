@@ -11,8 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
 
 from solvers.table import BlockTable
+
+# Relative to each objective's range (the model is scaled to about [0, 1]): points closer than this in
+# cost or in accuracy are treated as the same point. It must stay well above the solver's feasibility
+# tolerance (``solvers.highs``), or a cap tightened by STEP would still admit the previous point.
+STEP = 1e-6
+NO_CAP = 2.0  # a cost cap no network reaches: scaled network costs lie in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,11 @@ def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, floa
     cost = ScaledTerm.of(table.cost_offsets.get(objective_cost, 0.0), table.costs[objective_cost])
     model.accuracy_term, model.cost_term = accuracy, cost
 
-    def linear(term: ScaledTerm):
-        return sum(term.scaled[i][j] * model.x[i, j] for i, j in pairs)
+    variables = [model.x[i, j] for i, j in pairs]
+
+    def linear(term: ScaledTerm):  # built directly: numpy-float * var products are slow in Pyomo
+        coefficients = np.concatenate(term.scaled).tolist()
+        return LinearExpression(constant=0.0, linear_coefs=coefficients, linear_vars=variables)
 
     def one_block_per_slot(m, i):
         return sum(m.x[i, j] for j in range(len(table.choices[i]))) == 1
@@ -71,7 +81,7 @@ def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, floa
 
     _add_rules(model, table)
 
-    model.cost_cap_value = pyo.Param(mutable=True, initialize=float(len(pairs)))
+    model.cost_cap_value = pyo.Param(mutable=True, initialize=NO_CAP)
     model.cost_cap = pyo.Constraint(expr=linear(cost) <= model.cost_cap_value)
     model.accuracy_floor_value = pyo.Param(mutable=True, initialize=-1.0)
     model.accuracy_floor = pyo.Constraint(expr=linear(accuracy) >= model.accuracy_floor_value)

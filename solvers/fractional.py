@@ -17,7 +17,8 @@ import numpy as np
 import pyomo.environ as pyo
 
 from solvers.additive_mip import create_model, selection_of
-from solvers.pareto import STEP, InfeasibleBudgetError, ParetoPoint, _check_budgets, _solve, _solver
+from solvers.highs import new_solver, solve_model
+from solvers.pareto import STEP, InfeasibleBudgetError, ParetoPoint, _check_budgets
 from solvers.table import BlockTable
 
 MAX_ITERATIONS = 100
@@ -63,7 +64,7 @@ class _FractionalModel:
         model.dinkelbach = pyo.Objective(expr=self.numerator - model.lam * self.denominator, sense=pyo.minimize)
         model.ratio_cap = pyo.Constraint(expr=self.numerator - model.lam * self.denominator <= _RATIO_TOLERANCE)
         model.ratio_cap.deactivate()
-        self.solver = _solver()
+        self.solver = new_solver()
         self.milps = 0
 
     def best_under_cap(self) -> bool:
@@ -74,11 +75,11 @@ class _FractionalModel:
         model.dinkelbach.activate()
         model.lam = 0.0  # any feasible network starts the iterations
         self.milps += 1
-        if not _solve(self.solver, model):
+        if not solve_model(self.solver, model):
             return False
         model.lam = pyo.value(self.numerator) / pyo.value(self.denominator)
         for _ in range(MAX_ITERATIONS):
-            _solve(self.solver, model)
+            solve_model(self.solver, model)
             self.milps += 1
             p, q = pyo.value(self.numerator), pyo.value(self.denominator)
             if p - pyo.value(model.lam) * q >= -_RATIO_TOLERANCE:  # no network has a smaller ratio
@@ -90,7 +91,7 @@ class _FractionalModel:
         model.ratio_cap.activate()
         model.min_cost.activate()
         self.milps += 1
-        if not _solve(self.solver, model):
+        if not solve_model(self.solver, model):
             raise RuntimeError("cost step infeasible at a ratio just found; numerical trouble")
         return True
 

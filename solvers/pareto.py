@@ -3,28 +3,29 @@
 Each step maximises accuracy under ``cost <= cap``, then minimises cost at that accuracy (so the point is
 non-dominated, not just optimal), then tightens the cap just below the point's cost. Every
 non-dominated point is found exactly once; the sweep ends when the cap becomes infeasible.
+
+The steps run on one persistent Pyomo model of the whole table, or, for large rule-free tables (block
+libraries), on ``solvers.lagrangian_core``: the same exact steps, each solving only a small core.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.appsi.base import TerminationCondition
-from pyomo.contrib.appsi.solvers import Highs
 
-from solvers.additive_mip import create_model, selection_of
+from solvers.additive_mip import NO_CAP, STEP, create_model, selection_of
+from solvers.highs import new_solver, solve_model
+from solvers.lagrangian_core import CoreSolver
 from solvers.merge_front import merge_front
 from solvers.pruning import prune_dominated
 from solvers.table import BlockTable
 
-SOLVER_NAME = "appsi_highs"
-# Relative to each objective's range (the model is scaled to about [0, 1]): points closer than this in
-# cost or in accuracy are treated as the same point. It must stay well above the feasibility tolerances
-# set below, or a cap tightened by STEP would still admit the previous point.
-STEP = 1e-6
-_FEASIBILITY_TOLERANCE = 1e-9
+# Tables without structural rules and with at least this many candidates (all slots together) are solved
+# by cores: below it one whole-table model is as fast (tens of milliseconds per step).
+CORE_MIN_CANDIDATES = 1000
 
 
 class InfeasibleBudgetError(ValueError):
@@ -37,39 +38,6 @@ class ParetoPoint:
     predicted_accuracy: float
     cost: float
     costs: dict[str, float]  # every cost metric of the table, for reports
-
-
-def _solver():
-    # The persistent appsi interface (registered as SOLVER_NAME) re-uses the model between the sweep's
-    # solves instead of rewriting it each time.
-    solver = Highs()
-    if not solver.available():
-        raise RuntimeError(f"the MIP solver {SOLVER_NAME!r} is not available: pip install highspy")
-    solver.config.mip_gap = 0.0
-    solver.config.load_solution = False
-    solver.highs_options = {
-        "mip_abs_gap": 0.0,
-        "mip_rel_gap": 0.0,
-        "primal_feasibility_tolerance": _FEASIBILITY_TOLERANCE,
-        "mip_feasibility_tolerance": _FEASIBILITY_TOLERANCE,
-        "threads": 1,
-        "random_seed": 0,
-    }
-    return solver
-
-
-def _solve(solver, model) -> bool:
-    results = solver.solve(model)
-    if results.termination_condition == TerminationCondition.optimal:
-        results.solution_loader.load_vars()
-        return True
-    if results.termination_condition in (TerminationCondition.infeasible,):
-        return False
-    raise RuntimeError(f"HiGHS stopped with {results.termination_condition}; the model may be malformed")
-
-
-def _point(table: BlockTable, model, metric: str) -> ParetoPoint:
-    return _point_of(table, selection_of(model, table), metric)
 
 
 def _point_of(table: BlockTable, selection: tuple[int, ...], metric: str) -> ParetoPoint:
@@ -97,14 +65,43 @@ def _lexicographic_step(solver, model) -> bool:
     model.max_accuracy.activate()
     model.min_cost.deactivate()
     model.accuracy_floor_value = -1.0
-    if not _solve(solver, model):
+    if not solve_model(solver, model):
         return False
     model.accuracy_floor_value = pyo.value(model.max_accuracy.expr) - STEP
     model.max_accuracy.deactivate()
     model.min_cost.activate()
-    if not _solve(solver, model):
+    if not solve_model(solver, model):
         raise RuntimeError("lexicographic cost step infeasible at an accuracy just found; numerical trouble")
     return True
+
+
+class _ModelSweep:
+    """Lexicographic steps on one persistent model of the whole table (any table, rules included)."""
+
+    def __init__(self, table: BlockTable, metric: str, budgets: dict[str, float]) -> None:
+        self.table, self.model, self.solver = table, create_model(table, metric, budgets), new_solver()
+
+    def scaled_cost(self, selection: tuple[int, ...]) -> float:
+        return float(sum(self.model.cost_term.scaled[i][j] for i, j in enumerate(selection)))
+
+    def step(self, cost_cap: float = math.inf) -> tuple[int, ...] | None:
+        self.model.cost_cap_value = cost_cap if math.isfinite(cost_cap) else NO_CAP
+        if not _lexicographic_step(self.solver, self.model):
+            return None
+        return selection_of(self.model, self.table)
+
+    def cheapest(self) -> tuple[int, ...] | None:
+        model = self.model
+        model.cost_cap_value, model.accuracy_floor_value = NO_CAP, -1.0
+        model.max_accuracy.deactivate()
+        model.min_cost.activate()
+        return selection_of(model, self.table) if solve_model(self.solver, model) else None
+
+
+def _sweep(table: BlockTable, metric: str, budgets: dict[str, float]) -> _ModelSweep | CoreSolver:
+    if not table.rules and sum(len(c) for c in table.choices) >= CORE_MIN_CANDIDATES:
+        return CoreSolver(table, metric, budgets)
+    return _ModelSweep(table, metric, budgets)
 
 
 def pareto_front(
@@ -119,12 +116,12 @@ def pareto_front(
     merged = None if budgets else merge_front(table, metric)
     if merged is not None:  # exact and complete without a MIP; the sweep's truncation keeps the top
         return [_point_of(table, selection, metric) for selection, _, _ in merged[-max_points:]]
-    model = create_model(table, metric, budgets)
-    solver = _solver()
+    sweep = _sweep(table, metric, budgets)
     points: list[ParetoPoint] = []
-    while len(points) < max_points and _lexicographic_step(solver, model):
-        points.append(_point(table, model, metric))
-        model.cost_cap_value = pyo.value(model.min_cost.expr) - STEP
+    cap = math.inf
+    while len(points) < max_points and (selection := sweep.step(cap)) is not None:
+        points.append(_point_of(table, selection, metric))
+        cap = sweep.scaled_cost(selection) - STEP
     if not points:
         raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))
     return sorted(points, key=lambda p: p.cost)
@@ -141,19 +138,16 @@ def spread_front(table: BlockTable, metric: str, budgets: dict[str, float] | Non
     budgets = dict(budgets or {})
     _check_budgets(table, budgets)
     table = prune_dominated(table, sorted({metric, *budgets}))
-    model = create_model(table, metric, budgets)
-    solver = _solver()
-    if not _lexicographic_step(solver, model):
+    sweep = _sweep(table, metric, budgets)
+    top = sweep.step()
+    if top is None:
         raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))
-    found = {(p := _point(table, model, metric)).blocks: p}
-    top = pyo.value(model.min_cost.expr)
-    model.accuracy_floor_value = -1.0  # the cheapest feasible network bounds the range from below
-    _solve(solver, model)
-    bottom = pyo.value(model.min_cost.expr)
-    for cap in np.linspace(top, bottom, max(points, 2))[1:]:
-        model.cost_cap_value = float(cap) + STEP
-        if _lexicographic_step(solver, model):
-            point = _point(table, model, metric)
+    found = {(p := _point_of(table, top, metric)).blocks: p}
+    bottom = sweep.cheapest()
+    for cap in np.linspace(sweep.scaled_cost(top), sweep.scaled_cost(bottom), max(points, 2))[1:]:
+        selection = sweep.step(float(cap) + STEP)
+        if selection is not None:
+            point = _point_of(table, selection, metric)
             found.setdefault(point.blocks, point)
     return sorted(found.values(), key=lambda p: p.cost)
 
@@ -163,10 +157,10 @@ def best_within_budgets(table: BlockTable, budgets: dict[str, float]) -> ParetoP
     _check_budgets(table, budgets)
     metric = next(iter(budgets), None) or next(iter(table.costs))
     table = prune_dominated(table, sorted({metric, *budgets}))
-    model = create_model(table, metric, budgets)
-    if not _lexicographic_step(_solver(), model):
+    selection = _sweep(table, metric, budgets).step()
+    if selection is None:
         raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))
-    return _point(table, model, metric)
+    return _point_of(table, selection, metric)
 
 
 def _joint_infeasibility_message(table: BlockTable, budgets: dict[str, float]) -> str:

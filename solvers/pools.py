@@ -11,7 +11,8 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from solvers.additive_mip import create_model, selection_of
-from solvers.pareto import InfeasibleBudgetError, ParetoPoint, _check_budgets, _solve, _solver
+from solvers.highs import new_solver, solve_model
+from solvers.pareto import InfeasibleBudgetError, ParetoPoint, _check_budgets
 from solvers.table import BlockTable
 
 
@@ -42,9 +43,9 @@ def solution_pool(
 
     for selection in exclude:
         cut(tuple(selection), 1)
-    solver = _solver()
+    solver = new_solver()
     pool: list[ParetoPoint] = []
-    while len(pool) < k and _solve(solver, model):
+    while len(pool) < k and solve_model(solver, model):
         selection = selection_of(model, table)
         pool.append(ParetoPoint(
             blocks=tuple(table.choices[i][j] for i, j in enumerate(selection)),

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import pyomo.environ as pyo
 
 from solvers.additive_mip import _add_rules, selection_of
-from solvers.pareto import _solve, _solver
+from solvers.highs import new_solver, solve_model
 from solvers.surrogate import Selection, SurrogateModel
 from solvers.table import BlockTable
 
@@ -87,9 +87,9 @@ def surrogate_pool(
     if center is not None and radius is not None:
         model.cuts.add(sum(model.x[i, j] for i, j in enumerate(center)) >= len(sizes) - radius)
     model.objective = pyo.Objective(expr=_expression(model, accuracy, _span(accuracy)), sense=pyo.maximize)
-    solver = _solver()
+    solver = new_solver()
     pool: list[Selection] = []
-    while len(pool) < k and _solve(solver, model):
+    while len(pool) < k and solve_model(solver, model):
         selection = selection_of(model, table)
         pool.append(selection)
         cut(selection)

@@ -12,7 +12,7 @@ from solvers import (
     enumerate_networks,
     pareto_front,
 )
-from solvers.pareto import SOLVER_NAME
+from solvers.highs import SOLVER_NAME
 
 
 def random_table(rng, m: int, n: int, integer_costs: bool = False) -> BlockTable:

@@ -1,0 +1,125 @@
+"""Core solves are exact: every step equals brute force and the whole-table model, and cores stay small."""
+
+import numpy as np
+import pytest
+
+import solvers.lagrangian_core as lagrangian_core
+import solvers.pareto as pareto
+from solvers import BlockTable, InfeasibleBudgetError, brute_force_front, enumerate_networks
+from solvers.lagrangian_core import CoreSolver
+
+
+def library(seed: int, slots: int, variants: int, integer_latency: bool = False) -> BlockTable:
+    """A block library as Puzzle measures one: cheaper variants lose more, three correlated costs."""
+    rng = np.random.default_rng(seed)
+    latency = rng.uniform(0.1, 2.0, (slots, variants))
+    if integer_latency:  # many networks of equal latency: ties for the lexicographic cost step
+        latency = np.round(latency * 4) + 1
+    accuracy = -1.0 / (latency + 0.2) + rng.normal(0, 0.1, latency.shape)
+    memory = 40 * latency + rng.uniform(0, 20, latency.shape)
+    params = 1e6 * latency * rng.uniform(0.5, 1.5, latency.shape)
+    return BlockTable(
+        slots=tuple(f"layer{i}" for i in range(slots)),
+        choices=tuple(tuple(f"v{j}" for j in range(variants)) for _ in range(slots)),
+        accuracy=tuple(accuracy), accuracy_offset=80.0,
+        costs={"latency": tuple(latency), "memory": tuple(memory), "params": tuple(params)},
+        cost_offsets={"latency": 1.5, "memory": 100.0, "params": 0.0},
+    )
+
+
+def budgets_at(table: BlockTable, share: float) -> dict[str, float]:
+    return {m: table.min_cost(m) + share * (table.cost_offsets[m] + sum(float(c.max()) for c in table.costs[m])
+                                            - table.min_cost(m)) for m in ("memory", "params")}
+
+
+def brute_step(table: BlockTable, budgets: dict[str, float], cap: float) -> tuple[float, float] | None:
+    """(latency, accuracy) of the most accurate network with latency <= cap, cheapest among equals."""
+    _, accuracy, costs = enumerate_networks(table, ["latency", *budgets])
+    feasible = costs["latency"] <= cap + 1e-9
+    for name, limit in budgets.items():
+        feasible &= costs[name] <= limit
+    if not feasible.any():
+        return None
+    best = accuracy[feasible].max()
+    ties = feasible & (accuracy >= best - 1e-9)
+    return float(costs["latency"][ties].min()), float(best)
+
+
+def scaled_cap(solver: CoreSolver, latency: float) -> float:
+    return solver.cost_term.to_scaled(latency)
+
+
+@pytest.mark.parametrize("first_gap", [0.0, 1e-4, 1.0])  # 0: every first core too small, so it is widened
+@pytest.mark.parametrize("seed", range(4))
+def test_every_step_is_the_brute_force_optimum(seed, first_gap, monkeypatch):
+    monkeypatch.setattr(lagrangian_core, "FIRST_CORE_GAP", first_gap)
+    table = library(seed, slots=5, variants=6, integer_latency=seed % 2 == 1)
+    budgets = budgets_at(table, 0.45)
+    solver = CoreSolver(table, "latency", budgets)
+    _, _, costs = enumerate_networks(table, ["latency"])
+    for cap in np.quantile(costs["latency"], [0.0, 0.05, 0.3, 0.6, 1.0]):
+        expected = brute_step(table, budgets, float(cap))
+        selection = solver.step(scaled_cap(solver, float(cap)))
+        if expected is None:
+            assert selection is None
+            continue
+        got = (table.predict_cost("latency", selection), table.predict_accuracy(selection))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    cheapest = solver.cheapest()
+    feasible = brute_step(table, budgets, float(costs["latency"].max()))
+    assert feasible is not None and cheapest is not None
+    for name, limit in budgets.items():
+        assert table.predict_cost(name, cheapest) <= limit + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fronts_by_cores_equal_brute_force(seed, monkeypatch):
+    monkeypatch.setattr(pareto, "CORE_MIN_CANDIDATES", 0)
+    table = library(10 + seed, slots=4, variants=7, integer_latency=seed == 1)
+    budgets = budgets_at(table, 0.5)
+    front = pareto.pareto_front(table, "latency", budgets)
+    expected = brute_force_front(table, "latency", budgets)
+    np.testing.assert_allclose([(p.cost, p.predicted_accuracy) for p in front], expected, rtol=0, atol=1e-9)
+
+
+def test_cores_of_a_library_are_small_and_its_spread_front_equals_the_whole_table_model(monkeypatch):
+    table = library(7, slots=30, variants=40)
+    budgets = budgets_at(table, 0.5)
+    sizes = []
+    solve_core = CoreSolver._solve_core
+
+    def recording(self, core, *args):
+        sizes.append(len(core))
+        return solve_core(self, core, *args)
+
+    monkeypatch.setattr(CoreSolver, "_solve_core", recording)
+    monkeypatch.setattr(pareto, "CORE_MIN_CANDIDATES", 0)
+    by_cores = pareto.spread_front(table, "latency", budgets, 12)
+    monkeypatch.setattr(pareto, "CORE_MIN_CANDIDATES", 10**9)
+    by_model = pareto.spread_front(table, "latency", budgets, 12)
+    assert len(by_cores) >= 8
+    assert [p.blocks for p in by_cores] == [p.blocks for p in by_model]
+    candidates = 30 * 40
+    assert max(sizes) < 0.25 * candidates and np.mean(sizes) < 0.12 * candidates, sizes
+
+
+def test_jointly_infeasible_budgets_are_reported_by_the_core_path(monkeypatch):
+    monkeypatch.setattr(pareto, "CORE_MIN_CANDIDATES", 0)
+    table = library(3, slots=6, variants=5)
+    budgets = {m: table.min_cost(m) * 1.0001 for m in ("memory", "params")}  # each alone feasible, not both
+    _, _, costs = enumerate_networks(table, ["memory", "params"])
+    assert not ((costs["memory"] <= budgets["memory"]) & (costs["params"] <= budgets["params"])).any()
+    with pytest.raises(InfeasibleBudgetError, match="no network satisfies all budgets together"):
+        pareto.spread_front(table, "latency", budgets, 5)
+    with pytest.raises(InfeasibleBudgetError):
+        pareto.best_within_budgets(table, {**budgets, "latency": 1e9})
+
+
+def test_the_core_solver_refuses_tables_with_structural_rules():
+    from solvers.structure import ConnectivityRule
+
+    table = library(0, slots=3, variants=2)
+    ruled = BlockTable(table.slots, table.choices, table.accuracy, table.accuracy_offset, table.costs,
+                       table.cost_offsets, rules=(ConnectivityRule(paths=((0, 1),), inactive="v0"),))
+    with pytest.raises(ValueError, match="without structural rules"):
+        CoreSolver(ruled, "latency", {})
