@@ -3,7 +3,9 @@
 ``switch`` answers from the target's stored front for its current version and block table when the front
 covers the budget (a binary search over points sorted by cost: no solve). A front covers every budget
 when it is complete, and otherwise (it was cut at ``max_points`` by the sweep, which runs from the most
-accurate point down) every budget from its cheapest point up. Anything else is one MIP solve.
+accurate point down) every budget from its cheapest point up. A spread front (a block library within
+budgets) covers every budget below its cheapest point (none fits) and each point's range from its cost
+up to ``optimal_up_to``. Anything else is one MIP solve.
 
 ``correct`` takes the measured and the predicted cost of the running network, rescales the target's
 costs by their ratio (stored as a new target version, which the scheduler then re-solves the front of)
@@ -69,6 +71,18 @@ def _table_of(base: AccuracyTable, entry: dict):
     return cached[1], cached[2]
 
 
+def answers(points: list[dict], budget: float) -> bool:
+    """Whether a stored front holds the best network for ``budget`` (or proves that none fits)."""
+    if not points:
+        return False
+    if "optimal_up_to" not in points[0]:  # complete, or cut at MAX_POINTS below its most accurate point
+        return len(points) < MAX_POINTS or budget >= points[0]["cost"]
+    if budget < points[0]["cost"]:  # a spread front reaches down to the cheapest network
+        return True
+    best = best_for_budget(points, budget)
+    return best["optimal_up_to"] is None or budget <= best["optimal_up_to"]
+
+
 def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: float, entry: dict | None = None) -> Switch:
     started = time.perf_counter()
     entry = entry or _current_entry(store, name)
@@ -80,8 +94,8 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
     front = _fronts.get(key) or store.find_front(*key)
     if front is not None:
         _fronts[key] = front
-    if front is not None and front.points and (len(front.points) < MAX_POINTS or budget >= front.points[0]["cost"]):
-        point, solved = best_for_budget(front, budget), False
+    if front is not None and answers(front.points, budget):
+        point, solved = best_for_budget(front.points, budget), False
     else:
         try:
             point, solved = best_by_solving(table, metric, budget, budgets), True

@@ -15,7 +15,8 @@ Accepted (the format is told by the extension and, for YAML, the top-level keys)
   mapping to ``{mean: ms}``. Entries with the same input and output shape and stride are one slot, their
   ops (with expand, kernel, idskip) its candidate blocks; a slot with a single candidate is fixed cost;
 - Puzzle block library JSON: ``{"layers": [{"name": L, "variants": [{"name": V, "stats": {metric: cost},
-  "metrics": {score: value}}]}]}``: costs from ``stats``, block scores (e.g. KL divergence) from ``metrics``.
+  "metrics": {score: value}}]}]}``: costs from ``stats``, block scores (e.g. KL divergence) from ``metrics``;
+  an optional top-level ``"budgets": {metric: limit}`` as in the YAML.
 
 Errors name the file, the line (CSV, YAML) or the path inside the document (JSON), and the problem.
 """
@@ -352,4 +353,11 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
                 except (TypeError, ValueError):
                     raise TargetFileError(path, f"{at}.metrics.{name}: {value!r} is not a number") from None
     _check_complete(path, costs)
-    return TargetData("table", tuple(costs), costs=costs, scores=scores, source="puzzle_json")
+    budgets_in = data.get("budgets") or {}
+    if not isinstance(budgets_in, dict):
+        raise TargetFileError(path, "budgets: expected {metric: limit}")
+    budgets = {_metric(path, m): _number(path, v, f"budgets.{m}") for m, v in budgets_in.items()}
+    missing = sorted(set(budgets) - set(costs))
+    if missing:
+        raise TargetFileError(path, f"budgets on {missing}, which no variant's stats give")
+    return TargetData("table", tuple(costs), budgets, costs=costs, scores=scores, source="puzzle_json")

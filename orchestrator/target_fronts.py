@@ -13,6 +13,7 @@ ever solved twice.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,10 +23,12 @@ from orchestrator.solve_stage import table_hash_of
 from orchestrator.storage import PerformanceStore, StoredFront
 from orchestrator.target_files import FIXED
 from solvers import BlockTable, pareto_front
-from solvers.pareto import best_within_budgets
+from solvers.pareto import CORE_MIN_CANDIDATES, best_within_budgets, spread_front
 
 MAX_POINTS = 2000  # points per stored front: one-cost fronts are complete (merged, no MIP); a MIP sweep runs
 # from the most accurate point down and stops here
+SPREAD_POINTS = 100  # points of a block library's front within budgets: exact, spread over its cost range;
+# each records up to which budget it is the best network, so `switch` answers those budgets without a solve
 LIBRARY = "library"  # the experiment name fronts of self-contained block libraries are stored under
 
 
@@ -78,12 +81,21 @@ def with_target(base: AccuracyTable, entry: dict) -> BlockTable:
 
 
 def point_json(table: BlockTable, point) -> dict:
-    return {"blocks": [f"{s}:{c}" for s, c in zip(table.slots, point.blocks, strict=True)],
-            "predicted_accuracy": point.predicted_accuracy, "cost": point.cost, "costs": point.costs}
+    found = {"blocks": [f"{s}:{c}" for s, c in zip(table.slots, point.blocks, strict=True)],
+             "predicted_accuracy": point.predicted_accuracy, "cost": point.cost, "costs": point.costs}
+    if point.optimal_up_to is not None:  # a spread front's point: null = the best for any budget above its cost
+        found["optimal_up_to"] = point.optimal_up_to if math.isfinite(point.optimal_up_to) else None
+    return found
 
 
 def front_points(table: BlockTable, metric: str, budgets: dict[str, float], max_points: int) -> list[dict]:
-    return [point_json(table, p) for p in pareto_front(table, metric, budgets, max_points)]
+    """The complete front (up to ``max_points`` from the most accurate), or, for a block library within
+    budgets (a front too large to list), ``SPREAD_POINTS`` exact points spread over its cost range."""
+    if budgets and not table.rules and sum(len(c) for c in table.choices) >= CORE_MIN_CANDIDATES:
+        points = spread_front(table, metric, budgets, min(SPREAD_POINTS, max_points))
+    else:
+        points = pareto_front(table, metric, budgets, max_points)
+    return [point_json(table, p) for p in points]
 
 
 @dataclass(frozen=True)
@@ -110,9 +122,8 @@ def solve_target(store: PerformanceStore, base: AccuracyTable, entry: dict, conf
                        True)
 
 
-def best_for_budget(front: StoredFront, budget: float) -> dict | None:
+def best_for_budget(points: list[dict], budget: float) -> dict | None:
     """The most accurate stored point whose cost fits ``budget`` (points are sorted by cost), or None."""
-    points = front.points
     lo, hi = 0, len(points)
     while lo < hi:  # the last point with cost <= budget; along a front accuracy grows with cost
         mid = (lo + hi) // 2

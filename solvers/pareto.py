@@ -11,7 +11,7 @@ libraries), on ``solvers.lagrangian_core``: the same exact steps, each solving o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyomo.environ as pyo
@@ -38,6 +38,9 @@ class ParetoPoint:
     predicted_accuracy: float
     cost: float
     costs: dict[str, float]  # every cost metric of the table, for reports
+    # spread fronts only: this network is the best one for every budget from ``cost`` up to this
+    # (inf: any budget above its cost); None where the next point of a complete front bounds it
+    optimal_up_to: float | None = None
 
 
 def _point_of(table: BlockTable, selection: tuple[int, ...], metric: str) -> ParetoPoint:
@@ -80,6 +83,7 @@ class _ModelSweep:
 
     def __init__(self, table: BlockTable, metric: str, budgets: dict[str, float]) -> None:
         self.table, self.model, self.solver = table, create_model(table, metric, budgets), new_solver()
+        self.cost_term = self.model.cost_term
 
     def scaled_cost(self, selection: tuple[int, ...]) -> float:
         return float(sum(self.model.cost_term.scaled[i][j] for i, j in enumerate(selection)))
@@ -142,13 +146,14 @@ def spread_front(table: BlockTable, metric: str, budgets: dict[str, float] | Non
     top = sweep.step()
     if top is None:
         raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))
-    found = {(p := _point_of(table, top, metric)).blocks: p}
+    found = {(p := _point_of(table, top, metric)).blocks: replace(p, optimal_up_to=math.inf)}
     bottom = sweep.cheapest()
     for cap in np.linspace(sweep.scaled_cost(top), sweep.scaled_cost(bottom), max(points, 2))[1:]:
         selection = sweep.step(float(cap) + STEP)
-        if selection is not None:
+        if selection is not None:  # the most accurate network within cap, so the best for budgets up to it
             point = _point_of(table, selection, metric)
-            found.setdefault(point.blocks, point)
+            up_to = sweep.cost_term.offset + sweep.cost_term.scale * float(cap)
+            found.setdefault(point.blocks, replace(point, optimal_up_to=max(up_to, point.cost)))
     return sorted(found.values(), key=lambda p: p.cost)
 
 

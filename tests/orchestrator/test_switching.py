@@ -79,6 +79,34 @@ def test_correction_rescales_the_target_stores_a_new_version_and_resolves(phone)
     assert corrected.point["cost"] <= 6.0 + 1e-9
 
 
+def test_a_library_within_budgets_gets_a_spread_front_that_switch_answers_exactly(tmp_path):
+    lib = library(20, 60, seed=3)  # 1,200 candidates: solved by cores; its complete front is too large to list
+    memory = [max(v["stats"]["memory_mib"] for v in layer["variants"]) for layer in lib["layers"]]
+    lib["budgets"] = {"memory_mib": round(0.5 * sum(memory), 3)}
+    path = tmp_path / "llm.json"
+    path.write_text(json.dumps(lib))
+    store = PerformanceStore(f"sqlite:///{tmp_path}/perf.db")
+    registry.register(store, "llm", path, update=False)
+    entry = registry.find(store, "llm")
+    assert entry["definition"]["budgets"] == lib["budgets"]
+    base = library_accuracy(entry)
+    points = solve_target(store, base, entry).front.points
+    assert 20 <= len(points) <= 100 and all("optimal_up_to" in p for p in points)
+    assert all(p["costs"]["memory_mib"] <= lib["budgets"]["memory_mib"] + 1e-9 for p in points)
+    table = with_target(base, entry)
+    inside = [(p["cost"] + p["optimal_up_to"]) / 2 for p in points[:-1:7]]  # each point's own range
+    between = np.random.default_rng(1).uniform(points[0]["cost"], points[-1]["cost"], 6)
+    for budget, covered in [*((b, True) for b in inside), *((b, None) for b in between)]:
+        result = switching.switch(store, base, "llm", float(budget))
+        fresh = best_by_solving(table, "latency_ms", float(budget), lib["budgets"])
+        assert result.point["predicted_accuracy"] == pytest.approx(fresh["predicted_accuracy"], abs=1e-9)
+        assert result.point["costs"]["memory_mib"] <= lib["budgets"]["memory_mib"] + 1e-9
+        if covered:
+            assert not result.solved, budget
+    below = switching.switch(store, base, "llm", points[0]["cost"] - 1e-3)
+    assert below.point is None and not below.solved
+
+
 def test_fronts_show_and_switch_cli(home, tmp_path):
     path = tmp_path / "lib.json"
     path.write_text(json.dumps(library(4, 3, seed=1)))

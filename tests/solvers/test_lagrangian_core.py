@@ -123,3 +123,21 @@ def test_the_core_solver_refuses_tables_with_structural_rules():
                        table.cost_offsets, rules=(ConnectivityRule(paths=((0, 1),), inactive="v0"),))
     with pytest.raises(ValueError, match="without structural rules"):
         CoreSolver(ruled, "latency", {})
+
+
+@pytest.mark.parametrize("min_candidates", [0, 10**9])  # by cores, and by one whole-table model
+def test_each_spread_point_is_the_best_network_for_every_budget_up_to_its_optimal_up_to(min_candidates,
+                                                                                       monkeypatch):
+    monkeypatch.setattr(pareto, "CORE_MIN_CANDIDATES", min_candidates)
+    table = library(21, slots=5, variants=6)
+    budgets = budgets_at(table, 0.5)
+    spread = pareto.spread_front(table, "latency", budgets, 6)
+    assert spread[-1].optimal_up_to == np.inf and all(p.optimal_up_to >= p.cost for p in spread)
+    rng = np.random.default_rng(0)
+    covered = 0
+    for point in spread[:-1]:
+        for budget in rng.uniform(point.cost, point.optimal_up_to, 3):
+            expected = brute_step(table, budgets, float(budget))
+            assert point.predicted_accuracy == pytest.approx(expected[1], abs=1e-9)
+            covered += 1
+    assert covered >= 6
