@@ -16,12 +16,19 @@ def options(group: str) -> list[str]:
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
-def test_every_group_option_composes_and_validates(group, option, home):
+def test_every_group_option_composes_and_validates(group, option, home, monkeypatch):
+    for name in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
     nb201 = "nb201" in option  # NAS-Bench-201 options go together: composed inside experiment=nb201
     settings = load_settings((["experiment=nb201"] if nb201 else []) + [f"{group}={option}"])
     assert settings.space.num_networks >= 4
     assert {t.name for t in settings.targets} >= ({"flops", "params"} if nb201 else {"flops", "params", "local_cpu"})
-    assert str(home) in settings.storage_url
+    if (group, option) == ("storage", "postgres"):  # from libpq's variables, else a local server
+        assert settings.storage_url == "postgresql+psycopg://postgres@127.0.0.1:5432/blocknas"
+    else:
+        assert str(home) in settings.storage_url
+    if (group, option) == ("tracking", "server"):
+        assert settings.tracking_uri == "http://127.0.0.1:5000"
 
 
 def test_defaults_are_the_embedded_single_machine_setup(home):
