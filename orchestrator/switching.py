@@ -5,7 +5,8 @@ covers the budget (a binary search over points sorted by cost: no solve). A fron
 when it is complete, and otherwise (it was cut at ``max_points`` by the sweep, which runs from the most
 accurate point down) every budget from its cheapest point up. A spread front (a block library within
 budgets) covers every budget below its cheapest point (none fits) and each point's range from its cost
-up to ``optimal_up_to``. Anything else is one MIP solve.
+up to ``optimal_up_to``. Anything else is one MIP solve, whose answer is then kept in the process for
+every budget from its cost up to the one solved.
 
 ``correct`` takes the measured and the predicted cost of the running network, rescales the target's
 costs by their ratio (stored as a new target version, which the scheduler then re-solves the front of)
@@ -14,6 +15,7 @@ and answers the budget with one solve on the rescaled costs.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -53,6 +55,16 @@ class Switch:
 _entries: dict[tuple[str, str], dict] = {}
 _tables: dict[tuple[int, str], tuple[AccuracyTable, object, str]] = {}
 _fronts: dict[tuple, object] = {}
+# What earlier solves proved, per front key: the network solved for budget B is the best for every budget
+# from its cost up to B (no network fits below B when it was None). Repeated budgets skip the solve.
+_solved: dict[tuple, list[tuple[float, float, dict | None]]] = {}
+
+
+def _proved(key: tuple, budget: float) -> tuple[bool, dict | None]:
+    for low, high, point in _solved.get(key, ()):
+        if low <= budget <= high:
+            return True, point
+    return False, None
 
 
 def _current_entry(store: PerformanceStore, name: str) -> dict:
@@ -94,13 +106,19 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
     front = _fronts.get(key) or store.find_front(*key)
     if front is not None:
         _fronts[key] = front
+    known, point = _proved(key, budget)
     if front is not None and answers(front.points, budget):
         point, solved = best_for_budget(front.points, budget), False
+    elif known:
+        solved = False
     else:
         try:
-            point, solved = best_by_solving(table, metric, budget, budgets), True
+            point = best_by_solving(table, metric, budget, budgets)
         except InfeasibleBudgetError:
-            point, solved = None, True
+            point = None
+        solved = True
+        low = -math.inf if point is None else point["cost"]
+        _solved.setdefault(key, []).append((low, budget, point))
     return Switch(name, entry["version"], metric, budget, point, solved, time.perf_counter() - started)
 
 

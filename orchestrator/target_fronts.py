@@ -136,7 +136,8 @@ def best_for_budget(points: list[dict], budget: float) -> dict | None:
 
 def best_by_solving(table: BlockTable, metric: str, budget: float, budgets: dict | None = None) -> dict:
     """A fresh solve for one budget, within the target's other ``budgets`` (what a stored front agrees with)."""
-    return point_json(table, best_within_budgets(table, {**(budgets or {}), metric: budget}))
+    # ``metric`` first: best_within_budgets reports its "cost" in the first budget's metric
+    return point_json(table, best_within_budgets(table, {metric: budget, **(budgets or {})}))
 
 
 def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:

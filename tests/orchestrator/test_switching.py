@@ -101,8 +101,15 @@ def test_a_library_within_budgets_gets_a_spread_front_that_switch_answers_exactl
         fresh = best_by_solving(table, "latency_ms", float(budget), lib["budgets"])
         assert result.point["predicted_accuracy"] == pytest.approx(fresh["predicted_accuracy"], abs=1e-9)
         assert result.point["costs"]["memory_mib"] <= lib["budgets"]["memory_mib"] + 1e-9
+        assert result.point["cost"] == result.point["costs"]["latency_ms"] <= budget + 1e-9  # solved or stored
         if covered:
             assert not result.solved, budget
+        elif result.solved:  # what the solve proved answers every budget from the point's cost up to it
+            below = (result.point["cost"] + budget) / 2
+            again = switching.switch(store, base, "llm", below)
+            assert not again.solved and again.point == result.point
+            assert best_by_solving(table, "latency_ms", below, lib["budgets"])["predicted_accuracy"] == (
+                pytest.approx(result.point["predicted_accuracy"], abs=1e-9))
     below = switching.switch(store, base, "llm", points[0]["cost"] - 1e-3)
     assert below.point is None and not below.solved
 
