@@ -106,7 +106,7 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
     front = _fronts.get(key) or store.find_front(*key)
     if front is not None:
         _fronts[key] = front
-    known, point = _proved(key, budget)
+    known, point = _proved((store.url, *key), budget)  # per store: what one store's user may see
     if front is not None and answers(front.points, budget):
         point, solved = best_for_budget(front.points, budget), False
     elif known:
@@ -118,7 +118,7 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
             point = None
         solved = True
         low = -math.inf if point is None else point["cost"]
-        _solved.setdefault(key, []).append((low, budget, point))
+        _solved.setdefault((store.url, *key), []).append((low, budget, point))
     return Switch(name, entry["version"], metric, budget, point, solved, time.perf_counter() - started)
 
 
