@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -74,15 +75,10 @@ def postgres_url() -> str | None:
     return os.environ.get(POSTGRES_ENV)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> str:
-    """A fresh, empty performance store on each backend (PostgreSQL: a schema of its own)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/perf.db"
-        return
-    url = postgres_url()
-    if not url:
-        pytest.skip(f"{POSTGRES_ENV} is not set; .ci/run sets it to the local PostgreSQL server")
+@contextlib.contextmanager
+def postgres_schema(url: str):
+    """A fresh schema on the PostgreSQL server at ``url`` (its name, and an engine on the server), dropped
+    afterwards; skips the test, saying why, when no server answers there."""
     from sqlalchemy import create_engine, text
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -92,8 +88,23 @@ def store_url(request, tmp_path) -> str:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # noqa: BLE001
         pytest.skip(f"no PostgreSQL server reachable at {url}: {exc}")
-    sep = "&" if "?" in url else "?"
-    yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield schema, admin
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """A fresh, empty performance store on each backend (PostgreSQL: a schema of its own)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/perf.db"
+        return
+    url = postgres_url()
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set; .ci/run sets it to the local PostgreSQL server")
+    with postgres_schema(url) as (schema, _):
+        sep = "&" if "?" in url else "?"
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"

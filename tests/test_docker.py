@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import yaml
 
 from orchestrator.cli import _parser
 from orchestrator.config import load_settings
-from tests.conftest import POSTGRES_ENV, postgres_url, run_cli
+from tests.conftest import POSTGRES_ENV, postgres_schema, postgres_url, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker" / "compose.yaml"
@@ -90,17 +89,10 @@ def test_the_postgres_storage_group_takes_its_server_from_libpq_variables(home, 
     url = postgres_url()
     if not url:
         pytest.skip(f"{POSTGRES_ENV} is not set; .ci/run sets it to the local PostgreSQL server")
-    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy import make_url, text
 
     parts = make_url(url)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no PostgreSQL server reachable at {url}: {exc}")
-    try:
+    with postgres_schema(url) as (schema, admin):
         for key, value in (("PGHOST", parts.host), ("PGPORT", str(parts.port or 5432)),
                            ("PGUSER", parts.username), ("PGDATABASE", parts.database),
                            ("PGOPTIONS", f"-csearch_path={schema}")):
@@ -115,7 +107,3 @@ def test_the_postgres_storage_group_takes_its_server_from_libpq_variables(home, 
         with admin.begin() as conn:  # it went to the server and schema the variables name, not to SQLite
             assert conn.execute(text(f'SELECT count(*) FROM "{schema}".registered_targets')).scalar() == 1
         assert not (home / ".blocknas" / "perf.db").exists()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

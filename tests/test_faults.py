@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from orchestrator.storage import PerformanceStore, StorageError
-from tests.conftest import kill_session, run_cli, start_cli, summary_of, wait_for
+from tests.conftest import kill_session, postgres_schema, run_cli, start_cli, summary_of, wait_for
 
 pytestmark = pytest.mark.slow
 SLOW_SMOKE = ("experiment=smoke", "scorer.steps=1500", "--no-progress")  # ~10 s per network: time to strike
@@ -107,14 +107,8 @@ def test_transient_database_errors_are_retried_and_a_permanent_one_fails_only_it
     base = os.environ.get("BLOCKNAS_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("BLOCKNAS_TEST_POSTGRES_URL is not set; .ci/run sets it to the local PostgreSQL server")
-    import uuid
-
-    schema = f"f_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{base}?options=-csearch_path%3D{schema}"
-    try:
+    with postgres_schema(base) as (schema, admin):
+        url = f"{base}?options=-csearch_path%3D{schema}"
         PerformanceStore(url)
         with admin.begin() as c:
             c.execute(text(f'SET search_path TO "{schema}"'))
@@ -148,7 +142,3 @@ def test_transient_database_errors_are_retried_and_a_permanent_one_fails_only_it
         assert len(done) + len(failed) == 6 and all(s.attempts == 1 for s in done)
         with admin.connect() as c:  # two transient failures, then (at least) one successful write per done block
             assert c.execute(text(f'SELECT last_value FROM "{schema}".injected')).scalar() >= 2 + len(done)
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
