@@ -60,11 +60,9 @@ _fronts: dict[tuple, object] = {}
 _solved: dict[tuple, list[tuple[float, float, dict | None]]] = {}
 
 
-def _proved(key: tuple, budget: float) -> tuple[bool, dict | None]:
-    for low, high, point in _solved.get(key, ()):
-        if low <= budget <= high:
-            return True, point
-    return False, None
+def _proved(key: tuple, budget: float) -> tuple[float, float, dict | None] | None:
+    """An earlier solve whose range holds ``budget``: (lowest budget, budget solved, its point)."""
+    return next((proof for proof in _solved.get(key, ()) if proof[0] <= budget <= proof[1]), None)
 
 
 def _current_entry(store: PerformanceStore, name: str) -> dict:
@@ -106,11 +104,11 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
     front = _fronts.get(key) or store.find_front(*key)
     if front is not None:
         _fronts[key] = front
-    known, point = _proved((store.url, *key), budget)  # per store: what one store's user may see
+    memo = (store.url, *key)  # per store: what one store's user may see
     if front is not None and answers(front.points, budget):
         point, solved = best_for_budget(front.points, budget), False
-    elif known:
-        solved = False
+    elif (proof := _proved(memo, budget)) is not None:
+        point, solved = proof[2], False
     else:
         try:
             point = best_by_solving(table, metric, budget, budgets)
@@ -118,7 +116,7 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
             point = None
         solved = True
         low = -math.inf if point is None else point["cost"]
-        _solved.setdefault((store.url, *key), []).append((low, budget, point))
+        _solved.setdefault(memo, []).append((low, budget, point))
     return Switch(name, entry["version"], metric, budget, point, solved, time.perf_counter() - started)
 
 

@@ -23,7 +23,7 @@ from orchestrator.solve_stage import table_hash_of
 from orchestrator.storage import PerformanceStore, StoredFront
 from orchestrator.target_files import FIXED
 from solvers import BlockTable, pareto_front
-from solvers.pareto import CORE_MIN_CANDIDATES, best_within_budgets, spread_front
+from solvers.pareto import best_within_budgets, spread_front, uses_cores
 
 MAX_POINTS = 2000  # points per stored front: one-cost fronts are complete (merged, no MIP); a MIP sweep runs
 # from the most accurate point down and stops here
@@ -91,7 +91,7 @@ def point_json(table: BlockTable, point) -> dict:
 def front_points(table: BlockTable, metric: str, budgets: dict[str, float], max_points: int) -> list[dict]:
     """The complete front (up to ``max_points`` from the most accurate), or, for a block library within
     budgets (a front too large to list), ``SPREAD_POINTS`` exact points spread over its cost range."""
-    if budgets and not table.rules and sum(len(c) for c in table.choices) >= CORE_MIN_CANDIDATES:
+    if budgets and uses_cores(table):
         points = spread_front(table, metric, budgets, min(SPREAD_POINTS, max_points))
     else:
         points = pareto_front(table, metric, budgets, max_points)

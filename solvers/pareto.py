@@ -86,7 +86,7 @@ class _ModelSweep:
         self.cost_term = self.model.cost_term
 
     def scaled_cost(self, selection: tuple[int, ...]) -> float:
-        return float(sum(self.model.cost_term.scaled[i][j] for i, j in enumerate(selection)))
+        return float(sum(self.cost_term.scaled[i][j] for i, j in enumerate(selection)))
 
     def step(self, cost_cap: float = math.inf) -> tuple[int, ...] | None:
         self.model.cost_cap_value = cost_cap if math.isfinite(cost_cap) else NO_CAP
@@ -102,8 +102,13 @@ class _ModelSweep:
         return selection_of(model, self.table) if solve_model(self.solver, model) else None
 
 
+def uses_cores(table: BlockTable) -> bool:
+    """Whether the table's MIPs are solved by Lagrangian cores (large and rule-free: a block library)."""
+    return not table.rules and sum(len(c) for c in table.choices) >= CORE_MIN_CANDIDATES
+
+
 def _sweep(table: BlockTable, metric: str, budgets: dict[str, float]) -> _ModelSweep | CoreSolver:
-    if not table.rules and sum(len(c) for c in table.choices) >= CORE_MIN_CANDIDATES:
+    if uses_cores(table):
         return CoreSolver(table, metric, budgets)
     return _ModelSweep(table, metric, budgets)
 

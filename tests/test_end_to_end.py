@@ -164,14 +164,18 @@ def test_a_registered_target_is_solved_on_the_stored_block_table_without_trainin
     assert partial.returncode == 2 and "has no latency_ms for s1:mbconv_k3_e2" in partial.stderr
 
 
+def _add_yaml_target_and_show(home, path, name: str, yaml_text: str) -> dict:
+    """Register ``name`` from a YAML file and print its front for the smoke experiment (JSON)."""
+    path.write_text(yaml_text)
+    assert run_cli(home, "targets", "add", name, "--file", str(path)).returncode == 0
+    shown = run_cli(home, "fronts", "show", name, "experiment=smoke", "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    return json.loads(shown.stdout)
+
+
 def test_an_analytic_registered_target_gives_the_runs_own_front(smoke_runs, tmp_path):
     home, first, _ = smoke_runs
-    path = tmp_path / "macs.yaml"
-    path.write_text("kind: analytic\nmetrics: [flops]\n")
-    assert run_cli(home, "targets", "add", "macs", "--file", str(path)).returncode == 0
-    shown = run_cli(home, "fronts", "show", "macs", "experiment=smoke", "--json")
-    assert shown.returncode == 0, shown.stderr[-2000:]
-    front = json.loads(shown.stdout)
+    front = _add_yaml_target_and_show(home, tmp_path / "macs.yaml", "macs", "kind: analytic\nmetrics: [flops]\n")
     expected = summary_of(first)["targets"]["flops"]["pareto"]
     assert [(p["cost"], p["blocks"]) for p in front["points"]] == [(p["cost"], p["blocks"]) for p in expected]
     refused = run_cli(home, "switch", "macs", "--budget", "1e9", "--measured", "2", "--predicted", "1",
@@ -181,12 +185,8 @@ def test_an_analytic_registered_target_gives_the_runs_own_front(smoke_runs, tmp_
 
 def test_a_measured_registered_target_is_timed_once_then_solved_from_the_store(smoke_runs, tmp_path):
     home, _, _ = smoke_runs
-    path = tmp_path / "here.yaml"
-    path.write_text("kind: measured\nwarmup: 2\nrepeats: 5\nthreads: 1\n")
-    assert run_cli(home, "targets", "add", "here", "--file", str(path)).returncode == 0
-    first = run_cli(home, "fronts", "show", "here", "experiment=smoke", "--json")
-    assert first.returncode == 0, first.stderr[-2000:]
-    front = json.loads(first.stdout)
+    front = _add_yaml_target_and_show(home, tmp_path / "here.yaml", "here",
+                                      "kind: measured\nwarmup: 2\nrepeats: 5\nthreads: 1\n")
     assert front["solved_now"] and front["metric"] == "latency_ms" and front["points"]
     again = json.loads(run_cli(home, "fronts", "show", "here", "experiment=smoke", "--json").stdout)
     assert not again["solved_now"] and again["points"] == front["points"]  # timings stored, not re-measured
