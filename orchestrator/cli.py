@@ -9,6 +9,11 @@
     blocknas fronts show TARGET [--json] [OVERRIDES...]      the target's current Pareto front
     blocknas switch TARGET --budget X [--measured M --predicted P] [--json]   best stored architecture
     blocknas scheduler [scheduler.KEY=VALUE...]   re-solve fronts when targets change, and on cron
+    blocknas config show [OVERRIDES...]   print the composed, validated config
+    blocknas plugins                       the registered spaces, blocks, datasets and scorers
+
+Every command that reads a config takes --config-dir DIR (a config tree of your own, in front of the
+packaged one) and --config-name NAME (its primary config; default: config).
 
 Exit codes: 0 success, 1 a run failed (blocks failed, results missing, storage down), 2 bad input
 (config, overrides, infeasible budgets), 130 interrupted.
@@ -33,6 +38,16 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Overrides use Hydra syntax, e.g.: blocknas run experiment=smoke cluster.num_cpus=2",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config-dir", help="a config tree of your own (groups such as space/, scorer/, "
+                                             "experiment/), searched before the packaged one")
+    common.add_argument("--config-name", default="config", help="the primary config (default: config)")
+    _add = sub.add_parser
+
+    def add_parser(name, **kwargs):
+        return _add(name, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser
     for name, help_text in (
         ("run", "measure the blocks not yet in the table (Ray), then solve every target's Pareto front"),
         ("solve", "re-run only the solver stage from the table; accepts solver.budgets.TARGET=VALUE"),
@@ -77,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
                                   "bench.latency_csv=../shared/data/nb201_latency_ms.csv bench.predictor=flops")
     bench.add_argument("benchmark", choices=("nb201",), help="the benchmark (conf/bench/NAME.yaml)")
     bench.add_argument("overrides", nargs="*", help="Hydra overrides of bench.*, e.g. bench.estimator=sampled")
+    config = sub.add_parser("config", help="`show`: print the composed config after validating it")
+    config.add_argument("action", choices=("show",))
+    config.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke")
+    _add("plugins", help="list the registered spaces, blocks, datasets and scorers (built-in and installed)")
     return parser
 
 
@@ -96,8 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.overrides += extra
     _quiet_libraries()
+    # A user's own spaces, blocks, data loaders and scorers are imported by path from here, as `python -m` does.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    if args.command == "plugins":
+        return _plugins()
     # Imported here so that `blocknas --help` and argument errors answer instantly.
-    from orchestrator.config import ConfigError, load_settings
+    from orchestrator.config import ConfigError, ConfigSource, load_settings
     from orchestrator.cost_stage import MissingCostsError
     from orchestrator.nb201_bench import BenchConfigError
     from orchestrator.registry import TargetRegistryError
@@ -114,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(args)
         if args.command == "targets" and args.name and "=" in args.name:  # an override, not a name
             args.overrides, args.name = [args.name, *args.overrides], None
-        settings = load_settings(args.overrides)
+        source = ConfigSource(args.config_dir, args.config_name)
+        if args.command == "config":
+            return _config_show(args.overrides, source)
+        settings = load_settings(args.overrides, source, check_space=args.command not in ("targets", "db", "blocks"))
         if args.command == "targets":
             return _targets(settings.storage_url, args)
         if args.command in ("fronts", "switch"):
@@ -150,6 +177,28 @@ def main(argv: list[str] | None = None) -> int:
 
             if ray.is_initialized():
                 ray.shutdown()
+
+
+def _config_show(overrides: list[str], source) -> int:
+    from orchestrator.config import load_settings
+
+    settings = load_settings(overrides, source)  # also loads the data and checks it against the space
+    print(settings.config_yaml, end="")
+    print(f"# valid; config_hash {settings.config_hash}; space {settings.space.name}: {len(settings.space.slots)} "
+          f"slots, {settings.space.num_networks} networks")
+    return EXIT_OK
+
+
+def _plugins() -> int:
+    from workers.data import DATASETS
+    from workers.scoring import SCORERS
+    from workers.spaces import BLOCKS, SPACES
+
+    for registry in (SPACES, BLOCKS, DATASETS, SCORERS):
+        print(f"{registry.kind + 's':<10} {', '.join(registry.names())}   (entry points: {registry.group})")
+    print("blocks also: skip, conv_k<K>, sep_k<K>, mbconv_k<K>_e<E>; any of them also by import path "
+          "package.module:attribute")
+    return EXIT_OK
 
 
 def _bench(args) -> int:

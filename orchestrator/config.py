@@ -1,28 +1,48 @@
-"""Compose the Hydra config from ``conf/`` and turn it into validated, typed settings.
+"""Compose the Hydra config and turn it into validated, typed settings.
 
-Every mistake in a config or an override surfaces here as ``ConfigError``, before anything is written.
+The config tree ships inside the package as ``blocknas_conf`` (the repository's ``conf/`` folder), so it
+never claims a user's own ``conf`` package. ``--config-dir DIR`` puts a user's config tree in front of it:
+its groups' options (``DIR/space/mine.yaml``, ``DIR/experiment/mine.yaml``) join the packaged ones, and
+its own primary config (``--config-name NAME``) may replace ``config``.
+
+Every mistake in a config or an override surfaces here as ``ConfigError``, before anything is written:
+unknown keys (with the near misses and the valid keys), wrong types, values out of range, a scorer that
+does not fit the space.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
-from hydra import compose, initialize_config_module
+from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from orchestrator.estimation import PREDICTORS, EstimatorSettings
 from orchestrator.hashing import content_hash
 from orchestrator.refine import RefineSettings
-from workers.costs import ANALYTIC_METRICS
-from workers.records import TrainSettings
-from workers.spaces import CnnSpace, SearchSpaceError, Space, space_from_dict
-from workers.tabular import NB201_FILES
+from workers.registry import RegistryError, did_you_mean
+from workers.typed import SettingsError, check_keys
 
+CONFIG_MODULE = "blocknas_conf"
 TARGET_KINDS = ("analytic", "measured", "network_table")
 TABLE_METRICS = ("latency_ms", "energy_mj", "memory_mib")
+ANALYTIC_METRICS = ("flops", "params")  # workers.costs computes them (kept here: no torch import)
+TOP_LEVEL_KEYS = ["name", "paths", "space", "scorer", "data", "targets", "cluster", "resources", "storage",
+                  "tracking", "solver", "refine", "scheduler"]
+SECTION_KEYS = {
+    "paths": ["root", "state_dir", "output_dir"],
+    "cluster": ["address", "num_cpus", "max_retries", "object_store_mb", "lease_seconds"],
+    "resources": ["cpus_per_block", "gpus_per_block"],
+    "storage": ["url"],
+    "tracking": ["uri", "artifact_location", "block_runs"],
+    "solver": ["budgets", "max_points", "predictor"],
+}
+TARGET_KEYS = {"analytic": ["kind", "metric"], "measured": ["kind", "metric", "warmup", "repeats", "threads"],
+               "network_table": ["kind", "metric", "file", "column", "key_column"]}
 
 if not OmegaConf.has_resolver("abspath"):
     OmegaConf.register_new_resolver("abspath", lambda p: str(Path(p).expanduser().resolve()))
@@ -30,6 +50,14 @@ if not OmegaConf.has_resolver("abspath"):
 
 class ConfigError(ValueError):
     """The composed configuration is invalid; the message names the key and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where the config tree comes from: the packaged one, or a user's ``--config-dir`` in front of it."""
+
+    config_dir: str | None = None
+    config_name: str = "config"
 
 
 @dataclass(frozen=True)
@@ -66,11 +94,12 @@ class ClusterSettings:
 @dataclass(frozen=True)
 class RunSettings:
     name: str
-    space: Space
+    space: object  # a workers.spaces space; None for commands that only touch the store
     space_definition: dict
     scorer_kind: str
-    dataset: str
-    train: TrainSettings | None  # None for tabular scorers
+    scorer_settings: object  # the scorer's typed settings (TrainSettings for swap_in, TabularSettings, ...)
+    data: dict | None  # the data config of a training scorer (workers.data); None for lookup scorers
+    trains: bool  # the scorer trains networks (else it looks them up)
     estimator: EstimatorSettings
     predictor: str
     device: str
@@ -88,35 +117,105 @@ class RunSettings:
     refine: RefineSettings = RefineSettings()
     scheduler: dict | None = None  # conf/scheduler: validated by orchestrator.scheduler when it starts
 
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cluster.cpus_per_block))
 
-def compose_config(overrides: list[str]) -> DictConfig:
-    """Compose ``conf/config.yaml`` with command-line overrides (Hydra syntax)."""
+    def scorer_settings_dict(self) -> dict:
+        value = self.scorer_settings
+        return asdict(value) if is_dataclass(value) else dict(value or {})
+
+
+def compose_config(overrides: list[str], source: ConfigSource = ConfigSource()) -> DictConfig:
+    """Compose the primary config (``config``, or ``source.config_name``) with Hydra overrides."""
+    overrides = list(overrides)
     try:
-        with initialize_config_module(config_module="conf", version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
+        if source.config_dir:
+            directory = Path(source.config_dir).expanduser().resolve()
+            if not directory.is_dir():
+                raise ConfigError(f"--config-dir {source.config_dir}: no such directory")
+            if (directory / f"{source.config_name}.yaml").is_file():
+                # The user's own primary config; the packaged groups stay on the search path.
+                with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
+                    return compose(config_name=source.config_name,
+                                   overrides=[f"hydra.searchpath=[pkg://{CONFIG_MODULE}]", *overrides])
+            overrides = [f"hydra.searchpath=[file://{directory}]", *overrides]
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            return compose(config_name=source.config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(_composition_message(exc)) from exc
+        raise ConfigError(_composition_message(exc, overrides, source)) from exc
 
 
-def _composition_message(exc: Exception) -> str:
+def _groups_from_paths(extra: list[Path]) -> dict[str, list[str]]:
+    """Group options by listing the config trees' folders (the packaged tree plus ``extra`` ones)."""
+    from importlib import resources
+
+    roots = [resources.files(CONFIG_MODULE), *extra]
+    groups: dict[str, set[str]] = {}
+    for root in roots:
+        for entry in root.iterdir():
+            if entry.is_dir() and not entry.name.startswith(("_", ".")):
+                names = {p.name.rsplit(".", 1)[0] for p in entry.iterdir() if p.name.endswith(".yaml")}
+                groups.setdefault(entry.name, set()).update(names)
+    return {g: sorted(o) for g, o in sorted(groups.items())}
+
+
+def _composition_message(exc: Exception, overrides: list[str], source: ConfigSource) -> str:
     message = str(exc).split("Config search path:")[0].strip()
-    if message.startswith("Could not override"):
+    groups = _groups_from_paths([Path(source.config_dir).expanduser().resolve()] if source.config_dir else [])
+    missing_option = re.match(r"In '[^']*': Could not find '([^']+)/([^']+)'|Could not find '([^']+)/([^']+)'",
+                              message)
+    if missing_option:
+        group, option = (missing_option.group(1), missing_option.group(2)) if missing_option.group(1) else (
+            missing_option.group(3), missing_option.group(4))
+        options = groups.get(group, [])
+        return (f"{group}={option}: no such option in config group {group!r}{did_you_mean(option, options)}; "
+                f"options: {', '.join(options) or 'none'}")
+    if message.startswith("Could not override") or "Key '" in message and "is not in struct" in message:
         key = message.split("'")[1] if "'" in message else "?"
-        group = key.split(".")[0]
-        message = (
-            f"unknown config key {key!r}: check its spelling against conf/{group}/ "
-            f"(a key that is meant to be new takes a leading '+', e.g. +{key}=...)"
-        )
+        if "." not in key:
+            return (f"unknown config group or key {key!r}{did_you_mean(key, list(groups) + TOP_LEVEL_KEYS)}; "
+                    f"groups: {', '.join(groups)}; `blocknas config show` prints the whole config")
+        return _unknown_key_message(key, overrides, source)
     return message
 
 
-def load_settings(overrides: list[str]) -> RunSettings:
-    cfg = compose_config(overrides)
+def _unknown_key_message(key: str, overrides: list[str], source: ConfigSource) -> str:
+    """Name the near misses among the keys of the section the override points into."""
+    parent, _, leaf = key.rpartition(".")
+    clean = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(key)]
     try:
-        resolved = OmegaConf.to_container(cfg, resolve=True)
+        cfg = OmegaConf.to_container(compose_config(clean, source), resolve=False)
+        for part in parent.split("."):
+            cfg = cfg[part]
+        valid = sorted(cfg) if isinstance(cfg, dict) else []
+    except (ConfigError, KeyError, TypeError):
+        valid = []
+    text = f"unknown config key {key!r}{did_you_mean(leaf, valid).replace(chr(39), chr(39) + parent + '.', 1)}"
+    if valid:
+        text += f"; valid keys of {parent}: {', '.join(valid)}"
+    return text + _moved_key_hint(key)
+
+
+def _moved_key_hint(key: str) -> str:
+    if key.lstrip("+") == "scorer.dataset":
+        return ("; the data of a training scorer is its own config group now: data=mnist, data=digits, data=npz "
+                "data.path=..., data=csv ..., data=image_folder ... (`blocknas plugins` lists the loaders)")
+    return ""
+
+
+def load_settings(overrides: list[str], source: ConfigSource = ConfigSource(), check_space: bool = True
+                  ) -> RunSettings:
+    """Compose and validate. ``check_space=False`` (commands that only touch the store) skips building the
+    search space, which imports torch and may import the user's code."""
+    cfg = compose_config(overrides, source)
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as exc:
+        raise ConfigError(f"{exc.full_key} must be set (it has no default): {exc.full_key}=...") from exc
     except OmegaConfBaseException as exc:
         raise ConfigError(f"could not resolve the config: {exc}") from exc
-    return settings_from_dict(resolved, OmegaConf.to_yaml(cfg, resolve=True))
+    return settings_from_dict(resolved, OmegaConf.to_yaml(cfg, resolve=True), check_space)
 
 
 def _require(section: dict, key: str, kind: type, where: str):
@@ -125,6 +224,8 @@ def _require(section: dict, key: str, kind: type, where: str):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
         raise ConfigError(f"{where}.{key} must be a {kind.__name__}, got {value!r}")
+    if kind is float and value != value:  # NaN
+        raise ConfigError(f"{where}.{key} must be a number, got nan")
     return value
 
 
@@ -134,38 +235,56 @@ def _positive(value, where: str, allow_zero: bool = False):
     return value
 
 
-def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
+def _check_sections(cfg: dict) -> None:
+    try:
+        check_keys(cfg, TOP_LEVEL_KEYS, "config")
+        for section, keys in SECTION_KEYS.items():
+            check_keys(cfg.get(section) or {}, keys, section)
+    except SettingsError as exc:
+        raise ConfigError(str(exc).replace("'config.", "'")) from exc
+
+
+def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) -> RunSettings:
+    _check_sections(cfg)
     name = str(cfg.get("name") or "")
     if not name or "/" in name:
         raise ConfigError(f"name must be a non-empty experiment name without '/', got {name!r}")
 
     space_cfg = cfg["space"]
-    scorer = cfg["scorer"]
+    scorer_cfg = dict(cfg["scorer"])
     cluster_cfg = cfg["cluster"]
     resources = cfg["resources"]
     cpus_per_block = _positive(_require(resources, "cpus_per_block", float, "resources"), "resources.cpus_per_block")
-    train = _scorer(scorer, space_cfg.get("kind"), cpus_per_block)  # first: the space may follow its dataset
-    try:
-        space = space_from_dict(space_cfg)
-    except (SearchSpaceError, TypeError, ValueError) as exc:
-        raise ConfigError(f"space: {exc}") from exc
-    device = scorer.get("device", "auto")
+    scorer_kind, scorer_settings, trains = _scorer(scorer_cfg, space_cfg.get("kind"))
+    data = cfg.get("data") if trains else None
+    if trains:
+        _check_data(data)
+    space = _space(space_cfg, scorer_kind, trains) if check_space else None
+    if trains and space is not None:
+        _check_data_fits(data, space, scorer_settings)
+    space_definition = dict(space_cfg)
+    if space is not None and hasattr(space, "fingerprint"):
+        # A user's own modules: their structure goes into every job hash, and workers check they match.
+        space_definition["fingerprint"] = space.fingerprint()
+    device = scorer_cfg.get("device", "auto")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"scorer.device must be cpu, cuda or auto, got {device!r}")
     try:
-        estimator = EstimatorSettings(str(scorer.get("estimator", "avg_context")),
-                                      float(scorer.get("sample_fraction", 0.05)), int(scorer.get("sample_seed", 0)))
+        estimator = EstimatorSettings(str(scorer_cfg.get("estimator", "avg_context")),
+                                      float(scorer_cfg.get("sample_fraction", 0.05)),
+                                      int(scorer_cfg.get("sample_seed", 0)))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"scorer.{exc}") from exc
 
     targets = tuple(_target(tname, tcfg) for tname, tcfg in (cfg.get("targets") or {}).items())
     if not targets:
-        raise ConfigError("targets is empty: configure at least one hardware target (see conf/targets/)")
+        raise ConfigError("targets is empty: configure at least one hardware target (`blocknas config show` "
+                          "prints the defaults)")
     for target in targets:
-        if target.kind == "measured" and not isinstance(space, CnnSpace):
+        if target.kind == "measured" and space is not None and not space.builds_modules:
             raise ConfigError(
-                f"targets.{target.name}: measured targets time the space's blocks in torch, which only the cnn "
-                "space builds; give this space's costs as a network_table target (a per-network CSV) instead"
+                f"targets.{target.name}: measured targets time the space's blocks in torch, which this space "
+                "does not build; give this space's costs as a network_table target (a per-network CSV) instead"
             )
 
     num_cpus = cluster_cfg.get("num_cpus")
@@ -192,14 +311,16 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
         if value is None:
             continue
         if key not in names:
-            raise ConfigError(f"solver.budgets.{key}: no hardware target named {key!r}; targets: {sorted(names)}")
-        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"solver.budgets.{key}: no hardware target named {key!r}"
+                              f"{did_you_mean(key, names)}; targets: {sorted(names)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
             raise ConfigError(f"solver.budgets.{key} must be a number, got {value!r}")
         budgets[key] = float(value)
     max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
     predictor = solver.get("predictor", "linear")
     if predictor not in PREDICTORS:
-        raise ConfigError(f"solver.predictor must be one of {PREDICTORS}, got {predictor!r}")
+        raise ConfigError(f"solver.predictor must be one of {PREDICTORS}{did_you_mean(predictor, PREDICTORS)}, "
+                          f"got {predictor!r}")
 
     storage_url = str(cfg["storage"]["url"])
     tracking_uri = str(cfg["tracking"]["uri"])
@@ -219,15 +340,18 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
     if refine.rounds and predictor != "linear":
         raise ConfigError("refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
                           "(or refine.rounds=0 to keep the flops predictor without refinement)")
-    science = {"name": name, "space": space_cfg, "scorer": scorer, "targets": cfg.get("targets"), "solver": solver,
-               "refine": cfg.get("refine")}
+    science = {"name": name, "space": space_cfg, "scorer": scorer_cfg, "targets": cfg.get("targets"),
+               "solver": solver, "refine": cfg.get("refine")}
+    if trains:
+        science["data"] = data
     return RunSettings(
         name=name,
         space=space,
-        space_definition=space_cfg,
-        scorer_kind=scorer["kind"],
-        dataset=scorer["dataset"],
-        train=train,
+        space_definition=space_definition,
+        scorer_kind=scorer_kind,
+        scorer_settings=scorer_settings,
+        data=data,
+        trains=trains,
         estimator=estimator,
         predictor=predictor,
         device=device,
@@ -236,7 +360,7 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
         storage_url=storage_url,
         tracking_uri=tracking_uri,
         artifact_location=str(cfg["tracking"].get("artifact_location") or ""),
-        block_runs=block_runs == "per_block" or (block_runs == "auto" and scorer["kind"] != "tabular"),
+        block_runs=block_runs == "per_block" or (block_runs == "auto" and trains),
         budgets=budgets,
         max_points=max_points,
         output_dir=Path(cfg["paths"]["output_dir"]),
@@ -247,41 +371,69 @@ def settings_from_dict(cfg: dict, config_yaml: str) -> RunSettings:
     )
 
 
-def _scorer(scorer: dict, space_kind: str | None, cpus_per_block: float) -> TrainSettings | None:
-    """Validate the scorer against the space; the training settings of a training scorer."""
-    kind = scorer.get("kind")
-    if kind == "tabular":
-        if space_kind != "nb201" or scorer.get("benchmark") != "nb201":
-            raise ConfigError("scorer.kind=tabular needs scorer.benchmark=nb201 and space.kind=nb201 (space=nb201)")
-        if scorer.get("dataset") not in NB201_FILES:
-            raise ConfigError(f"scorer.dataset must be one of {sorted(NB201_FILES)} for NAS-Bench-201, "
-                              f"got {scorer.get('dataset')!r}")
-        return None
-    if kind != "swap_in":
-        raise ConfigError(f"scorer.kind {kind!r} is not supported; expected 'swap_in' or 'tabular'")
-    if space_kind != "cnn":
-        raise ConfigError("scorer.kind=swap_in trains cnn spaces; for space.kind=nb201 use scorer=nb201_tabular")
-    if scorer.get("dataset") != "mnist":
-        raise ConfigError(f"scorer.dataset {scorer.get('dataset')!r} is not supported; expected 'mnist'")
+def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool]:
+    """The scorer's registered name, its typed settings, and whether it trains networks."""
+    from workers.scoring import COMMON_KEYS, SCORERS
+    from workers.typed import field_names
+
+    kind = scorer_cfg.get("kind")
     try:
-        train = TrainSettings(
-            steps=_require(scorer, "steps", int, "scorer"),
-            batch_size=_require(scorer, "batch_size", int, "scorer"),
-            lr=_require(scorer, "lr", float, "scorer"),
-            weight_decay=_require(scorer, "weight_decay", float, "scorer"),
-            seed=_require(scorer, "seed", int, "scorer"),
-            train_size=_require(scorer, "train_size", int, "scorer"),
-            val_size=_require(scorer, "val_size", int, "scorer"),
-            threads=max(1, int(cpus_per_block)),
-        )
-    except ValueError as exc:
+        entry = SCORERS.get(kind, "scorer.kind")
+        if entry.spaces and space_kind not in entry.spaces:
+            raise ConfigError(f"scorer.kind={kind} works on space.kind {' or '.join(entry.spaces)}, not "
+                              f"{space_kind!r}" + (" (space=nb201)" if "nb201" in entry.spaces else ""))
+        if entry.settings is not None:
+            check_keys(scorer_cfg, [*COMMON_KEYS, *field_names(entry.settings)], "scorer")
+        settings = entry.parse_settings({k: v for k, v in scorer_cfg.items() if k not in COMMON_KEYS})
+    except (RegistryError, SettingsError) as exc:
+        message = str(exc)
+        raise ConfigError(message + (_moved_key_hint("scorer.dataset") if "'scorer.dataset'" in message else "")
+                          ) from exc
+    return kind, settings, entry.trains
+
+
+def _check_data(data: dict | None) -> None:
+    from workers.data import DataError, data_settings
+
+    if not isinstance(data, dict) or "kind" not in data:
+        raise ConfigError("data must name a dataset: data=mnist, data=digits, data=npz data.path=..., ...")
+    try:
+        data_settings(data)
+    except (DataError, RegistryError) as exc:
         raise ConfigError(str(exc)) from exc
-    if train.train_size + train.val_size > 5000:
-        raise ConfigError(
-            f"scorer.train_size + scorer.val_size = {train.train_size + train.val_size} exceeds the 5000 "
-            "MNIST digits available"
-        )
-    return train
+
+
+def _check_data_fits(data_cfg: dict, space, scorer_settings) -> None:
+    """Load the data (once per process) and check it against the space and the scorer's split sizes."""
+    from workers.data import DataError, check_fits, load_dataset
+
+    try:
+        data = load_dataset(data_cfg)
+        check_fits(data, space.input_shape[1:], space.num_classes)
+    except (DataError, RegistryError) as exc:
+        raise ConfigError(str(exc)) from exc
+    wanted = getattr(scorer_settings, "train_size", 0) + getattr(scorer_settings, "val_size", 0)
+    if wanted > len(data.labels):
+        raise ConfigError(f"scorer.train_size + scorer.val_size = {wanted} exceeds the {len(data.labels)} "
+                          f"examples of dataset {data.name!r}")
+
+
+def _space(space_cfg: dict, scorer_kind: str, trains: bool):
+    from workers.spaces import SearchSpaceError, space_from_dict
+
+    try:
+        space = space_from_dict(space_cfg)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
+    except (SearchSpaceError, TypeError, ValueError) as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith(("space", "unknown config key")) else f"space: {message}"
+                          ) from exc
+    kind = space_cfg.get("kind")
+    if trains and not space.builds_modules:
+        raise ConfigError(f"scorer.kind={scorer_kind} trains networks, but space.kind={kind} builds none "
+                          "(it is tabular); for space.kind=nb201 use scorer=nb201_tabular")
+    return space
 
 
 def _target(name: str, tcfg: dict) -> TargetSpec:
@@ -289,7 +441,12 @@ def _target(name: str, tcfg: dict) -> TargetSpec:
         raise ConfigError(f"targets.{name} must be a mapping with kind and metric, got {tcfg!r}")
     kind, metric = tcfg.get("kind"), tcfg.get("metric")
     if kind not in TARGET_KINDS:
-        raise ConfigError(f"targets.{name}.kind must be one of {TARGET_KINDS}, got {kind!r}")
+        raise ConfigError(f"targets.{name}.kind must be one of {TARGET_KINDS}{did_you_mean(kind, TARGET_KINDS)}, "
+                          f"got {kind!r}")
+    try:
+        check_keys(tcfg, TARGET_KEYS[kind], f"targets.{name}")
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
     if kind == "analytic":
         if metric not in ANALYTIC_METRICS:
             raise ConfigError(f"targets.{name}.metric must be one of {ANALYTIC_METRICS} for analytic targets")
@@ -314,4 +471,3 @@ def _target(name: str, tcfg: dict) -> TargetSpec:
         repeats=_positive(_require(tcfg, "repeats", int, where), f"{where}.repeats"),
         threads=_positive(_require(tcfg, "threads", int, where), f"{where}.threads"),
     )
-

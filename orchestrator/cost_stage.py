@@ -22,7 +22,7 @@ from orchestrator.execution import measure_on_worker, start_ray
 from orchestrator.hashing import content_hash
 from orchestrator.planning import Plan
 from orchestrator.storage import CostEntry, PerformanceStore
-from workers.costs import CostTable, analytic_costs, measured_latency
+from workers.costs import CostTable, analytic_costs, measured_latency_of
 from workers.spaces import Space
 from workers.tabular import TabularDataError, read_network_table
 
@@ -137,7 +137,7 @@ def ensure_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> 
             else:
                 start_ray(settings.cluster)
                 table = measure_on_worker(
-                    measured_latency, settings.space, target.warmup, target.repeats, target.threads,
+                    measured_latency_of, settings.space_definition, target.warmup, target.repeats, target.threads,
                     num_cpus=target.threads,
                 )
                 measured_on = machine_fingerprint()["host"]

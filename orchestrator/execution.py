@@ -61,6 +61,10 @@ def start_ray(cluster: ClusterSettings) -> None:
     if cluster.address:
         ray.init(address=cluster.address, **common)
     else:
+        # A user's spaces, blocks and scorers are imported by path in the workers too: give them the
+        # driver's import path (the directory blocknas runs from, and PYTHONPATH).
+        os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(
+            [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
         ray.init(
             num_cpus=cluster.num_cpus or os.cpu_count(),
             object_store_memory=cluster.object_store_mb * 1024 * 1024,

@@ -16,7 +16,7 @@ import numpy as np
 from orchestrator.estimation import EstimatorSettings, choose_contexts
 from orchestrator.hashing import content_hash
 from workers.costs import CostTable
-from workers.records import NetworkJob, TrainSettings
+from workers.records import NetworkJob
 from workers.spaces import Space
 
 
@@ -41,6 +41,7 @@ class Plan:
     blocks: tuple[BlockJob, ...]
     networks: dict[str, NetworkJob]  # network_hash -> job
     scorer: dict | None = None  # scorer_fingerprint: what a whole network's result depends on
+    spec: JobSpec | None = None  # how its network jobs are built (verification builds more of them)
 
     def blocks_of(self, network_hash: str) -> list[BlockJob]:
         return [b for b in self.blocks if b.network_hash == network_hash]
@@ -60,41 +61,45 @@ def choose_space_contexts(space: Space, estimator: EstimatorSettings, flops: Cos
     return tuple(names(c) for c in contexts)
 
 
-def scorer_fingerprint(scorer_kind: str, dataset: str, data_fingerprint: str, train: TrainSettings | None) -> dict:
-    settings = train.as_dict() if train else {}
-    settings.pop("threads", None)  # placement, not science: results do not depend on it
-    return {"kind": scorer_kind, "dataset": dataset, "data": data_fingerprint, "settings": settings}
+def scorer_fingerprint(scorer_kind: str, dataset: str, data_fingerprint: str, settings: dict) -> dict:
+    """What a network's result depends on: the scorer, its settings, and the data's content."""
+    return {"kind": scorer_kind, "dataset": dataset, "data": data_fingerprint, "settings": dict(settings)}
 
 
-def network_job(space_definition: dict, choices: tuple[str, ...], train: TrainSettings | None, scorer: dict,
-                device: str) -> NetworkJob:
+@dataclass(frozen=True)
+class JobSpec:
+    """What every network job of a search shares: the scorer (and its typed settings), the data, placement."""
+
+    scorer: dict  # scorer_fingerprint
+    settings: object  # the scorer's typed settings
+    data: dict | None = None  # the data config of a training scorer
+    device: str = "cpu"
+    threads: int = 1
+
+
+def network_job(space_definition: dict, choices: tuple[str, ...], spec: JobSpec) -> NetworkJob:
     """The job that scores one whole network; its hash depends on the space, the choices and the scorer."""
-    network_hash = content_hash({"space": content_hash(space_definition), "choices": list(choices), "scorer": scorer})
-    return NetworkJob(network_hash, space_definition, choices, train, device, scorer["kind"], scorer["dataset"])
+    network_hash = content_hash({"space": content_hash(space_definition), "choices": list(choices),
+                                 "scorer": spec.scorer})
+    return NetworkJob(network_hash, space_definition, choices, spec.settings, spec.device, spec.scorer["kind"],
+                      spec.data or {}, spec.threads)
 
 
-def plan_blocks(
-    space: Space,
-    space_definition: dict,
-    contexts: tuple[tuple[str, ...], ...],
-    train: TrainSettings | None,
-    scorer: dict,
-    device: str,
-) -> Plan:
+def plan_blocks(space: Space, space_definition: dict, contexts: tuple[tuple[str, ...], ...], spec: JobSpec) -> Plan:
     """Every block job of every context with its content hash, grouped into distinct network jobs."""
-    scorer_hash = content_hash({"scorer": scorer, "contexts": [list(c) for c in contexts]})
+    scorer_hash = content_hash({"scorer": spec.scorer, "contexts": [list(c) for c in contexts]})
     space_hash = content_hash(space_definition)
     blocks, networks = [], {}
     for k, context in enumerate(contexts):
         for i, slot in enumerate(space.slots):
             for j, choice in enumerate(slot.choices):
                 choices = context[:i] + (choice,) + context[i + 1 :]
-                job = network_job(space_definition, choices, train, scorer, device)
+                job = network_job(space_definition, choices, spec)
                 job_hash = content_hash({"space": space_hash, "slot": i, "choice": choice, "scorer": scorer_hash,
                                          "context": k})
                 blocks.append(BlockJob(job_hash, i, slot.name, choice, j, slot.key(choice), job.network_hash, k))
                 networks.setdefault(job.network_hash, job)
-    return Plan(contexts, scorer_hash, tuple(blocks), networks, scorer)
+    return Plan(contexts, scorer_hash, tuple(blocks), networks, spec.scorer, spec)
 
 
 def pending_networks(plan: Plan, done_job_hashes: set[str]) -> dict[str, list[BlockJob]]:

@@ -14,7 +14,14 @@ from orchestrator.cost_stage import TargetCosts, ensure_costs, load_costs
 from orchestrator.dispatch import LeaseKeeper, measure_blocks
 from orchestrator.execution import TaskContext, start_ray
 from orchestrator.hashing import content_hash
-from orchestrator.planning import Plan, choose_space_contexts, pending_networks, plan_blocks, scorer_fingerprint
+from orchestrator.planning import (
+    JobSpec,
+    Plan,
+    choose_space_contexts,
+    pending_networks,
+    plan_blocks,
+    scorer_fingerprint,
+)
 from orchestrator.report import build_summary, format_fronts, write_summary
 from orchestrator.solve_stage import (
     build_block_table,
@@ -27,7 +34,6 @@ from orchestrator.solve_stage import (
 from orchestrator.storage import PerformanceStore
 from orchestrator.verify_stage import refine_search, refine_summary, verification_scorer_hash
 from workers.costs import analytic_costs
-from workers.data import mnist_fingerprint
 from workers.tabular import nb201_accuracies
 
 
@@ -41,17 +47,25 @@ class JobResult:
     summary_path: Path
 
 
-def data_fingerprint(settings: RunSettings) -> str:
-    """Content hash of the scorer's data, so a changed data set never reuses old block results."""
-    if settings.scorer_kind == "tabular":
-        return content_hash({k: round(v, 6) for k, v in sorted(nb201_accuracies(settings.dataset).items())})
-    return mnist_fingerprint()
+def data_fingerprint(settings: RunSettings) -> tuple[str, str]:
+    """(dataset name, content hash of the scorer's data): a changed data set never reuses old block results.
+
+    For training scorers the data was loaded and checked against the space by ``load_settings``.
+    """
+    if not settings.trains:
+        dataset = getattr(settings.scorer_settings, "dataset", settings.scorer_kind)
+        return dataset, content_hash({k: round(v, 6) for k, v in sorted(nb201_accuracies(dataset).items())})
+    from workers.data import load_dataset
+
+    return settings.data["kind"], load_dataset(settings.data).fingerprint()
 
 
 def make_plan(settings: RunSettings) -> Plan:
     contexts = choose_space_contexts(settings.space, settings.estimator, analytic_costs(settings.space, "flops"))
-    scorer = scorer_fingerprint(settings.scorer_kind, settings.dataset, data_fingerprint(settings), settings.train)
-    return plan_blocks(settings.space, settings.space_definition, contexts, settings.train, scorer, settings.device)
+    dataset, fingerprint = data_fingerprint(settings)
+    scorer = scorer_fingerprint(settings.scorer_kind, dataset, fingerprint, settings.scorer_settings_dict())
+    spec = JobSpec(scorer, settings.scorer_settings, settings.data, settings.device, settings.threads)
+    return plan_blocks(settings.space, settings.space_definition, contexts, spec)
 
 
 def _output_dir(settings: RunSettings, kind: str) -> Path:
@@ -60,9 +74,9 @@ def _output_dir(settings: RunSettings, kind: str) -> Path:
 
 
 def _scorer_params(settings: RunSettings) -> dict:
-    train = settings.train.as_dict() if settings.train else {}
-    return {f"scorer.{k}": v for k, v in train.items()} | {
-        "scorer.kind": settings.scorer_kind, "scorer.dataset": settings.dataset}
+    data = {f"data.{k}": v for k, v in (settings.data or {}).items()}
+    return {f"scorer.{k}": v for k, v in settings.scorer_settings_dict().items()} | {
+        "scorer.kind": settings.scorer_kind} | data
 
 
 def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:

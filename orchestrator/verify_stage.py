@@ -119,7 +119,7 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
         futures = {}
         for c in candidates:
             choices = names(c.selection)
-            job = network_job(settings.space_definition, choices, settings.train, plan.scorer, settings.device)
+            job = network_job(settings.space_definition, choices, plan.spec)
             options = {"num_cpus": settings.cluster.cpus_per_block, "num_gpus": settings.cluster.gpus_per_block,
                        "max_retries": settings.cluster.max_retries}
             futures[_remote_verify.options(**options).remote(job, c, ctx, cost_record(c.selection))] = c.selection

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from workers.profiling import count_flops, count_params, measure_latency_ms
-from workers.spaces import CnnSpace, Nb201Space, Space
+from workers.spaces import Space
 
 ANALYTIC_METRICS = ("flops", "params")
 
@@ -28,15 +28,14 @@ def analytic_costs(space: Space, metric: str) -> CostTable:
     """FLOPs (multiply-accumulates) or parameter count of every block, computed, not measured."""
     if metric not in ANALYTIC_METRICS:
         raise ValueError(f"unknown analytic metric {metric!r}; expected one of {ANALYTIC_METRICS}")
-    if isinstance(space, Nb201Space):
+    if not space.builds_modules:  # a tabular space computes its costs per edge
         blocks = {(i, c): space.edge_cost(c, metric) for i, slot in enumerate(space.slots) for c in slot.choices}
         return CostTable(metric, space.fixed_cost(metric), blocks)
 
     def cost(module: torch.nn.Module, shape: tuple[int, ...]) -> float:
         return float(count_flops(module, shape) if metric == "flops" else count_params(module))
 
-    input_shape = (1, space.input_channels, space.input_size, space.input_size)
-    fixed = cost(space.build_stem(), input_shape) + cost(space.build_head(), space.head_input_shape())
+    fixed = cost(space.build_stem(), space.input_shape) + cost(space.build_head(), space.head_input_shape())
     blocks = {
         (i, choice): cost(space.build_block(i, choice), space.slot_input_shape(i))
         for i, slot in enumerate(space.slots)
@@ -45,7 +44,7 @@ def analytic_costs(space: Space, metric: str) -> CostTable:
     return CostTable(metric, fixed, blocks)
 
 
-def measured_latency(space: CnnSpace, warmup: int, repeats: int, threads: int) -> CostTable:
+def measured_latency(space: Space, warmup: int, repeats: int, threads: int) -> CostTable:
     """Latency of every block in milliseconds, timed in isolation on its slot's input (batch 1).
 
     A network's latency is then the fixed part (stem + head, timed the same way) plus the sum of its
@@ -55,8 +54,7 @@ def measured_latency(space: CnnSpace, warmup: int, repeats: int, threads: int) -
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        input_shape = (1, space.input_channels, space.input_size, space.input_size)
-        fixed = measure_latency_ms(space.build_stem(), input_shape, warmup, repeats) + measure_latency_ms(
+        fixed = measure_latency_ms(space.build_stem(), space.input_shape, warmup, repeats) + measure_latency_ms(
             space.build_head(), space.head_input_shape(), warmup, repeats
         )
         blocks = {
@@ -69,3 +67,10 @@ def measured_latency(space: CnnSpace, warmup: int, repeats: int, threads: int) -
     finally:
         torch.set_num_threads(previous_threads)
     return CostTable("latency_ms", fixed, blocks)
+
+
+def measured_latency_of(space_definition: dict, warmup: int, repeats: int, threads: int) -> CostTable:
+    """``measured_latency`` of the space a config defines, built where it runs (a Ray worker)."""
+    from workers.spaces import space_from_dict
+
+    return measured_latency(space_from_dict(space_definition), warmup, repeats, threads)

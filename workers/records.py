@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,10 +16,9 @@ class TrainSettings:
     seed: int
     train_size: int
     val_size: int
-    threads: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "train_size", "val_size", "threads"):
+        for name in ("steps", "batch_size", "train_size", "val_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"scorer.{name} must be a positive integer, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -38,10 +37,11 @@ class NetworkJob:
     network_hash: str
     space: dict  # the search-space definition, as plain data
     choices: tuple[str, ...]  # one candidate block per slot
-    settings: TrainSettings | None  # None for tabular scorers
+    settings: object  # the scorer's typed settings (TrainSettings for swap_in), or a plain mapping
     device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when the task was given a GPU)
-    scorer: str = "swap_in"  # swap_in: train on MNIST; tabular: look the network up in a benchmark table
-    dataset: str = "mnist"
+    scorer: str = "swap_in"  # a registered scorer (workers.scoring.SCORERS), entry point or import path
+    data: dict = field(default_factory=lambda: {"kind": "mnist"})  # the data config (workers.data)
+    threads: int = 1  # torch threads of the worker (resources.cpus_per_block)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ import pytest
 
 from orchestrator.config import load_settings
 from orchestrator.estimation import EstimatorSettings
-from orchestrator.planning import choose_space_contexts, pending_networks, plan_blocks, scorer_fingerprint
+from orchestrator.planning import JobSpec, choose_space_contexts, pending_networks, plan_blocks, scorer_fingerprint
 from orchestrator.run import make_plan
 from workers.costs import analytic_costs
 
@@ -49,12 +49,12 @@ def test_nb201_plan_samples_only_connected_contexts():
     from workers.spaces import Nb201Space
 
     assert all(Nb201Space.is_connected(c) for c in plan.contexts)
-    assert all(job.scorer == "tabular" and job.settings is None for job in plan.networks.values())
+    assert all(job.scorer == "tabular" and job.settings.dataset == "cifar10" for job in plan.networks.values())
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (["experiment=nb201", "scorer=swap_in"], "swap_in trains cnn spaces"),
-    (["experiment=smoke", "scorer=nb201_tabular"], "needs scorer.benchmark=nb201 and space.kind=nb201"),
+    (["experiment=nb201", "scorer=swap_in"], "scorer.kind=swap_in trains networks, but space.kind=nb201 builds none"),
+    (["experiment=smoke", "scorer=nb201_tabular"], "scorer.kind=tabular works on space.kind nb201, not 'cnn'"),
     (["experiment=nb201", "scorer.dataset=mnist"], "scorer.dataset must be one of"),
     (["experiment=nb201", "scorer.estimator=best"], "estimator must be one of"),
     (["experiment=nb201", "solver.predictor=mlp"], "solver.predictor must be one of"),
@@ -82,11 +82,12 @@ def test_hashes_are_stable_and_cover_what_affects_results():
 
 def test_data_fingerprint_is_part_of_the_scorer_hash():
     settings = load_settings(["experiment=smoke"])
-    a = scorer_fingerprint("swap_in", "mnist", "data-v1", settings.train)
-    b = scorer_fingerprint("swap_in", "mnist", "data-v2", settings.train)
+    train = settings.scorer_settings_dict()
+    a = scorer_fingerprint("swap_in", "mnist", "data-v1", train)
+    b = scorer_fingerprint("swap_in", "mnist", "data-v2", train)
     ctx = (("skip", "conv_k3"),)
-    plan_a = plan_blocks(settings.space, settings.space_definition, ctx, settings.train, a, "cpu")
-    plan_b = plan_blocks(settings.space, settings.space_definition, ctx, settings.train, b, "cpu")
+    plan_a = plan_blocks(settings.space, settings.space_definition, ctx, JobSpec(a, settings.scorer_settings))
+    plan_b = plan_blocks(settings.space, settings.space_definition, ctx, JobSpec(b, settings.scorer_settings))
     assert plan_a.blocks[0].job_hash != plan_b.blocks[0].job_hash
 
 

@@ -1,7 +1,7 @@
 """Real training on real MNIST digits: a few steps, seeded and deterministic on CPU."""
 
 from orchestrator.config import load_settings
-from workers.data import mnist_split
+from workers.data import load_dataset
 from workers.records import NetworkJob, TrainSettings
 from workers.scoring import score_network
 
@@ -15,7 +15,7 @@ def _job(steps: int, seed: int = 0) -> NetworkJob:
 
 
 def test_split_is_disjoint_and_covers_all_classes():
-    split = mnist_split(4000, 1000, seed=0)
+    split = load_dataset({"kind": "mnist"}).split(4000, 1000, seed=0)
     assert split.train_x.shape == (4000, 1, 28, 28) and split.val_x.shape == (1000, 1, 28, 28)
     assert set(split.val_y.tolist()) == set(range(10))
     assert 0.0 <= float(split.train_x.min()) and float(split.train_x.max()) <= 1.0

@@ -1,7 +1,10 @@
-"""Candidate blocks, named by compact strings (``skip``, ``conv_k3``, ``mbconv_k5_e3``, ``sep_k3``).
+"""Candidate blocks of chain CNN spaces, named by compact strings (``skip``, ``conv_k3``, ``mbconv_k5_e3``).
 
 The string is the block's identity: it is part of the block key in the performance table and in MLflow
-run names, so the grammar must stay stable.
+run names, so the grammar must stay stable. Besides the grammar, a block is any builder
+``builder(in_channels, out_channels, stride) -> nn.Module`` in the ``BLOCKS`` registry (built-in:
+``resnet_basic``), an entry point of the ``blocknas.blocks`` group, or an import path such as
+``my_pkg.blocks:SqueezeExcite``.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from workers.registry import Registry, RegistryError, looks_like_import_path
+
 _PATTERNS = {
     "skip": re.compile(r"^skip$"),
     "conv": re.compile(r"^conv_k(?P<k>\d+)$"),
     "sep": re.compile(r"^sep_k(?P<k>\d+)$"),
     "mbconv": re.compile(r"^mbconv_k(?P<k>\d+)_e(?P<e>\d+)$"),
 }
-GRAMMAR = "skip | conv_k<K> | sep_k<K> | mbconv_k<K>_e<E> (K odd, E >= 1)"
+GRAMMAR = ("skip | conv_k<K> | sep_k<K> | mbconv_k<K>_e<E> (K odd, E >= 1), a registered block, or an import "
+           "path package.module:builder")
+BLOCKS: Registry = Registry("block")
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,41 @@ class MBConv(nn.Module):
         return x + out if self.residual else out
 
 
+class ResNetBasic(nn.Module):
+    """ResNet's basic block: two 3x3 convolutions and a shortcut (1x1 projection when the shape changes)."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn(cin, cout, 3, stride), _conv_bn(cout, cout, 3, 1, act=False))
+        self.shortcut = (nn.Identity() if stride == 1 and cin == cout
+                         else _conv_bn(cin, cout, 1, stride, act=False))
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.act(self.body(x) + self.shortcut(x))
+
+
+BLOCKS.register("resnet_basic", ResNetBasic)
+
+
+def _registered_builder(choice: str):
+    if choice in BLOCKS or looks_like_import_path(choice):
+        return BLOCKS.get(choice)
+    return None
+
+
 def build_block(choice: str, cin: int, cout: int, stride: int) -> nn.Module:
     """Build the module for a block string at a slot with the given channels and stride."""
+    if not any(p.match(choice) for p in _PATTERNS.values()):
+        try:
+            builder = _registered_builder(choice)
+        except RegistryError as exc:
+            raise ValueError(str(exc)) from exc
+        if builder is not None:
+            module = builder(cin, cout, stride)
+            if not isinstance(module, nn.Module):
+                raise ValueError(f"block {choice!r}: its builder returned {type(module).__name__}, not an nn.Module")
+            return module
     spec = decode_block(choice)
     if spec.kind == "skip":
         if cin != cout or stride != 1:

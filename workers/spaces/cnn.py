@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from torch import nn
 
 from workers.spaces._blocks import build_block
+from workers.typed import check_keys
+
+CNN_KEYS = ["kind", "name", "input_channels", "input_size", "num_classes", "stem_channels", "stem_stride",
+            "head_channels", "base", "slots"]
+SLOT_KEYS = ["name", "in_channels", "out_channels", "stride", "choices"]
 
 
 class SearchSpaceError(ValueError):
@@ -41,10 +46,15 @@ class CnnSpace:
     head_channels: int | None = None  # a 1x1 conv to this many features before pooling; None: pool directly
     base_choices: tuple[str, ...] | None = None  # the base network N~; None: each slot's first choice
     connectivity = None  # no structural rule: every chain of blocks is a valid network
+    builds_modules = True  # its networks are torch modules: trainable, profiled and timed per block
 
     @classmethod
     def from_dict(cls, spec: dict) -> CnnSpace:
         """Build and validate a space from its config (``conf/space/*.yaml``)."""
+        check_keys(spec, CNN_KEYS, "space")
+        for i, s in enumerate(spec.get("slots") or []):
+            if isinstance(s, dict):
+                check_keys(s, SLOT_KEYS, f"space.slots[{i}]")
         try:
             slots = tuple(
                 SlotSpec(
@@ -69,6 +79,8 @@ class CnnSpace:
             )
         except KeyError as exc:
             raise SearchSpaceError(f"search space is missing the field {exc.args[0]!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise SearchSpaceError(f"space: {exc}") from exc
         space.validate()
         return space
 
@@ -99,6 +111,11 @@ class CnnSpace:
             or any(b not in s.choices for b, s in zip(self.base_choices, self.slots, strict=False))
         ):
             raise SearchSpaceError(f"space.base must name one choice of each of the {len(self.slots)} slots")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """Shape (batch 1) of the images the network takes."""
+        return (1, self.input_channels, self.input_size, self.input_size)
 
     @property
     def base(self) -> tuple[str, ...]:

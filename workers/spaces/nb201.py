@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workers.spaces.cnn import SearchSpaceError
+from workers.typed import check_keys
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
@@ -43,9 +44,12 @@ class Nb201Space:
     base: tuple[str, ...] = ("nor_conv_3x3",) * len(EDGES)
     # A cell whose output is unreachable from its input is a broken network: (paths, the block that cuts).
     connectivity = (PATHS, INACTIVE)
+    builds_modules = False  # a tabular space: costs are computed per edge, networks are looked up
 
     @classmethod
     def from_dict(cls, spec: dict) -> Nb201Space:
+        check_keys(spec, ["kind", "name", "dataset", "base", "input_size", "num_classes", "channels",
+                          "cells_per_stage"], "space")
         base = spec.get("base", "nor_conv_3x3")
         base = (base,) * len(EDGES) if isinstance(base, str) else tuple(base)
         if len(base) != len(EDGES) or any(b not in OPS for b in base):
