@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from workers.registry import Registry, RegistryError, looks_like_import_path
+from workers.registry import Registry, RegistryError, did_you_mean, looks_like_import_path
 
 _PATTERNS = {
     "skip": re.compile(r"^skip$"),
@@ -47,7 +47,7 @@ def decode_block(choice: str) -> BlockSpec:
         if expansion < 1:
             raise ValueError(f"block {choice!r}: expansion must be >= 1")
         return BlockSpec(kind, kernel, expansion)
-    raise ValueError(f"unknown block {choice!r}; expected {GRAMMAR}")
+    raise ValueError(f"unknown block {choice!r}{did_you_mean(choice, BLOCKS.names())}; expected {GRAMMAR}")
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int, groups: int = 1, act: bool = True) -> nn.Sequential:
