@@ -47,7 +47,8 @@ def test_npz_and_csv_files_load_and_their_fingerprint_follows_the_content(tmp_pa
 def test_bad_data_is_a_clear_error(spec, message, tmp_path):
     np.savez(tmp_path / "a.npz", x=np.zeros((4, 4, 4)), y=np.zeros(4, int))
     (tmp_path / "b.csv").write_text("label," + ",".join(f"p{i}" for i in range(9)) + "\n1," + ",".join("0" * 9) + "\n")
-    spec = {**spec, "path": {"A": str(tmp_path / "a.npz"), "B": str(tmp_path / "b.csv")}.get(spec["path"], spec["path"])}
+    files = {"A": str(tmp_path / "a.npz"), "B": str(tmp_path / "b.csv")}
+    spec = {**spec, "path": files.get(spec["path"], spec["path"])}
     with pytest.raises(DataError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_dataset(spec)
 
