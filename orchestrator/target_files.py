@@ -80,13 +80,14 @@ def read_target_file(path: str | Path) -> TargetData:
 
 
 # ---------------------------------------------------------------------------------------------- numbers
-def _number(path: Path, value, what: str, line: int | None = None) -> float:
+def _number(path: Path, value, what: str, line: int | None = None, signed: bool = False) -> float:
+    """A finite number; ``signed`` for per-block costs, which may be differences to a base network."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise TargetFileError(path, f"{what}: {value!r} is not a number", line) from None
-    if not math.isfinite(number) or number < 0:
-        raise TargetFileError(path, f"{what}: {value!r} must be a finite number >= 0", line)
+    if not math.isfinite(number) or (number < 0 and not signed):
+        raise TargetFileError(path, f"{what}: {value!r} must be a finite number{'' if signed else ' >= 0'}", line)
     return number
 
 
@@ -101,6 +102,8 @@ def _put(path: Path, costs: dict, metric: str, slot: str, block: str, value: flo
     if slot == FIXED:
         table[FIXED] = value
         return
+    if block.startswith(f"{slot}:"):  # the block key as `blocknas blocks` prints it
+        block = block[len(slot) + 1:]
     blocks = table["blocks"].setdefault(slot, {})
     if block in blocks:
         raise TargetFileError(path, f"{metric} of {slot}:{block} is given twice", line)
@@ -119,6 +122,14 @@ def _check_complete(path: Path, costs: dict) -> None:
                 f"{s}:{b}" for s, bs in shape.items() for b in bs}
             raise TargetFileError(path, f"metrics {first} and {metric} cover different blocks: "
                                         f"{', '.join(sorted(missing)[:5])}")
+    for metric, table in costs.items():
+        # Block costs may be signed (differences to a base network, as MathNAS's tables are); what a
+        # network costs in total may not.
+        cheapest = table[FIXED] + sum(min(b.values()) for b in table["blocks"].values())
+        if cheapest < 0:
+            raise TargetFileError(path, f"{metric}: the cheapest network would cost {cheapest:g} (the fixed part "
+                                        "plus the smallest block of every slot); block costs may be negative, a "
+                                        "network's total may not: raise the fixed part")
 
 
 # ------------------------------------------------------------------------------------------------- CSV
@@ -149,7 +160,8 @@ def _read_block_csv(path: Path, rows: list[list[str]]) -> TargetData:
         slot, block, metric, value = _cells(path, row, 4, line)
         if not slot or (not block and slot != FIXED):
             raise TargetFileError(path, "slot and block must not be empty (use slot 'fixed' for the fixed part)", line)
-        _put(path, costs, _metric(path, metric, line), slot, block, _number(path, value, metric, line), line)
+        _put(path, costs, _metric(path, metric, line), slot, block,
+             _number(path, value, metric, line, signed=True), line)
     _check_complete(path, costs)
     return TargetData("table", tuple(costs), costs=costs, source="block_csv")
 
@@ -281,14 +293,15 @@ def _read_block_yaml(path: Path, data: dict, line) -> TargetData:
         for slot, blocks in slots.items():
             where = line(slots, slot)
             if slot == FIXED:
-                _put(path, costs, metric, FIXED, "", _number(path, blocks, f"costs.{metric}.fixed", where), where)
+                _put(path, costs, metric, FIXED, "",
+                     _number(path, blocks, f"costs.{metric}.fixed", where, signed=True), where)
                 continue
             if not isinstance(blocks, dict) or not blocks:
                 raise TargetFileError(path, f"costs.{metric}.{slot} must map blocks to values", where)
             for block, value in blocks.items():
                 at = line(blocks, block)
                 _put(path, costs, metric, str(slot), str(block),
-                     _number(path, value, f"costs.{metric}.{slot}.{block}", at), at)
+                     _number(path, value, f"costs.{metric}.{slot}.{block}", at, signed=True), at)
     _check_complete(path, costs)
     return TargetData("table", tuple(costs), budgets, costs=costs, source="block_yaml")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from solvers.merge_front import cost_tolerance, non_dominated
 from solvers.table import BlockTable
 
 MAX_ENUMERATED = 2_000_000
@@ -35,10 +36,5 @@ def brute_force_front(
     for name, limit in budgets.items():
         feasible &= costs[name] <= limit
     cost, acc = costs[metric][feasible], accuracy[feasible]
-    order = np.lexsort((-acc, cost))  # by cost ascending, then accuracy descending
-    front, best = [], -np.inf
-    for k in order:
-        if acc[k] > best:
-            front.append((float(cost[k]), float(acc[k])))
-            best = acc[k]
-    return front
+    keep = non_dominated(cost, acc, float(np.ptp(acc)) if len(acc) else 1.0, cost_tolerance(cost))
+    return [(float(cost[k]), float(acc[k])) for k in keep]

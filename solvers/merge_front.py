@@ -13,14 +13,26 @@ import numpy as np
 from solvers.table import BlockTable
 
 _TIE = 1e-12  # relative: accuracies this close count as equal (the cheaper network is kept)
+COST_TIE = 1e-9  # relative to the largest cost: costs this close are equal (they differ by summation order only)
 
 
-def _non_dominated(cost: np.ndarray, accuracy: np.ndarray, scale: float) -> np.ndarray:
-    """Indices of the non-dominated points: by cost ascending, each strictly more accurate than all cheaper."""
+def cost_tolerance(cost: np.ndarray) -> float:
+    return COST_TIE * max(1.0, float(np.max(np.abs(cost))) if len(cost) else 1.0)
+
+
+def non_dominated(cost: np.ndarray, accuracy: np.ndarray, acc_scale: float, cost_tol: float = 0.0) -> np.ndarray:
+    """Indices of the non-dominated points, by cost ascending: each strictly more accurate than every point
+    that costs less, or the same within ``cost_tol`` (then only the most accurate of such near-equal costs
+    stays: costs that differ by floating-point rounding are the same cost)."""
     order = np.lexsort((-accuracy, cost))
     acc = accuracy[order]
     best_before = np.maximum.accumulate(np.r_[-np.inf, acc[:-1]])
-    return order[acc > best_before + _TIE * scale]
+    front = order[acc > best_before + _TIE * acc_scale]
+    if cost_tol > 0 and len(front) > 1:
+        # Along the front accuracy rises with cost: a point with a more accurate one within the tolerance goes.
+        c = cost[front]
+        front = front[np.r_[c[1:] > c[:-1] + cost_tol, True]]
+    return front
 
 
 Point = tuple[tuple[int, ...], float, float]  # (selection, cost, accuracy)
@@ -43,7 +55,7 @@ def merge_front(table: BlockTable, metric: str, limit: int = 200_000) -> list[Po
         n = len(c_i)
         cost = (cost[:, None] + c_i[None, :]).ravel()
         accuracy = (accuracy[:, None] + a_i[None, :]).ravel()
-        keep = _non_dominated(cost, accuracy, scale)
+        keep = non_dominated(cost, accuracy, scale, cost_tolerance(cost) if i == len(table.slots) - 1 else 0.0)
         if len(keep) > limit:
             return None
         selections = np.column_stack([selections[keep // n], keep % n])

@@ -52,6 +52,18 @@ PUZZLE_JSON = {"layers": [
 ]}
 
 
+# MathNAS's own tables: block costs relative to the base network (here conv_k3 at both slots), so signed.
+SIGNED_CSV = """slot,block,metric,value
+fixed,,latency_ms,1.8
+s0,skip,latency_ms,-0.4
+s0,conv_k3,latency_ms,0.0
+s1,conv_k3,latency_ms,0.0
+s1,sep_k3,latency_ms,-0.6
+"""
+# Blocks named by their keys, as `blocknas blocks` prints them.
+KEYED_CSV = BLOCK_CSV.replace("s0,skip", "s0,s0:skip").replace("s1,sep_k3", "s1,s1:sep_k3")
+
+
 def _write(tmp_path, name: str, text: str):
     path = tmp_path / name
     path.write_text(text)
@@ -64,6 +76,20 @@ def test_per_block_csv_and_yaml_give_the_same_costs(tmp_path):
     assert from_csv.costs == from_yaml.costs == {"latency_ms": {
         "fixed": 0.5, "blocks": {"s0": {"skip": 0.0, "conv_k3": 0.4}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3}}}}
     assert from_yaml.budgets == {"latency_ms": 1.5} and from_csv.kind == from_yaml.kind == "table"
+
+
+def test_signed_and_keyed_per_block_files_give_the_network_totals_of_the_plain_one(tmp_path):
+    plain = read_target_file(_write(tmp_path, "t.csv", BLOCK_CSV)).costs["latency_ms"]
+    keyed = read_target_file(_write(tmp_path, "k.csv", KEYED_CSV)).costs["latency_ms"]
+    signed = read_target_file(_write(tmp_path, "s.csv", SIGNED_CSV)).costs["latency_ms"]
+    assert keyed == plain
+
+    def total(costs, s0, s1):
+        return costs["fixed"] + costs["blocks"]["s0"][s0] + costs["blocks"]["s1"][s1]
+
+    for s0 in ("skip", "conv_k3"):
+        for s1 in ("conv_k3", "sep_k3"):
+            assert total(signed, s0, s1) == pytest.approx(total(plain, s0, s1))
 
 
 def test_per_network_csv_is_converted_by_substitution_around_the_base_network(tmp_path):
@@ -99,7 +125,10 @@ def test_puzzle_library_brings_costs_per_metric_and_block_scores(tmp_path):
     ("bad.csv", BLOCK_CSV + "s1,sep_k3,latency_ms,0.2\n", r"bad.csv:7: latency_ms of s1:sep_k3 is given twice"),
     ("bad.csv", "slot,block,value\ns0,a,1\n", r"bad.csv:1: header 'slot,block,value'"),
     ("bad.csv", BLOCK_CSV + "s1,sep_k3,energy_mj,2\n", r"metrics latency_ms and energy_mj cover different blocks"),
-    ("bad.yaml", BLOCK_YAML.replace("conv_k3: 0.9", "conv_k3: -0.9"), r"bad.yaml:7: .*must be a finite number >= 0"),
+    ("bad.yaml", BLOCK_YAML.replace("conv_k3: 0.9", "conv_k3: -0.9"),
+     r"latency_ms: the cheapest network would cost -0.4 .*a network's total may not"),
+    ("bad.yaml", BLOCK_YAML.replace("budgets: {latency_ms: 1.5}", "budgets: {latency_ms: -1}"),
+     r"bad.yaml:2: budgets.latency_ms: -1 must be a finite number >= 0"),
     ("bad.yaml", "kind: table\ncosts: [1, 2\n", r"bad.yaml:\d+: not valid YAML"),
     ("bad.yaml", BLOCK_YAML.replace("kind: table", "kind: guess"), r"bad.yaml:1: kind must be one of"),
     ("bad.csv", "architecture,metric,value\ns0:a s1:b,latency_ms,1\ns0:c s1:d,latency_ms,2\n", r"no base network"),
@@ -153,7 +182,7 @@ def test_targets_cli_add_list_show_update_remove_with_json_and_exit_codes(home, 
 
 @pytest.mark.parametrize(("name", "text"), [
     ("t.csv", BLOCK_CSV), ("t.yaml", BLOCK_YAML), ("n.csv", NETWORK_CSV), ("ofa.yaml", OFA_YAML),
-    ("lib.json", json.dumps(PUZZLE_JSON))])
+    ("lib.json", json.dumps(PUZZLE_JSON)), ("signed.csv", SIGNED_CSV), ("keyed.csv", KEYED_CSV)])
 def test_every_format_is_solved_exactly_once_registered(tmp_path, name, text):
     import numpy as np
 
