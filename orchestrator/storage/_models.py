@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -51,8 +51,8 @@ class BlockScoreRow(Base):
     loss: Mapped[float | None] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float)
     train_seconds: Mapped[float | None] = mapped_column(Float)
-    params: Mapped[int | None] = mapped_column(Integer)
-    flops: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[int | None] = mapped_column(BigInteger)  # 64-bit: large models overflow 2^31
+    flops: Mapped[int | None] = mapped_column(BigInteger)  # ResNet-50 has 4.1e9 MACs
     node: Mapped[str | None] = mapped_column(String(100))
     host: Mapped[str | None] = mapped_column(String(200))
     device: Mapped[str | None] = mapped_column(String(50))

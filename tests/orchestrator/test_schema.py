@@ -64,3 +64,14 @@ def test_a_store_without_revision_but_with_tables_is_refused(tmp_path):
     Base.metadata.create_all(create_engine(url))
     with pytest.raises(StorageError, match="before migrations existed"):
         PerformanceStore(url)
+
+
+def test_parameter_and_flops_counts_beyond_32_bits_are_stored(store_url):
+    """ResNet-50 has 4.1e9 MACs: a 32-bit column overflowed on PostgreSQL (migration 0004 widens it)."""
+    store = PerformanceStore(store_url)
+    row = {"job_hash": "big", "experiment": "e", "space": "sp", "scorer_hash": "sc", "slot_index": 0, "slot": "s0",
+           "block": "s0:a", "choice_index": 0, "network_hash": "n", "context_index": 0}
+    store.mark_running([row], node=None, host=None)
+    store.record_result(["big"], {"accuracy": 76.1, "params": 25_557_032_000, "flops": 4_100_000_000})
+    [score] = store.block_scores(["big"])
+    assert (score.params, score.flops) == (25_557_032_000, 4_100_000_000)
