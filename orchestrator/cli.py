@@ -121,17 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "plugins":
         return _plugins()
     # Imported here so that `blocknas --help` and argument errors answer instantly.
-    from orchestrator.config import ConfigError, ConfigSource, load_settings
-    from orchestrator.cost_stage import MissingCostsError
-    from orchestrator.nb201_bench import BenchConfigError
-    from orchestrator.registry import TargetRegistryError
-    from orchestrator.run import BlockFailuresError
-    from orchestrator.solve_stage import MissingScoresError
-    from orchestrator.storage import StorageError
-    from orchestrator.target_files import TargetFileError
-    from orchestrator.target_fronts import TargetMismatchError
-    from solvers import InfeasibleBudgetError
-    from workers.tabular import TabularDataError
+    from orchestrator.config import ConfigSource, load_settings
 
     try:
         if args.command == "bench":
@@ -160,13 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nMLflow UI: {ui_command(settings.tracking_uri)}")
         print(f"summary: {result.summary_path}")
         return EXIT_OK
-    except (ConfigError, InfeasibleBudgetError, BenchConfigError, TabularDataError, TargetFileError,
-            TargetRegistryError, TargetMismatchError) as exc:
+    except Exception as exc:  # noqa: BLE001 - classified by type below; anything else is a bug: re-raised
+        code = _exit_code(exc)
+        if code is None:
+            raise
         print(f"blocknas: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (BlockFailuresError, MissingScoresError, MissingCostsError, StorageError) as exc:
-        print(f"blocknas: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return code
     except KeyboardInterrupt:
         print("blocknas: interrupted; finished blocks are stored, the next run measures only the rest",
               file=sys.stderr)
@@ -177,6 +166,29 @@ def main(argv: list[str] | None = None) -> int:
 
             if ray.is_initialized():
                 ray.shutdown()
+
+
+# The errors that are the user's input (exit 2) or a failed run (exit 1), by qualified class name: naming
+# them here, rather than importing them, keeps commands that need no torch, Ray or MLflow from loading them.
+BAD_INPUT_ERRORS = {
+    "orchestrator.config.ConfigError", "solvers.pareto.InfeasibleBudgetError",
+    "orchestrator.nb201_bench.BenchConfigError", "workers.tabular.TabularDataError",
+    "orchestrator.target_files.TargetFileError", "orchestrator.registry.TargetRegistryError",
+    "orchestrator.target_fronts.TargetMismatchError",
+}
+RUN_FAILED_ERRORS = {
+    "orchestrator.run.BlockFailuresError", "orchestrator.solve_stage.MissingScoresError",
+    "orchestrator.cost_stage.MissingCostsError", "orchestrator.storage._store.StorageError",
+}
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
+    if names & BAD_INPUT_ERRORS:
+        return EXIT_BAD_INPUT
+    if names & RUN_FAILED_ERRORS:
+        return EXIT_FAILED
+    return None
 
 
 def _config_show(overrides: list[str], source) -> int:

@@ -23,14 +23,14 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from orchestrator.estimation import PREDICTORS, EstimatorSettings
 from orchestrator.hashing import content_hash
-from orchestrator.refine import RefineSettings
 from workers.registry import RegistryError, did_you_mean
-from workers.typed import SettingsError, check_keys
+from workers.typed import SettingsError, check_keys, from_mapping
 
 CONFIG_MODULE = "blocknas_conf"
 TARGET_KINDS = ("analytic", "measured", "network_table")
 TABLE_METRICS = ("latency_ms", "energy_mj", "memory_mib")
 ANALYTIC_METRICS = ("flops", "params")  # workers.costs computes them (kept here: no torch import)
+INTERACTIONS = ("all", "adjacent", "none")  # solvers.surrogate.interaction_pairs
 TOP_LEVEL_KEYS = ["name", "paths", "space", "scorer", "data", "targets", "cluster", "resources", "storage",
                   "tracking", "solver", "refine", "scheduler"]
 SECTION_KEYS = {
@@ -50,6 +50,31 @@ if not OmegaConf.has_resolver("abspath"):
 
 class ConfigError(ValueError):
     """The composed configuration is invalid; the message names the key and how to fix it."""
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """``refine.*``: the verify-and-refit loop (orchestrator/refine.py)."""
+
+    rounds: int = 0  # 0: no refinement
+    k: int = 2  # candidates per budget point and round: k - 1 from the global pool, 1 from the trust region
+    max_evaluations: int = 60  # network evaluations in total, the block table's included
+    patience: int = 5  # stop after this many rounds without a better pick
+    radius: int = 1  # trust region: slots that may differ from the incumbent
+    interactions: str = "all"  # slot pairs with learned interactions: all, adjacent, none
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "k", "max_evaluations", "patience", "radius"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "rounds" else 1):
+                raise ValueError(f"refine.{name} must be an integer >= {0 if name == 'rounds' else 1}, got {value!r}")
+        if self.interactions not in INTERACTIONS:
+            hint = did_you_mean(self.interactions, INTERACTIONS)
+            raise ValueError(f"refine.interactions must be one of {INTERACTIONS}{hint}, got {self.interactions!r}")
+
+    @classmethod
+    def from_dict(cls, cfg: dict | None) -> RefineSettings:
+        return from_mapping(cls, cfg, "refine")
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from solvers.fractional import FractionalAccuracy
+if TYPE_CHECKING:
+    from solvers.fractional import FractionalAccuracy
 
 ESTIMATORS = ("base", "avg_context", "sampled")
 PREDICTORS = ("linear", "flops")
@@ -115,6 +117,8 @@ def flops_accuracy(
     the mean FLOPs of all networks holding ``b_ij``: ``F0 + f_ij + sum_{k != i} mean_j f_kj``. The intercept
     is fitted to the ``measured`` networks (least squares), as for the linear predictor.
     """
+    from solvers.fractional import FractionalAccuracy
+
     means = [float(f.mean()) for f in flops]
     numerator = tuple(
         (values[i][base[i]] - values[i]) * (flops_fixed + flops[i] + sum(means) - means[i]) for i in range(len(values))

@@ -20,37 +20,13 @@ included), or after ``patience`` rounds in which no point's pick improved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orchestrator.config import RefineSettings
 from solvers import BlockTable
 from solvers.surrogate import Selection, SurrogateModel, fit_surrogate, interaction_pairs
 from solvers.surrogate_mip import surrogate_pool
-
-
-@dataclass(frozen=True)
-class RefineSettings:
-    rounds: int = 0  # 0: no refinement
-    k: int = 2  # candidates per budget point and round: k - 1 from the global pool, 1 from the trust region
-    max_evaluations: int = 60  # network evaluations in total, the block table's included
-    patience: int = 5  # stop after this many rounds without a better pick
-    radius: int = 1  # trust region: slots that may differ from the incumbent
-    interactions: str = "all"  # slot pairs with learned interactions: all, adjacent, none
-
-    def __post_init__(self) -> None:
-        for name in ("rounds", "k", "max_evaluations", "patience", "radius"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == "rounds" else 1):
-                raise ValueError(f"refine.{name} must be an integer >= {0 if name == 'rounds' else 1}, got {value!r}")
-        interaction_pairs(2, self.interactions)  # validates the name
-
-    @classmethod
-    def from_dict(cls, cfg: Mapping | None) -> RefineSettings:
-        cfg = dict(cfg or {})
-        unknown = sorted(set(cfg) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown refine settings {unknown}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**cfg)
 
 
 @dataclass

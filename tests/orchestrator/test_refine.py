@@ -90,7 +90,7 @@ def test_patience_stops_a_loop_that_cannot_improve():
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="refine.k must be an integer >= 1"):
         RefineSettings(k=0)
-    with pytest.raises(ValueError, match="unknown refine settings"):
+    with pytest.raises(ValueError, match=r"unknown config key .refine.round. \(did you mean .rounds.\?\)"):
         RefineSettings.from_dict({"round": 3})
     with pytest.raises(ValueError, match="interactions"):
         RefineSettings(interactions="triples")
