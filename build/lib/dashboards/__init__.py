@@ -1,0 +1,1 @@
+"""Read-only views: Pareto plots and reports built from plain data, the table and MLflow."""

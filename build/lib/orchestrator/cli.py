@@ -1,0 +1,364 @@
+"""``blocknas``: the command-line entry points.
+
+    blocknas run    [HYDRA OVERRIDES...]   measure missing blocks on Ray, then solve every target
+    blocknas solve  [HYDRA OVERRIDES...]   only the solver stage, from the stored table
+    blocknas blocks [--json] [--experiment NAME] [--status STATUS] [HYDRA OVERRIDES...]
+    blocknas bench nb201 [bench.KEY=VALUE...]   a MathNAS variant against NAS-Bench-201 ground truth
+    blocknas db upgrade|current [storage.url=...]  migrate the performance table / show its schema revision
+    blocknas targets list|show NAME|add NAME --file F|update NAME --file F|remove NAME [--json]
+    blocknas fronts show TARGET [--json] [OVERRIDES...]      the target's current Pareto front
+    blocknas switch TARGET --budget X [--measured M --predicted P] [--json]   best stored architecture
+    blocknas scheduler [scheduler.KEY=VALUE...]   re-solve fronts when targets change, and on cron
+    blocknas config show [OVERRIDES...]   print the composed, validated config
+    blocknas plugins                       the registered spaces, blocks, datasets and scorers
+
+Every command that reads a config takes --config-dir DIR (a config tree of your own, in front of the
+packaged one) and --config-name NAME (its primary config; default: config).
+
+Exit codes: 0 success, 1 a run failed (blocks failed, results missing, storage down), 2 bad input
+(config, overrides, infeasible budgets), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blocknas",
+        description="Blockwise neural architecture search: measure each block once, solve for every target.",
+        epilog="Overrides use Hydra syntax, e.g.: blocknas run experiment=smoke cluster.num_cpus=2",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config-dir", help="a config tree of your own (groups such as space/, scorer/, "
+                                             "experiment/), searched before the packaged one")
+    common.add_argument("--config-name", default="config", help="the primary config (default: config)")
+    _add = sub.add_parser
+
+    def add_parser(name, **kwargs):
+        return _add(name, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser
+    for name, help_text in (
+        ("run", "measure the blocks not yet in the table (Ray), then solve every target's Pareto front"),
+        ("solve", "re-run only the solver stage from the table; accepts solver.budgets.TARGET=VALUE"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke")
+        cmd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    blocks = sub.add_parser("blocks", help="list the block results the performance table holds")
+    blocks.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
+    blocks.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    blocks.add_argument("--experiment", help="only this experiment's blocks")
+    blocks.add_argument("--status", choices=("queued", "running", "done", "failed"),
+                        help="only blocks with this status")
+    db = sub.add_parser("db", help="the performance table's schema: `upgrade` migrates it, `current` shows it")
+    db.add_argument("action", choices=("upgrade", "current"))
+    db.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
+    targets = sub.add_parser("targets", help="the hardware-target registry: list, show, add, update, remove",
+                             epilog="files: per-block CSV/YAML, per-network CSV, OFA latency YAML, Puzzle JSON "
+                                    "(see README, Hardware targets)")
+    targets.add_argument("action", choices=("list", "show", "add", "update", "remove"))
+    targets.add_argument("name", nargs="?", help="the target (show, add, update, remove)")
+    targets.add_argument("--file", help="add, update: the target file")
+    targets.add_argument("--json", action="store_true", help="print JSON")
+    targets.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
+    fronts = sub.add_parser("fronts", help="a registered target's current Pareto front (solved once per version)")
+    fronts.add_argument("action", choices=("show",))
+    fronts.add_argument("target")
+    fronts.add_argument("--json", action="store_true", help="print JSON")
+    fronts.add_argument("overrides", nargs="*", help="Hydra overrides: the experiment whose block table to use")
+    switch = sub.add_parser("switch", help="the best stored architecture of a target for a new budget")
+    switch.add_argument("target")
+    switch.add_argument("--budget", type=float, required=True, help="the new budget, in the target's metric")
+    switch.add_argument("--measured", type=float, help="correction: the running network's measured cost")
+    switch.add_argument("--predicted", type=float, help="correction: its predicted cost (rescales the target)")
+    switch.add_argument("--json", action="store_true", help="print JSON")
+    switch.add_argument("overrides", nargs="*", help="Hydra overrides: the experiment whose block table to use")
+    scheduler = sub.add_parser("scheduler", help="keep every registered target's front current (runs until "
+                                                 "SIGTERM): re-solves on new target versions and on cron")
+    scheduler.add_argument("overrides", nargs="*", help="e.g. scheduler.poll_seconds=2 +scheduler.watch.phone=f.csv")
+    bench = sub.add_parser("bench", help="measure a method variant against a tabular benchmark's ground truth",
+                           epilog="e.g. blocknas bench nb201 bench.dataset=cifar100 bench.hardware=pixel3 "
+                                  "bench.latency_csv=../shared/data/nb201_latency_ms.csv bench.predictor=flops")
+    bench.add_argument("benchmark", choices=("nb201",), help="the benchmark (conf/bench/NAME.yaml)")
+    bench.add_argument("overrides", nargs="*", help="Hydra overrides of bench.*, e.g. bench.estimator=sampled")
+    config = sub.add_parser("config", help="`show`: print the composed config after validating it")
+    config.add_argument("action", choices=("show",))
+    config.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke")
+    _add("plugins", help="list the registered spaces, blocks, datasets and scorers (built-in and installed)")
+    return parser
+
+
+def _quiet_libraries() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("alembic", "mlflow", "ray", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # Overrides after an option (`run --no-progress a=b`) end up in `extra`: they are overrides too.
+    if [a for a in extra if a.startswith("-")] or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides += extra
+    _quiet_libraries()
+    # A user's own spaces, blocks, data loaders and scorers are imported by path from here, as `python -m` does.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    if args.command == "plugins":
+        return _plugins()
+    # Imported here so that `blocknas --help` and argument errors answer instantly.
+    from orchestrator.config import ConfigSource, load_settings
+
+    try:
+        if args.command == "bench":
+            return _bench(args)
+        if args.command == "targets" and args.name and "=" in args.name:  # an override, not a name
+            args.overrides, args.name = [args.name, *args.overrides], None
+        source = ConfigSource(args.config_dir, args.config_name)
+        if args.command == "config":
+            return _config_show(args.overrides, source)
+        settings = load_settings(args.overrides, source, check_space=args.command not in ("targets", "db", "blocks"))
+        if args.command == "targets":
+            return _targets(settings.storage_url, args)
+        if args.command in ("fronts", "switch"):
+            return _fronts(settings, args)
+        if args.command == "scheduler":
+            return _scheduler(settings)
+        if args.command == "db":
+            return _db(settings.storage_url, args.action)
+        if args.command == "blocks":
+            return _blocks(settings, args)
+        from orchestrator.run import run_search, run_solve
+
+        result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
+        from orchestrator.tracking import ui_command
+
+        print(f"\nMLflow UI: {ui_command(settings.tracking_uri)}")
+        print(f"summary: {result.summary_path}")
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - classified by type below; anything else is a bug: re-raised
+        code = _exit_code(exc)
+        if code is None:
+            raise
+        print(f"blocknas: error: {exc}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("blocknas: interrupted; finished blocks are stored, the next run measures only the rest",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if "ray" in sys.modules:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
+
+
+# The errors that are the user's input (exit 2) or a failed run (exit 1), by qualified class name: naming
+# them here, rather than importing them, keeps commands that need no torch, Ray or MLflow from loading them.
+BAD_INPUT_ERRORS = {
+    "orchestrator.config.ConfigError", "solvers.pareto.InfeasibleBudgetError",
+    "orchestrator.nb201_bench.BenchConfigError", "workers.tabular.TabularDataError",
+    "orchestrator.target_files.TargetFileError", "orchestrator.registry.TargetRegistryError",
+    "orchestrator.target_fronts.TargetMismatchError",
+}
+RUN_FAILED_ERRORS = {
+    "orchestrator.run.BlockFailuresError", "orchestrator.solve_stage.MissingScoresError",
+    "orchestrator.cost_stage.MissingCostsError", "orchestrator.storage._store.StorageError",
+}
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
+    if names & BAD_INPUT_ERRORS:
+        return EXIT_BAD_INPUT
+    if names & RUN_FAILED_ERRORS:
+        return EXIT_FAILED
+    return None
+
+
+def _config_show(overrides: list[str], source) -> int:
+    from orchestrator.config import load_settings
+
+    settings = load_settings(overrides, source)  # also loads the data and checks it against the space
+    print(settings.config_yaml, end="")
+    print(f"# valid; config_hash {settings.config_hash}; space {settings.space.name}: {len(settings.space.slots)} "
+          f"slots, {settings.space.num_networks} networks")
+    return EXIT_OK
+
+
+def _plugins() -> int:
+    from workers.data import DATASETS
+    from workers.scoring import SCORERS
+    from workers.spaces import BLOCKS, SPACES
+
+    for registry in (SPACES, BLOCKS, DATASETS, SCORERS):
+        print(f"{registry.kind + 's':<10} {', '.join(registry.names())}   (entry points: {registry.group})")
+    print("blocks also: skip, conv_k<K>, sep_k<K>, mbconv_k<K>_e<E>; any of them also by import path "
+          "package.module:attribute")
+    return EXIT_OK
+
+
+def _bench(args) -> int:
+    from omegaconf import OmegaConf
+
+    from orchestrator.config import compose_config
+    from orchestrator.nb201_bench import BenchSettings, format_report, run_nb201_bench
+
+    cfg = OmegaConf.to_container(compose_config([f"+bench={args.benchmark}", *args.overrides]), resolve=True)
+    settings = BenchSettings.from_dict(cfg["bench"], Path(cfg["paths"]["output_dir"]))
+    report, path = run_nb201_bench(settings)
+    print(format_report(report))
+    print(f"summary: {path}")
+    return EXIT_OK
+
+
+def _targets(url: str, args) -> int:
+    from orchestrator import registry
+    from orchestrator.storage import PerformanceStore
+
+    if args.action != "list" and not args.name:
+        raise registry.TargetRegistryError(f"`blocknas targets {args.action}` needs a target name")
+    if args.action in ("add", "update") and not args.file:
+        raise registry.TargetRegistryError(f"`blocknas targets {args.action} {args.name}` needs --file F")
+    store = PerformanceStore(url)
+    if args.action == "list":
+        out = [registry.describe(e) for e in store.registered_targets()]
+        text = "\n".join(f"{t['name']:<20} {t['kind']:<9} {t['version']}  {','.join(t['metrics']):<24} "
+                         f"{t['slots']} slots, {t['blocks']} blocks  (updated {t['updated_at']})" for t in out)
+        text = text or "no hardware targets registered; `blocknas targets add NAME --file F` adds one"
+    elif args.action == "show":
+        out = registry.describe(registry.find(store, args.name), full=True)
+        text = "\n".join(f"{k}: {v}" for k, v in out.items() if k not in ("costs", "scores"))
+    elif args.action == "remove":
+        out = {"name": args.name, "removed_version": registry.remove(store, args.name)}
+        text = f"removed {args.name} (version {out['removed_version']}; its versions stay for provenance)"
+    else:
+        out = registry.register(store, args.name, args.file, update=args.action == "update")
+        verb = "added" if args.action == "add" else ("updated" if out["changed"] else "unchanged")
+        text = f"{verb} {args.name}: version {out['version']} ({out['kind']}, {', '.join(out['metrics'])}, " \
+               f"from {out['source']})"
+    print(json.dumps(out, indent=2) if args.json else text)
+    return EXIT_OK
+
+
+def _fronts(settings, args) -> int:
+    from orchestrator import registry, switching
+    from orchestrator.storage import PerformanceStore
+    from orchestrator.target_fronts import prepare, solve_target
+
+    store = PerformanceStore(settings.storage_url)
+    base, entry = prepare(store, registry.find(store, args.target), settings)
+    if args.command == "fronts":
+        solved = solve_target(store, base, entry)
+        front = solved.front
+        out = {"target": front.target, "target_version": front.target_version, "experiment": front.experiment,
+               "metric": front.metric, "computed_at": front.computed_at.isoformat(), "solved_now": solved.solved,
+               "points": front.points}
+        text = "\n".join([f"{front.target} (version {front.target_version}) on {front.experiment}: "
+                          f"{len(front.points)} points, computed {out['computed_at']}",
+                          f"{front.metric:>14}  {'predicted':>10}  blocks"]
+                         + [f"{p['cost']:>14.4f}  {p['predicted_accuracy']:>10.4f}  {' '.join(p['blocks'])}"
+                            for p in front.points])
+    else:
+        if (args.measured is None) != (args.predicted is None):
+            raise registry.TargetRegistryError("a correction needs both --measured and --predicted")
+        result = (switching.correct(store, base, args.target, args.measured, args.predicted, args.budget)
+                  if args.measured is not None else switching.switch(store, base, args.target, args.budget, entry))
+        out = result.as_json()
+        text = (f"{args.target} within {result.metric} <= {args.budget:g}: " + (
+            f"{' '.join(result.point['blocks'])} (predicted {result.point['predicted_accuracy']:.4f}, "
+            f"{result.metric} {result.point['cost']:.4f})" if result.point else "no architecture fits this budget"))
+    print(json.dumps(out, indent=2, default=str) if args.json else text)
+    return EXIT_OK
+
+
+def _scheduler(settings) -> int:
+    from orchestrator.config import ConfigError
+    from orchestrator.scheduler import SchedulerSettings, serve
+
+    try:
+        schedule = SchedulerSettings.from_dict(settings.scheduler)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger = logging.getLogger("blocknas.scheduler")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    serve(settings, schedule)
+    return EXIT_OK
+
+
+def _db(url: str, action: str) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from orchestrator.storage import PerformanceStore, StorageError, public_url
+    from orchestrator.storage._schema import SchemaError, current_revision, head_revision, upgrade
+
+    engine = PerformanceStore(url, create=False).engine
+    try:
+        if action == "current":
+            revision = current_revision(engine)
+            state = "up to date" if revision == head_revision() else f"needs `blocknas db upgrade` to {head_revision()}"
+            print(f"{public_url(url)}: schema revision {revision or 'none (empty store)'}, {state}")
+            return EXIT_OK
+        before, after = upgrade(engine)
+    except (SchemaError, SQLAlchemyError) as exc:
+        raise StorageError(f"{public_url(url)}: {exc}") from exc
+    finally:
+        engine.dispose()
+    print(f"{public_url(url)}: schema revision {before or 'none'} -> {after}" if before != after
+          else f"{public_url(url)}: already at schema revision {after}")
+    return EXIT_OK
+
+
+def _blocks(settings, args) -> int:
+    from orchestrator.report import format_blocks
+    from orchestrator.storage import PerformanceStore
+
+    store = PerformanceStore(settings.storage_url)
+    scores = store.block_scores(experiment=args.experiment, status=args.status)
+    deltas = _accuracy_deltas(store.block_scores(experiment=args.experiment))
+    if args.json:
+        print(json.dumps([s.as_json() | {"accuracy_delta": deltas.get(s.job_hash)} for s in scores], indent=2))
+    else:
+        print(format_blocks(scores, deltas))
+        print(f"{len(scores)} block results in {store.url.split('://')[0]} store")
+    return EXIT_OK
+
+
+def _accuracy_deltas(scores) -> dict[str, float]:
+    """Accuracy of each block minus the slot's first choice's, in the same context network and scorer.
+
+    Positive: swapping the block in made the context network more accurate than the first choice did.
+    """
+    def key(s):
+        return s.scorer_hash, s.context_index, s.slot
+
+    base_acc = {key(s): s.accuracy for s in scores if s.choice_index == 0 and s.accuracy is not None}
+    return {
+        s.job_hash: round(s.accuracy - base_acc[key(s)], 4)
+        for s in scores
+        if s.accuracy is not None and key(s) in base_acc
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

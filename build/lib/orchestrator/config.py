@@ -1,0 +1,498 @@
+"""Compose the Hydra config and turn it into validated, typed settings.
+
+The config tree ships inside the package as ``blocknas_conf`` (the repository's ``conf/`` folder), so it
+never claims a user's own ``conf`` package. ``--config-dir DIR`` puts a user's config tree in front of it:
+its groups' options (``DIR/space/mine.yaml``, ``DIR/experiment/mine.yaml``) join the packaged ones, and
+its own primary config (``--config-name NAME``) may replace ``config``.
+
+Every mistake in a config or an override surfaces here as ``ConfigError``, before anything is written:
+unknown keys (with the near misses and the valid keys), wrong types, values out of range, a scorer that
+does not fit the space.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir, initialize_config_module
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from orchestrator.estimation import PREDICTORS, EstimatorSettings
+from orchestrator.hashing import content_hash
+from workers.registry import RegistryError, did_you_mean
+from workers.typed import SettingsError, check_keys, from_mapping
+
+CONFIG_MODULE = "blocknas_conf"
+TARGET_KINDS = ("analytic", "measured", "network_table")
+TABLE_METRICS = ("latency_ms", "energy_mj", "memory_mib")
+ANALYTIC_METRICS = ("flops", "params")  # workers.costs computes them (kept here: no torch import)
+INTERACTIONS = ("all", "adjacent", "none")  # solvers.surrogate.interaction_pairs
+TOP_LEVEL_KEYS = ["name", "paths", "space", "scorer", "data", "targets", "cluster", "resources", "storage",
+                  "tracking", "solver", "refine", "scheduler"]
+SECTION_KEYS = {
+    "paths": ["root", "state_dir", "output_dir"],
+    "cluster": ["address", "num_cpus", "max_retries", "object_store_mb", "lease_seconds"],
+    "resources": ["cpus_per_block", "gpus_per_block"],
+    "storage": ["url"],
+    "tracking": ["uri", "artifact_location", "block_runs"],
+    "solver": ["budgets", "max_points", "predictor"],
+}
+TARGET_KEYS = {"analytic": ["kind", "metric"], "measured": ["kind", "metric", "warmup", "repeats", "threads"],
+               "network_table": ["kind", "metric", "file", "column", "key_column"]}
+
+if not OmegaConf.has_resolver("abspath"):
+    OmegaConf.register_new_resolver("abspath", lambda p: str(Path(p).expanduser().resolve()))
+
+
+class ConfigError(ValueError):
+    """The composed configuration is invalid; the message names the key and how to fix it."""
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """``refine.*``: the verify-and-refit loop (orchestrator/refine.py)."""
+
+    rounds: int = 0  # 0: no refinement
+    k: int = 2  # candidates per budget point and round: k - 1 from the global pool, 1 from the trust region
+    max_evaluations: int = 60  # network evaluations in total, the block table's included
+    patience: int = 5  # stop after this many rounds without a better pick
+    radius: int = 1  # trust region: slots that may differ from the incumbent
+    interactions: str = "all"  # slot pairs with learned interactions: all, adjacent, none
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "k", "max_evaluations", "patience", "radius"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "rounds" else 1):
+                raise ValueError(f"refine.{name} must be an integer >= {0 if name == 'rounds' else 1}, got {value!r}")
+        if self.interactions not in INTERACTIONS:
+            hint = did_you_mean(self.interactions, INTERACTIONS)
+            raise ValueError(f"refine.interactions must be one of {INTERACTIONS}{hint}, got {self.interactions!r}")
+
+    @classmethod
+    def from_dict(cls, cfg: dict | None) -> RefineSettings:
+        return from_mapping(cls, cfg, "refine")
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where the config tree comes from: the packaged one, or a user's ``--config-dir`` in front of it."""
+
+    config_dir: str | None = None
+    config_name: str = "config"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    kind: str
+    metric: str
+    warmup: int = 0
+    repeats: int = 0
+    threads: int = 1
+    file: str | None = None  # network_table: per-network CSV, one row per network
+    column: str | None = None  # network_table: the column holding this target's values
+    key_column: str = "code"  # network_table: the column holding the network key
+
+    def definition(self) -> dict:
+        if self.kind == "network_table":
+            return {"kind": self.kind, "metric": self.metric, "file": self.file, "column": self.column,
+                    "key_column": self.key_column}
+        return {"kind": self.kind, "metric": self.metric, "warmup": self.warmup, "repeats": self.repeats,
+                "threads": self.threads}
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    address: str | None
+    num_cpus: int | None
+    cpus_per_block: float
+    gpus_per_block: float
+    max_retries: int
+    object_store_mb: int
+    lease_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    name: str
+    space: object  # a workers.spaces space; None for commands that only touch the store
+    space_definition: dict
+    scorer_kind: str
+    scorer_settings: object  # the scorer's typed settings (TrainSettings for swap_in, TabularSettings, ...)
+    data: dict | None  # the data config of a training scorer (workers.data); None for lookup scorers
+    trains: bool  # the scorer trains networks (else it looks them up)
+    estimator: EstimatorSettings
+    predictor: str
+    device: str
+    targets: tuple[TargetSpec, ...]
+    cluster: ClusterSettings
+    storage_url: str
+    tracking_uri: str
+    artifact_location: str
+    block_runs: bool  # one MLflow run per block (else batched on the parent run)
+    budgets: dict[str, float]
+    max_points: int
+    output_dir: Path
+    config_yaml: str
+    config_hash: str
+    refine: RefineSettings = RefineSettings()
+    scheduler: dict | None = None  # conf/scheduler: validated by orchestrator.scheduler when it starts
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cluster.cpus_per_block))
+
+    def scorer_settings_dict(self) -> dict:
+        value = self.scorer_settings
+        return asdict(value) if is_dataclass(value) else dict(value or {})
+
+
+def compose_config(overrides: list[str], source: ConfigSource = ConfigSource()) -> DictConfig:
+    """Compose the primary config (``config``, or ``source.config_name``) with Hydra overrides."""
+    overrides = list(overrides)
+    try:
+        if source.config_dir:
+            directory = Path(source.config_dir).expanduser().resolve()
+            if not directory.is_dir():
+                raise ConfigError(f"--config-dir {source.config_dir}: no such directory")
+            if (directory / f"{source.config_name}.yaml").is_file():
+                # The user's own primary config; the packaged groups stay on the search path.
+                with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
+                    return compose(config_name=source.config_name,
+                                   overrides=[f"hydra.searchpath=[pkg://{CONFIG_MODULE}]", *overrides])
+            overrides = [f"hydra.searchpath=[file://{directory}]", *overrides]
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            return compose(config_name=source.config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(_composition_message(exc, overrides, source)) from exc
+
+
+def _groups_from_paths(extra: list[Path]) -> dict[str, list[str]]:
+    """Group options by listing the config trees' folders (the packaged tree plus ``extra`` ones)."""
+    from importlib import resources
+
+    roots = [resources.files(CONFIG_MODULE), *extra]
+    groups: dict[str, set[str]] = {}
+    for root in roots:
+        for entry in root.iterdir():
+            if entry.is_dir() and not entry.name.startswith(("_", ".")):
+                names = {p.name.rsplit(".", 1)[0] for p in entry.iterdir() if p.name.endswith(".yaml")}
+                groups.setdefault(entry.name, set()).update(names)
+    return {g: sorted(o) for g, o in sorted(groups.items())}
+
+
+def _composition_message(exc: Exception, overrides: list[str], source: ConfigSource) -> str:
+    message = str(exc).split("Config search path:")[0].strip()
+    groups = _groups_from_paths([Path(source.config_dir).expanduser().resolve()] if source.config_dir else [])
+    missing_option = re.match(r"In '[^']*': Could not find '([^']+)/([^']+)'|Could not find '([^']+)/([^']+)'",
+                              message)
+    if missing_option:
+        group, option = (missing_option.group(1), missing_option.group(2)) if missing_option.group(1) else (
+            missing_option.group(3), missing_option.group(4))
+        options = groups.get(group, [])
+        return (f"{group}={option}: no such option in config group {group!r}{did_you_mean(option, options)}; "
+                f"options: {', '.join(options) or 'none'}")
+    if message.startswith("Could not override") or "Key '" in message and "is not in struct" in message:
+        key = message.split("'")[1] if "'" in message else "?"
+        if "." not in key:
+            return (f"unknown config group or key {key!r}{did_you_mean(key, list(groups) + TOP_LEVEL_KEYS)}; "
+                    f"groups: {', '.join(groups)}; `blocknas config show` prints the whole config")
+        return _unknown_key_message(key, overrides, source)
+    return message
+
+
+def _unknown_key_message(key: str, overrides: list[str], source: ConfigSource) -> str:
+    """Name the near misses among the keys of the section the override points into."""
+    parent, _, leaf = key.rpartition(".")
+    clean = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(key)]
+    try:
+        cfg = OmegaConf.to_container(compose_config(clean, source), resolve=False)
+        for part in parent.split("."):
+            cfg = cfg[part]
+        valid = sorted(cfg) if isinstance(cfg, dict) else []
+    except (ConfigError, KeyError, TypeError):
+        valid = []
+    text = f"unknown config key {key!r}{did_you_mean(leaf, valid).replace(chr(39), chr(39) + parent + '.', 1)}"
+    if valid:
+        text += f"; valid keys of {parent}: {', '.join(valid)}"
+    return text + _moved_key_hint(key)
+
+
+def _moved_key_hint(key: str) -> str:
+    if key.lstrip("+") == "scorer.dataset":
+        return ("; the data of a training scorer is its own config group now: data=mnist, data=digits, data=npz "
+                "data.path=..., data=csv ..., data=image_folder ... (`blocknas plugins` lists the loaders)")
+    return ""
+
+
+def load_settings(overrides: list[str], source: ConfigSource = ConfigSource(), check_space: bool = True
+                  ) -> RunSettings:
+    """Compose and validate. ``check_space=False`` (commands that only touch the store) skips building the
+    search space, which imports torch and may import the user's code."""
+    cfg = compose_config(overrides, source)
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as exc:
+        raise ConfigError(f"{exc.full_key} must be set (it has no default): {exc.full_key}=...") from exc
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"could not resolve the config: {exc}") from exc
+    return settings_from_dict(resolved, OmegaConf.to_yaml(cfg, resolve=True), check_space)
+
+
+def _require(section: dict, key: str, kind: type, where: str):
+    value = section.get(key)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"{where}.{key} must be a {kind.__name__}, got {value!r}")
+    if kind is float and value != value:  # NaN
+        raise ConfigError(f"{where}.{key} must be a number, got nan")
+    return value
+
+
+def _positive(value, where: str, allow_zero: bool = False):
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{where} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return value
+
+
+def _check_sections(cfg: dict) -> None:
+    try:
+        check_keys(cfg, TOP_LEVEL_KEYS, "config")
+        for section, keys in SECTION_KEYS.items():
+            check_keys(cfg.get(section) or {}, keys, section)
+    except SettingsError as exc:
+        raise ConfigError(str(exc).replace("'config.", "'")) from exc
+
+
+def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) -> RunSettings:
+    _check_sections(cfg)
+    name = str(cfg.get("name") or "")
+    if not name or "/" in name:
+        raise ConfigError(f"name must be a non-empty experiment name without '/', got {name!r}")
+
+    space_cfg = cfg["space"]
+    scorer_cfg = dict(cfg["scorer"])
+    cluster_cfg = cfg["cluster"]
+    resources = cfg["resources"]
+    cpus_per_block = _positive(_require(resources, "cpus_per_block", float, "resources"), "resources.cpus_per_block")
+    scorer_kind, scorer_settings, trains = _scorer(scorer_cfg, space_cfg.get("kind"))
+    data = cfg.get("data") if trains else None
+    if trains:
+        _check_data(data)
+    space = _space(space_cfg, scorer_kind, trains) if check_space else None
+    if trains and space is not None:
+        _check_data_fits(data, space, scorer_settings)
+    space_definition = dict(space_cfg)
+    if space is not None and hasattr(space, "fingerprint"):
+        # A user's own modules: their structure goes into every job hash, and workers check they match.
+        space_definition["fingerprint"] = space.fingerprint()
+    device = scorer_cfg.get("device", "auto")
+    if device not in ("cpu", "cuda", "auto"):
+        raise ConfigError(f"scorer.device must be cpu, cuda or auto, got {device!r}")
+    try:
+        estimator = EstimatorSettings(str(scorer_cfg.get("estimator", "avg_context")),
+                                      float(scorer_cfg.get("sample_fraction", 0.05)),
+                                      int(scorer_cfg.get("sample_seed", 0)))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"scorer.{exc}") from exc
+
+    targets = tuple(_target(tname, tcfg) for tname, tcfg in (cfg.get("targets") or {}).items())
+    if not targets:
+        raise ConfigError("targets is empty: configure at least one hardware target (`blocknas config show` "
+                          "prints the defaults)")
+    for target in targets:
+        if target.kind == "measured" and space is not None and not space.builds_modules:
+            raise ConfigError(
+                f"targets.{target.name}: measured targets time the space's blocks in torch, which this space "
+                "does not build; give this space's costs as a network_table target (a per-network CSV) instead"
+            )
+
+    num_cpus = cluster_cfg.get("num_cpus")
+    if num_cpus is not None:
+        num_cpus = _positive(_require(cluster_cfg, "num_cpus", int, "cluster"), "cluster.num_cpus")
+    cluster = ClusterSettings(
+        address=cluster_cfg.get("address") or None,
+        num_cpus=num_cpus,
+        cpus_per_block=cpus_per_block,
+        gpus_per_block=_positive(
+            _require(resources, "gpus_per_block", float, "resources"), "resources.gpus_per_block", allow_zero=True
+        ),
+        max_retries=_positive(_require(cluster_cfg, "max_retries", int, "cluster"), "cluster.max_retries", True),
+        object_store_mb=_positive(_require(cluster_cfg, "object_store_mb", int, "cluster"), "cluster.object_store_mb"),
+        lease_seconds=_positive(_require(cluster_cfg, "lease_seconds", float, "cluster"), "cluster.lease_seconds"),
+    )
+    if num_cpus is not None and cpus_per_block > num_cpus:
+        raise ConfigError(f"resources.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
+
+    solver = cfg["solver"]
+    names = {t.name for t in targets}
+    budgets = {}
+    for key, value in (solver.get("budgets") or {}).items():
+        if value is None:
+            continue
+        if key not in names:
+            raise ConfigError(f"solver.budgets.{key}: no hardware target named {key!r}"
+                              f"{did_you_mean(key, names)}; targets: {sorted(names)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(f"solver.budgets.{key} must be a number, got {value!r}")
+        budgets[key] = float(value)
+    max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
+    predictor = solver.get("predictor", "linear")
+    if predictor not in PREDICTORS:
+        raise ConfigError(f"solver.predictor must be one of {PREDICTORS}{did_you_mean(predictor, PREDICTORS)}, "
+                          f"got {predictor!r}")
+
+    storage_url = str(cfg["storage"]["url"])
+    tracking_uri = str(cfg["tracking"]["uri"])
+    for key, value in (("storage.url", storage_url), ("tracking.uri", tracking_uri)):
+        if "://" not in value and not value.startswith(("sqlite:", "file:")):
+            raise ConfigError(f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., got {value!r}")
+    if ":" in (storage_url.split("@")[0].split("//", 1)[-1]) and "@" in storage_url:
+        raise ConfigError("storage.url must not contain a password; set it in the PGPASSWORD environment variable")
+
+    block_runs = cfg["tracking"].get("block_runs", "auto")
+    if block_runs not in ("auto", "per_block", "batched"):
+        raise ConfigError(f"tracking.block_runs must be auto, per_block or batched, got {block_runs!r}")
+    try:
+        refine = RefineSettings.from_dict(cfg.get("refine"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+    if refine.rounds and predictor != "linear":
+        raise ConfigError("refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
+                          "(or refine.rounds=0 to keep the flops predictor without refinement)")
+    science = {"name": name, "space": space_cfg, "scorer": scorer_cfg, "targets": cfg.get("targets"),
+               "solver": solver, "refine": cfg.get("refine")}
+    if trains:
+        science["data"] = data
+    return RunSettings(
+        name=name,
+        space=space,
+        space_definition=space_definition,
+        scorer_kind=scorer_kind,
+        scorer_settings=scorer_settings,
+        data=data,
+        trains=trains,
+        estimator=estimator,
+        predictor=predictor,
+        device=device,
+        targets=targets,
+        cluster=cluster,
+        storage_url=storage_url,
+        tracking_uri=tracking_uri,
+        artifact_location=str(cfg["tracking"].get("artifact_location") or ""),
+        block_runs=block_runs == "per_block" or (block_runs == "auto" and trains),
+        budgets=budgets,
+        max_points=max_points,
+        output_dir=Path(cfg["paths"]["output_dir"]),
+        config_yaml=config_yaml,
+        config_hash=content_hash(science),
+        refine=refine,
+        scheduler=cfg.get("scheduler"),
+    )
+
+
+def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool]:
+    """The scorer's registered name, its typed settings, and whether it trains networks."""
+    from workers.scoring import COMMON_KEYS, SCORERS
+    from workers.typed import field_names
+
+    kind = scorer_cfg.get("kind")
+    try:
+        entry = SCORERS.get(kind, "scorer.kind")
+        if entry.spaces and space_kind not in entry.spaces:
+            raise ConfigError(f"scorer.kind={kind} works on space.kind {' or '.join(entry.spaces)}, not "
+                              f"{space_kind!r}" + (" (space=nb201)" if "nb201" in entry.spaces else ""))
+        if entry.settings is not None:
+            check_keys(scorer_cfg, [*COMMON_KEYS, *field_names(entry.settings)], "scorer")
+        settings = entry.parse_settings({k: v for k, v in scorer_cfg.items() if k not in COMMON_KEYS})
+    except (RegistryError, SettingsError) as exc:
+        message = str(exc)
+        raise ConfigError(message + (_moved_key_hint("scorer.dataset") if "'scorer.dataset'" in message else "")
+                          ) from exc
+    return kind, settings, entry.trains
+
+
+def _check_data(data: dict | None) -> None:
+    from workers.data import DataError, data_settings
+
+    if not isinstance(data, dict) or "kind" not in data:
+        raise ConfigError("data must name a dataset: data=mnist, data=digits, data=npz data.path=..., ...")
+    try:
+        data_settings(data)
+    except (DataError, RegistryError) as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _check_data_fits(data_cfg: dict, space, scorer_settings) -> None:
+    """Load the data (once per process) and check it against the space and the scorer's split sizes."""
+    from workers.data import DataError, check_fits, load_dataset
+
+    try:
+        data = load_dataset(data_cfg)
+        check_fits(data, space.input_shape[1:], space.num_classes)
+    except (DataError, RegistryError) as exc:
+        raise ConfigError(str(exc)) from exc
+    wanted = getattr(scorer_settings, "train_size", 0) + getattr(scorer_settings, "val_size", 0)
+    if wanted > len(data.labels):
+        raise ConfigError(f"scorer.train_size + scorer.val_size = {wanted} exceeds the {len(data.labels)} "
+                          f"examples of dataset {data.name!r}")
+
+
+def _space(space_cfg: dict, scorer_kind: str, trains: bool):
+    from workers.spaces import SearchSpaceError, space_from_dict
+
+    try:
+        space = space_from_dict(space_cfg)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
+    except (SearchSpaceError, TypeError, ValueError) as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith(("space", "unknown config key")) else f"space: {message}"
+                          ) from exc
+    kind = space_cfg.get("kind")
+    if trains and not space.builds_modules:
+        raise ConfigError(f"scorer.kind={scorer_kind} trains networks, but space.kind={kind} builds none "
+                          "(it is tabular); for space.kind=nb201 use scorer=nb201_tabular")
+    return space
+
+
+def _target(name: str, tcfg: dict) -> TargetSpec:
+    if not isinstance(tcfg, dict):
+        raise ConfigError(f"targets.{name} must be a mapping with kind and metric, got {tcfg!r}")
+    kind, metric = tcfg.get("kind"), tcfg.get("metric")
+    if kind not in TARGET_KINDS:
+        raise ConfigError(f"targets.{name}.kind must be one of {TARGET_KINDS}{did_you_mean(kind, TARGET_KINDS)}, "
+                          f"got {kind!r}")
+    try:
+        check_keys(tcfg, TARGET_KEYS[kind], f"targets.{name}")
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
+    if kind == "analytic":
+        if metric not in ANALYTIC_METRICS:
+            raise ConfigError(f"targets.{name}.metric must be one of {ANALYTIC_METRICS} for analytic targets")
+        return TargetSpec(name, kind, metric)
+    where = f"targets.{name}"
+    if kind == "network_table":
+        if metric not in TABLE_METRICS:
+            raise ConfigError(f"{where}.metric must be one of {TABLE_METRICS} for network_table targets")
+        for key in ("file", "column"):
+            if not isinstance(tcfg.get(key), str) or not tcfg[key]:
+                raise ConfigError(f"{where}.{key} must be set for a network_table target (the per-network CSV "
+                                  "and the column holding this target's values)")
+        return TargetSpec(name, kind, metric, file=str(Path(tcfg["file"]).expanduser().resolve()),
+                          column=tcfg["column"], key_column=str(tcfg.get("key_column", "code")))
+    if metric != "latency_ms":
+        raise ConfigError(f"targets.{name}.metric must be latency_ms for measured targets, got {metric!r}")
+    return TargetSpec(
+        name,
+        kind,
+        metric,
+        warmup=_positive(_require(tcfg, "warmup", int, where), f"{where}.warmup", allow_zero=True),
+        repeats=_positive(_require(tcfg, "repeats", int, where), f"{where}.repeats"),
+        threads=_positive(_require(tcfg, "threads", int, where), f"{where}.threads"),
+    )

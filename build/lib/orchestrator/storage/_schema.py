@@ -1,0 +1,96 @@
+"""Schema versions of the performance store, managed by the Alembic migrations shipped in the package.
+
+A new, empty store is created at the newest revision. A store at an older revision is refused (so no
+code ever writes rows the schema does not fit) until ``blocknas db upgrade`` migrates it; one written by a
+newer blocknas is refused too.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from filelock import FileLock
+from sqlalchemy import Engine, inspect, text
+
+from orchestrator.storage._models import Base
+
+_SCRIPTS = "orchestrator.storage:migrations"
+# Not Alembic's default `alembic_version`: MLflow's tracking store keeps its own revision there, and the
+# two may share one database.
+VERSION_TABLE = "blocknas_schema_version"
+_PG_LOCK = 7_310_201  # advisory lock id: one migrating process at a time per database
+
+
+class SchemaError(RuntimeError):
+    """The store's schema revision is not the one this blocknas needs; the message says what to run."""
+
+
+def _config(connection=None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", _SCRIPTS)
+    config.attributes["connection"] = connection
+    return config
+
+
+def _context(connection) -> MigrationContext:
+    return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return _context(connection).get_current_revision()
+
+
+_UNVERSIONED = ("the store has blocknas tables but no schema revision (it was written before migrations existed); "
+                "export what you need and point storage.url at a new database")
+
+
+def _has_tables(bind) -> bool:
+    return bool(set(inspect(bind).get_table_names()) & set(Base.metadata.tables))
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate to ``revision``; returns (before, after). Safe to call from several processes at once."""
+    database = engine.url.database
+    on_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+    with FileLock(f"{database}.lock") if on_file else nullcontext(), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK})
+        before = _context(connection).get_current_revision()
+        if before is None and _has_tables(connection):
+            raise SchemaError(_UNVERSIONED)
+        command.upgrade(_config(connection), revision)
+        after = _context(connection).get_current_revision()
+    return before, after
+
+
+def ensure_current(engine: Engine, shown_url: str) -> None:
+    """Create a new store at head; refuse one at any other revision with the command that fixes it."""
+    head = head_revision()
+    revision = current_revision(engine)
+    if revision is None:  # new (or unversioned: refused inside, under the lock)
+        try:
+            upgrade(engine)  # under a lock: a second process finds the store at head and does nothing
+        except SchemaError as exc:
+            raise SchemaError(f"{shown_url}: {exc}") from exc
+        return
+    if revision == head:
+        return
+    known = {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
+    if revision in known:
+        raise SchemaError(
+            f"the performance table at {shown_url} has schema revision {revision}, this blocknas needs {head}: "
+            f"run `blocknas db upgrade storage.url=...` with the same storage.url (back the database up first)"
+        )
+    raise SchemaError(
+        f"the performance table at {shown_url} has schema revision {revision!r}, which this blocknas does not "
+        f"know (needs {head}): it was written by a newer blocknas; upgrade blocknas"
+    )

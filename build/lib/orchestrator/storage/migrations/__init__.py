@@ -1,0 +1,1 @@
+"""Alembic migrations of the performance store; applied by ``blocknas db upgrade`` (see ``_schema``)."""

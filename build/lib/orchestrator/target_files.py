@@ -1,0 +1,376 @@
+"""Hardware-target files: parse every accepted format into one ``TargetData``, or reject the whole file.
+
+Accepted (the format is told by the extension and, for YAML, the top-level keys):
+
+- per-block CSV, header ``slot,block,metric,value``: one cost per row; ``slot`` is the slot's name,
+  ``block`` the candidate's name; the slot ``fixed`` (block left empty) holds what every network pays;
+- per-block YAML: ``kind`` (``table``, ``analytic`` or ``measured``), optional ``budgets: {metric: limit}``,
+  and for tables ``costs: {metric: {fixed: x, SLOT: {BLOCK: value}}}``; analytic targets name ``metrics``
+  (``flops``, ``params``), measured ones ``warmup``, ``repeats``, ``threads``;
+- per-network CSV, header ``architecture,metric,value``: whole-network measurements, the architecture as
+  block keys ``SLOT:BLOCK`` separated by spaces. Converted to block costs by substitution, as MathNAS does:
+  the base network is the one every other row differs from in exactly one slot, a block's cost is
+  ``T(base with it) - T(base)``, and the fixed part is ``T(base)``;
+- Once-for-All latency lookup YAML: keys ``OP-input:HxWxC-output:HxWxC[-expand:E-kernel:K-stride:S-idskip:I]``
+  mapping to ``{mean: ms}``. Entries with the same input and output shape and stride are one slot, their
+  ops (with expand, kernel, idskip) its candidate blocks; a slot with a single candidate is fixed cost;
+- Puzzle block library JSON: ``{"layers": [{"name": L, "variants": [{"name": V, "stats": {metric: cost},
+  "metrics": {score: value}}]}]}``: costs from ``stats``, block scores (e.g. KL divergence) from ``metrics``;
+  an optional top-level ``"budgets": {metric: limit}`` as in the YAML.
+
+Errors name the file, the line (CSV, YAML) or the path inside the document (JSON), and the problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+COST_METRICS = ("latency_ms", "energy_mj", "memory_mib", "flops", "params")
+KINDS = ("analytic", "measured", "table")
+FIXED = "fixed"
+
+
+class TargetFileError(ValueError):
+    """A target file is invalid; nothing from it was stored."""
+
+    def __init__(self, path: Path, problem: str, line: int | None = None):
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """A target's definition, as data: what the registry stores and versions."""
+
+    kind: str
+    metrics: tuple[str, ...]
+    budgets: dict[str, float] = field(default_factory=dict)
+    # table targets: metric -> {"fixed": value, "blocks": {slot: {block: value}}}
+    costs: dict[str, dict] = field(default_factory=dict)
+    scores: dict[str, dict] = field(default_factory=dict)  # imported block scores: name -> {slot: {block: v}}
+    settings: dict = field(default_factory=dict)  # measured: warmup, repeats, threads
+    source: str = ""  # the format it was read from
+
+    def as_json(self) -> dict:
+        return {"kind": self.kind, "metrics": list(self.metrics), "budgets": self.budgets, "costs": self.costs,
+                "scores": self.scores, "settings": self.settings, "source": self.source}
+
+
+def read_target_file(path: str | Path) -> TargetData:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TargetFileError(path, f"cannot read it: {exc.strerror}") from exc
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path, text)
+    if suffix in (".yaml", ".yml"):
+        return _read_yaml(path, text)
+    if suffix == ".json":
+        return _read_puzzle(path, text)
+    raise TargetFileError(path, f"unknown file type {suffix!r}: give a .csv, .yaml/.yml or .json file")
+
+
+# ---------------------------------------------------------------------------------------------- numbers
+def _number(path: Path, value, what: str, line: int | None = None, signed: bool = False) -> float:
+    """A finite number; ``signed`` for per-block costs, which may be differences to a base network."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TargetFileError(path, f"{what}: {value!r} is not a number", line) from None
+    if not math.isfinite(number) or (number < 0 and not signed):
+        raise TargetFileError(path, f"{what}: {value!r} must be a finite number{'' if signed else ' >= 0'}", line)
+    return number
+
+
+def _metric(path: Path, name, line: int | None = None) -> str:
+    if name not in COST_METRICS:
+        raise TargetFileError(path, f"unknown metric {name!r}; known: {', '.join(COST_METRICS)}", line)
+    return name
+
+
+def _put(path: Path, costs: dict, metric: str, slot: str, block: str, value: float, line: int | None) -> None:
+    table = costs.setdefault(metric, {FIXED: 0.0, "blocks": {}})
+    if slot == FIXED:
+        table[FIXED] = value
+        return
+    if block.startswith(f"{slot}:"):  # the block key as `blocknas blocks` prints it
+        block = block[len(slot) + 1:]
+    blocks = table["blocks"].setdefault(slot, {})
+    if block in blocks:
+        raise TargetFileError(path, f"{metric} of {slot}:{block} is given twice", line)
+    blocks[block] = value
+
+
+def _check_complete(path: Path, costs: dict) -> None:
+    """Every metric covers the same slots and blocks: a partial table cannot be solved."""
+    shapes = {m: {s: sorted(b) for s, b in t["blocks"].items()} for m, t in costs.items()}
+    first = next(iter(shapes), None)
+    if first is None:
+        raise TargetFileError(path, "no costs in the file")
+    for metric, shape in shapes.items():
+        if shape != shapes[first]:
+            missing = {f"{s}:{b}" for s, bs in shapes[first].items() for b in bs} ^ {
+                f"{s}:{b}" for s, bs in shape.items() for b in bs}
+            raise TargetFileError(path, f"metrics {first} and {metric} cover different blocks: "
+                                        f"{', '.join(sorted(missing)[:5])}")
+    for metric, table in costs.items():
+        # Block costs may be signed (differences to a base network, as MathNAS's tables are); what a
+        # network costs in total may not.
+        cheapest = table[FIXED] + sum(min(b.values()) for b in table["blocks"].values())
+        if cheapest < 0:
+            raise TargetFileError(path, f"{metric}: the cheapest network would cost {cheapest:g} (the fixed part "
+                                        "plus the smallest block of every slot); block costs may be negative, a "
+                                        "network's total may not: raise the fixed part")
+
+
+# ------------------------------------------------------------------------------------------------- CSV
+def _read_csv(path: Path, text: str) -> TargetData:
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise TargetFileError(path, "the file is empty", 1)
+    header = [h.strip() for h in rows[0]]
+    if header == ["slot", "block", "metric", "value"]:
+        return _read_block_csv(path, rows[1:])
+    if header == ["architecture", "metric", "value"]:
+        return _read_network_csv(path, rows[1:])
+    raise TargetFileError(path, f"header {','.join(header)!r}: expected 'slot,block,metric,value' (per-block costs) "
+                                "or 'architecture,metric,value' (per-network measurements)", 1)
+
+
+def _cells(path: Path, row: list[str], width: int, line: int) -> list[str]:
+    if len(row) != width:
+        raise TargetFileError(path, f"expected {width} comma-separated values, got {len(row)}", line)
+    return [c.strip() for c in row]
+
+
+def _read_block_csv(path: Path, rows: list[list[str]]) -> TargetData:
+    costs: dict = {}
+    for line, row in enumerate(rows, start=2):
+        if not any(c.strip() for c in row):
+            continue
+        slot, block, metric, value = _cells(path, row, 4, line)
+        if not slot or (not block and slot != FIXED):
+            raise TargetFileError(path, "slot and block must not be empty (use slot 'fixed' for the fixed part)", line)
+        _put(path, costs, _metric(path, metric, line), slot, block,
+             _number(path, value, metric, line, signed=True), line)
+    _check_complete(path, costs)
+    return TargetData("table", tuple(costs), costs=costs, source="block_csv")
+
+
+def _read_network_csv(path: Path, rows: list[list[str]]) -> TargetData:
+    measured: dict[str, dict[tuple[tuple[str, str], ...], tuple[float, int]]] = {}
+    for line, row in enumerate(rows, start=2):
+        if not any(c.strip() for c in row):
+            continue
+        architecture, metric, value = _cells(path, row, 3, line)
+        blocks = []
+        for key in architecture.split():
+            slot, sep, block = key.partition(":")
+            if not sep or not slot or not block:
+                raise TargetFileError(path, f"architecture block {key!r} is not SLOT:BLOCK", line)
+            blocks.append((slot, block))
+        if not blocks:
+            raise TargetFileError(path, "empty architecture", line)
+        per_metric = measured.setdefault(_metric(path, metric, line), {})
+        if tuple(blocks) in per_metric:
+            raise TargetFileError(path, f"{metric} of {architecture!r} is given twice", line)
+        per_metric[tuple(blocks)] = (_number(path, value, metric, line), line)
+    if not measured:
+        raise TargetFileError(path, "no measurements in the file")
+    costs = {metric: _substitute(path, networks) for metric, networks in measured.items()}
+    _check_complete(path, costs)
+    return TargetData("table", tuple(costs), costs=costs, source="network_csv")
+
+
+def _substitute(path: Path, networks: dict) -> dict:
+    """MathNAS substitution around the one network all others differ from in exactly one slot."""
+    archs = list(networks)
+    slots = [s for s, _ in archs[0]]
+    for arch in archs:
+        if [s for s, _ in arch] != slots:
+            raise TargetFileError(path, f"architecture {' '.join(f'{s}:{b}' for s, b in arch)!r} does not have "
+                                        f"the slots {' '.join(slots)} in that order", networks[arch][1])
+
+    def distance(a, b) -> int:
+        return sum(x != y for x, y in zip(a, b, strict=True))
+
+    bases = [a for a in archs if all(distance(a, other) <= 1 for other in archs)]
+    if not bases or len(archs) < 2:
+        raise TargetFileError(path, "no base network: substitution needs one network that every other row differs "
+                                    "from in exactly one slot (MathNAS), plus at least one such row")
+    base = bases[0]
+    base_value = networks[base][0]
+    blocks: dict[str, dict[str, float]] = {slot: {block: 0.0} for slot, block in base}
+    for arch, (value, _line) in networks.items():
+        for (slot, block), (_, base_block) in zip(arch, base, strict=True):
+            if block != base_block:
+                blocks[slot][block] = value - base_value
+    return {FIXED: base_value, "blocks": blocks}
+
+
+# ------------------------------------------------------------------------------------------------ YAML
+class _LineLoader(yaml.SafeLoader):
+    """Safe YAML that remembers each mapping key's line, for error messages."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    mapping = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        loader.lines[id(mapping), key] = key_node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(path: Path, text: str) -> TargetData:
+    loader = _LineLoader(text)
+    loader.lines = {}
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise TargetFileError(path, f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                              mark.line + 1 if mark else None) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict) or not data:
+        raise TargetFileError(path, "expected a mapping at the top level", 1)
+
+    def line(mapping: dict, key) -> int | None:
+        return loader.lines.get((id(mapping), key))
+
+    if "kind" in data or "costs" in data:
+        return _read_block_yaml(path, data, line)
+    return _read_ofa(path, data, line)
+
+
+def _read_block_yaml(path: Path, data: dict, line) -> TargetData:
+    unknown = sorted(set(data) - {"kind", "budgets", "costs", "metrics", "warmup", "repeats", "threads"})
+    if unknown:
+        raise TargetFileError(path, f"unknown keys {unknown}", line(data, unknown[0]))
+    kind = data.get("kind", "table")
+    if kind not in KINDS:
+        raise TargetFileError(path, f"kind must be one of {', '.join(KINDS)}, got {kind!r}", line(data, "kind"))
+    budgets_in = data.get("budgets") or {}
+    if not isinstance(budgets_in, dict):
+        raise TargetFileError(path, "budgets must map metrics to limits", line(data, "budgets"))
+    budgets = {_metric(path, m, line(budgets_in, m)): _number(path, v, f"budgets.{m}", line(budgets_in, m))
+               for m, v in budgets_in.items()}
+    if kind == "analytic":
+        metrics = data.get("metrics") or []
+        if not metrics or not isinstance(metrics, list) or any(m not in ("flops", "params") for m in metrics):
+            raise TargetFileError(path, "analytic targets list metrics among flops, params", line(data, "metrics"))
+        return TargetData(kind, tuple(metrics), budgets, source="yaml")
+    if kind == "measured":
+        settings = {}
+        for key, default in (("warmup", 5), ("repeats", 20), ("threads", 1)):
+            value = data.get(key, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "warmup" else 1):
+                raise TargetFileError(path, f"{key} must be a whole number, got {value!r}", line(data, key))
+            settings[key] = value
+        return TargetData(kind, ("latency_ms",), budgets, settings=settings, source="yaml")
+    costs_in = data.get("costs")
+    if not isinstance(costs_in, dict) or not costs_in:
+        raise TargetFileError(path, "a table target needs costs: {metric: {fixed: x, SLOT: {BLOCK: value}}}",
+                              line(data, "costs") or 1)
+    costs: dict = {}
+    for metric, slots in costs_in.items():
+        _metric(path, metric, line(costs_in, metric))
+        if not isinstance(slots, dict):
+            raise TargetFileError(path, f"costs.{metric} must map slots to blocks", line(costs_in, metric))
+        for slot, blocks in slots.items():
+            where = line(slots, slot)
+            if slot == FIXED:
+                _put(path, costs, metric, FIXED, "",
+                     _number(path, blocks, f"costs.{metric}.fixed", where, signed=True), where)
+                continue
+            if not isinstance(blocks, dict) or not blocks:
+                raise TargetFileError(path, f"costs.{metric}.{slot} must map blocks to values", where)
+            for block, value in blocks.items():
+                at = line(blocks, block)
+                _put(path, costs, metric, str(slot), str(block),
+                     _number(path, value, f"costs.{metric}.{slot}.{block}", at, signed=True), at)
+    _check_complete(path, costs)
+    return TargetData("table", tuple(costs), budgets, costs=costs, source="block_yaml")
+
+
+_OFA_KEY = re.compile(r"^(?P<op>[A-Za-z_]+)-input:(?P<input>\d+(?:x\d+)*)-output:(?P<output>\d+(?:x\d+)*)(?P<rest>.*)$")
+
+
+def _read_ofa(path: Path, data: dict, line) -> TargetData:
+    blocks: dict[str, dict[str, float]] = {}
+    for key, entry in data.items():
+        at = line(data, key)
+        match = _OFA_KEY.match(str(key))
+        if not match:
+            raise TargetFileError(path, f"key {key!r} is not an OFA lookup key OP-input:HxWxC-output:HxWxC[-...]", at)
+        if not isinstance(entry, dict) or "mean" not in entry:
+            raise TargetFileError(path, f"{key}: expected a mapping with 'mean' (milliseconds)", at)
+        fields = dict(part.split(":", 1) for part in match["rest"].strip("-").split("-") if ":" in part)
+        slot = f"{match['input']}>{match['output']}/s{fields.pop('stride', '1')}"
+        block = "-".join([match["op"], *(f"{k}{v}" for k, v in sorted(fields.items()))])
+        value = _number(path, entry["mean"], f"{key}.mean", at)
+        if block in blocks.setdefault(slot, {}):
+            raise TargetFileError(path, f"{key}: a second entry for block {block} of slot {slot}", at)
+        blocks[slot][block] = value
+    fixed = sum(next(iter(b.values())) for b in blocks.values() if len(b) == 1)
+    searchable = {slot: b for slot, b in blocks.items() if len(b) > 1}
+    if not searchable:
+        raise TargetFileError(path, "no slot has more than one candidate block: nothing to search")
+    costs = {"latency_ms": {FIXED: fixed, "blocks": searchable}}
+    return TargetData("table", ("latency_ms",), costs=costs, source="ofa_yaml")
+
+
+# ------------------------------------------------------------------------------------------------ JSON
+def _read_puzzle(path: Path, text: str) -> TargetData:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TargetFileError(path, f"not valid JSON: {exc.msg}", exc.lineno) from None
+    layers = data.get("layers") if isinstance(data, dict) else None
+    if not isinstance(layers, list) or not layers:
+        raise TargetFileError(path, 'expected {"layers": [{"name": ..., "variants": [...]}, ...]}')
+    costs: dict = {}
+    scores: dict = {}
+    for i, layer in enumerate(layers):
+        where = f"layers[{i}]"
+        if not isinstance(layer, dict) or not isinstance(layer.get("variants"), list) or not layer["variants"]:
+            raise TargetFileError(path, f"{where}: expected a name and a non-empty list of variants")
+        slot = str(layer.get("name") or f"layer_{i}")
+        for j, variant in enumerate(layer["variants"]):
+            at = f"{where}.variants[{j}]"
+            if not isinstance(variant, dict) or not variant.get("name") or not isinstance(variant.get("stats"), dict):
+                raise TargetFileError(path, f"{at}: expected a name and stats")
+            block = str(variant["name"])
+            for metric, value in variant["stats"].items():
+                if metric not in COST_METRICS:
+                    raise TargetFileError(path, f"{at}.stats: unknown metric {metric!r}; known: "
+                                                f"{', '.join(COST_METRICS)}")
+                _put(path, costs, metric, slot, block, _number(path, value, f"{at}.stats.{metric}"), None)
+            for name, value in (variant.get("metrics") or {}).items():
+                per_slot = scores.setdefault(str(name), {}).setdefault(slot, {})
+                try:
+                    per_slot[block] = float(value)
+                except (TypeError, ValueError):
+                    raise TargetFileError(path, f"{at}.metrics.{name}: {value!r} is not a number") from None
+    _check_complete(path, costs)
+    budgets_in = data.get("budgets") or {}
+    if not isinstance(budgets_in, dict):
+        raise TargetFileError(path, "budgets: expected {metric: limit}")
+    budgets = {_metric(path, m): _number(path, v, f"budgets.{m}") for m, v in budgets_in.items()}
+    missing = sorted(set(budgets) - set(costs))
+    if missing:
+        raise TargetFileError(path, f"budgets on {missing}, which no variant's stats give")
+    return TargetData("table", tuple(costs), budgets, costs=costs, scores=scores, source="puzzle_json")

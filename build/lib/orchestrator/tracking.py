@@ -1,0 +1,92 @@
+"""MLflow adapter: one parent run per ``blocknas run``, one nested run per block job."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import nullcontext
+from functools import lru_cache
+from pathlib import Path
+
+from filelock import FileLock
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+PARENT_TAG = "mlflow.parentRunId"
+
+
+@lru_cache(maxsize=4)
+def client_for(uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=uri)
+
+
+def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
+    """Create (once, from the driver) the tracking store and the experiment; return its id.
+
+    A fresh SQLite MLflow store is created by its first client: doing it here, before any Ray task
+    starts, avoids many processes racing to create the same database.
+    """
+    # Two drivers starting at once on a new SQLite store would both run MLflow's schema migrations.
+    lock = FileLock(f"{uri.removeprefix('sqlite:///')}.lock") if uri.startswith("sqlite:///") else nullcontext()
+    with lock:
+        client = client_for(uri)
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        # A tracking server stores artifacts where its --artifacts-destination says, reachable from every node.
+        remote = uri.startswith(("http://", "https://"))
+        location = Path(artifact_location).resolve().as_uri() if artifact_location and not remote else None
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except Exception:  # another driver (on a server store) created it at the same moment
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+
+def start_run(uri: str, experiment_id: str, run_name: str, tags: dict, params: dict,
+              parent_run_id: str | None = None) -> str:
+    client = client_for(uri)
+    all_tags = dict(tags)
+    if parent_run_id:
+        all_tags[PARENT_TAG] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name, tags={k: str(v) for k, v in all_tags.items()})
+    if params:
+        client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    return run.info.run_id
+
+
+def log_metrics(uri: str, run_id: str, metrics: dict, tags: dict | None = None) -> None:
+    now = int(time.time() * 1000)
+    client_for(uri).log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+        tags=[RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()],
+    )
+
+
+def finish_run(uri: str, run_id: str, metrics: dict | None = None, status: str = "FINISHED",
+               tags: dict | None = None) -> None:
+    if metrics or tags:
+        log_metrics(uri, run_id, metrics or {}, tags)
+    client_for(uri).set_terminated(run_id, status=status)
+
+
+def log_dict(uri: str, run_id: str, data: dict, artifact_file: str) -> None:
+    client_for(uri).log_dict(run_id, data, artifact_file)
+
+
+def log_artifacts(uri: str, run_id: str, paths: list[Path]) -> None:
+    client = client_for(uri)
+    for path in paths:
+        client.log_artifact(run_id, str(path))
+
+
+def ui_command(uri: str) -> str:
+    """The command that opens the MLflow UI on this store, bound to localhost."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser"
+    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"

@@ -1,0 +1,124 @@
+"""MIP formulation for block-additive predictions: one binary per (slot, block), one block per slot.
+
+``create_model`` only builds the model; the solve loop lives in ``solvers.pareto``. Accuracy and costs
+enter the model shifted and scaled to about [0, 1] (``ScaledTerm``), so solver tolerances are relative
+whatever the units; callers re-evaluate exact values from the chosen blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from solvers.table import BlockTable
+
+# Relative to each objective's range (the model is scaled to about [0, 1]): points closer than this in
+# cost or in accuracy are treated as the same point. It must stay well above the solver's feasibility
+# tolerance (``solvers.highs``), or a cap tightened by STEP would still admit the previous point.
+STEP = 1e-6
+NO_CAP = 2.0  # a cost cap no network reaches: scaled network costs lie in [0, 1]
+
+
+@dataclass(frozen=True)
+class ScaledTerm:
+    """``value = offset + scale * sum_i scaled[i][j]`` with every ``scaled[i]`` having minimum 0."""
+
+    offset: float
+    scale: float
+    scaled: tuple[np.ndarray, ...]
+
+    @classmethod
+    def of(cls, offset: float, per_slot: tuple[np.ndarray, ...]) -> ScaledTerm:
+        mins = [float(v.min()) for v in per_slot]
+        scale = float(sum(float(v.max()) - lo for v, lo in zip(per_slot, mins, strict=True))) or 1.0
+        scaled = tuple((np.asarray(v, dtype=float) - lo) / scale for v, lo in zip(per_slot, mins, strict=True))
+        return cls(offset + sum(mins), scale, scaled)
+
+    def to_scaled(self, value: float) -> float:
+        return (value - self.offset) / self.scale
+
+
+def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, float]) -> pyo.ConcreteModel:
+    """Model with objectives ``max_accuracy`` and ``min_cost`` (one active at a time) and constraints:
+
+    - ``one_block_per_slot[i]``: exactly one candidate chosen per slot;
+    - ``budget[name]``: each budgeted cost within its limit (fixed);
+    - ``cost_cap``: objective cost <= mutable ``cost_cap_value`` (the epsilon of the sweep);
+    - ``accuracy_floor``: accuracy >= mutable ``accuracy_floor_value`` (for lexicographic ties).
+    """
+    model = pyo.ConcreteModel(name=f"additive_{objective_cost}")
+    pairs = [(i, j) for i, names in enumerate(table.choices) for j in range(len(names))]
+    model.PAIRS = pyo.Set(initialize=pairs, dimen=2, ordered=True)
+    model.SLOTS = pyo.RangeSet(0, len(table.slots) - 1)
+    model.x = pyo.Var(model.PAIRS, domain=pyo.Binary)
+
+    accuracy = ScaledTerm.of(table.accuracy_offset, table.accuracy)
+    cost = ScaledTerm.of(table.cost_offsets.get(objective_cost, 0.0), table.costs[objective_cost])
+    model.accuracy_term, model.cost_term = accuracy, cost
+
+    variables = [model.x[i, j] for i, j in pairs]
+
+    def linear(term: ScaledTerm):  # built directly: numpy-float * var products are slow in Pyomo
+        coefficients = np.concatenate(term.scaled).tolist()
+        return LinearExpression(constant=0.0, linear_coefs=coefficients, linear_vars=variables)
+
+    def one_block_per_slot(m, i):
+        return sum(m.x[i, j] for j in range(len(table.choices[i]))) == 1
+
+    model.one_block_per_slot = pyo.Constraint(model.SLOTS, rule=one_block_per_slot)
+
+    budget_terms = {name: ScaledTerm.of(table.cost_offsets.get(name, 0.0), table.costs[name]) for name in budgets}
+    model.BUDGETS = pyo.Set(initialize=sorted(budgets))
+
+    def budget_rule(m, name):
+        term = budget_terms[name]
+        return linear(term) <= term.to_scaled(budgets[name]) + 1e-9
+
+    model.budget = pyo.Constraint(model.BUDGETS, rule=budget_rule)
+
+    _add_rules(model, table)
+
+    model.cost_cap_value = pyo.Param(mutable=True, initialize=NO_CAP)
+    model.cost_cap = pyo.Constraint(expr=linear(cost) <= model.cost_cap_value)
+    model.accuracy_floor_value = pyo.Param(mutable=True, initialize=-1.0)
+    model.accuracy_floor = pyo.Constraint(expr=linear(accuracy) >= model.accuracy_floor_value)
+
+    model.max_accuracy = pyo.Objective(expr=linear(accuracy), sense=pyo.maximize)
+    model.min_cost = pyo.Objective(expr=linear(cost), sense=pyo.minimize)
+    model.min_cost.deactivate()
+    return model
+
+
+def _add_rules(model: pyo.ConcreteModel, table: BlockTable) -> None:
+    """Connectivity rules (see ``solvers.structure``): one path variable per path, sum >= 1."""
+    rows = [(r, k) for r, rule in enumerate(table.rules) for k in range(len(rule.paths))]
+    model.RULE_PATHS = pyo.Set(initialize=rows, dimen=2, ordered=True)
+    model.path_active = pyo.Var(model.RULE_PATHS, bounds=(0, 1))
+
+    def edge_active(i: int, inactive: str):
+        names = table.choices[i]
+        return 1 - model.x[i, names.index(inactive)] if inactive in names else 1
+
+    def path_edges(m, r, k, i):
+        rule = table.rules[r]
+        if i not in rule.paths[k]:
+            return pyo.Constraint.Skip
+        return m.path_active[r, k] <= edge_active(i, rule.inactive)
+
+    model.path_needs_edges = pyo.Constraint(model.RULE_PATHS, model.SLOTS, rule=path_edges)
+    model.some_path_active = pyo.Constraint(
+        range(len(table.rules)),
+        rule=lambda m, r: sum(m.path_active[r, k] for k in range(len(table.rules[r].paths))) >= 1,
+    )
+
+
+def selection_of(model: pyo.ConcreteModel, table: BlockTable) -> tuple[int, ...]:
+    """The chosen block index per slot of a solved model."""
+    chosen = []
+    for i, names in enumerate(table.choices):
+        values = [pyo.value(model.x[i, j]) for j in range(len(names))]
+        chosen.append(int(np.argmax(values)))
+    return tuple(chosen)

@@ -1,0 +1,40 @@
+"""Exhaustive enumeration of every network of a small table: the ground truth the MIP is tested against."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from solvers.merge_front import cost_tolerance, non_dominated
+from solvers.table import BlockTable
+
+MAX_ENUMERATED = 2_000_000
+
+
+def enumerate_networks(table: BlockTable, metrics: list[str]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Every network the table's rules allow: (selections [N, m], predicted accuracy [N], {metric: cost [N]})."""
+    if table.num_networks > MAX_ENUMERATED:
+        raise ValueError(f"{table.num_networks} networks is too many to enumerate (max {MAX_ENUMERATED})")
+    grids = np.meshgrid(*[np.arange(len(c)) for c in table.choices], indexing="ij")
+    selections = np.stack([g.ravel() for g in grids], axis=1)
+    for rule in table.rules:
+        selections = selections[rule.valid_mask(table.choices, selections)]
+    accuracy = table.accuracy_offset + sum(table.accuracy[i][selections[:, i]] for i in range(len(table.slots)))
+    costs = {
+        m: table.cost_offsets.get(m, 0.0) + sum(table.costs[m][i][selections[:, i]] for i in range(len(table.slots)))
+        for m in metrics
+    }
+    return selections, np.asarray(accuracy, dtype=float), costs
+
+
+def brute_force_front(
+    table: BlockTable, metric: str, budgets: dict[str, float] | None = None
+) -> list[tuple[float, float]]:
+    """Non-dominated (cost, accuracy) points, sorted by cost, among networks within ``budgets``."""
+    budgets = budgets or {}
+    _, accuracy, costs = enumerate_networks(table, sorted({metric, *budgets}))
+    feasible = np.ones(len(accuracy), dtype=bool)
+    for name, limit in budgets.items():
+        feasible &= costs[name] <= limit
+    cost, acc = costs[metric][feasible], accuracy[feasible]
+    keep = non_dominated(cost, acc, float(np.ptp(acc)) if len(acc) else 1.0, cost_tolerance(cost))
+    return [(float(cost[k]), float(acc[k])) for k in keep]

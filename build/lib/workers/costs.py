@@ -1,0 +1,76 @@
+"""Per-block cost tables for a search space: what the hardware targets read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from workers.profiling import count_flops, count_params, measure_latency_ms
+from workers.spaces import Space
+
+ANALYTIC_METRICS = ("flops", "params")
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """``blocks[(slot_index, choice)]`` is the block's cost; ``fixed`` the stem and head, paid by every net."""
+
+    metric: str
+    fixed: float
+    blocks: dict[tuple[int, str], float]
+
+    def total(self, choices: tuple[str, ...] | list[str]) -> float:
+        return self.fixed + sum(self.blocks[(i, c)] for i, c in enumerate(choices))
+
+
+def analytic_costs(space: Space, metric: str) -> CostTable:
+    """FLOPs (multiply-accumulates) or parameter count of every block, computed, not measured."""
+    if metric not in ANALYTIC_METRICS:
+        raise ValueError(f"unknown analytic metric {metric!r}; expected one of {ANALYTIC_METRICS}")
+    if not space.builds_modules:  # a tabular space computes its costs per edge
+        blocks = {(i, c): space.edge_cost(c, metric) for i, slot in enumerate(space.slots) for c in slot.choices}
+        return CostTable(metric, space.fixed_cost(metric), blocks)
+
+    def cost(module: torch.nn.Module, shape: tuple[int, ...]) -> float:
+        return float(count_flops(module, shape) if metric == "flops" else count_params(module))
+
+    fixed = cost(space.build_stem(), space.input_shape) + cost(space.build_head(), space.head_input_shape())
+    blocks = {
+        (i, choice): cost(space.build_block(i, choice), space.slot_input_shape(i))
+        for i, slot in enumerate(space.slots)
+        for choice in slot.choices
+    }
+    return CostTable(metric, fixed, blocks)
+
+
+def measured_latency(space: Space, warmup: int, repeats: int, threads: int) -> CostTable:
+    """Latency of every block in milliseconds, timed in isolation on its slot's input (batch 1).
+
+    A network's latency is then the fixed part (stem + head, timed the same way) plus the sum of its
+    blocks, as in Once-for-All's per-block lookup tables.
+    """
+    torch.manual_seed(0)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        fixed = measure_latency_ms(space.build_stem(), space.input_shape, warmup, repeats) + measure_latency_ms(
+            space.build_head(), space.head_input_shape(), warmup, repeats
+        )
+        blocks = {
+            (i, choice): measure_latency_ms(
+                space.build_block(i, choice), space.slot_input_shape(i), warmup, repeats
+            )
+            for i, slot in enumerate(space.slots)
+            for choice in slot.choices
+        }
+    finally:
+        torch.set_num_threads(previous_threads)
+    return CostTable("latency_ms", fixed, blocks)
+
+
+def measured_latency_of(space_definition: dict, warmup: int, repeats: int, threads: int) -> CostTable:
+    """``measured_latency`` of the space a config defines, built where it runs (a Ray worker)."""
+    from workers.spaces import space_from_dict
+
+    return measured_latency(space_from_dict(space_definition), warmup, repeats, threads)

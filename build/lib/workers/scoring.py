@@ -1,0 +1,128 @@
+"""Scorers: turn a network job into a measured result. A registry (the ``scorer`` config group's ``kind``).
+
+Two shapes of scorer, registered the same way for built-ins and third parties (``SCORERS.register``, an
+entry point of the ``blocknas.scorers`` group, or an import path in ``scorer.kind``):
+
+- a **training scorer** ``evaluate(model, data, settings, device) -> {"accuracy": %, ...}``: blocknas
+  builds the job's network from the space (seeded), loads the data, and calls it in the Ray worker;
+  ``data`` is a ``workers.data.Dataset`` (``data.split(train_size, val_size, seed)`` gives tensors).
+  Optional keys of the result: ``loss``, ``train_loss``. A plain function found by entry point or import
+  path is a training scorer; give it a ``Settings`` dataclass attribute to have its settings typed.
+- a **lookup scorer** ``evaluate(space, choices, settings) -> {"accuracy": %}`` answers from a table
+  (NAS-Bench-201), without data or torch.
+
+Built-ins: ``swap_in`` (MathNAS swap-in: AdamW training on the data) and ``tabular`` (NAS-Bench-201).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from workers.records import NetworkJob, NetworkResult, TrainSettings
+from workers.registry import Registry
+from workers.typed import SettingsError, from_mapping
+
+COMMON_KEYS = ("kind", "device", "estimator", "sample_fraction", "sample_seed")
+
+
+@dataclass(frozen=True)
+class ScorerEntry:
+    evaluate: Callable
+    settings: type | None = None  # a dataclass of the scorer's own settings; None: taken as a free mapping
+    trains: bool = True  # training scorer (needs a torch space and data) or lookup scorer
+    spaces: tuple[str, ...] = field(default=())  # space kinds it accepts; empty: any space that builds modules
+
+    def parse_settings(self, values: dict, where: str = "scorer"):
+        if self.settings is None:
+            return dict(values)
+        return from_mapping(self.settings, values, where)
+
+
+def _adapt(name: str, obj) -> ScorerEntry:
+    if isinstance(obj, ScorerEntry):
+        return obj
+    if not callable(obj):
+        raise SettingsError(f"scorer {name!r} is {type(obj).__name__}, not a function or a ScorerEntry")
+    return ScorerEntry(obj, getattr(obj, "Settings", None))
+
+
+SCORERS: Registry[ScorerEntry] = Registry("scorer", _adapt)
+
+
+def _swap_in(model, data, settings: TrainSettings, device) -> dict:
+    from workers.training import train_and_evaluate
+
+    outcome = train_and_evaluate(model, data.split(settings.train_size, settings.val_size, settings.seed),
+                                 settings, device)
+    return {"accuracy": outcome.accuracy, "loss": outcome.loss, "train_loss": outcome.train_loss}
+
+
+@dataclass(frozen=True)
+class TabularSettings:
+    benchmark: str = "nb201"
+    dataset: str = "cifar10"
+
+    def __post_init__(self) -> None:
+        from workers.tabular import NB201_FILES
+
+        if self.benchmark != "nb201":
+            raise ValueError(f"scorer.benchmark must be nb201, got {self.benchmark!r}")
+        if self.dataset not in NB201_FILES:
+            raise ValueError(f"scorer.dataset must be one of {sorted(NB201_FILES)} for NAS-Bench-201, "
+                             f"got {self.dataset!r}")
+
+
+def _tabular(space, choices, settings: TabularSettings) -> dict:
+    from workers.tabular import nb201_accuracies
+
+    return {"accuracy": nb201_accuracies(settings.dataset)[space.network_key(choices)]}
+
+
+SCORERS.register("swap_in", ScorerEntry(_swap_in, TrainSettings))
+SCORERS.register("tabular", ScorerEntry(_tabular, TabularSettings, trains=False, spaces=("nb201",)))
+
+
+def score_network(job: NetworkJob) -> NetworkResult:
+    """Run the job's scorer in this (worker) process: a lookup, or build, train and evaluate the network."""
+    from workers.costs import analytic_costs
+    from workers.spaces import space_from_dict
+
+    entry = SCORERS.get(job.scorer)
+    space = space_from_dict(job.space)
+    started = time.perf_counter()
+    if not entry.trains:
+        metrics = entry.evaluate(space, job.choices, job.settings)
+        params, flops = (analytic_costs(space, m).total(job.choices) for m in ("params", "flops"))
+        return _result(metrics, time.perf_counter() - started, int(params), int(flops), "table")
+    import torch
+
+    from workers.data import load_dataset
+    from workers.profiling import count_flops, count_params
+    from workers.training import resolve_device, seed_everything
+
+    seed = job.settings.get("seed", 0) if isinstance(job.settings, dict) else getattr(job.settings, "seed", 0)
+    seed_everything(seed, job.threads)
+    model = space.build_network(job.choices)
+    params, flops = count_params(model), count_flops(model, space.input_shape)
+    data = load_dataset(job.data)
+    device = resolve_device(job.device)
+    torch.manual_seed(seed)  # re-seed after profiling so the initialisation does not depend on it
+    model = space.build_network(job.choices)
+    started = time.perf_counter()
+    metrics = entry.evaluate(model, data, job.settings, device)
+    return _result(metrics, time.perf_counter() - started, params, flops, str(device))
+
+
+def _result(metrics, seconds: float, params: int, flops: int, device: str) -> NetworkResult:
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("accuracy"), int | float):
+        raise TypeError(f"a scorer must return a dict with a numeric 'accuracy' (percent), got {metrics!r}")
+
+    def optional(key: str) -> float | None:
+        value = metrics.get(key)
+        return None if value is None else float(value)
+
+    return NetworkResult(accuracy=float(metrics["accuracy"]), loss=optional("loss"),
+                         train_loss=optional("train_loss"), train_seconds=seconds, params=params, flops=flops,
+                         device=device)
