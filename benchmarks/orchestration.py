@@ -22,10 +22,10 @@ import ray
 
 from orchestrator import tracking
 from orchestrator.config import ClusterSettings
-from orchestrator.dispatch import LeaseKeeper, measure_blocks
-from orchestrator.execution import TaskContext, block_row, start_ray
+from orchestrator.distributed.leases import LeaseKeeper, measure_blocks
+from orchestrator.distributed.tasks import TaskContext, block_row, start_ray
 from orchestrator.hashing import content_hash
-from orchestrator.planning import BlockJob, Plan, network_job
+from orchestrator.pipeline.planning import BlockJob, Plan, network_job
 from orchestrator.storage import PerformanceStore, shared_store
 from workers.scoring import score_tabular
 from workers.spaces.nb201 import EDGES, OPS

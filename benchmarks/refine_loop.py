@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.estimation import EstimatorSettings
-from orchestrator.nb201_bench import BenchSettings, run_nb201_bench
-from orchestrator.refine import RefineSettings
+from orchestrator.bench.nb201 import BenchSettings, run_nb201_bench
+from orchestrator.pipeline.estimation import EstimatorSettings
+from orchestrator.pipeline.refine import RefineSettings
 
 
 def main() -> None:

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator import registry, switching
 from orchestrator.config import load_settings
-from orchestrator.scheduler import SchedulerSettings, TargetScheduler
 from orchestrator.storage import PerformanceStore
-from orchestrator.target_fronts import library_accuracy, with_target
+from orchestrator.targets import registry, switching
+from orchestrator.targets.fronts import library_accuracy, with_target
+from orchestrator.targets.scheduler import SchedulerSettings, TargetScheduler
 from solvers import pareto
 from solvers.pareto import spread_front
 

@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             return _db(settings.storage_url, args.action)
         if args.command == "blocks":
             return _blocks(settings, args)
-        from orchestrator.run import run_search, run_solve
+        from orchestrator.pipeline.run import run_search, run_solve
 
         result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
         from orchestrator.tracking import ui_command
@@ -177,13 +177,13 @@ def main(argv: list[str] | None = None) -> int:
 # them here, rather than importing them, keeps commands that need no torch, Ray or MLflow from loading them.
 BAD_INPUT_ERRORS = {
     "orchestrator.config.ConfigError", "solvers.pareto.InfeasibleBudgetError",
-    "orchestrator.nb201_bench.BenchConfigError", "workers.tabular.TabularDataError",
-    "orchestrator.target_files.TargetFileError", "orchestrator.registry.TargetRegistryError",
-    "orchestrator.target_fronts.TargetMismatchError",
+    "orchestrator.bench.nb201.BenchConfigError", "workers.tabular.TabularDataError",
+    "orchestrator.targets.files.TargetFileError", "orchestrator.targets.registry.TargetRegistryError",
+    "orchestrator.targets.fronts.TargetMismatchError",
 }
 RUN_FAILED_ERRORS = {
-    "orchestrator.run.BlockFailuresError", "orchestrator.solve_stage.MissingScoresError",
-    "orchestrator.cost_stage.MissingCostsError", "orchestrator.storage._store.StorageError",
+    "orchestrator.pipeline.run.BlockFailuresError", "orchestrator.pipeline.solve_stage.MissingScoresError",
+    "orchestrator.pipeline.cost_stage.MissingCostsError", "orchestrator.storage._store.StorageError",
 }
 
 
@@ -217,7 +217,7 @@ def sweep(overrides: list[str]) -> list[list[str]]:
 def _multirun(args, source) -> int:
     """Validate every job of the sweep before any runs; run them in turn; one line per job at the end."""
     from orchestrator.config import ConfigError, load_settings
-    from orchestrator.run import run_search, run_solve
+    from orchestrator.pipeline.run import run_search, run_solve
 
     jobs = sweep(args.overrides)
     settings = []
@@ -268,8 +268,8 @@ def _plugins() -> int:
 def _bench(args) -> int:
     from omegaconf import OmegaConf
 
+    from orchestrator.bench.nb201 import BenchSettings, format_report, run_nb201_bench
     from orchestrator.config import compose_config
-    from orchestrator.nb201_bench import BenchSettings, format_report, run_nb201_bench
 
     cfg = OmegaConf.to_container(compose_config([f"+bench={args.benchmark}", *args.overrides]), resolve=True)
     settings = BenchSettings.from_dict(cfg["bench"], Path(cfg["paths"]["output_dir"]))
@@ -280,8 +280,8 @@ def _bench(args) -> int:
 
 
 def _targets(url: str, args) -> int:
-    from orchestrator import registry
     from orchestrator.storage import PerformanceStore
+    from orchestrator.targets import registry
 
     if args.action != "list" and not args.name:
         raise registry.TargetRegistryError(f"`blocknas targets {args.action}` needs a target name")
@@ -309,9 +309,9 @@ def _targets(url: str, args) -> int:
 
 
 def _fronts(settings, args) -> int:
-    from orchestrator import registry, switching
     from orchestrator.storage import PerformanceStore
-    from orchestrator.target_fronts import prepare, solve_target
+    from orchestrator.targets import registry, switching
+    from orchestrator.targets.fronts import prepare, solve_target
 
     store = PerformanceStore(settings.storage_url)
     base, entry = prepare(store, registry.find(store, args.target), settings)
@@ -341,7 +341,7 @@ def _fronts(settings, args) -> int:
 
 def _scheduler(settings) -> int:
     from orchestrator.config import ConfigError
-    from orchestrator.scheduler import SchedulerSettings, serve
+    from orchestrator.targets.scheduler import SchedulerSettings, serve
 
     try:
         schedule = SchedulerSettings.from_dict(settings.scheduler)
@@ -382,7 +382,7 @@ def _db(url: str, action: str) -> int:
 
 
 def _blocks(settings, args) -> int:
-    from orchestrator.report import format_blocks
+    from orchestrator.pipeline.report import format_blocks
     from orchestrator.storage import PerformanceStore
 
     store = PerformanceStore(settings.storage_url)

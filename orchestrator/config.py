@@ -21,8 +21,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from orchestrator.estimation import PREDICTORS, EstimatorSettings
 from orchestrator.hashing import content_hash
+from orchestrator.pipeline.estimation import PREDICTORS, EstimatorSettings
 from workers.registry import RegistryError, did_you_mean
 from workers.typed import SettingsError, check_keys, from_mapping
 
@@ -54,7 +54,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RefineSettings:
-    """``refine.*``: the verify-and-refit loop (orchestrator/refine.py)."""
+    """``refine.*``: the verify-and-refit loop (orchestrator/pipeline/refine.py)."""
 
     rounds: int = 0  # 0: no refinement
     k: int = 2  # candidates per budget point and round: k - 1 from the global pool, 1 from the trust region
@@ -140,7 +140,7 @@ class RunSettings:
     config_yaml: str
     config_hash: str
     refine: RefineSettings = RefineSettings()
-    scheduler: dict | None = None  # conf/scheduler: validated by orchestrator.scheduler when it starts
+    scheduler: dict | None = None  # conf/scheduler: validated by orchestrator.targets.scheduler when it starts
 
     @property
     def threads(self) -> int:

@@ -53,9 +53,9 @@ def test_second_run_trains_nothing_and_gives_identical_fronts(smoke_runs):
 
 def test_fronts_are_exact_for_the_stored_table(smoke_runs):
     home, first, _ = smoke_runs
-    from orchestrator.cost_stage import load_costs
-    from orchestrator.run import make_plan
-    from orchestrator.solve_stage import build_block_table, measured_networks
+    from orchestrator.pipeline.cost_stage import load_costs
+    from orchestrator.pipeline.run import make_plan
+    from orchestrator.pipeline.solve_stage import build_block_table, measured_networks
 
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])
     store = PerformanceStore(settings.storage_url)
@@ -148,8 +148,8 @@ def test_a_registered_target_is_solved_on_the_stored_block_table_without_trainin
     assert front["experiment"] == "smoke" and front["solved_now"]
     assert "measured" not in shown.stdout and "blocks" not in shown.stderr  # no training, no Ray
 
-    from orchestrator.registry import find
-    from orchestrator.target_fronts import experiment_accuracy, with_target
+    from orchestrator.targets.fronts import experiment_accuracy, with_target
+    from orchestrator.targets.registry import find
 
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])
     store = PerformanceStore(settings.storage_url)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.nb201_bench import GroundTruth, baseline_regret, budget_row
+from orchestrator.bench.nb201 import GroundTruth, baseline_regret, budget_row
 from tests.conftest import run_cli, summary_of
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy import create_engine, text
 
 from orchestrator.storage import PerformanceStore
-from orchestrator.target_fronts import LIBRARY
+from orchestrator.targets.fronts import LIBRARY
 from tests.conftest import kill_session, start_cli, wait_for
 from tests.orchestrator.test_switching import library
 

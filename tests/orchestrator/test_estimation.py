@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from orchestrator.estimation import (
+from orchestrator.pipeline.estimation import (
     EstimatorSettings,
     block_values,
     choose_contexts,

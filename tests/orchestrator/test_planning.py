@@ -1,9 +1,15 @@
 import pytest
 
 from orchestrator.config import load_settings
-from orchestrator.estimation import EstimatorSettings
-from orchestrator.planning import JobSpec, choose_space_contexts, pending_networks, plan_blocks, scorer_fingerprint
-from orchestrator.run import make_plan
+from orchestrator.pipeline.estimation import EstimatorSettings
+from orchestrator.pipeline.planning import (
+    JobSpec,
+    choose_space_contexts,
+    pending_networks,
+    plan_blocks,
+    scorer_fingerprint,
+)
+from orchestrator.pipeline.run import make_plan
 from workers.costs import analytic_costs
 
 

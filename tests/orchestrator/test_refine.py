@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from orchestrator.baselines import random_search, regularized_evolution
-from orchestrator.refine import RefineSettings, Verified, refine
+from orchestrator.pipeline.baselines import random_search, regularized_evolution
+from orchestrator.pipeline.refine import RefineSettings, Verified, refine
 from solvers import BlockTable
 from solvers.surrogate import SurrogateModel
 

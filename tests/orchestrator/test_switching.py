@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from orchestrator import registry, switching
 from orchestrator.storage import PerformanceStore
-from orchestrator.target_fronts import best_by_solving, library_accuracy, solve_target, with_target
+from orchestrator.targets import registry, switching
+from orchestrator.targets.fronts import best_by_solving, library_accuracy, solve_target, with_target
 from solvers import brute_force_front
 from tests.conftest import run_cli
 

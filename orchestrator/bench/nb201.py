@@ -1,0 +1,373 @@
+"""``blocknas bench nb201``: a MathNAS variant measured against NAS-Bench-201 ground truth on one device.
+
+The accuracy of a network is a counted lookup (``CountingOracle``), the cost a method pays exactly as
+training would be. Block values come from the estimator, latency block costs by substitution over the
+same context networks, the solver picks the best predicted network under latency budgets at quantiles of
+the device's true latencies, and each pick is scored against the truth:
+
+- ``regret``: best true accuracy among cells whose true latency fits the budget, minus the pick's;
+- ``random_regret`` / ``rea_regret``: the same for random search and regularized evolution with as many
+  evaluations, averaged over ``seeds`` runs (``orchestrator.pipeline.baselines``). Both only evaluate connected cells
+  whose true latency fits the budget (latency measurements are the target's data, as they are for the
+  method), and keep the most accurate one they evaluated.
+
+``bench.method`` picks what is measured: ``oneshot`` (the block table and one solve, MathNAS), ``loop``
+(the verify-and-refit loop of ``orchestrator.pipeline.refine`` on top of it, one loop per budget, each counting
+the block table's evaluations), ``random`` or ``rea`` (the baselines themselves, with
+``bench.evaluations`` evaluations; their ``regret`` is the mean over ``seeds`` runs, their pick the first
+run's).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from orchestrator.pipeline.baselines import random_search, regularized_evolution
+from orchestrator.pipeline.estimation import (
+    PREDICTORS,
+    EstimatorSettings,
+    block_values,
+    choose_contexts,
+    flops_accuracy,
+    swap_networks,
+)
+from orchestrator.pipeline.refine import RefineSettings, Verified, refine
+from solvers import BlockTable, InfeasibleBudgetError, best_within_budgets
+from solvers.fractional import best_fractional
+from solvers.structure import ConnectivityRule
+from solvers.surrogate import SurrogateModel
+from workers.costs import analytic_costs
+from workers.spaces.nb201 import EDGES, OPS, Nb201Space
+from workers.tabular import NB201_FILES, CountingOracle, nb201_accuracies, read_network_table
+
+LATENCY = "latency_ms"
+METHODS = ("oneshot", "loop", "random", "rea")
+NB201_CONNECTIVITY = ConnectivityRule(*Nb201Space.connectivity)
+
+
+class BenchConfigError(ValueError):
+    """A ``bench.*`` setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    dataset: str
+    hardware: str
+    latency_csv: Path
+    estimator: EstimatorSettings
+    predictor: str
+    seeds: int
+    quantiles: tuple[float, ...]
+    base: str
+    output_dir: Path
+    method: str = "oneshot"
+    evaluations: int = 60  # random and rea: evaluations per budget
+    refine: RefineSettings = RefineSettings()
+    rea_population: int = 10
+    rea_sample: int = 3
+
+    @classmethod
+    def from_dict(cls, cfg: dict, output_dir: Path) -> BenchSettings:
+        if cfg.get("dataset") not in NB201_FILES:
+            raise BenchConfigError(f"bench.dataset must be one of {sorted(NB201_FILES)}, got {cfg.get('dataset')!r}")
+        if not cfg.get("latency_csv"):
+            raise BenchConfigError(
+                "bench.latency_csv is not set: give the path of the NAS-Bench-201 latency CSV (columns code, "
+                "arch and one per device), e.g. bench.latency_csv=../shared/data/nb201_latency_ms.csv, or set "
+                "BLOCKNAS_NB201_LATENCY_CSV"
+            )
+        if cfg.get("predictor") not in PREDICTORS:
+            raise BenchConfigError(f"bench.predictor must be one of {PREDICTORS}, got {cfg.get('predictor')!r}")
+        quantiles = tuple(float(q) for q in cfg.get("quantiles") or ())
+        if not quantiles or any(not 0 < q < 1 for q in quantiles):
+            raise BenchConfigError(f"bench.quantiles must be numbers in (0, 1), got {cfg.get('quantiles')!r}")
+        if not isinstance(cfg.get("seeds"), int) or cfg["seeds"] < 1:
+            raise BenchConfigError(f"bench.seeds must be a positive integer, got {cfg.get('seeds')!r}")
+        if cfg.get("base") not in OPS:
+            raise BenchConfigError(f"bench.base must be one of {OPS}, got {cfg.get('base')!r}")
+        if cfg.get("method", "oneshot") not in METHODS:
+            raise BenchConfigError(f"bench.method must be one of {METHODS}, got {cfg.get('method')!r}")
+        for name in ("evaluations", "rea_population", "rea_sample"):
+            if not isinstance(cfg.get(name, 1), int) or cfg.get(name, 1) < 1:
+                raise BenchConfigError(f"bench.{name} must be a positive integer, got {cfg.get(name)!r}")
+        try:
+            refine_settings = RefineSettings.from_dict(cfg.get("refine"))
+        except (TypeError, ValueError) as exc:
+            raise BenchConfigError(f"bench.{exc}") from exc
+        try:
+            estimator = EstimatorSettings(str(cfg.get("estimator")), float(cfg.get("sample_fraction", 0.05)),
+                                          int(cfg.get("sample_seed", 0)))
+        except ValueError as exc:
+            raise BenchConfigError(f"bench.{exc}") from exc
+        return cls(cfg["dataset"], str(cfg.get("hardware")), Path(str(cfg["latency_csv"])).expanduser(), estimator,
+                   cfg["predictor"], cfg["seeds"], quantiles, cfg["base"], output_dir,
+                   method=cfg.get("method", "oneshot"), evaluations=cfg.get("evaluations", 60),
+                   refine=refine_settings, rea_population=cfg.get("rea_population", 10),
+                   rea_sample=cfg.get("rea_sample", 3))
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Every cell of the space: block indices, code, true accuracy and latency, connectivity."""
+
+    selections: np.ndarray  # [N, 6]
+    codes: tuple[str, ...]
+    accuracy: np.ndarray
+    latency: np.ndarray
+    valid: np.ndarray
+
+    def index(self, selection: tuple[int, ...]) -> int:
+        return int(np.ravel_multi_index(selection, self.selections.max(axis=0) + 1))
+
+
+def load_ground_truth(accuracy: dict[str, float], latency: dict[str, float]) -> GroundTruth:
+    selections = np.array(list(itertools.product(range(len(OPS)), repeat=len(EDGES))))
+    codes = tuple("".join(map(str, s)) for s in selections)
+    missing = [c for c in codes if c not in accuracy or c not in latency]
+    if missing:
+        raise BenchConfigError(f"{len(missing)} cells lack accuracy or latency (e.g. {missing[0]}); is this NB201?")
+    valid = NB201_CONNECTIVITY.valid_mask((OPS,) * len(EDGES), selections)
+    return GroundTruth(selections, codes, np.array([accuracy[c] for c in codes]),
+                       np.array([latency[c] for c in codes]), valid)
+
+
+def baseline_regret(truth: GroundTruth, budget: float, evaluations: int, seeds: int, method: str = "random",
+                    population: int = 10, sample: int = 3) -> tuple[float, int]:
+    """Mean regret of ``method`` (random or rea) over ``seeds`` runs, and the first run's pick."""
+    candidates = truth.valid & (truth.latency <= budget)
+    best = truth.accuracy[candidates].max()
+    picks = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        if method == "random":
+            evaluated = random_search(candidates, evaluations, rng)
+        else:
+            evaluated = regularized_evolution(truth.selections, candidates, truth.accuracy, evaluations, rng,
+                                              population, sample)
+        picks.append(max(evaluated, key=lambda i: truth.accuracy[i]))
+    return float(np.mean([best - truth.accuracy[i] for i in picks])), int(picks[0])
+
+
+def baselines_for(truth: GroundTruth, budget: float, evaluations: int, seeds: int,
+                  rea: tuple[int, int] = (10, 3)) -> dict[str, tuple[float, int]]:
+    """``{method: (mean regret, first run's pick)}`` for random search and REA."""
+    return {"random": baseline_regret(truth, budget, evaluations, seeds),
+            "rea": baseline_regret(truth, budget, evaluations, seeds, "rea", *rea)}
+
+
+def budget_row(truth: GroundTruth, quantile: float, budget: float, chosen: int | None, evaluations: int,
+               seeds: int, baselines: dict[str, tuple[float, int]] | None = None) -> dict:
+    """One entry of the report's ``budgets``: the pick scored against the truth, and the baselines
+    (``baselines_for`` with the same evaluations, computed here unless given)."""
+    baselines = baselines or baselines_for(truth, budget, evaluations, seeds)
+    fits = truth.latency <= budget
+    best = int(np.flatnonzero(fits)[np.argmax(truth.accuracy[fits])])
+    row = {
+        "quantile": quantile,
+        "budget_ms": budget,
+        "chosen_code": None,
+        "chosen_true_accuracy": None,
+        "chosen_true_latency_ms": None,
+        "violates_budget": None,
+        "true_best_accuracy": float(truth.accuracy[best]),
+        "true_best_code": truth.codes[best],
+        "regret": None,
+        "evaluations": evaluations,
+        "random_regret": baselines["random"][0],
+        "rea_regret": baselines["rea"][0],
+    }
+    if chosen is not None:
+        row |= {
+            "chosen_code": truth.codes[chosen],
+            "chosen_true_accuracy": float(truth.accuracy[chosen]),
+            "chosen_true_latency_ms": float(truth.latency[chosen]),
+            "violates_budget": bool(truth.latency[chosen] > budget),
+            "regret": float(truth.accuracy[best] - truth.accuracy[chosen]),
+        }
+    return row
+
+
+def _correlations(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    return float(stats.spearmanr(predicted, truth).statistic), float(stats.kendalltau(predicted, truth).statistic)
+
+
+def _mape(predicted: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean(np.abs(predicted - truth) / truth) * 100)
+
+
+def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
+    """Evaluate one variant; write ``report.json`` and return it with its path."""
+    started = time.perf_counter()
+    latency_table = read_network_table(settings.latency_csv, settings.hardware)
+    truth = load_ground_truth(nb201_accuracies(settings.dataset), latency_table)
+    space = Nb201Space.from_dict({"dataset": settings.dataset, "base": settings.base})
+    sizes = [len(OPS)] * len(EDGES)
+    flops_table = analytic_costs(space, "flops")
+    flops = tuple(np.array([flops_table.blocks[(i, op)] for op in OPS]) for i in range(len(EDGES)))
+    base = tuple(OPS.index(b) for b in space.base)
+
+    contexts = choose_contexts(settings.estimator, sizes, base, flops,
+                               is_valid=lambda s: space.is_connected([OPS[j] for j in s]))
+    networks = swap_networks(contexts, sizes)
+    accuracy_oracle = CountingOracle(nb201_accuracies(settings.dataset), f"NAS-Bench-201 {settings.dataset}")
+    latency_oracle = CountingOracle(latency_table, f"{settings.hardware} latency")
+    measured = {s: accuracy_oracle.evaluate(truth.codes[truth.index(s)]) for s in networks}
+    measured_latency = {s: latency_oracle.evaluate(truth.codes[truth.index(s)]) for s in networks}
+    values, offset = block_values(contexts, sizes, measured)
+    latency_values, latency_offset = block_values(contexts, sizes, measured_latency)
+
+    table = BlockTable(slots=EDGES, choices=(OPS,) * len(EDGES), accuracy=values, accuracy_offset=offset,
+                       costs={LATENCY: latency_values}, cost_offsets={LATENCY: latency_offset},
+                       rules=(NB201_CONNECTIVITY,))
+    selections = truth.selections
+    if settings.predictor == "flops":
+        fractional = flops_accuracy(values, base, flops, flops_table.fixed, measured)
+        predicted = fractional.predict_all(selections)
+    else:
+        fractional = None
+        predicted = offset + sum(values[i][selections[:, i]] for i in range(len(EDGES)))
+    predicted_latency = latency_offset + sum(latency_values[i][selections[:, i]] for i in range(len(EDGES)))
+
+    spearman_all, kendall_all = _correlations(predicted, truth.accuracy)
+    spearman_valid, kendall_valid = _correlations(predicted[truth.valid], truth.accuracy[truth.valid])
+    rows, solve_seconds = [], 0.0
+    rea = (settings.rea_population, settings.rea_sample)
+    for q in settings.quantiles:
+        budget = float(np.quantile(truth.latency, q))
+        solve_started = time.perf_counter()
+        extra: dict = {}
+        evaluations = accuracy_oracle.evaluations
+        if settings.method in ("random", "rea"):
+            evaluations = settings.evaluations
+            baselines = baselines_for(truth, budget, evaluations, settings.seeds, rea)
+            regret, chosen = baselines[settings.method]
+            extra = {"regret": regret, "regret_is_mean_over_seeds": True}
+        elif settings.method == "loop":
+            chosen, extra = _loop_pick(settings, truth, table, budget, measured, measured_latency)
+            evaluations = extra["evaluations"]
+        else:
+            chosen = _oneshot_pick(table, fractional, budget, truth)
+        solve_seconds += time.perf_counter() - solve_started
+        if settings.method not in ("random", "rea"):
+            baselines = baselines_for(truth, budget, evaluations, settings.seeds, rea)
+        rows.append(budget_row(truth, q, budget, chosen, evaluations, settings.seeds, baselines) | extra)
+
+    regrets = [r["regret"] for r in rows if r["regret"] is not None]
+    report = {
+        "method": settings.method,
+        "dataset": settings.dataset,
+        "hardware": settings.hardware,
+        "estimator": settings.estimator.kind,
+        "sample_fraction": settings.estimator.sample_fraction if settings.estimator.kind == "sampled" else None,
+        "predictor": settings.predictor,
+        "objective": "linear-fractional (Dinkelbach MILPs)" if fractional is not None else "linear (one MILP)",
+        "base": settings.base,
+        "contexts": len(contexts),
+        "evaluations": max(r["evaluations"] for r in rows),  # per budget; the rows have each one
+        "latency_lookups": latency_oracle.evaluations,
+        "spearman_all": spearman_all,
+        "kendall_all": kendall_all,
+        "spearman_valid": spearman_valid,
+        "kendall_valid": kendall_valid,
+        "latency_mape": _mape(predicted_latency, truth.latency),
+        "latency_mape_valid": _mape(predicted_latency[truth.valid], truth.latency[truth.valid]),
+        "solve_seconds": solve_seconds,
+        "budgets": rows,
+        "mean_regret": float(np.mean(regrets)) if regrets else None,
+        "max_regret": float(np.max(regrets)) if regrets else None,
+        "mean_random_regret": float(np.mean([r["random_regret"] for r in rows])),
+        "mean_rea_regret": float(np.mean([r["rea_regret"] for r in rows])),
+        "violations": sum(bool(r["violates_budget"]) for r in rows),
+        "rounds": [r.get("rounds") for r in rows] if settings.method == "loop" else None,
+        "refine": asdict(settings.refine) if settings.method == "loop" else None,
+        "random_seeds": settings.seeds,
+        "wall_seconds": time.perf_counter() - started,
+    }
+    out_dir = settings.output_dir / "bench" / (
+        f"nb201-{settings.method}-{settings.dataset}-{settings.hardware}-{settings.estimator.kind}-{settings.predictor}-"
+        f"{datetime.now():%Y%m%d-%H%M%S-%f}"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.json"
+    path.write_text(json.dumps(report, indent=2))
+    return report, path
+
+
+def _oneshot_pick(table: BlockTable, fractional, budget: float, truth: GroundTruth) -> int | None:
+    try:
+        if fractional is not None:
+            point, _ = best_fractional(table, fractional, {LATENCY: budget})
+        else:
+            point = best_within_budgets(table, {LATENCY: budget})
+    except InfeasibleBudgetError:
+        return None  # every network is predicted over the budget
+    return truth.index(table.index_of(point.blocks))
+
+
+def _loop_pick(settings: BenchSettings, truth: GroundTruth, table: BlockTable, budget: float,
+               measured: dict, measured_latency: dict) -> tuple[int | None, dict]:
+    """One verify-and-refit loop for one budget, starting from the block table's networks."""
+    started = time.perf_counter()
+    accuracy_oracle = CountingOracle(dict(zip(truth.codes, truth.accuracy.tolist(), strict=True)), "accuracy")
+    latency_oracle = CountingOracle(dict(zip(truth.codes, truth.latency.tolist(), strict=True)), "latency")
+
+    def code(selection):
+        return truth.codes[truth.index(selection)]
+
+    result = refine(
+        settings.refine, table,
+        SurrogateModel.additive(table.accuracy_offset, table.accuracy),
+        {LATENCY: SurrogateModel.additive(table.cost_offsets[LATENCY], table.costs[LATENCY])},
+        {LATENCY}, [{LATENCY: budget}],
+        Verified(dict(measured), {s: {LATENCY: v} for s, v in measured_latency.items()}),
+        len(measured),
+        evaluate=lambda cands: {c.selection: accuracy_oracle.evaluate(code(c.selection)) for c in cands},
+        measure_costs=lambda cands: {c.selection: {LATENCY: latency_oracle.evaluate(code(c.selection))}
+                                     for c in cands},
+    )
+    pick = result.points[0].pick
+    return (truth.index(pick) if pick is not None else None), {
+        "evaluations": len(measured) + accuracy_oracle.evaluations,
+        "latency_lookups": len(measured_latency) + latency_oracle.evaluations,
+        "rounds": result.rounds,
+        "stopped": result.stopped,
+        "rejected_over_budget": len(result.rejected),
+        "loop_seconds": time.perf_counter() - started,
+    }
+
+
+def format_report(report: dict) -> str:
+    lines = [
+        f"NAS-Bench-201 {report['dataset']} on {report['hardware']}: estimator {report['estimator']}, "
+        f"predictor {report['predictor']}, {report['evaluations']} network evaluations "
+        f"({report['contexts']} context{'s' if report['contexts'] > 1 else ''}), "
+        f"{report['latency_lookups']} latency lookups",
+        f"  accuracy rank correlation, all 15,625 cells: Spearman {report['spearman_all']:.3f}, "
+        f"Kendall {report['kendall_all']:.3f}",
+        f"  connected cells only:                        Spearman {report['spearman_valid']:.3f}, "
+        f"Kendall {report['kendall_valid']:.3f}",
+        f"  latency MAPE {report['latency_mape']:.1f} % (connected cells {report['latency_mape_valid']:.1f} %), "
+        f"solve {report['solve_seconds']:.3f} s",
+        f"  {'quantile':>8} {'budget ms':>10} {'chosen':>7} {'true acc':>8} {'lat ms':>8} {'viol':>5} "
+        f"{'best':>7} {'regret':>7} {'random':>7}",
+    ]
+    for r in report["budgets"]:
+        chosen = r["chosen_code"] or "-"
+        acc = f"{r['chosen_true_accuracy']:8.2f}" if r["chosen_code"] else f"{'-':>8}"
+        lat = f"{r['chosen_true_latency_ms']:8.3f}" if r["chosen_code"] else f"{'-':>8}"
+        regret = f"{r['regret']:7.2f}" if r["regret"] is not None else f"{'-':>7}"
+        lines.append(f"  {r['quantile']:>8.2f} {r['budget_ms']:>10.3f} {chosen:>7} {acc} {lat} "
+                     f"{'yes' if r['violates_budget'] else 'no':>5} {r['true_best_accuracy']:>7.2f} {regret} "
+                     f"{r['random_regret']:>7.2f}")
+    if report["mean_regret"] is not None:
+        lines.append(f"  mean regret {report['mean_regret']:.2f} (random search {report['mean_random_regret']:.2f}), "
+                     f"worst {report['max_regret']:.2f}, budget violations {report['violations']}")
+    return "\n".join(lines)

@@ -1,0 +1,262 @@
+"""Ray fan-out: the task wrapper that runs a worker and persists its result, and the driver loop.
+
+The wrapper runs on the worker node and writes the result into the performance table itself, so a
+finished block is recorded even if the driver dies right after.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import traceback
+from dataclasses import dataclass
+
+import ray
+from tqdm import tqdm
+
+from orchestrator import tracking
+from orchestrator.config import ClusterSettings
+from orchestrator.pipeline.planning import BlockJob
+from orchestrator.storage import StorageError, shared_store
+from workers.records import NetworkJob, NetworkResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a block task needs besides its job: where to record, and how to tag what it records."""
+
+    experiment: str
+    space: str
+    scorer_hash: str
+    scorer_params: dict
+    storage_url: str
+    tracking_uri: str
+    mlflow_experiment_id: str
+    parent_run_id: str
+    block_runs: bool = True  # one MLflow run per block, from the worker; else the driver batches them
+
+
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    network_hash: str
+    block_keys: tuple[str, ...]
+    ok: bool
+    error: str | None = None
+    metrics: dict | None = None  # what the network measured (ok outcomes)
+    attempts: int = 1
+    node: str | None = None
+
+
+def start_ray(cluster: ClusterSettings) -> None:
+    """Join ``cluster.address`` or start a local instance with this machine's CPUs."""
+    if ray.is_initialized():
+        return
+    common = {"logging_level": logging.WARNING, "log_to_driver": True, "include_dashboard": False}
+    if cluster.address:
+        ray.init(address=cluster.address, **common)
+    else:
+        # A user's spaces, blocks and scorers are imported by path in the workers too: give them the
+        # driver's import path (the directory blocknas runs from, and PYTHONPATH).
+        path = os.pathsep.join(dict.fromkeys(
+            [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
+        common["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
+        ray.init(
+            num_cpus=cluster.num_cpus or os.cpu_count(),
+            object_store_memory=cluster.object_store_mb * 1024 * 1024,
+            **common,
+        )
+
+
+def block_row(block: BlockJob, ctx: TaskContext) -> dict:
+    """The identifying columns of a block's row in the performance table."""
+    return {"job_hash": block.job_hash, "experiment": ctx.experiment, "space": ctx.space,
+            "scorer_hash": ctx.scorer_hash, "slot_index": block.slot_index, "slot": block.slot,
+            "block": block.block_key, "choice_index": block.choice_index, "network_hash": block.network_hash,
+            "context_index": block.context_index}
+
+
+def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext) -> TaskOutcome:
+    from workers.scoring import score_network  # imported in the worker: keeps the driver light
+
+    keys = tuple(b.block_key for b in blocks)
+    hashes = [b.job_hash for b in blocks]
+    store = shared_store(ctx.storage_url)
+    node = ray.get_runtime_context().get_node_id()
+    store.mark_running([block_row(b, ctx) for b in blocks], node=node, host=socket.gethostname(), pid=os.getpid())
+    earlier = {s.job_hash: s for s in store.block_scores(hashes)}
+    for row in earlier.values():
+        # An earlier attempt's worker died: say so in its run.
+        if ctx.block_runs and row.attempts > 1 and row.mlflow_run_id:
+            _close_lost_run(ctx, row.mlflow_run_id, row.attempts - 1)
+    attempt = max(s.attempts for s in earlier.values())
+    run_ids = ({b.job_hash: _start_block_run(ctx, b, job, node, earlier[b.job_hash].attempts) for b in blocks}
+               if ctx.block_runs else {})
+    try:
+        result = score_network(job)
+    except Exception:
+        error = traceback.format_exc()
+        store.record_failure(hashes, error)
+        for run_id in run_ids.values():
+            _finish_block_run(ctx, run_id, None, "FAILED", error)
+        return TaskOutcome(job.network_hash, keys, False, error, attempts=attempt, node=node)
+    try:
+        store.record_result(hashes, _metrics(result))
+    except StorageError as exc:  # permanent (transient errors were retried): fail these blocks, not the run
+        error = f"the result was measured but could not be stored: {exc}"
+        store.record_failure(hashes, error)
+        for run_id in run_ids.values():
+            _finish_block_run(ctx, run_id, result, "FAILED", error)
+        return TaskOutcome(job.network_hash, keys, False, error, attempts=attempt, node=node)
+    for run_id in run_ids.values():
+        _finish_block_run(ctx, run_id, result, "FINISHED", None)
+    return TaskOutcome(job.network_hash, keys, True, metrics=_metrics(result), attempts=attempt, node=node)
+
+
+def _close_lost_run(ctx: TaskContext, run_id: str, attempt: int) -> None:
+    try:
+        if tracking.client_for(ctx.tracking_uri).get_run(run_id).info.status == "RUNNING":
+            tracking.finish_run(ctx.tracking_uri, run_id, status="FAILED",
+                                tags={"blocknas.error": f"attempt {attempt} lost: its worker process died"})
+    except Exception as exc:  # noqa: BLE001
+        log.warning("MLflow: could not close the lost run %s: %s", run_id, exc)
+
+
+def _metrics(result: NetworkResult) -> dict:
+    return {"accuracy": result.accuracy, "loss": result.loss, "train_loss": result.train_loss,
+            "train_seconds": result.train_seconds, "params": result.params, "flops": result.flops,
+            "device": result.device}
+
+
+def _start_block_run(ctx: TaskContext, block: BlockJob, job: NetworkJob, node: str, attempt: int) -> str | None:
+    """Tracking is best effort: a tracking failure never loses a block result."""
+    try:
+        run_id = tracking.start_run(
+            ctx.tracking_uri,
+            ctx.mlflow_experiment_id,
+            run_name=block.block_key,
+            tags={"blocknas.experiment": ctx.experiment, "blocknas.block": block.block_key,
+                  "blocknas.job_hash": block.job_hash, "blocknas.network_hash": block.network_hash,
+                  "blocknas.node": node, "blocknas.attempt": attempt},
+            params={"slot": block.slot, "slot_index": block.slot_index, "block": block.block_key,
+                    "choice": block.choice, "context_index": block.context_index,
+                    "network": ",".join(job.choices), **ctx.scorer_params},
+            parent_run_id=ctx.parent_run_id,
+        )
+        shared_store(ctx.storage_url).set_mlflow_run(block.job_hash, run_id)
+        return run_id
+    except Exception as exc:  # noqa: BLE001
+        log.warning("MLflow logging failed for %s: %s", block.block_key, exc)
+        return None
+
+
+def _finish_block_run(ctx: TaskContext, run_id: str | None, result: NetworkResult | None, status: str,
+                      error: str | None) -> None:
+    if run_id is None:
+        return
+    try:
+        metrics = {k: v for k, v in (_metrics(result) if result else {}).items() if v is not None}
+        metrics.pop("device", None)
+        tags = {"blocknas.device": result.device} if result else {"blocknas.error": error or ""}
+        tracking.finish_run(ctx.tracking_uri, run_id, metrics, status, tags)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("MLflow logging failed for run %s: %s", run_id, exc)
+
+
+_remote_score = ray.remote(_score_and_record)
+
+
+def run_block_jobs(
+    pending: dict[str, list[BlockJob]],
+    jobs: dict[str, NetworkJob],
+    ctx: TaskContext,
+    cluster: ClusterSettings,
+    show_progress: bool = True,
+) -> list[TaskOutcome]:
+    """Submit one Ray task per pending network, wait for all, show blocks done / total."""
+    options = {"num_cpus": cluster.cpus_per_block, "num_gpus": cluster.gpus_per_block,
+               "max_retries": cluster.max_retries, "retry_exceptions": False}
+    futures = {
+        _remote_score.options(name=f"block:{blocks[0].block_key}", **options).remote(jobs[h], blocks, ctx): h
+        for h, blocks in pending.items()
+    }
+    outcomes: list[TaskOutcome] = []
+    total_blocks = sum(len(b) for b in pending.values())
+    batched = None if ctx.block_runs else BatchedBlockLog(ctx, pending)
+    with tqdm(total=total_blocks, desc="blocks", unit="block", disable=not show_progress) as bar:
+        remaining = list(futures)
+        while remaining:
+            # Everything finished within the timeout at once: one ray.wait per result would be O(N^2).
+            done, remaining = ray.wait(remaining, num_returns=min(len(remaining), 256), timeout=0.2)
+            for future in done:
+                network_hash = futures[future]
+                try:
+                    outcome = ray.get(future)
+                except ray.exceptions.RayError as exc:
+                    # The worker died more than max_retries times: the blocks stay unfinished.
+                    error = f"{type(exc).__name__}: {exc}"
+                    keys = tuple(b.block_key for b in pending[network_hash])
+                    shared_store(ctx.storage_url).record_failure([b.job_hash for b in pending[network_hash]], error)
+                    outcome = TaskOutcome(network_hash, keys, False, error)
+                outcomes.append(outcome)
+                if batched:
+                    batched.add(outcome)
+                bar.update(len(outcome.block_keys))
+                if not outcome.ok:
+                    bar.write(f"FAILED {', '.join(outcome.block_keys)}: {outcome.error.strip().splitlines()[-1]}")
+    if batched:
+        batched.close()
+    return outcomes
+
+
+class BatchedBlockLog:
+    """``tracking.block_runs=batched``: block results as metrics of the parent run, 1,000 per MLflow call,
+    and a ``blocks.json`` table at the end. Best effort, like all tracking: the table has the results."""
+
+    _PER_CALL = 1000  # MLflow's log_batch limit
+
+    def __init__(self, ctx: TaskContext, pending: dict[str, list[BlockJob]]):
+        self.ctx, self.pending = ctx, pending
+        self.metrics: dict[str, float] = {}
+        self.rows: list[dict] = []
+
+    def add(self, outcome: TaskOutcome) -> None:
+        values = {k: v for k, v in (outcome.metrics or {}).items() if isinstance(v, int | float)}
+        values |= {"attempts": outcome.attempts, "ok": float(outcome.ok)}
+        for block in self.pending[outcome.network_hash]:
+            prefix = _UNSAFE.sub("_", f"block/{block.block_key}/c{block.context_index}")
+            self.metrics |= {f"{prefix}/{k}": float(v) for k, v in values.items()}
+            self.rows.append({"block": block.block_key, "context": block.context_index, "job_hash": block.job_hash,
+                              "node": outcome.node, "error": outcome.error, **values})
+        if len(self.metrics) >= self._PER_CALL:
+            self._flush()
+
+    def _flush(self) -> None:
+        items = list(self.metrics.items())
+        self.metrics = {}
+        try:
+            for start in range(0, len(items), self._PER_CALL):
+                tracking.log_metrics(self.ctx.tracking_uri, self.ctx.parent_run_id,
+                                     dict(items[start:start + self._PER_CALL]))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("MLflow logging of %d block metrics failed: %s", len(items), exc)
+
+    def close(self) -> None:
+        self._flush()
+        try:
+            tracking.log_dict(self.ctx.tracking_uri, self.ctx.parent_run_id, {"blocks": self.rows}, "blocks.json")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("MLflow: could not log blocks.json: %s", exc)
+
+
+_UNSAFE = re.compile(r"[^\w.\- :/]")  # MLflow metric names allow only these characters
+
+
+def measure_on_worker(function, *args, num_cpus: float = 1):
+    """Run a cost measurement as a Ray task on a worker node and return its result."""
+    return ray.get(ray.remote(function).options(num_cpus=num_cpus, max_retries=1).remote(*args))

@@ -1,0 +1,150 @@
+"""Hardware-target costs per block: analytic ones computed here, measured ones timed on a Ray worker,
+network-table ones (whole-network measurements, e.g. a device's latency per architecture) turned into
+block costs by substitution over the plan's context networks, as MathNAS does.
+
+Each target has a version (content hash of its definition, and for measured targets of the machine that
+measures, for network tables of the file and the contexts), and costs are stored per (space, target
+version, block): a second run measures nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from orchestrator.config import RunSettings, TargetSpec
+from orchestrator.distributed.tasks import measure_on_worker, start_ray
+from orchestrator.hashing import content_hash
+from orchestrator.pipeline.estimation import block_values
+from orchestrator.pipeline.planning import Plan
+from orchestrator.storage import CostEntry, PerformanceStore
+from workers.costs import CostTable, analytic_costs, measured_latency_of
+from workers.spaces import Space
+from workers.tabular import TabularDataError, read_network_table
+
+FIXED_SLOT = -1
+FIXED_CHOICE = "stem+head"
+
+
+class MissingCostsError(RuntimeError):
+    """The table holds no costs for a target; ``blocknas run`` measures them."""
+
+
+@dataclass(frozen=True)
+class TargetCosts:
+    target: TargetSpec
+    version: str
+    table: CostTable
+
+
+def machine_fingerprint() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"host": platform.node(), "cpu": cpu, "torch": torch.__version__.split("+")[0]}
+
+
+def _file_digest(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise TabularDataError(f"cannot read the network table {path}: {exc.strerror}") from exc
+
+
+def target_version(target: TargetSpec, space_hash: str, plan: Plan) -> str:
+    payload = {"space": space_hash, "definition": target.definition()}
+    if target.kind == "measured":
+        payload["machine"] = machine_fingerprint()
+    if target.kind == "network_table":
+        payload["file_sha256"] = _file_digest(target.file)
+        payload["contexts"] = [list(c) for c in plan.contexts]
+    return content_hash(payload)
+
+
+def substitution_costs(space: Space, plan: Plan, target: TargetSpec) -> CostTable:
+    """Per-block costs from whole-network values: ``c_ij = mean_k [T(C_k with b_ij) - T(C_k)]``."""
+    table = read_network_table(target.file, target.column, target.key_column)
+    choices = [slot.choices for slot in space.slots]
+    values = {}
+    for job in plan.networks.values():
+        key = space.network_key(job.choices)
+        if key not in table:
+            raise TabularDataError(f"targets.{target.name}: {target.file} has no row for network {key!r} "
+                                   f"({' '.join(job.choices)}) in column {target.key_column!r}")
+        values[tuple(names.index(c) for names, c in zip(choices, job.choices, strict=True))] = table[key]
+    contexts = [tuple(names.index(c) for names, c in zip(choices, ctx, strict=True)) for ctx in plan.contexts]
+    per_slot, offset = block_values(contexts, [len(c) for c in choices], values)
+    return CostTable(target.metric, offset, {(i, c): float(per_slot[i][j]) for i, names in enumerate(choices)
+                                             for j, c in enumerate(names)})
+
+
+def space_hash_of(settings: RunSettings) -> str:
+    return content_hash(settings.space_definition)
+
+
+def _entries(table: CostTable) -> list[CostEntry]:
+    return [CostEntry(FIXED_SLOT, FIXED_CHOICE, table.fixed)] + [
+        CostEntry(i, choice, value) for (i, choice), value in table.blocks.items()
+    ]
+
+
+def _from_entries(metric: str, space: Space, entries: list[CostEntry]) -> CostTable | None:
+    by_key = {(e.slot_index, e.choice): e.value for e in entries}
+    needed = [(i, c) for i, slot in enumerate(space.slots) for c in slot.choices]
+    if (FIXED_SLOT, FIXED_CHOICE) not in by_key or any(k not in by_key for k in needed):
+        return None
+    return CostTable(metric, by_key[(FIXED_SLOT, FIXED_CHOICE)], {k: by_key[k] for k in needed})
+
+
+def _stored(store: PerformanceStore, settings: RunSettings, plan: Plan,
+            target: TargetSpec) -> tuple[str, CostTable | None]:
+    space_hash = space_hash_of(settings)
+    version = target_version(target, space_hash, plan)
+    return version, _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))
+
+
+def load_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> dict[str, TargetCosts]:
+    """Stored costs of every target; raise ``MissingCostsError`` naming the first one not stored."""
+    result = {}
+    for target in settings.targets:
+        version, table = _stored(store, settings, plan, target)
+        if table is None:
+            raise MissingCostsError(
+                f"no stored costs for target {target.name!r} (version {version}); run `blocknas run` with "
+                "this config first to measure them"
+            )
+        result[target.name] = TargetCosts(target, version, table)
+    return result
+
+
+def ensure_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> dict[str, TargetCosts]:
+    """Load each target's costs, measuring and storing the ones not stored yet."""
+    result = {}
+    for target in settings.targets:
+        version, table = _stored(store, settings, plan, target)
+        if table is None:
+            if target.kind == "analytic":
+                table, measured_on = analytic_costs(settings.space, target.metric), None
+            elif target.kind == "network_table":
+                table, measured_on = substitution_costs(settings.space, plan, target), None
+            else:
+                start_ray(settings.cluster)
+                table = measure_on_worker(
+                    measured_latency_of, settings.space_definition, target.warmup, target.repeats, target.threads,
+                    num_cpus=target.threads,
+                )
+                measured_on = machine_fingerprint()["host"]
+            store.record_costs(
+                space_hash_of(settings), target.name, version, target.metric, _entries(table), measured_on
+            )
+            # The first measurement stored wins: a driver that measured at the same time uses it too.
+            _, table = _stored(store, settings, plan, target)
+        result[target.name] = TargetCosts(target, version, table)
+    return result

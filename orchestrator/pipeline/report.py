@@ -1,0 +1,104 @@
+"""``summary.json`` and the readable tables printed at the end of a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from orchestrator.config import RunSettings
+from orchestrator.pipeline.cost_stage import TargetCosts
+from orchestrator.pipeline.solve_stage import Fronts, point_json
+from orchestrator.storage import BlockScore, public_url
+
+UNITS = {"flops": "MACs", "params": "params", "latency_ms": "ms", "energy_mj": "mJ", "memory_mib": "MiB"}
+
+
+def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, TargetCosts], *, blocks_total: int,
+                  evaluations: int, blocks_trained: int, blocks_cached: int, contexts: tuple[tuple[str, ...], ...],
+                  mlflow_run_id: str | None, output_dir: Path) -> dict:
+    summary = {
+        "experiment": settings.name,
+        "config_hash": settings.config_hash,
+        "blocks_total": blocks_total,
+        "evaluations": evaluations,
+        "blocks_trained": blocks_trained,
+        "blocks_cached": blocks_cached,
+        "store": public_url(settings.storage_url),
+        "tracking_uri": settings.tracking_uri,
+        "mlflow_run_id": mlflow_run_id,
+        "output_dir": str(output_dir),
+        "estimator": settings.estimator.kind,
+        "predictor": settings.predictor,
+        "context_networks": [list(c) for c in contexts],
+        "table_hash": result.table_hash,
+        "budgets": settings.budgets,
+        "targets": {
+            name: {
+                "metric": costs[name].target.metric,
+                "version": costs[name].version,
+                "pareto": [point_json(p, result.table.slots) for p in points],
+            }
+            for name, points in result.fronts.items()
+        },
+    }
+    if result.best is not None:
+        summary["best"] = point_json(result.best, result.table.slots)
+    return summary
+
+
+def write_summary(summary: dict, output_dir: Path) -> Path:
+    path = output_dir / "summary.json"
+    path.write_text(json.dumps(summary, indent=2))
+    return path
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.3f}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.4g}"
+
+
+def format_fronts(summary: dict) -> str:
+    lines = []
+    for name, target in summary["targets"].items():
+        unit = UNITS.get(target["metric"], target["metric"])
+        lines.append(f"\nPareto front: predicted accuracy vs. {name} ({unit}), {len(target['pareto'])} points")
+        lines.append(f"  {'cost':>10}  {'pred. acc %':>11}  blocks")
+        for point in target["pareto"]:
+            blocks = " ".join(point["blocks"])
+            lines.append(f"  {_fmt(point['cost']):>10}  {point['predicted_accuracy']:>11.2f}  {blocks}")
+    if "best" in summary:
+        best = summary["best"]
+        limits = ", ".join(f"{k} <= {v:g}" for k, v in summary["budgets"].items())
+        lines.append(f"\nBest within {limits}: {' '.join(best['blocks'])}  "
+                     f"predicted accuracy {best['predicted_accuracy']:.2f} %, costs "
+                     + ", ".join(f"{k} {_fmt(v)}" for k, v in best["costs"].items()))
+    if "refine" in summary:
+        refined = summary["refine"]
+        lines.append(f"\nRefine loop: {refined['rounds']} rounds, {refined['evaluations']} networks verified, "
+                     f"stopped by {refined['stopped']}")
+        for pick in refined["picks"]:
+            limits = ", ".join(f"{k} <= {v:g}" for k, v in pick["budgets"].items()) or "no budget"
+            if pick["blocks"] is None:
+                lines.append(f"  {limits}: no verified network fits")
+                continue
+            lines.append(f"  best verified within {limits}: {' '.join(pick['blocks'])}  accuracy "
+                         f"{pick['verified_accuracy']:.2f} % (measured), costs "
+                         + ", ".join(f"{k} {_fmt(v)}" for k, v in pick["costs"].items()))
+    return "\n".join(lines)
+
+
+def format_blocks(scores: list[BlockScore], deltas: dict[str, float]) -> str:
+    header = f"{'experiment':<14} {'block':<20} {'status':<8} {'att':>3} {'acc %':>7} {'delta':>7} {'loss':>7} " \
+             f"{'train s':>8} {'node':<12}"
+    lines = [header, "-" * len(header)]
+    for s in scores:
+        acc = f"{s.accuracy:7.2f}" if s.accuracy is not None else f"{'-':>7}"
+        delta = f"{deltas[s.job_hash]:7.2f}" if s.job_hash in deltas else f"{'-':>7}"
+        loss = f"{s.loss:7.3f}" if s.loss is not None else f"{'-':>7}"
+        secs = f"{s.train_seconds:8.1f}" if s.train_seconds is not None else f"{'-':>8}"
+        lines.append(f"{s.experiment:<14} {s.block:<20} {s.status:<8} {s.attempts:>3} {acc} {delta} {loss} {secs} "
+                     f"{(s.node or '-')[:12]:<12}")
+    return "\n".join(lines)

@@ -1,0 +1,189 @@
+"""The main job (``blocknas run``) and the solver-only job (``blocknas solve``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from orchestrator import tracking
+from orchestrator.config import RunSettings
+from orchestrator.distributed.leases import LeaseKeeper, measure_blocks
+from orchestrator.distributed.tasks import TaskContext, start_ray
+from orchestrator.hashing import content_hash
+from orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
+from orchestrator.pipeline.planning import (
+    JobSpec,
+    Plan,
+    choose_space_contexts,
+    pending_networks,
+    plan_blocks,
+    scorer_fingerprint,
+)
+from orchestrator.pipeline.report import build_summary, format_fronts, write_summary
+from orchestrator.pipeline.solve_stage import (
+    build_block_table,
+    fractional_predictor,
+    measured_networks,
+    solve_fronts,
+    store_fronts,
+    write_front_files,
+)
+from orchestrator.pipeline.verify_stage import refine_search, refine_summary, verification_scorer_hash
+from orchestrator.storage import PerformanceStore
+from workers.costs import analytic_costs
+from workers.tabular import nb201_accuracies
+
+
+class BlockFailuresError(RuntimeError):
+    """Some block jobs failed; they stay unfinished and the next run retries them."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    summary: dict
+    summary_path: Path
+
+
+def data_fingerprint(settings: RunSettings) -> tuple[str, str]:
+    """(dataset name, content hash of the scorer's data): a changed data set never reuses old block results.
+
+    For training scorers the data was loaded and checked against the space by ``load_settings``.
+    """
+    if not settings.trains:
+        dataset = getattr(settings.scorer_settings, "dataset", settings.scorer_kind)
+        return dataset, content_hash({k: round(v, 6) for k, v in sorted(nb201_accuracies(dataset).items())})
+    from workers.data import load_dataset
+
+    return settings.data["kind"], load_dataset(settings.data).fingerprint()
+
+
+def make_plan(settings: RunSettings) -> Plan:
+    contexts = choose_space_contexts(settings.space, settings.estimator, analytic_costs(settings.space, "flops"))
+    dataset, fingerprint = data_fingerprint(settings)
+    scorer = scorer_fingerprint(settings.scorer_kind, dataset, fingerprint, settings.scorer_settings_dict())
+    spec = JobSpec(scorer, settings.scorer_settings, settings.data, settings.device, settings.threads)
+    return plan_blocks(settings.space, settings.space_definition, contexts, spec)
+
+
+def _output_dir(settings: RunSettings, kind: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return settings.output_dir / settings.name / f"{kind}-{stamp}"
+
+
+def _scorer_params(settings: RunSettings) -> dict:
+    data = {f"data.{k}": v for k, v in (settings.data or {}).items()}
+    return {f"scorer.{k}": v for k, v in settings.scorer_settings_dict().items()} | {
+        "scorer.kind": settings.scorer_kind} | data
+
+
+def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
+    """Plan, measure what is missing on Ray, persist, solve every target's front, write the summary."""
+    store = PerformanceStore(settings.storage_url)
+    store.record_experiment(settings.name, settings.config_hash, settings.config_yaml)
+    plan = make_plan(settings)
+    done = store.done_job_hashes([b.job_hash for b in plan.blocks])
+    pending = pending_networks(plan, done)
+    pending_blocks = sum(len(v) for v in pending.values())
+    contexts = (f"context network {' '.join(plan.contexts[0])}" if len(plan.contexts) == 1
+                else f"{len(plan.contexts)} sampled context networks")
+    print(f"{settings.name}: {len(plan.blocks)} block measurements ({settings.estimator.kind} estimator, {contexts}), "
+          f"{len(done)} already done, {pending_blocks} to measure in {len(pending)} network evaluations", flush=True)
+
+    experiment_id = tracking.prepare_experiment(settings.tracking_uri, settings.name, settings.artifact_location)
+    parent = tracking.start_run(
+        settings.tracking_uri, experiment_id, run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}",
+        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
+              "blocknas.kind": "run"},
+        params={"config_hash": settings.config_hash, "space": settings.space.name,
+                "blocks_total": len(plan.blocks), "networks_total": len(plan.networks),
+                "estimator": settings.estimator.kind, "predictor": settings.predictor,
+                "contexts": len(plan.contexts), **_scorer_params(settings)},
+    )
+    out_dir = _output_dir(settings, "run")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(settings.config_yaml)
+    status = "FAILED"
+    try:
+        costs = ensure_costs(store, settings, plan)  # starts Ray only if a measured target is not stored yet
+        trained = 0
+        ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
+                          settings.storage_url, settings.tracking_uri, experiment_id, parent, settings.block_runs)
+        if pending:
+            started = time.perf_counter()
+            with LeaseKeeper(store, settings.cluster.lease_seconds) as lease:
+                outcomes = measure_blocks(store, plan, ctx, settings.cluster, lease, show_progress)
+            failed = [o for o in outcomes if not o.ok]
+            trained = sum(len(o.block_keys) for o in outcomes if o.ok)
+            print(f"measured {trained} blocks with {len(outcomes)} network evaluations in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            if failed:
+                keys = [k for o in failed for k in o.block_keys]
+                raise BlockFailuresError(
+                    f"{len(keys)} blocks failed ({', '.join(keys)}); their errors are in `blocknas blocks "
+                    "--status failed`; the next `blocknas run` retries only them"
+                )
+        result = _solve_and_write(store, settings, plan, costs, out_dir, parent,
+                                  blocks_trained=trained, blocks_cached=len(done),
+                                  refine_ctx=ctx if settings.refine.rounds else None)
+        status = "FINISHED"
+        return result
+    finally:
+        tracking.finish_run(settings.tracking_uri, parent, status=status)
+
+
+def run_solve(settings: RunSettings) -> JobResult:
+    """Only the solver stage, from what the table holds: no Ray, no training, no measuring."""
+    store = PerformanceStore(settings.storage_url)
+    plan = make_plan(settings)
+    costs = load_costs(store, settings, plan)
+    experiment_id = tracking.prepare_experiment(settings.tracking_uri, settings.name, settings.artifact_location)
+    parent = tracking.start_run(
+        settings.tracking_uri, experiment_id, run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
+        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
+              "blocknas.kind": "solve"},
+        params={"config_hash": settings.config_hash, "budgets": json.dumps(settings.budgets)},
+    )
+    status = "FAILED"
+    try:
+        result = _solve_and_write(store, settings, plan, costs, _output_dir(settings, "solve"), parent,
+                                  blocks_trained=0, blocks_cached=len(plan.blocks))
+        status = "FINISHED"
+        return result
+    finally:
+        tracking.finish_run(settings.tracking_uri, parent, status=status)
+
+
+def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],
+                     out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int,
+                     refine_ctx: TaskContext | None = None) -> JobResult:
+    scores = store.block_scores([b.job_hash for b in plan.blocks])
+    measured = measured_networks(settings, plan, scores)
+    table = build_block_table(settings, plan, measured, costs)
+    refined = None
+    if refine_ctx is not None:
+        start_ray(settings.cluster)
+        ctx = replace(refine_ctx, scorer_hash=verification_scorer_hash(plan))
+        refined = refine_summary(refine_search(settings, store, plan, table, measured, costs, ctx), table, settings)
+    fractional = fractional_predictor(settings, measured, table) if settings.predictor == "flops" else None
+    started = time.perf_counter()
+    result = solve_fronts(settings, table, fractional)
+    solve_seconds = time.perf_counter() - started
+    store_fronts(store, settings, result, costs)
+    files = write_front_files(out_dir, settings, result, costs)
+    summary = build_summary(settings, result, costs, blocks_total=len(plan.blocks),
+                            evaluations=len(plan.networks), blocks_trained=blocks_trained,
+                            blocks_cached=blocks_cached, contexts=plan.contexts, mlflow_run_id=parent_run_id,
+                            output_dir=out_dir)
+    summary["solve_seconds"] = round(solve_seconds, 4)
+    if refined is not None:
+        summary["refine"] = refined
+    summary_path = write_summary(summary, out_dir)
+    tracking.log_artifacts(settings.tracking_uri, parent_run_id, files + [summary_path])
+    tracking.log_metrics(settings.tracking_uri, parent_run_id,
+                         {f"front_points.{k}": len(v) for k, v in result.fronts.items()}
+                         | {"solve_seconds": solve_seconds})
+    print(format_fronts(summary))
+    return JobResult(summary, summary_path)

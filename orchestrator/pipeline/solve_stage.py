@@ -1,0 +1,174 @@
+"""Solver stage: build a plain ``BlockTable`` from the stored results and compute every target's front."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dashboards.pareto_plot import plot_front
+from orchestrator.config import RunSettings
+from orchestrator.hashing import content_hash
+from orchestrator.pipeline.cost_stage import TargetCosts
+from orchestrator.pipeline.estimation import block_values, flops_accuracy
+from orchestrator.pipeline.planning import Plan
+from orchestrator.storage import BlockScore, PerformanceStore
+from solvers import BlockTable, ParetoPoint, best_within_budgets, enumerate_networks, pareto_front
+from solvers.fractional import FractionalAccuracy, best_fractional, fractional_front
+from solvers.structure import ConnectivityRule
+from workers.costs import analytic_costs
+from workers.spaces import Space
+
+CLOUD_LIMIT = 50_000  # plot every network's prediction up to this many networks
+
+
+class MissingScoresError(RuntimeError):
+    """Some blocks of the plan are not measured yet; ``blocknas run`` measures them."""
+
+
+@dataclass(frozen=True)
+class Fronts:
+    table: BlockTable
+    table_hash: str
+    fronts: dict[str, list[ParetoPoint]]
+    best: ParetoPoint | None
+    fractional: FractionalAccuracy | None = None  # the FLOPs-aware predictor, when solver.predictor=flops
+
+    def predict_all(self, selections: np.ndarray) -> np.ndarray:
+        if self.fractional is not None:
+            return self.fractional.predict_all(selections)
+        return self.table.accuracy_offset + sum(self.table.accuracy[i][selections[:, i]]
+                                                for i in range(selections.shape[1]))
+
+
+def _selection(space: Space, choices: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(slot.choices.index(c) for slot, c in zip(space.slots, choices, strict=True))
+
+
+def measured_networks(settings: RunSettings, plan: Plan, scores: list[BlockScore]) -> dict[tuple[int, ...], float]:
+    """Accuracy of every network the plan evaluated, by selection; ``MissingScoresError`` if any is missing."""
+    by_hash = {s.job_hash: s for s in scores if s.status == "done"}
+    missing = [b.block_key for b in plan.blocks if b.job_hash not in by_hash]
+    if missing:
+        raise MissingScoresError(
+            f"{len(missing)} of {len(plan.blocks)} block measurements are not done yet ({', '.join(missing[:5])}"
+            f"{', ...' if len(missing) > 5 else ''}); run `blocknas run` with this config to measure them"
+        )
+    return {_selection(settings.space, plan.networks[b.network_hash].choices): by_hash[b.job_hash].accuracy
+            for b in plan.blocks}
+
+
+def build_block_table(settings: RunSettings, plan: Plan, measured: dict[tuple[int, ...], float],
+                      costs: dict[str, TargetCosts]) -> BlockTable:
+    """Block values by the estimator's swap-in differences (``orchestrator.pipeline.estimation.block_values``).
+
+    With one context ``N_avg``, ``accuracy[i][j] = Acc(N_avg with b_ij at i) - Acc(N_avg)`` and the offset
+    is ``Acc(N_avg)``: the additive prediction is exact on every measured network. Relative to the base
+    block this is MathNAS's ``-bA_ij`` up to a per-slot constant, which no ranking depends on.
+    """
+    space = settings.space
+    sizes = [len(s.choices) for s in space.slots]
+    values, offset = block_values([_selection(space, c) for c in plan.contexts], sizes, measured)
+    rules = (ConnectivityRule(*space.connectivity),) if space.connectivity else ()
+    return BlockTable(
+        slots=tuple(s.name for s in space.slots),
+        choices=tuple(s.choices for s in space.slots),
+        accuracy=values,
+        accuracy_offset=offset,
+        costs={
+            name: tuple(np.array([tc.table.blocks[(i, c)] for c in slot.choices]) for i, slot in enumerate(space.slots))
+            for name, tc in costs.items()
+        },
+        cost_offsets={name: tc.table.fixed for name, tc in costs.items()},
+        rules=rules,
+    )
+
+
+def fractional_predictor(settings: RunSettings, measured: dict[tuple[int, ...], float],
+                         table: BlockTable) -> FractionalAccuracy:
+    """MathNAS Eq. 5 over the table's block values, with the space's analytic FLOPs."""
+    space = settings.space
+    flops = analytic_costs(space, "flops")
+    per_slot = tuple(np.array([flops.blocks[(i, c)] for c in slot.choices]) for i, slot in enumerate(space.slots))
+    return flops_accuracy(table.accuracy, _selection(space, space.base), per_slot, flops.fixed, measured)
+
+
+def table_hash_of(table: BlockTable) -> str:
+    return content_hash({
+        "choices": table.choices,
+        "accuracy": [np.round(a, 9).tolist() for a in table.accuracy],
+        "offset": round(table.accuracy_offset, 9),
+        "costs": {k: [np.round(c, 9).tolist() for c in v] for k, v in table.costs.items()},
+        "cost_offsets": {k: round(v, 9) for k, v in table.cost_offsets.items()},
+    })
+
+
+def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None = None) -> Fronts:
+    """Every target's exact front, for the linear predictor or (``fractional``) the FLOPs-aware one."""
+    fronts, best = {}, None
+    for name in table.costs:
+        if fractional is None:
+            fronts[name] = pareto_front(table, name, settings.budgets, max_points=settings.max_points)
+        else:
+            fronts[name] = fractional_front(table, fractional, name, settings.budgets, settings.max_points)
+    if settings.budgets:
+        best = (best_within_budgets(table, settings.budgets) if fractional is None
+                else best_fractional(table, fractional, settings.budgets)[0])
+    table_hash = table_hash_of(table) if fractional is None else content_hash(
+        [table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator], round(fractional.offset, 9)])
+    return Fronts(table, table_hash, fronts, best, fractional)
+
+
+def point_json(point: ParetoPoint, slots: tuple[str, ...]) -> dict:
+    return {
+        "blocks": [f"{slot}:{choice}" for slot, choice in zip(slots, point.blocks, strict=True)],
+        "predicted_accuracy": round(point.predicted_accuracy, 6),
+        "cost": point.cost,
+        "costs": point.costs,
+    }
+
+
+def store_fronts(store: PerformanceStore, settings: RunSettings, result: Fronts,
+                 costs: dict[str, TargetCosts]) -> None:
+    budgets_hash = content_hash(settings.budgets)
+    for name, points in result.fronts.items():
+        store.record_front(
+            settings.name, settings.config_hash, name, costs[name].version, costs[name].target.metric,
+            result.table_hash, budgets_hash, [point_json(p, result.table.slots) for p in points],
+        )
+
+
+def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts,
+                      costs: dict[str, TargetCosts]) -> list[Path]:
+    """``pareto_<target>.json`` and ``pareto_<target>.png`` per target; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cloud = None
+    if result.table.num_networks <= CLOUD_LIMIT:
+        selections, _, all_costs = enumerate_networks(result.table, list(result.table.costs))
+        accuracy = result.predict_all(selections)
+        feasible = np.ones(len(accuracy), dtype=bool)
+        for name, limit in settings.budgets.items():
+            feasible &= all_costs[name] <= limit
+        cloud = (accuracy[feasible], {k: v[feasible] for k, v in all_costs.items()})
+    paths = []
+    for name, points in result.fronts.items():
+        metric = costs[name].target.metric
+        payload = {
+            "experiment": settings.name,
+            "target": name,
+            "metric": metric,
+            "target_version": costs[name].version,
+            "budgets": settings.budgets,
+            "pareto": [point_json(p, result.table.slots) for p in points],
+        }
+        json_path = out_dir / f"pareto_{name}.json"
+        json_path.write_text(json.dumps(payload, indent=2))
+        png_path = plot_front(
+            out_dir / f"pareto_{name}.png", name, metric,
+            [(p.cost, p.predicted_accuracy) for p in points],
+            (cloud[1][name].tolist(), cloud[0].tolist()) if cloud else None,
+        )
+        paths += [json_path, png_path]
+    return paths

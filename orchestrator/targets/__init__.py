@@ -1,0 +1,1 @@
+"""Hardware targets: the registry, its file formats, their fronts, switching and the scheduler."""

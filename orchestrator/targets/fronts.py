@@ -1,0 +1,182 @@
+"""Fronts of registered hardware targets: re-solved from the stored block table, never re-trained.
+
+A registered target is solved against an accuracy table:
+- the experiment's stored block table (the run's estimator values), when the target's slots and blocks
+  cover the experiment's space;
+- or, for an imported block library (Puzzle JSON) that brings its own block scores, those scores: a
+  score is a loss (e.g. KL divergence), so the predicted quality of a network is minus their sum.
+
+A front is stored per (experiment, target, target version, table hash, budgets): ``solve_target`` returns
+a stored front without solving when one exists for the same inputs, so no (table, target version) is
+ever solved twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from orchestrator.hashing import content_hash
+from orchestrator.pipeline.solve_stage import table_hash_of
+from orchestrator.storage import PerformanceStore, StoredFront
+from orchestrator.targets.files import FIXED
+from solvers import BlockTable, pareto_front
+from solvers.pareto import best_within_budgets, spread_front, uses_cores
+
+MAX_POINTS = 2000  # points per stored front: one-cost fronts are complete (merged, no MIP); a MIP sweep runs
+# from the most accurate point down and stops here
+SPREAD_POINTS = 100  # points of a block library's front within budgets: exact, spread over its cost range;
+# each records up to which budget it is the best network, so `switch` answers those budgets without a solve
+LIBRARY = "library"  # the experiment name fronts of self-contained block libraries are stored under
+
+
+class TargetMismatchError(ValueError):
+    """A registered target does not cover the space it is solved for; the message names what is missing."""
+
+
+@dataclass(frozen=True)
+class AccuracyTable:
+    """What a target is solved against: block values per slot and choice, and the hash that names them."""
+
+    experiment: str
+    slots: tuple[str, ...]
+    choices: tuple[tuple[str, ...], ...]
+    accuracy: tuple[np.ndarray, ...]
+    offset: float
+    rules: tuple = ()
+
+
+def library_accuracy(entry: dict) -> AccuracyTable:
+    """A block library's own scores (the first score it brings), as ``-score`` per block."""
+    scores = entry["definition"].get("scores") or {}
+    if not scores:
+        raise TargetMismatchError(f"target {entry['name']!r} brings no block scores: solve it against an "
+                                  "experiment's block table (blocknas fronts show NAME experiment=...)")
+    name, per_slot = next(iter(scores.items()))
+    slots = tuple(per_slot)
+    choices = tuple(tuple(per_slot[s]) for s in slots)
+    accuracy = tuple(-np.array([per_slot[s][c] for c in names], dtype=float) for s, names in zip(slots, choices,
+                                                                                                 strict=True))
+    return AccuracyTable(LIBRARY, slots, choices, accuracy, 0.0)
+
+
+def with_target(base: AccuracyTable, entry: dict) -> BlockTable:
+    """``base`` with every cost metric of the registered target; a block the target lacks is an error."""
+    costs, offsets = {}, {}
+    for metric, table in entry["definition"]["costs"].items():
+        per_slot = []
+        for slot, names in zip(base.slots, base.choices, strict=True):
+            given = table["blocks"].get(slot)
+            missing = [c for c in names if given is None or c not in given]
+            if missing:
+                raise TargetMismatchError(
+                    f"target {entry['name']!r} (version {entry['version']}) has no {metric} for "
+                    f"{', '.join(f'{slot}:{c}' for c in missing[:5])}; add them to its file and "
+                    f"`blocknas targets update {entry['name']} --file F`")
+            per_slot.append(np.array([given[c] for c in names], dtype=float))
+        costs[metric], offsets[metric] = tuple(per_slot), float(table[FIXED])
+    return BlockTable(base.slots, base.choices, base.accuracy, base.offset, costs, offsets, base.rules)
+
+
+def point_json(table: BlockTable, point) -> dict:
+    found = {"blocks": [f"{s}:{c}" for s, c in zip(table.slots, point.blocks, strict=True)],
+             "predicted_accuracy": point.predicted_accuracy, "cost": point.cost, "costs": point.costs}
+    if point.optimal_up_to is not None:  # a spread front's point: null = the best for any budget above its cost
+        found["optimal_up_to"] = point.optimal_up_to if math.isfinite(point.optimal_up_to) else None
+    return found
+
+
+def front_points(table: BlockTable, metric: str, budgets: dict[str, float], max_points: int) -> list[dict]:
+    """The complete front (up to ``max_points`` from the most accurate), or, for a block library within
+    budgets (a front too large to list), ``SPREAD_POINTS`` exact points spread over its cost range."""
+    if budgets and uses_cores(table):
+        points = spread_front(table, metric, budgets, min(SPREAD_POINTS, max_points))
+    else:
+        points = pareto_front(table, metric, budgets, max_points)
+    return [point_json(table, p) for p in points]
+
+
+@dataclass(frozen=True)
+class SolvedFront:
+    front: StoredFront
+    solved: bool  # False: an identical front was stored already
+
+
+def solve_target(store: PerformanceStore, base: AccuracyTable, entry: dict, config_hash: str = "",
+                 max_points: int = MAX_POINTS) -> SolvedFront:
+    """The target's front (its first metric, within its budgets on the others), solved at most once."""
+    definition = entry["definition"]
+    metric = definition["metrics"][0]
+    budgets = {m: v for m, v in (definition.get("budgets") or {}).items() if m != metric}
+    table = with_target(base, entry)
+    digest, budgets_hash = table_hash_of(table), content_hash({"budgets": budgets, "max_points": max_points})
+    stored = store.find_front(base.experiment, entry["name"], entry["version"], digest, budgets_hash)
+    if stored is not None:
+        return SolvedFront(stored, False)
+    points = front_points(table, metric, budgets, max_points)
+    store.record_front(base.experiment, config_hash, entry["name"], entry["version"], metric, digest, budgets_hash,
+                       points)
+    return SolvedFront(store.find_front(base.experiment, entry["name"], entry["version"], digest, budgets_hash),
+                       True)
+
+
+def best_for_budget(points: list[dict], budget: float) -> dict | None:
+    """The most accurate stored point whose cost fits ``budget`` (points are sorted by cost), or None."""
+    lo, hi = 0, len(points)
+    while lo < hi:  # the last point with cost <= budget; along a front accuracy grows with cost
+        mid = (lo + hi) // 2
+        if points[mid]["cost"] <= budget + 1e-12:
+            lo = mid + 1
+        else:
+            hi = mid
+    return points[lo - 1] if lo else None
+
+
+def best_by_solving(table: BlockTable, metric: str, budget: float, budgets: dict | None = None) -> dict:
+    """A fresh solve for one budget, within the target's other ``budgets`` (what a stored front agrees with)."""
+    # ``metric`` first: best_within_budgets reports its "cost" in the first budget's metric
+    return point_json(table, best_within_budgets(table, {metric: budget, **(budgets or {})}))
+
+
+def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
+    """The experiment's stored block table (no training: ``MissingScoresError`` if blocks are missing)."""
+    from orchestrator.pipeline.run import make_plan
+    from orchestrator.pipeline.solve_stage import build_block_table, measured_networks
+
+    plan = make_plan(settings)
+    measured = measured_networks(settings, plan, store.block_scores([b.job_hash for b in plan.blocks]))
+    table = build_block_table(settings, plan, measured, {})
+    return AccuracyTable(settings.name, table.slots, table.choices, table.accuracy, table.accuracy_offset, table.rules)
+
+
+def prepare(store: PerformanceStore, entry: dict, settings) -> tuple[AccuracyTable, dict]:
+    """What ``entry`` is solved against, and ``entry`` with costs for it.
+
+    A library with scores is solved on them; anything else on the experiment's block table. Table targets
+    bring their costs; analytic ones are computed for the experiment's space; measured ones are timed
+    once per machine on a Ray worker (warm-up and repeats as the target says) and stored.
+    """
+    definition = entry["definition"]
+    if definition.get("scores"):
+        return library_accuracy(entry), entry
+    base = experiment_accuracy(store, settings)
+    if definition.get("costs"):
+        return base, entry
+    from dataclasses import replace
+
+    from orchestrator.config import TargetSpec
+    from orchestrator.pipeline.cost_stage import ensure_costs
+    from orchestrator.pipeline.run import make_plan
+
+    options = definition.get("settings") or {}
+    specs = tuple(TargetSpec(f"{entry['name']}.{metric}", entry["kind"], metric, **options)
+                  for metric in definition["metrics"])
+    measured = ensure_costs(store, replace(settings, targets=specs), make_plan(settings))
+    costs = {}
+    for spec in specs:
+        table = measured[spec.name].table
+        costs[spec.metric] = {FIXED: table.fixed, "blocks": {
+            slot.name: {c: table.blocks[(i, c)] for c in slot.choices} for i, slot in enumerate(settings.space.slots)}}
+    return base, {**entry, "definition": {**definition, "costs": costs}}

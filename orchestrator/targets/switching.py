@@ -1,0 +1,143 @@
+"""Switching (MathNAS's on-device dynamic switching): the best stored architecture for a new budget.
+
+``switch`` answers from the target's stored front for its current version and block table when the front
+covers the budget (a binary search over points sorted by cost: no solve). A front covers every budget
+when it is complete, and otherwise (it was cut at ``max_points`` by the sweep, which runs from the most
+accurate point down) every budget from its cheapest point up. A spread front (a block library within
+budgets) covers every budget below its cheapest point (none fits) and each point's range from its cost
+up to ``optimal_up_to``. Anything else is one MIP solve, whose answer is then kept in the process for
+every budget from its cost up to the one solved.
+
+``correct`` takes the measured and the predicted cost of the running network, rescales the target's
+costs by their ratio (stored as a new target version, which the scheduler then re-solves the front of)
+and answers the budget with one solve on the rescaled costs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from orchestrator.hashing import content_hash
+from orchestrator.pipeline.solve_stage import table_hash_of
+from orchestrator.storage import PerformanceStore
+from orchestrator.targets.files import FIXED
+from orchestrator.targets.fronts import (
+    MAX_POINTS,
+    AccuracyTable,
+    best_by_solving,
+    best_for_budget,
+    with_target,
+)
+from orchestrator.targets.registry import TargetRegistryError, find, version_of
+from solvers import InfeasibleBudgetError
+
+
+@dataclass(frozen=True)
+class Switch:
+    target: str
+    version: str
+    metric: str
+    budget: float
+    point: dict | None  # None: no architecture fits the budget
+    solved: bool  # False: answered from the stored front
+    seconds: float
+
+    def as_json(self) -> dict:
+        return {"target": self.target, "target_version": self.version, "metric": self.metric,
+                "budget": self.budget, "solved": self.solved, "seconds": round(self.seconds, 6),
+                **(self.point or {"blocks": None})}
+
+
+# In-process caches of immutable things: a target version's definition, the table it makes with a given
+# accuracy table (kept alive with it, so its id is not reused), and the front stored for exact inputs.
+_entries: dict[tuple[str, str], dict] = {}
+_tables: dict[tuple[int, str], tuple[AccuracyTable, object, str]] = {}
+_fronts: dict[tuple, object] = {}
+# What earlier solves proved, per front key: the network solved for budget B is the best for every budget
+# from its cost up to B (no network fits below B when it was None). Repeated budgets skip the solve.
+_solved: dict[tuple, list[tuple[float, float, dict | None]]] = {}
+
+
+def _proved(key: tuple, budget: float) -> tuple[float, float, dict | None] | None:
+    """An earlier solve whose range holds ``budget``: (lowest budget, budget solved, its point)."""
+    return next((proof for proof in _solved.get(key, ()) if proof[0] <= budget <= proof[1]), None)
+
+
+def _current_entry(store: PerformanceStore, name: str) -> dict:
+    version = store.current_target_version(name)
+    if (name, version) not in _entries:
+        _entries[name, version] = find(store, name)
+    return _entries[name, version]
+
+
+def _table_of(base: AccuracyTable, entry: dict):
+    key = (id(base), entry["version"])
+    cached = _tables.get(key)
+    if cached is None or cached[0] is not base:
+        table = with_target(base, entry)
+        cached = _tables[key] = (base, table, table_hash_of(table))
+    return cached[1], cached[2]
+
+
+def answers(points: list[dict], budget: float) -> bool:
+    """Whether a stored front holds the best network for ``budget`` (or proves that none fits)."""
+    if not points:
+        return False
+    if "optimal_up_to" not in points[0]:  # complete, or cut at MAX_POINTS below its most accurate point
+        return len(points) < MAX_POINTS or budget >= points[0]["cost"]
+    if budget < points[0]["cost"]:  # a spread front reaches down to the cheapest network
+        return True
+    best = best_for_budget(points, budget)
+    return best["optimal_up_to"] is None or budget <= best["optimal_up_to"]
+
+
+def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: float, entry: dict | None = None) -> Switch:
+    started = time.perf_counter()
+    entry = entry or _current_entry(store, name)
+    table, digest = _table_of(base, entry)
+    metric = entry["definition"]["metrics"][0]
+    budgets = {m: v for m, v in (entry["definition"].get("budgets") or {}).items() if m != metric}
+    budgets_hash = content_hash({"budgets": budgets, "max_points": MAX_POINTS})
+    key = (base.experiment, name, entry["version"], digest, budgets_hash)
+    front = _fronts.get(key) or store.find_front(*key)
+    if front is not None:
+        _fronts[key] = front
+    memo = (store.url, *key)  # per store: what one store's user may see
+    if front is not None and answers(front.points, budget):
+        point, solved = best_for_budget(front.points, budget), False
+    elif (proof := _proved(memo, budget)) is not None:
+        point, solved = proof[2], False
+    else:
+        try:
+            point = best_by_solving(table, metric, budget, budgets)
+        except InfeasibleBudgetError:
+            point = None
+        solved = True
+        low = -math.inf if point is None else point["cost"]
+        _solved.setdefault(memo, []).append((low, budget, point))
+    return Switch(name, entry["version"], metric, budget, point, solved, time.perf_counter() - started)
+
+
+def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: float, predicted: float,
+            budget: float) -> Switch:
+    """Rescale the target's primary-metric costs by ``measured / predicted``, store that as a new version,
+    and answer ``budget`` on the rescaled costs."""
+    if measured <= 0 or predicted <= 0:
+        raise TargetRegistryError(f"measured ({measured}) and predicted ({predicted}) costs must be positive")
+    entry = find(store, name)
+    definition = entry["definition"]
+    metric = definition["metrics"][0]
+    if not definition.get("costs"):
+        raise TargetRegistryError(f"target {name!r} is {entry['kind']}: its costs are computed, not given, so "
+                                  "there is nothing to rescale; register its measured costs as a table instead")
+    scale = measured / predicted
+    table = definition["costs"][metric]
+    rescaled = {FIXED: table[FIXED] * scale,
+                "blocks": {s: {b: v * scale for b, v in blocks.items()} for s, blocks in table["blocks"].items()}}
+    corrected = {**definition, "costs": {**definition["costs"], metric: rescaled},
+                 "source": f"corrected from {entry['version']} by x{scale:.6g}"}
+    version = version_of(corrected)
+    store.put_target(name, version, entry["kind"], corrected, exists=True)
+    return switch(store, base, name, budget, {**entry, "version": version, "definition": corrected})
