@@ -101,10 +101,10 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
     budgets = {m: v for m, v in (entry["definition"].get("budgets") or {}).items() if m != metric}
     budgets_hash = content_hash({"budgets": budgets, "max_points": MAX_POINTS})
     key = (base.experiment, name, entry["version"], digest, budgets_hash)
-    front = _fronts.get(key) or store.find_front(*key)
-    if front is not None:
-        _fronts[key] = front
     memo = (store.url, *key)  # per store: what one store's user may see
+    front = _fronts.get(memo) or store.find_front(*key)
+    if front is not None:
+        _fronts[memo] = front
     if front is not None and answers(front.points, budget):
         point, solved = best_for_budget(front.points, budget), False
     elif (proof := _proved(memo, budget)) is not None:

@@ -64,6 +64,21 @@ def test_switch_answers_from_the_stored_front_as_a_fresh_solve_would(phone):
     assert switching.switch(store, base, "phone", table.min_cost("latency_ms") - 0.01).point is None
 
 
+def test_a_front_stored_in_one_store_is_not_answered_from_for_another(tmp_path):
+    """The in-process caches are per store: store B never sees a front that only store A holds."""
+    path = tmp_path / "lib.json"
+    path.write_text(json.dumps(library(4, 3, seed=5)))
+    a, b = (PerformanceStore(f"sqlite:///{tmp_path}/{n}.db") for n in ("a", "b"))
+    for store in (a, b):
+        registry.register(store, "phone", path, update=False)
+    entry = registry.find(a, "phone")
+    base = library_accuracy(entry)
+    solve_target(a, base, entry)
+    assert not switching.switch(a, base, "phone", 3.0).solved  # A answers from its stored front
+    from_b = switching.switch(b, base, "phone", 3.0)
+    assert from_b.solved and b.latest_front(base.experiment, "phone") is None
+
+
 def test_correction_rescales_the_target_stores_a_new_version_and_resolves(phone):
     store, entry = phone
     base = library_accuracy(entry)
