@@ -48,6 +48,8 @@ def test_second_run_trains_nothing_and_gives_identical_fronts(smoke_runs):
     a, b = summary_of(first), summary_of(second)
     assert (b["blocks_trained"], b["blocks_cached"]) == (0, 6)
     assert a["targets"] == b["targets"] and a["table_hash"] == b["table_hash"]
+    # The same table, targets, budgets, predictor and cap: the stored fronts are used, not solved again.
+    assert a["fronts_reused"] == [] and sorted(b["fronts_reused"]) == ["flops", "local_cpu", "params"]
     assert "blocks:" not in second.stderr  # no progress bar: no Ray task was started
 
 

@@ -29,6 +29,7 @@ from orchestrator.pipeline.solve_stage import (
     measured_networks,
     solve_fronts,
     store_fronts,
+    stored_fronts,
     write_front_files,
 )
 from orchestrator.pipeline.verify_stage import refine_search, refine_summary, verification_scorer_hash
@@ -169,7 +170,7 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
         refined = refine_summary(refine_search(settings, store, plan, table, measured, costs, ctx), table, settings)
     fractional = fractional_predictor(settings, measured, table) if settings.predictor == "flops" else None
     started = time.perf_counter()
-    result = solve_fronts(settings, table, fractional)
+    result = solve_fronts(settings, table, fractional, stored_fronts(store, settings, costs))
     solve_seconds = time.perf_counter() - started
     store_fronts(store, settings, result, costs)
     files = write_front_files(out_dir, settings, result, costs)
@@ -178,6 +179,7 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
                             blocks_cached=blocks_cached, contexts=plan.contexts, mlflow_run_id=parent_run_id,
                             output_dir=out_dir)
     summary["solve_seconds"] = round(solve_seconds, 4)
+    summary["fronts_reused"] = list(result.reused)
     if refined is not None:
         summary["refine"] = refined
     summary_path = write_summary(summary, out_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from dashboards.pareto_plot import plot_front
 from orchestrator.config import RunSettings
-from orchestrator.hashing import content_hash
+from orchestrator.hashing import content_hash, front_inputs_hash
 from orchestrator.pipeline.cost_stage import TargetCosts
 from orchestrator.pipeline.estimation import block_values, flops_accuracy
 from orchestrator.pipeline.planning import Plan
@@ -35,6 +36,7 @@ class Fronts:
     fronts: dict[str, list[ParetoPoint]]
     best: ParetoPoint | None
     fractional: FractionalAccuracy | None = None  # the FLOPs-aware predictor, when solver.predictor=flops
+    reused: tuple[str, ...] = ()  # targets whose front was stored for exactly these inputs, not solved again
 
     def predict_all(self, selections: np.ndarray) -> np.ndarray:
         if self.fractional is not None:
@@ -105,20 +107,40 @@ def table_hash_of(table: BlockTable) -> str:
     })
 
 
-def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None = None) -> Fronts:
-    """Every target's exact front, for the linear predictor or (``fractional``) the FLOPs-aware one."""
-    fronts, best = {}, None
+def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None = None,
+                 stored: Callable[[str, str], list[ParetoPoint] | None] = lambda name, table_hash: None) -> Fronts:
+    """Every target's exact front, for the linear predictor or (``fractional``) the FLOPs-aware one.
+
+    ``stored(name, table_hash)`` gives a front stored for exactly these inputs, which is used as it is."""
+    table_hash = table_hash_of(table) if fractional is None else content_hash(
+        [table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator], round(fractional.offset, 9)])
+    fronts, best, reused = {}, None, []
     for name in table.costs:
-        if fractional is None:
+        if (points := stored(name, table_hash)) is not None:
+            fronts[name] = points
+            reused.append(name)
+        elif fractional is None:
             fronts[name] = pareto_front(table, name, settings.budgets, max_points=settings.max_points)
         else:
             fronts[name] = fractional_front(table, fractional, name, settings.budgets, settings.max_points)
     if settings.budgets:
         best = (best_within_budgets(table, settings.budgets) if fractional is None
                 else best_fractional(table, fractional, settings.budgets)[0])
-    table_hash = table_hash_of(table) if fractional is None else content_hash(
-        [table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator], round(fractional.offset, 9)])
-    return Fronts(table, table_hash, fronts, best, fractional)
+    return Fronts(table, table_hash, fronts, best, fractional, tuple(reused))
+
+
+def stored_fronts(store: PerformanceStore, settings: RunSettings, costs: dict[str, TargetCosts]):
+    """The ``stored`` lookup of ``solve_fronts``: fronts this store holds for the run's exact inputs."""
+    inputs = front_inputs_hash(settings.budgets, settings.max_points, settings.predictor)
+
+    def lookup(name: str, table_hash: str) -> list[ParetoPoint] | None:
+        front = store.find_front(settings.name, name, costs[name].version, table_hash, inputs)
+        if front is None:
+            return None
+        return [ParetoPoint(tuple(b.split(":", 1)[1] for b in p["blocks"]), p["predicted_accuracy"], p["cost"],
+                            p["costs"]) for p in front.points]
+
+    return lookup
 
 
 def point_json(point: ParetoPoint, slots: tuple[str, ...]) -> dict:
@@ -132,8 +154,11 @@ def point_json(point: ParetoPoint, slots: tuple[str, ...]) -> dict:
 
 def store_fronts(store: PerformanceStore, settings: RunSettings, result: Fronts,
                  costs: dict[str, TargetCosts]) -> None:
-    budgets_hash = content_hash(settings.budgets)
+    """Store the fronts solved now (the reused ones are stored already)."""
+    budgets_hash = front_inputs_hash(settings.budgets, settings.max_points, settings.predictor)
     for name, points in result.fronts.items():
+        if name in result.reused:
+            continue
         store.record_front(
             settings.name, settings.config_hash, name, costs[name].version, costs[name].target.metric,
             result.table_hash, budgets_hash, [point_json(p, result.table.slots) for p in points],

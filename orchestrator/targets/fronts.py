@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.hashing import content_hash
+from orchestrator.hashing import front_inputs_hash
 from orchestrator.pipeline.solve_stage import table_hash_of
 from orchestrator.storage import PerformanceStore, StoredFront
 from orchestrator.targets.files import FIXED
@@ -111,7 +111,7 @@ def solve_target(store: PerformanceStore, base: AccuracyTable, entry: dict, conf
     metric = definition["metrics"][0]
     budgets = {m: v for m, v in (definition.get("budgets") or {}).items() if m != metric}
     table = with_target(base, entry)
-    digest, budgets_hash = table_hash_of(table), content_hash({"budgets": budgets, "max_points": max_points})
+    digest, budgets_hash = table_hash_of(table), front_inputs_hash(budgets, max_points)
     stored = store.find_front(base.experiment, entry["name"], entry["version"], digest, budgets_hash)
     if stored is not None:
         return SolvedFront(stored, False)

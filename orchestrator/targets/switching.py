@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from orchestrator.hashing import content_hash
+from orchestrator.hashing import front_inputs_hash
 from orchestrator.pipeline.solve_stage import table_hash_of
 from orchestrator.storage import PerformanceStore
 from orchestrator.targets.files import FIXED
@@ -99,7 +99,7 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
     table, digest = _table_of(base, entry)
     metric = entry["definition"]["metrics"][0]
     budgets = {m: v for m, v in (entry["definition"].get("budgets") or {}).items() if m != metric}
-    budgets_hash = content_hash({"budgets": budgets, "max_points": MAX_POINTS})
+    budgets_hash = front_inputs_hash(budgets, MAX_POINTS)
     key = (base.experiment, name, entry["version"], digest, budgets_hash)
     memo = (store.url, *key)  # per store: what one store's user may see
     front = _fronts.get(memo) or store.find_front(*key)
