@@ -83,6 +83,15 @@ def test_table_holds_each_block_once_with_where_it_ran(smoke_runs):
     base = [b for b in blocks if b["block"] in ("s0:skip", "s1:conv_k3")]
     assert all(b["accuracy_delta"] == 0 for b in base)
     assert run_cli(home, "blocks", "--status", "failed").stdout.count("smoke") == 0
+    from sqlalchemy import text
+
+    from workers.profiling import machine_fingerprint
+
+    with PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").engine.connect() as connection:
+        labels = set(connection.execute(text("SELECT measured_on FROM block_costs WHERE target = 'local_cpu'"))
+                     .scalars())
+    machine = machine_fingerprint()  # the Ray worker that timed them runs on this machine here
+    assert labels == {f"{machine['host']}: {machine['cpu']}, torch {machine['torch']}"}
 
 
 def test_mlflow_has_one_parent_per_run_and_one_nested_run_per_block(smoke_runs):

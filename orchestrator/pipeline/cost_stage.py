@@ -10,11 +10,8 @@ version, block): a second run measures nothing.
 from __future__ import annotations
 
 import hashlib
-import platform
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 from orchestrator.config import RunSettings, TargetSpec
 from orchestrator.distributed.tasks import measure_on_worker, start_ray
@@ -23,6 +20,7 @@ from orchestrator.pipeline.estimation import block_values
 from orchestrator.pipeline.planning import Plan
 from orchestrator.storage import CostEntry, PerformanceStore
 from workers.costs import CostTable, analytic_costs, measured_latency_of
+from workers.profiling import machine_fingerprint
 from workers.spaces import Space
 from workers.tabular import TabularDataError, read_network_table
 
@@ -39,16 +37,6 @@ class TargetCosts:
     target: TargetSpec
     version: str
     table: CostTable
-
-
-def machine_fingerprint() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"host": platform.node(), "cpu": cpu, "torch": torch.__version__.split("+")[0]}
 
 
 def _file_digest(path: str) -> str:
@@ -136,11 +124,12 @@ def ensure_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> 
                 table, measured_on = substitution_costs(settings.space, plan, target), None
             else:
                 start_ray(settings.cluster)
-                table = measure_on_worker(
+                table, machine = measure_on_worker(
                     measured_latency_of, settings.space_definition, target.warmup, target.repeats, target.threads,
                     num_cpus=target.threads,
                 )
-                measured_on = machine_fingerprint()["host"]
+                # The label is the node that timed the blocks (on a cluster, not the driver).
+                measured_on = f"{machine['host']}: {machine['cpu']}, torch {machine['torch']}"[:200]
             store.record_costs(
                 space_hash_of(settings), target.name, version, target.metric, _entries(table), measured_on
             )
