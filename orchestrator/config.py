@@ -22,14 +22,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from orchestrator.hashing import content_hash
-from orchestrator.pipeline.estimation import PREDICTORS, EstimatorSettings
-from workers.registry import RegistryError, did_you_mean
+from orchestrator.pipeline.estimation import PREDICTOR_REGISTRY, PREDICTORS, EstimatorSettings
+from orchestrator.pipeline.target_kinds import TARGET_KINDS, TargetSpec, target_from_config
+from workers.registry import RegistryError, did_you_mean, looks_like_import_path
 from workers.typed import SettingsError, check_keys, from_mapping
 
 CONFIG_MODULE = "blocknas_conf"
-TARGET_KINDS = ("analytic", "measured", "network_table")
-TABLE_METRICS = ("latency_ms", "energy_mj", "memory_mib")
-ANALYTIC_METRICS = ("flops", "params")  # workers.costs computes them (kept here: no torch import)
 INTERACTIONS = ("all", "adjacent", "none")  # solvers.surrogate.interaction_pairs
 TOP_LEVEL_KEYS = ["name", "paths", "space", "scorer", "data", "targets", "cluster", "resources", "storage",
                   "tracking", "solver", "refine", "scheduler"]
@@ -41,9 +39,6 @@ SECTION_KEYS = {
     "tracking": ["uri", "artifact_location", "block_runs"],
     "solver": ["budgets", "max_points", "predictor"],
 }
-TARGET_KEYS = {"analytic": ["kind", "metric"], "measured": ["kind", "metric", "warmup", "repeats", "threads"],
-               "network_table": ["kind", "metric", "file", "column", "key_column"]}
-
 if not OmegaConf.has_resolver("abspath"):
     OmegaConf.register_new_resolver("abspath", lambda p: str(Path(p).expanduser().resolve()))
 
@@ -83,26 +78,6 @@ class ConfigSource:
 
     config_dir: str | None = None
     config_name: str = "config"
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    name: str
-    kind: str
-    metric: str
-    warmup: int = 0
-    repeats: int = 0
-    threads: int = 1
-    file: str | None = None  # network_table: per-network CSV, one row per network
-    column: str | None = None  # network_table: the column holding this target's values
-    key_column: str = "code"  # network_table: the column holding the network key
-
-    def definition(self) -> dict:
-        if self.kind == "network_table":
-            return {"kind": self.kind, "metric": self.metric, "file": self.file, "column": self.column,
-                    "key_column": self.key_column}
-        return {"kind": self.kind, "metric": self.metric, "warmup": self.warmup, "repeats": self.repeats,
-                "threads": self.threads}
 
 
 @dataclass(frozen=True)
@@ -306,7 +281,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         raise ConfigError("targets is empty: configure at least one hardware target (`blocknas config show` "
                           "prints the defaults)")
     for target in targets:
-        if target.kind == "measured" and space is not None and not space.builds_modules:
+        if TARGET_KINDS.get(target.kind).needs_modules and space is not None and not space.builds_modules:
             raise ConfigError(
                 f"targets.{target.name}: measured targets time the space's blocks in torch, which this space "
                 "does not build; give this space's costs as a network_table target (a per-network CSV) instead"
@@ -343,7 +318,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         budgets[key] = float(value)
     max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
     predictor = solver.get("predictor", "linear")
-    if predictor not in PREDICTORS:
+    if predictor not in PREDICTOR_REGISTRY and not looks_like_import_path(str(predictor)):
         raise ConfigError(f"solver.predictor must be one of {PREDICTORS}{did_you_mean(predictor, PREDICTORS)}, "
                           f"got {predictor!r}")
 
@@ -464,35 +439,7 @@ def _space(space_cfg: dict, scorer_kind: str, trains: bool):
 def _target(name: str, tcfg: dict) -> TargetSpec:
     if not isinstance(tcfg, dict):
         raise ConfigError(f"targets.{name} must be a mapping with kind and metric, got {tcfg!r}")
-    kind, metric = tcfg.get("kind"), tcfg.get("metric")
-    if kind not in TARGET_KINDS:
-        raise ConfigError(f"targets.{name}.kind must be one of {TARGET_KINDS}{did_you_mean(kind, TARGET_KINDS)}, "
-                          f"got {kind!r}")
     try:
-        check_keys(tcfg, TARGET_KEYS[kind], f"targets.{name}")
-    except SettingsError as exc:
+        return target_from_config(name, tcfg)
+    except (RegistryError, SettingsError) as exc:
         raise ConfigError(str(exc)) from exc
-    if kind == "analytic":
-        if metric not in ANALYTIC_METRICS:
-            raise ConfigError(f"targets.{name}.metric must be one of {ANALYTIC_METRICS} for analytic targets")
-        return TargetSpec(name, kind, metric)
-    where = f"targets.{name}"
-    if kind == "network_table":
-        if metric not in TABLE_METRICS:
-            raise ConfigError(f"{where}.metric must be one of {TABLE_METRICS} for network_table targets")
-        for key in ("file", "column"):
-            if not isinstance(tcfg.get(key), str) or not tcfg[key]:
-                raise ConfigError(f"{where}.{key} must be set for a network_table target (the per-network CSV "
-                                  "and the column holding this target's values)")
-        return TargetSpec(name, kind, metric, file=str(Path(tcfg["file"]).expanduser().resolve()),
-                          column=tcfg["column"], key_column=str(tcfg.get("key_column", "code")))
-    if metric != "latency_ms":
-        raise ConfigError(f"targets.{name}.metric must be latency_ms for measured targets, got {metric!r}")
-    return TargetSpec(
-        name,
-        kind,
-        metric,
-        warmup=_positive(_require(tcfg, "warmup", int, where), f"{where}.warmup", allow_zero=True),
-        repeats=_positive(_require(tcfg, "repeats", int, where), f"{where}.repeats"),
-        threads=_positive(_require(tcfg, "threads", int, where), f"{where}.threads"),
-    )

@@ -13,14 +13,13 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.config import RunSettings, TargetSpec
-from orchestrator.distributed.tasks import measure_on_worker, start_ray
+from orchestrator.config import RunSettings
 from orchestrator.hashing import content_hash
 from orchestrator.pipeline.estimation import block_values
 from orchestrator.pipeline.planning import Plan
+from orchestrator.pipeline.target_kinds import TARGET_KINDS, TargetSpec
 from orchestrator.storage import CostEntry, PerformanceStore
-from workers.costs import CostTable, analytic_costs, measured_latency_of
-from workers.profiling import machine_fingerprint
+from workers.costs import CostTable
 from workers.spaces import Space
 from workers.tabular import TabularDataError, read_network_table
 
@@ -39,7 +38,7 @@ class TargetCosts:
     table: CostTable
 
 
-def _file_digest(path: str) -> str:
+def file_digest(path: str) -> str:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError as exc:
@@ -47,13 +46,8 @@ def _file_digest(path: str) -> str:
 
 
 def target_version(target: TargetSpec, space_hash: str, plan: Plan) -> str:
-    payload = {"space": space_hash, "definition": target.definition()}
-    if target.kind == "measured":
-        payload["machine"] = machine_fingerprint()
-    if target.kind == "network_table":
-        payload["file_sha256"] = _file_digest(target.file)
-        payload["contexts"] = [list(c) for c in plan.contexts]
-    return content_hash(payload)
+    extra = TARGET_KINDS.get(target.kind).version_extra(target, plan)
+    return content_hash({"space": space_hash, "definition": target.definition(), **extra})
 
 
 def substitution_costs(space: Space, plan: Plan, target: TargetSpec) -> CostTable:
@@ -118,18 +112,7 @@ def ensure_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> 
     for target in settings.targets:
         version, table = _stored(store, settings, plan, target)
         if table is None:
-            if target.kind == "analytic":
-                table, measured_on = analytic_costs(settings.space, target.metric), None
-            elif target.kind == "network_table":
-                table, measured_on = substitution_costs(settings.space, plan, target), None
-            else:
-                start_ray(settings.cluster)
-                table, machine = measure_on_worker(
-                    measured_latency_of, settings.space_definition, target.warmup, target.repeats, target.threads,
-                    num_cpus=target.threads,
-                )
-                # The label is the node that timed the blocks (on a cluster, not the driver).
-                measured_on = f"{machine['host']}: {machine['cpu']}, torch {machine['torch']}"[:200]
+            table, measured_on = TARGET_KINDS.get(target.kind).costs(settings, plan, target)
             store.record_costs(
                 space_hash_of(settings), target.name, version, target.metric, _entries(table), measured_on
             )

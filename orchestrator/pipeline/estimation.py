@@ -23,11 +23,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workers.registry import Registry, did_you_mean, looks_like_import_path
+
 if TYPE_CHECKING:
     from solvers.fractional import FractionalAccuracy
 
-ESTIMATORS = ("base", "avg_context", "sampled")
-PREDICTORS = ("linear", "flops")
+# Registries: an estimator is ``contexts(settings, sizes, base, flops, is_valid) -> selections``; a
+# predictor's name selects the solver's objective (``linear``: the additive MILP; ``flops``: MathNAS Eq. 5,
+# linear-fractional, by Dinkelbach). Third-party estimators register or load by import path.
+ESTIMATOR_REGISTRY: Registry = Registry("estimator")
+PREDICTOR_REGISTRY: Registry = Registry("predictor")
 
 Selection = tuple[int, ...]
 PerSlot = tuple[np.ndarray, ...]
@@ -40,8 +45,9 @@ class EstimatorSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.kind!r}")
+        if self.kind not in ESTIMATOR_REGISTRY and not looks_like_import_path(self.kind):
+            raise ValueError(f"estimator must be one of {tuple(ESTIMATORS)}{did_you_mean(self.kind, ESTIMATORS)} "
+                             f"or an import path, got {self.kind!r}")
         if not 0 < self.sample_fraction <= 1:
             raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
 
@@ -58,10 +64,21 @@ def choose_contexts(
     is_valid: Callable[[Selection], bool] = lambda s: True,
 ) -> tuple[Selection, ...]:
     """The context networks of the estimator (see the module docstring)."""
-    if settings.kind == "base":
-        return (tuple(base),)
-    if settings.kind == "avg_context":
-        return (tuple(int(np.argmin(np.abs(f - f.mean()))) for f in flops),)
+    return tuple(ESTIMATOR_REGISTRY.get(settings.kind)(settings, sizes, base, flops, is_valid))
+
+
+@ESTIMATOR_REGISTRY.register("base")
+def base_context(settings, sizes, base, flops, is_valid) -> tuple[Selection, ...]:
+    return (tuple(base),)
+
+
+@ESTIMATOR_REGISTRY.register("avg_context")
+def avg_context(settings, sizes, base, flops, is_valid) -> tuple[Selection, ...]:
+    return (tuple(int(np.argmin(np.abs(f - f.mean()))) for f in flops),)
+
+
+@ESTIMATOR_REGISTRY.register("sampled")
+def sampled_contexts(settings, sizes, base, flops, is_valid) -> tuple[Selection, ...]:
     total = int(np.prod(sizes, dtype=float))
     wanted = max(1, round(settings.sample_fraction * total / evaluations_per_context(sizes)))
     rng = np.random.default_rng(settings.seed)
@@ -75,6 +92,26 @@ def choose_contexts(
     if len(contexts) < wanted:
         raise ValueError(f"could only sample {len(contexts)} of {wanted} distinct valid context networks")
     return tuple(contexts)
+
+
+ESTIMATORS = tuple(ESTIMATOR_REGISTRY.names())
+
+
+# A predictor is ``build(run settings, measured networks, block table) -> FractionalAccuracy | None``: None
+# keeps the additive objective (one MILP per point); a fractional one is solved exactly by Dinkelbach.
+@PREDICTOR_REGISTRY.register("linear")
+def linear_predictor(settings, measured, table) -> None:
+    return None
+
+
+@PREDICTOR_REGISTRY.register("flops")
+def flops_predictor(settings, measured, table) -> FractionalAccuracy:
+    from orchestrator.pipeline.solve_stage import fractional_predictor
+
+    return fractional_predictor(settings, measured, table)
+
+
+PREDICTORS = tuple(PREDICTOR_REGISTRY.names())
 
 
 def swap_networks(contexts: Sequence[Selection], sizes: Sequence[int]) -> list[Selection]:

@@ -14,6 +14,7 @@ from orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from orchestrator.distributed.tasks import TaskContext, start_ray
 from orchestrator.hashing import content_hash
 from orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
+from orchestrator.pipeline.estimation import PREDICTOR_REGISTRY
 from orchestrator.pipeline.planning import (
     JobSpec,
     Plan,
@@ -25,7 +26,6 @@ from orchestrator.pipeline.planning import (
 from orchestrator.pipeline.report import build_summary, format_fronts, write_summary
 from orchestrator.pipeline.solve_stage import (
     build_block_table,
-    fractional_predictor,
     measured_networks,
     solve_fronts,
     store_fronts,
@@ -168,7 +168,7 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
         start_ray(settings.cluster)
         ctx = replace(refine_ctx, scorer_hash=verification_scorer_hash(plan))
         refined = refine_summary(refine_search(settings, store, plan, table, measured, costs, ctx), table, settings)
-    fractional = fractional_predictor(settings, measured, table) if settings.predictor == "flops" else None
+    fractional = PREDICTOR_REGISTRY.get(settings.predictor)(settings, measured, table)
     started = time.perf_counter()
     result = solve_fronts(settings, table, fractional, stored_fronts(store, settings, costs))
     solve_seconds = time.perf_counter() - started

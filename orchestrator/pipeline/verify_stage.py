@@ -21,6 +21,7 @@ from orchestrator.hashing import content_hash
 from orchestrator.pipeline.cost_stage import TargetCosts
 from orchestrator.pipeline.planning import Plan, network_job
 from orchestrator.pipeline.refine import Candidate, RefineResult, Verified, refine
+from orchestrator.pipeline.target_kinds import TARGET_KINDS
 from orchestrator.storage import PerformanceStore, shared_store
 from solvers import BlockTable
 from solvers.surrogate import Selection, SurrogateModel
@@ -85,7 +86,7 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
     """Run the loop of ``orchestrator.pipeline.refine`` on the cluster (module docstring)."""
     space = settings.space
     files = {name: read_network_table(tc.target.file, tc.target.column, tc.target.key_column)
-             for name, tc in costs.items() if tc.target.kind == "network_table"}
+             for name, tc in costs.items() if TARGET_KINDS.get(tc.target.kind).per_network}
 
     def names(selection: Selection) -> tuple[str, ...]:
         return tuple(slot.choices[j] for slot, j in zip(space.slots, selection, strict=True))

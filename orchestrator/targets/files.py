@@ -32,6 +32,8 @@ from pathlib import Path
 
 import yaml
 
+from workers.registry import Registry
+
 COST_METRICS = ("latency_ms", "energy_mj", "memory_mib", "flops", "params")
 KINDS = ("analytic", "measured", "table")
 FIXED = "fixed"
@@ -69,14 +71,11 @@ def read_target_file(path: str | Path) -> TargetData:
         text = path.read_text()
     except OSError as exc:
         raise TargetFileError(path, f"cannot read it: {exc.strerror}") from exc
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path, text)
-    if suffix in (".yaml", ".yml"):
-        return _read_yaml(path, text)
-    if suffix == ".json":
-        return _read_puzzle(path, text)
-    raise TargetFileError(path, f"unknown file type {suffix!r}: give a .csv, .yaml/.yml or .json file")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in TARGET_FORMATS:
+        raise TargetFileError(path, f"unknown file type '.{suffix}': give a "
+                                    f"{', '.join('.' + s for s in TARGET_FORMATS.names())} file")
+    return TARGET_FORMATS.get(suffix)(path, text)
 
 
 # ---------------------------------------------------------------------------------------------- numbers
@@ -374,3 +373,10 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
     if missing:
         raise TargetFileError(path, f"budgets on {missing}, which no variant's stats give")
     return TargetData("table", tuple(costs), budgets, costs=costs, scores=scores, source="puzzle_json")
+
+
+# Readers by file suffix: ``reader(path, text) -> TargetData``. A format of one's own registers here or as an
+# entry point of ``blocknas.target_formats`` named by its suffix (e.g. ``parquet = my_pkg.readers:read``).
+TARGET_FORMATS: Registry = Registry("target_format")
+for _suffix, _reader in (("csv", _read_csv), ("yaml", _read_yaml), ("yml", _read_yaml), ("json", _read_puzzle)):
+    TARGET_FORMATS.register(_suffix, _reader)

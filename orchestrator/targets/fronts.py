@@ -166,9 +166,9 @@ def prepare(store: PerformanceStore, entry: dict, settings) -> tuple[AccuracyTab
         return base, entry
     from dataclasses import replace
 
-    from orchestrator.config import TargetSpec
     from orchestrator.pipeline.cost_stage import ensure_costs
     from orchestrator.pipeline.run import make_plan
+    from orchestrator.pipeline.target_kinds import TargetSpec
 
     options = definition.get("settings") or {}
     specs = tuple(TargetSpec(f"{entry['name']}.{metric}", entry["kind"], metric, **options)

@@ -74,7 +74,8 @@ def test_config_hash_tracks_science_not_placement(home):
         ("resources.cpus_per_block=0", "resources.cpus_per_block must be > 0"),
         ("+solver.budgets.phone=3", "no hardware target named 'phone'"),
         ("solver.budgets.params=lots", "solver.budgets.params must be a number"),
-        ("targets.local_cpu.kind=guess", "targets.local_cpu.kind must be one of"),
+        ("targets.local_cpu.kind=guess", "targets.local_cpu.kind 'guess' is not a known target_kind"),
+        ("+targets.local_cpu.repeat=3", "unknown config key 'targets.local_cpu.repeat' (did you mean 'repeats'?)"),
         ("storage.url=postgresql+psycopg://u:secret@h/db", "must not contain a password"),
     ],
 )

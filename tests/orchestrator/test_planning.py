@@ -66,7 +66,7 @@ def test_nb201_plan_samples_only_connected_contexts():
     (["experiment=nb201", "solver.predictor=mlp"], "solver.predictor must be one of"),
     (["experiment=nb201", "+targets.t={kind: measured, metric: latency_ms, warmup: 1, repeats: 1, threads: 1}"],
      "network_table target"),
-    (["experiment=nb201", "+targets.t={kind: network_table, metric: latency_ms}"], "targets.t.file must be set"),
+    (["experiment=nb201", "+targets.t={kind: network_table, metric: latency_ms}"], "targets.t.file is required"),
 ])
 def test_estimator_predictor_and_space_mismatches_are_config_errors(overrides, message):
     from orchestrator.config import ConfigError
@@ -104,3 +104,18 @@ def test_pending_skips_done_blocks_and_keeps_shared_networks_once():
     pending = pending_networks(plan, done)
     assert {b.job_hash for v in pending.values() for b in v} == {b.job_hash for b in plan.blocks[2:]}
     assert pending_networks(plan, {b.job_hash for b in plan.blocks}) == {}
+
+
+def last_choices(settings, sizes, base, flops, is_valid):
+    """A third-party estimator: one context network, the last candidate of every slot."""
+    return (tuple(n - 1 for n in sizes),)
+
+
+def test_an_estimator_of_ones_own_is_loaded_by_import_path():
+    settings = load_settings(["experiment=smoke", f"scorer.estimator={__name__}:last_choices"])
+    plan = make_plan(settings)
+    assert plan.contexts == (("sep_k3", "mbconv_k3_e2"),) and len(plan.networks) == 5
+    from orchestrator.config import ConfigError
+
+    with pytest.raises(ConfigError, match="estimator must be one of .* \\(did you mean 'sampled'\\?\\)"):
+        load_settings(["experiment=smoke", "scorer.estimator=sampeld"])

@@ -1,0 +1,148 @@
+"""Hardware-target kinds of a run's config (``targets.NAME.kind``), a registry like every other strategy.
+
+Each kind owns its typed settings (the keys of ``targets.NAME``), what goes into its version besides its
+definition (the measuring machine, the file's content), and how its per-block costs are computed:
+
+- ``analytic``: FLOPs or parameters, computed from the space;
+- ``measured``: latency, each block timed on a Ray worker;
+- ``network_table``: whole-network measurements from a CSV, turned into block costs by substitution.
+
+A third-party kind is a ``TargetKind`` registered here, by entry point of ``blocknas.target_kinds`` or by
+import path. Importing this module loads neither torch nor Ray: ``costs`` imports what it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.registry import Registry
+from workers.typed import from_mapping
+
+ANALYTIC_METRICS = ("flops", "params")  # workers.costs computes them
+TABLE_METRICS = ("latency_ms", "energy_mj", "memory_mib")
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    kind: str
+    metric: str
+    warmup: int = 0
+    repeats: int = 0
+    threads: int = 1
+    file: str | None = None  # network_table: per-network CSV, one row per network
+    column: str | None = None  # network_table: the column holding this target's values
+    key_column: str = "code"  # network_table: the column holding the network key
+
+    def definition(self) -> dict:
+        if self.kind == "network_table":
+            return {"kind": self.kind, "metric": self.metric, "file": self.file, "column": self.column,
+                    "key_column": self.key_column}
+        return {"kind": self.kind, "metric": self.metric, "warmup": self.warmup, "repeats": self.repeats,
+                "threads": self.threads}
+
+
+@dataclass(frozen=True)
+class TargetKind:
+    settings: type  # a dataclass: the keys of targets.NAME (kind included)
+    spec: Callable  # (name, settings) -> TargetSpec
+    costs: Callable  # (run settings, plan, target) -> (CostTable, measured_on label or None)
+    version_extra: Callable = lambda target, plan: {}  # what its costs depend on besides the definition
+    needs_modules: bool = False  # times torch modules: the space must build them
+    per_network: bool = False  # its costs are measured per whole network (the refine loop re-measures them)
+
+
+@dataclass(frozen=True)
+class AnalyticSettings:
+    kind: str
+    metric: str
+
+    def __post_init__(self) -> None:
+        if self.metric not in ANALYTIC_METRICS:
+            raise ValueError(f"metric must be one of {ANALYTIC_METRICS} for analytic targets, got {self.metric!r}")
+
+
+@dataclass(frozen=True)
+class MeasuredSettings:
+    kind: str
+    metric: str = "latency_ms"
+    warmup: int = 10
+    repeats: int = 30
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.metric != "latency_ms":
+            raise ValueError(f"metric must be latency_ms for measured targets, got {self.metric!r}")
+        if self.warmup < 0 or self.repeats < 1 or self.threads < 1:
+            raise ValueError("warmup must be >= 0, repeats and threads >= 1")
+
+
+@dataclass(frozen=True)
+class NetworkTableSettings:
+    kind: str
+    metric: str
+    file: str
+    column: str
+    key_column: str = "code"
+
+    def __post_init__(self) -> None:
+        if self.metric not in TABLE_METRICS:
+            raise ValueError(f"metric must be one of {TABLE_METRICS} for network_table targets, got {self.metric!r}")
+        if not self.file or not self.column:
+            raise ValueError("file and column must be set (the per-network CSV and the column holding this "
+                             "target's values)")
+
+
+def _analytic_costs(settings, plan, target: TargetSpec):
+    from workers.costs import analytic_costs
+
+    return analytic_costs(settings.space, target.metric), None
+
+
+def _measured_costs(settings, plan, target: TargetSpec):
+    from orchestrator.distributed.tasks import measure_on_worker, start_ray
+    from workers.costs import measured_latency_of
+
+    start_ray(settings.cluster)
+    table, machine = measure_on_worker(measured_latency_of, settings.space_definition, target.warmup,
+                                       target.repeats, target.threads, num_cpus=target.threads)
+    # The label is the node that timed the blocks (on a cluster, not the driver).
+    return table, f"{machine['host']}: {machine['cpu']}, torch {machine['torch']}"[:200]
+
+
+def _measured_version(target: TargetSpec, plan) -> dict:
+    from workers.profiling import machine_fingerprint
+
+    return {"machine": machine_fingerprint()}
+
+
+def _table_costs(settings, plan, target: TargetSpec):
+    from orchestrator.pipeline.cost_stage import substitution_costs
+
+    return substitution_costs(settings.space, plan, target), None
+
+
+def _table_version(target: TargetSpec, plan) -> dict:
+    from orchestrator.pipeline.cost_stage import file_digest
+
+    return {"file_sha256": file_digest(target.file), "contexts": [list(c) for c in plan.contexts]}
+
+
+TARGET_KINDS: Registry[TargetKind] = Registry("target_kind")
+TARGET_KINDS.register("analytic", TargetKind(
+    AnalyticSettings, lambda name, s: TargetSpec(name, s.kind, s.metric), _analytic_costs))
+TARGET_KINDS.register("measured", TargetKind(
+    MeasuredSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, s.warmup, s.repeats, s.threads),
+    _measured_costs, _measured_version, needs_modules=True))
+TARGET_KINDS.register("network_table", TargetKind(
+    NetworkTableSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, file=str(Path(s.file).expanduser()
+                                                     .resolve()), column=s.column, key_column=s.key_column),
+    _table_costs, _table_version, per_network=True))
+
+
+def target_from_config(name: str, config: dict) -> TargetSpec:
+    """``targets.NAME`` as a ``TargetSpec`` (``RegistryError`` / ``SettingsError`` name what is wrong)."""
+    kind = TARGET_KINDS.get(config.get("kind"), f"targets.{name}.kind")
+    return kind.spec(name, from_mapping(kind.settings, config, f"targets.{name}"))
