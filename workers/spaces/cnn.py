@@ -6,6 +6,7 @@ slot and its cost depends only on the slot, which is what makes block costs addi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from torch import nn
@@ -128,10 +129,7 @@ class CnnSpace:
 
     @property
     def num_networks(self) -> int:
-        total = 1
-        for slot in self.slots:
-            total *= len(slot.choices)
-        return total
+        return math.prod(len(slot.choices) for slot in self.slots)
 
     def slot_input_shape(self, index: int) -> tuple[int, int, int, int]:
         """Shape (batch 1) of the tensor entering slot ``index``."""

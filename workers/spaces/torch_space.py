@@ -29,6 +29,7 @@ or in the directory ``blocknas`` runs from (it is put on the workers' path). The
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -121,10 +122,7 @@ class TorchSpace:
 
     @property
     def num_networks(self) -> int:
-        total = 1
-        for slot in self.slots:
-            total *= len(slot.choices)
-        return total
+        return math.prod(len(slot.choices) for slot in self.slots)
 
     @staticmethod
     def network_key(choices: Sequence[str]) -> str:
