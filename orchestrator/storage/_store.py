@@ -1,11 +1,6 @@
-"""``PerformanceStore``: the one way the orchestrator reads and writes the performance table.
-
-Contract:
-- every write is one transaction, committed or rolled back whole, through ``session()``;
-- block results are keyed by their content hash: retries and re-runs upsert, never duplicate, and a
-  row that is ``done`` is never overwritten by a later ``running`` or ``failed`` attempt;
-- block costs are written once per (space, target version, block): the first measurement stays;
-- readers get frozen records, never ORM rows.
+"""``PerformanceStore``: the SQL backend (SQLite, PostgreSQL) of ``BaseStore``, whose docstring states the
+contract: atomic and retried transactions, idempotent upserts keyed by content hashes, concurrent writers,
+frozen records for readers, a versioned schema.
 """
 
 from __future__ import annotations
@@ -25,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.storage._base import BaseStore
 from orchestrator.storage._models import (
     BlockCostRow,
     BlockScoreRow,
@@ -89,7 +85,7 @@ def _upsert(session: Session, table, values: dict, keys: list[str], update_value
     session.execute(statement)
 
 
-class PerformanceStore:
+class PerformanceStore(BaseStore):
     retries = 8  # transient errors: retried with exponential backoff from retry_delay, ~35 s in all
     retry_delay = 0.25
 

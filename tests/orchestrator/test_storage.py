@@ -92,3 +92,11 @@ def test_concurrent_writers_lose_and_duplicate_nothing(store_url):
 )
 def test_public_url_drops_credentials(url, expected):
     assert public_url(url) == expected
+
+
+def test_the_sql_store_implements_the_whole_contract():
+    """Every operation of ``BaseStore`` (whose docstring is the contract) is implemented by the SQL store."""
+    from orchestrator.storage import BaseStore
+
+    assert issubclass(PerformanceStore, BaseStore) and not getattr(PerformanceStore, "__abstractmethods__", None)
+    assert {n for n in vars(BaseStore) if not n.startswith("_")} <= set(dir(PerformanceStore))
