@@ -10,7 +10,7 @@
     blocknas switch TARGET --budget X [--measured M --predicted P] [--json]   best stored architecture
     blocknas scheduler [scheduler.KEY=VALUE...]   re-solve fronts when targets change, and on cron
     blocknas config show [OVERRIDES...]   print the composed, validated config
-    blocknas plugins                       the registered spaces, blocks, datasets and scorers
+    blocknas plugins                       every registry: spaces, blocks, datasets, scorers, estimators, ...
 
 Every command that reads a config takes --config-dir DIR (a config tree of your own, in front of the
 packaged one) and --config-name NAME (its primary config; default: config).
@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="`show`: print the composed config after validating it")
     config.add_argument("action", choices=("show",))
     config.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke")
-    _add("plugins", help="list the registered spaces, blocks, datasets and scorers (built-in and installed)")
+    _add("plugins", help="list every registry's entries (spaces, blocks, datasets, scorers, estimators, "
+                         "predictors, target kinds and file formats), built-in and installed")
     return parser
 
 
@@ -254,13 +255,17 @@ def _config_show(overrides: list[str], source) -> int:
 
 
 def _plugins() -> int:
+    from orchestrator.pipeline.estimation import ESTIMATOR_REGISTRY, PREDICTOR_REGISTRY
+    from orchestrator.pipeline.target_kinds import TARGET_KINDS
+    from orchestrator.targets.files import TARGET_FORMATS
     from workers.data import DATASETS
     from workers.scoring import SCORERS
     from workers.spaces import BLOCKS, SPACES
 
-    for registry in (SPACES, BLOCKS, DATASETS, SCORERS):
-        print(f"{registry.kind + 's':<10} {', '.join(registry.names())}   (entry points: {registry.group})")
-    print("blocks also: skip, conv_k<K>, sep_k<K>, mbconv_k<K>_e<E>; any of them also by import path "
+    for registry in (SPACES, BLOCKS, DATASETS, SCORERS, ESTIMATOR_REGISTRY, PREDICTOR_REGISTRY, TARGET_KINDS,
+                     TARGET_FORMATS):
+        print(f"{registry.kind + 's':<15} {', '.join(registry.names()):<40} (entry points: {registry.group})")
+    print("blocks also: skip, conv_k<K>, sep_k<K>, mbconv_k<K>_e<E>; every kind also by import path "
           "package.module:attribute")
     return EXIT_OK
 

@@ -64,7 +64,7 @@ class TorchSpace:
     base_choices: tuple[str, ...] | None = None
     connectivity = None
     builds_modules = True
-    _shapes: list = field(default_factory=list, compare=False, repr=False)
+    _shapes: list = field(default_factory=list, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         shape = tuple(int(d) for d in self.input_shape)
