@@ -25,9 +25,9 @@ from orchestrator.config import ClusterSettings
 from orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from orchestrator.distributed.tasks import TaskContext, block_row, start_ray
 from orchestrator.hashing import content_hash
-from orchestrator.pipeline.planning import BlockJob, Plan, network_job
+from orchestrator.pipeline.planning import BlockJob, JobSpec, Plan, network_job
 from orchestrator.storage import PerformanceStore, shared_store
-from workers.scoring import score_tabular
+from workers.scoring import TabularSettings, score_network
 from workers.spaces.nb201 import EDGES, OPS
 
 SPACE = {"kind": "nb201", "name": "nb201", "dataset": "cifar10"}
@@ -39,7 +39,7 @@ def synthetic_plan(jobs: int, tag: str) -> Plan:
     blocks, networks = [], {}
     for k in range(jobs):
         choices = tuple(OPS[(k // len(OPS) ** i) % len(OPS)] for i in range(len(EDGES)))
-        job = network_job(SPACE, choices, None, scorer, "cpu")
+        job = network_job(SPACE, choices, JobSpec(scorer, TabularSettings()))
         networks[job.network_hash] = job
         blocks.append(BlockJob(content_hash({"tag": tag, "k": k}), 0, EDGES[0], choices[0], 0,
                                f"{EDGES[0]}:{choices[0]}#{k}", job.network_hash))
@@ -48,7 +48,7 @@ def synthetic_plan(jobs: int, tag: str) -> Plan:
 
 @ray.remote(num_cpus=1)
 def _bare(job, block: BlockJob, ctx: TaskContext) -> None:
-    result = score_tabular(job)
+    result = score_network(job)
     store = shared_store(ctx.storage_url)
     store.mark_running([block_row(block, ctx)], node="bare", host="bare")
     store.record_result([block.job_hash], {"accuracy": result.accuracy, "device": result.device})
