@@ -7,12 +7,10 @@ newer blocknas is refused too.
 
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
+from importlib import resources
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from filelock import FileLock
 from sqlalchemy import Engine, inspect, text
 
@@ -29,24 +27,41 @@ class SchemaError(RuntimeError):
     """The store's schema revision is not the one this blocknas needs; the message says what to run."""
 
 
-def _config(connection=None) -> Config:
+def _config(connection=None):
+    from alembic.config import Config  # Alembic only where a migration runs: opening a store stays light
+
     config = Config()
     config.set_main_option("script_location", _SCRIPTS)
     config.attributes["connection"] = connection
     return config
 
 
-def _context(connection) -> MigrationContext:
+def _context(connection):
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
 
 
+def known_revisions() -> list[str]:
+    """The shipped migrations, oldest first: ``versions/NNNN_name.py`` is revision ``NNNN``, each revising the
+    one before it (a linear chain; tests/orchestrator/test_schema.py checks this against Alembic's own view)."""
+    names = (f.name for f in (resources.files("orchestrator.storage.migrations") / "versions").iterdir())
+    return sorted(m.group(1) for m in map(re.compile(r"^(\d{4})_\w+\.py$").match, names) if m)
+
+
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    return known_revisions()[-1]
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
-        return _context(connection).get_current_revision()
+        return _read_revision(connection)
+
+
+def _read_revision(connection) -> str | None:
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 _UNVERSIONED = ("the store has blocknas tables but no schema revision (it was written before migrations existed); "
@@ -64,6 +79,8 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     with FileLock(f"{database}.lock") if on_file else nullcontext(), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK})
+        from alembic import command
+
         before = _context(connection).get_current_revision()
         if before is None and _has_tables(connection):
             raise SchemaError(_UNVERSIONED)
@@ -84,8 +101,7 @@ def ensure_current(engine: Engine, shown_url: str) -> None:
         return
     if revision == head:
         return
-    known = {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
-    if revision in known:
+    if revision in known_revisions():
         raise SchemaError(
             f"the performance table at {shown_url} has schema revision {revision}, this blocknas needs {head}: "
             f"run `blocknas db upgrade storage.url=...` with the same storage.url (back the database up first)"

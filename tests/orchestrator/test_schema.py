@@ -75,3 +75,15 @@ def test_parameter_and_flops_counts_beyond_32_bits_are_stored(store_url):
     store.record_result(["big"], {"accuracy": 76.1, "params": 25_557_032_000, "flops": 4_100_000_000})
     [score] = store.block_scores(["big"])
     assert (score.params, score.flops) == (25_557_032_000, 4_100_000_000)
+
+
+def test_the_revisions_read_from_file_names_are_alembics_chain():
+    """Opening a store reads revisions without Alembic (fast start-up); they must be Alembic's linear chain."""
+    from alembic.script import ScriptDirectory
+
+    from orchestrator.storage._schema import _config, known_revisions
+
+    scripts = ScriptDirectory.from_config(_config())
+    chain = [s.revision for s in reversed(list(scripts.walk_revisions()))]
+    assert known_revisions() == chain and head_revision() == scripts.get_current_head()
+    assert all(scripts.get_revision(r).down_revision == (chain[i - 1] if i else None) for i, r in enumerate(chain))
