@@ -24,13 +24,42 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def run_cli(home: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``blocknas ARGS`` in a subprocess with its own BLOCKNAS_HOME, as a user would run it."""
-    env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args],
-        capture_output=True, text=True, env=env, timeout=timeout, cwd=home,
-    )
+def run_cli(home: Path, *args: str, timeout: int = 600, subprocess_: bool = False) -> subprocess.CompletedProcess:
+    """``blocknas ARGS`` with its own BLOCKNAS_HOME and working directory, as a user would run it.
+
+    In this process (the CLI's ``main``, its output captured, an escaping exception printed as the traceback
+    a user would see, exit 1): no interpreter start-up and imports per call. ``subprocess_=True`` where the
+    test needs a process of its own (signals, kills, a cluster's environment)."""
+    if subprocess_:
+        env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args],
+                              capture_output=True, text=True, env=env, timeout=timeout, cwd=home)
+    import io
+    import traceback
+
+    from orchestrator import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    previous_cwd, previous_home, previous_path = os.getcwd(), os.environ.get("BLOCKNAS_HOME"), list(sys.path)
+    os.environ["BLOCKNAS_HOME"] = str(home)
+    os.chdir(home)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 1
+            except Exception:  # noqa: BLE001 - what a user would see: the traceback, exit 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(previous_cwd)
+        sys.path[:] = previous_path
+        if previous_home is None:
+            os.environ.pop("BLOCKNAS_HOME", None)
+        else:
+            os.environ["BLOCKNAS_HOME"] = previous_home
+    return subprocess.CompletedProcess(["blocknas", *args], code, out.getvalue(), err.getvalue())
 
 
 def start_cli(home: Path, *args: str) -> subprocess.Popen:

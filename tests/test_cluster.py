@@ -75,7 +75,7 @@ def test_blocks_run_on_more_than_one_node_of_an_existing_cluster(cluster_env, ho
     nodes = _node_ids(cluster_env["env"], cluster_env["address"])
     assert len(nodes) == 2, "two separate Ray node processes"
     result = run_cli(home, "run", "experiment=smoke", f"cluster.address={cluster_env['address']}",
-                     "resources.cpus_per_block=1", "--no-progress")
+                     "resources.cpus_per_block=1", "--no-progress", subprocess_=True)
     assert result.returncode == 0, result.stderr[-3000:]
     scores = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()
     assert len(scores) == 6 and all(s.status == "done" and s.attempts == 1 for s in scores)

@@ -74,7 +74,7 @@ def test_a_killed_driver_is_resumed_by_the_next_run_which_trains_only_the_rest(h
     assert 0 < len(done_before) < 6
     assert any(s.status in ("queued", "running") for s in before.values()), "the dead driver left leases behind"
 
-    second = run_cli(home, "run", *args)
+    second = run_cli(home, "run", *args, subprocess_=True)
     assert second.returncode == 0, second.stderr[-3000:]
     summary = summary_of(second)
     assert summary["blocks_trained"] == 6 - len(done_before)
@@ -128,7 +128,7 @@ def test_transient_database_errors_are_retried_and_a_permanent_one_fails_only_it
                 END $$ LANGUAGE plpgsql"""))
             c.execute(text("CREATE TRIGGER inject BEFORE UPDATE ON block_scores "
                            "FOR EACH ROW EXECUTE FUNCTION inject()"))
-        result = run_cli(home, "run", "experiment=smoke", "--no-progress", f"storage.url='{url}'")
+        result = run_cli(home, "run", "experiment=smoke", "--no-progress", f"storage.url='{url}'", subprocess_=True)
         assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
         assert "blocks failed" in result.stderr and "--status failed" in result.stderr
 
