@@ -16,7 +16,7 @@ import re
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir, initialize_config_module
+from hydra import compose, initialize_config_module
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
@@ -130,20 +130,28 @@ def compose_config(overrides: list[str], source: ConfigSource = ConfigSource()) 
     """Compose the primary config (``config``, or ``source.config_name``) with Hydra overrides."""
     overrides = list(overrides)
     try:
-        if source.config_dir:
-            directory = Path(source.config_dir).expanduser().resolve()
-            if not directory.is_dir():
-                raise ConfigError(f"--config-dir {source.config_dir}: no such directory")
-            if (directory / f"{source.config_name}.yaml").is_file():
-                # The user's own primary config; the packaged groups stay on the search path.
-                with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
-                    return compose(config_name=source.config_name,
-                                   overrides=[f"hydra.searchpath=[pkg://{CONFIG_MODULE}]", *overrides])
-            overrides = [f"hydra.searchpath=[file://{directory}]", *overrides]
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            if source.config_dir:
+                _search_first(source.config_dir)
             return compose(config_name=source.config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_composition_message(exc, overrides, source)) from exc
+
+
+def _search_first(config_dir: str) -> None:
+    """Put the user's tree in front of the packaged one: its options (and its primary config) win by name.
+
+    ``hydra.searchpath`` would only append it, so a packaged option of the same name would silently shadow
+    the user's; this uses the config loader of the compose API (Hydra 1.3, pinned; tested)."""
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra
+
+    directory = Path(config_dir).expanduser().resolve()
+    if not directory.is_dir():
+        raise ConfigError(f"--config-dir {config_dir}: no such directory")
+    loader = GlobalHydra.instance().config_loader()
+    loader.config_search_path.prepend("blocknas --config-dir", f"file://{directory}", SearchPathQuery(provider="main"))
+    loader.repository.initialize_sources(loader.config_search_path)
 
 
 def _groups_from_paths(extra: list[Path]) -> dict[str, list[str]]:

@@ -38,6 +38,10 @@ def test_config_show_prints_the_validated_config_and_config_dir_adds_options(tmp
     assert cli.main(["config", "show", "--config-dir", str(tmp_path / "mine"), "experiment=tiny"]) == 0
     shown = capsys.readouterr().out
     assert "name: tiny" in shown and "steps: 7" in shown and "# valid; config_hash" in shown
+    (tmp_path / "mine" / "experiment" / "smoke.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /space: smoke_cnn\nname: my_smoke\n")
+    assert cli.main(["config", "show", "--config-dir", str(tmp_path / "mine"), "experiment=smoke"]) == 0
+    assert "name: my_smoke" in capsys.readouterr().out  # the user's option wins over the packaged one by name
     assert cli.main(["config", "show", "experiment=tiny"]) == 2  # not in the packaged tree
     assert "no such option in config group 'experiment'" in capsys.readouterr().err
     (tmp_path / "mine" / "own.yaml").write_text("defaults:\n  - config\n  - _self_\nname: own_primary\n")
