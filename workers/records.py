@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,6 @@ class TrainSettings:
             raise ValueError(f"scorer.lr must be positive, got {self.lr}")
         if self.weight_decay < 0:
             raise ValueError(f"scorer.weight_decay must be >= 0, got {self.weight_decay}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
