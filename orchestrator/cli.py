@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     targets.add_argument("--file", help="add, update: the target file")
     targets.add_argument("--json", action="store_true", help="print JSON")
     targets.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
-    fronts = sub.add_parser("fronts", help="a registered target's current Pareto front (solved once per version)")
+    fronts = sub.add_parser("fronts", help="a target's current Pareto front, registered or the experiment's own "
+                                           "(solved once per inputs, shared with `run`)")
     fronts.add_argument("action", choices=("show",))
     fronts.add_argument("target")
     fronts.add_argument("--json", action="store_true", help="print JSON")
@@ -313,15 +314,34 @@ def _targets(url: str, args) -> int:
     return EXIT_OK
 
 
+def _shown_front(store, settings, name: str):
+    """A registered target's front, or else that of one of the experiment's own targets (the run's front)."""
+    from orchestrator.targets import registry
+    from orchestrator.targets.fronts import prepare, solve_target
+
+    try:
+        entry = registry.find(store, name)
+    except registry.TargetRegistryError:
+        own = [t.name for t in settings.targets]
+        if name not in own:
+            raise registry.TargetRegistryError(
+                f"no hardware target named {name!r}: not registered (`blocknas targets list` shows those) and "
+                f"not one of experiment {settings.name!r}'s own targets ({', '.join(own) or 'none'})") from None
+        from orchestrator.pipeline.run import run_target_front
+
+        return run_target_front(settings, name)
+    base, entry = prepare(store, entry, settings)
+    return solve_target(store, base, entry, settings.max_points)
+
+
 def _fronts(settings, args) -> int:
     from orchestrator.storage import PerformanceStore
     from orchestrator.targets import registry, switching
-    from orchestrator.targets.fronts import prepare, solve_target
+    from orchestrator.targets.fronts import prepare
 
     store = PerformanceStore(settings.storage_url)
-    base, entry = prepare(store, registry.find(store, args.target), settings)
     if args.command == "fronts":
-        solved = solve_target(store, base, entry)
+        solved = _shown_front(store, settings, args.target)
         front = solved.front
         out = {"target": front.target, "target_version": front.target_version, "experiment": front.experiment,
                "metric": front.metric, "computed_at": front.computed_at.isoformat(), "solved_now": solved.solved,
@@ -332,10 +352,13 @@ def _fronts(settings, args) -> int:
                          + [f"{p['cost']:>14.4f}  {p['predicted_accuracy']:>10.4f}  {' '.join(p['blocks'])}"
                             for p in front.points])
     else:
+        base, entry = prepare(store, registry.find(store, args.target), settings)
         if (args.measured is None) != (args.predicted is None):
             raise registry.TargetRegistryError("a correction needs both --measured and --predicted")
-        result = (switching.correct(store, base, args.target, args.measured, args.predicted, args.budget)
-                  if args.measured is not None else switching.switch(store, base, args.target, args.budget, entry))
+        result = (switching.correct(store, base, args.target, args.measured, args.predicted, args.budget,
+                                    settings.max_points)
+                  if args.measured is not None
+                  else switching.switch(store, base, args.target, args.budget, settings.max_points, entry))
         out = result.as_json()
         text = (f"{args.target} within {result.metric} <= {args.budget:g}: " + (
             f"{' '.join(result.point['blocks'])} (predicted {result.point['predicted_accuracy']:.4f}, "

@@ -11,8 +11,3 @@ def content_hash(payload: object, length: int = 16) -> str:
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
-
-def front_inputs_hash(budgets: dict, max_points: int, predictor: str = "linear") -> str:
-    """What a stored front depends on besides its table and target version: one key for every front blocknas
-    stores (a run's and a registered target's), so the same inputs are never solved twice."""
-    return content_hash({"budgets": dict(sorted(budgets.items())), "max_points": max_points, "predictor": predictor})

@@ -53,6 +53,28 @@ def test_second_run_trains_nothing_and_gives_identical_fronts(smoke_runs):
     assert "blocks:" not in second.stderr  # no progress bar: no Ray task was started
 
 
+def test_fronts_show_and_run_share_one_front_per_inputs(smoke_runs):
+    home, first, _ = smoke_runs
+    run_front = summary_of(first)["targets"]["params"]
+    shown = run_cli(home, "fronts", "show", "params", "experiment=smoke", "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    front = json.loads(shown.stdout)  # one of the experiment's own targets: the front the run stored
+    assert not front["solved_now"] and front["target_version"] == run_front["version"]
+    assert front["points"] == run_front["pareto"]
+    # The other way round: new inputs (a FLOPs budget) solved by `fronts show` are what `solve` then reuses.
+    budget = f"solver.budgets.flops={sorted(p['costs']['flops'] for p in run_front['pareto'])[0]:.0f}"
+    shown = run_cli(home, "fronts", "show", "params", "experiment=smoke", budget, "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    front = json.loads(shown.stdout)
+    assert front["solved_now"] and len(front["points"]) <= len(run_front["pareto"])
+    solved = run_cli(home, "solve", "experiment=smoke", budget)
+    assert solved.returncode == 0, solved.stderr[-2000:]
+    summary = summary_of(solved)
+    assert summary["fronts_reused"] == ["params"] and summary["targets"]["params"]["pareto"] == front["points"]
+    unknown = run_cli(home, "fronts", "show", "parms", "experiment=smoke")
+    assert unknown.returncode == 2 and "own targets (flops, params, local_cpu)" in unknown.stderr
+
+
 def test_fronts_are_exact_for_the_stored_table(smoke_runs):
     home, first, _ = smoke_runs
     from orchestrator.pipeline.cost_stage import load_costs

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from orchestrator.config import RunSettings
 from orchestrator.pipeline.cost_stage import TargetCosts
-from orchestrator.pipeline.solve_stage import Fronts, point_json
+from orchestrator.pipeline.front_service import point_json
+from orchestrator.pipeline.solve_stage import Fronts
 from orchestrator.storage import BlockScore, public_url
 
 UNITS = {"flops": "MACs", "params": "params", "latency_ms": "ms", "energy_mj": "mJ", "memory_mib": "MiB"}
@@ -36,13 +37,13 @@ def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, Target
             name: {
                 "metric": costs[name].target.metric,
                 "version": costs[name].version,
-                "pareto": [point_json(p, result.table.slots) for p in points],
+                "pareto": [point_json(result.table.slots, p) for p in points],
             }
             for name, points in result.fronts.items()
         },
     }
     if result.best is not None:
-        summary["best"] = point_json(result.best, result.table.slots)
+        summary["best"] = point_json(result.table.slots, result.best)
     return summary
 
 

@@ -15,6 +15,7 @@ from orchestrator.distributed.tasks import TaskContext, start_ray
 from orchestrator.hashing import content_hash
 from orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
 from orchestrator.pipeline.estimation import PREDICTOR_REGISTRY
+from orchestrator.pipeline.front_service import SolvedFront
 from orchestrator.pipeline.planning import (
     JobSpec,
     Plan,
@@ -28,12 +29,11 @@ from orchestrator.pipeline.solve_stage import (
     build_block_table,
     measured_networks,
     solve_fronts,
-    store_fronts,
-    stored_fronts,
     write_front_files,
 )
 from orchestrator.pipeline.verify_stage import refine_search, refine_summary, verification_scorer_hash
 from orchestrator.storage import PerformanceStore
+from solvers import BlockTable
 from workers.costs import analytic_costs
 from workers.tabular import nb201_accuracies
 
@@ -157,12 +157,29 @@ def run_solve(settings: RunSettings) -> JobResult:
         tracking.finish_run(settings.tracking_uri, parent, status=status)
 
 
+def _measured_table(store: PerformanceStore, settings: RunSettings, plan: Plan,
+                    costs: dict[str, TargetCosts]) -> tuple[dict, BlockTable]:
+    measured = measured_networks(settings, plan, store.block_scores([b.job_hash for b in plan.blocks]))
+    return measured, build_block_table(settings, plan, measured, costs)
+
+
+def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
+    """The front of one of the run's own targets (``blocknas fronts show TARGET`` for a target of the
+    experiment's config): the one ``blocknas run`` or ``solve`` stored for the same inputs, or solved now
+    from the stored table and costs, and stored (no Ray, no training, no measuring)."""
+    store = PerformanceStore(settings.storage_url)
+    plan = make_plan(settings)
+    costs = load_costs(store, settings, plan)
+    measured, table = _measured_table(store, settings, plan, costs)
+    fractional = PREDICTOR_REGISTRY.get(settings.predictor)(settings, measured, table)
+    result = solve_fronts(settings, table, fractional, store, costs, only=(target,))
+    return SolvedFront(result.stored[target], target not in result.reused)
+
+
 def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],
                      out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int,
                      refine_ctx: TaskContext | None = None) -> JobResult:
-    scores = store.block_scores([b.job_hash for b in plan.blocks])
-    measured = measured_networks(settings, plan, scores)
-    table = build_block_table(settings, plan, measured, costs)
+    measured, table = _measured_table(store, settings, plan, costs)
     refined = None
     if refine_ctx is not None:
         start_ray(settings.cluster)
@@ -170,9 +187,8 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
         refined = refine_summary(refine_search(settings, store, plan, table, measured, costs, ctx), table, settings)
     fractional = PREDICTOR_REGISTRY.get(settings.predictor)(settings, measured, table)
     started = time.perf_counter()
-    result = solve_fronts(settings, table, fractional, stored_fronts(store, settings, costs))
+    result = solve_fronts(settings, table, fractional, store, costs)
     solve_seconds = time.perf_counter() - started
-    store_fronts(store, settings, result, costs)
     files = write_front_files(out_dir, settings, result, costs)
     summary = build_summary(settings, result, costs, blocks_total=len(plan.blocks),
                             evaluations=len(plan.networks), blocks_trained=blocks_trained,

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dashboards.pareto_plot import plot_front
 from orchestrator.config import RunSettings
-from orchestrator.hashing import content_hash, front_inputs_hash
+from orchestrator.hashing import content_hash
 from orchestrator.pipeline.cost_stage import TargetCosts
 from orchestrator.pipeline.estimation import block_values, flops_accuracy
+from orchestrator.pipeline.front_service import FrontInputs, FrontKey, front_for, point_json, point_of
 from orchestrator.pipeline.planning import Plan
-from orchestrator.storage import BlockScore, PerformanceStore
+from orchestrator.storage import BlockScore, PerformanceStore, StoredFront
 from solvers import BlockTable, ParetoPoint, best_within_budgets, enumerate_networks, pareto_front
 from solvers.fractional import FractionalAccuracy, best_fractional, fractional_front
 from solvers.structure import ConnectivityRule
@@ -37,6 +37,7 @@ class Fronts:
     best: ParetoPoint | None
     fractional: FractionalAccuracy | None = None  # the FLOPs-aware predictor, when solver.predictor=flops
     reused: tuple[str, ...] = ()  # targets whose front was stored for exactly these inputs, not solved again
+    stored: dict[str, StoredFront] = field(default_factory=dict)  # as the store holds them, when solved with one
 
     def predict_all(self, selections: np.ndarray) -> np.ndarray:
         if self.fractional is not None:
@@ -107,62 +108,37 @@ def table_hash_of(table: BlockTable) -> str:
     })
 
 
-def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None = None,
-                 stored: Callable[[str, str], list[ParetoPoint] | None] = lambda name, table_hash: None) -> Fronts:
-    """Every target's exact front, for the linear predictor or (``fractional``) the FLOPs-aware one.
+def front_inputs(settings: RunSettings) -> FrontInputs:
+    return FrontInputs(settings.budgets, settings.max_points, settings.predictor)
 
-    ``stored(name, table_hash)`` gives a front stored for exactly these inputs, which is used as it is."""
+
+def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None = None,
+                 store: PerformanceStore | None = None, costs: dict[str, TargetCosts] | None = None,
+                 only: tuple[str, ...] | None = None) -> Fronts:
+    """Every target's exact front (or ``only`` these), for the linear predictor or (``fractional``) the
+    FLOPs-aware one; with a ``store``, through the front service (a front stored for exactly these inputs is
+    used as it is, a new one is stored)."""
     table_hash = table_hash_of(table) if fractional is None else content_hash(
         [table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator], round(fractional.offset, 9)])
-    fronts, best, reused = {}, None, []
-    for name in table.costs:
-        if (points := stored(name, table_hash)) is not None:
-            fronts[name] = points
+    fronts, best, reused, stored = {}, None, [], {}
+    for name in only or tuple(table.costs):
+        def solve(name=name):
+            if fractional is None:
+                return pareto_front(table, name, settings.budgets, max_points=settings.max_points)
+            return fractional_front(table, fractional, name, settings.budgets, settings.max_points)
+
+        if store is None:
+            fronts[name] = solve()
+            continue
+        key = FrontKey(settings.name, name, costs[name].version, table_hash, front_inputs(settings))
+        found = front_for(store, key, costs[name].target.metric, table.slots, solve, settings.config_hash)
+        fronts[name], stored[name] = [point_of(p) for p in found.front.points], found.front
+        if not found.solved:
             reused.append(name)
-        elif fractional is None:
-            fronts[name] = pareto_front(table, name, settings.budgets, max_points=settings.max_points)
-        else:
-            fronts[name] = fractional_front(table, fractional, name, settings.budgets, settings.max_points)
-    if settings.budgets:
+    if settings.budgets and only is None:
         best = (best_within_budgets(table, settings.budgets) if fractional is None
                 else best_fractional(table, fractional, settings.budgets)[0])
-    return Fronts(table, table_hash, fronts, best, fractional, tuple(reused))
-
-
-def stored_fronts(store: PerformanceStore, settings: RunSettings, costs: dict[str, TargetCosts]):
-    """The ``stored`` lookup of ``solve_fronts``: fronts this store holds for the run's exact inputs."""
-    inputs = front_inputs_hash(settings.budgets, settings.max_points, settings.predictor)
-
-    def lookup(name: str, table_hash: str) -> list[ParetoPoint] | None:
-        front = store.find_front(settings.name, name, costs[name].version, table_hash, inputs)
-        if front is None:
-            return None
-        return [ParetoPoint(tuple(b.split(":", 1)[1] for b in p["blocks"]), p["predicted_accuracy"], p["cost"],
-                            p["costs"]) for p in front.points]
-
-    return lookup
-
-
-def point_json(point: ParetoPoint, slots: tuple[str, ...]) -> dict:
-    return {
-        "blocks": [f"{slot}:{choice}" for slot, choice in zip(slots, point.blocks, strict=True)],
-        "predicted_accuracy": round(point.predicted_accuracy, 6),
-        "cost": point.cost,
-        "costs": point.costs,
-    }
-
-
-def store_fronts(store: PerformanceStore, settings: RunSettings, result: Fronts,
-                 costs: dict[str, TargetCosts]) -> None:
-    """Store the fronts solved now (the reused ones are stored already)."""
-    budgets_hash = front_inputs_hash(settings.budgets, settings.max_points, settings.predictor)
-    for name, points in result.fronts.items():
-        if name in result.reused:
-            continue
-        store.record_front(
-            settings.name, settings.config_hash, name, costs[name].version, costs[name].target.metric,
-            result.table_hash, budgets_hash, [point_json(p, result.table.slots) for p in points],
-        )
+    return Fronts(table, table_hash, fronts, best, fractional, tuple(reused), stored)
 
 
 def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts,
@@ -186,7 +162,7 @@ def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts,
             "metric": metric,
             "target_version": costs[name].version,
             "budgets": settings.budgets,
-            "pareto": [point_json(p, result.table.slots) for p in points],
+            "pareto": [point_json(result.table.slots, p) for p in points],
         }
         json_path = out_dir / f"pareto_{name}.json"
         json_path.write_text(json.dumps(payload, indent=2))

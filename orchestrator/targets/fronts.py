@@ -6,27 +6,24 @@ A registered target is solved against an accuracy table:
 - or, for an imported block library (Puzzle JSON) that brings its own block scores, those scores: a
   score is a loss (e.g. KL divergence), so the predicted quality of a network is minus their sum.
 
-A front is stored per (experiment, target, target version, table hash, budgets): ``solve_target`` returns
-a stored front without solving when one exists for the same inputs, so no (table, target version) is
-ever solved twice.
+Fronts go through the front service (``orchestrator.pipeline.front_service``), keyed by (experiment, target,
+target version, table hash, budgets, point cap, predictor): no inputs are ever solved twice. The point cap
+is the experiment's ``solver.max_points``, as for a run's fronts.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.hashing import front_inputs_hash
+from orchestrator.pipeline.front_service import FrontInputs, FrontKey, SolvedFront, front_for, point_json
 from orchestrator.pipeline.solve_stage import table_hash_of
-from orchestrator.storage import PerformanceStore, StoredFront
+from orchestrator.storage import PerformanceStore
 from orchestrator.targets.files import FIXED
-from solvers import BlockTable, pareto_front
+from solvers import BlockTable, ParetoPoint, pareto_front
 from solvers.pareto import best_within_budgets, spread_front, uses_cores
 
-MAX_POINTS = 2000  # points per stored front: one-cost fronts are complete (merged, no MIP); a MIP sweep runs
-# from the most accurate point down and stops here
 SPREAD_POINTS = 100  # points of a block library's front within budgets: exact, spread over its cost range;
 # each records up to which budget it is the best network, so `switch` answers those budgets without a solve
 LIBRARY = "library"  # the experiment name fronts of self-contained block libraries are stored under
@@ -80,46 +77,33 @@ def with_target(base: AccuracyTable, entry: dict) -> BlockTable:
     return BlockTable(base.slots, base.choices, base.accuracy, base.offset, costs, offsets, base.rules)
 
 
-def point_json(table: BlockTable, point) -> dict:
-    found = {"blocks": [f"{s}:{c}" for s, c in zip(table.slots, point.blocks, strict=True)],
-             "predicted_accuracy": point.predicted_accuracy, "cost": point.cost, "costs": point.costs}
-    if point.optimal_up_to is not None:  # a spread front's point: null = the best for any budget above its cost
-        found["optimal_up_to"] = point.optimal_up_to if math.isfinite(point.optimal_up_to) else None
-    return found
-
-
-def front_points(table: BlockTable, metric: str, budgets: dict[str, float], max_points: int) -> list[dict]:
+def front_points(table: BlockTable, metric: str, budgets: dict[str, float], max_points: int) -> list[ParetoPoint]:
     """The complete front (up to ``max_points`` from the most accurate), or, for a block library within
     budgets (a front too large to list), ``SPREAD_POINTS`` exact points spread over its cost range."""
     if budgets and uses_cores(table):
-        points = spread_front(table, metric, budgets, min(SPREAD_POINTS, max_points))
-    else:
-        points = pareto_front(table, metric, budgets, max_points)
-    return [point_json(table, p) for p in points]
+        return spread_front(table, metric, budgets, min(SPREAD_POINTS, max_points))
+    return pareto_front(table, metric, budgets, max_points)
 
 
-@dataclass(frozen=True)
-class SolvedFront:
-    front: StoredFront
-    solved: bool  # False: an identical front was stored already
-
-
-def solve_target(store: PerformanceStore, base: AccuracyTable, entry: dict, config_hash: str = "",
-                 max_points: int = MAX_POINTS) -> SolvedFront:
-    """The target's front (its first metric, within its budgets on the others), solved at most once."""
+def target_budgets(entry: dict) -> tuple[str, dict[str, float]]:
+    """The target's primary metric and its budgets on the others."""
     definition = entry["definition"]
     metric = definition["metrics"][0]
-    budgets = {m: v for m, v in (definition.get("budgets") or {}).items() if m != metric}
+    return metric, {m: v for m, v in (definition.get("budgets") or {}).items() if m != metric}
+
+
+def target_key(base: AccuracyTable, entry: dict, table_hash: str, max_points: int) -> FrontKey:
+    _, budgets = target_budgets(entry)
+    return FrontKey(base.experiment, entry["name"], entry["version"], table_hash, FrontInputs(budgets, max_points))
+
+
+def solve_target(store: PerformanceStore, base: AccuracyTable, entry: dict, max_points: int,
+                 config_hash: str = "") -> SolvedFront:
+    """The target's front (its first metric, within its budgets on the others), solved at most once."""
+    metric, budgets = target_budgets(entry)
     table = with_target(base, entry)
-    digest, budgets_hash = table_hash_of(table), front_inputs_hash(budgets, max_points)
-    stored = store.find_front(base.experiment, entry["name"], entry["version"], digest, budgets_hash)
-    if stored is not None:
-        return SolvedFront(stored, False)
-    points = front_points(table, metric, budgets, max_points)
-    store.record_front(base.experiment, config_hash, entry["name"], entry["version"], metric, digest, budgets_hash,
-                       points)
-    return SolvedFront(store.find_front(base.experiment, entry["name"], entry["version"], digest, budgets_hash),
-                       True)
+    return front_for(store, target_key(base, entry, table_hash_of(table), max_points), metric, table.slots,
+                     lambda: front_points(table, metric, budgets, max_points), config_hash)
 
 
 def best_for_budget(points: list[dict], budget: float) -> dict | None:
@@ -137,7 +121,7 @@ def best_for_budget(points: list[dict], budget: float) -> dict | None:
 def best_by_solving(table: BlockTable, metric: str, budget: float, budgets: dict | None = None) -> dict:
     """A fresh solve for one budget, within the target's other ``budgets`` (what a stored front agrees with)."""
     # ``metric`` first: best_within_budgets reports its "cost" in the first budget's metric
-    return point_json(table, best_within_budgets(table, {metric: budget, **(budgets or {})}))
+    return point_json(table.slots, best_within_budgets(table, {metric: budget, **(budgets or {})}))
 
 
 def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:

@@ -96,7 +96,7 @@ class TargetScheduler:
             try:
                 started = time.perf_counter()
                 base, ready = prepare(self.store, entry, self.settings)
-                result = solve_target(self.store, base, ready)
+                result = solve_target(self.store, base, ready, self.settings.max_points)
             except (TargetMismatchError, MissingScoresError) as exc:
                 log.error("%s: %s", entry["name"], exc)
                 continue

@@ -19,15 +19,16 @@ import math
 import time
 from dataclasses import dataclass
 
-from orchestrator.hashing import front_inputs_hash
+from orchestrator.pipeline.front_service import FrontInputs
 from orchestrator.pipeline.solve_stage import table_hash_of
 from orchestrator.storage import PerformanceStore
 from orchestrator.targets.files import FIXED
 from orchestrator.targets.fronts import (
-    MAX_POINTS,
     AccuracyTable,
     best_by_solving,
     best_for_budget,
+    target_budgets,
+    target_key,
     with_target,
 )
 from orchestrator.targets.registry import TargetRegistryError, find, version_of
@@ -81,31 +82,30 @@ def _table_of(base: AccuracyTable, entry: dict):
     return cached[1], cached[2]
 
 
-def answers(points: list[dict], budget: float) -> bool:
+def answers(points: list[dict], inputs: FrontInputs, budget: float) -> bool:
     """Whether a stored front holds the best network for ``budget`` (or proves that none fits)."""
     if not points:
         return False
-    if "optimal_up_to" not in points[0]:  # complete, or cut at MAX_POINTS below its most accurate point
-        return len(points) < MAX_POINTS or budget >= points[0]["cost"]
+    if "optimal_up_to" not in points[0]:  # complete, or cut at the cap below its most accurate point
+        return inputs.holds_every_budget(points) or budget >= points[0]["cost"]
     if budget < points[0]["cost"]:  # a spread front reaches down to the cheapest network
         return True
     best = best_for_budget(points, budget)
     return best["optimal_up_to"] is None or budget <= best["optimal_up_to"]
 
 
-def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: float, entry: dict | None = None) -> Switch:
+def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: float, max_points: int,
+           entry: dict | None = None) -> Switch:
     started = time.perf_counter()
     entry = entry or _current_entry(store, name)
     table, digest = _table_of(base, entry)
-    metric = entry["definition"]["metrics"][0]
-    budgets = {m: v for m, v in (entry["definition"].get("budgets") or {}).items() if m != metric}
-    budgets_hash = front_inputs_hash(budgets, MAX_POINTS)
-    key = (base.experiment, name, entry["version"], digest, budgets_hash)
-    memo = (store.url, *key)  # per store: what one store's user may see
-    front = _fronts.get(memo) or store.find_front(*key)
+    metric, budgets = target_budgets(entry)
+    key = target_key(base, entry, digest, max_points)
+    memo = (store.url, *key.ident)  # per store: what one store's user may see
+    front = _fronts.get(memo) or key.stored(store)
     if front is not None:
         _fronts[memo] = front
-    if front is not None and answers(front.points, budget):
+    if front is not None and answers(front.points, key.inputs, budget):
         point, solved = best_for_budget(front.points, budget), False
     elif (proof := _proved(memo, budget)) is not None:
         point, solved = proof[2], False
@@ -121,7 +121,7 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
 
 
 def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: float, predicted: float,
-            budget: float) -> Switch:
+            budget: float, max_points: int) -> Switch:
     """Rescale the target's primary-metric costs by ``measured / predicted``, store that as a new version,
     and answer ``budget`` on the rescaled costs."""
     if measured <= 0 or predicted <= 0:
@@ -140,4 +140,4 @@ def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: f
                  "source": f"corrected from {entry['version']} by x{scale:.6g}"}
     version = version_of(corrected)
     store.put_target(name, version, entry["kind"], corrected, exists=True)
-    return switch(store, base, name, budget, {**entry, "version": version, "definition": corrected})
+    return switch(store, base, name, budget, max_points, {**entry, "version": version, "definition": corrected})

@@ -13,6 +13,8 @@ from orchestrator.targets.fronts import best_by_solving, library_accuracy, solve
 from solvers import brute_force_front
 from tests.conftest import run_cli
 
+CAP = 2000  # the default solver.max_points
+
 
 def library(slots: int, variants: int, seed: int = 0) -> dict:
     """A Puzzle-format block library with random costs and KL scores (cheaper variants lose more)."""
@@ -40,9 +42,9 @@ def phone(tmp_path, store_url):
 def test_a_front_is_exact_and_solved_once_per_target_version(phone):
     store, entry = phone
     base = library_accuracy(entry)
-    first = solve_target(store, base, entry)
+    first = solve_target(store, base, entry, CAP)
     assert first.solved
-    again = solve_target(store, base, entry)
+    again = solve_target(store, base, entry, CAP)
     assert not again.solved and again.front.computed_at == first.front.computed_at
     table = with_target(base, entry)
     expected = brute_force_front(table, "latency_ms")
@@ -54,14 +56,14 @@ def test_switch_answers_from_the_stored_front_as_a_fresh_solve_would(phone):
     store, entry = phone
     base = library_accuracy(entry)
     table = with_target(base, entry)
-    solve_target(store, base, entry)
+    solve_target(store, base, entry, CAP)
     for budget in np.linspace(table.min_cost("latency_ms"), 8.0, 9):
-        result = switching.switch(store, base, "phone", float(budget))
+        result = switching.switch(store, base, "phone", float(budget), CAP)
         assert not result.solved
         fresh = best_by_solving(table, "latency_ms", float(budget))
         assert result.point["predicted_accuracy"] == pytest.approx(fresh["predicted_accuracy"], abs=1e-9)
         assert result.point["cost"] <= budget + 1e-9
-    assert switching.switch(store, base, "phone", table.min_cost("latency_ms") - 0.01).point is None
+    assert switching.switch(store, base, "phone", table.min_cost("latency_ms") - 0.01, CAP).point is None
 
 
 def test_a_front_stored_in_one_store_is_not_answered_from_for_another(tmp_path):
@@ -73,17 +75,17 @@ def test_a_front_stored_in_one_store_is_not_answered_from_for_another(tmp_path):
         registry.register(store, "phone", path, update=False)
     entry = registry.find(a, "phone")
     base = library_accuracy(entry)
-    solve_target(a, base, entry)
-    assert not switching.switch(a, base, "phone", 3.0).solved  # A answers from its stored front
-    from_b = switching.switch(b, base, "phone", 3.0)
+    solve_target(a, base, entry, CAP)
+    assert not switching.switch(a, base, "phone", 3.0, CAP).solved  # A answers from its stored front
+    from_b = switching.switch(b, base, "phone", 3.0, CAP)
     assert from_b.solved and b.latest_front(base.experiment, "phone") is None
 
 
 def test_correction_rescales_the_target_stores_a_new_version_and_resolves(phone):
     store, entry = phone
     base = library_accuracy(entry)
-    before = switching.switch(store, base, "phone", 6.0)
-    corrected = switching.correct(store, base, "phone", measured=3.0, predicted=1.5, budget=6.0)
+    before = switching.switch(store, base, "phone", 6.0, CAP)
+    corrected = switching.correct(store, base, "phone", measured=3.0, predicted=1.5, budget=6.0, max_points=CAP)
     assert corrected.solved and corrected.version != before.version
     assert registry.find(store, "phone")["version"] == corrected.version
     scaled = with_target(base, registry.find(store, "phone"))
@@ -105,14 +107,14 @@ def test_a_library_within_budgets_gets_a_spread_front_that_switch_answers_exactl
     entry = registry.find(store, "llm")
     assert entry["definition"]["budgets"] == lib["budgets"]
     base = library_accuracy(entry)
-    points = solve_target(store, base, entry).front.points
+    points = solve_target(store, base, entry, CAP).front.points
     assert 20 <= len(points) <= 100 and all("optimal_up_to" in p for p in points)
     assert all(p["costs"]["memory_mib"] <= lib["budgets"]["memory_mib"] + 1e-9 for p in points)
     table = with_target(base, entry)
     inside = [(p["cost"] + p["optimal_up_to"]) / 2 for p in points[:-1:7]]  # each point's own range
     between = np.random.default_rng(1).uniform(points[0]["cost"], points[-1]["cost"], 6)
     for budget, covered in [*((b, True) for b in inside), *((b, None) for b in between)]:
-        result = switching.switch(store, base, "llm", float(budget))
+        result = switching.switch(store, base, "llm", float(budget), CAP)
         fresh = best_by_solving(table, "latency_ms", float(budget), lib["budgets"])
         assert result.point["predicted_accuracy"] == pytest.approx(fresh["predicted_accuracy"], abs=1e-9)
         assert result.point["costs"]["memory_mib"] <= lib["budgets"]["memory_mib"] + 1e-9
@@ -121,11 +123,11 @@ def test_a_library_within_budgets_gets_a_spread_front_that_switch_answers_exactl
             assert not result.solved, budget
         elif result.solved:  # what the solve proved answers every budget from the point's cost up to it
             below = (result.point["cost"] + budget) / 2
-            again = switching.switch(store, base, "llm", below)
+            again = switching.switch(store, base, "llm", below, CAP)
             assert not again.solved and again.point == result.point
             assert best_by_solving(table, "latency_ms", below, lib["budgets"])["predicted_accuracy"] == (
                 pytest.approx(result.point["predicted_accuracy"], abs=1e-9))
-    below = switching.switch(store, base, "llm", points[0]["cost"] - 1e-3)
+    below = switching.switch(store, base, "llm", points[0]["cost"] - 1e-3, CAP)
     assert below.point is None and not below.solved
 
 
