@@ -256,6 +256,7 @@ def _config_show(overrides: list[str], source) -> int:
 
 
 def _plugins() -> int:
+    from orchestrator.bench.nb201 import SEARCH_METHODS
     from orchestrator.pipeline.estimation import ESTIMATOR_REGISTRY, PREDICTOR_REGISTRY
     from orchestrator.pipeline.target_kinds import TARGET_KINDS
     from orchestrator.targets.files import TARGET_FORMATS
@@ -264,8 +265,8 @@ def _plugins() -> int:
     from workers.spaces import BLOCKS, SPACES
 
     for registry in (SPACES, BLOCKS, DATASETS, SCORERS, ESTIMATOR_REGISTRY, PREDICTOR_REGISTRY, TARGET_KINDS,
-                     TARGET_FORMATS):
-        print(f"{registry.kind + 's':<15} {', '.join(registry.names()):<40} (entry points: {registry.group})")
+                     TARGET_FORMATS, SEARCH_METHODS):
+        print(f"{registry.kind + 's':<16} {', '.join(registry.names()):<40} (entry points: {registry.group})")
     print("blocks also: skip, conv_k<K>, sep_k<K>, mbconv_k<K>_e<E>; every kind also by import path "
           "package.module:attribute")
     return EXIT_OK

@@ -117,11 +117,32 @@ def test_bench_loop_and_baselines_write_the_same_report(home):
         assert base["violations"] == 0
 
 
+def cheapest_fitting(context, budget):
+    """A search method of a user's own (by import path): the valid cell of least latency within the budget."""
+    from orchestrator.bench.nb201 import Picked
+
+    truth = context.truth
+    fits = np.flatnonzero(truth.valid & (truth.latency <= budget))
+    return Picked(int(fits[np.argmin(truth.latency[fits])]), evaluations=1, extra={"mine": True})
+
+
+def test_a_search_method_of_ones_own_is_one_function(home):
+    _require_data()
+    result = run_cli(home, "bench", "nb201", "bench.hardware=pixel3", f"bench.latency_csv={LATENCY_CSV}",
+                     "bench.seeds=2", "bench.quantiles=[0.5]",
+                     "bench.method=tests.test_nb201_bench:cheapest_fitting", timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = summary_of(result)
+    row = report["budgets"][0]
+    assert report["method"] == "tests.test_nb201_bench:cheapest_fitting" and row["mine"] and row["evaluations"] == 1
+    assert row["chosen_true_latency_ms"] <= row["budget_ms"] and row["regret"] > 0  # the cheapest is not the best
+
+
 @pytest.mark.parametrize("override,message", [
     ("bench.hardware=toaster", "no column 'toaster'"),
     ("bench.dataset=mnist", "bench.dataset must be one of"),
     ("bench.estimator=magic", "estimator must be one of"),
-    ("bench.method=grid", "bench.method must be one of"),
+    ("bench.method=grid", "bench.method 'grid' is not a known search method"),
     ("bench.refine.k=0", "refine.k must be an integer >= 1"),
 ])
 def test_bench_rejects_bad_settings_with_exit_2(home, override, message):

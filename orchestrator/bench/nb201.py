@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -45,11 +45,11 @@ from solvers.fractional import best_fractional
 from solvers.structure import ConnectivityRule
 from solvers.surrogate import SurrogateModel
 from workers.costs import analytic_costs
+from workers.registry import Registry, RegistryError
 from workers.spaces.nb201 import EDGES, OPS, Nb201Space
 from workers.tabular import NB201_FILES, CountingOracle, nb201_accuracies, read_network_table
 
 LATENCY = "latency_ms"
-METHODS = ("oneshot", "loop", "random", "rea")
 NB201_CONNECTIVITY = ConnectivityRule(*Nb201Space.connectivity)
 
 
@@ -93,8 +93,10 @@ class BenchSettings:
             raise BenchConfigError(f"bench.seeds must be a positive integer, got {cfg.get('seeds')!r}")
         if cfg.get("base") not in OPS:
             raise BenchConfigError(f"bench.base must be one of {OPS}, got {cfg.get('base')!r}")
-        if cfg.get("method", "oneshot") not in METHODS:
-            raise BenchConfigError(f"bench.method must be one of {METHODS}, got {cfg.get('method')!r}")
+        try:
+            SEARCH_METHODS.get(cfg.get("method", "oneshot"), "bench.method")
+        except RegistryError as exc:
+            raise BenchConfigError(str(exc)) from exc
         for name in ("evaluations", "rea_population", "rea_sample"):
             if not isinstance(cfg.get(name, 1), int) or cfg.get(name, 1) < 1:
                 raise BenchConfigError(f"bench.{name} must be a positive integer, got {cfg.get(name)!r}")
@@ -240,24 +242,15 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     spearman_valid, kendall_valid = _correlations(predicted[truth.valid], truth.accuracy[truth.valid])
     rows, solve_seconds = [], 0.0
     rea = (settings.rea_population, settings.rea_sample)
+    context = SearchContext(settings, truth, table, fractional, measured, measured_latency,
+                            accuracy_oracle.evaluations)
     for q in settings.quantiles:
         budget = float(np.quantile(truth.latency, q))
         solve_started = time.perf_counter()
-        extra: dict = {}
-        evaluations = accuracy_oracle.evaluations
-        if settings.method in ("random", "rea"):
-            evaluations = settings.evaluations
-            baselines = baselines_for(truth, budget, evaluations, settings.seeds, rea)
-            regret, chosen = baselines[settings.method]
-            extra = {"regret": regret, "regret_is_mean_over_seeds": True}
-        elif settings.method == "loop":
-            chosen, extra = _loop_pick(settings, truth, table, budget, measured, measured_latency)
-            evaluations = extra["evaluations"]
-        else:
-            chosen = _oneshot_pick(table, fractional, budget, truth)
+        picked = SEARCH_METHODS.get(settings.method)(context, budget)
         solve_seconds += time.perf_counter() - solve_started
-        if settings.method not in ("random", "rea"):
-            baselines = baselines_for(truth, budget, evaluations, settings.seeds, rea)
+        chosen, evaluations, extra = picked.chosen, picked.evaluations, picked.extra
+        baselines = picked.baselines or baselines_for(truth, budget, evaluations, settings.seeds, rea)
         rows.append(budget_row(truth, q, budget, chosen, evaluations, settings.seeds, baselines) | extra)
 
     regrets = [r["regret"] for r in rows if r["regret"] is not None]
@@ -286,7 +279,7 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         "mean_random_regret": float(np.mean([r["random_regret"] for r in rows])),
         "mean_rea_regret": float(np.mean([r["rea_regret"] for r in rows])),
         "violations": sum(bool(r["violates_budget"]) for r in rows),
-        "rounds": [r.get("rounds") for r in rows] if settings.method == "loop" else None,
+        "rounds": [r.get("rounds") for r in rows] if any("rounds" in r for r in rows) else None,
         "refine": asdict(settings.refine) if settings.method == "loop" else None,
         "random_seeds": settings.seeds,
         "wall_seconds": time.perf_counter() - started,
@@ -342,6 +335,63 @@ def _loop_pick(settings: BenchSettings, truth: GroundTruth, table: BlockTable, b
         "rejected_over_budget": len(result.rejected),
         "loop_seconds": time.perf_counter() - started,
     }
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What a search method is given: the bench's settings, the ground truth (for counted lookups of
+    baselines), the block table and predictor built from the measured networks."""
+
+    settings: BenchSettings
+    truth: GroundTruth
+    table: BlockTable
+    fractional: object | None
+    measured: dict
+    measured_latency: dict
+    table_evaluations: int  # network evaluations the block table cost
+
+
+@dataclass(frozen=True)
+class Picked:
+    chosen: int | None  # the index of the picked cell in the ground truth; None: nothing fits
+    evaluations: int  # network evaluations the method paid for this budget
+    extra: dict = field(default_factory=dict)  # method-specific columns of the report row
+    baselines: dict | None = None  # random / REA already computed at this many evaluations
+
+
+# Search methods, by ``bench.method``: a callable ``(SearchContext, budget) -> Picked``. A new method is one
+# function and one registration (or an entry point of ``blocknas.search_methods``, or an import path).
+SEARCH_METHODS: Registry = Registry("search method")
+
+
+@SEARCH_METHODS.register("oneshot")
+def oneshot(context: SearchContext, budget: float) -> Picked:
+    """MathNAS: the block table and one solve."""
+    return Picked(_oneshot_pick(context.table, context.fractional, budget, context.truth), context.table_evaluations)
+
+
+@SEARCH_METHODS.register("loop")
+def loop(context: SearchContext, budget: float) -> Picked:
+    """The refine loop: solve, verify the picks, refit, until no better network is found."""
+    chosen, extra = _loop_pick(context.settings, context.truth, context.table, budget, context.measured,
+                               context.measured_latency)
+    return Picked(chosen, extra["evaluations"], extra)
+
+
+def _baseline(name: str):
+    def pick(context: SearchContext, budget: float) -> Picked:
+        settings = context.settings
+        baselines = baselines_for(context.truth, budget, settings.evaluations, settings.seeds,
+                                  (settings.rea_population, settings.rea_sample))
+        regret, chosen = baselines[name]
+        return Picked(chosen, settings.evaluations, {"regret": regret, "regret_is_mean_over_seeds": True}, baselines)
+
+    pick.__doc__ = f"{name} search with bench.evaluations counted lookups per budget (mean regret over seeds)"
+    return pick
+
+
+SEARCH_METHODS.register("random", _baseline("random"))
+SEARCH_METHODS.register("rea", _baseline("rea"))
 
 
 def format_report(report: dict) -> str:
