@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -40,6 +41,23 @@ def _ray(*args: str, env: dict) -> subprocess.CompletedProcess:
     return result
 
 
+def _wait_for_dashboard(url: str, temp_dir: str, seconds: float = 180.0) -> None:
+    """`ray start` returns before the dashboard (the job server) listens; on a busy machine that takes a while."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/version", timeout=5).close()
+            return
+        except urllib.error.HTTPError:  # it answers (token auth may refuse the request): it is up
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                logs = sorted(Path(temp_dir).glob("session_latest/logs/dashboard.*"))
+                tail = logs[-1].read_text(errors="replace")[-2000:] if logs else "no dashboard log"
+                pytest.fail(f"the Ray dashboard at {url} did not answer within {seconds:.0f} s:\n{tail}")
+            time.sleep(1.0)
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A head node and a worker node, each with 1 CPU and a custom resource naming it; token auth on."""
@@ -51,6 +69,7 @@ def ray_cluster():
         _ray("start", "--head", f"--port={port}", '--resources={"head_node": 1}', "--include-dashboard=true",
              "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--temp-dir={temp_dir}", *common, env=env)
         _ray("start", f"--address=127.0.0.1:{port}", '--resources={"worker_node": 1}', *common, env=env)
+        _wait_for_dashboard(f"http://127.0.0.1:{dashboard}", temp_dir)
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dashboard}", "env": env}
     finally:
         subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env=env, timeout=120)
