@@ -71,10 +71,12 @@ def point_json(slots: tuple[str, ...], point: ParetoPoint) -> dict:
 
 
 def point_of(found: dict) -> ParetoPoint:
-    bound = found.get("optimal_up_to", None)
+    """``point_json``'s inverse."""
+    bound = found.get("optimal_up_to")
+    if "optimal_up_to" in found and bound is None:  # stored as null: the best for any budget above its cost
+        bound = math.inf
     return ParetoPoint(tuple(b.split(":", 1)[1] for b in found["blocks"]), found["predicted_accuracy"],
-                       found["cost"], found["costs"],
-                       None if "optimal_up_to" not in found else (math.inf if bound is None else bound))
+                       found["cost"], found["costs"], bound)
 
 
 def front_for(store: PerformanceStore, key: FrontKey, metric: str, slots: tuple[str, ...],

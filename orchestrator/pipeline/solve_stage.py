@@ -37,7 +37,7 @@ class Fronts:
     best: ParetoPoint | None
     fractional: FractionalAccuracy | None = None  # the FLOPs-aware predictor, when solver.predictor=flops
     reused: tuple[str, ...] = ()  # targets whose front was stored for exactly these inputs, not solved again
-    stored: dict[str, StoredFront] = field(default_factory=dict)  # as the store holds them, when solved with one
+    stored: dict[str, StoredFront] = field(default_factory=dict)  # as the store holds them
 
     def predict_all(self, selections: np.ndarray) -> np.ndarray:
         if self.fractional is not None:
@@ -108,18 +108,14 @@ def table_hash_of(table: BlockTable) -> str:
     })
 
 
-def front_inputs(settings: RunSettings) -> FrontInputs:
-    return FrontInputs(settings.budgets, settings.max_points, settings.predictor)
-
-
-def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None = None,
-                 store: PerformanceStore | None = None, costs: dict[str, TargetCosts] | None = None,
-                 only: tuple[str, ...] | None = None) -> Fronts:
+def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None,
+                 store: PerformanceStore, costs: dict[str, TargetCosts], only: tuple[str, ...] | None = None) -> Fronts:
     """Every target's exact front (or ``only`` these), for the linear predictor or (``fractional``) the
-    FLOPs-aware one; with a ``store``, through the front service (a front stored for exactly these inputs is
-    used as it is, a new one is stored)."""
+    FLOPs-aware one, through the front service: a front stored for exactly these inputs is used as it is, a
+    new one is stored."""
     table_hash = table_hash_of(table) if fractional is None else content_hash(
         [table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator], round(fractional.offset, 9)])
+    inputs = FrontInputs(settings.budgets, settings.max_points, settings.predictor)
     fronts, best, reused, stored = {}, None, [], {}
     for name in only or tuple(table.costs):
         def solve(name=name):
@@ -127,10 +123,7 @@ def solve_fronts(settings: RunSettings, table: BlockTable, fractional: Fractiona
                 return pareto_front(table, name, settings.budgets, max_points=settings.max_points)
             return fractional_front(table, fractional, name, settings.budgets, settings.max_points)
 
-        if store is None:
-            fronts[name] = solve()
-            continue
-        key = FrontKey(settings.name, name, costs[name].version, table_hash, front_inputs(settings))
+        key = FrontKey(settings.name, name, costs[name].version, table_hash, inputs)
         found = front_for(store, key, costs[name].target.metric, table.slots, solve, settings.config_hash)
         fronts[name], stored[name] = [point_of(p) for p in found.front.points], found.front
         if not found.solved:
