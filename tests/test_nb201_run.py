@@ -114,12 +114,12 @@ def test_refine_loop_verifies_on_ray_never_twice_and_picks_within_the_true_budge
     assert "best verified within phone <= 9" in first.stdout
 
     rows = PerformanceStore(f"sqlite:///{tmp_path}/.blocknas/perf.db").network_results(_only_scorer(tmp_path))
-    keys = [r["network_key"] for r in rows]
+    keys = [r.network_key for r in rows]
     assert len(keys) == len(set(keys)) == refined["evaluations"]
     context = summary["context_networks"][0]
     block_table_networks = {tuple(context[:i]) + (op,) + tuple(context[i + 1:]) for i in range(6) for op in OPS}
-    assert not {tuple(r["choices"]) for r in rows} & block_table_networks  # never evaluated twice
-    assert all(r["predicted_accuracy"] is not None and "phone" in r["costs"] for r in rows)
+    assert not {tuple(r.choices) for r in rows} & block_table_networks  # never evaluated twice
+    assert all(r.predicted_accuracy is not None and "phone" in r.costs for r in rows)
 
     client = MlflowClient(f"sqlite:///{tmp_path}/.blocknas/mlflow.db")
     verify_runs = client.search_runs([client.get_experiment_by_name("nb201").experiment_id],

@@ -107,8 +107,8 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
     index_of = {names(s): s for s in measured}
     stored = store.network_results(ctx.scorer_hash)
     for row in stored:
-        selection = index_of.get(tuple(row["choices"])) or table.index_of(row["choices"])
-        verified.accuracy[selection] = row["accuracy"]
+        selection = index_of.get(tuple(row.choices)) or table.index_of(row.choices)
+        verified.accuracy[selection] = row.accuracy
         verified.costs[selection] = lookup([selection])[selection]
     stored_before = len(verified.accuracy)
 
@@ -141,7 +141,7 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
     return refine(settings.refine, table, SurrogateModel.additive(table.accuracy_offset, table.accuracy), exact,
                   set(files), [settings.budgets], verified, stored_before, evaluate,
                   lambda candidates: lookup([c.selection for c in candidates]), progress,
-                  first_round=1 + max((r["refine_round"] for r in stored), default=0))
+                  first_round=1 + max((r.refine_round for r in stored), default=0))
 
 
 def refine_summary(result: RefineResult, table: BlockTable, settings: RunSettings) -> dict:

@@ -10,8 +10,9 @@ Contract (every backend, tested by ``tests/orchestrator/test_storage.py`` on SQL
   (space, target version, block), and the first measurement stays; a target version is stored once.
 - **Safe for concurrent writers.** Many processes (Ray workers on many nodes, several drivers) may write at
   once; ``claim`` gives each block to exactly one live driver.
-- **Immutable answers.** Readers get frozen records (``BlockScore``, ``CostEntry``, ``StoredFront``) or
-  plain data built for the caller, never ORM rows: what a caller holds does not change under it.
+- **Immutable answers.** Readers get frozen records (``BlockScore``, ``CostEntry``, ``StoredFront``,
+  ``NetworkResult``, ``RegisteredTarget``) or plain data built for the caller, never ORM rows: what a
+  caller holds does not change under it.
 - **Versioned schema.** A store at an older schema revision is refused with a message naming
   ``blocknas db upgrade``; one written by a newer blocknas is refused too.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from orchestrator.storage._records import BlockScore, CostEntry, StoredFront
+from orchestrator.storage._records import BlockScore, CostEntry, NetworkResult, RegisteredTarget, StoredFront
 
 
 class BaseStore(abc.ABC):
@@ -97,7 +98,7 @@ class BaseStore(abc.ABC):
         """Store one verified network; a second result for the same (scorer, network) is ignored."""
 
     @abc.abstractmethod
-    def network_results(self, scorer_hash: str) -> list[dict]:
+    def network_results(self, scorer_hash: str) -> list[NetworkResult]:
         """Every verified network of a scorer, in the order they were stored."""
 
     # Hardware-target registry -------------------------------------------------------------------------
@@ -106,8 +107,8 @@ class BaseStore(abc.ABC):
         """Make ``version`` the current one of ``name`` (add: must not exist; update: must); the previous."""
 
     @abc.abstractmethod
-    def registered_targets(self) -> list[dict]:
-        """Every registered target's current version: name, version, kind, definition, updated_at."""
+    def registered_targets(self) -> list[RegisteredTarget]:
+        """Every registered target at its current version, ordered by name."""
 
     @abc.abstractmethod
     def current_target_version(self, name: str) -> str | None:

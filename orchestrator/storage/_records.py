@@ -60,3 +60,33 @@ class StoredFront:
     table_hash: str
     points: list
     computed_at: datetime
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    """A whole network verified by the refine loop: measured beside predicted accuracy and costs."""
+
+    experiment: str
+    scorer_hash: str
+    network_key: str
+    choices: list
+    accuracy: float
+    predicted_accuracy: float | None
+    costs: dict
+    predicted_costs: dict
+    refine_round: int
+    source: str  # pool or trust_region
+    node: str | None
+    device: str | None
+    mlflow_run_id: str | None
+
+
+@dataclass(frozen=True)
+class RegisteredTarget:
+    """A registered hardware target at its current version (the definition is stored once per version)."""
+
+    name: str
+    version: str
+    kind: str
+    definition: dict
+    updated_at: datetime

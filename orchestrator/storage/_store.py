@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +31,7 @@ from orchestrator.storage._models import (
     RegisteredTargetRow,
     TargetVersionRow,
 )
-from orchestrator.storage._records import BlockScore, CostEntry, StoredFront
+from orchestrator.storage._records import BlockScore, CostEntry, NetworkResult, RegisteredTarget, StoredFront
 from orchestrator.storage._schema import SchemaError, ensure_current
 
 log = logging.getLogger(__name__)
@@ -386,13 +387,13 @@ class PerformanceStore(BaseStore):
 
         return self._run(work)
 
-    def network_results(self, scorer_hash: str) -> list[dict]:
-        columns = [c.name for c in NetworkResultRow.__table__.columns if c.name not in ("id", "created_at")]
+    def network_results(self, scorer_hash: str) -> list[NetworkResult]:
+        columns = [f.name for f in fields(NetworkResult)]
 
         def work(s: Session):
             rows = s.scalars(select(NetworkResultRow).where(NetworkResultRow.scorer_hash == scorer_hash)
                              .order_by(NetworkResultRow.id)).all()
-            return [{c: getattr(r, c) for c in columns} for r in rows]
+            return [NetworkResult(**{c: getattr(r, c) for c in columns}) for r in rows]
 
         return self._run(work)
 
@@ -423,14 +424,13 @@ class PerformanceStore(BaseStore):
 
         return self._run(work)
 
-    def registered_targets(self) -> list[dict]:
-        """Every registered target's current version: name, version, kind, definition, updated_at."""
+    def registered_targets(self) -> list[RegisteredTarget]:
+        """Every registered target at its current version, by name."""
         def work(s: Session):
             rows = s.execute(select(RegisteredTargetRow, TargetVersionRow).join(
                 TargetVersionRow, (TargetVersionRow.name == RegisteredTargetRow.name)
                 & (TargetVersionRow.version == RegisteredTargetRow.version)).order_by(RegisteredTargetRow.name))
-            return [{"name": r.name, "version": r.version, "kind": v.kind, "definition": v.definition,
-                     "updated_at": r.updated_at} for r, v in rows]
+            return [RegisteredTarget(r.name, r.version, v.kind, v.definition, r.updated_at) for r, v in rows]
 
         return self._run(work)
 

@@ -13,13 +13,13 @@ is the experiment's ``solver.max_points``, as for a run's fronts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from orchestrator.pipeline.front_service import FrontInputs, FrontKey, SolvedFront, front_for, point_json
 from orchestrator.pipeline.solve_stage import table_hash_of
-from orchestrator.storage import PerformanceStore
+from orchestrator.storage import PerformanceStore, RegisteredTarget
 from orchestrator.targets.files import FIXED
 from solvers import BlockTable, ParetoPoint, pareto_front
 from solvers.pareto import best_within_budgets, spread_front, uses_cores
@@ -45,11 +45,11 @@ class AccuracyTable:
     rules: tuple = ()
 
 
-def library_accuracy(entry: dict) -> AccuracyTable:
+def library_accuracy(entry: RegisteredTarget) -> AccuracyTable:
     """A block library's own scores (the first score it brings), as ``-score`` per block."""
-    scores = entry["definition"].get("scores") or {}
+    scores = entry.definition.get("scores") or {}
     if not scores:
-        raise TargetMismatchError(f"target {entry['name']!r} brings no block scores: solve it against an "
+        raise TargetMismatchError(f"target {entry.name!r} brings no block scores: solve it against an "
                                   "experiment's block table (blocknas fronts show NAME experiment=...)")
     name, per_slot = next(iter(scores.items()))
     slots = tuple(per_slot)
@@ -59,19 +59,19 @@ def library_accuracy(entry: dict) -> AccuracyTable:
     return AccuracyTable(LIBRARY, slots, choices, accuracy, 0.0)
 
 
-def with_target(base: AccuracyTable, entry: dict) -> BlockTable:
+def with_target(base: AccuracyTable, entry: RegisteredTarget) -> BlockTable:
     """``base`` with every cost metric of the registered target; a block the target lacks is an error."""
     costs, offsets = {}, {}
-    for metric, table in entry["definition"]["costs"].items():
+    for metric, table in entry.definition["costs"].items():
         per_slot = []
         for slot, names in zip(base.slots, base.choices, strict=True):
             given = table["blocks"].get(slot)
             missing = [c for c in names if given is None or c not in given]
             if missing:
                 raise TargetMismatchError(
-                    f"target {entry['name']!r} (version {entry['version']}) has no {metric} for "
+                    f"target {entry.name!r} (version {entry.version}) has no {metric} for "
                     f"{', '.join(f'{slot}:{c}' for c in missing[:5])}; add them to its file and "
-                    f"`blocknas targets update {entry['name']} --file F`")
+                    f"`blocknas targets update {entry.name} --file F`")
             per_slot.append(np.array([given[c] for c in names], dtype=float))
         costs[metric], offsets[metric] = tuple(per_slot), float(table[FIXED])
     return BlockTable(base.slots, base.choices, base.accuracy, base.offset, costs, offsets, base.rules)
@@ -85,19 +85,19 @@ def front_points(table: BlockTable, metric: str, budgets: dict[str, float], max_
     return pareto_front(table, metric, budgets, max_points)
 
 
-def target_budgets(entry: dict) -> tuple[str, dict[str, float]]:
+def target_budgets(entry: RegisteredTarget) -> tuple[str, dict[str, float]]:
     """The target's primary metric and its budgets on the others."""
-    definition = entry["definition"]
+    definition = entry.definition
     metric = definition["metrics"][0]
     return metric, {m: v for m, v in (definition.get("budgets") or {}).items() if m != metric}
 
 
-def target_key(base: AccuracyTable, entry: dict, table_hash: str, max_points: int) -> FrontKey:
+def target_key(base: AccuracyTable, entry: RegisteredTarget, table_hash: str, max_points: int) -> FrontKey:
     _, budgets = target_budgets(entry)
-    return FrontKey(base.experiment, entry["name"], entry["version"], table_hash, FrontInputs(budgets, max_points))
+    return FrontKey(base.experiment, entry.name, entry.version, table_hash, FrontInputs(budgets, max_points))
 
 
-def solve_target(store: PerformanceStore, base: AccuracyTable, entry: dict, max_points: int,
+def solve_target(store: PerformanceStore, base: AccuracyTable, entry: RegisteredTarget, max_points: int,
                  config_hash: str = "") -> SolvedFront:
     """The target's front (its first metric, within its budgets on the others), solved at most once."""
     metric, budgets = target_budgets(entry)
@@ -135,27 +135,25 @@ def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
     return AccuracyTable(settings.name, table.slots, table.choices, table.accuracy, table.accuracy_offset, table.rules)
 
 
-def prepare(store: PerformanceStore, entry: dict, settings) -> tuple[AccuracyTable, dict]:
+def prepare(store: PerformanceStore, entry: RegisteredTarget, settings) -> tuple[AccuracyTable, RegisteredTarget]:
     """What ``entry`` is solved against, and ``entry`` with costs for it.
 
     A library with scores is solved on them; anything else on the experiment's block table. Table targets
     bring their costs; analytic ones are computed for the experiment's space; measured ones are timed
     once per machine on a Ray worker (warm-up and repeats as the target says) and stored.
     """
-    definition = entry["definition"]
+    definition = entry.definition
     if definition.get("scores"):
         return library_accuracy(entry), entry
     base = experiment_accuracy(store, settings)
     if definition.get("costs"):
         return base, entry
-    from dataclasses import replace
-
     from orchestrator.pipeline.cost_stage import ensure_costs
     from orchestrator.pipeline.run import make_plan
     from orchestrator.pipeline.target_kinds import TargetSpec
 
     options = definition.get("settings") or {}
-    specs = tuple(TargetSpec(f"{entry['name']}.{metric}", entry["kind"], metric, **options)
+    specs = tuple(TargetSpec(f"{entry.name}.{metric}", entry.kind, metric, **options)
                   for metric in definition["metrics"])
     measured = ensure_costs(store, replace(settings, targets=specs), make_plan(settings))
     costs = {}
@@ -163,4 +161,4 @@ def prepare(store: PerformanceStore, entry: dict, settings) -> tuple[AccuracyTab
         table = measured[spec.name].table
         costs[spec.metric] = {FIXED: table.fixed, "blocks": {
             slot.name: {c: table.blocks[(i, c)] for c in slot.choices} for i, slot in enumerate(settings.space.slots)}}
-    return base, {**entry, "definition": {**definition, "costs": costs}}
+    return base, replace(entry, definition={**definition, "costs": costs})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.hashing import content_hash
-from orchestrator.storage import PerformanceStore
+from orchestrator.storage import PerformanceStore, RegisteredTarget
 from orchestrator.targets.files import read_target_file
 
 
@@ -38,23 +38,23 @@ def register(store: PerformanceStore, name: str, file: str | Path, update: bool)
             "kind": data.kind, "metrics": list(data.metrics), "source": data.source}
 
 
-def describe(entry: dict, full: bool = False) -> dict:
-    definition = entry["definition"]
+def describe(entry: RegisteredTarget, full: bool = False) -> dict:
+    definition = entry.definition
     costs = definition.get("costs") or {}
     first = next(iter(costs.values()), {"blocks": {}})
-    out = {"name": entry["name"], "version": entry["version"], "kind": entry["kind"],
+    out = {"name": entry.name, "version": entry.version, "kind": entry.kind,
            "metrics": definition["metrics"], "budgets": definition.get("budgets") or {},
            "source": definition.get("source"), "slots": len(first["blocks"]),
            "blocks": sum(len(b) for b in first["blocks"].values()),
-           "updated_at": entry["updated_at"].isoformat()}
+           "updated_at": entry.updated_at.isoformat()}
     if full:
         out |= {"costs": costs, "scores": definition.get("scores") or {}, "settings": definition.get("settings") or {}}
     return out
 
 
-def find(store: PerformanceStore, name: str) -> dict:
+def find(store: PerformanceStore, name: str) -> RegisteredTarget:
     for entry in store.registered_targets():
-        if entry["name"] == name:
+        if entry.name == name:
             return entry
     raise TargetRegistryError(f"no hardware target named {name!r}; `blocknas targets list` shows them")
 

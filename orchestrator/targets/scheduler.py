@@ -27,7 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from orchestrator import tracking
 from orchestrator.config import RunSettings
 from orchestrator.pipeline.solve_stage import MissingScoresError
-from orchestrator.storage import PerformanceStore, StorageError
+from orchestrator.storage import PerformanceStore, RegisteredTarget, StorageError
 from orchestrator.targets import registry
 from orchestrator.targets.files import TargetFileError
 from orchestrator.targets.fronts import TargetMismatchError, prepare, solve_target
@@ -78,7 +78,7 @@ class TargetScheduler:
                 continue
             if self._seen_files.get(name) == digest:
                 continue
-            exists = any(e["name"] == name for e in self.store.registered_targets())
+            exists = any(e.name == name for e in self.store.registered_targets())
             try:
                 result = registry.register(self.store, name, path, update=exists)
             except (TargetFileError, registry.TargetRegistryError) as exc:
@@ -98,30 +98,30 @@ class TargetScheduler:
                 base, ready = prepare(self.store, entry, self.settings)
                 result = solve_target(self.store, base, ready, self.settings.max_points)
             except (TargetMismatchError, MissingScoresError) as exc:
-                log.error("%s: %s", entry["name"], exc)
+                log.error("%s: %s", entry.name, exc)
                 continue
             if result.solved:
                 seconds = time.perf_counter() - started
                 solved += 1
                 self._log_research(entry, result.front, seconds)
-                log.info("%s: front of version %s re-solved (%d points, %.3f s)", entry["name"], entry["version"],
+                log.info("%s: front of version %s re-solved (%d points, %.3f s)", entry.name, entry.version,
                          len(result.front.points), seconds)
         self.researches += solved
         return solved
 
-    def _log_research(self, entry: dict, front, seconds: float) -> None:
+    def _log_research(self, entry: RegisteredTarget, front, seconds: float) -> None:
         try:
             uri, name = self.settings.tracking_uri, f"{front.experiment}-targets"
             experiment = tracking.prepare_experiment(uri, name, self.settings.artifact_location)
-            run = tracking.start_run(uri, experiment, f"research-{entry['name']}",
-                                     tags={"blocknas.kind": "research", "blocknas.target": entry["name"],
-                                           "blocknas.target_version": entry["version"],
+            run = tracking.start_run(uri, experiment, f"research-{entry.name}",
+                                     tags={"blocknas.kind": "research", "blocknas.target": entry.name,
+                                           "blocknas.target_version": entry.version,
                                            "blocknas.table_hash": front.table_hash},
-                                     params={"target": entry["name"], "target_version": entry["version"],
+                                     params={"target": entry.name, "target_version": entry.version,
                                              "metric": front.metric})
             tracking.finish_run(uri, run, {"front_points": len(front.points), "solve_seconds": seconds})
         except Exception as exc:  # noqa: BLE001
-            log.warning("MLflow logging of the re-search of %s failed: %s", entry["name"], exc)
+            log.warning("MLflow logging of the re-search of %s failed: %s", entry.name, exc)
 
     def tick(self) -> None:
         """One job run: never raises, so one failing check (a database restart) does not stop the service."""

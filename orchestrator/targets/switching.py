@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orchestrator.pipeline.front_service import FrontInputs
 from orchestrator.pipeline.solve_stage import table_hash_of
-from orchestrator.storage import PerformanceStore
+from orchestrator.storage import PerformanceStore, RegisteredTarget
 from orchestrator.targets.files import FIXED
 from orchestrator.targets.fronts import (
     AccuracyTable,
@@ -53,7 +53,7 @@ class Switch:
 
 # In-process caches of immutable things: a target version's definition, the table it makes with a given
 # accuracy table (kept alive with it, so its id is not reused), and the front stored for exact inputs.
-_entries: dict[tuple[str, str], dict] = {}
+_entries: dict[tuple[str, str], RegisteredTarget] = {}
 _tables: dict[tuple[int, str], tuple[AccuracyTable, object, str]] = {}
 _fronts: dict[tuple, object] = {}
 # What earlier solves proved, per front key: the network solved for budget B is the best for every budget
@@ -66,15 +66,15 @@ def _proved(key: tuple, budget: float) -> tuple[float, float, dict | None] | Non
     return next((proof for proof in _solved.get(key, ()) if proof[0] <= budget <= proof[1]), None)
 
 
-def _current_entry(store: PerformanceStore, name: str) -> dict:
+def _current_entry(store: PerformanceStore, name: str) -> RegisteredTarget:
     version = store.current_target_version(name)
     if (name, version) not in _entries:
         _entries[name, version] = find(store, name)
     return _entries[name, version]
 
 
-def _table_of(base: AccuracyTable, entry: dict):
-    key = (id(base), entry["version"])
+def _table_of(base: AccuracyTable, entry: RegisteredTarget):
+    key = (id(base), entry.version)
     cached = _tables.get(key)
     if cached is None or cached[0] is not base:
         table = with_target(base, entry)
@@ -95,7 +95,7 @@ def answers(points: list[dict], inputs: FrontInputs, budget: float) -> bool:
 
 
 def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: float, max_points: int,
-           entry: dict | None = None) -> Switch:
+           entry: RegisteredTarget | None = None) -> Switch:
     started = time.perf_counter()
     entry = entry or _current_entry(store, name)
     table, digest = _table_of(base, entry)
@@ -117,7 +117,7 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
         solved = True
         low = -math.inf if point is None else point["cost"]
         _solved.setdefault(memo, []).append((low, budget, point))
-    return Switch(name, entry["version"], metric, budget, point, solved, time.perf_counter() - started)
+    return Switch(name, entry.version, metric, budget, point, solved, time.perf_counter() - started)
 
 
 def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: float, predicted: float,
@@ -127,17 +127,17 @@ def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: f
     if measured <= 0 or predicted <= 0:
         raise TargetRegistryError(f"measured ({measured}) and predicted ({predicted}) costs must be positive")
     entry = find(store, name)
-    definition = entry["definition"]
+    definition = entry.definition
     metric = definition["metrics"][0]
     if not definition.get("costs"):
-        raise TargetRegistryError(f"target {name!r} is {entry['kind']}: its costs are computed, not given, so "
+        raise TargetRegistryError(f"target {name!r} is {entry.kind}: its costs are computed, not given, so "
                                   "there is nothing to rescale; register its measured costs as a table instead")
     scale = measured / predicted
     table = definition["costs"][metric]
     rescaled = {FIXED: table[FIXED] * scale,
                 "blocks": {s: {b: v * scale for b, v in blocks.items()} for s, blocks in table["blocks"].items()}}
     corrected = {**definition, "costs": {**definition["costs"], metric: rescaled},
-                 "source": f"corrected from {entry['version']} by x{scale:.6g}"}
+                 "source": f"corrected from {entry.version} by x{scale:.6g}"}
     version = version_of(corrected)
-    store.put_target(name, version, entry["kind"], corrected, exists=True)
-    return switch(store, base, name, budget, max_points, {**entry, "version": version, "definition": corrected})
+    store.put_target(name, version, entry.kind, corrected, exists=True)
+    return switch(store, base, name, budget, max_points, replace(entry, version=version, definition=corrected))

@@ -87,7 +87,7 @@ def test_correction_rescales_the_target_stores_a_new_version_and_resolves(phone)
     before = switching.switch(store, base, "phone", 6.0, CAP)
     corrected = switching.correct(store, base, "phone", measured=3.0, predicted=1.5, budget=6.0, max_points=CAP)
     assert corrected.solved and corrected.version != before.version
-    assert registry.find(store, "phone")["version"] == corrected.version
+    assert registry.find(store, "phone").version == corrected.version
     scaled = with_target(base, registry.find(store, "phone"))
     np.testing.assert_allclose(np.concatenate(scaled.costs["latency_ms"]),
                                2 * np.concatenate(with_target(base, entry).costs["latency_ms"]))
@@ -105,7 +105,7 @@ def test_a_library_within_budgets_gets_a_spread_front_that_switch_answers_exactl
     store = PerformanceStore(f"sqlite:///{tmp_path}/perf.db")
     registry.register(store, "llm", path, update=False)
     entry = registry.find(store, "llm")
-    assert entry["definition"]["budgets"] == lib["budgets"]
+    assert entry.definition["budgets"] == lib["budgets"]
     base = library_accuracy(entry)
     points = solve_target(store, base, entry, CAP).front.points
     assert 20 <= len(points) <= 100 and all("optimal_up_to" in p for p in points)

@@ -151,10 +151,10 @@ def test_registry_versions_are_content_hashes_and_a_bad_update_keeps_the_old_ver
         registry.register(store, "phone", _write(tmp_path, "t.csv", BLOCK_CSV), update=False)
     with pytest.raises(TargetFileError):
         registry.register(store, "phone", _write(tmp_path, "bad.csv", BLOCK_CSV + "s9,x,latency_ms,?\n"), update=True)
-    assert registry.find(store, "phone")["version"] == added["version"]
+    assert registry.find(store, "phone").version == added["version"]
     changed = registry.register(store, "phone", _write(tmp_path, "t2.csv", BLOCK_CSV.replace("0.9", "1.1")), True)
     assert changed["changed"] and changed["previous_version"] == added["version"]
-    assert registry.find(store, "phone")["definition"]["costs"]["latency_ms"]["blocks"]["s1"]["conv_k3"] == 1.1
+    assert registry.find(store, "phone").definition["costs"]["latency_ms"]["blocks"]["s1"]["conv_k3"] == 1.1
     assert registry.remove(store, "phone") == changed["version"]
     with pytest.raises(registry.TargetRegistryError, match="no hardware target named 'phone'"):
         registry.find(store, "phone")
@@ -192,12 +192,12 @@ def test_every_format_is_solved_exactly_once_registered(tmp_path, name, text):
     store = PerformanceStore(f"sqlite:///{tmp_path}/perf.db")
     registry.register(store, "device", _write(tmp_path, name, text), update=False)
     entry = registry.find(store, "device")
-    blocks = next(iter(entry["definition"]["costs"].values()))["blocks"]
+    blocks = next(iter(entry.definition["costs"].values()))["blocks"]
     rng = np.random.default_rng(0)
     base = AccuracyTable("exp", tuple(blocks), tuple(tuple(b) for b in blocks.values()),
                          tuple(rng.normal(0, 1, len(b)) for b in blocks.values()), 70.0)
     solved = solve_target(store, base, entry, max_points=2000)
-    metric = entry["definition"]["metrics"][0]
+    metric = entry.definition["metrics"][0]
     expected = brute_force_front(with_target(base, entry), metric)
     assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 9)) for p in solved.front.points] == [
         (round(c, 9), round(a, 9)) for c, a in expected]
