@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 
 from orchestrator.storage import PerformanceStore
 from tests.conftest import POSTGRES_ENV, run_cli
+from workers.machine import LABEL_ENV
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -66,9 +67,12 @@ def ray_cluster():
     port, dashboard = _free_port(), _free_port()
     common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats", "--object-store-memory=200000000"]
     try:
+        # Each node names itself (BLOCKNAS_MACHINE_LABEL): what a measured target's version and label hold.
         _ray("start", "--head", f"--port={port}", '--resources={"head_node": 1}', "--include-dashboard=true",
-             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--temp-dir={temp_dir}", *common, env=env)
-        _ray("start", f"--address=127.0.0.1:{port}", '--resources={"worker_node": 1}', *common, env=env)
+             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--temp-dir={temp_dir}", *common,
+             env={**env, LABEL_ENV: "head-rig"})
+        _ray("start", f"--address=127.0.0.1:{port}", '--resources={"worker_node": 1}', *common,
+             env={**env, LABEL_ENV: "worker-rig"})
         _wait_for_dashboard(f"http://127.0.0.1:{dashboard}", temp_dir)
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dashboard}", "env": env}
     finally:
@@ -78,9 +82,11 @@ def ray_cluster():
 
 @pytest.fixture
 def cluster_env(ray_cluster, monkeypatch):
-    """The driver's environment: the cluster's auth token, as every client of the cluster needs it."""
+    """The driver's environment: the cluster's auth token, as every client of the cluster needs it; the
+    driver's machine has a label of its own, which no measurement must carry (the nodes time, not it)."""
     for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
         monkeypatch.setenv(key, ray_cluster["env"][key])
+    monkeypatch.setenv(LABEL_ENV, "driver-box")
     return ray_cluster
 
 
@@ -90,7 +96,7 @@ def _node_ids(env: dict, address: str) -> set[str]:
     return set(out.stdout.split())
 
 
-def test_blocks_run_on_more_than_one_node_of_an_existing_cluster(cluster_env, home):
+def test_blocks_run_on_more_than_one_node_of_an_existing_cluster(cluster_env, home, monkeypatch):
     nodes = _node_ids(cluster_env["env"], cluster_env["address"])
     assert len(nodes) == 2, "two separate Ray node processes"
     result = run_cli(home, "run", "experiment=smoke", f"cluster.address={cluster_env['address']}",
@@ -101,6 +107,31 @@ def test_blocks_run_on_more_than_one_node_of_an_existing_cluster(cluster_env, ho
     used = {s.node for s in scores}
     assert used <= nodes and len(used) == 2, f"blocks ran on {used}, cluster nodes {nodes}"
     assert all(s.device == "cpu" and s.host and s.pid for s in scores)
+    _measured_by_a_node(home, ["experiment=smoke", f"cluster.address={cluster_env['address']}"], monkeypatch)
+
+
+def _measured_by_a_node(home: Path, overrides: list[str], monkeypatch) -> None:
+    """The measured target's costs carry the label and, in their version, the fingerprint of the node that
+    timed them (the same node for both), never the driver's."""
+    from orchestrator.config import load_settings
+    from orchestrator.hashing import content_hash
+    from orchestrator.pipeline.cost_stage import space_hash_of
+    from workers.machine import machine_fingerprint
+
+    monkeypatch.setenv("BLOCKNAS_HOME", str(home))
+    settings = load_settings(overrides)
+    spec = next(t for t in settings.targets if t.kind == "measured")
+    with PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").engine.connect() as connection:
+        rows = set(connection.execute(text("SELECT target_version, measured_on FROM block_costs WHERE target = "
+                                           ":t"), {"t": spec.name}).all())
+    assert rows, "the measured target's costs are stored"
+    for version, label in rows:
+        node = label.split(" ", 1)[0]
+        assert node in ("head-rig", "worker-rig"), f"measured on {label!r}, not by a cluster node"
+        monkeypatch.setenv(LABEL_ENV, node)
+        expected = content_hash({"space": space_hash_of(settings), "definition": spec.definition(),
+                                 "machine": machine_fingerprint()})
+        assert version == expected, f"the version of the costs timed on {node} is not {node}'s fingerprint"
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,7 @@ def test_table_holds_each_block_once_with_where_it_ran(smoke_runs):
     assert run_cli(home, "blocks", "--status", "failed").stdout.count("smoke") == 0
     from sqlalchemy import text
 
-    from workers.profiling import machine_fingerprint
+    from workers.machine import machine_fingerprint
 
     with PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").engine.connect() as connection:
         labels = set(connection.execute(text("SELECT measured_on FROM block_costs WHERE target = 'local_cpu'"))

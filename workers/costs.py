@@ -72,7 +72,7 @@ def measured_latency(space: Space, warmup: int, repeats: int, threads: int) -> C
 def measured_latency_of(space_definition: dict, warmup: int, repeats: int, threads: int) -> tuple[CostTable, dict]:
     """``measured_latency`` of the space a config defines, built where it runs (a Ray worker), and the
     fingerprint of the machine that timed it."""
-    from workers.profiling import machine_fingerprint
+    from workers.machine import machine_fingerprint
     from workers.spaces import space_from_dict
 
     return measured_latency(space_from_dict(space_definition), warmup, repeats, threads), machine_fingerprint()

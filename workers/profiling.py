@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import time
 
 import numpy as np
@@ -65,14 +64,3 @@ def measure_latency_ms(
             module(x)
         samples.append((time.perf_counter_ns() - start) / inner / 1e6)
     return float(np.percentile(samples, 10))
-
-
-def machine_fingerprint() -> dict:
-    """What a latency measurement depends on: this machine's host name, CPU model and torch version."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"host": platform.node(), "cpu": cpu, "torch": torch.__version__.split("+")[0]}

@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
 from orchestrator import tracking
@@ -257,6 +258,20 @@ class BatchedBlockLog:
 _UNSAFE = re.compile(r"[^\w.\- :/]")  # MLflow metric names allow only these characters
 
 
-def measure_on_worker(function, *args, num_cpus: float = 1):
-    """Run a cost measurement as a Ray task on a worker node and return its result."""
-    return ray.get(ray.remote(function).options(num_cpus=num_cpus, max_retries=1).remote(*args))
+def _node_and_fingerprint() -> tuple[str, dict]:
+    from workers.machine import machine_fingerprint
+
+    return ray.get_runtime_context().get_node_id(), machine_fingerprint()
+
+
+def timing_node(num_cpus: float) -> tuple[str, dict]:
+    """The node Ray places a task of ``num_cpus`` CPUs on, and that node's own machine fingerprint."""
+    return ray.get(ray.remote(_node_and_fingerprint).options(num_cpus=num_cpus, max_retries=1).remote())
+
+
+def measure_on_worker(function, *args, num_cpus: float = 1, node: str | None = None):
+    """Run a cost measurement as a Ray task (on ``node`` when given) and return its result."""
+    options = {"num_cpus": num_cpus, "max_retries": 1}
+    if node is not None:
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
+    return ray.get(ray.remote(function).options(**options).remote(*args))

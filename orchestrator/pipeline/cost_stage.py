@@ -45,8 +45,9 @@ def file_digest(path: str) -> str:
         raise TabularDataError(f"cannot read the network table {path}: {exc.strerror}") from exc
 
 
-def target_version(target: TargetSpec, space_hash: str, plan: Plan) -> str:
-    extra = TARGET_KINDS.get(target.kind).version_extra(target, plan)
+def target_version(settings: RunSettings, target: TargetSpec, plan: Plan) -> str:
+    extra = TARGET_KINDS.get(target.kind).version_extra(settings, target, plan)
+    space_hash = space_hash_of(settings)
     return content_hash({"space": space_hash, "definition": target.definition(), **extra})
 
 
@@ -88,7 +89,7 @@ def _from_entries(metric: str, space: Space, entries: list[CostEntry]) -> CostTa
 def _stored(store: PerformanceStore, settings: RunSettings, plan: Plan,
             target: TargetSpec) -> tuple[str, CostTable | None]:
     space_hash = space_hash_of(settings)
-    version = target_version(target, space_hash, plan)
+    version = target_version(settings, target, plan)
     return version, _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))
 
 

@@ -49,7 +49,7 @@ class TargetKind:
     settings: type  # a dataclass: the keys of targets.NAME (kind included)
     spec: Callable  # (name, settings) -> TargetSpec
     costs: Callable  # (run settings, plan, target) -> (CostTable, measured_on label or None)
-    version_extra: Callable = lambda target, plan: {}  # what its costs depend on besides the definition
+    version_extra: Callable = lambda settings, target, plan: {}  # what its costs depend on besides the definition
     needs_modules: bool = False  # times torch modules: the space must build them
     per_network: bool = False  # its costs are measured per whole network (the refine loop re-measures them)
 
@@ -101,21 +101,43 @@ def _analytic_costs(settings, plan, target: TargetSpec):
     return analytic_costs(settings.space, target.metric), None
 
 
+_timing_nodes: dict[tuple[str, int], tuple[str, dict]] = {}
+
+
+def _timing_machine(settings, target: TargetSpec) -> tuple[str | None, dict]:
+    """The node that times a measured target's blocks (None: this machine) and its fingerprint.
+
+    On a local Ray instance the driver's machine is the one that times. On a cluster the node is asked
+    (once per process): Ray places a probe with the measurement's resources, the node answers with its
+    own fingerprint, and the measurement is pinned to it, so version and label name the same machine.
+    """
+    from workers.machine import machine_fingerprint
+
+    if not settings.cluster.address:
+        return None, machine_fingerprint()
+    key = (settings.cluster.address, target.threads)
+    if key not in _timing_nodes:
+        from orchestrator.distributed.tasks import start_ray, timing_node
+
+        start_ray(settings.cluster)
+        _timing_nodes[key] = timing_node(num_cpus=target.threads)
+    return _timing_nodes[key]
+
+
 def _measured_costs(settings, plan, target: TargetSpec):
     from orchestrator.distributed.tasks import measure_on_worker, start_ray
     from workers.costs import measured_latency_of
+    from workers.machine import machine_label
 
+    node, _ = _timing_machine(settings, target)
     start_ray(settings.cluster)
     table, machine = measure_on_worker(measured_latency_of, settings.space_definition, target.warmup,
-                                       target.repeats, target.threads, num_cpus=target.threads)
-    # The label is the node that timed the blocks (on a cluster, not the driver).
-    return table, f"{machine['host']}: {machine['cpu']}, torch {machine['torch']}"[:200]
+                                       target.repeats, target.threads, num_cpus=target.threads, node=node)
+    return table, machine_label(machine)
 
 
-def _measured_version(target: TargetSpec, plan) -> dict:
-    from workers.profiling import machine_fingerprint
-
-    return {"machine": machine_fingerprint()}
+def _measured_version(settings, target: TargetSpec, plan) -> dict:
+    return {"machine": _timing_machine(settings, target)[1]}
 
 
 def _table_costs(settings, plan, target: TargetSpec):
@@ -124,7 +146,7 @@ def _table_costs(settings, plan, target: TargetSpec):
     return substitution_costs(settings.space, plan, target), None
 
 
-def _table_version(target: TargetSpec, plan) -> dict:
+def _table_version(settings, target: TargetSpec, plan) -> dict:
     from orchestrator.pipeline.cost_stage import file_digest
 
     return {"file_sha256": file_digest(target.file), "contexts": [list(c) for c in plan.contexts]}
