@@ -90,14 +90,14 @@ def main() -> None:
     low, high = table.min_cost("latency_ms"), table.min_cost("latency_ms") * 3
     switches, from_front = [], 0
     for budget in rng.uniform(low, high, 200):
-        result = switching.switch(store, base, "phone", float(budget), settings.max_points)
+        result = switching.switch(store, base, "phone", float(budget), settings.solver.max_points)
         switches.append(result.seconds)
         from_front += not result.solved
     corrections = []
     for _ in range(args.repeats):
         started = time.perf_counter()
         switching.correct(store, base, "phone", measured=1.05, predicted=1.0, budget=float(high),
-                          max_points=settings.max_points)
+                          max_points=settings.solver.max_points)
         corrections.append(time.perf_counter() - started)
 
     scale = {}

@@ -53,9 +53,9 @@ def main() -> None:
         choices = tuple(b.split(":", 1)[1] for b in blocks)
         measured = []
         for seed_offset in range(args.seeds):
-            train = dataclasses.replace(settings.scorer_settings, seed=settings.scorer_settings.seed + seed_offset)
+            train = dataclasses.replace(settings.scorer.settings, seed=settings.scorer.settings.seed + seed_offset)
             result = score_network(NetworkJob("verify", settings.space_definition, choices, train, "cpu",
-                                              settings.scorer_kind, settings.data or {}))
+                                              settings.scorer.kind, settings.scorer.data or {}))
             measured.append(result.accuracy)
         mean = float(np.mean(measured))
         rows.append({"blocks": list(blocks), "predicted": predicted, "measured": measured, "error": mean - predicted})

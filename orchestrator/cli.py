@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
         from orchestrator.tracking import ui_command
 
-        print(f"\nMLflow UI: {ui_command(settings.tracking_uri)}")
+        print(f"\nMLflow UI: {ui_command(settings.tracking.uri)}")
         print(f"summary: {result.summary_path}")
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - classified by type below; anything else is a bug: re-raised
@@ -332,7 +332,7 @@ def _shown_front(store, settings, name: str):
 
         return run_target_front(settings, name)
     base, entry = prepare(store, entry, settings)
-    return solve_target(store, base, entry, settings.max_points)
+    return solve_target(store, base, entry, settings.solver.max_points)
 
 
 def _fronts(settings, args) -> int:
@@ -357,9 +357,9 @@ def _fronts(settings, args) -> int:
         if (args.measured is None) != (args.predicted is None):
             raise registry.TargetRegistryError("a correction needs both --measured and --predicted")
         result = (switching.correct(store, base, args.target, args.measured, args.predicted, args.budget,
-                                    settings.max_points)
+                                    settings.solver.max_points)
                   if args.measured is not None
-                  else switching.switch(store, base, args.target, args.budget, settings.max_points, entry))
+                  else switching.switch(store, base, args.target, args.budget, settings.solver.max_points, entry))
         out = result.as_json()
         text = (f"{args.target} within {result.metric} <= {args.budget:g}: " + (
             f"{' '.join(result.point['blocks'])} (predicted {result.point['predicted_accuracy']:.4f}, "

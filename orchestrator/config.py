@@ -82,6 +82,8 @@ class ConfigSource:
 
 @dataclass(frozen=True)
 class ClusterSettings:
+    """``cluster.*`` and ``resources.*``: where blocks run and what each one takes."""
+
     address: str | None
     num_cpus: int | None
     cpus_per_block: float
@@ -90,27 +92,102 @@ class ClusterSettings:
     object_store_mb: int
     lease_seconds: float = 60.0
 
+    @classmethod
+    def from_config(cls, cluster: dict, resources: dict) -> ClusterSettings:
+        cpus_per_block = _positive(_require(resources, "cpus_per_block", float, "resources"),
+                                   "resources.cpus_per_block")
+        num_cpus = cluster.get("num_cpus")
+        if num_cpus is not None:
+            num_cpus = _positive(_require(cluster, "num_cpus", int, "cluster"), "cluster.num_cpus")
+            if cpus_per_block > num_cpus:
+                raise ConfigError(f"resources.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
+        return cls(
+            address=cluster.get("address") or None,
+            num_cpus=num_cpus,
+            cpus_per_block=cpus_per_block,
+            gpus_per_block=_positive(_require(resources, "gpus_per_block", float, "resources"),
+                                     "resources.gpus_per_block", allow_zero=True),
+            max_retries=_positive(_require(cluster, "max_retries", int, "cluster"), "cluster.max_retries", True),
+            object_store_mb=_positive(_require(cluster, "object_store_mb", int, "cluster"), "cluster.object_store_mb"),
+            lease_seconds=_positive(_require(cluster, "lease_seconds", float, "cluster"), "cluster.lease_seconds"),
+        )
+
+
+@dataclass(frozen=True)
+class ScorerSettings:
+    """``scorer.*`` (and ``data.*`` for a scorer that trains): what a block's score is and how it is got."""
+
+    kind: str  # the registered scorer (workers.scoring.SCORERS) or an import path
+    settings: object  # its typed settings (TrainSettings for swap_in, TabularSettings, ...)
+    trains: bool  # it trains networks (else it looks them up)
+    data: dict | None  # the data config of a training scorer (workers.data); None for lookup scorers
+    device: str  # cpu, cuda or auto
+    estimator: EstimatorSettings  # which context networks are scored
+
+    def settings_dict(self) -> dict:
+        value = self.settings
+        return asdict(value) if is_dataclass(value) else dict(value or {})
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """``solver.*``: the budgets a run's pick must meet, the point cap of every front, the predictor."""
+
+    budgets: dict[str, float]
+    max_points: int
+    predictor: str
+
+    @classmethod
+    def from_config(cls, solver: dict, target_names: set[str]) -> SolverSettings:
+        budgets = {}
+        for key, value in (solver.get("budgets") or {}).items():
+            if value is None:
+                continue
+            if key not in target_names:
+                raise ConfigError(f"solver.budgets.{key}: no hardware target named {key!r}"
+                                  f"{did_you_mean(key, target_names)}; targets: {sorted(target_names)}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise ConfigError(f"solver.budgets.{key} must be a number, got {value!r}")
+            budgets[key] = float(value)
+        max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
+        predictor = solver.get("predictor", "linear")
+        if predictor not in PREDICTOR_REGISTRY and not looks_like_import_path(str(predictor)):
+            raise ConfigError(f"solver.predictor must be one of {PREDICTORS}{did_you_mean(predictor, PREDICTORS)}, "
+                              f"got {predictor!r}")
+        return cls(budgets, max_points, predictor)
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """``tracking.*``: the MLflow store, and whether each block gets a run of its own."""
+
+    uri: str
+    artifact_location: str
+    block_runs: bool  # one MLflow run per block (else batched on the parent run)
+
+    @classmethod
+    def from_config(cls, tracking: dict, trains: bool) -> TrackingSettings:
+        uri = _url(tracking["uri"], "tracking.uri")
+        block_runs = tracking.get("block_runs", "auto")
+        if block_runs not in ("auto", "per_block", "batched"):
+            raise ConfigError(f"tracking.block_runs must be auto, per_block or batched, got {block_runs!r}")
+        return cls(uri, str(tracking.get("artifact_location") or ""),
+                   block_runs == "per_block" or (block_runs == "auto" and trains))
+
 
 @dataclass(frozen=True)
 class RunSettings:
+    """One experiment's validated settings: a few small typed groups, each validated where it is built."""
+
     name: str
     space: object  # a workers.spaces space; None for commands that only touch the store
     space_definition: dict
-    scorer_kind: str
-    scorer_settings: object  # the scorer's typed settings (TrainSettings for swap_in, TabularSettings, ...)
-    data: dict | None  # the data config of a training scorer (workers.data); None for lookup scorers
-    trains: bool  # the scorer trains networks (else it looks them up)
-    estimator: EstimatorSettings
-    predictor: str
-    device: str
+    scorer: ScorerSettings
     targets: tuple[TargetSpec, ...]
+    solver: SolverSettings
     cluster: ClusterSettings
     storage_url: str
-    tracking_uri: str
-    artifact_location: str
-    block_runs: bool  # one MLflow run per block (else batched on the parent run)
-    budgets: dict[str, float]
-    max_points: int
+    tracking: TrackingSettings
     output_dir: Path
     config_yaml: str
     config_hash: str
@@ -120,10 +197,6 @@ class RunSettings:
     @property
     def threads(self) -> int:
         return max(1, int(self.cluster.cpus_per_block))
-
-    def scorer_settings_dict(self) -> dict:
-        value = self.scorer_settings
-        return asdict(value) if is_dataclass(value) else dict(value or {})
 
 
 def compose_config(overrides: list[str], source: ConfigSource = ConfigSource()) -> DictConfig:
@@ -260,9 +333,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
 
     space_cfg = cfg["space"]
     scorer_cfg = dict(cfg["scorer"])
-    cluster_cfg = cfg["cluster"]
-    resources = cfg["resources"]
-    cpus_per_block = _positive(_require(resources, "cpus_per_block", float, "resources"), "resources.cpus_per_block")
+    cluster = ClusterSettings.from_config(cfg["cluster"], cfg["resources"])
     scorer_kind, scorer_settings, trains = _scorer(scorer_cfg, space_cfg.get("kind"))
     data = cfg.get("data") if trains else None
     if trains:
@@ -294,89 +365,44 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
                 f"targets.{target.name}: measured targets time the space's blocks in torch, which this space "
                 "does not build; give this space's costs as a network_table target (a per-network CSV) instead"
             )
-
-    num_cpus = cluster_cfg.get("num_cpus")
-    if num_cpus is not None:
-        num_cpus = _positive(_require(cluster_cfg, "num_cpus", int, "cluster"), "cluster.num_cpus")
-    cluster = ClusterSettings(
-        address=cluster_cfg.get("address") or None,
-        num_cpus=num_cpus,
-        cpus_per_block=cpus_per_block,
-        gpus_per_block=_positive(
-            _require(resources, "gpus_per_block", float, "resources"), "resources.gpus_per_block", allow_zero=True
-        ),
-        max_retries=_positive(_require(cluster_cfg, "max_retries", int, "cluster"), "cluster.max_retries", True),
-        object_store_mb=_positive(_require(cluster_cfg, "object_store_mb", int, "cluster"), "cluster.object_store_mb"),
-        lease_seconds=_positive(_require(cluster_cfg, "lease_seconds", float, "cluster"), "cluster.lease_seconds"),
-    )
-    if num_cpus is not None and cpus_per_block > num_cpus:
-        raise ConfigError(f"resources.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
-
-    solver = cfg["solver"]
-    names = {t.name for t in targets}
-    budgets = {}
-    for key, value in (solver.get("budgets") or {}).items():
-        if value is None:
-            continue
-        if key not in names:
-            raise ConfigError(f"solver.budgets.{key}: no hardware target named {key!r}"
-                              f"{did_you_mean(key, names)}; targets: {sorted(names)}")
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise ConfigError(f"solver.budgets.{key} must be a number, got {value!r}")
-        budgets[key] = float(value)
-    max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
-    predictor = solver.get("predictor", "linear")
-    if predictor not in PREDICTOR_REGISTRY and not looks_like_import_path(str(predictor)):
-        raise ConfigError(f"solver.predictor must be one of {PREDICTORS}{did_you_mean(predictor, PREDICTORS)}, "
-                          f"got {predictor!r}")
-
-    storage_url = str(cfg["storage"]["url"])
-    tracking_uri = str(cfg["tracking"]["uri"])
-    for key, value in (("storage.url", storage_url), ("tracking.uri", tracking_uri)):
-        if "://" not in value and not value.startswith(("sqlite:", "file:")):
-            raise ConfigError(f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., got {value!r}")
+    solver = SolverSettings.from_config(cfg["solver"], {t.name for t in targets})
+    storage_url = _url(cfg["storage"]["url"], "storage.url")
     if ":" in (storage_url.split("@")[0].split("//", 1)[-1]) and "@" in storage_url:
         raise ConfigError("storage.url must not contain a password; set it in the PGPASSWORD environment variable")
-
-    block_runs = cfg["tracking"].get("block_runs", "auto")
-    if block_runs not in ("auto", "per_block", "batched"):
-        raise ConfigError(f"tracking.block_runs must be auto, per_block or batched, got {block_runs!r}")
     try:
         refine = RefineSettings.from_dict(cfg.get("refine"))
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from exc
-    if refine.rounds and predictor != "linear":
+    if refine.rounds and solver.predictor != "linear":
         raise ConfigError("refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
                           "(or refine.rounds=0 to keep the flops predictor without refinement)")
     science = {"name": name, "space": space_cfg, "scorer": scorer_cfg, "targets": cfg.get("targets"),
-               "solver": solver, "refine": cfg.get("refine")}
+               "solver": cfg["solver"], "refine": cfg.get("refine")}
     if trains:
         science["data"] = data
     return RunSettings(
         name=name,
         space=space,
         space_definition=space_definition,
-        scorer_kind=scorer_kind,
-        scorer_settings=scorer_settings,
-        data=data,
-        trains=trains,
-        estimator=estimator,
-        predictor=predictor,
-        device=device,
+        scorer=ScorerSettings(scorer_kind, scorer_settings, trains, data, device, estimator),
         targets=targets,
+        solver=solver,
         cluster=cluster,
         storage_url=storage_url,
-        tracking_uri=tracking_uri,
-        artifact_location=str(cfg["tracking"].get("artifact_location") or ""),
-        block_runs=block_runs == "per_block" or (block_runs == "auto" and trains),
-        budgets=budgets,
-        max_points=max_points,
+        tracking=TrackingSettings.from_config(cfg["tracking"], trains),
         output_dir=Path(cfg["paths"]["output_dir"]),
         config_yaml=config_yaml,
         config_hash=content_hash(science),
         refine=refine,
         scheduler=cfg.get("scheduler"),
     )
+
+
+def _url(value, key: str) -> str:
+    value = str(value)
+    if "://" not in value and not value.startswith(("sqlite:", "file:")):
+        raise ConfigError(f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., got {value!r}")
+    return value
 
 
 def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool]:

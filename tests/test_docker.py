@@ -63,7 +63,7 @@ def test_blocknas_service_commands_parse_and_their_config_resolves_to_the_compos
     args = _parser().parse_args(command)
     settings = load_settings(list(args.overrides))
     assert settings.storage_url == "postgresql+psycopg://blocknas@postgres:5432/blocknas"
-    assert settings.tracking_uri == "http://mlflow:5000"
+    assert settings.tracking.uri == "http://mlflow:5000"
 
 
 def test_the_mlflow_service_command_is_accepted_by_mlflow_server(services):

@@ -25,14 +25,14 @@ def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, Target
         "blocks_trained": blocks_trained,
         "blocks_cached": blocks_cached,
         "store": public_url(settings.storage_url),
-        "tracking_uri": settings.tracking_uri,
+        "tracking_uri": settings.tracking.uri,
         "mlflow_run_id": mlflow_run_id,
         "output_dir": str(output_dir),
-        "estimator": settings.estimator.kind,
-        "predictor": settings.predictor,
+        "estimator": settings.scorer.estimator.kind,
+        "predictor": settings.solver.predictor,
         "context_networks": [list(c) for c in contexts],
         "table_hash": result.table_hash,
-        "budgets": settings.budgets,
+        "budgets": settings.solver.budgets,
         "targets": {
             name: {
                 "metric": costs[name].target.metric,

@@ -53,19 +53,19 @@ def data_fingerprint(settings: RunSettings) -> tuple[str, str]:
 
     For training scorers the data was loaded and checked against the space by ``load_settings``.
     """
-    if not settings.trains:
-        dataset = getattr(settings.scorer_settings, "dataset", settings.scorer_kind)
+    if not settings.scorer.trains:
+        dataset = getattr(settings.scorer.settings, "dataset", settings.scorer.kind)
         return dataset, content_hash({k: round(v, 6) for k, v in sorted(nb201_accuracies(dataset).items())})
     from workers.data import load_dataset
 
-    return settings.data["kind"], load_dataset(settings.data).fingerprint()
+    return settings.scorer.data["kind"], load_dataset(settings.scorer.data).fingerprint()
 
 
 def make_plan(settings: RunSettings) -> Plan:
-    contexts = choose_space_contexts(settings.space, settings.estimator, analytic_costs(settings.space, "flops"))
+    contexts = choose_space_contexts(settings.space, settings.scorer.estimator, analytic_costs(settings.space, "flops"))
     dataset, fingerprint = data_fingerprint(settings)
-    scorer = scorer_fingerprint(settings.scorer_kind, dataset, fingerprint, settings.scorer_settings_dict())
-    spec = JobSpec(scorer, settings.scorer_settings, settings.data, settings.device, settings.threads)
+    scorer = scorer_fingerprint(settings.scorer.kind, dataset, fingerprint, settings.scorer.settings_dict())
+    spec = JobSpec(scorer, settings.scorer.settings, settings.scorer.data, settings.scorer.device, settings.threads)
     return plan_blocks(settings.space, settings.space_definition, contexts, spec)
 
 
@@ -75,9 +75,13 @@ def _output_dir(settings: RunSettings, kind: str) -> Path:
 
 
 def _scorer_params(settings: RunSettings) -> dict:
-    data = {f"data.{k}": v for k, v in (settings.data or {}).items()}
-    return {f"scorer.{k}": v for k, v in settings.scorer_settings_dict().items()} | {
-        "scorer.kind": settings.scorer_kind} | data
+    data = {f"data.{k}": v for k, v in (settings.scorer.data or {}).items()}
+    return {f"scorer.{k}": v for k, v in settings.scorer.settings_dict().items()} | {
+        "scorer.kind": settings.scorer.kind} | data
+
+
+def _experiment_id(settings: RunSettings) -> str:
+    return tracking.prepare_experiment(settings.tracking.uri, settings.name, settings.tracking.artifact_location)
 
 
 def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
@@ -90,17 +94,18 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     pending_blocks = sum(len(v) for v in pending.values())
     contexts = (f"context network {' '.join(plan.contexts[0])}" if len(plan.contexts) == 1
                 else f"{len(plan.contexts)} sampled context networks")
-    print(f"{settings.name}: {len(plan.blocks)} block measurements ({settings.estimator.kind} estimator, {contexts}), "
-          f"{len(done)} already done, {pending_blocks} to measure in {len(pending)} network evaluations", flush=True)
+    print(f"{settings.name}: {len(plan.blocks)} block measurements ({settings.scorer.estimator.kind} estimator, "
+          f"{contexts}), {len(done)} already done, {pending_blocks} to measure in {len(pending)} network "
+          "evaluations", flush=True)
 
-    experiment_id = tracking.prepare_experiment(settings.tracking_uri, settings.name, settings.artifact_location)
+    experiment_id = _experiment_id(settings)
     parent = tracking.start_run(
-        settings.tracking_uri, experiment_id, run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}",
+        settings.tracking.uri, experiment_id, run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}",
         tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
               "blocknas.kind": "run"},
         params={"config_hash": settings.config_hash, "space": settings.space.name,
                 "blocks_total": len(plan.blocks), "networks_total": len(plan.networks),
-                "estimator": settings.estimator.kind, "predictor": settings.predictor,
+                "estimator": settings.scorer.estimator.kind, "predictor": settings.solver.predictor,
                 "contexts": len(plan.contexts), **_scorer_params(settings)},
     )
     out_dir = _output_dir(settings, "run")
@@ -111,7 +116,8 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         costs = ensure_costs(store, settings, plan)  # starts Ray only if a measured target is not stored yet
         trained = 0
         ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
-                          settings.storage_url, settings.tracking_uri, experiment_id, parent, settings.block_runs)
+                          settings.storage_url, settings.tracking.uri, experiment_id, parent,
+                          settings.tracking.block_runs)
         if pending:
             started = time.perf_counter()
             with LeaseKeeper(store, settings.cluster.lease_seconds) as lease:
@@ -132,7 +138,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         status = "FINISHED"
         return result
     finally:
-        tracking.finish_run(settings.tracking_uri, parent, status=status)
+        tracking.finish_run(settings.tracking.uri, parent, status=status)
 
 
 def run_solve(settings: RunSettings) -> JobResult:
@@ -140,12 +146,12 @@ def run_solve(settings: RunSettings) -> JobResult:
     store = PerformanceStore(settings.storage_url)
     plan = make_plan(settings)
     costs = load_costs(store, settings, plan)
-    experiment_id = tracking.prepare_experiment(settings.tracking_uri, settings.name, settings.artifact_location)
+    experiment_id = _experiment_id(settings)
     parent = tracking.start_run(
-        settings.tracking_uri, experiment_id, run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
+        settings.tracking.uri, experiment_id, run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
         tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
               "blocknas.kind": "solve"},
-        params={"config_hash": settings.config_hash, "budgets": json.dumps(settings.budgets)},
+        params={"config_hash": settings.config_hash, "budgets": json.dumps(settings.solver.budgets)},
     )
     status = "FAILED"
     try:
@@ -154,7 +160,7 @@ def run_solve(settings: RunSettings) -> JobResult:
         status = "FINISHED"
         return result
     finally:
-        tracking.finish_run(settings.tracking_uri, parent, status=status)
+        tracking.finish_run(settings.tracking.uri, parent, status=status)
 
 
 def _measured_table(store: PerformanceStore, settings: RunSettings, plan: Plan,
@@ -171,7 +177,7 @@ def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
     plan = make_plan(settings)
     costs = load_costs(store, settings, plan)
     measured, table = _measured_table(store, settings, plan, costs)
-    fractional = PREDICTOR_REGISTRY.get(settings.predictor)(settings, measured, table)
+    fractional = PREDICTOR_REGISTRY.get(settings.solver.predictor)(settings, measured, table)
     result = solve_fronts(settings, table, fractional, store, costs, only=(target,))
     return SolvedFront(result.stored[target], target not in result.reused)
 
@@ -185,7 +191,7 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
         start_ray(settings.cluster)
         ctx = replace(refine_ctx, scorer_hash=verification_scorer_hash(plan))
         refined = refine_summary(refine_search(settings, store, plan, table, measured, costs, ctx), table, settings)
-    fractional = PREDICTOR_REGISTRY.get(settings.predictor)(settings, measured, table)
+    fractional = PREDICTOR_REGISTRY.get(settings.solver.predictor)(settings, measured, table)
     started = time.perf_counter()
     result = solve_fronts(settings, table, fractional, store, costs)
     solve_seconds = time.perf_counter() - started
@@ -199,8 +205,8 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
     if refined is not None:
         summary["refine"] = refined
     summary_path = write_summary(summary, out_dir)
-    tracking.log_artifacts(settings.tracking_uri, parent_run_id, files + [summary_path])
-    tracking.log_metrics(settings.tracking_uri, parent_run_id,
+    tracking.log_artifacts(settings.tracking.uri, parent_run_id, files + [summary_path])
+    tracking.log_metrics(settings.tracking.uri, parent_run_id,
                          {f"front_points.{k}": len(v) for k, v in result.fronts.items()}
                          | {"solve_seconds": solve_seconds})
     print(format_fronts(summary))

@@ -115,22 +115,22 @@ def solve_fronts(settings: RunSettings, table: BlockTable, fractional: Fractiona
     new one is stored."""
     table_hash = table_hash_of(table) if fractional is None else content_hash(
         [table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator], round(fractional.offset, 9)])
-    inputs = FrontInputs(settings.budgets, settings.max_points, settings.predictor)
+    inputs = FrontInputs(settings.solver.budgets, settings.solver.max_points, settings.solver.predictor)
     fronts, best, reused, stored = {}, None, [], {}
     for name in only or tuple(table.costs):
         def solve(name=name):
             if fractional is None:
-                return pareto_front(table, name, settings.budgets, max_points=settings.max_points)
-            return fractional_front(table, fractional, name, settings.budgets, settings.max_points)
+                return pareto_front(table, name, settings.solver.budgets, max_points=settings.solver.max_points)
+            return fractional_front(table, fractional, name, settings.solver.budgets, settings.solver.max_points)
 
         key = FrontKey(settings.name, name, costs[name].version, table_hash, inputs)
         found = front_for(store, key, costs[name].target.metric, table.slots, solve, settings.config_hash)
         fronts[name], stored[name] = [point_of(p) for p in found.front.points], found.front
         if not found.solved:
             reused.append(name)
-    if settings.budgets and only is None:
-        best = (best_within_budgets(table, settings.budgets) if fractional is None
-                else best_fractional(table, fractional, settings.budgets)[0])
+    if settings.solver.budgets and only is None:
+        best = (best_within_budgets(table, settings.solver.budgets) if fractional is None
+                else best_fractional(table, fractional, settings.solver.budgets)[0])
     return Fronts(table, table_hash, fronts, best, fractional, tuple(reused), stored)
 
 
@@ -143,7 +143,7 @@ def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts,
         selections, _, all_costs = enumerate_networks(result.table, list(result.table.costs))
         accuracy = result.predict_all(selections)
         feasible = np.ones(len(accuracy), dtype=bool)
-        for name, limit in settings.budgets.items():
+        for name, limit in settings.solver.budgets.items():
             feasible &= all_costs[name] <= limit
         cloud = (accuracy[feasible], {k: v[feasible] for k, v in all_costs.items()})
     paths = []
@@ -154,7 +154,7 @@ def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts,
             "target": name,
             "metric": metric,
             "target_version": costs[name].version,
-            "budgets": settings.budgets,
+            "budgets": settings.solver.budgets,
             "pareto": [point_json(result.table.slots, p) for p in points],
         }
         json_path = out_dir / f"pareto_{name}.json"

@@ -139,7 +139,7 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
               flush=True)
 
     return refine(settings.refine, table, SurrogateModel.additive(table.accuracy_offset, table.accuracy), exact,
-                  set(files), [settings.budgets], verified, stored_before, evaluate,
+                  set(files), [settings.solver.budgets], verified, stored_before, evaluate,
                   lambda candidates: lookup([c.selection for c in candidates]), progress,
                   first_round=1 + max((r.refine_round for r in stored), default=0))
 

@@ -96,7 +96,7 @@ class TargetScheduler:
             try:
                 started = time.perf_counter()
                 base, ready = prepare(self.store, entry, self.settings)
-                result = solve_target(self.store, base, ready, self.settings.max_points)
+                result = solve_target(self.store, base, ready, self.settings.solver.max_points)
             except (TargetMismatchError, MissingScoresError) as exc:
                 log.error("%s: %s", entry.name, exc)
                 continue
@@ -111,8 +111,8 @@ class TargetScheduler:
 
     def _log_research(self, entry: RegisteredTarget, front, seconds: float) -> None:
         try:
-            uri, name = self.settings.tracking_uri, f"{front.experiment}-targets"
-            experiment = tracking.prepare_experiment(uri, name, self.settings.artifact_location)
+            uri, name = self.settings.tracking.uri, f"{front.experiment}-targets"
+            experiment = tracking.prepare_experiment(uri, name, self.settings.tracking.artifact_location)
             run = tracking.start_run(uri, experiment, f"research-{entry.name}",
                                      tags={"blocknas.kind": "research", "blocknas.target": entry.name,
                                            "blocknas.target_version": entry.version,

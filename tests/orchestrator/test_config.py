@@ -29,14 +29,14 @@ def test_every_group_option_composes_and_validates(group, option, home, monkeypa
     else:
         assert str(home) in settings.storage_url
     if (group, option) == ("tracking", "server"):
-        assert settings.tracking_uri == "http://127.0.0.1:5000"
+        assert settings.tracking.uri == "http://127.0.0.1:5000"
 
 
 def test_defaults_are_the_embedded_single_machine_setup(home):
     settings = load_settings([])
     assert settings.name == "mnist_cnn"
     assert settings.storage_url == f"sqlite:///{home}/.blocknas/perf.db"
-    assert settings.tracking_uri == f"sqlite:///{home}/.blocknas/mlflow.db"
+    assert settings.tracking.uri == f"sqlite:///{home}/.blocknas/mlflow.db"
     assert settings.cluster.address is None
     assert len(settings.space.slots) >= 4 and all(len(s.choices) >= 4 for s in settings.space.slots)
 

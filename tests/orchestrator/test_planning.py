@@ -88,12 +88,12 @@ def test_hashes_are_stable_and_cover_what_affects_results():
 
 def test_data_fingerprint_is_part_of_the_scorer_hash():
     settings = load_settings(["experiment=smoke"])
-    train = settings.scorer_settings_dict()
+    train = settings.scorer.settings_dict()
     a = scorer_fingerprint("swap_in", "mnist", "data-v1", train)
     b = scorer_fingerprint("swap_in", "mnist", "data-v2", train)
     ctx = (("skip", "conv_k3"),)
-    plan_a = plan_blocks(settings.space, settings.space_definition, ctx, JobSpec(a, settings.scorer_settings))
-    plan_b = plan_blocks(settings.space, settings.space_definition, ctx, JobSpec(b, settings.scorer_settings))
+    plan_a = plan_blocks(settings.space, settings.space_definition, ctx, JobSpec(a, settings.scorer.settings))
+    plan_b = plan_blocks(settings.space, settings.space_definition, ctx, JobSpec(b, settings.scorer.settings))
     assert plan_a.blocks[0].job_hash != plan_b.blocks[0].job_hash
 
 
