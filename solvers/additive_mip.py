@@ -13,6 +13,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from solvers.highs import solve_model
 from solvers.table import BlockTable
 
 # Relative to each objective's range (the model is scaled to about [0, 1]): points closer than this in
@@ -20,6 +21,12 @@ from solvers.table import BlockTable
 # tolerance (``solvers.highs``), or a cap tightened by STEP would still admit the previous point.
 STEP = 1e-6
 NO_CAP = 2.0  # a cost cap no network reaches: scaled network costs lie in [0, 1]
+# Two networks whose values differ by less than this, relative to the value, tie (the cheaper is taken).
+TIE = 1e-12
+# A row (budget, cost cap, accuracy floor) counts as met when exceeded by at most this, in scaled units:
+# HiGHS's own feasibility tolerance is looser (a tighter one can stall it), so answers are checked here.
+ROW_TOLERANCE = 1e-12
+_TIGHTENINGS = 8  # re-solves with a violated row tightened before giving up on numerical grounds
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,19 @@ class ScaledTerm:
     def to_scaled(self, value: float) -> float:
         return (value - self.offset) / self.scale
 
+    def tie_floor(self, value: float) -> float:
+        """The lowest scaled value that ties with ``value`` (``TIE`` relative to the value, not the range)."""
+        return value - TIE * max(abs(self.offset / self.scale + value), 1.0 / self.scale)
+
+    def of_selection(self, selection: tuple[int, ...]) -> float:
+        return float(sum(self.scaled[i][j] for i, j in enumerate(selection)))
+
 
 def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, float]) -> pyo.ConcreteModel:
     """Model with objectives ``max_accuracy`` and ``min_cost`` (one active at a time) and constraints:
 
     - ``one_block_per_slot[i]``: exactly one candidate chosen per slot;
-    - ``budget[name]``: each budgeted cost within its limit (fixed);
+    - ``budget[name]``: each budgeted cost within its limit (mutable ``budget_limit[name]``);
     - ``cost_cap``: objective cost <= mutable ``cost_cap_value`` (the epsilon of the sweep);
     - ``accuracy_floor``: accuracy >= mutable ``accuracy_floor_value`` (for lexicographic ties).
     """
@@ -73,11 +87,10 @@ def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, floa
     budget_terms = {name: ScaledTerm.of(table.cost_offsets.get(name, 0.0), table.costs[name]) for name in budgets}
     model.BUDGETS = pyo.Set(initialize=sorted(budgets))
 
-    def budget_rule(m, name):
-        term = budget_terms[name]
-        return linear(term) <= term.to_scaled(budgets[name]) + 1e-9
-
-    model.budget = pyo.Constraint(model.BUDGETS, rule=budget_rule)
+    model.budget_terms = budget_terms
+    model.budget_limit = pyo.Param(model.BUDGETS, mutable=True,
+                                   initialize={n: budget_terms[n].to_scaled(budgets[n]) + 1e-9 for n in budgets})
+    model.budget = pyo.Constraint(model.BUDGETS, rule=lambda m, n: linear(budget_terms[n]) <= m.budget_limit[n])
 
     _add_rules(model, table)
 
@@ -113,6 +126,34 @@ def _add_rules(model: pyo.ConcreteModel, table: BlockTable) -> None:
         range(len(table.rules)),
         rule=lambda m, r: sum(m.path_active[r, k] for k in range(len(table.rules[r].paths))) >= 1,
     )
+
+
+def solve_exactly(solver, model: pyo.ConcreteModel, table: BlockTable) -> tuple[int, ...] | None:
+    """Solve ``model``; the network chosen meets the cost cap, the accuracy floor and every budget in exact
+    arithmetic (``ROW_TOLERANCE``): a network within HiGHS's tolerance only is refused, the rows it
+    violates are tightened by its excess and the model is solved again. None if no network is feasible.
+    The rows' limits are as they were when this returns."""
+    rows = [(model.cost_cap_value, model.cost_term, 1.0), (model.accuracy_floor_value, model.accuracy_term, -1.0),
+            *((model.budget_limit[n], model.budget_terms[n], 1.0) for n in model.BUDGETS)]
+    saved = [pyo.value(param) for param, _, _ in rows]
+    try:
+        for _ in range(_TIGHTENINGS):
+            if not solve_model(solver, model):
+                return None
+            selection = selection_of(model, table)
+            violated = False
+            for param, term, sign in rows:
+                excess = sign * (term.of_selection(selection) - pyo.value(param))
+                if excess > ROW_TOLERANCE:
+                    param.set_value(pyo.value(param) - sign * (excess + ROW_TOLERANCE))
+                    violated = True
+            if not violated:
+                return selection
+    finally:
+        for (param, _, _), value in zip(rows, saved, strict=True):
+            param.set_value(value)
+    raise RuntimeError(f"HiGHS kept returning networks that exceed a row by more than {ROW_TOLERANCE:g} (scaled) "
+                       f"after {_TIGHTENINGS} tightenings; numerical trouble in this table")
 
 
 def selection_of(model: pyo.ConcreteModel, table: BlockTable) -> tuple[int, ...]:

@@ -1,39 +1,125 @@
-"""The HiGHS MIP solver behind every Pyomo model: one configuration, one solve helper."""
+"""HiGHS behind every model, Pyomo's and the direct LPs: one configuration, one way to run it.
+
+- Exact: zero relative and absolute MIP gap. ``mip_feasibility_tolerance`` is 1e-8: at 1e-9 a core of a
+  real Puzzle library never finished (ERGO-Code/HiGHS#2033 calls such values "asking for trouble"); at
+  HiGHS's default 1e-6, equal to the sweep's cap step (``additive_mip.STEP``), presolve returned a
+  sub-optimal "optimal" network next to a cap. Answers are checked in exact arithmetic by the callers
+  (``additive_mip.solve_exactly``, ``lagrangian_core``), which tighten a row met only within tolerance.
+- Bounded: every solve has a time limit (``TIME_LIMIT_S``, or ``BLOCKNAS_SOLVER_TIME_LIMIT`` seconds);
+  reaching it raises ``SolverTimeLimitError``, naming the limit and how to raise it.
+- Quiet: HiGHS prints its banner on stdout when a process creates its first instance; that is done here,
+  once, with stdout pointed elsewhere, so ``--json`` output stays JSON.
+- Single-threaded and deterministic. HiGHS keeps one thread scheduler per process: when another
+  library in the process already started it with a different thread count, it is reset (once per run).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
+import highspy
 from pyomo.contrib.appsi.base import TerminationCondition
 from pyomo.contrib.appsi.solvers import Highs
 
 SOLVER_NAME = "appsi_highs"
-FEASIBILITY_TOLERANCE = 1e-9  # in the models' scaled units (each objective's range is about 1)
+TIME_LIMIT_ENV = "BLOCKNAS_SOLVER_TIME_LIMIT"
+TIME_LIMIT_S = 120.0
+OPTIONS = {"mip_abs_gap": 0.0, "mip_rel_gap": 0.0, "mip_feasibility_tolerance": 1e-8, "threads": 1, "random_seed": 0}
+
+
+class SolverTimeLimitError(RuntimeError):
+    """A MIP did not finish within the time limit; nothing was returned from it."""
+
+
+def time_limit() -> float:
+    value = os.environ.get(TIME_LIMIT_ENV)
+    if not value:
+        return TIME_LIMIT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{TIME_LIMIT_ENV} must be a number of seconds, got {value!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"{TIME_LIMIT_ENV} must be > 0 seconds, got {value!r}")
+    return seconds
+
+
+def _time_limit_error(seconds: float) -> SolverTimeLimitError:
+    return SolverTimeLimitError(f"the MIP solver did not finish within {seconds:g} s; set {TIME_LIMIT_ENV}=SECONDS "
+                                "to allow more, or loosen the budgets")
+
+
+@contextlib.contextmanager
+def _stdout_silenced():
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _first_instance() -> None:
+    try:
+        with _stdout_silenced():
+            highspy.Highs()
+    except OSError:  # no file descriptor 1 to redirect (an embedding host): the banner may show
+        highspy.Highs()
+
+
+_first_instance()
+
+
+def new_highs() -> highspy.Highs:
+    """A silent direct HiGHS instance with the options above."""
+    highs = highspy.Highs()
+    highs.silent()
+    for name, value in OPTIONS.items():
+        highs.setOptionValue(name, value)
+    highs.setOptionValue("time_limit", time_limit())
+    return highs
+
+
+def run_highs(highs: highspy.Highs) -> highspy.HighsModelStatus:
+    """Run a direct instance; its model status (``SolverTimeLimitError`` at the time limit)."""
+    if highs.run() == highspy.HighsStatus.kError and highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
+        highspy.Highs.resetGlobalScheduler(True)  # started by someone else with another thread count
+        highs.run()
+    status = highs.getModelStatus()
+    if status == highspy.HighsModelStatus.kTimeLimit:
+        raise _time_limit_error(highs.getOptionValue("time_limit"))
+    return status
 
 
 def new_solver():
-    """An exact (zero-gap), single-threaded, deterministic HiGHS; persistent, so a model solved again
-    after a parameter change is updated in place instead of rewritten."""
+    """An exact (zero-gap), single-threaded, deterministic HiGHS behind Pyomo; persistent, so a model
+    solved again after a parameter change is updated in place instead of rewritten."""
     solver = Highs()
     if not solver.available():
         raise RuntimeError(f"the MIP solver {SOLVER_NAME!r} is not available: pip install highspy")
     solver.config.mip_gap = 0.0
     solver.config.load_solution = False
-    solver.highs_options = {
-        "mip_abs_gap": 0.0,
-        "mip_rel_gap": 0.0,
-        "primal_feasibility_tolerance": FEASIBILITY_TOLERANCE,
-        "mip_feasibility_tolerance": FEASIBILITY_TOLERANCE,
-        "threads": 1,
-        "random_seed": 0,
-    }
+    solver.config.time_limit = time_limit()
+    solver.highs_options = dict(OPTIONS)
     return solver
 
 
 def solve_model(solver, model) -> bool:
     """Solve and load the solution: True if optimal, False if infeasible; anything else is an error."""
     results = solver.solve(model)
+    if results.termination_condition == TerminationCondition.error:
+        highspy.Highs.resetGlobalScheduler(True)
+        results = solver.solve(model)
     if results.termination_condition == TerminationCondition.optimal:
         results.solution_loader.load_vars()
         return True
-    if results.termination_condition in (TerminationCondition.infeasible,):
+    if results.termination_condition == TerminationCondition.infeasible:
         return False
+    if results.termination_condition == TerminationCondition.maxTimeLimit:
+        raise _time_limit_error(solver.config.time_limit)
     raise RuntimeError(f"HiGHS stopped with {results.termination_condition}; the model may be malformed")

@@ -26,11 +26,11 @@ import math
 import highspy
 import numpy as np
 
-from solvers.additive_mip import STEP, ScaledTerm, create_model, selection_of
-from solvers.highs import FEASIBILITY_TOLERANCE, new_solver, solve_model
+from solvers.additive_mip import _TIGHTENINGS, ROW_TOLERANCE, STEP, ScaledTerm, create_model, selection_of
+from solvers.highs import new_highs, new_solver, run_highs, solve_model
 from solvers.table import BlockTable
 
-FIRST_CORE_GAP = 1e-4  # first core: candidates within this penalty (objective range = 1) of the best
+CORE_PER_SLOT = 2  # the first core: about this many candidates per slot beyond each slot's cheapest
 # Cores are small and their LP bound is already tight: HiGHS's restarts and sub-MIP heuristics cost more
 # than they find there (measured: 80 x 125 fronts 35 % faster). Search options only; the gap stays zero.
 _CORE_OPTIONS = {"mip_allow_restart": False, "mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False,
@@ -39,8 +39,9 @@ _CORE_OPTIONS = {"mip_allow_restart": False, "mip_heuristic_run_rins": False, "m
 
 class CoreSolver:
     """Lexicographic steps on a rule-free table, in the scaled units of ``create_model(table, ...)``:
-    ``step(cap)`` is the most accurate network with scaled cost <= ``cap`` and, among those within
-    ``STEP`` of its accuracy, the cheapest; ``cheapest()`` the cheapest network within the budgets."""
+    ``step(cap)`` is the most accurate network with scaled cost <= ``cap`` and, among the networks that
+    tie with it (``additive_mip.TIE``), the cheapest; ``cheapest()`` the cheapest network within the budgets. Every
+    answer meets every row in exact arithmetic (``ROW_TOLERANCE``), not only within the solver's tolerance."""
 
     def __init__(self, table: BlockTable, metric: str, budgets: dict[str, float]) -> None:
         if table.rules:
@@ -53,7 +54,8 @@ class CoreSolver:
         self.cost_term = ScaledTerm.of(table.cost_offsets.get(metric, 0.0), table.costs[metric])
         self.accuracy = np.concatenate(self.accuracy_term.scaled)
         self.cost = np.concatenate(self.cost_term.scaled)
-        budget_terms = [ScaledTerm.of(table.cost_offsets.get(n, 0.0), table.costs[n]) for n in sorted(budgets)]
+        self.budget_terms = [ScaledTerm.of(table.cost_offsets.get(n, 0.0), table.costs[n]) for n in sorted(budgets)]
+        budget_terms = self.budget_terms
         # rows G N <= b: cost cap, accuracy floor (as -accuracy <= -floor), budgets (as create_model has them)
         self.rows = np.vstack([self.cost, -self.accuracy, *[np.concatenate(t.scaled) for t in budget_terms]])
         self.budget_limits = np.array([t.to_scaled(budgets[n]) + 1e-9
@@ -67,9 +69,10 @@ class CoreSolver:
         best = self._minimise(False, cost_cap, -math.inf)
         if best is None:
             return None
-        cheapest = self._minimise(True, cost_cap, float(self.accuracy[best].sum()) - STEP, incumbent=best)
-        if cheapest is None:
-            raise RuntimeError("lexicographic cost step infeasible at an accuracy just found; numerical trouble")
+        floor = self.accuracy_term.tie_floor(float(self.accuracy[best].sum()))
+        cheapest = self._minimise(True, cost_cap, floor, incumbent=best)
+        if cheapest is None or self.cost[cheapest].sum() > self.cost[best].sum():
+            cheapest = best  # the floor could not be met more cheaply in exact arithmetic
         return self._selection(cheapest)
 
     def cheapest(self) -> tuple[int, ...] | None:
@@ -81,10 +84,7 @@ class CoreSolver:
 
     def _relaxation(self) -> highspy.Highs:
         """The LP relaxation, kept between solves: only its objective and two row bounds change."""
-        lp = highspy.Highs()
-        lp.silent()
-        lp.setOptionValue("threads", 1)
-        lp.setOptionValue("primal_feasibility_tolerance", FEASIBILITY_TOLERANCE)
+        lp = new_highs()
         n, m = len(self.cost), len(self.starts)
         lp.addVars(n, np.zeros(n), np.ones(n))
         lp.addRows(m, np.ones(m), np.ones(m), n, self.starts.astype(np.int32), np.arange(n, dtype=np.int32),
@@ -99,10 +99,25 @@ class CoreSolver:
     def _minimise(self, cost: bool, cost_cap: float, accuracy_floor: float,
                   incumbent: np.ndarray | None = None) -> np.ndarray | None:
         """Flat indices of the candidates of a network of least cost (``cost``) or else of greatest
-        accuracy within the cap, floor and budgets; None if no network is feasible. ``incumbent``: a
-        network known to be feasible, kept in every core (so no core is infeasible) and bounding the first."""
-        objective = self.cost if cost else -self.accuracy
+        accuracy within the cap, floor and budgets, every row met exactly; None if no network is.
+        ``incumbent``: a network known to meet every row, kept in every core (so no core is infeasible)."""
         limits = np.r_[cost_cap, -accuracy_floor, self.budget_limits]
+        for _ in range(_TIGHTENINGS):
+            chosen = self._minimise_within(cost, limits, incumbent)
+            if chosen is None:
+                return None
+            excess = self.rows[:, chosen].sum(axis=1) - limits
+            if not np.any(excess > ROW_TOLERANCE):
+                return chosen
+            # within the solver's tolerance but not exactly: ask again with the violated rows tightened
+            limits = np.where(excess > ROW_TOLERANCE, limits - excess - ROW_TOLERANCE, limits)
+        if incumbent is not None:
+            return incumbent
+        raise RuntimeError(f"HiGHS kept returning networks that exceed a budget by more than {ROW_TOLERANCE:g} "
+                           f"(scaled) after {_TIGHTENINGS} tightenings; numerical trouble in this table")
+
+    def _minimise_within(self, cost: bool, limits: np.ndarray, incumbent: np.ndarray | None) -> np.ndarray | None:
+        objective = self.cost if cost else -self.accuracy
         multipliers = self._multipliers(objective, limits)
         if multipliers is None:
             return None
@@ -112,13 +127,18 @@ class CoreSolver:
         penalty = reduced - best[self.slot_of]
         bound = float(best.sum() - multipliers[active] @ limits[active])
         widest = float(penalty.max())
-        gap = FIRST_CORE_GAP
+        # The first core: the candidates of least penalty, about CORE_PER_SLOT more per slot than the
+        # cheapest ones (a gap relative to the objective's range keeps most of a library whose range is set
+        # by a few huge values, e.g. no-op layers' KL). Any first gap is exact: the loop widens as needed.
+        positive = np.sort(penalty[penalty > 0])
+        extra = min(len(positive), CORE_PER_SLOT * len(self.starts))
+        gap = float(positive[extra - 1]) if extra else 0.0
         if incumbent is not None:
             gap = max(0.0, min(gap, float(objective[incumbent].sum()) - bound))
             penalty[incumbent] = 0.0  # always in the core; its value is what the bound is checked against
         while True:
             core = np.flatnonzero(penalty <= gap)
-            chosen = self._solve_core(core, cost, cost_cap, accuracy_floor)
+            chosen = self._solve_core(core, cost, limits)
             if gap >= widest:  # the core was the whole table
                 return chosen
             if chosen is None:  # the LP is feasible but this core is not: widen it
@@ -135,8 +155,7 @@ class CoreSolver:
         for row in (0, 1):
             lp.changeRowBounds(m + row, -highspy.kHighsInf, limits[row] if math.isfinite(limits[row])
                                else highspy.kHighsInf)
-        lp.run()
-        status = lp.getModelStatus()
+        status = run_highs(lp)
         if status == highspy.HighsModelStatus.kInfeasible:
             return None
         if status != highspy.HighsModelStatus.kOptimal:
@@ -144,8 +163,7 @@ class CoreSolver:
         # a <= row's dual is <= 0 when minimising; any lam >= 0 gives a valid bound, so clip the noise
         return np.maximum(0.0, -np.asarray(lp.getSolution().row_dual)[m:])
 
-    def _solve_core(self, core: np.ndarray, minimise_cost: bool, cost_cap: float,
-                    accuracy_floor: float) -> np.ndarray | None:
+    def _solve_core(self, core: np.ndarray, minimise_cost: bool, limits: np.ndarray) -> np.ndarray | None:
         table = self.table
         per_slot = np.split(core, np.searchsorted(core, self.starts[1:]))
         local = [idx - start for idx, start in zip(per_slot, self.starts, strict=True)]
@@ -158,11 +176,15 @@ class CoreSolver:
                    if name == self.metric or name in self.budgets},
             cost_offsets=table.cost_offsets,
         )
-        model = create_model(sub, self.metric, self.budgets)
+        # budgets in their own units (tightened ones, after an exact check, included)
+        budgets = {name: term.offset + term.scale * (limit - 1e-9)
+                   for name, term, limit in zip(sorted(self.budgets), self.budget_terms, limits[2:], strict=True)}
+        model = create_model(sub, self.metric, budgets)
+        cost_cap, floor = limits[0], -limits[1]
         if math.isfinite(cost_cap):
             model.cost_cap_value = model.cost_term.to_scaled(self.cost_term.offset + self.cost_term.scale * cost_cap)
-        if math.isfinite(accuracy_floor):
-            absolute = self.accuracy_term.offset + self.accuracy_term.scale * accuracy_floor
+        if math.isfinite(floor):
+            absolute = self.accuracy_term.offset + self.accuracy_term.scale * floor
             model.accuracy_floor_value = model.accuracy_term.to_scaled(absolute)
         if minimise_cost:
             model.max_accuracy.deactivate()

@@ -14,10 +14,9 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pyomo.environ as pyo
 
-from solvers.additive_mip import NO_CAP, STEP, create_model, selection_of
-from solvers.highs import new_solver, solve_model
+from solvers.additive_mip import NO_CAP, STEP, create_model, solve_exactly
+from solvers.highs import new_solver
 from solvers.lagrangian_core import CoreSolver
 from solvers.merge_front import merge_front
 from solvers.pruning import prune_dominated
@@ -63,19 +62,22 @@ def _check_budgets(table: BlockTable, budgets: dict[str, float]) -> None:
             )
 
 
-def _lexicographic_step(solver, model) -> bool:
-    """Max accuracy under the current cost cap, then min cost at that accuracy."""
+def _lexicographic_step(solver, model, table: BlockTable) -> tuple[int, ...] | None:
+    """Max accuracy under the current cost cap, then min cost among the networks that tie with it."""
     model.max_accuracy.activate()
     model.min_cost.deactivate()
     model.accuracy_floor_value = -1.0
-    if not solve_model(solver, model):
-        return False
-    model.accuracy_floor_value = pyo.value(model.max_accuracy.expr) - STEP
+    best = solve_exactly(solver, model, table)
+    if best is None:
+        return None
+    model.accuracy_floor_value = model.accuracy_term.tie_floor(model.accuracy_term.of_selection(best))
     model.max_accuracy.deactivate()
     model.min_cost.activate()
-    if not solve_model(solver, model):
-        raise RuntimeError("lexicographic cost step infeasible at an accuracy just found; numerical trouble")
-    return True
+    cheapest = solve_exactly(solver, model, table)
+    model.accuracy_floor_value = -1.0
+    if cheapest is None or model.cost_term.of_selection(cheapest) > model.cost_term.of_selection(best):
+        return best  # the tie could not be met more cheaply in exact arithmetic
+    return cheapest
 
 
 class _ModelSweep:
@@ -86,20 +88,18 @@ class _ModelSweep:
         self.cost_term = self.model.cost_term
 
     def scaled_cost(self, selection: tuple[int, ...]) -> float:
-        return float(sum(self.cost_term.scaled[i][j] for i, j in enumerate(selection)))
+        return self.cost_term.of_selection(selection)
 
     def step(self, cost_cap: float = math.inf) -> tuple[int, ...] | None:
         self.model.cost_cap_value = cost_cap if math.isfinite(cost_cap) else NO_CAP
-        if not _lexicographic_step(self.solver, self.model):
-            return None
-        return selection_of(self.model, self.table)
+        return _lexicographic_step(self.solver, self.model, self.table)
 
     def cheapest(self) -> tuple[int, ...] | None:
         model = self.model
         model.cost_cap_value, model.accuracy_floor_value = NO_CAP, -1.0
         model.max_accuracy.deactivate()
         model.min_cost.activate()
-        return selection_of(model, self.table) if solve_model(self.solver, model) else None
+        return solve_exactly(self.solver, model, self.table)
 
 
 def uses_cores(table: BlockTable) -> bool:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from solvers.additive_mip import create_model, selection_of
-from solvers.highs import new_solver, solve_model
+from solvers.additive_mip import create_model, solve_exactly
+from solvers.highs import new_solver
 from solvers.pareto import InfeasibleBudgetError, ParetoPoint, _check_budgets
 from solvers.table import BlockTable
 
@@ -45,8 +45,7 @@ def solution_pool(
         cut(tuple(selection), 1)
     solver = new_solver()
     pool: list[ParetoPoint] = []
-    while len(pool) < k and solve_model(solver, model):
-        selection = selection_of(model, table)
+    while len(pool) < k and (selection := solve_exactly(solver, model, table)) is not None:
         pool.append(ParetoPoint(
             blocks=tuple(table.choices[i][j] for i, j in enumerate(selection)),
             predicted_accuracy=table.predict_accuracy(selection),

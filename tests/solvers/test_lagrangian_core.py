@@ -49,10 +49,10 @@ def scaled_cap(solver: CoreSolver, latency: float) -> float:
     return solver.cost_term.to_scaled(latency)
 
 
-@pytest.mark.parametrize("first_gap", [0.0, 1e-4, 1.0])  # 0: every first core too small, so it is widened
+@pytest.mark.parametrize("per_slot", [0, 1, 100])  # 0: every first core too small, so it is widened
 @pytest.mark.parametrize("seed", range(4))
-def test_every_step_is_the_brute_force_optimum(seed, first_gap, monkeypatch):
-    monkeypatch.setattr(lagrangian_core, "FIRST_CORE_GAP", first_gap)
+def test_every_step_is_the_brute_force_optimum(seed, per_slot, monkeypatch):
+    monkeypatch.setattr(lagrangian_core, "CORE_PER_SLOT", per_slot)
     table = library(seed, slots=5, variants=6, integer_latency=seed % 2 == 1)
     budgets = budgets_at(table, 0.45)
     solver = CoreSolver(table, "latency", budgets)
