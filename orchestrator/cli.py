@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     targets.add_argument("action", choices=("list", "show", "add", "update", "remove"))
     targets.add_argument("name", nargs="?", help="the target (show, add, update, remove)")
     targets.add_argument("--file", help="add, update: the target file")
+    targets.add_argument("--metric", help="add, update: the front's metric (default: the file's first; for a "
+                                          "Puzzle library runtime_ms), e.g. stats.runtime_ms")
+    targets.add_argument("--objective", help="add, update: the library score to minimise (default: kl_div), "
+                                             "e.g. metrics.lm_loss")
+    targets.add_argument("--budget", action="append", default=[], metavar="NAME=MAX|NAME=MIN:MAX",
+                         help="add, update: a budget the target's networks keep, e.g. stats.memory_mib=80000 "
+                              "(repeatable)")
     targets.add_argument("--json", action="store_true", help="print JSON")
     targets.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
     fronts = sub.add_parser("fronts", help="a target's current Pareto front, registered or the experiment's own "
@@ -88,6 +95,16 @@ def _parser() -> argparse.ArgumentParser:
     switch.add_argument("--predicted", type=float, help="correction: its predicted cost (rescales the target)")
     switch.add_argument("--json", action="store_true", help="print JSON")
     switch.add_argument("overrides", nargs="*", help="Hydra overrides: the experiment whose block table to use")
+    pick = sub.add_parser("pick", help="the best architectures of a registered target within budgets "
+                                       "(Puzzle's mip_nas): one, or --num-solutions diverse ones")
+    pick.add_argument("target")
+    pick.add_argument("--budget", action="append", default=[], metavar="NAME=MAX|NAME=MIN:MAX",
+                      help="a budget on top of the target's own, e.g. stats.memory_mib=80000 (repeatable)")
+    pick.add_argument("--num-solutions", type=int, default=1, help="how many solutions (default 1)")
+    pick.add_argument("--minimal-diversity", type=int, default=1,
+                      help="layers in which every two solutions differ (default 1)")
+    pick.add_argument("--json", action="store_true", help="print JSON")
+    pick.add_argument("overrides", nargs="*", help="Hydra overrides: the experiment whose block table to use")
     scheduler = sub.add_parser("scheduler", help="keep every registered target's front current (runs until "
                                                  "SIGTERM): re-solves on new target versions and on cron")
     scheduler.add_argument("overrides", nargs="*", help="e.g. scheduler.poll_seconds=2 +scheduler.watch.phone=f.csv")
@@ -138,11 +155,17 @@ def main(argv: list[str] | None = None) -> int:
             return _multirun(args, source)
         if args.command == "config":
             return _config_show(args.overrides, source)
-        settings = load_settings(args.overrides, source, check_space=args.command not in ("targets", "db", "blocks"))
+        # Commands on the store, or on a block library that brings its own scores, build no search space
+        # (torch, the data set): ``full`` builds it when a command turns out to need the experiment's table.
+        settings = load_settings(args.overrides, source, check_space=args.command not in (
+            "targets", "db", "blocks", "fronts", "switch", "pick"))
+
+        def full():
+            return settings if settings.space is not None else load_settings(args.overrides, source)
         if args.command == "targets":
             return _targets(settings.storage_url, args)
-        if args.command in ("fronts", "switch"):
-            return _fronts(settings, args)
+        if args.command in ("fronts", "switch", "pick"):
+            return _fronts(settings, args, full)
         if args.command == "scheduler":
             return _scheduler(settings)
         if args.command == "db":
@@ -181,11 +204,12 @@ BAD_INPUT_ERRORS = {
     "orchestrator.config.ConfigError", "solvers.pareto.InfeasibleBudgetError",
     "orchestrator.bench.nb201.BenchConfigError", "workers.tabular.TabularDataError",
     "orchestrator.targets.files.TargetFileError", "orchestrator.targets.registry.TargetRegistryError",
-    "orchestrator.targets.fronts.TargetMismatchError",
+    "orchestrator.targets.fronts.TargetMismatchError", "orchestrator.targets.budgets.BudgetError",
 }
 RUN_FAILED_ERRORS = {
     "orchestrator.pipeline.run.BlockFailuresError", "orchestrator.pipeline.solve_stage.MissingScoresError",
     "orchestrator.pipeline.cost_stage.MissingCostsError", "orchestrator.storage._store.StorageError",
+    "solvers.highs.SolverTimeLimitError",
 }
 
 
@@ -307,7 +331,10 @@ def _targets(url: str, args) -> int:
         out = {"name": args.name, "removed_version": registry.remove(store, args.name)}
         text = f"removed {args.name} (version {out['removed_version']}; its versions stay for provenance)"
     else:
-        out = registry.register(store, args.name, args.file, update=args.action == "update")
+        from orchestrator.targets.budgets import parse_budget
+
+        out = registry.register(store, args.name, args.file, update=args.action == "update", metric=args.metric,
+                                objective=args.objective, budgets=dict(parse_budget(b) for b in args.budget))
         verb = "added" if args.action == "add" else ("updated" if out["changed"] else "unchanged")
         text = f"{verb} {args.name}: version {out['version']} ({out['kind']}, {', '.join(out['metrics'])}, " \
                f"from {out['source']})"
@@ -315,13 +342,22 @@ def _targets(url: str, args) -> int:
     return EXIT_OK
 
 
-def _shown_front(store, settings, name: str):
+def _prepared(store, settings, full, name: str):
+    """A registered target and what it is solved against: its own scores, or the experiment's table."""
+    from orchestrator.targets import registry
+    from orchestrator.targets.fronts import prepare
+
+    entry = registry.find(store, name)
+    return prepare(store, entry, settings if entry.definition.get("scores") else full())
+
+
+def _shown_front(store, settings, full, name: str):
     """A registered target's front, or else that of one of the experiment's own targets (the run's front)."""
     from orchestrator.targets import registry
-    from orchestrator.targets.fronts import prepare, solve_target
+    from orchestrator.targets.fronts import solve_target
 
     try:
-        entry = registry.find(store, name)
+        base, entry = _prepared(store, settings, full, name)
     except registry.TargetRegistryError:
         own = [t.name for t in settings.targets]
         if name not in own:
@@ -330,19 +366,25 @@ def _shown_front(store, settings, name: str):
                 f"not one of experiment {settings.name!r}'s own targets ({', '.join(own) or 'none'})") from None
         from orchestrator.pipeline.run import run_target_front
 
-        return run_target_front(settings, name)
-    base, entry = prepare(store, entry, settings)
+        return run_target_front(full(), name)
     return solve_target(store, base, entry, settings.solver.max_points)
 
 
-def _fronts(settings, args) -> int:
+def _fronts(settings, args, full) -> int:
     from orchestrator.storage import PerformanceStore
     from orchestrator.targets import registry, switching
-    from orchestrator.targets.fronts import prepare
 
     store = PerformanceStore(settings.storage_url)
-    if args.command == "fronts":
-        solved = _shown_front(store, settings, args.target)
+    if args.command == "pick":
+        from orchestrator.targets.budgets import parse_budget
+        from orchestrator.targets.picking import format_pick, pick
+
+        budgets = dict(parse_budget(b) for b in args.budget)
+        base, entry = _prepared(store, settings, full, args.target)
+        out = pick(base, entry, budgets, args.num_solutions, args.minimal_diversity)
+        text = format_pick(out)
+    elif args.command == "fronts":
+        solved = _shown_front(store, settings, full, args.target)
         front = solved.front
         out = {"target": front.target, "target_version": front.target_version, "experiment": front.experiment,
                "metric": front.metric, "computed_at": front.computed_at.isoformat(), "solved_now": solved.solved,
@@ -353,7 +395,7 @@ def _fronts(settings, args) -> int:
                          + [f"{p['cost']:>14.4f}  {p['predicted_accuracy']:>10.4f}  {' '.join(p['blocks'])}"
                             for p in front.points])
     else:
-        base, entry = prepare(store, registry.find(store, args.target), settings)
+        base, entry = _prepared(store, settings, full, args.target)
         if (args.measured is None) != (args.predicted is None):
             raise registry.TargetRegistryError("a correction needs both --measured and --predicted")
         result = (switching.correct(store, base, args.target, args.measured, args.predicted, args.budget,

@@ -8,6 +8,8 @@ import numpy as np
 
 from solvers.structure import ConnectivityRule
 
+LOWER = "-"  # a lower bound ``cost >= min`` is solved as the budget ``-cost <= -min`` on metric ``"-" + cost``
+
 
 @dataclass(frozen=True)
 class BlockTable:
@@ -54,6 +56,14 @@ class BlockTable:
     def predict_cost(self, metric: str, selection: tuple[int, ...]) -> float:
         per_slot = self.costs[metric]
         return self.cost_offsets.get(metric, 0.0) + float(sum(per_slot[i][j] for i, j in enumerate(selection)))
+
+    def with_lower_bounds(self, metrics) -> BlockTable:
+        """This table with the negated metric ``LOWER + m`` of each of ``metrics`` (to bound them below)."""
+        if not metrics:
+            return self
+        costs = dict(self.costs) | {LOWER + m: tuple(-c for c in self.costs[m]) for m in metrics}
+        offsets = dict(self.cost_offsets) | {LOWER + m: -self.cost_offsets.get(m, 0.0) for m in metrics}
+        return BlockTable(self.slots, self.choices, self.accuracy, self.accuracy_offset, costs, offsets, self.rules)
 
     def min_cost(self, metric: str) -> float:
         return self.cost_offsets.get(metric, 0.0) + float(sum(c.min() for c in self.costs[metric]))

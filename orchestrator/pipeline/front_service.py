@@ -13,9 +13,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from orchestrator.hashing import content_hash
 from orchestrator.storage import PerformanceStore, StoredFront
-from solvers import ParetoPoint
+from solvers import BlockTable, ParetoPoint
+from solvers.table import LOWER
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ class SolvedFront:
 def point_json(slots: tuple[str, ...], point: ParetoPoint) -> dict:
     """A point as it is stored and printed: blocks as ``slot:choice``."""
     found = {"blocks": [f"{s}:{c}" for s, c in zip(slots, point.blocks, strict=True)],
-             "predicted_accuracy": point.predicted_accuracy, "cost": point.cost, "costs": point.costs}
+             "predicted_accuracy": point.predicted_accuracy, "cost": point.cost,
+             "costs": {k: v for k, v in point.costs.items() if not k.startswith(LOWER)}}  # no lower-bound helpers
     if point.optimal_up_to is not None:  # a spread front's point: null = the best for any budget above its cost
         found["optimal_up_to"] = point.optimal_up_to if math.isfinite(point.optimal_up_to) else None
     return found
@@ -89,3 +93,14 @@ def front_for(store: PerformanceStore, key: FrontKey, metric: str, slots: tuple[
     experiment, target, version, table_hash, inputs = key.ident
     store.record_front(experiment, config_hash, target, version, metric, table_hash, inputs, points)
     return SolvedFront(key.stored(store), True)
+
+
+def table_hash_of(table: BlockTable) -> str:
+    """What names a block table in front keys: its choices, values and costs (rounded to 1e-9)."""
+    return content_hash({
+        "choices": table.choices,
+        "accuracy": [np.round(a, 9).tolist() for a in table.accuracy],
+        "offset": round(table.accuracy_offset, 9),
+        "costs": {k: [np.round(c, 9).tolist() for c in v] for k, v in table.costs.items()},
+        "cost_offsets": {k: round(v, 9) for k, v in table.cost_offsets.items()},
+    })

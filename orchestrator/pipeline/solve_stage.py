@@ -13,7 +13,7 @@ from orchestrator.config import RunSettings
 from orchestrator.hashing import content_hash
 from orchestrator.pipeline.cost_stage import TargetCosts
 from orchestrator.pipeline.estimation import block_values, flops_accuracy
-from orchestrator.pipeline.front_service import FrontInputs, FrontKey, front_for, point_json, point_of
+from orchestrator.pipeline.front_service import FrontInputs, FrontKey, front_for, point_json, point_of, table_hash_of
 from orchestrator.pipeline.planning import Plan
 from orchestrator.storage import BlockScore, PerformanceStore, StoredFront
 from solvers import BlockTable, ParetoPoint, best_within_budgets, enumerate_networks, pareto_front
@@ -96,16 +96,6 @@ def fractional_predictor(settings: RunSettings, measured: dict[tuple[int, ...], 
     flops = analytic_costs(space, "flops")
     per_slot = tuple(np.array([flops.blocks[(i, c)] for c in slot.choices]) for i, slot in enumerate(space.slots))
     return flops_accuracy(table.accuracy, _selection(space, space.base), per_slot, flops.fixed, measured)
-
-
-def table_hash_of(table: BlockTable) -> str:
-    return content_hash({
-        "choices": table.choices,
-        "accuracy": [np.round(a, 9).tolist() for a in table.accuracy],
-        "offset": round(table.accuracy_offset, 9),
-        "costs": {k: [np.round(c, 9).tolist() for c in v] for k, v in table.costs.items()},
-        "cost_offsets": {k: round(v, 9) for k, v in table.cost_offsets.items()},
-    })
 
 
 def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None,

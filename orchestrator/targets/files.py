@@ -14,9 +14,13 @@ Accepted (the format is told by the extension and, for YAML, the top-level keys)
 - Once-for-All latency lookup YAML: keys ``OP-input:HxWxC-output:HxWxC[-expand:E-kernel:K-stride:S-idskip:I]``
   mapping to ``{mean: ms}``. Entries with the same input and output shape and stride are one slot, their
   ops (with expand, kernel, idskip) its candidate blocks; a slot with a single candidate is fixed cost;
-- Puzzle block library JSON: ``{"layers": [{"name": L, "variants": [{"name": V, "stats": {metric: cost},
-  "metrics": {score: value}}]}]}``: costs from ``stats``, block scores (e.g. KL divergence) from ``metrics``;
-  an optional top-level ``"budgets": {metric: limit}`` as in the YAML.
+- Puzzle's block library JSON, as NVIDIA's Puzzle writes it: ``{LAYER: {VARIANT: {"stats": {name: value},
+  "metrics": {name: value}}}}`` (layer and variant names kept as they are, tabs included). Every numeric stat
+  is a cost (``memory_mib``, ``runtime_ms``, ``num_params``, per sub-block ``attention_memory_mib``, ...),
+  every metric a block score (``kl_div``, ``lm_loss``: lower is better). Also the older
+  ``{"layers": [{"name": L, "variants": [{"name": V, "stats": ..., "metrics": ...}]}], "budgets": {...}}``.
+  The front's metric is ``runtime_ms`` (else ``latency_ms``, ``memory_mib``, the first stat) and the
+  objective ``kl_div`` (else the first score) unless ``targets add --metric/--objective`` choose others.
 
 Errors name the file, the line (CSV, YAML) or the path inside the document (JSON), and the problem.
 """
@@ -32,9 +36,11 @@ from pathlib import Path
 
 import yaml
 
-from workers.registry import Registry
+from workers.registry import Registry, did_you_mean
 
 COST_METRICS = ("latency_ms", "energy_mj", "memory_mib", "flops", "params")
+LIBRARY_METRIC_ORDER = ("runtime_ms", "latency_ms", "memory_mib")  # a block library's default front metric
+LIBRARY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a library's stat or score name
 KINDS = ("analytic", "measured", "table")
 FIXED = "fixed"
 
@@ -57,12 +63,16 @@ class TargetData:
     # table targets: metric -> {"fixed": value, "blocks": {slot: {block: value}}}
     costs: dict[str, dict] = field(default_factory=dict)
     scores: dict[str, dict] = field(default_factory=dict)  # imported block scores: name -> {slot: {block: v}}
+    objective: str | None = None  # the score a library is solved for (lower is better); None: the first
     settings: dict = field(default_factory=dict)  # measured: warmup, repeats, threads
     source: str = ""  # the format it was read from
 
     def as_json(self) -> dict:
-        return {"kind": self.kind, "metrics": list(self.metrics), "budgets": self.budgets, "costs": self.costs,
-                "scores": self.scores, "settings": self.settings, "source": self.source}
+        out = {"kind": self.kind, "metrics": list(self.metrics), "budgets": self.budgets, "costs": self.costs,
+               "scores": self.scores, "settings": self.settings, "source": self.source}
+        if self.objective is not None:  # only libraries choose one (older versions keep their hash)
+            out["objective"] = self.objective
+        return out
 
 
 def read_target_file(path: str | Path) -> TargetData:
@@ -338,41 +348,62 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TargetFileError(path, f"not valid JSON: {exc.msg}", exc.lineno) from None
-    layers = data.get("layers") if isinstance(data, dict) else None
-    if not isinstance(layers, list) or not layers:
-        raise TargetFileError(path, 'expected {"layers": [{"name": ..., "variants": [...]}, ...]}')
+    if not isinstance(data, dict) or not data:
+        raise TargetFileError(path, 'expected a Puzzle block library: {"layer_0": {"VARIANT": {"stats": {...}, '
+                                    '"metrics": {...}}, ...}, ...}')
+    budgets_in = {}
+    if isinstance(data.get("layers"), list):  # the older shape
+        layers = {}
+        for i, layer in enumerate(data["layers"]):
+            if not isinstance(layer, dict) or not isinstance(layer.get("variants"), list) or not layer["variants"]:
+                raise TargetFileError(path, f"layers[{i}]: expected a name and a non-empty list of variants")
+            variants = {}
+            for j, variant in enumerate(layer["variants"]):
+                if not isinstance(variant, dict) or not variant.get("name"):
+                    raise TargetFileError(path, f"layers[{i}].variants[{j}]: expected a name and stats")
+                variants[str(variant["name"])] = variant
+            layers[str(layer.get("name") or f"layer_{i}")] = variants
+        budgets_in = data.get("budgets") or {}
+        if not isinstance(budgets_in, dict):
+            raise TargetFileError(path, "budgets: expected {metric: limit}")
+    else:
+        layers = data
     costs: dict = {}
     scores: dict = {}
-    for i, layer in enumerate(layers):
-        where = f"layers[{i}]"
-        if not isinstance(layer, dict) or not isinstance(layer.get("variants"), list) or not layer["variants"]:
-            raise TargetFileError(path, f"{where}: expected a name and a non-empty list of variants")
-        slot = str(layer.get("name") or f"layer_{i}")
-        for j, variant in enumerate(layer["variants"]):
-            at = f"{where}.variants[{j}]"
-            if not isinstance(variant, dict) or not variant.get("name") or not isinstance(variant.get("stats"), dict):
-                raise TargetFileError(path, f"{at}: expected a name and stats")
-            block = str(variant["name"])
-            for metric, value in variant["stats"].items():
-                if metric not in COST_METRICS:
-                    raise TargetFileError(path, f"{at}.stats: unknown metric {metric!r}; known: "
-                                                f"{', '.join(COST_METRICS)}")
-                _put(path, costs, metric, slot, block, _number(path, value, f"{at}.stats.{metric}"), None)
-            for name, value in (variant.get("metrics") or {}).items():
-                per_slot = scores.setdefault(str(name), {}).setdefault(slot, {})
-                try:
-                    per_slot[block] = float(value)
-                except (TypeError, ValueError):
-                    raise TargetFileError(path, f"{at}.metrics.{name}: {value!r} is not a number") from None
+    for slot, variants in layers.items():
+        if not isinstance(variants, dict) or not variants:
+            raise TargetFileError(path, f"{slot}: expected a mapping of variant names to their stats and metrics")
+        for block, variant in variants.items():
+            at = f"{slot}.{block!r}"
+            if not isinstance(variant, dict) or not isinstance(variant.get("stats"), dict):
+                raise TargetFileError(path, f"{at}: expected {{\"stats\": {{...}}, \"metrics\": {{...}}}}")
+            for section in ("stats", "metrics"):
+                for name, value in (variant.get(section) or {}).items():
+                    if not LIBRARY_NAME.match(str(name)):
+                        raise TargetFileError(path, f"{at}.{section}: {name!r} is not a name (letters, digits, _)")
+                    number = _number(path, value, f"{at}.{section}.{name}", signed=section == "metrics")
+                    if section == "stats":
+                        _put(path, costs, str(name), str(slot), str(block), number, None)
+                    else:
+                        scores.setdefault(str(name), {}).setdefault(str(slot), {})[str(block)] = number
     _check_complete(path, costs)
-    budgets_in = data.get("budgets") or {}
-    if not isinstance(budgets_in, dict):
-        raise TargetFileError(path, "budgets: expected {metric: limit}")
-    budgets = {_metric(path, m): _number(path, v, f"budgets.{m}") for m, v in budgets_in.items()}
-    missing = sorted(set(budgets) - set(costs))
-    if missing:
-        raise TargetFileError(path, f"budgets on {missing}, which no variant's stats give")
-    return TargetData("table", tuple(costs), budgets, costs=costs, scores=scores, source="puzzle_json")
+    if scores:
+        _check_complete(path, {name: {FIXED: 0.0, "blocks": per_slot} for name, per_slot in scores.items()})
+    metrics = sorted(costs, key=lambda m: LIBRARY_METRIC_ORDER.index(m) if m in LIBRARY_METRIC_ORDER else 99)
+    budgets = {library_name(path, m, metrics, "stats"): _number(path, v, f"budgets.{m}")
+               for m, v in budgets_in.items()}
+    return TargetData("table", tuple(metrics), budgets, costs=costs, scores=scores, source="puzzle_json")
+
+
+def library_name(where, name: str, known, section: str) -> str:
+    """A library's stat or score by its name or by Puzzle's dotted path (``stats.memory_mib``,
+    ``metrics.kl_div``); an unknown one is an error listing what the library has."""
+    plain = name.split(".", 1)[1] if name.startswith(f"{section}.") else name
+    if plain not in known:
+        hint = did_you_mean(plain, known)
+        raise TargetFileError(where, f"{section}.{plain}: no such {'stat' if section == 'stats' else 'score'} in "
+                                     f"this library{hint}; it has {', '.join(f'{section}.{k}' for k in known)}")
+    return plain
 
 
 # Readers by file suffix: ``reader(path, text) -> TargetData``. A format of one's own registers here or as an

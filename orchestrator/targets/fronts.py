@@ -13,16 +13,25 @@ is the experiment's ``solver.max_points``, as for a run's fronts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from orchestrator.pipeline.front_service import FrontInputs, FrontKey, SolvedFront, front_for, point_json
-from orchestrator.pipeline.solve_stage import table_hash_of
+from orchestrator.pipeline.front_service import (
+    FrontInputs,
+    FrontKey,
+    SolvedFront,
+    front_for,
+    point_json,
+    table_hash_of,
+)
 from orchestrator.storage import PerformanceStore, RegisteredTarget
+from orchestrator.targets.budgets import split
 from orchestrator.targets.files import FIXED
 from solvers import BlockTable, ParetoPoint, pareto_front
 from solvers.pareto import best_within_budgets, spread_front, uses_cores
+from solvers.table import LOWER
 
 SPREAD_POINTS = 100  # points of a block library's front within budgets: exact, spread over its cost range;
 # each records up to which budget it is the best network, so `switch` answers those budgets without a solve
@@ -46,12 +55,12 @@ class AccuracyTable:
 
 
 def library_accuracy(entry: RegisteredTarget) -> AccuracyTable:
-    """A block library's own scores (the first score it brings), as ``-score`` per block."""
+    """A block library's own scores (its objective, else the first score it brings), as ``-score`` per block."""
     scores = entry.definition.get("scores") or {}
     if not scores:
         raise TargetMismatchError(f"target {entry.name!r} brings no block scores: solve it against an "
                                   "experiment's block table (blocknas fronts show NAME experiment=...)")
-    name, per_slot = next(iter(scores.items()))
+    per_slot = scores[entry.definition.get("objective") or next(iter(scores))]
     slots = tuple(per_slot)
     choices = tuple(tuple(per_slot[s]) for s in slots)
     accuracy = tuple(-np.array([per_slot[s][c] for c in names], dtype=float) for s, names in zip(slots, choices,
@@ -74,7 +83,9 @@ def with_target(base: AccuracyTable, entry: RegisteredTarget) -> BlockTable:
                     f"`blocknas targets update {entry.name} --file F`")
             per_slot.append(np.array([given[c] for c in names], dtype=float))
         costs[metric], offsets[metric] = tuple(per_slot), float(table[FIXED])
-    return BlockTable(base.slots, base.choices, base.accuracy, base.offset, costs, offsets, base.rules)
+    _, minimums = split(entry.definition.get("budgets") or {})
+    table = BlockTable(base.slots, base.choices, base.accuracy, base.offset, costs, offsets, base.rules)
+    return table.with_lower_bounds(minimums)
 
 
 def front_points(table: BlockTable, metric: str, budgets: dict[str, float], max_points: int) -> list[ParetoPoint]:
@@ -86,10 +97,11 @@ def front_points(table: BlockTable, metric: str, budgets: dict[str, float], max_
 
 
 def target_budgets(entry: RegisteredTarget) -> tuple[str, dict[str, float]]:
-    """The target's primary metric and its budgets on the others."""
+    """The target's front metric and the budgets its networks keep (lower bounds as ``with_target``'s
+    negated metrics); a budget on the front's own metric bounds the front."""
     definition = entry.definition
-    metric = definition["metrics"][0]
-    return metric, {m: v for m, v in (definition.get("budgets") or {}).items() if m != metric}
+    upper, lower = split(definition.get("budgets") or {})
+    return definition["metrics"][0], upper | {LOWER + m: -v for m, v in lower.items()}
 
 
 def target_key(base: AccuracyTable, entry: RegisteredTarget, table_hash: str, max_points: int) -> FrontKey:
@@ -121,7 +133,9 @@ def best_for_budget(points: list[dict], budget: float) -> dict | None:
 def best_by_solving(table: BlockTable, metric: str, budget: float, budgets: dict | None = None) -> dict:
     """A fresh solve for one budget, within the target's other ``budgets`` (what a stored front agrees with)."""
     # ``metric`` first: best_within_budgets reports its "cost" in the first budget's metric
-    return point_json(table.slots, best_within_budgets(table, {metric: budget, **(budgets or {})}))
+    budgets = dict(budgets or {})
+    limit = min(budget, budgets.pop(metric, math.inf))
+    return point_json(table.slots, best_within_budgets(table, {metric: limit, **budgets}))
 
 
 def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:

@@ -8,11 +8,13 @@ registered version as it was.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from orchestrator.hashing import content_hash
 from orchestrator.storage import PerformanceStore, RegisteredTarget
-from orchestrator.targets.files import read_target_file
+from orchestrator.targets.budgets import resolve
+from orchestrator.targets.files import TargetData, TargetFileError, library_name, read_target_file
 
 
 class TargetRegistryError(LookupError):
@@ -24,11 +26,16 @@ def version_of(definition: dict) -> str:
     return content_hash({k: v for k, v in definition.items() if k != "source"})
 
 
-def register(store: PerformanceStore, name: str, file: str | Path, update: bool) -> dict:
-    """``targets add`` (``update=False``) or ``targets update``: parse, version, store; returns a summary."""
+def register(store: PerformanceStore, name: str, file: str | Path, update: bool, metric: str | None = None,
+             objective: str | None = None, budgets: dict | None = None) -> dict:
+    """``targets add`` (``update=False``) or ``targets update``: parse, version, store; returns a summary.
+
+    ``metric``: the front's metric (default: the file's first); ``objective``: the library score solved for
+    (default: ``kl_div`` or the first); ``budgets``: limits or ``[min, max]`` ranges joining the file's.
+    Names may be Puzzle's dotted paths. They are part of the definition, so of the version."""
     if not name or len(name) > 100 or not name.replace("_", "").replace("-", "").isalnum():
         raise TargetRegistryError(f"target name {name!r}: use letters, digits, '-' and '_' (at most 100)")
-    data = read_target_file(file)
+    data = _chosen(read_target_file(file), Path(file), metric, objective, budgets or {})
     version = version_of(data.as_json())
     try:
         previous = store.put_target(name, version, data.kind, data.as_json(), exists=update)
@@ -38,12 +45,28 @@ def register(store: PerformanceStore, name: str, file: str | Path, update: bool)
             "kind": data.kind, "metrics": list(data.metrics), "source": data.source}
 
 
+def _chosen(data: TargetData, path: Path, metric: str | None, objective: str | None, budgets: dict) -> TargetData:
+    metrics = list(data.metrics)
+    if metric is not None:
+        first = library_name(path, metric, metrics, "stats")
+        metrics = [first, *(m for m in metrics if m != first)]
+    if objective is not None:
+        if not data.scores:
+            raise TargetFileError(path, f"--objective {objective}: this file brings no block scores")
+        objective = library_name(path, objective, list(data.scores), "metrics")
+    elif data.scores:
+        objective = "kl_div" if "kl_div" in data.scores else next(iter(data.scores))
+    return replace(data, metrics=tuple(metrics), objective=objective,
+                   budgets={**data.budgets, **resolve(path, budgets, metrics)})
+
+
 def describe(entry: RegisteredTarget, full: bool = False) -> dict:
     definition = entry.definition
     costs = definition.get("costs") or {}
     first = next(iter(costs.values()), {"blocks": {}})
     out = {"name": entry.name, "version": entry.version, "kind": entry.kind,
            "metrics": definition["metrics"], "budgets": definition.get("budgets") or {},
+           "objective": definition.get("objective"),
            "source": definition.get("source"), "slots": len(first["blocks"]),
            "blocks": sum(len(b) for b in first["blocks"].values()),
            "updated_at": entry.updated_at.isoformat()}

@@ -19,8 +19,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 
-from orchestrator.pipeline.front_service import FrontInputs
-from orchestrator.pipeline.solve_stage import table_hash_of
+from orchestrator.pipeline.front_service import FrontInputs, table_hash_of
 from orchestrator.storage import PerformanceStore, RegisteredTarget
 from orchestrator.targets.files import FIXED
 from orchestrator.targets.fronts import (

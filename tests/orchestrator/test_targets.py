@@ -132,8 +132,10 @@ def test_puzzle_library_brings_costs_per_metric_and_block_scores(tmp_path):
     ("bad.yaml", "kind: table\ncosts: [1, 2\n", r"bad.yaml:\d+: not valid YAML"),
     ("bad.yaml", BLOCK_YAML.replace("kind: table", "kind: guess"), r"bad.yaml:1: kind must be one of"),
     ("bad.csv", "architecture,metric,value\ns0:a s1:b,latency_ms,1\ns0:c s1:d,latency_ms,2\n", r"no base network"),
-    ("bad.json", '{"layers": [{"name": "b0", "variants": [{"name": "v", "stats": {"latency": 1}}]}]}',
-     r"layers\[0\].variants\[0\].stats: unknown metric 'latency'"),
+    ("bad.json", '{"layers": [{"name": "b0", "variants": [{"name": "v", "stats": {"latency": "fast"}}]}]}',
+     r"b0.'v'.stats.latency: 'fast' is not a number"),
+    ("bad.json", '{"layer_0": {"v": {"stats": {"memory_mib": 1}}}, "layer_1": {"v": {"metrics": {"kl_div": 0}}}}',
+     r"layer_1.'v': expected"),
     ("bad.txt", "x", r"unknown file type '.txt'"),
 ])
 def test_bad_files_are_rejected_naming_the_line_and_the_problem(tmp_path, name, text, message):
@@ -201,3 +203,46 @@ def test_every_format_is_solved_exactly_once_registered(tmp_path, name, text):
     expected = brute_force_front(with_target(base, entry), metric)
     assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 9)) for p in solved.front.points] == [
         (round(c, 9), round(a, 9)) for c, a in expected]
+
+
+# Puzzle's block library as it ships (NVlabs/puzzle, examples/data/*/block_library.json): layer -> variant
+# description (tab-separated sub-blocks) -> stats (costs, per sub-block too) and metrics (scores).
+def _variant(attention: str, ffn: str, memory: float, runtime: float, kl: float) -> tuple[str, dict]:
+    return f"attention = {attention}\t&&\tffn = {ffn}", {
+        "stats": {"num_kv_heads": 8 if attention != "no_op" else 0, "memory_mib": memory, "runtime_ms": runtime,
+                  "num_params": int(memory * 6e5), "attention_memory_mib": memory * 0.5,
+                  "ffn_memory_mib": memory * 0.5},
+        "metrics": {"kl_div": kl, "lm_loss": 1.64 + kl}}
+
+
+REAL_PUZZLE = {f"layer_{i}": dict([
+    _variant("8 kv heads (parent * 100%)", "intermediate size 29e3 (parent * 100%)", 1437.1, 817.0, 0.0),
+    _variant("8 kv heads (parent * 100%)", "intermediate size 14e3 (parent * 50%)", 1101.1, 580.2, 0.06 + i / 100),
+    _variant("no_op", "intermediate size 14e3 (parent * 50%)", 336.0, 226.3, 0.9 + i / 50),
+    _variant("no_op", "no_op", 0.0, 0.0, 400.0 + i)]) for i in range(3)}
+
+
+def test_puzzle_library_as_it_ships_keeps_names_and_every_stat(tmp_path):
+    data = read_target_file(_write(tmp_path, "block_library.json", json.dumps(REAL_PUZZLE)))
+    assert data.metrics[:2] == ("runtime_ms", "memory_mib")  # runtime first: the front's default metric
+    assert {"num_params", "attention_memory_mib", "ffn_memory_mib", "num_kv_heads"} <= set(data.metrics)
+    variant = "attention = no_op\t&&\tffn = no_op"
+    assert data.costs["memory_mib"]["blocks"]["layer_2"][variant] == 0.0
+    assert data.scores["kl_div"]["layer_1"][variant] == 401.0 and set(data.scores) == {"kl_div", "lm_loss"}
+
+
+def test_puzzle_names_choose_metric_objective_and_budgets_and_typos_are_named(tmp_path, store_url):
+    path = _write(tmp_path, "block_library.json", json.dumps(REAL_PUZZLE))
+    store = PerformanceStore(store_url)
+    out = registry.register(store, "h100", path, update=False, metric="stats.memory_mib",
+                            objective="metrics.lm_loss", budgets={"stats.runtime_ms": 2000.0,
+                                                                  "stats.num_params": [1e8, None]})
+    entry = registry.find(store, "h100")
+    assert out["metrics"][0] == entry.definition["metrics"][0] == "memory_mib"
+    assert entry.definition["objective"] == "lm_loss"
+    assert entry.definition["budgets"] == {"runtime_ms": 2000.0, "num_params": [1e8, None]}
+    with pytest.raises(TargetFileError, match=r"stats.memory_mb: no such stat.*did you mean 'memory_mib'"):
+        registry.register(store, "x", path, update=False, metric="stats.memory_mb")
+    with pytest.raises(TargetFileError, match=r"metrics.kl: no such score.*metrics.kl_div, metrics.lm_loss"):
+        registry.register(store, "x", path, update=False, objective="metrics.kl")
+    assert [e.name for e in store.registered_targets()] == ["h100"]  # nothing stored by the refused ones

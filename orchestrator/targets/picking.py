@@ -1,0 +1,64 @@
+"""``blocknas pick``: the best architectures of a registered target within budgets, as Puzzle's ``mip_nas``
+and ``multi_solution_mip_nas`` answer them: one network, or ``num_solutions`` networks in order of the
+objective, each the best one that differs from every earlier one in at least ``minimal_diversity`` layers.
+Exact (``solvers``); budgets are the target's own joined by those given, ranges included."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from orchestrator.storage import RegisteredTarget
+from orchestrator.targets.budgets import BudgetError, resolve
+from orchestrator.targets.fronts import AccuracyTable, target_budgets, with_target
+from solvers import best_within_budgets, solution_pool
+
+
+def pick(base: AccuracyTable, entry: RegisteredTarget, budgets: dict, num_solutions: int = 1,
+         minimal_diversity: int = 1) -> dict:
+    if num_solutions < 1:
+        raise BudgetError(f"--num-solutions must be >= 1, got {num_solutions}")
+    if not 1 <= minimal_diversity <= len(base.slots):
+        raise BudgetError(f"--minimal-diversity must be between 1 and the {len(base.slots)} layers, "
+                          f"got {minimal_diversity}")
+    definition = entry.definition
+    joined = {**(definition.get("budgets") or {}), **resolve(entry.name, budgets, definition["metrics"])}
+    entry = replace(entry, definition={**definition, "budgets": joined})
+    metric, limits = target_budgets(entry)
+    table = with_target(base, entry)
+    started = time.perf_counter()
+    if num_solutions == 1:
+        points = [best_within_budgets(table, limits)]
+    else:
+        points = solution_pool(table, num_solutions, limits, min_distance=minimal_diversity)
+    seconds = time.perf_counter() - started
+    objective = definition.get("objective")  # a library's score (lower is better), else predicted accuracy
+    shown = [m for m in definition["metrics"] if m in joined or m == metric]
+    return {
+        "target": entry.name, "target_version": entry.version, "budgets": joined,
+        "objective": f"metrics.{objective}" if objective else "predicted_accuracy",
+        "minimal_diversity": minimal_diversity, "seconds": seconds,
+        "solutions": [{
+            "objective_value": -p.predicted_accuracy if objective else p.predicted_accuracy,
+            "blocks": dict(zip(table.slots, p.blocks, strict=True)),
+            "costs": {m: p.costs[m] for m in shown},
+        } for p in points],
+    }
+
+
+def format_pick(out: dict) -> str:
+    lines = [f"{out['target']} (version {out['target_version']}), {out['objective']} within "
+             + (", ".join(f"{m} {_limit(v)}" for m, v in out["budgets"].items()) or "no budgets")
+             + f": {len(out['solutions'])} solution(s) in {out['seconds']:.2f} s"]
+    for rank, solution in enumerate(out["solutions"], start=1):
+        costs = ", ".join(f"{m} {v:,.6g}" for m, v in solution["costs"].items())
+        lines.append(f"{rank}. {out['objective']} {solution['objective_value']:.9g}  ({costs})")
+        lines += [f"     {slot}: {' '.join(block.split())}" for slot, block in solution["blocks"].items()]
+    return "\n".join(lines)
+
+
+def _limit(value) -> str:
+    if isinstance(value, list):
+        low, high = value
+        return f"in [{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+    return f"<= {value:g}"

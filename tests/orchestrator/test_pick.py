@@ -1,0 +1,97 @@
+"""``blocknas pick`` on a Puzzle library as it ships: Puzzle's dotted names, ranges, diverse solutions, JSON
+output that stays JSON when the solver runs cores (a library of 1,000 candidates), answers equal to an
+independent MIP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from orchestrator.storage import PerformanceStore
+from orchestrator.targets import registry
+from orchestrator.targets.fronts import library_accuracy, with_target
+from tests.conftest import run_cli
+from tests.solvers.test_puzzle_shaped import ATTENTION, FFN, oracle
+
+
+def library_file(path, layers: int = 40, seed: int = 0):
+    """A library in Puzzle's shipped shape: layers x (attention x FFN) variants with sub-block stats."""
+    rng = np.random.default_rng(seed)
+    data = {}
+    for i in range(layers):
+        sensitivity, noop = rng.lognormal(0, 0.8), rng.uniform(100, 500)
+        variants = {}
+        for a_share, a_kl in ATTENTION:
+            for f_share, f_kl in FFN:
+                attention, ffn = 760 * a_share + rng.uniform(0, 3), 670 * f_share + rng.uniform(0, 3)
+                variants[f"attention = {a_share:.0%}\t&&\tffn = {f_share:.0%}"] = {
+                    "stats": {"memory_mib": attention + ffn, "runtime_ms": 0.46 * attention + 0.69 * ffn + 8,
+                              "num_params": int(1.2e6 * (attention + ffn)), "attention_memory_mib": attention,
+                              "ffn_memory_mib": ffn},
+                    "metrics": {"kl_div": sum(noop if k is None else sensitivity * k * rng.uniform(0.7, 1.3)
+                                              for k in (a_kl, f_kl))}}
+        data[f"layer_{i}"] = variants
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def library(home, tmp_path):
+    path = library_file(tmp_path / "block_library.json")
+    assert run_cli(home, "targets", "add", "h100", "--file", str(path)).returncode == 0
+    entry = registry.find(PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db"), "h100")
+    table = with_target(library_accuracy(entry), entry)
+    parent = {m: sum(float(c.max()) for c in table.costs[m]) for m in ("memory_mib", "runtime_ms", "num_params")}
+    return home, table, parent
+
+
+def _flat(per_slot) -> np.ndarray:
+    return np.concatenate(per_slot)
+
+
+def test_pick_equals_an_independent_mip_and_its_json_is_json(library):
+    home, table, parent = library
+    memory, runtime = 0.7 * parent["memory_mib"], 0.6 * parent["runtime_ms"]
+    # a process of its own: HiGHS's banner, printed when a process first creates a solver, would go to stdout
+    result = run_cli(home, "pick", "h100", f"--budget=stats.memory_mib={memory}",
+                     f"--budget=stats.runtime_ms={runtime}", "--json", subprocess_=True)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    (solution,) = out["solutions"]
+    assert out["objective"] == "metrics.kl_div" and set(solution["blocks"]) == set(table.slots)
+    assert solution["costs"]["memory_mib"] <= memory and solution["costs"]["runtime_ms"] <= runtime
+    kl = -_flat(table.accuracy)
+    best = oracle(table, kl, [(_flat(table.costs["memory_mib"]), memory), (_flat(table.costs["runtime_ms"]), runtime)])
+    assert solution["objective_value"] == pytest.approx(kl[best].sum(), rel=1e-9)
+
+
+def test_diverse_solutions_and_ranges(library):
+    home, table, parent = library
+    budgets = [f"--budget=stats.memory_mib={0.8 * parent['memory_mib']}",
+               f"--budget=stats.runtime_ms={0.8 * parent['runtime_ms']}"]
+    one = json.loads(run_cli(home, "pick", "h100", *budgets, "--json").stdout)["solutions"][0]
+    many = run_cli(home, "pick", "h100", *budgets, "--num-solutions", "3", "--minimal-diversity", "10", "--json")
+    assert many.returncode == 0, many.stderr
+    solutions = json.loads(many.stdout)["solutions"]
+    assert len(solutions) == 3 and solutions[0]["objective_value"] == pytest.approx(one["objective_value"], rel=1e-9)
+    values = [s["objective_value"] for s in solutions]
+    assert values == sorted(values)  # each the best of what is left: never better than an earlier one
+    for a in range(3):
+        for b in range(a + 1, 3):
+            differ = sum(solutions[a]["blocks"][s] != solutions[b]["blocks"][s] for s in table.slots)
+            assert differ >= 10, (a, b, differ)
+    # A range (Puzzle's (min, max)): keep at least 90 % of the parent's attention memory
+    attention = _flat(table.costs["attention_memory_mib"])
+    floor = 0.9 * sum(float(c.max()) for c in table.costs["attention_memory_mib"])
+    ranged = run_cli(home, "pick", "h100", *budgets, f"--budget=stats.attention_memory_mib={floor}:", "--json")
+    assert ranged.returncode == 0, ranged.stderr
+    solution = json.loads(ranged.stdout)["solutions"][0]
+    assert solution["costs"]["attention_memory_mib"] >= floor
+    memory, runtime = (float(b.split("=")[-1]) for b in budgets)
+    kl = -_flat(table.accuracy)
+    best = oracle(table, kl, [(_flat(table.costs["memory_mib"]), memory), (_flat(table.costs["runtime_ms"]), runtime),
+                              (-attention, -floor)])
+    assert solution["objective_value"] == pytest.approx(kl[best].sum(), rel=1e-9)
+    assert solution["objective_value"] >= one["objective_value"] * (1 - 1e-12)  # a bound never helps
