@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nMLflow UI: {ui_command(settings.tracking.uri)}")
         print(f"summary: {result.summary_path}")
         return EXIT_OK
+    except BrokenPipeError:  # the reader went away (`blocknas fronts show X | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - classified by type below; anything else is a bug: re-raised
         code = _exit_code(exc)
         if code is None:
@@ -370,6 +373,11 @@ def _shown_front(store, settings, full, name: str):
     return solve_target(store, base, entry, settings.solver.max_points)
 
 
+def _blocks_text(blocks: list[str]) -> str:
+    """Block keys on one line (a Puzzle variant's tab-separated sub-blocks joined by single spaces)."""
+    return "  ".join(" ".join(b.split()) for b in blocks)
+
+
 def _fronts(settings, args, full) -> int:
     from orchestrator.storage import PerformanceStore
     from orchestrator.targets import registry, switching
@@ -392,7 +400,7 @@ def _fronts(settings, args, full) -> int:
         text = "\n".join([f"{front.target} (version {front.target_version}) on {front.experiment}: "
                           f"{len(front.points)} points, computed {out['computed_at']}",
                           f"{front.metric:>14}  {'predicted':>10}  blocks"]
-                         + [f"{p['cost']:>14.4f}  {p['predicted_accuracy']:>10.4f}  {' '.join(p['blocks'])}"
+                         + [f"{p['cost']:>14.4f}  {p['predicted_accuracy']:>10.4f}  {_blocks_text(p['blocks'])}"
                             for p in front.points])
     else:
         base, entry = _prepared(store, settings, full, args.target)
