@@ -25,6 +25,7 @@ import math
 
 import highspy
 import numpy as np
+import pyomo.environ as pyo
 
 from solvers.additive_mip import _TIGHTENINGS, ROW_TOLERANCE, STEP, ScaledTerm, create_model, selection_of
 from solvers.highs import new_highs, new_solver, run_highs, solve_model
@@ -60,7 +61,18 @@ class CoreSolver:
         self.rows = np.vstack([self.cost, -self.accuracy, *[np.concatenate(t.scaled) for t in budget_terms]])
         self.budget_limits = np.array([t.to_scaled(budgets[n]) + 1e-9
                                        for t, n in zip(budget_terms, sorted(budgets), strict=True)])
+        self.cut_limits = np.zeros(0)  # rows after the budgets: no-good cuts (add_cut)
         self.relaxation = self._relaxation()
+
+    def add_cut(self, selection: tuple[int, ...], distance: int) -> None:
+        """From now on, every network differs from ``selection`` in at least ``distance`` slots."""
+        chosen = (self.starts + np.asarray(selection)).astype(np.int32)
+        row = np.zeros(len(self.cost))
+        row[chosen] = 1.0
+        limit = float(len(self.starts) - distance)
+        self.rows = np.vstack([self.rows, row])
+        self.cut_limits = np.r_[self.cut_limits, limit]
+        self.relaxation.addRow(-highspy.kHighsInf, limit, len(chosen), chosen, np.ones(len(chosen)))
 
     def scaled_cost(self, selection: tuple[int, ...]) -> float:
         return float(self.cost[self.starts + np.asarray(selection)].sum())
@@ -74,6 +86,11 @@ class CoreSolver:
         if cheapest is None or self.cost[cheapest].sum() > self.cost[best].sum():
             cheapest = best  # the floor could not be met more cheaply in exact arithmetic
         return self._selection(cheapest)
+
+    def most_accurate(self) -> tuple[int, ...] | None:
+        """The most accurate network within the budgets and cuts (one MIP: no tie-break on cost)."""
+        chosen = self._minimise(False, math.inf, -math.inf)
+        return None if chosen is None else self._selection(chosen)
 
     def cheapest(self) -> tuple[int, ...] | None:
         chosen = self._minimise(True, math.inf, -math.inf)
@@ -101,7 +118,7 @@ class CoreSolver:
         """Flat indices of the candidates of a network of least cost (``cost``) or else of greatest
         accuracy within the cap, floor and budgets, every row met exactly; None if no network is.
         ``incumbent``: a network known to meet every row, kept in every core (so no core is infeasible)."""
-        limits = np.r_[cost_cap, -accuracy_floor, self.budget_limits]
+        limits = np.r_[cost_cap, -accuracy_floor, self.budget_limits, self.cut_limits]
         for _ in range(_TIGHTENINGS):
             chosen = self._minimise_within(cost, limits, incumbent)
             if chosen is None:
@@ -178,7 +195,8 @@ class CoreSolver:
         )
         # budgets in their own units (tightened ones, after an exact check, included)
         budgets = {name: term.offset + term.scale * (limit - 1e-9)
-                   for name, term, limit in zip(sorted(self.budgets), self.budget_terms, limits[2:], strict=True)}
+                   for name, term, limit in zip(sorted(self.budgets), self.budget_terms,
+                                                limits[2:2 + len(self.budgets)], strict=True)}
         model = create_model(sub, self.metric, budgets)
         cost_cap, floor = limits[0], -limits[1]
         if math.isfinite(cost_cap):
@@ -186,6 +204,12 @@ class CoreSolver:
         if math.isfinite(floor):
             absolute = self.accuracy_term.offset + self.accuracy_term.scale * floor
             model.accuracy_floor_value = model.accuracy_term.to_scaled(absolute)
+        position = {int(k): (i, j) for i, members in enumerate(per_slot) for j, k in enumerate(members)}
+        model.no_good = pyo.ConstraintList()
+        for row, limit in zip(self.rows[2 + len(self.budgets):], self.cut_limits, strict=True):
+            members = [position[int(k)] for k in np.flatnonzero(row) if int(k) in position]
+            if len(members) > limit:  # a cut the core cannot violate needs no row
+                model.no_good.add(sum(model.x[i, j] for i, j in members) <= limit)
         if minimise_cost:
             model.max_accuracy.deactivate()
             model.min_cost.activate()

@@ -3,7 +3,8 @@
 After each solution ``s`` the model gets ``sum_i x[i, s_i] <= m - d``: the next network differs from
 ``s`` in at least ``d`` slots (Hamming distance over slots). With ``d = 1`` the pool is exactly the K
 networks of highest predicted accuracy; with ``d > 1`` it is the greedy diverse pool Puzzle uses: each
-next network is the best one at distance ``>= d`` from every network already in the pool.
+next network is the best one at distance ``>= d`` from every network already in the pool. A block
+library (``pareto.uses_cores``) is solved on Lagrangian cores, the cuts joining the LP bound and the core.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import pyomo.environ as pyo
 
 from solvers.additive_mip import create_model, solve_exactly
 from solvers.highs import new_solver
-from solvers.pareto import InfeasibleBudgetError, ParetoPoint, _check_budgets
+from solvers.lagrangian_core import CoreSolver
+from solvers.pareto import InfeasibleBudgetError, ParetoPoint, _check_budgets, uses_cores
 from solvers.table import BlockTable
 
 
@@ -34,18 +36,24 @@ def solution_pool(
     metric = next(iter(budgets), None) or next(iter(table.costs), None)
     if metric is None:
         raise ValueError("the table has no cost metric")
-    model = create_model(table, metric, budgets)
-    model.no_good = pyo.ConstraintList()
-    slots = len(table.slots)
+    if uses_cores(table):  # a block library: each solve on a core, the cuts in its LP bound and its MIP
+        cores = CoreSolver(table, metric, budgets)
+        cut, best = cores.add_cut, cores.most_accurate
+    else:
+        model = create_model(table, metric, budgets)
+        model.no_good = pyo.ConstraintList()
+        solver, slots = new_solver(), len(table.slots)
 
-    def cut(selection: tuple[int, ...], distance: int) -> None:
-        model.no_good.add(sum(model.x[i, j] for i, j in enumerate(selection)) <= slots - distance)
+        def cut(selection: tuple[int, ...], distance: int) -> None:
+            model.no_good.add(sum(model.x[i, j] for i, j in enumerate(selection)) <= slots - distance)
+
+        def best() -> tuple[int, ...] | None:
+            return solve_exactly(solver, model, table)
 
     for selection in exclude:
         cut(tuple(selection), 1)
-    solver = new_solver()
     pool: list[ParetoPoint] = []
-    while len(pool) < k and (selection := solve_exactly(solver, model, table)) is not None:
+    while len(pool) < k and (selection := best()) is not None:
         pool.append(ParetoPoint(
             blocks=tuple(table.choices[i][j] for i, j in enumerate(selection)),
             predicted_accuracy=table.predict_accuracy(selection),

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import solvers.pareto as pareto
 from solvers import BlockTable, enumerate_networks
 from solvers.pools import solution_pool
 from solvers.structure import ConnectivityRule
@@ -33,8 +34,11 @@ def greedy_pool(table, k, budget, min_distance, exclude=()):
     return [float(accuracy[s]) for s in accepted], [tuple(selections[s]) for s in accepted]
 
 
+@pytest.mark.parametrize("cores", [False, True])  # True: as a block library is solved, on Lagrangian cores
 @pytest.mark.parametrize("seed,min_distance", [(0, 1), (1, 1), (2, 2), (3, 3)])
-def test_pool_equals_brute_force_top_k_and_greedy_diverse_pool(seed, min_distance):
+def test_pool_equals_brute_force_top_k_and_greedy_diverse_pool(seed, min_distance, cores, monkeypatch):
+    if cores:
+        monkeypatch.setattr(pareto, "CORE_MIN_CANDIDATES", 0)
     table = random_table(seed)
     _, _, costs = enumerate_networks(table, ["lat"])
     budget = float(np.quantile(costs["lat"], 0.6))
