@@ -190,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"blocknas: error: {exc}", file=sys.stderr)
         return code
     except KeyboardInterrupt:
-        print("blocknas: interrupted; finished blocks are stored, the next run measures only the rest",
-              file=sys.stderr)
+        print("blocknas: interrupted" + ("; finished blocks are stored, the next run measures only the rest"
+                                         if args.command == "run" else "; nothing was stored"), file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if "ray" in sys.modules:

@@ -9,6 +9,8 @@
   reaching it raises ``SolverTimeLimitError``, naming the limit and how to raise it.
 - Quiet: HiGHS prints its banner on stdout when a process creates its first instance; that is done here,
   once, with stdout pointed elsewhere, so ``--json`` output stays JSON.
+- Interruptible: Ctrl-C during a solve stops HiGHS at its next check (its interrupt callbacks) and raises
+  ``KeyboardInterrupt`` (HiGHS itself would not notice it until the solve ended).
 - Single-threaded and deterministic. HiGHS keeps one thread scheduler per process: when another
   library in the process already started it with a different thread count, it is reset (once per run).
 """
@@ -16,8 +18,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 
 import highspy
 from pyomo.contrib.appsi.base import TerminationCondition
@@ -73,6 +79,37 @@ def _first_instance() -> None:
 
 
 _first_instance()
+# An interrupted solve is ours to report (KeyboardInterrupt), not a warning about an unknown status.
+logging.getLogger("pyomo.contrib.appsi.solvers.highs").addFilter(lambda record: "kInterrupt" not in record.getMessage())
+
+
+def _interruptibly(work: Callable):
+    """``work(watch)`` with Ctrl-C deferred: a HiGHS instance passed to ``watch`` stops at its next check,
+    and ``KeyboardInterrupt`` is raised once ``work`` has returned (Pyomo turns an exception raised inside
+    it into an error of its own)."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        return work(lambda highs: None)
+    pressed, hooks = [], []
+
+    def check(event) -> None:
+        if pressed:
+            event.interrupt()
+
+    def watch(highs: highspy.Highs) -> None:
+        for hook in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+            hook.subscribe(check)
+            hooks.append(hook)
+
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+    try:
+        result = work(watch)
+    finally:
+        for hook in hooks:
+            hook.unsubscribe(check)
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+    return result
 
 
 def new_highs() -> highspy.Highs:
@@ -87,9 +124,13 @@ def new_highs() -> highspy.Highs:
 
 def run_highs(highs: highspy.Highs) -> highspy.HighsModelStatus:
     """Run a direct instance; its model status (``SolverTimeLimitError`` at the time limit)."""
-    if highs.run() == highspy.HighsStatus.kError and highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
-        highspy.Highs.resetGlobalScheduler(True)  # started by someone else with another thread count
-        highs.run()
+    def work(watch):
+        watch(highs)
+        if highs.run() == highspy.HighsStatus.kError and highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
+            highspy.Highs.resetGlobalScheduler(True)  # started by someone else with another thread count
+            highs.run()
+
+    _interruptibly(work)
     status = highs.getModelStatus()
     if status == highspy.HighsModelStatus.kTimeLimit:
         raise _time_limit_error(highs.getOptionValue("time_limit"))
@@ -111,10 +152,17 @@ def new_solver():
 
 def solve_model(solver, model) -> bool:
     """Solve and load the solution: True if optimal, False if infeasible; anything else is an error."""
-    results = solver.solve(model)
-    if results.termination_condition == TerminationCondition.error:
-        highspy.Highs.resetGlobalScheduler(True)
+    def work(watch):
+        if solver._model is not model:  # Pyomo's persistent HiGHS: its highspy instance exists once set
+            solver.set_instance(model)
+        watch(solver._solver_model)
         results = solver.solve(model)
+        if results.termination_condition == TerminationCondition.error:
+            highspy.Highs.resetGlobalScheduler(True)
+            results = solver.solve(model)
+        return results
+
+    results = _interruptibly(work)
     if results.termination_condition == TerminationCondition.optimal:
         results.solution_loader.load_vars()
         return True

@@ -95,3 +95,29 @@ def test_diverse_solutions_and_ranges(library):
                               (-attention, -floor)])
     assert solution["objective_value"] == pytest.approx(kl[best].sum(), rel=1e-9)
     assert solution["objective_value"] >= one["objective_value"] * (1 - 1e-12)  # a bound never helps
+
+
+def test_ctrl_c_stops_a_long_library_front_at_once(home, tmp_path):
+    """A 100-point front of a 2,000-candidate library within a budget takes minutes here; SIGINT (Ctrl-C)
+    must stop HiGHS mid-solve, not when the solve would have ended."""
+    import signal
+    import time
+
+    from tests.conftest import kill_session, start_cli
+
+    path = library_file(tmp_path / "block_library.json", layers=80, seed=1)
+    layers = json.loads(path.read_text()).values()
+    parent = sum(max(v["stats"]["memory_mib"] for v in layer.values()) for layer in layers)
+    added = run_cli(home, "targets", "add", "big", "--file", str(path), f"--budget=stats.memory_mib={0.7 * parent}")
+    assert added.returncode == 0, added.stderr
+    proc = start_cli(home, "fronts", "show", "big")
+    try:
+        time.sleep(8)  # start-up (about 2 s), then well into the front's solves
+        assert proc.poll() is None, "the front was solved before the interrupt: make the library larger"
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - sent < 10, "Ctrl-C waited for the solve to end"
+        assert proc.returncode == 130 and "interrupted; nothing was stored" in err, err
+    finally:
+        kill_session(proc.pid)
