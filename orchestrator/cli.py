@@ -412,7 +412,7 @@ def _fronts(settings, args, full) -> int:
                   else switching.switch(store, base, args.target, args.budget, settings.solver.max_points, entry))
         out = result.as_json()
         text = (f"{args.target} within {result.metric} <= {args.budget:g}: " + (
-            f"{' '.join(result.point['blocks'])} (predicted {result.point['predicted_accuracy']:.4f}, "
+            f"{_blocks_text(result.point['blocks'])} (predicted {result.point['predicted_accuracy']:.4f}, "
             f"{result.metric} {result.point['cost']:.4f})" if result.point else "no architecture fits this budget"))
     print(json.dumps(out, indent=2, default=str) if args.json else text)
     return EXIT_OK

@@ -26,7 +26,7 @@ TIE = 1e-12
 # A row (budget, cost cap, accuracy floor) counts as met when exceeded by at most this, in scaled units:
 # HiGHS's own feasibility tolerance is looser (a tighter one can stall it), so answers are checked here.
 ROW_TOLERANCE = 1e-12
-_TIGHTENINGS = 8  # re-solves with a violated row tightened before giving up on numerical grounds
+TIGHTENINGS = 8  # re-solves with a violated row tightened before giving up on numerical grounds
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def solve_exactly(solver, model: pyo.ConcreteModel, table: BlockTable) -> tuple[
             *((model.budget_limit[n], model.budget_terms[n], 1.0) for n in model.BUDGETS)]
     saved = [pyo.value(param) for param, _, _ in rows]
     try:
-        for _ in range(_TIGHTENINGS):
+        for _ in range(TIGHTENINGS):
             if not solve_model(solver, model):
                 return None
             selection = selection_of(model, table)
@@ -153,7 +153,7 @@ def solve_exactly(solver, model: pyo.ConcreteModel, table: BlockTable) -> tuple[
         for (param, _, _), value in zip(rows, saved, strict=True):
             param.set_value(value)
     raise RuntimeError(f"HiGHS kept returning networks that exceed a row by more than {ROW_TOLERANCE:g} (scaled) "
-                       f"after {_TIGHTENINGS} tightenings; numerical trouble in this table")
+                       f"after {TIGHTENINGS} tightenings; numerical trouble in this table")
 
 
 def selection_of(model: pyo.ConcreteModel, table: BlockTable) -> tuple[int, ...]:

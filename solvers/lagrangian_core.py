@@ -27,7 +27,7 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from solvers.additive_mip import _TIGHTENINGS, ROW_TOLERANCE, STEP, ScaledTerm, create_model, selection_of
+from solvers.additive_mip import ROW_TOLERANCE, STEP, TIGHTENINGS, ScaledTerm, create_model, selection_of
 from solvers.highs import new_highs, new_solver, run_highs, solve_model
 from solvers.table import BlockTable
 
@@ -56,11 +56,10 @@ class CoreSolver:
         self.accuracy = np.concatenate(self.accuracy_term.scaled)
         self.cost = np.concatenate(self.cost_term.scaled)
         self.budget_terms = [ScaledTerm.of(table.cost_offsets.get(n, 0.0), table.costs[n]) for n in sorted(budgets)]
-        budget_terms = self.budget_terms
         # rows G N <= b: cost cap, accuracy floor (as -accuracy <= -floor), budgets (as create_model has them)
-        self.rows = np.vstack([self.cost, -self.accuracy, *[np.concatenate(t.scaled) for t in budget_terms]])
+        self.rows = np.vstack([self.cost, -self.accuracy, *[np.concatenate(t.scaled) for t in self.budget_terms]])
         self.budget_limits = np.array([t.to_scaled(budgets[n]) + 1e-9
-                                       for t, n in zip(budget_terms, sorted(budgets), strict=True)])
+                                       for t, n in zip(self.budget_terms, sorted(budgets), strict=True)])
         self.cut_limits = np.zeros(0)  # rows after the budgets: no-good cuts (add_cut)
         self.relaxation = self._relaxation()
 
@@ -119,7 +118,7 @@ class CoreSolver:
         accuracy within the cap, floor and budgets, every row met exactly; None if no network is.
         ``incumbent``: a network known to meet every row, kept in every core (so no core is infeasible)."""
         limits = np.r_[cost_cap, -accuracy_floor, self.budget_limits, self.cut_limits]
-        for _ in range(_TIGHTENINGS):
+        for _ in range(TIGHTENINGS):
             chosen = self._minimise_within(cost, limits, incumbent)
             if chosen is None:
                 return None
@@ -131,7 +130,7 @@ class CoreSolver:
         if incumbent is not None:
             return incumbent
         raise RuntimeError(f"HiGHS kept returning networks that exceed a budget by more than {ROW_TOLERANCE:g} "
-                           f"(scaled) after {_TIGHTENINGS} tightenings; numerical trouble in this table")
+                           f"(scaled) after {TIGHTENINGS} tightenings; numerical trouble in this table")
 
     def _minimise_within(self, cost: bool, limits: np.ndarray, incumbent: np.ndarray | None) -> np.ndarray | None:
         objective = self.cost if cost else -self.accuracy
