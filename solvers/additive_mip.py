@@ -38,9 +38,11 @@ class ScaledTerm:
     scaled: tuple[np.ndarray, ...]
 
     @classmethod
-    def of(cls, offset: float, per_slot: tuple[np.ndarray, ...]) -> ScaledTerm:
+    def of(cls, offset: float, per_slot: tuple[np.ndarray, ...], scaled: bool = True) -> ScaledTerm:
+        """``scaled=False``: shifted only (scale 1), in the values' own units."""
         mins = [float(v.min()) for v in per_slot]
         scale = float(sum(float(v.max()) - lo for v, lo in zip(per_slot, mins, strict=True))) or 1.0
+        scale = scale if scaled else 1.0
         scaled = tuple((np.asarray(v, dtype=float) - lo) / scale for v, lo in zip(per_slot, mins, strict=True))
         return cls(offset + sum(mins), scale, scaled)
 
@@ -55,7 +57,8 @@ class ScaledTerm:
         return float(sum(self.scaled[i][j] for i, j in enumerate(selection)))
 
 
-def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, float]) -> pyo.ConcreteModel:
+def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, float],
+                 by_type: bool = False) -> pyo.ConcreteModel:
     """Model with objectives ``max_accuracy`` and ``min_cost`` (one active at a time) and constraints:
 
     - ``one_block_per_slot[i]``: exactly one candidate chosen per slot;
@@ -67,9 +70,18 @@ def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, floa
     pairs = [(i, j) for i, names in enumerate(table.choices) for j in range(len(names))]
     model.PAIRS = pyo.Set(initialize=pairs, dimen=2, ordered=True)
     model.SLOTS = pyo.RangeSet(0, len(table.slots) - 1)
-    model.x = pyo.Var(model.PAIRS, domain=pyo.Binary)
+    types = _cost_types(table, [objective_cost, *budgets]) if by_type else None
+    model.x = pyo.Var(model.PAIRS, domain=pyo.UnitInterval if types else pyo.Binary)
+    if types:  # see _cost_types: the integers are the counts per type, the x a transportation polytope
+        model.TYPES = pyo.RangeSet(0, len(types) - 1)
+        model.count = pyo.Var(model.TYPES, domain=pyo.NonNegativeIntegers, bounds=(0, len(table.slots)))
+        model.count_of_type = pyo.Constraint(
+            model.TYPES, rule=lambda m, g: sum(m.x[i, j] for i, j in types[g]) == m.count[g])
 
-    accuracy = ScaledTerm.of(table.accuracy_offset, table.accuracy)
+    # Accuracy in its own units, shifted only: scaled to [0, 1] by a range that a few huge values set (a
+    # no-op layer's KL of 400 in a library whose networks differ by 0.001), the differences that decide
+    # fall below HiGHS's optimality tolerance and it returns a worse network as optimal.
+    accuracy = ScaledTerm.of(table.accuracy_offset, table.accuracy, scaled=False)
     cost = ScaledTerm.of(table.cost_offsets.get(objective_cost, 0.0), table.costs[objective_cost])
     model.accuracy_term, model.cost_term = accuracy, cost
 
@@ -96,13 +108,34 @@ def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, floa
 
     model.cost_cap_value = pyo.Param(mutable=True, initialize=NO_CAP)
     model.cost_cap = pyo.Constraint(expr=linear(cost) <= model.cost_cap_value)
-    model.accuracy_floor_value = pyo.Param(mutable=True, initialize=-1.0)
+    model.no_floor = -1.0 - float(sum(float(v.max()) for v in accuracy.scaled))  # below every network
+    model.accuracy_floor_value = pyo.Param(mutable=True, initialize=model.no_floor)
     model.accuracy_floor = pyo.Constraint(expr=linear(accuracy) >= model.accuracy_floor_value)
 
     model.max_accuracy = pyo.Objective(expr=linear(accuracy), sense=pyo.maximize)
     model.min_cost = pyo.Objective(expr=linear(cost), sense=pyo.minimize)
     model.min_cost.deactivate()
     return model
+
+
+def _cost_types(table: BlockTable, metrics: list[str]) -> list[list[tuple[int, int]]] | None:
+    """Candidates grouped by their costs, when far fewer groups than candidates (a Puzzle library: a variant
+    costs the same in every layer). Then a network's costs depend only on how many slots use each group,
+    and for given integer counts the best assignment of slots is a transportation problem, whose LP has
+    integral optima: the MIP branches on a few counts instead of every binary. None when it does not pay
+    off (or the table has rules)."""
+    if table.rules:
+        return None
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for i, names in enumerate(table.choices):
+        for j in range(len(names)):
+            groups.setdefault(tuple(float(table.costs[m][i][j]) for m in metrics), []).append((i, j))
+    return list(groups.values()) if len(groups) * 4 <= sum(len(c) for c in table.choices) else None
+
+
+def is_integral(model: pyo.ConcreteModel) -> bool:
+    """Every x of a solved model at 0 or 1 (what a by-type model's optimum is, bar numerical trouble)."""
+    return all(min(abs(v), abs(1 - v)) <= 1e-6 for v in (pyo.value(x) for x in model.x.values()))
 
 
 def _add_rules(model: pyo.ConcreteModel, table: BlockTable) -> None:
@@ -135,6 +168,9 @@ def solve_exactly(solver, model: pyo.ConcreteModel, table: BlockTable) -> tuple[
     The rows' limits are as they were when this returns."""
     rows = [(model.cost_cap_value, model.cost_term, 1.0), (model.accuracy_floor_value, model.accuracy_term, -1.0),
             *((model.budget_limit[n], model.budget_terms[n], 1.0) for n in model.BUDGETS)]
+    # each row's tolerance in its units: the scaled rows' range is 1, the accuracy's its own range
+    tolerance = [ROW_TOLERANCE * max(1.0, -model.no_floor if term is model.accuracy_term else 1.0)
+                 for _, term, _ in rows]
     saved = [pyo.value(param) for param, _, _ in rows]
     try:
         for _ in range(TIGHTENINGS):
@@ -142,10 +178,10 @@ def solve_exactly(solver, model: pyo.ConcreteModel, table: BlockTable) -> tuple[
                 return None
             selection = selection_of(model, table)
             violated = False
-            for param, term, sign in rows:
+            for (param, term, sign), tol in zip(rows, tolerance, strict=True):
                 excess = sign * (term.of_selection(selection) - pyo.value(param))
-                if excess > ROW_TOLERANCE:
-                    param.set_value(pyo.value(param) - sign * (excess + ROW_TOLERANCE))
+                if excess > tol:
+                    param.set_value(pyo.value(param) - sign * (excess + tol))
                     violated = True
             if not violated:
                 return selection

@@ -66,7 +66,7 @@ def _lexicographic_step(solver, model, table: BlockTable) -> tuple[int, ...] | N
     """Max accuracy under the current cost cap, then min cost among the networks that tie with it."""
     model.max_accuracy.activate()
     model.min_cost.deactivate()
-    model.accuracy_floor_value = -1.0
+    model.accuracy_floor_value = model.no_floor
     best = solve_exactly(solver, model, table)
     if best is None:
         return None
@@ -74,7 +74,7 @@ def _lexicographic_step(solver, model, table: BlockTable) -> tuple[int, ...] | N
     model.max_accuracy.deactivate()
     model.min_cost.activate()
     cheapest = solve_exactly(solver, model, table)
-    model.accuracy_floor_value = -1.0
+    model.accuracy_floor_value = model.no_floor
     if cheapest is None or model.cost_term.of_selection(cheapest) > model.cost_term.of_selection(best):
         return best  # the tie could not be met more cheaply in exact arithmetic
     return cheapest
@@ -96,7 +96,7 @@ class _ModelSweep:
 
     def cheapest(self) -> tuple[int, ...] | None:
         model = self.model
-        model.cost_cap_value, model.accuracy_floor_value = NO_CAP, -1.0
+        model.cost_cap_value, model.accuracy_floor_value = NO_CAP, model.no_floor
         model.max_accuracy.deactivate()
         model.min_cost.activate()
         return solve_exactly(self.solver, model, self.table)
