@@ -133,11 +133,6 @@ def _cost_types(table: BlockTable, metrics: list[str]) -> list[list[tuple[int, i
     return list(groups.values()) if len(groups) * 4 <= sum(len(c) for c in table.choices) else None
 
 
-def is_integral(model: pyo.ConcreteModel) -> bool:
-    """Every x of a solved model at 0 or 1 (what a by-type model's optimum is, bar numerical trouble)."""
-    return all(min(abs(v), abs(1 - v)) <= 1e-6 for v in (pyo.value(x) for x in model.x.values()))
-
-
 def _add_rules(model: pyo.ConcreteModel, table: BlockTable) -> None:
     """Connectivity rules (see ``solvers.structure``): one path variable per path, sum >= 1."""
     rows = [(r, k) for r, rule in enumerate(table.rules) for k in range(len(rule.paths))]

@@ -150,8 +150,9 @@ def new_solver():
     return solver
 
 
-def solve_model(solver, model) -> bool:
-    """Solve and load the solution: True if optimal, False if infeasible; anything else is an error."""
+def solve_model(solver, model, variables: list | None = None) -> bool:
+    """Solve and load the solution (of ``variables`` only, if given): True if optimal, False if
+    infeasible; anything else is an error."""
     def work(watch):
         if solver._model is not model:  # Pyomo's persistent HiGHS: its highspy instance exists once set
             solver.set_instance(model)
@@ -164,7 +165,7 @@ def solve_model(solver, model) -> bool:
 
     results = _interruptibly(work)
     if results.termination_condition == TerminationCondition.optimal:
-        results.solution_loader.load_vars()
+        results.solution_loader.load_vars(variables)
         return True
     if results.termination_condition == TerminationCondition.infeasible:
         return False

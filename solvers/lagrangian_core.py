@@ -14,34 +14,41 @@ only. If that core's optimum ``z`` has ``z - LB <= delta`` it is optimal for the
 the core is widened to ``z - LB`` once, which is then sure to be enough. The bound holds for every
 ``lam >= 0``, so exactness does not depend on the LP, only the core's size does.
 
+The tie-break on cost after each most-accurate network needs no wide core: by the accuracy's own bound, a
+network that ties with the optimum uses only candidates with accuracy penalty <= the optimum's gap, about one
+per slot (``_in_ties``). Cores are solved on one persistent model of the whole table, the candidates outside
+the core bounded to 0, so no core rebuilds a model.
+
 Block libraries have tiny integrality gaps (a basic LP optimum splits at most one slot per relaxed row),
 so a core holds a few candidates per slot: on 80 x 125 libraries 2-4 % of them, and a 20-point front
-takes 1.7 s instead of 27 s (``benchmarks/targets.py --check``: the same networks).
+takes about 2 s instead of 26 s (``benchmarks/targets.py --check``: the same networks).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
 
 from solvers.additive_mip import (
+    NO_CAP,
     ROW_TOLERANCE,
     STEP,
     TIGHTENINGS,
     ScaledTerm,
     create_model,
-    is_integral,
-    selection_of,
 )
 from solvers.highs import new_highs, new_solver, run_highs, solve_model
 from solvers.table import BlockTable
 
-CORE_PER_SLOT = 2  # the first core: about this many candidates per slot beyond each slot's cheapest
+CORE_PER_SLOT = 1  # the first core: about this many candidates per slot beyond each slot's cheapest
 # Cores are small and their LP bound is already tight: HiGHS's restarts and sub-MIP heuristics cost more
 # than they find there (measured: 80 x 125 fronts 35 % faster). Search options only; the gap stays zero.
+_INTEGRALITY = 1e-6  # a by-type model's relaxed x this close to 0 or 1 counts as integral
+_BOUND_SLACK = 1e-9  # added to bounds computed in floating point before they exclude a candidate
 _CORE_OPTIONS = {"mip_allow_restart": False, "mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False,
                  "mip_heuristic_run_feasibility_jump": False}
 
@@ -69,6 +76,8 @@ class CoreSolver:
         self.budget_limits = np.array([t.to_scaled(budgets[n]) + 1e-9
                                        for t, n in zip(self.budget_terms, sorted(budgets), strict=True)])
         self.cut_limits = np.zeros(0)  # rows after the budgets: no-good cuts (add_cut)
+        self._cuts: list[tuple[tuple[int, ...], float]] = []
+        self._models: dict[bool, tuple] = {}  # by_type -> persistent model, solver, its x in flat order
         self.relaxation = self._relaxation()
 
     def add_cut(self, selection: tuple[int, ...], distance: int) -> None:
@@ -80,6 +89,9 @@ class CoreSolver:
         self.rows = np.vstack([self.rows, row])
         self.cut_limits = np.r_[self.cut_limits, limit]
         self.relaxation.addRow(-highspy.kHighsInf, limit, len(chosen), chosen, np.ones(len(chosen)))
+        self._cuts.append((tuple(selection), limit))
+        for model, _, _ in {id(m[0]): m for m in self._models.values()}.values():
+            model.no_good.add(sum(model.x[i, j] for i, j in enumerate(selection)) <= limit)
 
     def scaled_cost(self, selection: tuple[int, ...]) -> float:
         return float(self.cost[self.starts + np.asarray(selection)].sum())
@@ -89,7 +101,7 @@ class CoreSolver:
         if best is None:
             return None
         floor = self.accuracy_term.tie_floor(float(self.accuracy[best].sum()))
-        cheapest = self._minimise(True, cost_cap, floor, incumbent=best)
+        cheapest = self._minimise(True, cost_cap, floor, incumbent=best, allowed=self._in_ties(cost_cap, floor))
         if cheapest is None or self.cost[cheapest].sum() > self.cost[best].sum():
             cheapest = best  # the floor could not be met more cheaply in exact arithmetic
         return self._selection(cheapest)
@@ -120,14 +132,36 @@ class CoreSolver:
                    np.tile(np.arange(n, dtype=np.int32), k), self.rows.ravel())
         return lp
 
-    def _minimise(self, cost: bool, cost_cap: float, accuracy_floor: float,
-                  incumbent: np.ndarray | None = None) -> np.ndarray | None:
+    def _in_ties(self, cost_cap: float, floor: float) -> np.ndarray:
+        """The candidates that can be in a network of accuracy >= ``floor`` within the cap, budgets and cuts:
+        by the accuracy's own Lagrangian bound, ``-accuracy(N) >= bound + sum_i pen_i[N_i]``, none with
+        ``pen > -floor - bound``. Just below the optimum that leaves about one candidate per slot, so the
+        tie-break on cost is a MIP of a few candidates (or none, when one network is left)."""
+        limits = np.r_[cost_cap, math.inf, self.budget_limits, self.cut_limits]
+        penalty, bound = self._penalties(-self.accuracy, limits)
+        return penalty <= -floor - bound + _BOUND_SLACK
+
+    def _penalties(self, objective: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """Each candidate's ``pen`` and the bound ``LB`` (module docstring) from the LP's multipliers;
+        None if even the LP is infeasible."""
+        multipliers = self._multipliers(objective, limits)
+        if multipliers is None:
+            return None
+        active = np.isfinite(limits)
+        reduced = objective + multipliers[active] @ self.rows[active]
+        best = np.minimum.reduceat(reduced, self.starts)
+        return reduced - best[self.slot_of], float(best.sum() - multipliers[active] @ limits[active])
+
+    def _minimise(self, cost: bool, cost_cap: float, accuracy_floor: float, incumbent: np.ndarray | None = None,
+                  allowed: np.ndarray | None = None) -> np.ndarray | None:
         """Flat indices of the candidates of a network of least cost (``cost``) or else of greatest
         accuracy within the cap, floor and budgets, every row met exactly; None if no network is.
-        ``incumbent``: a network known to meet every row, kept in every core (so no core is infeasible)."""
+        ``incumbent``: a network known to meet every row, kept in every core (so no core is infeasible).
+        ``allowed``: a mask of the candidates that can be in a network meeting the rows (the rest is left
+        out of every core)."""
         limits = np.r_[cost_cap, -accuracy_floor, self.budget_limits, self.cut_limits]
         for _ in range(TIGHTENINGS):
-            chosen = self._minimise_within(cost, limits, incumbent)
+            chosen = self._minimise_within(cost, limits, incumbent, allowed)
             if chosen is None:
                 return None
             excess = self.rows[:, chosen].sum(axis=1) - limits
@@ -140,22 +174,24 @@ class CoreSolver:
         raise RuntimeError(f"HiGHS kept returning networks that exceed a budget by more than {ROW_TOLERANCE:g} "
                            f"(scaled) after {TIGHTENINGS} tightenings; numerical trouble in this table")
 
-    def _minimise_within(self, cost: bool, limits: np.ndarray, incumbent: np.ndarray | None) -> np.ndarray | None:
+    def _minimise_within(self, cost: bool, limits: np.ndarray, incumbent: np.ndarray | None,
+                         allowed: np.ndarray | None) -> np.ndarray | None:
         objective = self.cost if cost else -self.accuracy
-        multipliers = self._multipliers(objective, limits)
-        if multipliers is None:
+        slots = len(self.starts)
+        if incumbent is not None and allowed is not None and allowed.sum() == slots == allowed[incumbent].sum():
+            return incumbent  # one candidate left per slot: the incumbent is the only network
+        penalties = self._penalties(objective, limits)
+        if penalties is None:
             return None
-        active = np.isfinite(limits)
-        reduced = objective + multipliers[active] @ self.rows[active]
-        best = np.minimum.reduceat(reduced, self.starts)
-        penalty = reduced - best[self.slot_of]
-        bound = float(best.sum() - multipliers[active] @ limits[active])
-        widest = float(penalty.max())
+        penalty, bound = penalties
+        if allowed is not None:
+            penalty[~allowed] = math.inf
+        widest = float(penalty[np.isfinite(penalty)].max())
         # The first core: the candidates of least penalty, about CORE_PER_SLOT more per slot than the
         # cheapest ones (a gap relative to the objective's range keeps most of a library whose range is set
         # by a few huge values, e.g. no-op layers' KL). Any first gap is exact: the loop widens as needed.
-        positive = np.sort(penalty[penalty > 0])
-        extra = min(len(positive), CORE_PER_SLOT * len(self.starts))
+        positive = np.sort(penalty[(penalty > 0) & (penalty <= widest)])
+        extra = min(len(positive), int(CORE_PER_SLOT * len(self.starts)))
         gap = float(positive[extra - 1]) if extra else 0.0
         if incumbent is not None:
             gap = max(0.0, min(gap, float(objective[incumbent].sum()) - bound))
@@ -188,54 +224,70 @@ class CoreSolver:
         return np.maximum(0.0, -np.asarray(lp.getSolution().row_dual)[m:])
 
     def _solve_core(self, core: np.ndarray, minimise_cost: bool, limits: np.ndarray) -> np.ndarray | None:
-        table = self.table
-        per_slot = np.split(core, np.searchsorted(core, self.starts[1:]))
-        local = [idx - start for idx, start in zip(per_slot, self.starts, strict=True)]
-        sub = BlockTable(
-            slots=table.slots,
-            choices=tuple(tuple(names[j] for j in keep) for names, keep in zip(table.choices, local, strict=True)),
-            accuracy=tuple(a[keep] for a, keep in zip(table.accuracy, local, strict=True)),
-            accuracy_offset=table.accuracy_offset,
-            costs={name: tuple(c[keep] for c, keep in zip(per, local, strict=True)) for name, per in table.costs.items()
-                   if name == self.metric or name in self.budgets},
-            cost_offsets=table.cost_offsets,
-        )
-        # budgets in their own units (tightened ones, after an exact check, included)
-        budgets = {name: term.offset + term.scale * (limit - 1e-9)
-                   for name, term, limit in zip(sorted(self.budgets), self.budget_terms,
-                                                limits[2:2 + len(self.budgets)], strict=True)}
         # By cost type when a library's variants cost the same in every layer (a far easier MIP: 20-point
-        # fronts of the real Llama-70B library 3.7 s instead of 12-14 s). An accuracy floor or cuts can make
-        # its optimum fractional: then the binary model decides.
-        selection = self._core_model_solve(sub, budgets, limits, per_slot, minimise_cost, True)
+        # fronts of the real Llama-70B library 2.4 s instead of 6.2 s by binaries). An accuracy floor or cuts
+        # can make its optimum fractional: then the binary model decides.
+        selection = self._core_model_solve(core, limits, minimise_cost, True)
         if selection is False:
-            selection = self._core_model_solve(sub, budgets, limits, per_slot, minimise_cost, False)
+            selection = self._core_model_solve(core, limits, minimise_cost, False)
         return selection
 
-    def _core_model_solve(self, sub: BlockTable, budgets: dict, limits: np.ndarray, per_slot: list,
-                          minimise_cost: bool, by_type: bool):
+    def _persistent(self, by_type: bool) -> tuple[pyo.ConcreteModel, dict, list]:
+        """The whole table's model (by cost type or binary), built once, with a persistent solver per
+        objective: a core is this model with every candidate outside it bounded to 0 (HiGHS's presolve
+        drops them), so a core solve rebuilds nothing."""
+        if by_type not in self._models:
+            table = self.table
+            kept = replace(table, costs={n: c for n, c in table.costs.items() if n == self.metric or n in self.budgets})
+            model = create_model(kept, self.metric, self.budgets, by_type=by_type)
+            if by_type and not hasattr(model, "count"):  # no cost types: the binary model serves both
+                self._models[True] = self._persistent(False)
+                return self._models[True]
+            model.no_good = pyo.ConstraintList()
+            for selection, limit in self._cuts:
+                model.no_good.add(sum(model.x[i, j] for i, j in enumerate(selection)) <= limit)
+            variables = [model.x[i, j] for i, names in enumerate(table.choices) for j in range(len(names))]
+            self._models[by_type] = (model, {False: _core_solver(), True: _core_solver()}, variables)
+        return self._models[by_type]
+
+    def _core_model_solve(self, core: np.ndarray, limits: np.ndarray, minimise_cost: bool, by_type: bool):
         """The core's MIP: flat indices of its optimum, None if infeasible, False if a by-type model's
         optimum was not integral."""
-        model = create_model(sub, self.metric, budgets, by_type=by_type)
+        model, solvers, variables = self._persistent(by_type)
+        solver = solvers[minimise_cost]  # one per objective: Pyomo rewrites a solver's objective on a switch
+        in_core = np.zeros(len(variables), dtype=bool)
+        in_core[core] = True
+        for variable, keep in zip(variables, in_core.tolist(), strict=True):
+            variable.setub(1 if keep else 0)  # a bound, not fix(): Pyomo rewrites the rows of fixed variables
         cost_cap, floor = limits[0], -limits[1]
-        if math.isfinite(cost_cap):
-            model.cost_cap_value = model.cost_term.to_scaled(self.cost_term.offset + self.cost_term.scale * cost_cap)
+        model.cost_cap_value = cost_cap if math.isfinite(cost_cap) else NO_CAP
         if math.isfinite(floor):
             absolute = self.accuracy_term.offset + self.accuracy_term.scale * floor
             model.accuracy_floor_value = model.accuracy_term.to_scaled(absolute)
-        position = {int(k): (i, j) for i, members in enumerate(per_slot) for j, k in enumerate(members)}
-        model.no_good = pyo.ConstraintList()
-        for row, limit in zip(self.rows[2 + len(self.budgets):], self.cut_limits, strict=True):
-            members = [position[int(k)] for k in np.flatnonzero(row) if int(k) in position]
-            if len(members) > limit:  # a cut the core cannot violate needs no row
-                model.no_good.add(sum(model.x[i, j] for i, j in members) <= limit)
-        if minimise_cost:
-            model.max_accuracy.deactivate()
-            model.min_cost.activate()
-        solver = new_solver()
-        solver.highs_options = {**solver.highs_options, **_CORE_OPTIONS}
-        if not solve_model(solver, model):
+        else:
+            model.accuracy_floor_value = model.no_floor
+        for name, limit in zip(sorted(self.budgets), limits[2:2 + len(self.budgets)], strict=True):
+            model.budget_limit[name] = float(limit)  # tightened ones, after an exact check, included
+        (model.min_cost if minimise_cost else model.max_accuracy).activate()
+        (model.max_accuracy if minimise_cost else model.min_cost).deactivate()
+        members = [variables[k] for k in core]
+        if not solve_model(solver, model, members):
             return None
-        if by_type and hasattr(model, "count") and not is_integral(model):
+        values = np.array([variable.value for variable in members])
+        if by_type and hasattr(model, "count") and np.any(np.minimum(values, 1 - values) > _INTEGRALITY):
             return False
-        return np.array([per_slot[i][j] for i, j in enumerate(selection_of(model, sub))])
+        # every slot has a candidate in the core (its least penalty is 0): take the chosen one of each
+        slot_bounds = np.searchsorted(core, self.starts[1:])
+        return np.array([members[np.argmax(chosen)] for members, chosen in
+                         zip(np.split(core, slot_bounds), np.split(values, slot_bounds), strict=True)])
+
+
+def _core_solver():
+    """A persistent solver for ``CoreSolver._persistent``'s models: between core solves only variable
+    bounds, mutable parameters and added cuts change, so Pyomo is told to look for nothing else."""
+    solver = new_solver()
+    solver.highs_options = {**solver.highs_options, **_CORE_OPTIONS}
+    config = solver.update_config
+    config.check_for_new_objective = config.update_objective = False
+    config.update_constraints = config.update_named_expressions = config.check_for_new_or_removed_vars = False
+    return solver

@@ -103,6 +103,34 @@ def test_cores_of_a_library_are_small_and_its_spread_front_equals_the_whole_tabl
     assert max(sizes) < 0.25 * candidates and np.mean(sizes) < 0.12 * candidates, sizes
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_the_tie_break_keeps_every_candidate_of_every_network_that_ties(seed):
+    # accuracies on a coarse grid: many networks tie with the optimum, in different candidates
+    table = library(20 + seed, slots=5, variants=6)
+    table = BlockTable(table.slots, table.choices, tuple(np.round(a * 4) / 4 for a in table.accuracy),
+                       table.accuracy_offset, table.costs, table.cost_offsets)
+    budgets = budgets_at(table, 0.6)
+    solver = CoreSolver(table, "latency", budgets)
+    networks, accuracy, costs = enumerate_networks(table, ["latency", *budgets])
+    flat = solver.starts + np.asarray(networks)
+    kept_shares = []
+    for cap in np.quantile(costs["latency"], [0.3, 0.6, 1.0]):
+        feasible = costs["latency"] <= cap
+        for name, limit in budgets.items():
+            feasible &= costs[name] <= limit
+        if not feasible.any():
+            continue
+        best = solver._minimise(False, scaled_cap(solver, float(cap)), -np.inf)
+        floor = solver.accuracy_term.tie_floor(float(solver.accuracy[best].sum()))
+        allowed = solver._in_ties(scaled_cap(solver, float(cap)), floor)
+        ties = feasible & (accuracy >= accuracy[feasible].max() - 1e-9)
+        assert allowed[flat[ties]].all()  # no network that ties is cut off
+        kept_shares.append(allowed.mean())
+        selection = solver.step(scaled_cap(solver, float(cap)))
+        assert table.predict_cost("latency", selection) == pytest.approx(costs["latency"][ties].min(), abs=1e-9)
+    assert kept_shares and min(kept_shares) < 1.0  # and it does leave candidates out
+
+
 def test_jointly_infeasible_budgets_are_reported_by_the_core_path(monkeypatch):
     monkeypatch.setattr(pareto, "CORE_MIN_CANDIDATES", 0)
     table = library(3, slots=6, variants=5)
