@@ -1,0 +1,54 @@
+"""Per-sub-block costs of a decoder: parameters, memory at a batch and sequence length, measured runtime.
+
+Memory is the weights plus, for attention, the KV cache of ``batch x sequence`` tokens
+(``2 x kv_heads x head_dim`` values per token and layer). Runtime is the median wall time of the sub-block's
+forward pass on a ``[batch, sequence, hidden]`` input (prefill) on the machine that runs the job.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+from workers.llm.decoder import Attention, DecoderConfig, SubBlock
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    batch: int = 1
+    sequence: int = 128
+    bytes_per_value: int = 4  # float32 weights and cache (what runs here); 2 for bf16, 1 for FP8
+    repeats: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.batch, self.sequence, self.bytes_per_value, self.repeats) < 1:
+            raise ValueError(f"invalid cost settings {self}: batch, sequence, bytes_per_value and repeats >= 1")
+
+
+def sub_block_costs(block: SubBlock, config: DecoderConfig, settings: CostSettings = CostSettings()) -> dict:
+    """``num_params``, ``memory_mib`` and ``runtime_ms`` of one sub-block."""
+    params = sum(p.numel() for p in block.parameters())
+    cache = 0
+    if not block.noop and isinstance(block.op, Attention):
+        cache = 2 * settings.batch * settings.sequence * block.op.kv_heads * block.op.head_dim
+    memory = (params + cache) * settings.bytes_per_value / 2**20
+    return {"num_params": float(params), "memory_mib": memory, "runtime_ms": _runtime_ms(block, config, settings)}
+
+
+def _runtime_ms(block: SubBlock, config: DecoderConfig, settings: CostSettings) -> float:
+    if block.noop:
+        return 0.0
+    generator = torch.Generator().manual_seed(settings.seed)
+    x = torch.randn(settings.batch, settings.sequence, config.hidden, generator=generator)
+    times = []
+    with torch.no_grad():
+        block.eval()(x)  # warm-up
+        for _ in range(settings.repeats):
+            started = time.perf_counter()
+            block(x)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)

@@ -1,0 +1,256 @@
+"""A Llama-family decoder whose layers each follow their own configuration (Puzzle's heterogeneous child).
+
+Every layer is two residual sub-blocks, ``h = h + attention(h)`` then ``h = h + ffn(h)``; each sub-block
+owns its RMSNorm, so a no-op removes the norm too. Variants, named as they are keyed in the block table:
+
+- attention: ``attn_kv<K>`` grouped-query attention with K key-value heads (the parent's count or fewer),
+  ``attn_linear`` one linear map of the normed hidden state, ``attn_noop`` nothing;
+- FFN: ``ffn_<I>`` SwiGLU with intermediate size I, ``ffn_linear`` one linear map, ``ffn_noop`` nothing.
+
+The parent is the decoder whose every layer is ``(attn_kv<kv_heads>, ffn_<intermediate>)``; its weights use
+the names of HF ``LlamaForCausalLM`` (``workers.llm.parents`` maps them), so a pretrained Llama loads as is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+_ATTENTION = re.compile(r"attn_(kv(?P<kv>[1-9][0-9]*)|linear|noop)$")
+_FFN = re.compile(r"ffn_((?P<size>[1-9][0-9]*)|linear|noop)$")
+
+
+class VariantError(ValueError):
+    """A variant name or a layer configuration that the decoder cannot build."""
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    vocab_size: int
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate: int
+    rope_theta: float = 10_000.0
+    rms_eps: float = 1e-5
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.hidden % self.heads:
+            raise VariantError(f"hidden size {self.hidden} is not a multiple of the {self.heads} heads")
+        if self.heads % self.kv_heads:
+            raise VariantError(f"{self.heads} heads do not split into {self.kv_heads} key-value groups")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    def parent_layer(self) -> LayerVariant:
+        return LayerVariant(f"attn_kv{self.kv_heads}", f"ffn_{self.intermediate}")
+
+
+@dataclass(frozen=True)
+class LayerVariant:
+    """One layer's attention and FFN variant (names as in the module docstring)."""
+
+    attention: str
+    ffn: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.attention}+{self.ffn}"
+
+    @classmethod
+    def parse(cls, name: str) -> LayerVariant:
+        attention, _, ffn = name.partition("+")
+        return cls(attention, ffn)
+
+    def check(self, config: DecoderConfig) -> None:
+        attention, ffn = _ATTENTION.match(self.attention), _FFN.match(self.ffn)
+        if attention is None:
+            raise VariantError(f"unknown attention variant {self.attention!r}: use attn_kv<K>, attn_linear or "
+                               "attn_noop")
+        if ffn is None:
+            raise VariantError(f"unknown FFN variant {self.ffn!r}: use ffn_<size>, ffn_linear or ffn_noop")
+        if attention["kv"] and config.heads % int(attention["kv"]):
+            raise VariantError(f"{self.attention}: {config.heads} query heads do not split into "
+                               f"{attention['kv']} key-value groups")
+
+
+def kv_heads_of(variant: str) -> int | None:
+    match = _ATTENTION.match(variant)
+    return int(match["kv"]) if match and match["kv"] else None
+
+
+def ffn_size_of(variant: str) -> int | None:
+    match = _FFN.match(variant)
+    return int(match["size"]) if match and match["size"] else None
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, hidden: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        variance = x.float().pow(2).mean(-1, keepdim=True)
+        return (x.float() * torch.rsqrt(variance + self.eps)).to(x.dtype) * self.weight
+
+
+def rotary(positions: int, head_dim: int, theta: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Llama's rotary embedding (the half-split form HF uses): cos and sin of shape [positions, head_dim]."""
+    inverse = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(positions, device=device, dtype=torch.float32), inverse)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    turned = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + turned * sin
+
+
+class Attention(nn.Module):
+    """Causal grouped-query self-attention with rotary positions (Llama's, bias-free)."""
+
+    def __init__(self, config: DecoderConfig, kv_heads: int) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = config.heads, kv_heads, config.head_dim
+        self.theta = config.rope_theta
+        self.q_proj = nn.Linear(config.hidden, config.heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(config.hidden, kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(config.hidden, kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(config.heads * self.head_dim, config.hidden, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = x.shape
+        q = self.q_proj(x).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
+        cos, sin = rotary(length, self.head_dim, self.theta, x.device)
+        q, k = _rotate(q, cos.to(q.dtype), sin.to(q.dtype)), _rotate(k, cos.to(k.dtype), sin.to(k.dtype))
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.kv_heads != self.heads)
+        return self.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, hidden: int, intermediate: int) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Linear(nn.Module):
+    """Puzzle's linear replacement of a sub-block: one square map (bias-free)."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(hidden, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+
+class SubBlock(nn.Module):
+    """``norm -> op``, the part added to the residual stream; a no-op adds nothing (and has no norm)."""
+
+    def __init__(self, config: DecoderConfig, variant: str) -> None:
+        super().__init__()
+        self.variant = variant
+        self.noop = variant.endswith("_noop")
+        if self.noop:
+            return
+        self.norm = RMSNorm(config.hidden, config.rms_eps)
+        if (kv := kv_heads_of(variant)) is not None:
+            self.op = Attention(config, kv)
+        elif (size := ffn_size_of(variant)) is not None:
+            self.op = SwiGLU(config.hidden, size)
+        else:
+            self.op = Linear(config.hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x) if self.noop else self.op(self.norm(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, config: DecoderConfig, variant: LayerVariant) -> None:
+        super().__init__()
+        variant.check(config)
+        self.variant = variant
+        self.attention = SubBlock(config, variant.attention)
+        self.ffn = SubBlock(config, variant.ffn)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        h = h + self.attention(h)
+        return h + self.ffn(h)
+
+
+class Decoder(nn.Module):
+    """Token ids ``[batch, length]`` -> next-token logits ``[batch, length, vocab]``."""
+
+    def __init__(self, config: DecoderConfig, layers: list[LayerVariant] | None = None) -> None:
+        super().__init__()
+        layers = layers if layers is not None else [config.parent_layer()] * config.layers
+        if len(layers) != config.layers:
+            raise VariantError(f"{len(layers)} layer variants for a decoder of {config.layers} layers")
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden)
+        self.layers = nn.ModuleList(DecoderLayer(config, variant) for variant in layers)
+        self.norm = RMSNorm(config.hidden, config.rms_eps)
+        self.lm_head = nn.Linear(config.hidden, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+
+    @property
+    def variants(self) -> list[LayerVariant]:
+        return [layer.variant for layer in self.layers]
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.embed_tokens(tokens)
+        for layer in self.layers:
+            h = layer(h)
+        return self.lm_head(self.norm(h))
+
+    def hidden_states(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """The residual stream before every layer and after the last: ``layers + 1`` tensors."""
+        states = [self.embed_tokens(tokens)]
+        for layer in self.layers:
+            states.append(layer(states[-1]))
+        return states
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.norm(h))
+
+
+def save_decoder(model: Decoder, directory: Path) -> Path:
+    """``config.json`` (the decoder's config and every layer's variant) and ``model.safetensors``."""
+    from safetensors.torch import save_model
+
+    directory.mkdir(parents=True, exist_ok=True)
+    description = {"config": asdict(model.config), "layers": [v.name for v in model.variants]}
+    (directory / "config.json").write_text(json.dumps(description, indent=2) + "\n")
+    save_model(model, str(directory / "model.safetensors"))
+    return directory
+
+
+def load_decoder(directory: Path) -> Decoder:
+    """A decoder saved by ``save_decoder`` (safetensors only: no pickled code runs)."""
+    from safetensors.torch import load_model
+
+    description = json.loads((directory / "config.json").read_text())
+    model = Decoder(DecoderConfig(**description["config"]), [LayerVariant.parse(n) for n in description["layers"]])
+    load_model(model, str(directory / "model.safetensors"))
+    return model.eval()

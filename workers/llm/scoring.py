@@ -1,0 +1,69 @@
+"""Replace-one-block scoring: the parent with one sub-block swapped, against the parent itself.
+
+A block's score is the mean per-token KL divergence ``KL(parent || child)`` of the next-token
+distributions on the ``score`` split (Puzzle's best-ranking score), with the child's LM loss beside it; a
+network's predicted score is the sum over its blocks. The parent's stream before the swapped layer is
+reused, so a swap in layer i runs only layers i..L-1.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from workers.llm.blocks import is_attention
+from workers.llm.decoder import Decoder, SubBlock
+from workers.llm.parents import lm_loss
+
+
+@dataclass(frozen=True)
+class BlockScore:
+    layer: int
+    variant: str
+    kl_div: float  # mean per-token KL(parent || parent with this block), nats
+    lm_loss: float  # the swapped model's next-token loss, nats
+
+
+@dataclass(frozen=True)
+class ParentReference:
+    """What every swap of one parent on one scoring set compares with: computed once."""
+
+    tokens: torch.Tensor
+    streams: list[torch.Tensor]
+    log_probs: torch.Tensor
+    lm_loss: float
+
+
+def parent_reference(parent: Decoder, tokens: torch.Tensor) -> ParentReference:
+    with torch.no_grad():
+        streams = parent.eval().hidden_states(tokens)
+        logits = parent.head(streams[-1])
+    return ParentReference(tokens, streams, F.log_softmax(logits.float(), dim=-1), float(lm_loss(logits, tokens)))
+
+
+def kl_from_parent(reference: ParentReference, logits: torch.Tensor) -> float:
+    child = F.log_softmax(logits.float(), dim=-1)
+    return float(F.kl_div(child, reference.log_probs, log_target=True, reduction="none").sum(-1).mean())
+
+
+def score_swap(parent: Decoder, reference: ParentReference, layer: int, block: SubBlock) -> BlockScore:
+    """The parent with sub-block ``block`` (an attention or FFN variant) in ``layer``, scored."""
+    swapped = copy.copy(parent.layers[layer])  # shallow: the parent's other sub-block is shared, not copied
+    swapped._modules = dict(swapped._modules)
+    swapped._modules["attention" if is_attention(block.variant) else "ffn"] = block
+    with torch.no_grad():
+        h = swapped(reference.streams[layer])
+        for later in parent.layers[layer + 1:]:
+            h = later(h)
+        logits = parent.head(h)
+    return BlockScore(layer, block.variant, kl_from_parent(reference, logits), float(lm_loss(logits, reference.tokens)))
+
+
+def score_network(model: Decoder, reference: ParentReference) -> tuple[float, float]:
+    """A whole (assembled) network's KL against the parent and its LM loss on the reference's tokens."""
+    with torch.no_grad():
+        logits = model.eval()(reference.tokens)
+    return kl_from_parent(reference, logits), float(lm_loss(logits, reference.tokens))
