@@ -1,6 +1,6 @@
 """Puzzle on a real (tiny) decoder: MIP children against uniform pruning at the same parameter budget.
 
-    .venv/bin/python benchmarks/puzzle_llm.py [--layers 4] [--steps 300] [--bld-steps 150] [--children 10]
+    .venv/bin/python benchmarks/puzzle_llm.py [--layers 4] [--steps 300] [--bld-steps 150] [--children 10] [--seed 0]
 
 A byte-level Llama decoder is trained on the standard library's sources (``distill`` split); every
 (layer, attention or FFN variant) is distilled (decoupled BLD), scored by replace-one-block KL on the
@@ -70,10 +70,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="training steps of the tiny parent")
     parser.add_argument("--bld-steps", type=int, default=150)
     parser.add_argument("--children", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="the parent's initialisation and data order")
     args = parser.parse_args()
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     started = time.perf_counter()
-    parent = train_tiny_parent(TinyParentSettings(layers=args.layers, steps=args.steps))
+    parent = train_tiny_parent(TinyParentSettings(layers=args.layers, steps=args.steps, seed=args.seed))
     encode = ByteTokenizer().encode
     streams = parent_streams(parent, windows("distill", encode, 128, 64, seed=1))
     reference = parent_reference(parent, windows("score", encode, 128, 16))
