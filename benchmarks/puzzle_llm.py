@@ -12,8 +12,8 @@ and solved by blocknas's exact MIP. Then, on the held-out ``eval`` split:
   budget, both assembled and measured (KL against the parent, LM loss);
 - ranking: Spearman correlation of predicted (summed block KL) and measured KL over ``--children``
   exact Pareto points spread over the parameter range;
-- speed: prefill tokens/s of the parent and of the fastest measured child whose LM loss is within 5 % of
-  the parent's.
+- speed: prefill and KV-cached decode tokens/s of the parent and of the fastest measured child whose LM
+  loss is within 5 % of the parent's, and both continuations of a fixed prompt (greedy).
 
 Prints a table and one JSON line.
 """
@@ -62,6 +62,12 @@ def tokens_per_second(model, tokens: torch.Tensor, repeats: int = 5) -> float:
         for _ in range(repeats):
             model(tokens)
     return tokens.numel() * repeats / (time.perf_counter() - started)
+
+
+def decode_tokens_per_second(model, prompt: torch.Tensor, new_tokens: int = 64) -> float:
+    started = time.perf_counter()
+    model.generate(prompt, new_tokens)
+    return prompt.shape[0] * new_tokens / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -117,6 +123,12 @@ def main() -> None:
     fastest = max(close, key=lambda c: tokens_per_second(c["model"], evaluation.tokens)) if close else None
     speed = {"child_tokens_per_s": tokens_per_second(fastest["model"], evaluation.tokens) if fastest else None,
              "child_params": fastest["params"] if fastest else None}
+    prompt = torch.tensor([ByteTokenizer().encode("def read_config(path):\n    ")] * 8)
+    speed["parent_decode_tokens_per_s"] = decode_tokens_per_second(parent, prompt)
+    texts = {"parent": ByteTokenizer().decode(parent.generate(prompt[:1], 60)[0].tolist())}
+    if fastest:
+        speed["child_decode_tokens_per_s"] = decode_tokens_per_second(fastest["model"], prompt)
+        texts["child"] = ByteTokenizer().decode(fastest["model"].generate(prompt[:1], 60)[0].tolist())
 
     print(f"tiny parent: {args.layers} layers, {parent_params:.0f} non-embedding params, eval LM loss "
           f"{evaluation.lm_loss:.4f}; library of {len(records)} blocks built in {prepared:.1f} s")
@@ -131,12 +143,16 @@ def main() -> None:
     if fastest:
         print(f"speed: parent {rows['parent']['tokens_per_s']:.0f} tokens/s, fastest child within 5 % of the "
               f"parent's LM loss {speed['child_tokens_per_s']:.0f} tokens/s "
-              f"({speed['child_tokens_per_s'] / rows['parent']['tokens_per_s']:.2f}x, {fastest['params']:.0f} params)")
+              f"({speed['child_tokens_per_s'] / rows['parent']['tokens_per_s']:.2f}x, {fastest['params']:.0f} params); "
+              f"decode (8 sequences, KV cache) {speed['parent_decode_tokens_per_s']:.0f} against "
+              f"{speed['child_decode_tokens_per_s']:.0f} tokens/s")
+    for name, text in texts.items():
+        print(f"{name} continues the prompt: {text!r}")
 
     def plain(value):
         return {k: plain(v) for k, v in value.items() if k != "model"} if isinstance(value, dict) else value
     print(json.dumps({"rows": plain(rows), "spearman": rho, "children": [plain(c) for c in children],
-                      "speed": speed, "seconds": time.perf_counter() - started}))
+                      "speed": speed, "texts": texts, "seconds": time.perf_counter() - started}))
 
 
 if __name__ == "__main__":

@@ -102,9 +102,22 @@ def test_costs_follow_the_variants(measured):
     _, records = measured
     cost = {(r.score.layer, r.score.variant): r.costs for r in records}
     assert cost[0, "ffn_96"]["num_params"] == 3 * 48 * 96 + 48
-    assert cost[0, "ffn_noop"] == {"num_params": 0.0, "memory_mib": 0.0, "runtime_ms": 0.0}
+    assert cost[0, "ffn_noop"] == {"num_params": 0.0, "memory_mib": 0.0, "runtime_ms": 0.0, "decode_ms": 0.0}
     assert cost[0, "attn_kv1"]["memory_mib"] < cost[0, "attn_kv2"]["memory_mib"]  # smaller K/V and KV cache
-    assert cost[0, "ffn_48"]["runtime_ms"] > 0
+    assert cost[0, "ffn_48"]["runtime_ms"] > 0 and cost[0, "attn_kv1"]["decode_ms"] > 0
+
+
+def test_cached_generation_equals_recomputing_every_prefix(parent, measured):
+    blocks, _ = measured
+    child = assemble(parent, [LayerVariant("attn_kv1", "ffn_48"), LayerVariant("attn_noop", "ffn_96"),
+                              LayerVariant("attn_kv2", "ffn_noop")], blocks)
+    prompt = torch.tensor([ByteTokenizer().encode("def main():\n    ")] * 2)
+    generated = child.generate(prompt, 12)
+    expected = prompt
+    with torch.no_grad():
+        for _ in range(12):
+            expected = torch.cat([expected, child(expected)[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(generated, expected)
 
 
 def test_the_puzzle_library_reads_back_unchanged_and_solves_like_brute_force(measured, reference, tmp_path):

@@ -1,8 +1,9 @@
 """Per-sub-block costs of a decoder: parameters, memory at a batch and sequence length, measured runtime.
 
 Memory is the weights plus, for attention, the KV cache of ``batch x sequence`` tokens
-(``2 x kv_heads x head_dim`` values per token and layer). Runtime is the median wall time of the sub-block's
-forward pass on a ``[batch, sequence, hidden]`` input (prefill) on the machine that runs the job.
+(``2 x kv_heads x head_dim`` values per token and layer). Runtimes are median wall times on the machine that
+runs the job: ``runtime_ms`` of the sub-block's forward pass on a ``[batch, sequence, hidden]`` input
+(prefill), ``decode_ms`` of one more token per sequence with the KV cache of ``sequence`` tokens.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from workers.llm.decoder import Attention, DecoderConfig, SubBlock
+from workers.llm.decoder import Attention, DecoderConfig, KVCache, SubBlock
 
 
 @dataclass(frozen=True)
@@ -36,19 +37,24 @@ def sub_block_costs(block: SubBlock, config: DecoderConfig, settings: CostSettin
     if not block.noop and isinstance(block.op, Attention):
         cache = 2 * settings.batch * settings.sequence * block.op.kv_heads * block.op.head_dim
     memory = (params + cache) * settings.bytes_per_value / 2**20
-    return {"num_params": float(params), "memory_mib": memory, "runtime_ms": _runtime_ms(block, config, settings)}
+    prefill, decode = _runtimes_ms(block, config, settings) if not block.noop else (0.0, 0.0)
+    return {"num_params": float(params), "memory_mib": memory, "runtime_ms": prefill, "decode_ms": decode}
 
 
-def _runtime_ms(block: SubBlock, config: DecoderConfig, settings: CostSettings) -> float:
-    if block.noop:
-        return 0.0
+def _runtimes_ms(block: SubBlock, config: DecoderConfig, settings: CostSettings) -> tuple[float, float]:
     generator = torch.Generator().manual_seed(settings.seed)
-    x = torch.randn(settings.batch, settings.sequence, config.hidden, generator=generator)
-    times = []
+    x = torch.randn(settings.batch, settings.sequence + 1, config.hidden, generator=generator)
+    prompt, token = x[:, :-1], x[:, -1:]
+    prefill, decode = [], []
     with torch.no_grad():
-        block.eval()(x)  # warm-up
+        block.eval()(prompt)  # warm-up
         for _ in range(settings.repeats):
             started = time.perf_counter()
-            block(x)
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+            block(prompt)
+            prefill.append((time.perf_counter() - started) * 1000)
+            cache = KVCache()
+            block(prompt, cache)
+            started = time.perf_counter()
+            block(token, cache)
+            decode.append((time.perf_counter() - started) * 1000)
+    return statistics.median(prefill), statistics.median(decode)

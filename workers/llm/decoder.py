@@ -105,10 +105,12 @@ class RMSNorm(nn.Module):
         return (x.float() * torch.rsqrt(variance + self.eps)).to(x.dtype) * self.weight
 
 
-def rotary(positions: int, head_dim: int, theta: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Llama's rotary embedding (the half-split form HF uses): cos and sin of shape [positions, head_dim]."""
+def rotary(positions: int, head_dim: int, theta: float, device=None,
+           start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Llama's rotary embedding (the half-split form HF uses) of positions ``start .. start + positions - 1``:
+    cos and sin of shape [positions, head_dim]."""
     inverse = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
-    angles = torch.outer(torch.arange(positions, device=device, dtype=torch.float32), inverse)
+    angles = torch.outer(torch.arange(start, start + positions, device=device, dtype=torch.float32), inverse)
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
 
@@ -131,15 +133,40 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(config.hidden, kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(config.heads * self.head_dim, config.hidden, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """``cache``: keys and values of the earlier positions (extended in place): a prompt is processed
+        with an empty cache, then one token per call."""
         batch, length, _ = x.shape
+        start = cache.length if cache is not None else 0
+        if start and length != 1:
+            raise ValueError("with a filled KV cache, decode one token at a time")
         q = self.q_proj(x).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
-        cos, sin = rotary(length, self.head_dim, self.theta, x.device)
+        cos, sin = rotary(length, self.head_dim, self.theta, x.device, start)
         q, k = _rotate(q, cos.to(q.dtype), sin.to(q.dtype)), _rotate(k, cos.to(k.dtype), sin.to(k.dtype))
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.kv_heads != self.heads)
+        if cache is not None:
+            k, v = cache.extend(k, v)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=start == 0, enable_gqa=self.kv_heads != self.heads)
         return self.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
+
+
+class KVCache:
+    """One attention sub-block's keys and values so far, ``[batch, kv_heads, positions, head_dim]``."""
+
+    def __init__(self) -> None:
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    def extend(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.keys is not None:
+            keys, values = torch.cat([self.keys, keys], dim=2), torch.cat([self.values, values], dim=2)
+        self.keys, self.values = keys, values
+        return keys, values
 
 
 class SwiGLU(nn.Module):
@@ -181,8 +208,12 @@ class SubBlock(nn.Module):
         else:
             self.op = Linear(config.hidden)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.zeros_like(x) if self.noop else self.op(self.norm(x))
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        if self.noop:
+            return torch.zeros_like(x)
+        if cache is not None and isinstance(self.op, Attention):
+            return self.op(self.norm(x), cache)
+        return self.op(self.norm(x))
 
 
 class DecoderLayer(nn.Module):
@@ -193,8 +224,8 @@ class DecoderLayer(nn.Module):
         self.attention = SubBlock(config, variant.attention)
         self.ffn = SubBlock(config, variant.ffn)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        h = h + self.attention(h)
+    def forward(self, h: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        h = h + self.attention(h, cache)
         return h + self.ffn(h)
 
 
@@ -218,11 +249,21 @@ class Decoder(nn.Module):
     def variants(self) -> list[LayerVariant]:
         return [layer.variant for layer in self.layers]
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
         h = self.embed_tokens(tokens)
-        for layer in self.layers:
-            h = layer(h)
+        for i, layer in enumerate(self.layers):
+            h = layer(h, caches[i] if caches is not None else None)
         return self.lm_head(self.norm(h))
+
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, new_tokens: int) -> torch.Tensor:
+        """Greedy continuation of ``prompt`` ``[batch, length]`` by ``new_tokens`` tokens (KV-cached)."""
+        caches = [KVCache() for _ in self.layers]
+        logits = self.eval()(prompt, caches)
+        generated = [logits[:, -1].argmax(-1, keepdim=True)]
+        for _ in range(new_tokens - 1):
+            generated.append(self(generated[-1], caches)[:, -1].argmax(-1, keepdim=True))
+        return torch.cat([prompt, *generated], dim=1)
 
     def hidden_states(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         """The residual stream before every layer and after the last: ``layers + 1`` tensors."""

@@ -62,7 +62,8 @@ def puzzle_library(records: list[BlockRecord], parent_lm_loss: float) -> dict:
 
 
 def _combined(attention: BlockRecord, ffn: BlockRecord, parent_lm_loss: float) -> dict:
-    stats = {name: attention.costs[name] + ffn.costs[name] for name in ("memory_mib", "runtime_ms", "num_params")}
+    stats = {name: attention.costs[name] + ffn.costs[name]
+             for name in ("memory_mib", "runtime_ms", "decode_ms", "num_params")}
     stats |= {f"attention_{n}": v for n, v in attention.costs.items()} | {f"ffn_{n}": v for n, v in ffn.costs.items()}
     stats |= {"num_kv_heads": kv_heads_of(attention.score.variant) or 0,
               "ffn_intermediate_size": ffn_size_of(ffn.score.variant) or 0}
