@@ -416,6 +416,10 @@ def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool
         if entry.spaces and space_kind not in entry.spaces:
             raise ConfigError(f"scorer.kind={kind} works on space.kind {' or '.join(entry.spaces)}, not "
                               f"{space_kind!r}" + (" (space=nb201)" if "nb201" in entry.spaces else ""))
+        estimator = scorer_cfg.get("estimator", "avg_context")
+        if entry.estimators and estimator not in entry.estimators:
+            raise ConfigError(f"scorer.kind={kind} works with scorer.estimator={' or '.join(entry.estimators)}, "
+                              f"not {estimator!r}")
         if entry.settings is not None:
             check_keys(scorer_cfg, [*COMMON_KEYS, *field_names(entry.settings)], "scorer")
         settings = entry.parse_settings({k: v for k, v in scorer_cfg.items() if k not in COMMON_KEYS})

@@ -11,7 +11,8 @@ entry point of the ``blocknas.scorers`` group, or an import path in ``scorer.kin
 - a **lookup scorer** ``evaluate(space, choices, settings) -> {"accuracy": %}`` answers from a table
   (NAS-Bench-201), without data or torch.
 
-Built-ins: ``swap_in`` (MathNAS swap-in: AdamW training on the data) and ``tabular`` (NAS-Bench-201).
+Built-ins: ``swap_in`` (MathNAS swap-in: AdamW training on the data), ``tabular`` (NAS-Bench-201) and
+``bld`` (Puzzle's blockwise local distillation and replace-one-block scoring, ``workers.llm.scorer``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from workers.llm import scorer as llm_scorer
 from workers.records import NetworkJob, NetworkResult, TrainSettings
 from workers.registry import Registry
 from workers.typed import SettingsError, from_mapping
@@ -33,6 +35,9 @@ class ScorerEntry:
     settings: type | None = None  # a dataclass of the scorer's own settings; None: taken as a free mapping
     trains: bool = True  # training scorer (needs a torch space and data) or lookup scorer
     spaces: tuple[str, ...] = field(default=())  # space kinds it accepts; empty: any space that builds modules
+    estimators: tuple[str, ...] = field(default=())  # estimator kinds it accepts; empty: any
+    # a lookup scorer's data: settings -> (name, content hash), so changed data never reuses old results
+    fingerprint: Callable | None = None
 
     def parse_settings(self, values: dict, where: str = "scorer"):
         if self.settings is None:
@@ -82,6 +87,8 @@ def _tabular(space, choices, settings: TabularSettings) -> dict:
 
 SCORERS.register("swap_in", ScorerEntry(_swap_in, TrainSettings))
 SCORERS.register("tabular", ScorerEntry(_tabular, TabularSettings, trains=False, spaces=("nb201",)))
+SCORERS.register("bld", ScorerEntry(llm_scorer.evaluate, llm_scorer.BldSettings, trains=False, spaces=("llm",),
+                                    estimators=("base",), fingerprint=llm_scorer.text_fingerprint))
 
 
 def score_network(job: NetworkJob) -> NetworkResult:

@@ -54,6 +54,11 @@ def data_fingerprint(settings: RunSettings) -> tuple[str, str]:
     For training scorers the data was loaded and checked against the space by ``load_settings``.
     """
     if not settings.scorer.trains:
+        from workers.scoring import SCORERS
+
+        entry = SCORERS.get(settings.scorer.kind)
+        if entry.fingerprint is not None:
+            return entry.fingerprint(settings.scorer.settings)
         dataset = getattr(settings.scorer.settings, "dataset", settings.scorer.kind)
         return dataset, content_hash({k: round(v, 6) for k, v in sorted(nb201_accuracies(dataset).items())})
     from workers.data import load_dataset

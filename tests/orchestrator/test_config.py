@@ -20,10 +20,15 @@ def options(group: str) -> list[str]:
 def test_every_group_option_composes_and_validates(group, option, home, monkeypatch):
     for name in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)
-    nb201 = "nb201" in option  # NAS-Bench-201 options go together: composed inside experiment=nb201
-    settings = load_settings((["experiment=nb201"] if nb201 else []) + [f"{group}={option}"])
+    # NAS-Bench-201 and language-model options go together: composed inside their experiment
+    nb201 = "nb201" in option
+    llm = (group, option) in {("space", "llm_tiny"), ("scorer", "bld"), ("targets", "llm"),
+                              ("experiment", "puzzle_tiny")}
+    experiment = ["experiment=nb201"] if nb201 else ["experiment=puzzle_tiny"] if llm else []
+    settings = load_settings(experiment + [f"{group}={option}"])
     assert settings.space.num_networks >= 4
-    assert {t.name for t in settings.targets} >= ({"flops", "params"} if nb201 else {"flops", "params", "local_cpu"})
+    assert {t.name for t in settings.targets} >= ({"flops", "params"} if nb201 or llm
+                                                  else {"flops", "params", "local_cpu"})
     if (group, option) == ("storage", "postgres"):  # from libpq's variables, else a local server
         assert settings.storage_url == "postgresql+psycopg://postgres@127.0.0.1:5432/blocknas"
     else:
@@ -50,7 +55,7 @@ def test_config_hash_tracks_science_not_placement(home):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("space=nope", "space=nope: no such option in config group 'space'; options: mnist_cnn, nb201, smoke_cnn"),
+        ("space=nope", "space=nope: no such option in config group 'space'; options: llm_tiny, mnist_cnn, nb201, smoke_cnn"),
         ("space=smoke", "(did you mean 'smoke_cnn'?)"),
         ("experimnt=smoke", "unknown config group or key 'experimnt' (did you mean 'experiment'?)"),
         ("scorer.stpes=3", "unknown config key 'scorer.stpes' (did you mean 'scorer.steps'?); valid keys of scorer"),

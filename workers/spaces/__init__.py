@@ -1,7 +1,8 @@
 """Search spaces: slots, candidate blocks with stable string keys, and network builders.
 
 ``SPACES`` holds the space kinds (``space.kind``): ``cnn`` (a chain CNN of named blocks), ``nb201`` (the
-NAS-Bench-201 cell) and ``torch`` (your own PyTorch space, ``workers.spaces.torch_space``). A third-party
+NAS-Bench-201 cell), ``torch`` (your own PyTorch space, ``workers.spaces.torch_space``) and ``llm`` (a
+parent decoder's sub-blocks, ``workers.llm.space``). A third-party
 kind is any object with ``from_dict(spec) -> space``, registered or named by entry point / import path.
 """
 
@@ -20,7 +21,18 @@ SPACES: Registry = Registry("space")
 SPACES.register("cnn", CnnSpace)
 SPACES.register("nb201", Nb201Space)
 SPACES.register("torch", _TorchKind)
-Space = CnnSpace | Nb201Space | TorchSpace
+
+
+class _LlmKind:
+    @staticmethod
+    def from_dict(spec: dict):
+        from workers.llm.space import LlmSpace
+
+        return LlmSpace.from_dict(spec)
+
+
+SPACES.register("llm", _LlmKind)
+Space = CnnSpace | Nb201Space | TorchSpace  # or workers.llm.space.LlmSpace
 
 
 def space_from_dict(spec: dict) -> Space:
@@ -32,5 +44,5 @@ def space_from_dict(spec: dict) -> Space:
     return kind.from_dict(spec)
 
 
-__all__ = ["BLOCKS", "CnnSpace", "Nb201Space", "SPACES", "SlotSpec", "SearchSpaceError", "Space", "TorchSlot",
-           "TorchSpace", "build_block", "decode_block", "space_from_dict"]
+__all__ = ["BLOCKS", "CnnSpace", "Nb201Space", "SPACES", "SlotSpec", "SearchSpaceError", "Space",
+           "TorchSlot", "TorchSpace", "build_block", "decode_block", "space_from_dict"]

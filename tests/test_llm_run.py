@@ -1,0 +1,71 @@
+"""`blocknas run experiment=puzzle_tiny` (small): BLD + replace-one-block scoring as Ray block jobs, the real
+table, MLflow and HiGHS, fronts of KL against parameters; a second run measures nothing."""
+
+import itertools
+
+import pytest
+
+from orchestrator.storage import PerformanceStore
+from tests.conftest import run_cli, summary_of
+from workers.llm.space import LlmSpace, sub_block_params
+
+pytestmark = pytest.mark.slow
+
+SMALL = ("experiment=puzzle_tiny", "cluster.num_cpus=2", "space.parent.layers=2", "space.parent.hidden=32",
+         "space.parent.intermediate=64", "space.parent.steps=60", "space.parent.context=64", "scorer.steps=20",
+         "scorer.context=64", "scorer.distill_windows=16", "scorer.score_windows=4",
+         "space.attention=[attn_kv2,attn_kv1,attn_noop]", "space.ffn=[ffn_64,ffn_32,ffn_noop]")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    first = run_cli(home, "run", *SMALL)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_cli(home, "run", *SMALL)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return home, first, second
+
+
+def test_every_sub_block_is_distilled_and_scored_once(runs):
+    home, first, second = runs
+    summary = summary_of(first)
+    assert (summary["blocks_total"], summary["blocks_trained"]) == (12, 12)
+    assert (summary_of(second)["blocks_trained"], summary_of(second)["blocks_cached"]) == (0, 12)
+    rows = {r.block: r for r in PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()}
+    assert len(rows) == 12 and all(r.status == "done" for r in rows.values())
+    for layer in range(2):
+        attention, ffn = (f"layer_{layer}.attention:", f"layer_{layer}.ffn:")
+        assert rows[attention + "attn_kv2"].accuracy == 0.0 and rows[ffn + "ffn_64"].accuracy == 0.0  # the parent
+        # accuracy is minus the KL against the parent: a no-op loses most, a distilled half-width FFN less
+        assert rows[ffn + "ffn_noop"].accuracy < rows[ffn + "ffn_32"].accuracy < 0
+        assert rows[attention + "attn_noop"].accuracy < rows[attention + "attn_kv1"].accuracy < 0
+        assert rows[ffn + "ffn_noop"].loss > rows[ffn + "ffn_64"].loss  # the swapped parent's LM loss
+
+
+def test_the_params_front_is_exact_over_the_summed_block_kl(runs):
+    home, first, _ = runs
+    summary = summary_of(first)
+    rows = {r.block: r.accuracy for r in PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()}
+    space = LlmSpace.from_dict({"kind": "llm", "parent": {"layers": 2, "hidden": 32, "intermediate": 64},
+                                "attention": ["attn_kv2", "attn_kv1", "attn_noop"],
+                                "ffn": ["ffn_64", "ffn_32", "ffn_noop"]})
+    networks = []
+    for choices in itertools.product(*(slot.choices for slot in space.slots)):
+        kl = sum(rows[slot.key(c)] for slot, c in zip(space.slots, choices, strict=True))
+        params = space.fixed_cost("params") + sum(sub_block_params(space.config, c) for c in choices)
+        networks.append((params, kl))
+    front = summary["targets"]["params"]["pareto"]
+    assert front[-1]["predicted_accuracy"] == pytest.approx(0.0, abs=1e-12)  # the parent, on top
+    for point in front:  # nothing cheaper is better: every point is non-dominated among all 3^4 networks
+        assert not any(p <= point["cost"] and kl > point["predicted_accuracy"] + 1e-12 for p, kl in networks)
+        assert point["cost"] in {p for p, _ in networks}
+
+
+def test_the_bld_scorer_needs_the_base_estimator_and_an_llm_space(home):
+    wrong = run_cli(home, "run", *SMALL, "scorer.estimator=avg_context")
+    assert wrong.returncode == 2 and "scorer.estimator=base" in wrong.stderr
+    mismatched = run_cli(home, "run", "scorer=bld", "cluster.num_cpus=2")
+    assert mismatched.returncode == 2 and "space.kind llm" in mismatched.stderr
+    bad_variant = run_cli(home, "run", "experiment=puzzle_tiny", "space.attention=[attn_kv2,attn_kv3]")
+    assert bad_variant.returncode == 2 and "do not split" in bad_variant.stderr

