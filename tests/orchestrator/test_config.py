@@ -55,7 +55,8 @@ def test_config_hash_tracks_science_not_placement(home):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("space=nope", "space=nope: no such option in config group 'space'; options: llm_tiny, mnist_cnn, nb201, smoke_cnn"),
+        ("space=nope",
+         "space=nope: no such option in config group 'space'; options: llm_tiny, mnist_cnn, nb201, smoke_cnn"),
         ("space=smoke", "(did you mean 'smoke_cnn'?)"),
         ("experimnt=smoke", "unknown config group or key 'experimnt' (did you mean 'experiment'?)"),
         ("scorer.stpes=3", "unknown config key 'scorer.stpes' (did you mean 'scorer.steps'?); valid keys of scorer"),
