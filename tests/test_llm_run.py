@@ -67,5 +67,7 @@ def test_the_bld_scorer_needs_the_base_estimator_and_an_llm_space(home):
     assert wrong.returncode == 2 and "scorer.estimator=base" in wrong.stderr
     mismatched = run_cli(home, "run", "scorer=bld", "cluster.num_cpus=2")
     assert mismatched.returncode == 2 and "space.kind llm" in mismatched.stderr
+    refine = run_cli(home, "run", *SMALL, "refine.rounds=2")
+    assert refine.returncode == 2 and "refine.rounds=0" in refine.stderr
     bad_variant = run_cli(home, "run", "experiment=puzzle_tiny", "space.attention=[attn_kv2,attn_kv3]")
     assert bad_variant.returncode == 2 and "do not split" in bad_variant.stderr
