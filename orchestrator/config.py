@@ -373,9 +373,6 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         refine = RefineSettings.from_dict(cfg.get("refine"))
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from exc
-    if refine.rounds and not _scorer_verifies(scorer_kind):
-        raise ConfigError(f"scorer.kind={scorer_kind} scores single block swaps only, not whole networks: set "
-                          "refine.rounds=0")
     if refine.rounds and solver.predictor != "linear":
         raise ConfigError("refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
                           "(or refine.rounds=0 to keep the flops predictor without refinement)")
@@ -431,12 +428,6 @@ def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool
         raise ConfigError(message + (_moved_key_hint("scorer.dataset") if "'scorer.dataset'" in message else "")
                           ) from exc
     return kind, settings, entry.trains
-
-
-def _scorer_verifies(kind: str) -> bool:
-    from workers.scoring import SCORERS
-
-    return SCORERS.get(kind).verifies
 
 
 def _check_data(data: dict | None) -> None:

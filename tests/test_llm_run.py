@@ -62,12 +62,34 @@ def test_the_params_front_is_exact_over_the_summed_block_kl(runs):
         assert point["cost"] in {p for p, _ in networks}
 
 
+def test_the_refine_loop_verifies_children_assembled_from_the_stored_blocks(runs, monkeypatch):
+    home, _, _ = runs
+    refined = run_cli(home, "run", *SMALL, "refine.rounds=2", "solver.budgets.params=20000")
+    assert refined.returncode == 0, refined.stderr[-3000:]
+    summary = summary_of(refined)
+    assert summary["blocks_trained"] == 0 and summary["refine"]["evaluations"] >= 2
+    pick = summary["refine"]["picks"][0]
+    assert pick["costs"]["params"] <= 20000 and pick["verified_accuracy"] < 0
+    # the same child, assembled here from the blocks the run stored (safetensors), measures the same
+    from orchestrator.config import load_settings
+    from workers.llm.scorer import assemble_child, evaluate
+
+    monkeypatch.setenv("BLOCKNAS_HOME", str(home))
+    settings = load_settings(list(SMALL))
+    stored = sorted((home / ".blocknas" / "llm_blocks").glob("*.safetensors"))
+    assert len(stored) == 8  # every non-parent variant of both layers
+    choices = tuple(block.split(":", 1)[1] for block in pick["blocks"])
+    assert evaluate(settings.space, choices, settings.scorer.settings)["accuracy"] == pytest.approx(
+        pick["verified_accuracy"], rel=1e-4)
+    child = assemble_child(settings.space, choices, settings.scorer.settings)
+    assert [v.name for v in child.variants] == [f"{a}+{f}" for a, f in zip(choices[::2], choices[1::2], strict=True)]
+    assert sorted((home / ".blocknas" / "llm_blocks").glob("*.safetensors")) == stored  # nothing distilled again
+
+
 def test_the_bld_scorer_needs_the_base_estimator_and_an_llm_space(home):
     wrong = run_cli(home, "run", *SMALL, "scorer.estimator=avg_context")
     assert wrong.returncode == 2 and "scorer.estimator=base" in wrong.stderr
     mismatched = run_cli(home, "run", "scorer=bld", "cluster.num_cpus=2")
     assert mismatched.returncode == 2 and "space.kind llm" in mismatched.stderr
-    refine = run_cli(home, "run", *SMALL, "refine.rounds=2")
-    assert refine.returncode == 2 and "refine.rounds=0" in refine.stderr
     bad_variant = run_cli(home, "run", "experiment=puzzle_tiny", "space.attention=[attn_kv2,attn_kv3]")
     assert bad_variant.returncode == 2 and "do not split" in bad_variant.stderr

@@ -38,7 +38,6 @@ class ScorerEntry:
     estimators: tuple[str, ...] = field(default=())  # estimator kinds it accepts; empty: any
     # a lookup scorer's data: settings -> (name, content hash), so changed data never reuses old results
     fingerprint: Callable | None = None
-    verifies: bool = True  # it scores whole networks (the refine loop's verifications), not only block swaps
 
     def parse_settings(self, values: dict, where: str = "scorer"):
         if self.settings is None:
@@ -89,7 +88,7 @@ def _tabular(space, choices, settings: TabularSettings) -> dict:
 SCORERS.register("swap_in", ScorerEntry(_swap_in, TrainSettings))
 SCORERS.register("tabular", ScorerEntry(_tabular, TabularSettings, trains=False, spaces=("nb201",)))
 SCORERS.register("bld", ScorerEntry(llm_scorer.evaluate, llm_scorer.BldSettings, trains=False, spaces=("llm",),
-                                    estimators=("base",), fingerprint=llm_scorer.text_fingerprint, verifies=False))
+                                    estimators=("base",), fingerprint=llm_scorer.text_fingerprint))
 
 
 def score_network(job: NetworkJob) -> NetworkResult:

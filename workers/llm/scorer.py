@@ -1,5 +1,7 @@
 """The ``bld`` scorer: a network job of the LLM space is the parent with one sub-block swapped; that block is
-distilled (BLD) and the swapped parent scored against the parent (replace-one-block KL, LM loss).
+distilled (BLD) and the swapped parent scored against the parent (replace-one-block KL, LM loss). The
+distilled block is stored as safetensors under ``blocks_dir()``, addressed by what it depends on, so whole
+children (the refine loop's verifications, ``assemble_child``) are assembled from the very blocks scored.
 
 Its ``accuracy`` is minus the KL divergence (nats per token), so block values (against the parent, the base
 network) are ``-KL`` and a network's predicted accuracy is minus its summed block KL, the objective
@@ -10,9 +12,13 @@ worker process.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
+import os
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -71,18 +77,78 @@ def _prepared(space, settings: BldSettings):
         return _references[key]
 
 
-def evaluate(space, choices, settings: BldSettings) -> dict:
+def blocks_dir() -> Path:
+    """Where distilled blocks are kept: ``BLOCKNAS_LLM_BLOCKS``, else ``.blocknas/llm_blocks`` under
+    ``BLOCKNAS_HOME`` (or the directory blocknas runs from, which local Ray workers share)."""
+    if explicit := os.environ.get("BLOCKNAS_LLM_BLOCKS"):
+        return Path(explicit)
+    return Path(os.environ.get("BLOCKNAS_HOME") or os.getcwd()) / ".blocknas" / "llm_blocks"
+
+
+def block_path(space, settings: BldSettings, slot: int, variant: str) -> Path:
+    """The content address of one distilled block: the parent, the text, the BLD settings, slot, variant."""
+    identity = {"parent": [space.parent_kind, asdict(space.tiny) if space.tiny else None],
+                "text": _text_hash(settings), "settings": asdict(settings), "slot": space.slots[slot].name,
+                "variant": variant}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+    return blocks_dir() / f"{space.slots[slot].name}-{variant}-{digest}.safetensors"
+
+
+@functools.cache
+def _text_hash(settings: BldSettings) -> str:
+    return text_fingerprint(settings)[1]
+
+
+def distilled_block(space, settings: BldSettings, slot: int, variant: str):
+    """The distilled sub-block ``variant`` of ``slot``: loaded from ``block_path`` (safetensors), or distilled
+    now and stored there (written to a temporary name first, so a reader never sees half a file); with its
+    record when distilled here."""
+    from safetensors.torch import load_file, save_file
+
+    from workers.llm.decoder import SubBlock
     from workers.llm.library import measure_block
 
-    swapped = [(i, c) for i, (c, b) in enumerate(zip(choices, space.base, strict=True)) if c != b]
-    if len(swapped) > 1:
-        raise ValueError(f"the bld scorer scores the parent with one sub-block swapped, this network swaps "
-                         f"{len(swapped)}: use scorer.estimator=base")
     parent, streams, reference = _prepared(space, settings)
+    path = block_path(space, settings, slot, variant)
+    if path.exists():
+        block = SubBlock(parent.config, variant)
+        block.load_state_dict(load_file(str(path)))
+        return block.eval(), None
+    block, record = measure_block(parent, slot // 2, variant, streams, reference, settings.distill())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    save_file({k: v.contiguous() for k, v in block.state_dict().items()}, str(partial))
+    partial.replace(path)
+    return block, record
+
+
+def assemble_child(space, choices, settings: BldSettings):
+    """The child network of ``choices`` (one variant per slot) from the parent and the distilled blocks
+    (distilling any not stored yet); save it with ``workers.llm.decoder.save_decoder``."""
+    from workers.llm.library import assemble
+
+    parent, _, _ = _prepared(space, settings)
+    blocks = {(slot // 2, c): distilled_block(space, settings, slot, c)[0]
+              for slot, (c, b) in enumerate(zip(choices, space.base, strict=True)) if c != b}
+    return assemble(parent, space.layers_of(choices), blocks)
+
+
+def evaluate(space, choices, settings: BldSettings) -> dict:
+    """One block swapped: that block's BLD and replace-one-block score. More (a whole child, as the refine
+    loop verifies it): the assembled child's KL against the parent and LM loss on the same scoring set."""
+    from workers.llm.scoring import score_network, score_swap
+
+    swapped = [(i, c) for i, (c, b) in enumerate(zip(choices, space.base, strict=True)) if c != b]
+    parent, _, reference = _prepared(space, settings)
     if not swapped:
         return {"accuracy": 0.0, "loss": reference.lm_loss, "train_loss": 0.0}
-    slot, variant = swapped[0]
-    _, record = measure_block(parent, slot // 2, variant, streams, reference, settings.distill())
-    return {"accuracy": -record.score.kl_div, "loss": record.score.lm_loss,
-            "train_loss": record.distillation.final_loss}
-
+    if len(swapped) == 1:
+        slot, variant = swapped[0]
+        block, record = distilled_block(space, settings, slot, variant)
+        if record is not None:
+            return {"accuracy": -record.score.kl_div, "loss": record.score.lm_loss,
+                    "train_loss": record.distillation.final_loss}
+        score = score_swap(parent, reference, slot // 2, block)
+        return {"accuracy": -score.kl_div, "loss": score.lm_loss}
+    kl, loss = score_network(assemble_child(space, choices, settings), reference)
+    return {"accuracy": -kl, "loss": loss}
