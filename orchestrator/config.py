@@ -360,6 +360,10 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         raise ConfigError("targets is empty: configure at least one hardware target (`blocknas config show` "
                           "prints the defaults)")
     for target in targets:
+        spaces = TARGET_KINDS.get(target.kind).spaces
+        if spaces and space_cfg.get("kind") not in spaces:
+            raise ConfigError(f"targets.{target.name}: kind {target.kind} works on space.kind "
+                              f"{' or '.join(spaces)}, not {space_cfg.get('kind')!r}")
         if TARGET_KINDS.get(target.kind).needs_modules and space is not None and not space.builds_modules:
             raise ConfigError(
                 f"targets.{target.name}: measured targets time the space's blocks in torch, which this space "

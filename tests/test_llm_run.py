@@ -62,6 +62,17 @@ def test_the_params_front_is_exact_over_the_summed_block_kl(runs):
         assert point["cost"] in {p for p, _ in networks}
 
 
+def test_memory_with_the_kv_cache_and_measured_prefill_are_targets(runs):
+    _, first, _ = runs
+    targets = summary_of(first)["targets"]
+    assert {"params", "flops", "memory", "prefill"} <= set(targets)
+    parent_params = targets["params"]["pareto"][-1]["cost"]
+    kv_cache = 2 * 2 * 128 * 2 * 8  # layers x (K and V) x sequence x KV heads x head dim, batch 1
+    assert targets["memory"]["pareto"][-1]["cost"] == pytest.approx((parent_params + kv_cache) * 4 / 2**20)
+    prefill = targets["prefill"]["pareto"]
+    assert prefill[-1]["cost"] > prefill[0]["cost"] > 0  # timed here; the cheapest keeps only embeddings and head
+
+
 def test_the_refine_loop_verifies_children_assembled_from_the_stored_blocks(runs, monkeypatch):
     home, _, _ = runs
     refined = run_cli(home, "run", *SMALL, "refine.rounds=2", "solver.budgets.params=20000")
@@ -91,5 +102,7 @@ def test_the_bld_scorer_needs_the_base_estimator_and_an_llm_space(home):
     assert wrong.returncode == 2 and "scorer.estimator=base" in wrong.stderr
     mismatched = run_cli(home, "run", "scorer=bld", "cluster.num_cpus=2")
     assert mismatched.returncode == 2 and "space.kind llm" in mismatched.stderr
+    llm_target = run_cli(home, "run", "experiment=smoke", "+targets.mem={kind: llm, metric: memory_mib}")
+    assert llm_target.returncode == 2 and "works on space.kind llm" in llm_target.stderr
     bad_variant = run_cli(home, "run", "experiment=puzzle_tiny", "space.attention=[attn_kv2,attn_kv3]")
     assert bad_variant.returncode == 2 and "do not split" in bad_variant.stderr

@@ -5,7 +5,9 @@ definition (the measuring machine, the file's content), and how its per-block co
 
 - ``analytic``: FLOPs or parameters, computed from the space;
 - ``measured``: latency, each block timed on a Ray worker;
-- ``network_table``: whole-network measurements from a CSV, turned into block costs by substitution.
+- ``network_table``: whole-network measurements from a CSV, turned into block costs by substitution;
+- ``llm``: a language-model space's memory with the KV cache (computed), prefill or decode runtime
+  (timed on a Ray worker), at a batch and sequence length.
 
 A third-party kind is a ``TargetKind`` registered here, by entry point of ``blocknas.target_kinds`` or by
 import path. Importing this module loads neither torch nor Ray: ``costs`` imports what it needs.
@@ -22,6 +24,7 @@ from workers.typed import from_mapping
 
 ANALYTIC_METRICS = ("flops", "params")  # workers.costs computes them
 TABLE_METRICS = ("latency_ms", "energy_mj", "memory_mib")
+LLM_METRICS = ("memory_mib", "runtime_ms", "decode_ms")  # workers.llm.costs computes or measures them
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,11 @@ class TargetSpec:
     file: str | None = None  # network_table: per-network CSV, one row per network
     column: str | None = None  # network_table: the column holding this target's values
     key_column: str = "code"  # network_table: the column holding the network key
+    options: tuple[tuple[str, object], ...] = ()  # settings of other kinds (llm: batch, sequence, ...)
 
     def definition(self) -> dict:
+        if self.options:
+            return {"kind": self.kind, "metric": self.metric, **dict(self.options)}
         if self.kind == "network_table":
             return {"kind": self.kind, "metric": self.metric, "file": self.file, "column": self.column,
                     "key_column": self.key_column}
@@ -52,6 +58,7 @@ class TargetKind:
     version_extra: Callable = lambda settings, target, plan: {}  # what its costs depend on besides the definition
     needs_modules: bool = False  # times torch modules: the space must build them
     per_network: bool = False  # its costs are measured per whole network (the refine loop re-measures them)
+    spaces: tuple[str, ...] = ()  # the space kinds it costs; empty: any
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,53 @@ class NetworkTableSettings:
         if not self.file or not self.column:
             raise ValueError("file and column must be set (the per-network CSV and the column holding this "
                              "target's values)")
+
+
+@dataclass(frozen=True)
+class LlmTargetSettings:
+    """A language-model target (``space.kind: llm``): memory with the KV cache, or runtime measured here."""
+
+    kind: str
+    metric: str
+    batch: int = 1
+    sequence: int = 128
+    bytes_per_value: int = 4  # 4: float32 as run here; 2: bf16; 1: FP8
+    repeats: int = 5
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.metric not in LLM_METRICS:
+            raise ValueError(f"metric must be one of {LLM_METRICS} for llm targets, got {self.metric!r}")
+        if min(self.batch, self.sequence, self.bytes_per_value, self.repeats, self.threads) < 1:
+            raise ValueError("batch, sequence, bytes_per_value, repeats and threads must be >= 1")
+
+
+def _llm_spec(name: str, s: LlmTargetSettings) -> TargetSpec:
+    options = {"batch": s.batch, "sequence": s.sequence, "bytes_per_value": s.bytes_per_value}
+    if s.metric != "memory_mib":
+        options |= {"repeats": s.repeats, "threads": s.threads}
+    return TargetSpec(name, s.kind, s.metric, repeats=s.repeats, threads=s.threads, options=tuple(options.items()))
+
+
+def _llm_costs(settings, plan, target: TargetSpec):
+    from workers.llm.costs import CostSettings, space_costs
+    from workers.machine import machine_label
+
+    options = dict(target.options)
+    costs = CostSettings(options["batch"], options["sequence"], options["bytes_per_value"], target.repeats)
+    if target.metric == "memory_mib":  # computed, the same everywhere
+        return space_costs(settings.space_definition, target.metric, costs)[0], None
+    from orchestrator.distributed.tasks import measure_on_worker, start_ray
+
+    node, _ = _timing_machine(settings, target)
+    start_ray(settings.cluster)
+    table, machine = measure_on_worker(space_costs, settings.space_definition, target.metric, costs,
+                                       target.threads, num_cpus=target.threads, node=node)
+    return table, machine_label(machine)
+
+
+def _llm_version(settings, target: TargetSpec, plan) -> dict:
+    return {} if target.metric == "memory_mib" else {"machine": _timing_machine(settings, target)[1]}
 
 
 def _analytic_costs(settings, plan, target: TargetSpec):
@@ -158,6 +212,7 @@ TARGET_KINDS.register("analytic", TargetKind(
 TARGET_KINDS.register("measured", TargetKind(
     MeasuredSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, s.warmup, s.repeats, s.threads),
     _measured_costs, _measured_version, needs_modules=True))
+TARGET_KINDS.register("llm", TargetKind(LlmTargetSettings, _llm_spec, _llm_costs, _llm_version, spaces=("llm",)))
 TARGET_KINDS.register("network_table", TargetKind(
     NetworkTableSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, file=str(Path(s.file).expanduser()
                                                      .resolve()), column=s.column, key_column=s.key_column),

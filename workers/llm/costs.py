@@ -58,3 +58,47 @@ def _runtimes_ms(block: SubBlock, config: DecoderConfig, settings: CostSettings)
             block(token, cache)
             decode.append((time.perf_counter() - started) * 1000)
     return statistics.median(prefill), statistics.median(decode)
+
+
+LLM_METRICS = ("memory_mib", "runtime_ms", "decode_ms")
+
+
+def space_costs(space_definition: dict, metric: str, settings: CostSettings, threads: int = 1):
+    """Every sub-block variant's ``metric`` for an LLM space (``workers.costs.CostTable``), and the
+    fingerprint of the machine that measured it. A variant costs the same in every layer (the same shapes),
+    so each is measured once; the fixed part is the embeddings and the LM head."""
+    from workers.costs import CostTable
+    from workers.machine import machine_fingerprint
+    from workers.spaces import space_from_dict
+
+    if metric not in LLM_METRICS:
+        raise ValueError(f"unknown LLM cost {metric!r}; expected one of {LLM_METRICS}")
+    space = space_from_dict(space_definition)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(settings.seed)
+        per_variant = {v: sub_block_costs(SubBlock(space.config, v), space.config, settings)[metric]
+                       for v in (*space.attention, *space.ffn)}
+        fixed = _head_cost(space.config, metric, settings)
+    finally:
+        torch.set_num_threads(previous)
+    blocks = {(i, c): per_variant[c] for i, slot in enumerate(space.slots) for c in slot.choices}
+    return CostTable(metric, fixed, blocks), machine_fingerprint()
+
+
+def _head_cost(config: DecoderConfig, metric: str, settings: CostSettings) -> float:
+    values = config.vocab_size * config.hidden * (1 if config.tie_embeddings else 2) + config.hidden
+    if metric == "memory_mib":
+        return values * settings.bytes_per_value / 2**20
+    head = torch.nn.Linear(config.hidden, config.vocab_size, bias=False).eval()
+    length = settings.sequence if metric == "runtime_ms" else 1
+    x = torch.randn(settings.batch, length, config.hidden)
+    times = []
+    with torch.no_grad():
+        head(x)
+        for _ in range(settings.repeats):
+            started = time.perf_counter()
+            head(x)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
