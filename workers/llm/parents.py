@@ -108,6 +108,9 @@ def smollm2_parent():
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:
         raise ParentError("the SmolLM2 parent needs transformers, gguf and accelerate: pip install '.[llm]'") from None
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per Ray worker would bury blocknas's own
     gguf = smollm2_files()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
