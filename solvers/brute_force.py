@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from solvers.merge_front import cost_tolerance, non_dominated
@@ -14,8 +16,7 @@ def enumerate_networks(table: BlockTable, metrics: list[str]) -> tuple[np.ndarra
     """Every network the table's rules allow: (selections [N, m], predicted accuracy [N], {metric: cost [N]})."""
     if table.num_networks > MAX_ENUMERATED:
         raise ValueError(f"{table.num_networks} networks is too many to enumerate (max {MAX_ENUMERATED})")
-    grids = np.meshgrid(*[np.arange(len(c)) for c in table.choices], indexing="ij")
-    selections = np.stack([g.ravel() for g in grids], axis=1)
+    selections = _cartesian([len(c) for c in table.choices])
     for rule in table.rules:
         selections = selections[rule.valid_mask(table.choices, selections)]
     accuracy = table.accuracy_offset + sum(table.accuracy[i][selections[:, i]] for i in range(len(table.slots)))
@@ -24,6 +25,18 @@ def enumerate_networks(table: BlockTable, metrics: list[str]) -> tuple[np.ndarra
         for m in metrics
     }
     return selections, np.asarray(accuracy, dtype=float), costs
+
+
+def _cartesian(sizes: list[int]) -> np.ndarray:
+    """Every selection, ``[prod(sizes), len(sizes)]``, the last slot varying fastest (``meshgrid`` "ij" order,
+    without its 32-dimension limit: an LLM space has a slot per sub-block)."""
+    total = math.prod(sizes)
+    selections = np.empty((total, len(sizes)), dtype=np.int64)
+    inner = total
+    for i, size in enumerate(sizes):
+        inner //= size
+        selections[:, i] = np.tile(np.repeat(np.arange(size), inner), total // (inner * size))
+    return selections
 
 
 def brute_force_front(

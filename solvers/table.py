@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,7 +46,7 @@ class BlockTable:
 
     @property
     def num_networks(self) -> int:
-        return int(np.prod([len(c) for c in self.choices]))
+        return math.prod(len(c) for c in self.choices)  # Python ints: 60 slots overflow int64
 
     def index_of(self, blocks: list[str] | tuple[str, ...]) -> tuple[int, ...]:
         return tuple(self.choices[i].index(b) for i, b in enumerate(blocks))
