@@ -28,7 +28,7 @@ import torch
 from scipy.stats import spearmanr
 
 from orchestrator.config import load_settings
-from workers.llm.scorer import _prepared, assemble_child
+from workers.llm.scorer import assemble_child
 from workers.llm.scoring import parent_reference, score_network
 from workers.llm.text import windows
 
@@ -53,7 +53,6 @@ def main() -> None:
         raise SystemExit(f"no run of {settings.name} under {settings.output_dir}: run `blocknas run` first")
     front = json.loads(Path(runs[-1]).read_text())["targets"]["params"]["pareto"]
     parent, encode = space.load_parent()
-    _prepared(space, bld)  # the parent's streams, as the run had them (for blocks not stored yet)
     evaluation = parent_reference(parent, windows("eval", encode, bld.context, 16))
     embedding = space.fixed_cost("params")
     parent_params = sum(space.edge_cost(c, "params") for c in space.base)
