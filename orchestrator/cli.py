@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     blocks.add_argument("--experiment", help="only this experiment's blocks")
     blocks.add_argument("--status", choices=("queued", "running", "done", "failed"),
                         help="only blocks with this status")
+    export = sub.add_parser("export-library", help="an LLM experiment's measured blocks as a block library in "
+                                                   "Puzzle's JSON format (no Ray, no training)")
+    export.add_argument("output", help="the JSON file to write")
+    export.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=puzzle_tiny")
     db = sub.add_parser("db", help="the performance table's schema: `upgrade` migrates it, `current` shows it")
     db.add_argument("action", choices=("upgrade", "current"))
     db.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
@@ -172,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return _db(settings.storage_url, args.action)
         if args.command == "blocks":
             return _blocks(settings, args)
+        if args.command == "export-library":
+            return _export_library(settings, args.output)
         from orchestrator.pipeline.run import run_search, run_solve
 
         result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
@@ -279,6 +285,19 @@ def _config_show(overrides: list[str], source) -> int:
     print(settings.config_yaml, end="")
     print(f"# valid; config_hash {settings.config_hash}; space {settings.space.name}: {len(settings.space.slots)} "
           f"slots, {settings.space.num_networks} networks")
+    return EXIT_OK
+
+
+def _export_library(settings, output: str) -> int:
+    from orchestrator.pipeline.llm_export import export_library
+
+    library = export_library(settings)
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(library, indent=1) + "\n")
+    variants = sum(len(v) for v in library.values())
+    print(f"wrote {path}: {len(library)} layers, {variants} variants (Puzzle's block-library format); "
+          f"`blocknas targets add NAME --file {path}` reads it back")
     return EXIT_OK
 
 

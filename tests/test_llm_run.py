@@ -2,6 +2,7 @@
 table, MLflow and HiGHS, fronts of KL against parameters; a second run measures nothing."""
 
 import itertools
+import json
 
 import pytest
 
@@ -62,6 +63,27 @@ def test_the_params_front_is_exact_over_the_summed_block_kl(runs):
         assert point["cost"] in {p for p, _ in networks}
 
 
+def test_the_experiments_blocks_export_as_a_puzzle_library_that_reads_back(runs):
+    home, first, _ = runs
+    path = home / "library.json"
+    exported = run_cli(home, "export-library", str(path), *SMALL)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    library = json.loads(path.read_text())
+    assert list(library) == ["layer_0", "layer_1"] and len(library["layer_0"]) == 9
+    assert library["layer_1"]["attn_kv2+ffn_64"]["metrics"]["kl_div"] == 0.0  # the parent's own layer
+    assert run_cli(home, "targets", "add", "tiny_lib", "--file", str(path)).returncode == 0
+    front = summary_of(first)["targets"]["params"]["pareto"]
+    fixed = front[0]["cost"] - sum(min(v["stats"]["params"] for v in layer.values()) for layer in library.values())
+    budget = 0.6 * (front[-1]["cost"] - fixed)
+    picked = run_cli(home, "pick", "tiny_lib", f"--budget=stats.params={budget}", "--json", subprocess_=True)
+    assert picked.returncode == 0, picked.stderr[-2000:]
+    (solution,) = json.loads(picked.stdout)["solutions"]
+    best = max((p for p in front if p["cost"] - fixed <= budget), key=lambda p: p["predicted_accuracy"])
+    assert solution["objective_value"] == pytest.approx(-best["predicted_accuracy"], rel=1e-9, abs=1e-12)
+    assert [solution["blocks"][f"layer_{i}"] for i in range(2)] == [
+        f"{best['blocks'][2 * i].split(':')[1]}+{best['blocks'][2 * i + 1].split(':')[1]}" for i in range(2)]
+
+
 def test_memory_with_the_kv_cache_and_measured_prefill_are_targets(runs):
     _, first, _ = runs
     targets = summary_of(first)["targets"]
@@ -104,5 +126,7 @@ def test_the_bld_scorer_needs_the_base_estimator_and_an_llm_space(home):
     assert mismatched.returncode == 2 and "space.kind llm" in mismatched.stderr
     llm_target = run_cli(home, "run", "experiment=smoke", "+targets.mem={kind: llm, metric: memory_mib}")
     assert llm_target.returncode == 2 and "works on space.kind llm" in llm_target.stderr
+    not_llm = run_cli(home, "export-library", str(home / "x.json"), "experiment=smoke")
+    assert not_llm.returncode == 2 and "space.kind=llm" in not_llm.stderr and not (home / "x.json").exists()
     bad_variant = run_cli(home, "run", "experiment=puzzle_tiny", "space.attention=[attn_kv2,attn_kv3]")
     assert bad_variant.returncode == 2 and "do not split" in bad_variant.stderr

@@ -174,6 +174,14 @@ def _measured_table(store: PerformanceStore, settings: RunSettings, plan: Plan,
     return measured, build_block_table(settings, plan, measured, costs)
 
 
+def experiment_table(settings: RunSettings) -> BlockTable:
+    """The experiment's block table as the store holds it (block values and every target's costs), without
+    Ray, training or measuring; costs not stored yet are an error that says to run first."""
+    store = PerformanceStore(settings.storage_url)
+    plan = make_plan(settings)
+    return _measured_table(store, settings, plan, load_costs(store, settings, plan))[1]
+
+
 def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
     """The front of one of the run's own targets (``blocknas fronts show TARGET`` for a target of the
     experiment's config): the one ``blocknas run`` or ``solve`` stored for the same inputs, or solved now
