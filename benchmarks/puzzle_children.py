@@ -24,24 +24,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.stats import spearmanr
 
 from orchestrator.config import load_settings
 from workers.llm.scorer import assemble_child
-from workers.llm.scoring import parent_reference, score_network
+from workers.llm.scoring import parent_reference, score_network, tokens_per_second
 from workers.llm.text import windows
 
 CHILDREN = 10
-
-
-def tokens_per_second(model, tokens: torch.Tensor, repeats: int = 3) -> float:
-    with torch.no_grad():
-        model(tokens)
-        started = time.perf_counter()
-        for _ in range(repeats):
-            model(tokens)
-    return tokens.numel() * repeats / (time.perf_counter() - started)
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ from workers.llm.decoder import LayerVariant
 from workers.llm.distillation import DistillSettings, parent_streams
 from workers.llm.library import assemble, measure_block, puzzle_library
 from workers.llm.parents import TinyParentSettings, train_tiny_parent
-from workers.llm.scoring import parent_reference, score_network
+from workers.llm.scoring import parent_reference, score_network, tokens_per_second
 from workers.llm.text import ByteTokenizer, windows
 
 
@@ -53,15 +53,6 @@ def library_table(library: dict):
         definition = read_target_file(path).as_json() | {"objective": "kl_div"}
     entry = RegisteredTarget("tiny", version_of(definition), "table", definition, datetime.now(UTC))
     return with_target(library_accuracy(entry), entry)
-
-
-def tokens_per_second(model, tokens: torch.Tensor, repeats: int = 5) -> float:
-    with torch.no_grad():
-        model(tokens)
-        started = time.perf_counter()
-        for _ in range(repeats):
-            model(tokens)
-    return tokens.numel() * repeats / (time.perf_counter() - started)
 
 
 def decode_tokens_per_second(model, prompt: torch.Tensor, new_tokens: int = 64) -> float:

@@ -9,6 +9,7 @@ reused, so a swap in layer i runs only layers i..L-1.
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 
 import torch
@@ -67,3 +68,13 @@ def score_network(model: Decoder, reference: ParentReference) -> tuple[float, fl
     with torch.no_grad():
         logits = model.eval()(reference.tokens)
     return kl_from_parent(reference, logits), float(lm_loss(logits, reference.tokens))
+
+
+def tokens_per_second(model: Decoder, tokens: torch.Tensor, repeats: int = 3) -> float:
+    """Prefill throughput: tokens of ``tokens`` ``[batch, length]`` processed per second (after a warm-up)."""
+    with torch.no_grad():
+        model.eval()(tokens)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            model(tokens)
+    return tokens.numel() * repeats / (time.perf_counter() - started)
