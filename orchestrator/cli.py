@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
                                                    "Puzzle's JSON format (no Ray, no training)")
     export.add_argument("output", help="the JSON file to write")
     export.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=puzzle_tiny")
+    child = sub.add_parser("export-child", help="the best LLM child within solver.budgets, assembled from the "
+                                                "run's distilled blocks and saved as a model directory")
+    child.add_argument("directory", help="a new directory for config.json, model.safetensors, blocknas.json")
+    child.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. solver.budgets.params=60000")
     db = sub.add_parser("db", help="the performance table's schema: `upgrade` migrates it, `current` shows it")
     db.add_argument("action", choices=("upgrade", "current"))
     db.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
@@ -178,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             return _blocks(settings, args)
         if args.command == "export-library":
             return _export_library(settings, args.output)
+        if args.command == "export-child":
+            return _export_child(settings, Path(args.directory))
         from orchestrator.pipeline.run import run_search, run_solve
 
         result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
@@ -298,6 +304,16 @@ def _export_library(settings, output: str) -> int:
     variants = sum(len(v) for v in library.values())
     print(f"wrote {path}: {len(library)} layers, {variants} variants (Puzzle's block-library format); "
           f"`blocknas targets add NAME --file {path}` reads it back")
+    return EXIT_OK
+
+
+def _export_child(settings, directory: Path) -> int:
+    from orchestrator.pipeline.llm_export import export_child
+
+    child = export_child(settings, directory)
+    costs = ", ".join(f"{name} {value:.6g}" for name, value in child["costs"].items())
+    print(f"wrote {directory}: predicted KL {child['predicted_kl']:.6g} against the parent, {costs}; "
+          "load it with workers.llm.decoder.load_decoder")
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.storage import PerformanceStore
 from tests.conftest import run_cli, summary_of
+from workers.llm.decoder import load_decoder
 from workers.llm.space import LlmSpace, sub_block_params
 
 pytestmark = pytest.mark.slow
@@ -82,6 +83,24 @@ def test_the_experiments_blocks_export_as_a_puzzle_library_that_reads_back(runs)
     assert solution["objective_value"] == pytest.approx(-best["predicted_accuracy"], rel=1e-9, abs=1e-12)
     assert [solution["blocks"][f"layer_{i}"] for i in range(2)] == [
         f"{best['blocks'][2 * i].split(':')[1]}+{best['blocks'][2 * i + 1].split(':')[1]}" for i in range(2)]
+
+
+def test_the_best_child_within_budgets_is_saved_and_loads_back(runs):
+    home, first, _ = runs
+    directory = home / "child"
+    saved = run_cli(home, "export-child", str(directory), *SMALL, "solver.budgets.params=20000")
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    description = json.loads((directory / "blocknas.json").read_text())
+    front = summary_of(first)["targets"]["params"]["pareto"]
+    best = max((p for p in front if p["cost"] <= 20000), key=lambda p: p["predicted_accuracy"])
+    assert description["blocks"] == best["blocks"]
+    assert description["predicted_kl"] == pytest.approx(-best["predicted_accuracy"], abs=1e-12)
+    child = load_decoder(directory)
+    assert sum(p.numel() for p in child.parameters()) == description["costs"]["params"] <= 20000
+    again = run_cli(home, "export-child", str(directory), *SMALL, "solver.budgets.params=20000")
+    assert again.returncode == 2 and "not empty" in again.stderr
+    unbounded = run_cli(home, "export-child", str(home / "other"), *SMALL)
+    assert unbounded.returncode == 2 and "solver.budgets" in unbounded.stderr and not (home / "other").exists()
 
 
 def test_memory_with_the_kv_cache_and_measured_prefill_are_targets(runs):

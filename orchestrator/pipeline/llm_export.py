@@ -1,6 +1,7 @@
-"""``blocknas export-library``: an LLM experiment's measured blocks as a block library in NVIDIA Puzzle's own
-JSON format, so libraries move both ways (``blocknas targets add NAME --file`` reads it back, and
-NVlabs/puzzle's ``mip_nas`` can solve it).
+"""Exports of an LLM experiment (no Ray, no training): ``blocknas export-child`` saves the best child within
+``solver.budgets`` as a model directory; ``blocknas export-library`` writes the measured blocks as a block
+library in NVIDIA Puzzle's own JSON format, so libraries move both ways (``blocknas targets add NAME
+--file`` reads it back, and NVlabs/puzzle's ``mip_nas`` can solve it).
 
 Layer i's variants are its attention x FFN sub-block variants, named ``<attention>+<ffn>``; every stat is a
 target of the experiment (its cost of the two sub-blocks, and ``attention_<target>`` / ``ffn_<target>``
@@ -11,16 +12,50 @@ not per layer and are left out, as in Puzzle's libraries.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from orchestrator.config import ConfigError, RunSettings
+
+
+def _check_llm(settings: RunSettings, command: str) -> None:
+    if settings.space_definition.get("kind") != "llm":
+        raise ConfigError(f"{command} exports language-model experiments (space.kind=llm), not "
+                          f"space.kind={settings.space_definition.get('kind')}")
+
+
+def export_child(settings: RunSettings, directory: Path) -> dict:
+    """The most accurate child within ``solver.budgets`` (exact, from the stored table), assembled from the
+    run's distilled blocks and saved with ``save_decoder`` (``config.json``, ``model.safetensors``) plus
+    ``blocknas.json`` (its blocks, predicted KL and costs); load it with ``workers.llm.decoder.load_decoder``."""
+    from orchestrator.pipeline.run import experiment_table
+    from solvers import best_within_budgets
+    from workers.llm.decoder import save_decoder
+    from workers.llm.scorer import assemble_child
+
+    _check_llm(settings, "export-child")
+    if not settings.solver.budgets:
+        raise ConfigError("export-child saves the best child within budgets: set at least one, e.g. "
+                          "solver.budgets.params=60000")
+    if directory.exists() and any(directory.iterdir()):
+        raise ConfigError(f"{directory} exists and is not empty: name a new directory")
+    table = experiment_table(settings)
+    point = best_within_budgets(table, settings.solver.budgets)
+    child = assemble_child(settings.space, point.blocks, settings.scorer.settings)
+    save_decoder(child, directory)
+    description = {"experiment": settings.name, "config_hash": settings.config_hash,
+                   "budgets": settings.solver.budgets, "predicted_kl": -point.predicted_accuracy,
+                   "costs": point.costs, "blocks": [s.key(c) for s, c in zip(settings.space.slots, point.blocks,
+                                                                             strict=True)]}
+    (directory / "blocknas.json").write_text(json.dumps(description, indent=2) + "\n")
+    return description
 
 
 def export_library(settings: RunSettings) -> dict:
     from orchestrator.pipeline.run import experiment_table
     from workers.llm.decoder import LayerVariant, ffn_size_of, kv_heads_of
 
-    if settings.space_definition.get("kind") != "llm":
-        raise ConfigError(f"export-library exports language-model experiments (space.kind=llm), not "
-                          f"space.kind={settings.space_definition.get('kind')}")
+    _check_llm(settings, "export-library")
     table = experiment_table(settings)
     library = {}
     for layer in range(len(table.slots) // 2):
