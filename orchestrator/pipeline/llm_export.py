@@ -53,23 +53,18 @@ def export_child(settings: RunSettings, directory: Path) -> dict:
 
 def export_library(settings: RunSettings) -> dict:
     from orchestrator.pipeline.run import experiment_table
-    from workers.llm.decoder import LayerVariant, ffn_size_of, kv_heads_of
+    from workers.llm.decoder import LayerVariant
+    from workers.llm.library import library_entry
 
     _check_llm(settings, "export-library")
     table = experiment_table(settings)
     library = {}
     for layer in range(len(table.slots) // 2):
         attention, ffn = 2 * layer, 2 * layer + 1
-        variants = {}
-        for a, a_name in enumerate(table.choices[attention]):
-            for f, f_name in enumerate(table.choices[ffn]):
-                stats = {}
-                for target, per_slot in table.costs.items():
-                    stats[target] = float(per_slot[attention][a] + per_slot[ffn][f])
-                    stats[f"attention_{target}"] = float(per_slot[attention][a])
-                    stats[f"ffn_{target}"] = float(per_slot[ffn][f])
-                stats |= {"num_kv_heads": kv_heads_of(a_name) or 0, "ffn_intermediate_size": ffn_size_of(f_name) or 0}
-                kl = -float(table.accuracy[attention][a] + table.accuracy[ffn][f])
-                variants[LayerVariant(a_name, f_name).name] = {"stats": stats, "metrics": {"kl_div": kl}}
-        library[f"layer_{layer}"] = variants
+        library[f"layer_{layer}"] = {
+            LayerVariant(a_name, f_name).name: library_entry(
+                a_name, f_name, {t: c[attention][a] for t, c in table.costs.items()},
+                {t: c[ffn][f] for t, c in table.costs.items()},
+                -float(table.accuracy[attention][a] + table.accuracy[ffn][f]))
+            for a, a_name in enumerate(table.choices[attention]) for f, f_name in enumerate(table.choices[ffn])}
     return library

@@ -228,6 +228,14 @@ class DecoderLayer(nn.Module):
         h = h + self.attention(h, cache)
         return h + self.ffn(h)
 
+    def with_block(self, block: SubBlock, h: torch.Tensor) -> torch.Tensor:
+        """This layer's output with ``block`` in place of its sub-block of the same kind (attention or FFN)."""
+        if block.variant.startswith("attn_"):
+            h = h + block(h)
+            return h + self.ffn(h)
+        h = h + self.attention(h)
+        return h + block(h)
+
 
 class Decoder(nn.Module):
     """Token ids ``[batch, length]`` -> next-token logits ``[batch, length, vocab]``."""

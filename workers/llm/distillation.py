@@ -70,10 +70,8 @@ def distill_sub_block(parent: Decoder, layer: int, variant: str, streams: list[t
     child = child_sub_block(parent_block, parent.config, variant, calibration)
 
     def layer_output(child_block: SubBlock, x: torch.Tensor) -> torch.Tensor:
-        if attention:
-            h = x + child_block(x)
-            return h + parent_layer.ffn(h)
-        return x + child_block(x)
+        # an FFN variant's input already holds the parent's attention (computed once above)
+        return parent_layer.with_block(child_block, x) if attention else x + child_block(x)
 
     held = max(1, int(len(inputs) * settings.holdout))
     test = slice(0, held)  # the first windows; training draws from the rest

@@ -62,13 +62,21 @@ def puzzle_library(records: list[BlockRecord], parent_lm_loss: float) -> dict:
 
 
 def _combined(attention: BlockRecord, ffn: BlockRecord, parent_lm_loss: float) -> dict:
-    stats = {name: attention.costs[name] + ffn.costs[name]
-             for name in ("memory_mib", "runtime_ms", "decode_ms", "num_params")}
-    stats |= {f"attention_{n}": v for n, v in attention.costs.items()} | {f"ffn_{n}": v for n, v in ffn.costs.items()}
-    stats |= {"num_kv_heads": kv_heads_of(attention.score.variant) or 0,
-              "ffn_intermediate_size": ffn_size_of(ffn.score.variant) or 0}
     lm_loss = parent_lm_loss + (attention.score.lm_loss - parent_lm_loss) + (ffn.score.lm_loss - parent_lm_loss)
-    return {"stats": stats, "metrics": {"kl_div": attention.score.kl_div + ffn.score.kl_div, "lm_loss": lm_loss}}
+    return library_entry(attention.score.variant, ffn.score.variant, attention.costs, ffn.costs,
+                         attention.score.kl_div + ffn.score.kl_div, lm_loss)
+
+
+def library_entry(attention: str, ffn: str, attention_costs: Mapping[str, float], ffn_costs: Mapping[str, float],
+                  kl_div: float, lm_loss: float | None = None) -> dict:
+    """One layer variant of Puzzle's block-library format: every cost summed over the two sub-blocks and
+    apart (``attention_<cost>``, ``ffn_<cost>``), the KV heads and FFN width, and the scores."""
+    stats = {name: float(attention_costs[name] + ffn_costs[name]) for name in attention_costs}
+    stats |= {f"attention_{n}": float(v) for n, v in attention_costs.items()}
+    stats |= {f"ffn_{n}": float(v) for n, v in ffn_costs.items()}
+    stats |= {"num_kv_heads": kv_heads_of(attention) or 0, "ffn_intermediate_size": ffn_size_of(ffn) or 0}
+    metrics = {"kl_div": float(kl_div)} | ({"lm_loss": float(lm_loss)} if lm_loss is not None else {})
+    return {"stats": stats, "metrics": metrics}
 
 
 def assemble(parent: Decoder, layers: list[LayerVariant],

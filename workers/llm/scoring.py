@@ -8,14 +8,12 @@ reused, so a swap in layer i runs only layers i..L-1.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
-from workers.llm.blocks import is_attention
 from workers.llm.decoder import Decoder, SubBlock
 from workers.llm.parents import lm_loss
 
@@ -52,11 +50,8 @@ def kl_from_parent(reference: ParentReference, logits: torch.Tensor) -> float:
 
 def score_swap(parent: Decoder, reference: ParentReference, layer: int, block: SubBlock) -> BlockScore:
     """The parent with sub-block ``block`` (an attention or FFN variant) in ``layer``, scored."""
-    swapped = copy.copy(parent.layers[layer])  # shallow: the parent's other sub-block is shared, not copied
-    swapped._modules = dict(swapped._modules)
-    swapped._modules["attention" if is_attention(block.variant) else "ffn"] = block
     with torch.no_grad():
-        h = swapped(reference.streams[layer])
+        h = parent.layers[layer].with_block(block, reference.streams[layer])
         for later in parent.layers[layer + 1:]:
             h = later(h)
         logits = parent.head(h)

@@ -11,7 +11,7 @@ per sub-block, so the space needs no modules built to be costed (``builds_module
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 
 from workers.llm.blocks import variant_names
@@ -173,7 +173,7 @@ _parents_lock = threading.Lock()
 
 
 def _parent(kind: str, tiny: TinyParentSettings | None):
-    key = (kind, tuple(getattr(tiny, f.name) for f in fields(tiny)) if tiny else None)
+    key = (kind, tiny)  # TinyParentSettings is frozen: hashable
     with _parents_lock:
         if key not in _parents:
             if kind == "smollm2":
