@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     child = sub.add_parser("export-child", help="the best LLM child within solver.budgets, assembled from the "
                                                 "run's distilled blocks and saved as a model directory")
     child.add_argument("directory", help="a new directory for config.json, model.safetensors, blocknas.json")
+    child.add_argument("--global-steps", type=int, default=0, metavar="N",
+                       help="globally distil the assembled child against the parent for N steps before saving "
+                            "(Puzzle's GKD: KL on logits + cosine on hidden states; default 0: off)")
+    child.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     child.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. solver.budgets.params=60000")
     db = sub.add_parser("db", help="the performance table's schema: `upgrade` migrates it, `current` shows it")
     db.add_argument("action", choices=("upgrade", "current"))
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export-library":
             return _export_library(settings, args.output)
         if args.command == "export-child":
-            return _export_child(settings, Path(args.directory))
+            return _export_child(settings, Path(args.directory), args.global_steps, not args.no_progress)
         from orchestrator.pipeline.run import run_search, run_solve
 
         result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
@@ -307,13 +311,18 @@ def _export_library(settings, output: str) -> int:
     return EXIT_OK
 
 
-def _export_child(settings, directory: Path) -> int:
+def _export_child(settings, directory: Path, global_steps: int, show_progress: bool) -> int:
     from orchestrator.pipeline.llm_export import export_child
 
-    child = export_child(settings, directory)
+    child = export_child(settings, directory, global_steps, show_progress)
     costs = ", ".join(f"{name} {value:.6g}" for name, value in child["costs"].items())
     print(f"wrote {directory}: predicted KL {child['predicted_kl']:.6g} against the parent, {costs}; "
           "load it with workers.llm.decoder.load_decoder")
+    for name, measured in child["verification"].items():
+        print(f"  {name}: held-out KL {measured['kl_div']:.4f}, LM loss {measured['lm_loss']:.4f}, "
+              f"{measured['params']} layer params, {measured['prefill_tokens_per_s']:.0f} prefill and "
+              f"{measured['decode_tokens_per_s']:.1f} decode tokens/s; continues the prompt with "
+              f"{measured['text'][:60]!r}")
     return EXIT_OK
 
 

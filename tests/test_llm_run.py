@@ -88,9 +88,15 @@ def test_the_experiments_blocks_export_as_a_puzzle_library_that_reads_back(runs)
 def test_the_best_child_within_budgets_is_saved_and_loads_back(runs):
     home, first, _ = runs
     directory = home / "child"
-    saved = run_cli(home, "export-child", str(directory), *SMALL, "solver.budgets.params=20000")
+    saved = run_cli(home, "export-child", str(directory), "--global-steps", "20", *SMALL,
+                    "solver.budgets.params=20000")
     assert saved.returncode == 0, saved.stderr[-2000:]
     description = json.loads((directory / "blocknas.json").read_text())
+    verified = description["verification"]  # held out: the eval split; the child saved is the distilled one
+    assert verified["parent"]["kl_div"] == pytest.approx(0, abs=1e-6) and verified["assembled"]["kl_div"] > 0
+    assert verified["globally_distilled"]["kl_div"] < verified["assembled"]["kl_div"]
+    assert verified["assembled"]["params"] == verified["globally_distilled"]["params"] < verified["parent"]["params"]
+    assert len(description["global_distillation"]["curve"]) == 20 and "global distillation" in saved.stderr
     front = summary_of(first)["targets"]["params"]["pareto"]
     best = max((p for p in front if p["cost"] <= 20000), key=lambda p: p["predicted_accuracy"])
     assert description["blocks"] == best["blocks"]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from orchestrator.config import ConfigError, RunSettings
 
+EVAL_WINDOWS = 16  # held-out windows of the eval split every verification reads
+
 
 def _check_llm(settings: RunSettings, command: str) -> None:
     if settings.space_definition.get("kind") != "llm":
@@ -24,10 +26,12 @@ def _check_llm(settings: RunSettings, command: str) -> None:
                           f"space.kind={settings.space_definition.get('kind')}")
 
 
-def export_child(settings: RunSettings, directory: Path) -> dict:
+def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, show_progress: bool = True) -> dict:
     """The most accurate child within ``solver.budgets`` (exact, from the stored table), assembled from the
-    run's distilled blocks and saved with ``save_decoder`` (``config.json``, ``model.safetensors``) plus
-    ``blocknas.json`` (its blocks, predicted KL and costs); load it with ``workers.llm.decoder.load_decoder``."""
+    run's distilled blocks, verified on the held-out ``eval`` split (``workers.llm.verification``), and with
+    ``global_steps`` > 0 globally distilled on the ``distill`` split and verified again; saved with
+    ``save_decoder`` (``config.json``, ``model.safetensors``) plus ``blocknas.json`` (its blocks, predicted
+    KL, costs, verification); load it with ``workers.llm.decoder.load_decoder``."""
     from orchestrator.pipeline.run import experiment_table
     from solvers import best_within_budgets
     from workers.llm.decoder import save_decoder
@@ -37,18 +41,45 @@ def export_child(settings: RunSettings, directory: Path) -> dict:
     if not settings.solver.budgets:
         raise ConfigError("export-child saves the best child within budgets: set at least one, e.g. "
                           "solver.budgets.params=60000")
+    if not 0 <= global_steps <= 1_000_000:
+        raise ConfigError(f"--global-steps must be between 0 and 1000000, got {global_steps}")
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{directory} exists and is not empty: name a new directory")
     table = experiment_table(settings)
     point = best_within_budgets(table, settings.solver.budgets)
     child = assemble_child(settings.space, point.blocks, settings.scorer.settings)
-    save_decoder(child, directory)
     description = {"experiment": settings.name, "config_hash": settings.config_hash,
                    "budgets": settings.solver.budgets, "predicted_kl": -point.predicted_accuracy,
                    "costs": point.costs, "blocks": [s.key(c) for s, c in zip(settings.space.slots, point.blocks,
                                                                              strict=True)]}
+    description |= _verified(settings, child, global_steps, show_progress)
+    save_decoder(child, directory)
     (directory / "blocknas.json").write_text(json.dumps(description, indent=2) + "\n")
     return description
+
+
+def _verified(settings: RunSettings, child, global_steps: int, show_progress: bool) -> dict:
+    from tqdm import tqdm
+
+    from workers.llm.global_distillation import GlobalDistillSettings, distill_globally
+    from workers.llm.scoring import parent_reference
+    from workers.llm.text import windows
+    from workers.llm.verification import verify_child
+
+    space, bld = settings.space, settings.scorer.settings
+    parent, encode = space.load_parent()
+    decode = space.token_decoder()
+    held_out = parent_reference(parent, windows("eval", encode, bld.context, EVAL_WINDOWS))
+    verification = {"parent": verify_child(parent, held_out, encode, decode),
+                    "assembled": verify_child(child, held_out, encode, decode)}
+    if not global_steps:
+        return {"verification": verification}
+    tokens = windows("distill", encode, bld.context, bld.distill_windows, seed=bld.seed + 1)
+    with tqdm(total=global_steps, desc="global distillation", unit="step", disable=not show_progress) as bar:
+        curve = distill_globally(parent, child, tokens, GlobalDistillSettings(steps=global_steps, seed=bld.seed),
+                                 progress=lambda _: bar.update())
+    verification["globally_distilled"] = verify_child(child, held_out, encode, decode)
+    return {"verification": verification, "global_distillation": {"steps": global_steps, "curve": curve}}
 
 
 def export_library(settings: RunSettings) -> dict:

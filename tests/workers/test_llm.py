@@ -175,3 +175,28 @@ def test_unknown_variants_are_refused_with_the_names_to_use(parent):
     with pytest.raises(KeyError, match="measure it first"):
         assemble(parent, [LayerVariant("attn_kv1", "ffn_96")] * 3, {})
     _ = score_swap  # scored through measure_block above
+
+
+def test_global_distillation_lowers_the_held_out_kl_of_an_assembled_child(parent, measured):
+    from workers.llm.global_distillation import GlobalDistillSettings, distill_globally
+    from workers.llm.verification import verify_child
+
+    blocks, _ = measured
+    layers = [LayerVariant("attn_kv1", "ffn_48"), LayerVariant("attn_noop", "ffn_48"), LayerVariant("attn_kv1",
+                                                                                                     "ffn_noop")]
+    child = assemble(parent, layers, blocks)
+    before_parent = [p.detach().clone() for p in parent.parameters()]
+    tokenizer = ByteTokenizer()
+    held_out = parent_reference(parent, windows("eval", tokenizer.encode, 64, 8))
+    before = verify_child(child, held_out, tokenizer.encode, tokenizer.decode, new_tokens=8)
+    curve = distill_globally(parent, child, windows("distill", tokenizer.encode, 64, 32, seed=3),
+                             GlobalDistillSettings(steps=60, lr=1e-3))
+    after = verify_child(child, held_out, tokenizer.encode, tokenizer.decode, new_tokens=8)
+    assert len(curve) == 60 and np.mean(curve[-10:]) < np.mean(curve[:10])
+    assert after["kl_div"] < 0.8 * before["kl_div"], (before, after)  # on windows it never trained on
+    assert all(torch.equal(a, b) for a, b in zip(before_parent, parent.parameters(), strict=True))  # parent intact
+    assert child.embed_tokens.weight.data_ptr() != parent.embed_tokens.weight.data_ptr()
+    assert after["params"] == sum(p.numel() for p in child.layers.parameters()) < sum(
+        p.numel() for p in parent.layers.parameters())
+    assert min(after["prefill_tokens_per_s"], after["decode_tokens_per_s"]) > 0
+    assert isinstance(after["text"], str) and len(tokenizer.encode(after["text"])) >= 1

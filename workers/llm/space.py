@@ -142,7 +142,11 @@ class LlmSpace:
 
     def load_parent(self):
         """The parent decoder (trained or loaded once per process) and its token encoder."""
-        return _parent(self.parent_kind, self.tiny)
+        return _parent(self.parent_kind, self.tiny)[:2]
+
+    def token_decoder(self):
+        """The parent tokenizer's decoder: token ids -> text."""
+        return _parent(self.parent_kind, self.tiny)[2]
 
 
 def sub_block_params(config: DecoderConfig, variant: str) -> int:
@@ -180,7 +184,7 @@ def _parent(kind: str, tiny: TinyParentSettings | None):
                 from workers.llm.parents import smollm2_parent
 
                 model, tokenizer = smollm2_parent()
-                _parents[key] = (model, lambda text: tokenizer(text)["input_ids"])
+                _parents[key] = (model, lambda text: tokenizer(text)["input_ids"], tokenizer.decode)
             else:
                 import torch
 
@@ -190,7 +194,8 @@ def _parent(kind: str, tiny: TinyParentSettings | None):
                 threads = torch.get_num_threads()
                 torch.set_num_threads(1)  # the same weights in every worker process, whatever its thread count
                 try:
-                    _parents[key] = (train_tiny_parent(tiny), ByteTokenizer().encode)
+                    tokenizer = ByteTokenizer()
+                    _parents[key] = (train_tiny_parent(tiny), tokenizer.encode, tokenizer.decode)
                 finally:
                     torch.set_num_threads(threads)
         return _parents[key]
