@@ -167,7 +167,8 @@ class TrackingSettings:
 
     @classmethod
     def from_config(cls, tracking: dict, trains: bool) -> TrackingSettings:
-        uri = _url(tracking["uri"], "tracking.uri")
+        uri = _url(tracking["uri"], "tracking.uri", "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+                                                    "(or MLFLOW_TRACKING_TOKEN) in the environment")
         block_runs = tracking.get("block_runs", "auto")
         if block_runs not in ("auto", "per_block", "batched"):
             raise ConfigError(f"tracking.block_runs must be auto, per_block or batched, got {block_runs!r}")
@@ -311,7 +312,7 @@ def _require(section: dict, key: str, kind: type, where: str):
 
 
 def _positive(value, where: str, allow_zero: bool = False):
-    if value < 0 or (value == 0 and not allow_zero):
+    if not value >= 0 or (value == 0 and not allow_zero):  # NaN fails every comparison
         raise ConfigError(f"{where} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
     return value
 
@@ -370,9 +371,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
                 "does not build; give this space's costs as a network_table target (a per-network CSV) instead"
             )
     solver = SolverSettings.from_config(cfg["solver"], {t.name for t in targets})
-    storage_url = _url(cfg["storage"]["url"], "storage.url")
-    if ":" in (storage_url.split("@")[0].split("//", 1)[-1]) and "@" in storage_url:
-        raise ConfigError("storage.url must not contain a password; set it in the PGPASSWORD environment variable")
+    storage_url = _url(cfg["storage"]["url"], "storage.url", "set it in the PGPASSWORD environment variable")
     try:
         refine = RefineSettings.from_dict(cfg.get("refine"))
     except (TypeError, ValueError) as exc:
@@ -402,10 +401,23 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
     )
 
 
-def _url(value, key: str) -> str:
+SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword", "token", "access_token", "secret", "api_key"}
+
+
+def _url(value, key: str, hint: str = "") -> str:
+    """A URL that holds no secret: no password before the host, none in the query string."""
+    from urllib.parse import parse_qsl, urlsplit
+
     value = str(value)
     if "://" not in value and not value.startswith(("sqlite:", "file:")):
-        raise ConfigError(f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., got {value!r}")
+        raise ConfigError(f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., "
+                          f"got {value[:200]!r}")
+    parts = urlsplit(value)
+    secrets = sorted({k for k, _ in parse_qsl(parts.query)} & SECRET_QUERY_KEYS)
+    if secrets or ":" in parts.netloc.rpartition("@")[0]:
+        where = f"the query parameter {secrets[0]!r}" if secrets else "a password before the host"
+        raise ConfigError(f"{key} must not contain a secret (it has {where}), since URLs are logged and stored; "
+                          f"{hint or 'pass it through the environment'}")
     return value
 
 

@@ -95,6 +95,8 @@ def answers(points: list[dict], inputs: FrontInputs, budget: float) -> bool:
 
 def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: float, max_points: int,
            entry: RegisteredTarget | None = None) -> Switch:
+    if not 0 <= budget < math.inf:
+        raise TargetRegistryError(f"the budget must be a finite number >= 0, got {budget}")
     started = time.perf_counter()
     entry = entry or _current_entry(store, name)
     table, digest = _table_of(base, entry)
@@ -123,8 +125,9 @@ def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: f
             budget: float, max_points: int) -> Switch:
     """Rescale the target's primary-metric costs by ``measured / predicted``, store that as a new version,
     and answer ``budget`` on the rescaled costs."""
-    if measured <= 0 or predicted <= 0:
-        raise TargetRegistryError(f"measured ({measured}) and predicted ({predicted}) costs must be positive")
+    if not (0 < measured < math.inf and 0 < predicted < math.inf and 0 <= budget < math.inf):
+        raise TargetRegistryError(f"measured ({measured}) and predicted ({predicted}) costs must be positive finite "
+                                  f"numbers and the budget ({budget}) a finite number >= 0; nothing was stored")
     entry = find(store, name)
     definition = entry.definition
     metric = definition["metrics"][0]

@@ -82,12 +82,17 @@ def test_config_hash_tracks_science_not_placement(home):
         ("solver.budgets.params=lots", "solver.budgets.params must be a number"),
         ("targets.local_cpu.kind=guess", "targets.local_cpu.kind 'guess' is not a known target_kind"),
         ("+targets.local_cpu.repeat=3", "unknown config key 'targets.local_cpu.repeat' (did you mean 'repeats'?)"),
-        ("storage.url=postgresql+psycopg://u:secret@h/db", "must not contain a password"),
+        ("storage.url=postgresql+psycopg://u:secret@h/db", "must not contain a secret (it has a password before"),
+        ("storage.url='postgresql+psycopg://u@h/db?sslmode=require&password=SECRET123'",
+         "the query parameter 'password'"),
+        ("tracking.uri=http://alice:SECRET@127.0.0.1:5000", "MLFLOW_TRACKING_PASSWORD"),
+        ("cluster.lease_seconds=.nan", "cluster.lease_seconds must be"),
     ],
 )
 def test_bad_config_is_a_clear_error(override, message, home):
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
         load_settings(["experiment=smoke", override])
+    assert "SECRET" not in str(refused.value)
 
 
 @pytest.mark.parametrize("override", ["space=nope", "scorer.steps=0", "cluster.num_cpu=2"])

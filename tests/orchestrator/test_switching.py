@@ -147,6 +147,11 @@ def test_fronts_show_and_switch_cli(home, tmp_path):
     assert switched["blocks"] == front["points"][len(front["points"]) // 2]["blocks"] and not switched["solved"]
     bad = run_cli(home, "switch", "edge", "--budget", "1", "--measured", "2")
     assert bad.returncode == 2 and "needs both --measured and --predicted" in bad.stderr
+    versions = run_cli(home, "targets", "show", "edge", "--json").stdout
+    for measured, predicted, at in (("nan", "1", str(budget)), ("1", "inf", str(budget)), ("2", "1", "nan")):
+        refused = run_cli(home, "switch", "edge", "--budget", at, "--measured", measured, "--predicted", predicted)
+        assert refused.returncode == 2 and "finite" in refused.stderr, refused.stderr
+    assert run_cli(home, "targets", "show", "edge", "--json").stdout == versions  # nothing stored
     corrected = json.loads(run_cli(home, "switch", "edge", "--budget", str(budget), "--measured", "1.1",
                                    "--predicted", "1.0", "--json").stdout)
     assert corrected["solved"] and corrected["target_version"] != switched["target_version"]
