@@ -50,7 +50,13 @@ class TargetFileError(ValueError):
 
     def __init__(self, path: Path, problem: str, line: int | None = None):
         where = f"{path}:{line}" if line else str(path)
+        if len(problem) > MAX_PROBLEM:  # a value quoted from a large file
+            problem = f"{problem[:MAX_PROBLEM]}... ({len(problem) - MAX_PROBLEM} more characters)"
         super().__init__(f"{where}: {problem}")
+
+
+MAX_PROBLEM = 1000  # characters of a problem quoted in a message
+MAX_FILE_BYTES = 256 * 2**20  # a Puzzle library of an 80-layer model is about 1 MB
 
 
 @dataclass(frozen=True)
@@ -77,15 +83,32 @@ class TargetData:
 
 def read_target_file(path: str | Path) -> TargetData:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise TargetFileError(path, f"cannot read it: {exc.strerror}") from exc
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in TARGET_FORMATS:
         raise TargetFileError(path, f"unknown file type '.{suffix}': give a "
                                     f"{', '.join('.' + s for s in TARGET_FORMATS.names())} file")
-    return TARGET_FORMATS.get(suffix)(path, text)
+    text = _read_text(path)
+    try:
+        return TARGET_FORMATS.get(suffix)(path, text)
+    except RecursionError:
+        raise TargetFileError(path, "nested too deeply: a target file is a few levels of mappings and lists") from None
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text (a byte-order mark dropped): a regular file of at most MAX_FILE_BYTES."""
+    try:
+        if not path.is_file():
+            raise TargetFileError(path, "not a regular file: give the path of a target file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise TargetFileError(path, f"cannot read it: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise TargetFileError(path, f"larger than {MAX_FILE_BYTES // 2**20} MiB: not a target file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TargetFileError(path, f"not UTF-8 text (byte {exc.start}): give a CSV, YAML or JSON text file") from None
 
 
 # ---------------------------------------------------------------------------------------------- numbers
@@ -228,7 +251,14 @@ def _substitute(path: Path, networks: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------------ YAML
 class _LineLoader(yaml.SafeLoader):
-    """Safe YAML that remembers each mapping key's line, for error messages."""
+    """Safe YAML that remembers each mapping key's line, for error messages, and refuses aliases (``*name``):
+    nested anchors expand exponentially (a "YAML bomb"), and no target file needs them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError(f"line {self.peek_event().start_mark.line + 1}: aliases (*name) are not "
+                                 "supported in target files: write the values out")
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:

@@ -143,6 +143,34 @@ def test_bad_files_are_rejected_naming_the_line_and_the_problem(tmp_path, name, 
         read_target_file(_write(tmp_path, name, text))
 
 
+BOMB = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)) + "kind: *i\n"
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("garbage.csv", bytes(range(128, 256)) * 4, r"not UTF-8 text \(byte 0\)"),
+    ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ("bomb.yaml", BOMB.encode(), r"line 2: aliases \(\*name\) are not supported"),
+])
+def test_hostile_files_are_refused_quickly_with_a_short_message(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(TargetFileError, match=message) as refused:
+        read_target_file(path)
+    assert len(str(refused.value)) < 2000
+
+
+def test_a_device_or_directory_is_not_read_and_a_bom_is_accepted(tmp_path):
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")
+    (tmp_path / "folder.yaml").mkdir()
+    for name in ("zero.csv", "folder.yaml"):
+        with pytest.raises(TargetFileError, match="not a regular file"):
+            read_target_file(tmp_path / name)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + BLOCK_CSV.encode())
+    assert read_target_file(bom).costs == read_target_file(_write(tmp_path, "t.csv", BLOCK_CSV)).costs
+
+
 def test_registry_versions_are_content_hashes_and_a_bad_update_keeps_the_old_version(store_url, tmp_path):
     store = PerformanceStore(store_url)
     added = registry.register(store, "phone", _write(tmp_path, "t.csv", BLOCK_CSV), update=False)
