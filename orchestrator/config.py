@@ -326,11 +326,15 @@ def _check_sections(cfg: dict) -> None:
         raise ConfigError(str(exc).replace("'config.", "'")) from exc
 
 
+EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) -> RunSettings:
     _check_sections(cfg)
     name = str(cfg.get("name") or "")
-    if not name or "/" in name:
-        raise ConfigError(f"name must be a non-empty experiment name without '/', got {name!r}")
+    if not EXPERIMENT_NAME.fullmatch(name):
+        raise ConfigError(f"name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+                          f"(it names a directory under paths.output_dir), got {name[:120]!r}")
 
     space_cfg = cfg["space"]
     scorer_cfg = dict(cfg["scorer"])
@@ -371,7 +375,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
                 "does not build; give this space's costs as a network_table target (a per-network CSV) instead"
             )
     solver = SolverSettings.from_config(cfg["solver"], {t.name for t in targets})
-    storage_url = _url(cfg["storage"]["url"], "storage.url", "set it in the PGPASSWORD environment variable")
+    storage_url = _storage_url(cfg["storage"]["url"])
     try:
         refine = RefineSettings.from_dict(cfg.get("refine"))
     except (TypeError, ValueError) as exc:
@@ -419,6 +423,27 @@ def _url(value, key: str, hint: str = "") -> str:
         raise ConfigError(f"{key} must not contain a secret (it has {where}), since URLs are logged and stored; "
                           f"{hint or 'pass it through the environment'}")
     return value
+
+
+def _storage_url(value) -> str:
+    """A store URL of a supported database whose driver is installed: SQLite, or PostgreSQL (psycopg)."""
+    from sqlalchemy.engine import make_url
+
+    url = _url(value, "storage.url", "set it in the PGPASSWORD environment variable")
+    try:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy's ArgumentError and friends: all mean a malformed URL
+        raise ConfigError(f"storage.url is not a database URL: {exc}") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"storage.url: {backend} is not supported; use sqlite:///PATH (embedded) or "
+                          "postgresql+psycopg://USER@HOST:PORT/DB (clusters)")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError as exc:
+        raise ConfigError(f"storage.url needs the {parsed.drivername} driver, which is not installed ({exc.name}); "
+                          "for PostgreSQL use postgresql+psycopg://... with pip install '.[postgres]'") from None
+    return url
 
 
 def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool]:

@@ -87,6 +87,10 @@ def test_config_hash_tracks_science_not_placement(home):
          "the query parameter 'password'"),
         ("tracking.uri=http://alice:SECRET@127.0.0.1:5000", "MLFLOW_TRACKING_PASSWORD"),
         ("cluster.lease_seconds=.nan", "cluster.lease_seconds must be"),
+        ("name=..", "name must be 1-100 letters"),
+        ("storage.url=mysql://u@127.0.0.1/db", "mysql is not supported"),
+        ("storage.url=postgresql+pg8000://u@127.0.0.1/db", "needs the postgresql+pg8000 driver"),
+        ("name=" + "a" * 500, "name must be 1-100 letters"),
     ],
 )
 def test_bad_config_is_a_clear_error(override, message, home):
