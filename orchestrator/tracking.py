@@ -1,8 +1,14 @@
-"""MLflow adapter: one parent run per ``blocknas run``, one nested run per block job."""
+"""MLflow adapter: one parent run per ``blocknas run``, one nested run per block job.
+
+Tracking is best effort: where the driver could not open its runs (``open_parent_run`` returns ``None``
+ids), every call below with a ``None`` experiment or run id does nothing, so results are stored as usual.
+"""
 
 from __future__ import annotations
 
 import logging
+import socket
+import sys
 import time
 from contextlib import nullcontext
 from functools import lru_cache
@@ -28,6 +34,7 @@ def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
     A fresh SQLite MLflow store is created by its first client: doing it here, before any Ray task
     starts, avoids many processes racing to create the same database.
     """
+    _probe(uri)
     # Two drivers starting at once on a new SQLite store would both run MLflow's schema migrations.
     lock = FileLock(f"{uri.removeprefix('sqlite:///')}.lock") if uri.startswith("sqlite:///") else nullcontext()
     with lock:
@@ -47,8 +54,50 @@ def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
             return experiment.experiment_id
 
 
-def start_run(uri: str, experiment_id: str, run_name: str, tags: dict, params: dict,
-              parent_run_id: str | None = None) -> str:
+def _probe(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail within ``timeout_s`` when a tracking server does not answer, instead of MLflow's minutes of
+    retries."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    try:
+        socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
+                                 timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(f"no MLflow server answers at {parts.scheme}://{parts.hostname}:{parts.port}: "
+                              f"{exc.strerror or exc}") from None
+
+
+def open_parent_run(uri: str, name: str, artifact_location: str, run_name: str, tags: dict,
+                    params: dict) -> tuple[str | None, str | None]:
+    """(experiment id, run id) of a new parent run; ``(None, None)`` with a warning when tracking fails."""
+    try:
+        experiment_id = prepare_experiment(uri, name, artifact_location)
+        return experiment_id, start_run(uri, experiment_id, run_name, tags, params)
+    except Exception as exc:  # noqa: BLE001 - any tracking failure: the run goes on untracked
+        warn(f"MLflow tracking is off for this run ({type(exc).__name__}: {str(exc)[:300]}); results are "
+             "stored in the performance table as usual")
+        return None, None
+
+
+def warn(message: str) -> None:
+    print(f"blocknas: warning: {message}", file=sys.stderr, flush=True)
+
+
+def best_effort(what: str, call, *args, **kwargs) -> None:
+    """Run a tracking call; a failure is a warning, never the run's end."""
+    try:
+        call(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        warn(f"MLflow: could not {what} ({type(exc).__name__}: {str(exc)[:300]})")
+
+
+def start_run(uri: str, experiment_id: str | None, run_name: str, tags: dict, params: dict,
+              parent_run_id: str | None = None) -> str | None:
+    if experiment_id is None:
+        return None
     client = client_for(uri)
     all_tags = dict(tags)
     if parent_run_id:
@@ -59,7 +108,9 @@ def start_run(uri: str, experiment_id: str, run_name: str, tags: dict, params: d
     return run.info.run_id
 
 
-def log_metrics(uri: str, run_id: str, metrics: dict, tags: dict | None = None) -> None:
+def log_metrics(uri: str, run_id: str | None, metrics: dict, tags: dict | None = None) -> None:
+    if run_id is None:
+        return
     now = int(time.time() * 1000)
     client_for(uri).log_batch(
         run_id,
@@ -68,18 +119,24 @@ def log_metrics(uri: str, run_id: str, metrics: dict, tags: dict | None = None) 
     )
 
 
-def finish_run(uri: str, run_id: str, metrics: dict | None = None, status: str = "FINISHED",
+def finish_run(uri: str, run_id: str | None, metrics: dict | None = None, status: str = "FINISHED",
                tags: dict | None = None) -> None:
+    if run_id is None:
+        return
     if metrics or tags:
         log_metrics(uri, run_id, metrics or {}, tags)
     client_for(uri).set_terminated(run_id, status=status)
 
 
-def log_dict(uri: str, run_id: str, data: dict, artifact_file: str) -> None:
+def log_dict(uri: str, run_id: str | None, data: dict, artifact_file: str) -> None:
+    if run_id is None:
+        return
     client_for(uri).log_dict(run_id, data, artifact_file)
 
 
-def log_artifacts(uri: str, run_id: str, paths: list[Path]) -> None:
+def log_artifacts(uri: str, run_id: str | None, paths: list[Path]) -> None:
+    if run_id is None:
+        return
     client = client_for(uri)
     for path in paths:
         client.log_artifact(run_id, str(path))

@@ -223,3 +223,15 @@ def test_a_measured_registered_target_is_timed_once_then_solved_from_the_store(s
     assert front["solved_now"] and front["metric"] == "latency_ms" and front["points"]
     again = json.loads(run_cli(home, "fronts", "show", "here", "experiment=smoke", "--json").stdout)
     assert not again["solved_now"] and again["points"] == front["points"]  # timings stored, not re-measured
+
+
+def test_a_tracking_server_that_is_down_is_a_warning_not_a_failure(smoke_runs):
+    home, first, _ = smoke_runs
+    down = "tracking.uri=http://127.0.0.1:9"  # the discard port: nothing listens
+    for command in ("run", "solve"):
+        result = run_cli(home, command, "experiment=smoke", "cluster.num_cpus=2", down)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "MLflow tracking is off for this run" in result.stderr and "Traceback" not in result.stderr
+        summary = summary_of(result)
+        assert summary["mlflow_run_id"] is None
+        assert summary["targets"]["params"] == summary_of(first)["targets"]["params"]

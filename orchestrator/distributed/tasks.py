@@ -36,8 +36,8 @@ class TaskContext:
     scorer_params: dict
     storage_url: str
     tracking_uri: str
-    mlflow_experiment_id: str
-    parent_run_id: str
+    mlflow_experiment_id: str | None  # None: tracking is off for this run (every tracking call does nothing)
+    parent_run_id: str | None
     block_runs: bool = True  # one MLflow run per block, from the worker; else the driver batches them
 
 

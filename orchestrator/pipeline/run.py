@@ -85,10 +85,6 @@ def _scorer_params(settings: RunSettings) -> dict:
         "scorer.kind": settings.scorer.kind} | data
 
 
-def _experiment_id(settings: RunSettings) -> str:
-    return tracking.prepare_experiment(settings.tracking.uri, settings.name, settings.tracking.artifact_location)
-
-
 def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     """Plan, measure what is missing on Ray, persist, solve every target's front, write the summary."""
     store = PerformanceStore(settings.storage_url)
@@ -103,10 +99,9 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
           f"{contexts}), {len(done)} already done, {pending_blocks} to measure in {len(pending)} network "
           "evaluations", flush=True)
 
-    experiment_id = _experiment_id(settings)
-    parent = tracking.start_run(
-        settings.tracking.uri, experiment_id, run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}",
-        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
+    experiment_id, parent = tracking.open_parent_run(
+        settings.tracking.uri, settings.name, settings.tracking.artifact_location,
+        run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}", tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
               "blocknas.kind": "run"},
         params={"config_hash": settings.config_hash, "space": settings.space.name,
                 "blocks_total": len(plan.blocks), "networks_total": len(plan.networks),
@@ -143,7 +138,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         status = "FINISHED"
         return result
     finally:
-        tracking.finish_run(settings.tracking.uri, parent, status=status)
+        tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
 
 
 def run_solve(settings: RunSettings) -> JobResult:
@@ -151,10 +146,9 @@ def run_solve(settings: RunSettings) -> JobResult:
     store = PerformanceStore(settings.storage_url)
     plan = make_plan(settings)
     costs = load_costs(store, settings, plan)
-    experiment_id = _experiment_id(settings)
-    parent = tracking.start_run(
-        settings.tracking.uri, experiment_id, run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
-        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
+    _, parent = tracking.open_parent_run(
+        settings.tracking.uri, settings.name, settings.tracking.artifact_location,
+        run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}", tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
               "blocknas.kind": "solve"},
         params={"config_hash": settings.config_hash, "budgets": json.dumps(settings.solver.budgets)},
     )
@@ -165,7 +159,7 @@ def run_solve(settings: RunSettings) -> JobResult:
         status = "FINISHED"
         return result
     finally:
-        tracking.finish_run(settings.tracking.uri, parent, status=status)
+        tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
 
 
 def _measured_table(store: PerformanceStore, settings: RunSettings, plan: Plan,
@@ -218,8 +212,9 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
     if refined is not None:
         summary["refine"] = refined
     summary_path = write_summary(summary, out_dir)
-    tracking.log_artifacts(settings.tracking.uri, parent_run_id, files + [summary_path])
-    tracking.log_metrics(settings.tracking.uri, parent_run_id,
+    tracking.best_effort("log the fronts", tracking.log_artifacts, settings.tracking.uri, parent_run_id,
+                         files + [summary_path])
+    tracking.best_effort("log the front sizes", tracking.log_metrics, settings.tracking.uri, parent_run_id,
                          {f"front_points.{k}": len(v) for k, v in result.fronts.items()}
                          | {"solve_seconds": solve_seconds})
     print(format_fronts(summary))
