@@ -101,7 +101,8 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
 
     experiment_id, parent = tracking.open_parent_run(
         settings.tracking.uri, settings.name, settings.tracking.artifact_location,
-        run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}", tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
+        run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}",
+        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
               "blocknas.kind": "run"},
         params={"config_hash": settings.config_hash, "space": settings.space.name,
                 "blocks_total": len(plan.blocks), "networks_total": len(plan.networks),
@@ -148,7 +149,8 @@ def run_solve(settings: RunSettings) -> JobResult:
     costs = load_costs(store, settings, plan)
     _, parent = tracking.open_parent_run(
         settings.tracking.uri, settings.name, settings.tracking.artifact_location,
-        run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}", tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
+        run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
+        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
               "blocknas.kind": "solve"},
         params={"config_hash": settings.config_hash, "budgets": json.dumps(settings.solver.budgets)},
     )
