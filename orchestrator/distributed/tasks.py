@@ -55,7 +55,8 @@ class TaskOutcome:
 
 
 def start_ray(cluster: ClusterSettings) -> None:
-    """Join ``cluster.address`` or start a local instance with this machine's CPUs."""
+    """Join ``cluster.address`` or start a local instance of its own with this machine's CPUs: never a
+    cluster found by ``RAY_ADDRESS`` or a stale address file of a ``ray start`` that died."""
     if ray.is_initialized():
         return
     common = {"logging_level": logging.WARNING, "log_to_driver": True, "include_dashboard": False}
@@ -68,6 +69,7 @@ def start_ray(cluster: ClusterSettings) -> None:
             [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
         common["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
         ray.init(
+            address="local",
             num_cpus=cluster.num_cpus or os.cpu_count(),
             object_store_memory=cluster.object_store_mb * 1024 * 1024,
             **common,
