@@ -25,7 +25,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -140,6 +142,10 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -149,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.overrides += extra
     _quiet_libraries()
+    previous = None
+    if args.command in ("run", "solve", "export-child") and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)  # `kill`, a container stop: as on Ctrl-C
     # A user's own spaces, blocks, data loaders and scorers are imported by path from here, as `python -m` does.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -210,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                                          if args.command == "run" else "; nothing was stored"), file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if "ray" in sys.modules:
             import ray
 

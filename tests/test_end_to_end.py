@@ -235,3 +235,30 @@ def test_a_tracking_server_that_is_down_is_a_warning_not_a_failure(smoke_runs):
         summary = summary_of(result)
         assert summary["mlflow_run_id"] is None
         assert summary["targets"]["params"] == summary_of(first)["targets"]["params"]
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_and_closes_its_mlflow_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "BLOCKNAS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "experiment=smoke",
+                                 "cluster.num_cpus=2", "scorer.steps=2000"], cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        deadline = time.monotonic() + 300
+        while "blocks:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)  # until blocks train: the parent run is open
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    err = log.read_text()
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err and "Traceback" not in err
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/.blocknas/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
+                              "tags.`blocknas.kind` = 'run'")
+    assert [r.info.status for r in runs] == ["KILLED"]

@@ -6,10 +6,13 @@ finished block is recorded even if the driver dies right after.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import signal
 import socket
+import threading
 import traceback
 from dataclasses import dataclass
 
@@ -59,6 +62,24 @@ def start_ray(cluster: ClusterSettings) -> None:
     cluster found by ``RAY_ADDRESS`` or a stale address file of a ``ray start`` that died."""
     if ray.is_initialized():
         return
+    with _keeping_sigterm():
+        _init_ray(cluster)
+
+
+@contextlib.contextmanager
+def _keeping_sigterm():
+    """ray.init replaces the driver's SIGTERM handler with a bare exit; keep the one blocknas installed (it
+    stops a run as Ctrl-C does, closing its MLflow run)."""
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if callable(before):
+            signal.signal(signal.SIGTERM, before)
+
+
+def _init_ray(cluster: ClusterSettings) -> None:
     common = {"logging_level": logging.WARNING, "log_to_driver": True, "include_dashboard": False}
     if cluster.address:
         ray.init(address=cluster.address, **common)

@@ -138,6 +138,9 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
                                   refine_ctx=ctx if settings.refine.rounds else None)
         status = "FINISHED"
         return result
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was stopped, not broken
+        status = "KILLED"
+        raise
     finally:
         tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
 
@@ -160,6 +163,9 @@ def run_solve(settings: RunSettings) -> JobResult:
                                   blocks_trained=0, blocks_cached=len(plan.blocks))
         status = "FINISHED"
         return result
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was stopped, not broken
+        status = "KILLED"
+        raise
     finally:
         tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
 

