@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-
 from dataclasses import dataclass
 from pathlib import Path
 
