@@ -21,10 +21,16 @@ class TrainSettings:
         for name in ("steps", "batch_size", "train_size", "val_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"scorer.{name} must be a positive integer, got {getattr(self, name)}")
-        if self.lr <= 0:
+        if self.steps > MAX_STEPS:
+            raise ValueError(f"scorer.steps must be at most {MAX_STEPS:,} (a block is trained for minutes, not "
+                             f"years), got {self.steps}")
+        if not self.lr > 0:
             raise ValueError(f"scorer.lr must be positive, got {self.lr}")
         if self.weight_decay < 0:
             raise ValueError(f"scorer.weight_decay must be >= 0, got {self.weight_decay}")
+
+
+MAX_STEPS = 10_000_000  # training steps of one block job
 
 
 @dataclass(frozen=True)

@@ -129,10 +129,18 @@ def _metric(path: Path, name, line: int | None = None) -> str:
     return name
 
 
+class _CostTable(dict):
+    """One metric's ``{fixed, blocks}`` costs while a file is read; remembers whether ``fixed`` was given."""
+
+    fixed_given = False
+
+
 def _put(path: Path, costs: dict, metric: str, slot: str, block: str, value: float, line: int | None) -> None:
-    table = costs.setdefault(metric, {FIXED: 0.0, "blocks": {}})
+    table = costs.setdefault(metric, _CostTable({FIXED: 0.0, "blocks": {}}))
     if slot == FIXED:
-        table[FIXED] = value
+        if table.fixed_given:
+            raise TargetFileError(path, f"the fixed cost of {metric} is given twice", line)
+        table[FIXED], table.fixed_given = value, True
         return
     if block.startswith(f"{slot}:"):  # the block key as `blocknas blocks` prints it
         block = block[len(slot) + 1:]

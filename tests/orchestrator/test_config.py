@@ -88,6 +88,8 @@ def test_config_hash_tracks_science_not_placement(home):
         ("tracking.uri=http://alice:SECRET@127.0.0.1:5000", "MLFLOW_TRACKING_PASSWORD"),
         ("cluster.lease_seconds=.nan", "cluster.lease_seconds must be"),
         ("name=..", "name must be 1-100 letters"),
+        ("space.stem_channels=-8", "space.stem_channels must be a positive integer, got -8"),
+        ("scorer.steps=1000000000000000", "scorer.steps must be at most 10,000,000"),
         ("storage.url=mysql://u@127.0.0.1/db", "mysql is not supported"),
         ("storage.url=postgresql+pg8000://u@127.0.0.1/db", "needs the postgresql+pg8000 driver"),
         ("name=" + "a" * 500, "name must be 1-100 letters"),

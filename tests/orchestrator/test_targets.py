@@ -137,6 +137,8 @@ def test_puzzle_library_brings_costs_per_metric_and_block_scores(tmp_path):
     ("bad.json", '{"layer_0": {"v": {"stats": {"memory_mib": 1}}}, "layer_1": {"v": {"metrics": {"kl_div": 0}}}}',
      r"layer_1.'v': expected"),
     ("bad.txt", "x", r"unknown file type '.txt'"),
+    ("bad.csv", BLOCK_CSV.replace("fixed,,latency_ms,0.5\n", "fixed,,latency_ms,0.5\nfixed,,latency_ms,2.0\n"),
+     r"bad.csv:3: the fixed cost of latency_ms is given twice"),
 ])
 def test_bad_files_are_rejected_naming_the_line_and_the_problem(tmp_path, name, text, message):
     with pytest.raises(TargetFileError, match=message):

@@ -20,6 +20,8 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from workers.records import MAX_STEPS
+
 
 @dataclass(frozen=True)
 class BldSettings:
@@ -37,6 +39,8 @@ class BldSettings:
                              "batch >= 1")
         if not self.lr > 0:
             raise ValueError(f"scorer.lr must be > 0, got {self.lr}")
+        if self.steps > MAX_STEPS:
+            raise ValueError(f"scorer.steps must be at most {MAX_STEPS:,}, got {self.steps}")
 
     def distill(self):
         from workers.llm.distillation import DistillSettings

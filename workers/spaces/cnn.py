@@ -88,6 +88,11 @@ class CnnSpace:
     def validate(self) -> None:
         if not self.slots:
             raise SearchSpaceError(f"space {self.name!r} has no slots")
+        for name in ("input_channels", "input_size", "num_classes", "stem_channels", "stem_stride"):
+            if getattr(self, name) < 1:
+                raise SearchSpaceError(f"space.{name} must be a positive integer, got {getattr(self, name)}")
+        if self.head_channels is not None and self.head_channels < 1:
+            raise SearchSpaceError(f"space.head_channels must be a positive integer, got {self.head_channels}")
         channels = self.stem_channels
         names = set()
         for slot in self.slots:
