@@ -69,15 +69,67 @@ def start_cli(home: Path, *args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=env, cwd=home, start_new_session=True)
 
 
-def kill_session(leader: int) -> None:
-    """SIGKILL every process of ``leader``'s session: a driver and the local Ray instance it started."""
+def session_pids(leader: int) -> list[int]:
+    """Every process of ``leader``'s session (see ``start_cli``)."""
+    pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 if os.getsid(int(entry.name)) == leader:
-                    os.kill(int(entry.name), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+                    pids.append(int(entry.name))
+    return pids
+
+
+def kill_session(leader: int) -> None:
+    """SIGKILL every process of ``leader``'s session: a driver and the local Ray instance it started."""
+    for pid in session_pids(leader):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def stop_session(proc: subprocess.Popen, grace: float = 60) -> None:
+    """SIGTERM ``proc``'s session, give it ``grace`` s to exit, then SIGKILL what is left; returns only once
+    ``proc`` has exited, so that a teardown never leaves a process behind on a busy machine."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+    kill_session(proc.pid)
+    proc.wait(30)
+
+
+def listening_sockets(pids: list[int]) -> list[tuple[str, int, str]]:
+    """(address, port, command) of every TCP socket in LISTEN state held by ``pids``, from /proc."""
+    listening = {}  # socket inode -> (address, port)
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A":  # TCP_LISTEN
+                    address, port = fields[1].split(":")
+                    listening[fields[9]] = (_proc_net_address(address), int(port, 16))
+    found = []
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError, PermissionError):
+            command = Path(f"/proc/{pid}/comm").read_text().strip()
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(FileNotFoundError, OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:[") and link[8:-1] in listening:
+                        found.append((*listening[link[8:-1]], command))
+    return sorted(set(found))
+
+
+def _proc_net_address(hex_address: str) -> str:
+    """/proc/net/tcp{,6} write addresses as 32-bit words in host (little-endian) byte order."""
+    import ipaddress
+
+    raw = b"".join(bytes.fromhex(hex_address[i:i + 8])[::-1] for i in range(0, len(hex_address), 8))
+    address = ipaddress.ip_address(raw)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
 
 
 def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None, interval: float = 0.2):

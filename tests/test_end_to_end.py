@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from orchestrator.config import load_settings
 from orchestrator.storage import PerformanceStore
 from solvers import brute_force_front
-from tests.conftest import run_cli, summary_of
+from tests.conftest import kill_session, listening_sockets, run_cli, session_pids, summary_of
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +237,8 @@ def test_a_tracking_server_that_is_down_is_a_warning_not_a_failure(smoke_runs):
         assert summary["targets"]["params"] == summary_of(first)["targets"]["params"]
 
 
-def test_sigterm_stops_a_run_like_ctrl_c_and_closes_its_mlflow_run(tmp_path):
+def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_path):
+    import ipaddress
     import os
     import signal
     import subprocess
@@ -249,12 +250,20 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_closes_its_mlflow_run(tmp_path):
     with log.open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "experiment=smoke",
                                  "cluster.num_cpus=2", "scorer.steps=2000"], cwd=tmp_path, env=env,
-                                stdout=subprocess.DEVNULL, stderr=stderr, text=True)
-        deadline = time.monotonic() + 300
-        while "blocks:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)  # until blocks train: the parent run is open
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=300)
+                                stdout=subprocess.DEVNULL, stderr=stderr, text=True, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while "blocks:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)  # until blocks train: the parent run is open, Ray's workers are up
+            sockets = listening_sockets(session_pids(proc.pid))
+            print("listening:", *sockets, sep="\n  ")
+            commands = {command for _, _, command in sockets}
+            assert {"gcs_server", "raylet"} <= commands, sockets  # the local Ray instance is seen
+            assert all(ipaddress.ip_address(address).is_loopback for address, _, _ in sockets), sockets
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=300)
+        finally:
+            kill_session(proc.pid)
     err = log.read_text()
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err

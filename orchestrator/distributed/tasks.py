@@ -89,12 +89,33 @@ def _init_ray(cluster: ClusterSettings) -> None:
         path = os.pathsep.join(dict.fromkeys(
             [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
         common["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
-        ray.init(
-            address="local",
-            num_cpus=cluster.num_cpus or os.cpu_count(),
-            object_store_memory=cluster.object_store_mb * 1024 * 1024,
-            **common,
-        )
+        with _loopback_only():
+            ray.init(
+                address="local",
+                num_cpus=cluster.num_cpus or os.cpu_count(),
+                object_store_memory=cluster.object_store_mb * 1024 * 1024,
+                **common,
+            )
+
+
+@contextlib.contextmanager
+def _loopback_only():
+    """A local instance serves this driver only: its GCS, raylet, workers and agents listen on 127.0.0.1.
+
+    Ray binds its gRPC servers to 127.0.0.1 only when the node's IP is the loopback address, but turns a
+    loopback ``_node_ip_address`` into the machine's routable IP unless clusters are disabled, as Ray does
+    itself on macOS and Windows (``ray_constants.ENABLE_RAY_CLUSTER``); without this, every process of a
+    local run listened on all interfaces. Read when ``ray.init`` resolves the node's IP, so switched off
+    for that call only.
+    """
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 def block_row(block: BlockJob, ctx: TaskContext) -> dict:
