@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy import create_engine, text
 
 from orchestrator.storage import PerformanceStore
-from tests.conftest import POSTGRES_ENV, run_cli
+from tests.conftest import POSTGRES_ENV, run_cli, stop_session
 from workers.machine import LABEL_ENV
 
 pytestmark = pytest.mark.slow
@@ -177,8 +177,7 @@ def mlflow_server(postgres_database, tmp_path_factory):
             pytest.fail(f"mlflow server did not start: {server.stderr.read()[-3000:]}")
         time.sleep(0.5)
     yield uri
-    os.killpg(server.pid, 15)
-    server.wait(30)
+    stop_session(server)  # SIGTERM, then SIGKILL what a busy machine has not stopped in time
 
 
 def test_ray_job_submit_with_postgresql_storage_and_an_mlflow_server(cluster_env, postgres_database, mlflow_server,

@@ -3,6 +3,7 @@ re-search to MLflow, survives the database dropping its connections, and exits c
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import time
@@ -13,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from orchestrator.storage import PerformanceStore
 from orchestrator.targets.fronts import LIBRARY
-from tests.conftest import kill_session, start_cli, wait_for
+from tests.conftest import kill_session, listening_sockets, session_pids, start_cli, wait_for
 from tests.orchestrator.test_switching import library
 
 pytestmark = pytest.mark.slow
@@ -50,6 +51,8 @@ def test_scheduler_resolves_each_new_version_once_and_stops_on_sigterm(home, sto
         second = wait_for(lambda: (f := store.latest_front(LIBRARY, "edge")) and f.target_version !=
                           first.target_version and f, 120, "the new version's front", proc)
         time.sleep(2.0)  # several more checks: nothing is solved again
+        sockets = listening_sockets(session_pids(proc.pid))
+        assert all(ipaddress.ip_address(address).is_loopback for address, _, _ in sockets), sockets
         assert sorted(v for (v,) in _fronts(store)) == sorted([first.target_version, second.target_version])
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
