@@ -237,33 +237,40 @@ def test_a_tracking_server_that_is_down_is_a_warning_not_a_failure(smoke_runs):
         assert summary["targets"]["params"] == summary_of(first)["targets"]["params"]
 
 
-def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_path):
-    import ipaddress
+def _start_training(home, *overrides: str):
+    """A real `blocknas run` of the smoke experiment in its own session, returned once its blocks train."""
     import os
-    import signal
     import subprocess
     import sys
     import time
 
-    env = {**os.environ, "BLOCKNAS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    log = tmp_path / "stderr.txt"
+    env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    log = home / "stderr.txt"
     with log.open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "experiment=smoke",
-                                 "cluster.num_cpus=2", "scorer.steps=2000"], cwd=tmp_path, env=env,
+                                 "cluster.num_cpus=2", *overrides], cwd=home, env=env,
                                 stdout=subprocess.DEVNULL, stderr=stderr, text=True, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 300
-            while "blocks:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.5)  # until blocks train: the parent run is open, Ray's workers are up
-            sockets = listening_sockets(session_pids(proc.pid))
-            print("listening:", *sockets, sep="\n  ")
-            commands = {command for _, _, command in sockets}
-            assert {"gcs_server", "raylet"} <= commands, sockets  # the local Ray instance is seen
-            assert all(ipaddress.ip_address(address).is_loopback for address, _, _ in sockets), sockets
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=300)
-        finally:
-            kill_session(proc.pid)
+    deadline = time.monotonic() + 300
+    while "blocks:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)  # until blocks train: the parent run is open, Ray's workers are up
+    return proc, log
+
+
+def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_path):
+    import ipaddress
+    import signal
+
+    proc, log = _start_training(tmp_path, "scorer.steps=2000")
+    try:
+        sockets = listening_sockets(session_pids(proc.pid))
+        print("listening:", *sockets, sep="\n  ")
+        commands = {command for _, _, command in sockets}
+        assert {"gcs_server", "raylet"} <= commands, sockets  # the local Ray instance is seen
+        assert all(ipaddress.ip_address(address).is_loopback for address, _, _ in sockets), sockets
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    finally:
+        kill_session(proc.pid)
     err = log.read_text()
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
@@ -271,3 +278,22 @@ def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_pa
     runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
                               "tags.`blocknas.kind` = 'run'")
     assert [r.info.status for r in runs] == ["KILLED"]
+
+
+def test_a_store_deleted_mid_run_fails_the_run_and_says_so(tmp_path):
+    """It used to exit 0, "measured 6 blocks", with a summary of a table that no longer existed."""
+    import time
+
+    proc, log = _start_training(tmp_path, "scorer.steps=600")
+    try:
+        time.sleep(3)  # some results are written, through connections the driver and workers hold open
+        for file in (tmp_path / ".blocknas").glob("perf.db*"):
+            file.unlink()
+        proc.wait(timeout=300)
+    finally:
+        kill_session(proc.pid)
+    err = log.read_text()
+    assert proc.returncode == 1, err[-3000:]
+    assert "perf.db was deleted, emptied or replaced while blocknas was using it" in err
+    assert "Traceback" not in err
+    assert not list(tmp_path.glob("outputs/**/summary.json"))

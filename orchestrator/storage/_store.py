@@ -101,6 +101,18 @@ class PerformanceStore(BaseStore):
                 raise StorageError(str(exc)) from exc
             except SQLAlchemyError as exc:
                 raise StorageError(f"cannot open the performance table at {public_url(url)}: {exc}") from exc
+        self._file = _sqlite_file(url)
+        self._file_identity = _file_identity(self._file) if self._file else None
+
+    def _check_file(self) -> None:
+        """Fail at once, not after minutes of "database is locked" or with a silent new empty table, when
+        the SQLite file this store opened was deleted, emptied or replaced under it."""
+        if self._file is not None and (self._file_identity is None or
+                                       _file_identity(self._file) != self._file_identity):
+            raise StorageError(
+                f"performance table {public_url(self.url)}: the SQLite file {self._file} was deleted, emptied "
+                "or replaced while blocknas was using it, so results written since are lost; restore it from "
+                "a backup, or give a new storage.url (the next `blocknas run` measures what is missing)")
 
     @staticmethod
     def _make_engine(url: str) -> Engine:
@@ -133,6 +145,7 @@ class PerformanceStore(BaseStore):
         """
         delay = self.retry_delay
         for attempt in range(self.retries + 1):
+            self._check_file()
             session = self._sessions()
             try:
                 result = work(session)
@@ -460,6 +473,22 @@ def shared_store(url: str) -> PerformanceStore:
     The driver opened (and schema-checked) the store before submitting any task, so workers do not.
     """
     return PerformanceStore(url, create=False)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a non-empty file; None when it is gone or empty (SQLite writes a page at once)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_dev, stat.st_ino) if stat.st_size else None
 
 
 def _now() -> datetime:

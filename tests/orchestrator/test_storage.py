@@ -100,3 +100,27 @@ def test_the_sql_store_implements_the_whole_contract():
 
     assert issubclass(PerformanceStore, BaseStore) and not getattr(PerformanceStore, "__abstractmethods__", None)
     assert {n for n in vars(BaseStore) if not n.startswith("_")} <= set(dir(PerformanceStore))
+
+
+@pytest.mark.parametrize("loss", ["deleted", "emptied", "replaced"])
+def test_a_sqlite_file_lost_under_the_store_fails_at_once_and_names_it(tmp_path, loss):
+    import time
+
+    from orchestrator.storage import StorageError
+
+    path = tmp_path / "perf.db"
+    store = PerformanceStore(f"sqlite:///{path}")
+    store.record_experiment("e", "h", "a: 1")
+    if loss == "deleted":
+        for file in tmp_path.glob("perf.db*"):
+            file.unlink()
+    elif loss == "emptied":
+        path.write_bytes(b"")
+    else:
+        path.rename(tmp_path / "old.db")
+        PerformanceStore(f"sqlite:///{path}").engine.dispose()  # a new, empty table at the same path
+    started = time.monotonic()
+    with pytest.raises(StorageError, match="was deleted, emptied or replaced while blocknas was using it"):
+        store.record_result(["h0"], {"accuracy": 0.5})
+    assert time.monotonic() - started < 30  # not the busy timeout's minutes of "database is locked"
+    store.engine.dispose()

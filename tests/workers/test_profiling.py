@@ -38,7 +38,7 @@ def test_latency_is_measured_and_heavier_blocks_take_longer():
         rounds = [(measure_latency_ms(slow, shape, 2, 7), measure_latency_ms(fast, shape, 2, 7)) for _ in range(3)]
     finally:
         torch.set_num_threads(threads)
-    slow_ms, fast_ms = (min(times) for times in zip(*rounds))
+    slow_ms, fast_ms = (min(times) for times in zip(*rounds, strict=True))
     assert slow_ms > 5 * fast_ms > 0, rounds
 
 
