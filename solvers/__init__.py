@@ -4,13 +4,14 @@ Knows nothing of Ray, torch or SQL.
 """
 
 from solvers.brute_force import brute_force_front, enumerate_networks
-from solvers.pareto import InfeasibleBudgetError, ParetoPoint, best_within_budgets, pareto_front
+from solvers.pareto import InfeasibleBudgetError, ParetoPoint, best_within_budgets, check_budgets, pareto_front
 from solvers.pools import solution_pool
 from solvers.table import BlockTable
 
 __all__ = [
     "BlockTable",
     "InfeasibleBudgetError",
+    "check_budgets",
     "ParetoPoint",
     "best_within_budgets",
     "brute_force_front",

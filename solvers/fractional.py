@@ -18,7 +18,7 @@ import pyomo.environ as pyo
 
 from solvers.additive_mip import create_model, selection_of
 from solvers.highs import new_solver, solve_model
-from solvers.pareto import STEP, InfeasibleBudgetError, ParetoPoint, _check_budgets
+from solvers.pareto import STEP, InfeasibleBudgetError, ParetoPoint, check_budgets
 from solvers.table import BlockTable
 
 MAX_ITERATIONS = 100
@@ -109,7 +109,7 @@ def best_fractional(
     table: BlockTable, accuracy: FractionalAccuracy, budgets: dict[str, float]
 ) -> tuple[ParetoPoint, int]:
     """The network of highest FLOPs-aware predicted accuracy within ``budgets``; also the MILPs solved."""
-    _check_budgets(table, budgets)
+    check_budgets(table, budgets)
     metric = next(iter(budgets), None) or next(iter(table.costs))
     fractional = _FractionalModel(table, accuracy, metric, budgets)
     if not fractional.best_under_cap():
@@ -123,7 +123,7 @@ def fractional_front(
 ) -> list[ParetoPoint]:
     """Every non-dominated (cost, FLOPs-aware predicted accuracy) network, sorted by cost."""
     budgets = dict(budgets or {})
-    _check_budgets(table, budgets)
+    check_budgets(table, budgets)
     if metric not in table.costs:
         raise ValueError(f"unknown cost {metric!r}; the table has {sorted(table.costs)}")
     fractional = _FractionalModel(table, accuracy, metric, budgets)

@@ -51,7 +51,8 @@ def _point_of(table: BlockTable, selection: tuple[int, ...], metric: str) -> Par
     )
 
 
-def _check_budgets(table: BlockTable, budgets: dict[str, float]) -> None:
+def check_budgets(table: BlockTable, budgets: dict[str, float]) -> None:
+    """Refuse a budget below its target's smallest feasible cost (InfeasibleBudgetError names it)."""
     for name, limit in budgets.items():
         if name not in table.costs:
             raise ValueError(f"budget for unknown target {name!r}; the table has {sorted(table.costs)}")
@@ -118,7 +119,7 @@ def pareto_front(
 ) -> list[ParetoPoint]:
     """Every non-dominated (cost, predicted accuracy) network, sorted by cost, within ``budgets``."""
     budgets = dict(budgets or {})
-    _check_budgets(table, budgets)
+    check_budgets(table, budgets)
     if metric not in table.costs:
         raise ValueError(f"unknown cost {metric!r}; the table has {sorted(table.costs)}")
     table = prune_dominated(table, sorted({metric, *budgets}))
@@ -145,7 +146,7 @@ def spread_front(table: BlockTable, metric: str, budgets: dict[str, float] | Non
     is lexicographic, so every point returned is non-dominated. Budgets are respected as in ``pareto_front``.
     """
     budgets = dict(budgets or {})
-    _check_budgets(table, budgets)
+    check_budgets(table, budgets)
     table = prune_dominated(table, sorted({metric, *budgets}))
     sweep = _sweep(table, metric, budgets)
     top = sweep.step()
@@ -164,7 +165,7 @@ def spread_front(table: BlockTable, metric: str, budgets: dict[str, float] | Non
 
 def best_within_budgets(table: BlockTable, budgets: dict[str, float]) -> ParetoPoint:
     """The network of highest predicted accuracy within every budget (cheapest first among ties)."""
-    _check_budgets(table, budgets)
+    check_budgets(table, budgets)
     metric = next(iter(budgets), None) or next(iter(table.costs))
     table = prune_dominated(table, sorted({metric, *budgets}))
     selection = _sweep(table, metric, budgets).step()

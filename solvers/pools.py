@@ -14,7 +14,7 @@ import pyomo.environ as pyo
 from solvers.additive_mip import create_model, solve_exactly
 from solvers.highs import new_solver
 from solvers.lagrangian_core import CoreSolver
-from solvers.pareto import InfeasibleBudgetError, ParetoPoint, _check_budgets, uses_cores
+from solvers.pareto import InfeasibleBudgetError, ParetoPoint, check_budgets, uses_cores
 from solvers.table import BlockTable
 
 
@@ -32,7 +32,7 @@ def solution_pool(
     if not 1 <= min_distance <= len(table.slots):
         raise ValueError(f"min_distance must be between 1 and the {len(table.slots)} slots, got {min_distance}")
     budgets = dict(budgets or {})
-    _check_budgets(table, budgets)
+    check_budgets(table, budgets)
     metric = next(iter(budgets), None) or next(iter(table.costs), None)
     if metric is None:
         raise ValueError("the table has no cost metric")

@@ -151,10 +151,14 @@ def test_infeasible_budget_is_a_clear_error_and_changes_nothing(smoke_runs):
     db = home / ".blocknas" / "perf.db"
     before = PerformanceStore(f"sqlite:///{db}").block_scores()
     smallest = summary_of(first)["targets"]["params"]["pareto"][0]["cost"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{home}/.blocknas/mlflow.db")
+    runs_before = len(client.search_runs([client.get_experiment_by_name("smoke").experiment_id]))
     result = run_cli(home, "solve", "experiment=smoke", f"solver.budgets.params={smallest - 1}")
     assert result.returncode == 2
     assert f"smallest feasible params cost is {smallest:g}" in result.stderr
     assert PerformanceStore(f"sqlite:///{db}").block_scores() == before
+    # no FAILED MLflow run is left behind for a refused budget
+    assert len(client.search_runs([client.get_experiment_by_name("smoke").experiment_id])) == runs_before
 
 
 def test_solve_without_measured_blocks_says_to_run_first(tmp_path):

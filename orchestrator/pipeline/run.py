@@ -33,7 +33,7 @@ from orchestrator.pipeline.solve_stage import (
 )
 from orchestrator.pipeline.verify_stage import refine_search, refine_summary, verification_scorer_hash
 from orchestrator.storage import PerformanceStore
-from solvers import BlockTable
+from solvers import BlockTable, check_budgets
 from workers.costs import analytic_costs
 from workers.tabular import nb201_accuracies
 
@@ -150,6 +150,8 @@ def run_solve(settings: RunSettings) -> JobResult:
     store = PerformanceStore(settings.storage_url)
     plan = make_plan(settings)
     costs = load_costs(store, settings, plan)
+    # A budget nothing fits is refused before anything is written, an MLflow run included.
+    check_budgets(_measured_table(store, settings, plan, costs)[1], settings.solver.budgets)
     _, parent = tracking.open_parent_run(
         settings.tracking.uri, settings.name, settings.tracking.artifact_location,
         run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
