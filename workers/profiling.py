@@ -43,7 +43,8 @@ def count_flops(module: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 @torch.inference_mode()
 def measure_latency_ms(
-    module: nn.Module, input_shape: tuple[int, ...], warmup: int, repeats: int, inner: int = 5
+    module: nn.Module, input_shape: tuple[int, ...], warmup: int, repeats: int, inner: int = 5,
+    device: str = "cpu",
 ) -> float:
     """Wall time of one forward pass in milliseconds: the 10th percentile of ``repeats`` samples.
 
@@ -51,16 +52,20 @@ def measure_latency_ms(
     noise; ``warmup`` calls first fill caches and settle the allocator. A low percentile, not the median:
     on a shared machine, interference only ever adds time, and measured here the median of 30 samples
     varied by 28 % (coefficient of variation) between consecutive measurements of one network, the 10th
-    percentile by 2.5 %.
+    percentile by 2.5 %. On ``device="cuda"`` each sample waits for the GPU to finish (kernels launch
+    asynchronously), so it times the work, not its launch.
     """
-    module.eval()
-    x = torch.randn(input_shape)
+    module = module.to(device).eval()
+    x = torch.randn(input_shape, device=device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     for _ in range(warmup):
         module(x)
     samples = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter_ns()
         for _ in range(inner):
             module(x)
+        sync()
         samples.append((time.perf_counter_ns() - start) / inner / 1e6)
     return float(np.percentile(samples, 10))
