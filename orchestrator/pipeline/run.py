@@ -150,8 +150,9 @@ def run_solve(settings: RunSettings) -> JobResult:
     store = PerformanceStore(settings.storage_url)
     plan = make_plan(settings)
     costs = load_costs(store, settings, plan)
+    measured_table = _measured_table(store, settings, plan, costs)
     # A budget nothing fits is refused before anything is written, an MLflow run included.
-    check_budgets(_measured_table(store, settings, plan, costs)[1], settings.solver.budgets)
+    check_budgets(measured_table[1], settings.solver.budgets)
     _, parent = tracking.open_parent_run(
         settings.tracking.uri, settings.name, settings.tracking.artifact_location,
         run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
@@ -162,7 +163,7 @@ def run_solve(settings: RunSettings) -> JobResult:
     status = "FAILED"
     try:
         result = _solve_and_write(store, settings, plan, costs, _output_dir(settings, "solve"), parent,
-                                  blocks_trained=0, blocks_cached=len(plan.blocks))
+                                  blocks_trained=0, blocks_cached=len(plan.blocks), measured_table=measured_table)
         status = "FINISHED"
         return result
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was stopped, not broken
@@ -201,8 +202,9 @@ def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
 
 def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],
                      out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int,
-                     refine_ctx: TaskContext | None = None) -> JobResult:
-    measured, table = _measured_table(store, settings, plan, costs)
+                     refine_ctx: TaskContext | None = None,
+                     measured_table: tuple[dict, BlockTable] | None = None) -> JobResult:
+    measured, table = measured_table or _measured_table(store, settings, plan, costs)
     refined = None
     if refine_ctx is not None:
         start_ray(settings.cluster)
