@@ -62,7 +62,8 @@ def _wait_for_dashboard(url: str, temp_dir: str, seconds: float = 180.0) -> None
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A head node and a worker node, each with 1 CPU and a custom resource naming it; token auth on."""
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    # Workers at the tests' own priority (Ray's default nice 15 starves them on a busy CI machine).
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_worker_niceness": "0"}
     temp_dir = tempfile.mkdtemp(prefix="bnray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     port, dashboard = _free_port(), _free_port()
     common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats", "--object-store-memory=200000000"]

@@ -1,6 +1,7 @@
 """`blocknas run experiment=smoke` twice through real Ray, the real table, MLflow and HiGHS."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from orchestrator.config import load_settings
 from orchestrator.storage import PerformanceStore
 from solvers import brute_force_front
-from tests.conftest import kill_session, listening_sockets, run_cli, session_pids, summary_of
+from tests.conftest import kill_session, listening_sockets, run_cli, session_pids, start_cli, summary_of, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -282,6 +283,32 @@ def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_pa
     runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
                               "tags.`blocknas.kind` = 'run'")
     assert [r.info.status for r in runs] == ["KILLED"]
+
+
+def test_sigterm_while_ray_starts_stops_the_run_like_ctrl_c(tmp_path):
+    """Ray's own SIGTERM handler, in place while ``ray.init`` runs, used to exit 15 with the MLflow run open."""
+    import signal
+
+    proc = start_cli(tmp_path, "run", "experiment=smoke", "--no-progress")
+    try:
+        wait_for(lambda: any(_command(pid) == "gcs_server" for pid in session_pids(proc.pid)), 300,
+                 "the local Ray instance to start", proc, interval=0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        kill_session(proc.pid)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err and "Traceback" not in err
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/.blocknas/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id])
+    assert runs and {r.info.status for r in runs} == {"KILLED"}
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def test_a_store_deleted_mid_run_fails_the_run_and_says_so(tmp_path):

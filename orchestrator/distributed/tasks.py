@@ -21,7 +21,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
 from orchestrator import tracking
-from orchestrator.config import ClusterSettings
+from orchestrator.config import ClusterSettings, ConfigError
 from orchestrator.pipeline.planning import BlockJob
 from orchestrator.storage import StorageError, shared_store
 from workers.records import NetworkJob, NetworkResult
@@ -69,11 +69,15 @@ def start_ray(cluster: ClusterSettings) -> None:
 @contextlib.contextmanager
 def _keeping_sigterm():
     """ray.init replaces the driver's SIGTERM handler with a bare exit; keep the one blocknas installed (it
-    stops a run as Ctrl-C does, closing its MLflow run)."""
+    stops a run as Ctrl-C does, closing its MLflow run), also for a SIGTERM that arrives during ray.init."""
     main = threading.current_thread() is threading.main_thread()
     before = signal.getsignal(signal.SIGTERM) if main else None
     try:
         yield
+    except SystemExit as exit_:  # Ray's handler: sys.exit(SIGTERM) wherever ray.init was
+        if exit_.code == signal.SIGTERM and callable(before):
+            before(signal.SIGTERM, None)
+        raise
     finally:
         if callable(before):
             signal.signal(signal.SIGTERM, before)
@@ -94,6 +98,9 @@ def _init_ray(cluster: ClusterSettings) -> None:
                 address="local",
                 num_cpus=cluster.num_cpus or os.cpu_count(),
                 object_store_memory=cluster.object_store_mb * 1024 * 1024,
+                # Ray starts workers at nice 15, so a local run's trainings got ~5 % of a CPU on a machine
+                # busy with anything else: the run is the user's own job, at the driver's priority.
+                _system_config={"worker_niceness": 0},
                 **common,
             )
 
@@ -308,14 +315,26 @@ def _node_and_fingerprint() -> tuple[str, dict]:
     return ray.get_runtime_context().get_node_id(), machine_fingerprint()
 
 
-def timing_node(num_cpus: float) -> tuple[str, dict]:
-    """The node Ray places a task of ``num_cpus`` CPUs on, and that node's own machine fingerprint."""
-    return ray.get(ray.remote(_node_and_fingerprint).options(num_cpus=num_cpus, max_retries=1).remote())
+def timing_node(num_cpus: float, num_gpus: float = 0) -> tuple[str, dict]:
+    """The node Ray places a task of ``num_cpus`` CPUs (and ``num_gpus`` GPUs) on, and that node's own
+    machine fingerprint."""
+    return ray.get(ray.remote(_node_and_fingerprint).options(num_cpus=num_cpus, num_gpus=num_gpus,
+                                                             max_retries=1).remote())
 
 
-def measure_on_worker(function, *args, num_cpus: float = 1, node: str | None = None):
+def require_gpu(cluster: ClusterSettings, setting: str) -> None:
+    """Refuse ``setting`` (one that asks for CUDA) where Ray has no GPU to give: a task asking for one
+    would wait forever. Starts Ray."""
+    start_ray(cluster)
+    if ray.cluster_resources().get("GPU", 0) < 1:
+        where = f"the Ray cluster at {cluster.address}" if cluster.address else "this machine"
+        raise ConfigError(f"{setting}, but {where} has no GPU that Ray can give a task; run it where one is "
+                          f"(cluster.address=...) or ask for the CPU")
+
+
+def measure_on_worker(function, *args, num_cpus: float = 1, num_gpus: float = 0, node: str | None = None):
     """Run a cost measurement as a Ray task (on ``node`` when given) and return its result."""
-    options = {"num_cpus": num_cpus, "max_retries": 1}
+    options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 1}
     if node is not None:
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
     return ray.get(ray.remote(function).options(**options).remote(*args))
