@@ -36,6 +36,7 @@ def test_every_sub_block_is_distilled_and_scored_once(runs):
     assert (summary_of(second)["blocks_trained"], summary_of(second)["blocks_cached"]) == (0, 12)
     rows = {r.block: r for r in PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()}
     assert len(rows) == 12 and all(r.status == "done" for r in rows.values())
+    assert {r.device for r in rows.values()} == {"cpu"}  # scorer.device: where BLD and scoring ran
     for layer in range(2):
         attention, ffn = (f"layer_{layer}.attention:", f"layer_{layer}.ffn:")
         assert rows[attention + "attn_kv2"].accuracy == 0.0 and rows[ffn + "ffn_64"].accuracy == 0.0  # the parent

@@ -44,8 +44,9 @@ def analytic_costs(space: Space, metric: str) -> CostTable:
     return CostTable(metric, fixed, blocks)
 
 
-def measured_latency(space: Space, warmup: int, repeats: int, threads: int) -> CostTable:
-    """Latency of every block in milliseconds, timed in isolation on its slot's input (batch 1).
+def measured_latency(space: Space, warmup: int, repeats: int, threads: int, device: str = "cpu") -> CostTable:
+    """Latency of every block in milliseconds, timed in isolation on its slot's input (batch 1), on
+    ``device``.
 
     A network's latency is then the fixed part (stem + head, timed the same way) plus the sum of its
     blocks, as in Once-for-All's per-block lookup tables.
@@ -54,12 +55,11 @@ def measured_latency(space: Space, warmup: int, repeats: int, threads: int) -> C
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        fixed = measure_latency_ms(space.build_stem(), space.input_shape, warmup, repeats) + measure_latency_ms(
-            space.build_head(), space.head_input_shape(), warmup, repeats
-        )
+        fixed = measure_latency_ms(space.build_stem(), space.input_shape, warmup, repeats, device=device) + \
+            measure_latency_ms(space.build_head(), space.head_input_shape(), warmup, repeats, device=device)
         blocks = {
             (i, choice): measure_latency_ms(
-                space.build_block(i, choice), space.slot_input_shape(i), warmup, repeats
+                space.build_block(i, choice), space.slot_input_shape(i), warmup, repeats, device=device
             )
             for i, slot in enumerate(space.slots)
             for choice in slot.choices
@@ -69,10 +69,14 @@ def measured_latency(space: Space, warmup: int, repeats: int, threads: int) -> C
     return CostTable("latency_ms", fixed, blocks)
 
 
-def measured_latency_of(space_definition: dict, warmup: int, repeats: int, threads: int) -> tuple[CostTable, dict]:
+def measured_latency_of(space_definition: dict, warmup: int, repeats: int, threads: int,
+                        device: str = "cpu") -> tuple[CostTable, dict]:
     """``measured_latency`` of the space a config defines, built where it runs (a Ray worker), and the
-    fingerprint of the machine that timed it."""
+    fingerprint of the machine that timed it (with its GPU's name when timed on one)."""
     from workers.machine import machine_fingerprint
     from workers.spaces import space_from_dict
 
-    return measured_latency(space_from_dict(space_definition), warmup, repeats, threads), machine_fingerprint()
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("a measured target with device=cuda was placed on a worker with no CUDA device")
+    fingerprint = machine_fingerprint() | ({"gpu": torch.cuda.get_device_name()} if device == "cuda" else {})
+    return measured_latency(space_from_dict(space_definition), warmup, repeats, threads, device), fingerprint

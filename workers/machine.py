@@ -30,4 +30,5 @@ def machine_fingerprint() -> dict:
 def machine_label(fingerprint: dict) -> str:
     """One line for the performance table's ``measured_on`` column."""
     name = f"{fingerprint['label']} ({fingerprint['host']})" if fingerprint.get("label") else fingerprint["host"]
-    return f"{name}: {fingerprint['cpu']}, torch {fingerprint['torch']}"[:200]
+    gpu = f", GPU {fingerprint['gpu']}" if fingerprint.get("gpu") else ""
+    return f"{name}: {fingerprint['cpu']}{gpu}, torch {fingerprint['torch']}"[:200]

@@ -9,7 +9,8 @@ entry point of the ``blocknas.scorers`` group, or an import path in ``scorer.kin
   Optional keys of the result: ``loss``, ``train_loss``. A plain function found by entry point or import
   path is a training scorer; give it a ``Settings`` dataclass attribute to have its settings typed.
 - a **lookup scorer** ``evaluate(space, choices, settings) -> {"accuracy": %}`` answers from a table
-  (NAS-Bench-201), without data or torch.
+  (NAS-Bench-201), without data or torch; one registered with ``uses_device=True`` (``bld``) is called
+  ``evaluate(space, choices, settings, device)`` with the job's ``scorer.device``.
 
 Built-ins: ``swap_in`` (MathNAS swap-in: AdamW training on the data), ``tabular`` (NAS-Bench-201) and
 ``bld`` (Puzzle's blockwise local distillation and replace-one-block scoring, ``workers.llm.scorer``).
@@ -38,6 +39,7 @@ class ScorerEntry:
     estimators: tuple[str, ...] = field(default=())  # estimator kinds it accepts; empty: any
     # a lookup scorer's data: settings -> (name, content hash), so changed data never reuses old results
     fingerprint: Callable | None = None
+    uses_device: bool = False  # a lookup scorer that runs torch on the job's device (a 4th argument)
 
     def parse_settings(self, values: dict, where: str = "scorer"):
         if self.settings is None:
@@ -88,7 +90,8 @@ def _tabular(space, choices, settings: TabularSettings) -> dict:
 SCORERS.register("swap_in", ScorerEntry(_swap_in, TrainSettings))
 SCORERS.register("tabular", ScorerEntry(_tabular, TabularSettings, trains=False, spaces=("nb201",)))
 SCORERS.register("bld", ScorerEntry(llm_scorer.evaluate, llm_scorer.BldSettings, trains=False, spaces=("llm",),
-                                    estimators=("base",), fingerprint=llm_scorer.text_fingerprint))
+                                    estimators=("base",), fingerprint=llm_scorer.text_fingerprint,
+                                    uses_device=True))
 
 
 def score_network(job: NetworkJob) -> NetworkResult:
@@ -100,9 +103,15 @@ def score_network(job: NetworkJob) -> NetworkResult:
     space = space_from_dict(job.space)
     started = time.perf_counter()
     if not entry.trains:
-        metrics = entry.evaluate(space, job.choices, job.settings)
+        if entry.uses_device:
+            from workers.training import resolve_device
+
+            device = resolve_device(job.device)
+            metrics = entry.evaluate(space, job.choices, job.settings, device)
+        else:
+            device, metrics = "table", entry.evaluate(space, job.choices, job.settings)
         params, flops = (analytic_costs(space, m).total(job.choices) for m in ("params", "flops"))
-        return _result(metrics, time.perf_counter() - started, int(params), int(flops), "table")
+        return _result(metrics, time.perf_counter() - started, int(params), int(flops), str(device))
     import torch
 
     from workers.data import load_dataset

@@ -11,7 +11,7 @@ from pathlib import Path
 from orchestrator import tracking
 from orchestrator.config import RunSettings
 from orchestrator.distributed.leases import LeaseKeeper, measure_blocks
-from orchestrator.distributed.tasks import TaskContext, start_ray
+from orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
 from orchestrator.hashing import content_hash
 from orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
 from orchestrator.pipeline.estimation import PREDICTOR_REGISTRY
@@ -87,6 +87,7 @@ def _scorer_params(settings: RunSettings) -> dict:
 
 def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     """Plan, measure what is missing on Ray, persist, solve every target's front, write the summary."""
+    _refuse_missing_gpus(settings)
     store = PerformanceStore(settings.storage_url)
     store.record_experiment(settings.name, settings.config_hash, settings.config_yaml)
     plan = make_plan(settings)
@@ -143,6 +144,14 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         raise
     finally:
         tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
+
+
+def _refuse_missing_gpus(settings: RunSettings) -> None:
+    """CUDA asked for where Ray has no GPU is refused before anything is written."""
+    asks = [f"targets.{t.name}.device=cuda" for t in settings.targets if t.device == "cuda"]
+    asks += ["scorer.device=cuda"] if settings.scorer.device == "cuda" else []
+    if asks:
+        require_gpu(settings.cluster, " and ".join(asks))
 
 
 def run_solve(settings: RunSettings) -> JobResult:

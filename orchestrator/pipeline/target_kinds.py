@@ -4,7 +4,7 @@ Each kind owns its typed settings (the keys of ``targets.NAME``), what goes into
 definition (the measuring machine, the file's content), and how its per-block costs are computed:
 
 - ``analytic``: FLOPs or parameters, computed from the space;
-- ``measured``: latency, each block timed on a Ray worker;
+- ``measured``: latency, each block timed on a Ray worker, on its CPU or (``device: cuda``) a whole GPU;
 - ``network_table``: whole-network measurements from a CSV, turned into block costs by substitution;
 - ``llm``: a language-model space's memory with the KV cache (computed), prefill or decode runtime
   (timed on a Ray worker), at a batch and sequence length.
@@ -39,6 +39,7 @@ class TargetSpec:
     column: str | None = None  # network_table: the column holding this target's values
     key_column: str = "code"  # network_table: the column holding the network key
     options: tuple[tuple[str, object], ...] = ()  # settings of other kinds (llm: batch, sequence, ...)
+    device: str = "cpu"  # measured: where the blocks are timed (cpu or cuda)
 
     def definition(self) -> dict:
         if self.options:
@@ -46,8 +47,9 @@ class TargetSpec:
         if self.kind == "network_table":
             return {"kind": self.kind, "metric": self.metric, "file": self.file, "column": self.column,
                     "key_column": self.key_column}
+        # the device only when not the CPU: targets defined before it existed keep their versions
         return {"kind": self.kind, "metric": self.metric, "warmup": self.warmup, "repeats": self.repeats,
-                "threads": self.threads}
+                "threads": self.threads} | ({"device": self.device} if self.device != "cpu" else {})
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,15 @@ class MeasuredSettings:
     warmup: int = 10
     repeats: int = 30
     threads: int = 1
+    device: str = "cpu"  # cuda: timed on a whole GPU of the cluster (each sample waits for the kernels)
 
     def __post_init__(self) -> None:
         if self.metric != "latency_ms":
             raise ValueError(f"metric must be latency_ms for measured targets, got {self.metric!r}")
         if self.warmup < 0 or self.repeats < 1 or self.threads < 1:
             raise ValueError("warmup must be >= 0, repeats and threads >= 1")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
 
 
 @dataclass(frozen=True)
@@ -169,13 +174,25 @@ def _timing_machine(settings, target: TargetSpec) -> tuple[str | None, dict]:
 
     if not settings.cluster.address:
         return None, machine_fingerprint()
-    key = (settings.cluster.address, target.threads)
+    key = (settings.cluster.address, target.threads, target.device)
     if key not in _timing_nodes:
         from orchestrator.distributed.tasks import start_ray, timing_node
 
         start_ray(settings.cluster)
-        _timing_nodes[key] = timing_node(num_cpus=target.threads)
+        _require_gpu(settings, target)
+        _timing_nodes[key] = timing_node(num_cpus=target.threads, num_gpus=_gpus(target))
     return _timing_nodes[key]
+
+
+def _gpus(target: TargetSpec) -> int:
+    return 1 if target.device == "cuda" else 0  # a whole GPU: a shared one would time its neighbours too
+
+
+def _require_gpu(settings, target: TargetSpec) -> None:
+    if _gpus(target):
+        from orchestrator.distributed.tasks import require_gpu
+
+        require_gpu(settings.cluster, f"targets.{target.name}.device=cuda")
 
 
 def _measured_costs(settings, plan, target: TargetSpec):
@@ -185,8 +202,10 @@ def _measured_costs(settings, plan, target: TargetSpec):
 
     node, _ = _timing_machine(settings, target)
     start_ray(settings.cluster)
+    _require_gpu(settings, target)
     table, machine = measure_on_worker(measured_latency_of, settings.space_definition, target.warmup,
-                                       target.repeats, target.threads, num_cpus=target.threads, node=node)
+                                       target.repeats, target.threads, target.device, num_cpus=target.threads,
+                                       num_gpus=_gpus(target), node=node)
     return table, machine_label(machine)
 
 
@@ -210,7 +229,8 @@ TARGET_KINDS: Registry[TargetKind] = Registry("target_kind")
 TARGET_KINDS.register("analytic", TargetKind(
     AnalyticSettings, lambda name, s: TargetSpec(name, s.kind, s.metric), _analytic_costs))
 TARGET_KINDS.register("measured", TargetKind(
-    MeasuredSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, s.warmup, s.repeats, s.threads),
+    MeasuredSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, s.warmup, s.repeats, s.threads,
+                                                 device=s.device),
     _measured_costs, _measured_version, needs_modules=True))
 TARGET_KINDS.register("llm", TargetKind(LlmTargetSettings, _llm_spec, _llm_costs, _llm_version, spaces=("llm",)))
 TARGET_KINDS.register("network_table", TargetKind(

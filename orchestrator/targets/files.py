@@ -6,7 +6,7 @@ Accepted (the format is told by the extension and, for YAML, the top-level keys)
   ``block`` the candidate's name; the slot ``fixed`` (block left empty) holds what every network pays;
 - per-block YAML: ``kind`` (``table``, ``analytic`` or ``measured``), optional ``budgets: {metric: limit}``,
   and for tables ``costs: {metric: {fixed: x, SLOT: {BLOCK: value}}}``; analytic targets name ``metrics``
-  (``flops``, ``params``), measured ones ``warmup``, ``repeats``, ``threads``;
+  (``flops``, ``params``), measured ones ``warmup``, ``repeats``, ``threads``, ``device`` (cpu, cuda);
 - per-network CSV, header ``architecture,metric,value``: whole-network measurements, the architecture as
   block keys ``SLOT:BLOCK`` separated by spaces. Converted to block costs by substitution, as MathNAS does:
   the base network is the one every other row differs from in exactly one slot, a block's cost is
@@ -70,7 +70,7 @@ class TargetData:
     costs: dict[str, dict] = field(default_factory=dict)
     scores: dict[str, dict] = field(default_factory=dict)  # imported block scores: name -> {slot: {block: v}}
     objective: str | None = None  # the score a library is solved for (lower is better); None: the first
-    settings: dict = field(default_factory=dict)  # measured: warmup, repeats, threads
+    settings: dict = field(default_factory=dict)  # measured: warmup, repeats, threads, device when cuda
     source: str = ""  # the format it was read from
 
     def as_json(self) -> dict:
@@ -304,7 +304,7 @@ def _read_yaml(path: Path, text: str) -> TargetData:
 
 
 def _read_block_yaml(path: Path, data: dict, line) -> TargetData:
-    unknown = sorted(set(data) - {"kind", "budgets", "costs", "metrics", "warmup", "repeats", "threads"})
+    unknown = sorted(set(data) - {"kind", "budgets", "costs", "metrics", "warmup", "repeats", "threads", "device"})
     if unknown:
         raise TargetFileError(path, f"unknown keys {unknown}", line(data, unknown[0]))
     kind = data.get("kind", "table")
@@ -327,6 +327,11 @@ def _read_block_yaml(path: Path, data: dict, line) -> TargetData:
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "warmup" else 1):
                 raise TargetFileError(path, f"{key} must be a whole number, got {value!r}", line(data, key))
             settings[key] = value
+        device = data.get("device", "cpu")
+        if device not in ("cpu", "cuda"):
+            raise TargetFileError(path, f"device must be cpu or cuda, got {device!r}", line(data, "device"))
+        if device == "cuda":  # only then: a CPU target's definition (its version) is what it always was
+            settings["device"] = device
         return TargetData(kind, ("latency_ms",), budgets, settings=settings, source="yaml")
     costs_in = data.get("costs")
     if not isinstance(costs_in, dict) or not costs_in:

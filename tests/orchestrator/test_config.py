@@ -76,6 +76,7 @@ def test_config_hash_tracks_science_not_placement(home):
         ("scorer.steps=-3", "scorer.steps must be a positive integer"),
         ("scorer.lr=fast", "scorer.lr must be a float"),
         ("scorer.device=tpu", "scorer.device must be cpu, cuda or auto"),
+        ("targets.local_cpu.device=gpu", "targets.local_cpu: device must be cpu or cuda, got 'gpu'"),
         ("scorer.train_size=4900", "exceeds the 5000"),
         ("resources.cpus_per_block=0", "resources.cpus_per_block must be > 0"),
         ("+solver.budgets.phone=3", "no hardware target named 'phone'"),
@@ -107,4 +108,22 @@ def test_cli_exits_2_and_writes_nothing(override, tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("blocknas: error:")
     assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_target_timed_on_the_gpu_is_a_version_of_its_own(home):
+    on_cpu, on_gpu = (next(t for t in load_settings(["experiment=smoke", *extra]).targets if t.name == "local_cpu")
+                      for extra in ([], ["targets.local_cpu.device=cuda"]))
+    assert "device" not in on_cpu.definition()  # versions stored before the option existed still match
+    assert on_gpu.definition() == on_cpu.definition() | {"device": "cuda"}
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_where_ray_has_no_gpu_exits_2_and_writes_nothing(tmp_path):
+    """A task asking for a GPU that no node has would wait forever; refused before the store is opened."""
+    result = run_cli(tmp_path, "run", "experiment=smoke", "scorer.device=cuda", "targets.local_cpu.device=cuda",
+                     "cluster.num_cpus=1")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert ("targets.local_cpu.device=cuda and scorer.device=cuda, but this machine has no GPU that Ray can give "
+            "a task") in result.stderr
     assert list(tmp_path.iterdir()) == []

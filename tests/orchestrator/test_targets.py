@@ -119,6 +119,13 @@ def test_puzzle_library_brings_costs_per_metric_and_block_scores(tmp_path):
     assert data.scores["kl_div"]["block_0"] == {"attn_full+ffn_100": 0.0, "attn_none+ffn_50": 0.4}
 
 
+def test_a_measured_file_target_names_its_device_only_when_it_is_a_gpu(tmp_path):
+    on_cpu, default, on_gpu = (read_target_file(_write(tmp_path, f"m{i}.yaml", f"kind: measured\nrepeats: 5\n{extra}"))
+                               for i, extra in enumerate(("device: cpu\n", "", "device: cuda\n")))
+    assert on_cpu.settings == default.settings == {"warmup": 5, "repeats": 5, "threads": 1}  # versions as before
+    assert on_gpu.settings == default.settings | {"device": "cuda"}
+
+
 @pytest.mark.parametrize(("name", "text", "message"), [
     ("bad.csv", BLOCK_CSV + "s1,mbconv,latency_ms,fast\n", r"bad.csv:7: latency_ms: 'fast' is not a number"),
     ("bad.csv", BLOCK_CSV.replace("latency_ms,0.3", "latency_sec,0.3"), r"bad.csv:6: unknown metric 'latency_sec'"),
@@ -137,6 +144,7 @@ def test_puzzle_library_brings_costs_per_metric_and_block_scores(tmp_path):
     ("bad.json", '{"layer_0": {"v": {"stats": {"memory_mib": 1}}}, "layer_1": {"v": {"metrics": {"kl_div": 0}}}}',
      r"layer_1.'v': expected"),
     ("bad.txt", "x", r"unknown file type '.txt'"),
+    ("bad.yaml", "kind: measured\nrepeats: 5\ndevice: gpu\n", r"bad.yaml:3: device must be cpu or cuda, got 'gpu'"),
     ("bad.csv", BLOCK_CSV.replace("fixed,,latency_ms,0.5\n", "fixed,,latency_ms,0.5\nfixed,,latency_ms,2.0\n"),
      r"bad.csv:3: the fixed cost of latency_ms is given twice"),
 ])

@@ -42,20 +42,27 @@ def sub_block_costs(block: SubBlock, config: DecoderConfig, settings: CostSettin
 
 
 def _runtimes_ms(block: SubBlock, config: DecoderConfig, settings: CostSettings) -> tuple[float, float]:
+    """On the block's device; on a GPU each time waits for the kernels it launched."""
+    device = next(block.parameters()).device
+    wait = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     generator = torch.Generator().manual_seed(settings.seed)
-    x = torch.randn(settings.batch, settings.sequence + 1, config.hidden, generator=generator)
+    x = torch.randn(settings.batch, settings.sequence + 1, config.hidden, generator=generator).to(device)
     prompt, token = x[:, :-1], x[:, -1:]
     prefill, decode = [], []
     with torch.no_grad():
         block.eval()(prompt)  # warm-up
         for _ in range(settings.repeats):
+            wait()
             started = time.perf_counter()
             block(prompt)
+            wait()
             prefill.append((time.perf_counter() - started) * 1000)
             cache = KVCache()
             block(prompt, cache)
+            wait()
             started = time.perf_counter()
             block(token, cache)
+            wait()
             decode.append((time.perf_counter() - started) * 1000)
     return statistics.median(prefill), statistics.median(decode)
 

@@ -67,7 +67,7 @@ def distill_sub_block(parent: Decoder, layer: int, variant: str, streams: list[t
         block_inputs = inputs if attention else inputs + parent_layer.attention(inputs)
     calibration = block_inputs[: max(1, settings.calibration_tokens // block_inputs.shape[1])]
     parent_block = parent_layer.attention if attention else parent_layer.ffn
-    child = child_sub_block(parent_block, parent.config, variant, calibration)
+    child = child_sub_block(parent_block, parent.config, variant, calibration).to(inputs.device)
 
     def layer_output(child_block: SubBlock, x: torch.Tensor) -> torch.Tensor:
         # an FFN variant's input already holds the parent's attention (computed once above)

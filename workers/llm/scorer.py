@@ -7,7 +7,8 @@ Its ``accuracy`` is minus the KL divergence (nats per token), so block values (a
 network) are ``-KL`` and a network's predicted accuracy is minus its summed block KL, the objective
 Puzzle's MIP minimises. ``loss`` is the swapped parent's LM loss, ``train_loss`` the block's held-out
 normalized MSE after distillation. The parent's streams and its scoring reference are computed once per
-worker process.
+worker process and device (``scorer.device``: the parent, its streams, the distillation and the scoring all
+run there; distilled blocks are stored from the CPU, so a block distilled on a GPU is reused on a CPU).
 """
 
 from __future__ import annotations
@@ -65,19 +66,26 @@ _references: dict = {}
 _lock = threading.Lock()
 
 
-def _prepared(space, settings: BldSettings):
+def _prepared(space, settings: BldSettings, device="cpu"):
+    import copy
+
+    import torch
+
     from workers.llm.distillation import parent_streams
     from workers.llm.scoring import parent_reference
     from workers.llm.text import windows
 
-    key = (space.parent_kind, space.tiny, settings)
+    device = torch.device(device)
+    key = (space.parent_kind, space.tiny, settings, str(device))
     with _lock:
         if key not in _references:
             parent, encode = space.load_parent()
-            streams = parent_streams(parent, windows("distill", encode, settings.context, settings.distill_windows,
-                                                     seed=settings.seed + 1))
-            reference = parent_reference(parent, windows("score", encode, settings.context, settings.score_windows))
-            _references[key] = (parent, streams, reference)
+            if device.type != "cpu":  # a copy: the process's CPU parent stays for costs and exports
+                parent = copy.deepcopy(parent).to(device)
+            distill = windows("distill", encode, settings.context, settings.distill_windows, seed=settings.seed + 1)
+            score = windows("score", encode, settings.context, settings.score_windows)
+            _references[key] = (parent, parent_streams(parent, distill.to(device)),
+                                parent_reference(parent, score.to(device)))
         return _references[key]
 
 
@@ -103,56 +111,56 @@ def _text_hash(settings: BldSettings) -> str:
     return text_fingerprint(settings)[1]
 
 
-def distilled_block(space, settings: BldSettings, slot: int, variant: str):
-    """The distilled sub-block ``variant`` of ``slot``: loaded from ``block_path`` (safetensors), or distilled
-    now and stored there (written to a temporary name first, so a reader never sees half a file); with its
-    record when distilled here."""
+def distilled_block(space, settings: BldSettings, slot: int, variant: str, device="cpu"):
+    """The distilled sub-block ``variant`` of ``slot`` on ``device``: loaded from ``block_path``
+    (safetensors), or distilled now and stored there (written to a temporary name first, so a reader never
+    sees half a file); with its record when distilled here."""
     from safetensors.torch import load_file, save_file
 
     from workers.llm.decoder import SubBlock
     from workers.llm.library import measure_block
 
-    parent, streams, reference = _prepared(space, settings)
+    parent, streams, reference = _prepared(space, settings, device)
     path = block_path(space, settings, slot, variant)
     if path.exists():
         block = SubBlock(parent.config, variant)
         block.load_state_dict(load_file(str(path)))
-        return block.eval(), None
+        return block.to(device).eval(), None
     block, record = measure_block(parent, slot // 2, variant, streams, reference, settings.distill())
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.partial")
-    save_file({k: v.contiguous() for k, v in block.state_dict().items()}, str(partial))
+    save_file({k: v.detach().cpu().contiguous() for k, v in block.state_dict().items()}, str(partial))
     partial.replace(path)
     return block, record
 
 
-def assemble_child(space, choices, settings: BldSettings):
+def assemble_child(space, choices, settings: BldSettings, device="cpu"):
     """The child network of ``choices`` (one variant per slot) from the parent and the distilled blocks
-    (distilling any not stored yet); save it with ``workers.llm.decoder.save_decoder``."""
+    (distilling any not stored yet), on ``device``; save it with ``workers.llm.decoder.save_decoder``."""
     from workers.llm.library import assemble
 
-    parent, _, _ = _prepared(space, settings)
-    blocks = {(slot // 2, c): distilled_block(space, settings, slot, c)[0]
+    parent, _, _ = _prepared(space, settings, device)
+    blocks = {(slot // 2, c): distilled_block(space, settings, slot, c, device)[0]
               for slot, (c, b) in enumerate(zip(choices, space.base, strict=True)) if c != b}
-    return assemble(parent, space.layers_of(choices), blocks)
+    return assemble(parent, space.layers_of(choices), blocks).to(device)
 
 
-def evaluate(space, choices, settings: BldSettings) -> dict:
+def evaluate(space, choices, settings: BldSettings, device="cpu") -> dict:
     """One block swapped: that block's BLD and replace-one-block score. More (a whole child, as the refine
     loop verifies it): the assembled child's KL against the parent and LM loss on the same scoring set."""
     from workers.llm.scoring import score_network, score_swap
 
     swapped = [(i, c) for i, (c, b) in enumerate(zip(choices, space.base, strict=True)) if c != b]
-    parent, _, reference = _prepared(space, settings)
+    parent, _, reference = _prepared(space, settings, device)
     if not swapped:
         return {"accuracy": 0.0, "loss": reference.lm_loss, "train_loss": 0.0}
     if len(swapped) == 1:
         slot, variant = swapped[0]
-        block, record = distilled_block(space, settings, slot, variant)
+        block, record = distilled_block(space, settings, slot, variant, device)
         if record is not None:
             return {"accuracy": -record.score.kl_div, "loss": record.score.lm_loss,
                     "train_loss": record.distillation.final_loss}
         score = score_swap(parent, reference, slot // 2, block)
         return {"accuracy": -score.kl_div, "loss": score.lm_loss}
-    kl, loss = score_network(assemble_child(space, choices, settings), reference)
+    kl, loss = score_network(assemble_child(space, choices, settings, device), reference)
     return {"accuracy": -kl, "loss": loss}
