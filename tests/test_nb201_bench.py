@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.bench.nb201 import GroundTruth, baseline_regret, budget_row
+from orchestrator.bench.nb201 import GroundTruth, PeerSettings, baseline_regret, budget_row
+from orchestrator.pipeline.baselines import tpe_search
 from tests.conftest import run_cli, summary_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,21 +27,39 @@ def hand_table() -> GroundTruth:
     )
 
 
+FEW = PeerSettings(names=("random", "rea"), seeds=5)
+
+
 def test_regret_is_best_fitting_true_accuracy_minus_the_pick():
     truth = hand_table()
-    row = budget_row(truth, 0.5, budget=3.0, chosen=1, evaluations=10, seeds=5)
+    row = budget_row(truth, 0.5, budget=3.0, chosen=1, evaluations=10, peers=FEW)
     assert row["true_best_code"] == "10" and row["true_best_accuracy"] == 90.0
     assert row["chosen_code"] == "01" and row["regret"] == pytest.approx(10.0)
     assert row["violates_budget"] is False and row["chosen_true_latency_ms"] == 2.0
-    over = budget_row(truth, 0.5, budget=3.0, chosen=3, evaluations=10, seeds=5)
+    over = budget_row(truth, 0.5, budget=3.0, chosen=3, evaluations=10, peers=FEW)
     assert over["violates_budget"] is True and over["regret"] == pytest.approx(-5.0)
-    none = budget_row(truth, 0.5, budget=3.0, chosen=None, evaluations=10, seeds=5)
+    none = budget_row(truth, 0.5, budget=3.0, chosen=None, evaluations=10, peers=FEW)
     assert none["regret"] is None and none["chosen_code"] is None
+    assert row["tpe_regret"] is None and row["random_regret"] >= 0  # a peer left out is reported as such
 
 
 def test_random_regret_is_zero_when_it_can_evaluate_every_fitting_cell():
     assert baseline_regret(hand_table(), 3.0, evaluations=3, seeds=20)[0] == 0.0
     assert baseline_regret(hand_table(), 3.0, evaluations=3, seeds=20, method="rea", population=3)[0] == 0.0
+    assert baseline_regret(hand_table(), 3.0, evaluations=3, seeds=3, method="tpe")[0] == 0.0
+
+
+def test_tpe_evaluates_only_allowed_networks_each_once_and_finds_a_planted_best():
+    import itertools
+
+    selections = np.array(list(itertools.product(range(4), repeat=4)))
+    allowed = selections[:, 0] != 3  # a quarter is over the budget: proposals there cost nothing
+    accuracy = -np.abs(selections - np.array([2, 1, 3, 0])).sum(axis=1).astype(float)  # one peak, smooth
+    for seed in range(3):
+        evaluated = tpe_search(selections, allowed, accuracy, 40, seed)
+        assert len(evaluated) == 40 == len(set(evaluated)) and allowed[evaluated].all()
+        assert accuracy[evaluated].max() >= -1  # at or next to the peak in 40 of 192 allowed networks
+    assert tpe_search(selections, allowed, accuracy, 40, 0) == tpe_search(selections, allowed, accuracy, 40, 0)
 
 
 def test_random_regret_with_one_evaluation_is_best_minus_the_mean_fitting_valid_cell():
@@ -99,7 +118,7 @@ def test_bench_nb201_sampled_estimator_and_flops_predictor(home):
 def test_bench_loop_and_baselines_write_the_same_report(home):
     _require_data()
     common = ("bench", "nb201", "bench.hardware=pixel3", f"bench.latency_csv={LATENCY_CSV}", "bench.seeds=5",
-              "bench.quantiles=[0.5]")
+              "bench.tpe_seeds=2", "bench.quantiles=[0.5]")
     loop = run_cli(home, *common, "bench.method=loop", "bench.refine.max_evaluations=35", timeout=300)
     assert loop.returncode == 0, loop.stderr
     report = summary_of(loop)
@@ -108,11 +127,15 @@ def test_bench_loop_and_baselines_write_the_same_report(home):
     assert 25 < row["evaluations"] <= 35 and row["latency_lookups"] >= row["evaluations"]
     assert row["violates_budget"] is False  # the pick is a verified network whose measured latency fits
     assert row["random_regret"] >= 0 and row["rea_regret"] >= 0
-    for method in ("random", "rea"):
+    assert row["tpe_regret"] >= 0 and report["tpe_seeds"] == 2
+    assert row["layernas_regret"] >= 0 and report["layernas"] == {"buckets": 4, "per_bucket": 1}
+    for method in ("random", "rea", "tpe", "layernas"):
         baseline = run_cli(home, *common, f"bench.method={method}", "bench.evaluations=35", timeout=300)
         assert baseline.returncode == 0, baseline.stderr
         base = summary_of(baseline)
-        assert base["method"] == method and base["budgets"][0]["evaluations"] == 35
+        assert base["method"] == method
+        used = base["budgets"][0]["evaluations"]
+        assert used == 35 or method == "layernas" and used < 35  # LayerNAS may converge first
         assert base["budgets"][0]["regret"] == pytest.approx(base["budgets"][0][f"{method}_regret"])
         assert base["violations"] == 0
 
@@ -144,6 +167,7 @@ def test_a_search_method_of_ones_own_is_one_function(home):
     ("bench.estimator=magic", "estimator must be one of"),
     ("bench.method=grid", "bench.method 'grid' is not a known search method"),
     ("bench.refine.k=0", "refine.k must be an integer >= 1"),
+    ("bench.peers=[random,grid]", "bench.peers must be distinct names among ['random', 'rea', 'tpe', 'layernas']"),
 ])
 def test_bench_rejects_bad_settings_with_exit_2(home, override, message):
     _require_data()

@@ -6,14 +6,15 @@ same context networks, the solver picks the best predicted network under latency
 the device's true latencies, and each pick is scored against the truth:
 
 - ``regret``: best true accuracy among cells whose true latency fits the budget, minus the pick's;
-- ``random_regret`` / ``rea_regret``: the same for random search and regularized evolution with as many
-  evaluations, averaged over ``seeds`` runs (``orchestrator.pipeline.baselines``). Both only evaluate connected cells
-  whose true latency fits the budget (latency measurements are the target's data, as they are for the
-  method), and keep the most accurate one they evaluated.
+- ``random_regret`` / ``rea_regret`` / ``tpe_regret``: the same for random search, regularized evolution
+  and Optuna's TPE (``bench.peers``) with as many evaluations, averaged over ``seeds`` runs (``tpe_seeds``
+  for TPE, a sampler that costs far more per proposal; ``orchestrator.pipeline.baselines``). All only
+  evaluate connected cells whose true latency fits the budget (latency measurements are the target's
+  data, as they are for the method), and keep the most accurate one they evaluated.
 
 ``bench.method`` picks what is measured: ``oneshot`` (the block table and one solve, MathNAS), ``loop``
 (the verify-and-refit loop of ``orchestrator.pipeline.refine`` on top of it, one loop per budget, each counting
-the block table's evaluations), ``random`` or ``rea`` (the baselines themselves, with
+the block table's evaluations), ``random``, ``rea`` or ``tpe`` (the peers themselves, with
 ``bench.evaluations`` evaluations; their ``regret`` is the mean over ``seeds`` runs, their pick the first
 run's).
 """
@@ -23,14 +24,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from orchestrator.pipeline.baselines import random_search, regularized_evolution
+from orchestrator.pipeline.baselines import random_search, regularized_evolution, tpe_search
 from orchestrator.pipeline.estimation import (
     PREDICTORS,
     EstimatorSettings,
@@ -39,6 +40,7 @@ from orchestrator.pipeline.estimation import (
     flops_accuracy,
     swap_networks,
 )
+from orchestrator.pipeline.layernas import LayerNasSettings, layernas
 from orchestrator.pipeline.refine import RefineSettings, Verified, refine
 from solvers import BlockTable, InfeasibleBudgetError, best_within_budgets
 from solvers.fractional import best_fractional
@@ -51,6 +53,11 @@ from workers.tabular import NB201_FILES, CountingOracle, nb201_accuracies, read_
 
 LATENCY = "latency_ms"
 NB201_CONNECTIVITY = ConnectivityRule(*Nb201Space.connectivity)
+PEERS = ("random", "rea", "tpe", "layernas")  # what a user would run instead, with the same evaluations
+DEFAULT_LAYERNAS = LayerNasSettings()
+# TPE's cost per proposal grows with the trials it was told: at 60 evaluations a run takes ~0.3 s, at 800
+# minutes. As a peer it is left out (tpe_regret null) of rows with more evaluations than this.
+TPE_PEER_MAX_EVALUATIONS = 200
 
 
 class BenchConfigError(ValueError):
@@ -73,6 +80,14 @@ class BenchSettings:
     refine: RefineSettings = RefineSettings()
     rea_population: int = 10
     rea_sample: int = 3
+    peers: tuple[str, ...] = PEERS  # compared in every row, at the method's evaluations
+    tpe_seeds: int = 10
+    layernas: LayerNasSettings = DEFAULT_LAYERNAS
+
+    @property
+    def peer_settings(self) -> PeerSettings:
+        return PeerSettings(self.peers, self.seeds, self.tpe_seeds, self.rea_population, self.rea_sample,
+                            self.layernas)
 
     @classmethod
     def from_dict(cls, cfg: dict, output_dir: Path) -> BenchSettings:
@@ -97,11 +112,17 @@ class BenchSettings:
             SEARCH_METHODS.get(cfg.get("method", "oneshot"), "bench.method")
         except RegistryError as exc:
             raise BenchConfigError(str(exc)) from exc
-        for name in ("evaluations", "rea_population", "rea_sample"):
+        for name in ("evaluations", "rea_population", "rea_sample", "tpe_seeds"):
             if not isinstance(cfg.get(name, 1), int) or cfg.get(name, 1) < 1:
                 raise BenchConfigError(f"bench.{name} must be a positive integer, got {cfg.get(name)!r}")
+        peers = tuple(cfg.get("peers", PEERS) or ())
+        if any(p not in PEERS for p in peers) or len(set(peers)) != len(peers):
+            raise BenchConfigError(f"bench.peers must be distinct names among {list(PEERS)}, got {list(peers)}")
+        if "tpe" in peers or cfg.get("method") == "tpe":
+            _require_optuna()
         try:
             refine_settings = RefineSettings.from_dict(cfg.get("refine"))
+            layernas_settings = LayerNasSettings.from_dict(cfg.get("layernas"))
         except (TypeError, ValueError) as exc:
             raise BenchConfigError(f"bench.{exc}") from exc
         try:
@@ -113,7 +134,28 @@ class BenchSettings:
                    cfg["predictor"], cfg["seeds"], quantiles, cfg["base"], output_dir,
                    method=cfg.get("method", "oneshot"), evaluations=cfg.get("evaluations", 60),
                    refine=refine_settings, rea_population=cfg.get("rea_population", 10),
-                   rea_sample=cfg.get("rea_sample", 3))
+                   rea_sample=cfg.get("rea_sample", 3), peers=peers, tpe_seeds=cfg.get("tpe_seeds", 10),
+                   layernas=layernas_settings)
+
+
+def _require_optuna() -> None:
+    try:
+        import optuna  # noqa: F401
+    except ImportError as exc:
+        raise BenchConfigError("the tpe peer needs Optuna: pip install -e '.[tpe]' (make install does), or leave "
+                               "it out: bench.peers=[random,rea]") from exc
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    """Which peers each budget row compares with, and over how many seeded runs."""
+
+    names: tuple[str, ...] = PEERS
+    seeds: int = 100
+    tpe_seeds: int = 10
+    rea_population: int = 10
+    rea_sample: int = 3
+    layernas: LayerNasSettings = DEFAULT_LAYERNAS
 
 
 @dataclass(frozen=True)
@@ -141,35 +183,62 @@ def load_ground_truth(accuracy: dict[str, float], latency: dict[str, float]) -> 
                        np.array([latency[c] for c in codes]), valid)
 
 
+def layernas_search(truth: GroundTruth, allowed: np.ndarray, evaluations: int,
+                    settings: LayerNasSettings = DEFAULT_LAYERNAS) -> list[int]:
+    """LayerNAS over the cells: latency and connectivity known (free), accuracy a counted lookup; starts
+    from the fastest allowed cell, buckets between its latency and the budget's."""
+    sizes = tuple(int(n) for n in truth.selections.max(axis=0) + 1)
+    fits = np.flatnonzero(allowed)
+    start = fits[np.argmin(truth.latency[fits])]
+    budget = float(truth.latency[fits].max())
+
+    def index(selection) -> int:
+        return truth.index(selection)
+
+    result = layernas(sizes, lambda s: float(truth.latency[index(s)]), lambda s: bool(allowed[index(s)]),
+                      lambda batch: {s: float(truth.accuracy[index(s)]) for s in batch}, budget, evaluations,
+                      tuple(int(j) for j in truth.selections[start]), settings)
+    return [index(s) for s in result.evaluated]
+
+
 def baseline_regret(truth: GroundTruth, budget: float, evaluations: int, seeds: int, method: str = "random",
-                    population: int = 10, sample: int = 3) -> tuple[float, int]:
-    """Mean regret of ``method`` (random or rea) over ``seeds`` runs, and the first run's pick."""
+                    population: int = 10, sample: int = 3,
+                    layernas_settings: LayerNasSettings = DEFAULT_LAYERNAS) -> tuple[float, int, int]:
+    """Mean regret of ``method`` (random, rea, tpe or layernas) over ``seeds`` runs, the first run's pick and
+    its evaluations (layernas may converge before it spends them all); layernas is deterministic: one run."""
     candidates = truth.valid & (truth.latency <= budget)
     best = truth.accuracy[candidates].max()
-    picks = []
-    for seed in range(seeds):
+    picks, used = [], []
+    for seed in range(1 if method == "layernas" else seeds):
         rng = np.random.default_rng(seed)
         if method == "random":
             evaluated = random_search(candidates, evaluations, rng)
-        else:
+        elif method == "rea":
             evaluated = regularized_evolution(truth.selections, candidates, truth.accuracy, evaluations, rng,
                                               population, sample)
+        elif method == "layernas":
+            evaluated = layernas_search(truth, candidates, evaluations, layernas_settings)
+        else:
+            evaluated = tpe_search(truth.selections, candidates, truth.accuracy, evaluations, seed)
         picks.append(max(evaluated, key=lambda i: truth.accuracy[i]))
-    return float(np.mean([best - truth.accuracy[i] for i in picks])), int(picks[0])
+        used.append(len(evaluated))
+    return float(np.mean([best - truth.accuracy[i] for i in picks])), int(picks[0]), used[0]
 
 
-def baselines_for(truth: GroundTruth, budget: float, evaluations: int, seeds: int,
-                  rea: tuple[int, int] = (10, 3)) -> dict[str, tuple[float, int]]:
-    """``{method: (mean regret, first run's pick)}`` for random search and REA."""
-    return {"random": baseline_regret(truth, budget, evaluations, seeds),
-            "rea": baseline_regret(truth, budget, evaluations, seeds, "rea", *rea)}
+def baselines_for(truth: GroundTruth, budget: float, evaluations: int,
+                  peers: PeerSettings = PeerSettings()) -> dict[str, tuple[float, int, int]]:
+    """``{peer: (mean regret, first run's pick, its evaluations)}`` for each of ``peers`` (TPE only up to
+    ``TPE_PEER_MAX_EVALUATIONS``)."""
+    return {name: baseline_regret(truth, budget, evaluations, peers.tpe_seeds if name == "tpe" else peers.seeds,
+                                  name, peers.rea_population, peers.rea_sample, peers.layernas)
+            for name in peers.names if name != "tpe" or evaluations <= TPE_PEER_MAX_EVALUATIONS}
 
 
 def budget_row(truth: GroundTruth, quantile: float, budget: float, chosen: int | None, evaluations: int,
-               seeds: int, baselines: dict[str, tuple[float, int]] | None = None) -> dict:
-    """One entry of the report's ``budgets``: the pick scored against the truth, and the baselines
+               peers: PeerSettings = PeerSettings(), baselines: dict[str, tuple] | None = None) -> dict:
+    """One entry of the report's ``budgets``: the pick scored against the truth, and the peers
     (``baselines_for`` with the same evaluations, computed here unless given)."""
-    baselines = baselines or baselines_for(truth, budget, evaluations, seeds)
+    baselines = baselines or baselines_for(truth, budget, evaluations, peers)
     fits = truth.latency <= budget
     best = int(np.flatnonzero(fits)[np.argmax(truth.accuracy[fits])])
     row = {
@@ -183,9 +252,7 @@ def budget_row(truth: GroundTruth, quantile: float, budget: float, chosen: int |
         "true_best_code": truth.codes[best],
         "regret": None,
         "evaluations": evaluations,
-        "random_regret": baselines["random"][0],
-        "rea_regret": baselines["rea"][0],
-    }
+    } | {f"{name}_regret": baselines[name][0] if name in baselines else None for name in PEERS}
     if chosen is not None:
         row |= {
             "chosen_code": truth.codes[chosen],
@@ -195,6 +262,12 @@ def budget_row(truth: GroundTruth, quantile: float, budget: float, chosen: int |
             "regret": float(truth.accuracy[best] - truth.accuracy[chosen]),
         }
     return row
+
+
+def _mean(values: list) -> float | None:
+    """The mean of the values a peer has (None: left out of every row)."""
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
 
 
 def _correlations(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -241,7 +314,6 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     spearman_all, kendall_all = _correlations(predicted, truth.accuracy)
     spearman_valid, kendall_valid = _correlations(predicted[truth.valid], truth.accuracy[truth.valid])
     rows, solve_seconds = [], 0.0
-    rea = (settings.rea_population, settings.rea_sample)
     context = SearchContext(settings, truth, table, fractional, measured, measured_latency,
                             accuracy_oracle.evaluations)
     for q in settings.quantiles:
@@ -250,8 +322,8 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         picked = SEARCH_METHODS.get(settings.method)(context, budget)
         solve_seconds += time.perf_counter() - solve_started
         chosen, evaluations, extra = picked.chosen, picked.evaluations, picked.extra
-        baselines = picked.baselines or baselines_for(truth, budget, evaluations, settings.seeds, rea)
-        rows.append(budget_row(truth, q, budget, chosen, evaluations, settings.seeds, baselines) | extra)
+        baselines = picked.baselines or baselines_for(truth, budget, evaluations, settings.peer_settings)
+        rows.append(budget_row(truth, q, budget, chosen, evaluations, settings.peer_settings, baselines) | extra)
 
     regrets = [r["regret"] for r in rows if r["regret"] is not None]
     report = {
@@ -276,11 +348,12 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         "budgets": rows,
         "mean_regret": float(np.mean(regrets)) if regrets else None,
         "max_regret": float(np.max(regrets)) if regrets else None,
-        "mean_random_regret": float(np.mean([r["random_regret"] for r in rows])),
-        "mean_rea_regret": float(np.mean([r["rea_regret"] for r in rows])),
+        **{f"mean_{name}_regret": _mean([r[f"{name}_regret"] for r in rows]) for name in PEERS},
+        "tpe_seeds": settings.tpe_seeds if "tpe" in settings.peers else None,
         "violations": sum(bool(r["violates_budget"]) for r in rows),
         "rounds": [r.get("rounds") for r in rows] if any("rounds" in r for r in rows) else None,
         "refine": asdict(settings.refine) if settings.method == "loop" else None,
+        "layernas": asdict(settings.layernas) if "layernas" in (settings.method, *settings.peers) else None,
         "random_seeds": settings.seeds,
         "wall_seconds": time.perf_counter() - started,
     }
@@ -381,10 +454,13 @@ def loop(context: SearchContext, budget: float) -> Picked:
 def _baseline(name: str):
     def pick(context: SearchContext, budget: float) -> Picked:
         settings = context.settings
-        baselines = baselines_for(context.truth, budget, settings.evaluations, settings.seeds,
-                                  (settings.rea_population, settings.rea_sample))
-        regret, chosen = baselines[name]
-        return Picked(chosen, settings.evaluations, {"regret": regret, "regret_is_mean_over_seeds": True}, baselines)
+        peers = settings.peer_settings
+        peers = replace(peers, names=tuple(dict.fromkeys((*peers.names, name))))  # itself, also when not a peer
+        baselines = baselines_for(context.truth, budget, settings.evaluations, peers)
+        if name not in baselines:  # tpe beyond the peer limit: run it as asked, however long it takes
+            baselines[name] = baseline_regret(context.truth, budget, settings.evaluations, peers.tpe_seeds, name)
+        regret, chosen, used = baselines[name]
+        return Picked(chosen, used, {"regret": regret, "regret_is_mean_over_seeds": name != "layernas"}, baselines)
 
     pick.__doc__ = f"{name} search with bench.evaluations counted lookups per budget (mean regret over seeds)"
     return pick
@@ -392,12 +468,19 @@ def _baseline(name: str):
 
 SEARCH_METHODS.register("random", _baseline("random"))
 SEARCH_METHODS.register("rea", _baseline("rea"))
+SEARCH_METHODS.register("tpe", _baseline("tpe"))
+SEARCH_METHODS.register("layernas", _baseline("layernas"))
+
+
+def _cell(value: float | None) -> str:
+    return f"{value:>7.2f}" if value is not None else f"{'-':>7}"
 
 
 def format_report(report: dict) -> str:
+    peers = [name for name in PEERS if report.get(f"mean_{name}_regret") is not None]
     lines = [
-        f"NAS-Bench-201 {report['dataset']} on {report['hardware']}: estimator {report['estimator']}, "
-        f"predictor {report['predictor']}, {report['evaluations']} network evaluations "
+        f"NAS-Bench-201 {report['dataset']} on {report['hardware']}: method {report['method']}, estimator "
+        f"{report['estimator']}, predictor {report['predictor']}, {report['evaluations']} network evaluations "
         f"({report['contexts']} context{'s' if report['contexts'] > 1 else ''}), "
         f"{report['latency_lookups']} latency lookups",
         f"  accuracy rank correlation, all 15,625 cells: Spearman {report['spearman_all']:.3f}, "
@@ -407,7 +490,7 @@ def format_report(report: dict) -> str:
         f"  latency MAPE {report['latency_mape']:.1f} % (connected cells {report['latency_mape_valid']:.1f} %), "
         f"solve {report['solve_seconds']:.3f} s",
         f"  {'quantile':>8} {'budget ms':>10} {'chosen':>7} {'true acc':>8} {'lat ms':>8} {'viol':>5} "
-        f"{'best':>7} {'regret':>7} {'random':>7}",
+        f"{'best':>7} {'regret':>7}" + "".join(f" {name:>7}" for name in peers),
     ]
     for r in report["budgets"]:
         chosen = r["chosen_code"] or "-"
@@ -415,9 +498,10 @@ def format_report(report: dict) -> str:
         lat = f"{r['chosen_true_latency_ms']:8.3f}" if r["chosen_code"] else f"{'-':>8}"
         regret = f"{r['regret']:7.2f}" if r["regret"] is not None else f"{'-':>7}"
         lines.append(f"  {r['quantile']:>8.2f} {r['budget_ms']:>10.3f} {chosen:>7} {acc} {lat} "
-                     f"{'yes' if r['violates_budget'] else 'no':>5} {r['true_best_accuracy']:>7.2f} {regret} "
-                     f"{r['random_regret']:>7.2f}")
+                     f"{'yes' if r['violates_budget'] else 'no':>5} {r['true_best_accuracy']:>7.2f} {regret}"
+                     + "".join(f" {_cell(r[f'{name}_regret'])}" for name in peers))
     if report["mean_regret"] is not None:
-        lines.append(f"  mean regret {report['mean_regret']:.2f} (random search {report['mean_random_regret']:.2f}), "
+        compared = ", ".join(f"{name} {report[f'mean_{name}_regret']:.2f}" for name in peers)
+        lines.append(f"  mean regret {report['mean_regret']:.2f} ({compared or 'no peers'}), "
                      f"worst {report['max_regret']:.2f}, budget violations {report['violations']}")
     return "\n".join(lines)

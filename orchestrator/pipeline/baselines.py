@@ -7,7 +7,9 @@ and within the budget) and return the indices they evaluated, in order, each onc
 - ``regularized_evolution``: REA (Real et al. 2019) as the NAS-Bench-201 paper runs it: a population of
   ``population`` random networks; then repeatedly sample ``sample`` members, mutate the most accurate in
   one slot (another block, uniformly), evaluate the child, add it and drop the oldest member. Children
-  that are not allowed or already evaluated are re-drawn without spending an evaluation.
+  that are not allowed or already evaluated are re-drawn without spending an evaluation;
+- ``tpe_search``: Optuna's multivariate TPE sampler, infeasible proposals told as constraint violations
+  (optional: the ``tpe`` extra).
 """
 
 from __future__ import annotations
@@ -47,4 +49,42 @@ def regularized_evolution(selections: np.ndarray, allowed: np.ndarray, accuracy:
         seen.add(index)
         alive.append(index)
         alive.popleft()
+    return evaluated
+
+
+def tpe_search(selections: np.ndarray, allowed: np.ndarray, accuracy: np.ndarray, evaluations: int, seed: int,
+               max_proposals_per_evaluation: int = 50) -> list[int]:
+    """Optuna's TPE sampler (multivariate, one categorical per slot), what a user would pick instead.
+
+    A proposal that is not allowed (disconnected or over the budget: known without training) is told to
+    TPE as infeasible through its constraints and costs no evaluation; a proposal already evaluated is told
+    its known value and costs none either. Needs the ``tpe`` extra (``pip install 'blocknas[tpe]'``).
+    """
+    try:
+        import optuna
+    except ImportError as exc:
+        raise ImportError("bench peer tpe needs Optuna: pip install -e '.[tpe]'") from exc
+    import warnings
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sizes = tuple(int(s) for s in selections.max(axis=0) + 1)
+    evaluations = min(evaluations, int(allowed.sum()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # multivariate
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    index_of = {tuple(row): i for i, row in enumerate(selections.tolist())}
+    evaluated: list[int] = []
+    seen: set[int] = set()
+    for _ in range(evaluations * max_proposals_per_evaluation):
+        if len(evaluated) >= evaluations:
+            break
+        trial = study.ask()
+        index = index_of.get(tuple(trial.suggest_categorical(f"s{i}", list(range(n))) for i, n in enumerate(sizes)))
+        feasible = index is not None and bool(allowed[index])
+        trial.set_constraint("allowed", 0.0 if feasible else 1.0)
+        if feasible and index not in seen:
+            evaluated.append(index)
+            seen.add(index)
+        study.tell(trial, float(accuracy[index]) if feasible else 0.0)
     return evaluated
