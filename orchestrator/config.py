@@ -30,7 +30,7 @@ from workers.typed import SettingsError, check_keys, from_mapping
 CONFIG_MODULE = "blocknas_conf"
 INTERACTIONS = ("all", "adjacent", "none")  # solvers.surrogate.interaction_pairs
 TOP_LEVEL_KEYS = ["name", "paths", "space", "scorer", "data", "targets", "cluster", "resources", "storage",
-                  "tracking", "solver", "refine", "scheduler"]
+                  "tracking", "solver", "refine", "search", "scheduler"]
 SECTION_KEYS = {
     "paths": ["root", "state_dir", "output_dir"],
     "cluster": ["address", "num_cpus", "max_retries", "object_store_mb", "lease_seconds"],
@@ -176,6 +176,32 @@ class TrackingSettings:
                    block_runs == "per_block" or (block_runs == "auto" and trains))
 
 
+SEARCH_METHODS = ("blocks", "layernas")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """``search.*``: how a run spends its network evaluations (conf/search/default.yaml)."""
+
+    method: str = "blocks"
+    evaluations: int = 60
+    buckets: int = 4
+    per_bucket: int = 1
+
+    def __post_init__(self) -> None:
+        if self.method not in SEARCH_METHODS:
+            raise ValueError(f"search.method must be one of {SEARCH_METHODS}"
+                             f"{did_you_mean(str(self.method), SEARCH_METHODS)}, got {self.method!r}")
+        for name in ("evaluations", "buckets", "per_bucket"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+                raise ValueError(f"search.{name} must be an integer in 1..1000000, got {value!r}")
+
+    @classmethod
+    def from_dict(cls, cfg: dict | None) -> SearchSettings:
+        return from_mapping(cls, cfg, "search")
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """One experiment's validated settings: a few small typed groups, each validated where it is built."""
@@ -193,6 +219,7 @@ class RunSettings:
     config_yaml: str
     config_hash: str
     refine: RefineSettings = RefineSettings()
+    search: SearchSettings = SearchSettings()
     scheduler: dict | None = None  # conf/scheduler: validated by orchestrator.targets.scheduler when it starts
 
     @property
@@ -383,8 +410,21 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
     if refine.rounds and solver.predictor != "linear":
         raise ConfigError("refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
                           "(or refine.rounds=0 to keep the flops predictor without refinement)")
+    try:
+        search = SearchSettings.from_dict(cfg.get("search"))
+    except (TypeError, ValueError, SettingsError) as exc:
+        raise ConfigError(str(exc)) from exc
+    if search.method == "layernas":
+        if not solver.budgets:
+            raise ConfigError("search.method=layernas searches within budgets: set at least one, e.g. "
+                              f"+solver.budgets.{targets[0].name}=...; its first budget is the bucketed cost")
+        if refine.rounds:
+            raise ConfigError("search.method=layernas and refine.rounds > 0 are two ways to spend the evaluations: "
+                              "set refine.rounds=0, or search.method=blocks")
     science = {"name": name, "space": space_cfg, "scorer": scorer_cfg, "targets": cfg.get("targets"),
                "solver": cfg["solver"], "refine": cfg.get("refine")}
+    if search.method != "blocks":  # only then: configs from before search.* keep their hashes
+        science["search"] = cfg.get("search")
     if trains:
         science["data"] = data
     return RunSettings(
@@ -401,6 +441,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         config_yaml=config_yaml,
         config_hash=content_hash(science),
         refine=refine,
+        search=search,
         scheduler=cfg.get("scheduler"),
     )
 

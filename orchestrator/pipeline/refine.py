@@ -42,7 +42,7 @@ class Candidate:
     selection: Selection
     budget_point: int
     source: str  # "pool" or "trust_region"
-    predicted_accuracy: float
+    predicted_accuracy: float | None  # None: verified without a prediction (search.method=layernas)
     predicted_costs: dict[str, float]
     round: int
 

@@ -96,9 +96,13 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     pending_blocks = sum(len(v) for v in pending.values())
     contexts = (f"context network {' '.join(plan.contexts[0])}" if len(plan.contexts) == 1
                 else f"{len(plan.contexts)} sampled context networks")
-    print(f"{settings.name}: {len(plan.blocks)} block measurements ({settings.scorer.estimator.kind} estimator, "
-          f"{contexts}), {len(done)} already done, {pending_blocks} to measure in {len(pending)} network "
-          "evaluations", flush=True)
+    if settings.search.method == "layernas":
+        print(f"{settings.name}: LayerNAS over {settings.space.num_networks} networks, at most "
+              f"{settings.search.evaluations} network evaluations within {settings.solver.budgets}", flush=True)
+    else:
+        print(f"{settings.name}: {len(plan.blocks)} block measurements ({settings.scorer.estimator.kind} "
+              f"estimator, {contexts}), {len(done)} already done, {pending_blocks} to measure in {len(pending)} "
+              "network evaluations", flush=True)
 
     experiment_id, parent = tracking.open_parent_run(
         settings.tracking.uri, settings.name, settings.tracking.artifact_location,
@@ -120,6 +124,10 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
                           settings.storage_url, settings.tracking.uri, experiment_id, parent,
                           settings.tracking.block_runs)
+        if settings.search.method == "layernas":
+            result = _layernas_and_write(store, settings, plan, costs, out_dir, parent, ctx)
+            status = "FINISHED"
+            return result
         if pending:
             started = time.perf_counter()
             with LeaseKeeper(store, settings.cluster.lease_seconds) as lease:
@@ -144,6 +152,31 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         raise
     finally:
         tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
+
+
+def _layernas_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
+                        costs: dict[str, TargetCosts], out_dir: Path, parent_run_id: str,
+                        ctx: TaskContext) -> JobResult:
+    from orchestrator.pipeline.layernas_stage import run_layernas
+    from orchestrator.storage import public_url
+
+    start_ray(settings.cluster)
+    search = run_layernas(settings, store, plan, costs, replace(ctx, scorer_hash=verification_scorer_hash(plan)))
+    summary = {"experiment": settings.name, "config_hash": settings.config_hash,
+               "store": public_url(settings.storage_url), "tracking_uri": settings.tracking.uri,
+               "mlflow_run_id": parent_run_id, "output_dir": str(out_dir), "budgets": settings.solver.budgets,
+               "targets": {name: {"metric": tc.target.metric, "version": tc.version} for name, tc in costs.items()},
+               "search": search}
+    path = write_summary(summary, out_dir)
+    tracking.best_effort("log the summary", tracking.log_artifacts, settings.tracking.uri, parent_run_id, [path])
+    tracking.best_effort("log the search", tracking.log_metrics, settings.tracking.uri, parent_run_id,
+                         {"search.evaluations": search["evaluations"]}
+                         | ({"search.pick_accuracy": search["pick"]["verified_accuracy"]} if search["pick"] else {}))
+    pick = search["pick"]
+    print(f"layernas: {search['evaluations']} networks evaluated ({search['read_back']} read back), "
+          + (f"pick {' '.join(pick['blocks'])}: verified {pick['verified_accuracy']:.3f}, "
+             + ", ".join(f"{k} {v:g}" for k, v in pick["costs"].items()) if pick else "no pick"), flush=True)
+    return JobResult(summary, path)
 
 
 def _refuse_missing_gpus(settings: RunSettings) -> None:

@@ -43,7 +43,8 @@ def _verify(job: NetworkJob, candidate: Candidate, ctx: TaskContext, costs: dict
             tags={"blocknas.experiment": ctx.experiment, "blocknas.kind": "verify", "blocknas.node": node,
                   "blocknas.network_hash": job.network_hash},
             params={"network": key, "refine_round": candidate.round, "source": candidate.source,
-                    "predicted_accuracy": round(candidate.predicted_accuracy, 6), **ctx.scorer_params},
+                    **({"predicted_accuracy": round(candidate.predicted_accuracy, 6)}
+                       if candidate.predicted_accuracy is not None else {}), **ctx.scorer_params},
             parent_run_id=ctx.parent_run_id)
     except Exception as exc:  # noqa: BLE001 - tracking is best effort
         log.warning("MLflow logging failed for %s: %s", key, exc)
@@ -63,9 +64,11 @@ def _verify(job: NetworkJob, candidate: Candidate, ctx: TaskContext, costs: dict
     })
     if run_id:
         try:
+            predicted = candidate.predicted_accuracy
             tracking.finish_run(ctx.tracking_uri, run_id, {
-                "accuracy": result.accuracy, "predicted_accuracy": candidate.predicted_accuracy,
-                "prediction_error": result.accuracy - candidate.predicted_accuracy,
+                "accuracy": result.accuracy, **({"predicted_accuracy": predicted,
+                                                 "prediction_error": result.accuracy - predicted}
+                                                if predicted is not None else {}),
                 **{f"cost.{k}": v for k, v in costs.items()}})
         except Exception as exc:  # noqa: BLE001
             log.warning("MLflow logging failed for %s: %s", key, exc)
@@ -78,6 +81,27 @@ _remote_verify = ray.remote(_verify)
 def verification_scorer_hash(plan: Plan) -> str:
     """What a whole network's result depends on: the scorer and its data, not the block-table contexts."""
     return content_hash({"verify": plan.scorer})
+
+
+def verify_networks(settings: RunSettings, plan: Plan, ctx: TaskContext, candidates: list[Candidate],
+                    cost_record, names) -> dict[Selection, float]:
+    """Verify ``candidates`` whole as parallel Ray tasks; the accuracy of each that did not fail.
+    ``cost_record(selection)`` is what the row stores as its costs, ``names(selection)`` its blocks."""
+    futures = {}
+    for c in candidates:
+        job = network_job(settings.space_definition, names(c.selection), plan.spec)
+        options = {"num_cpus": settings.cluster.cpus_per_block, "num_gpus": settings.cluster.gpus_per_block,
+                   "max_retries": settings.cluster.max_retries}
+        futures[_remote_verify.options(**options).remote(job, c, ctx, cost_record(c.selection))] = c.selection
+    results = {}
+    for future, selection in futures.items():
+        accuracy = ray.get(future)
+        if accuracy is None:
+            print(f"verification of {settings.space.network_key(names(selection))} failed; see its MLflow run",
+                  flush=True)
+        else:
+            results[selection] = accuracy
+    return results
 
 
 def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, table: BlockTable,
@@ -117,21 +141,7 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
         return {name: known.get(name, model.predict(selection)) for name, model in exact.items()}
 
     def evaluate(candidates: list[Candidate]) -> dict[Selection, float]:
-        futures = {}
-        for c in candidates:
-            choices = names(c.selection)
-            job = network_job(settings.space_definition, choices, plan.spec)
-            options = {"num_cpus": settings.cluster.cpus_per_block, "num_gpus": settings.cluster.gpus_per_block,
-                       "max_retries": settings.cluster.max_retries}
-            futures[_remote_verify.options(**options).remote(job, c, ctx, cost_record(c.selection))] = c.selection
-        results = {}
-        for future, selection in futures.items():
-            accuracy = ray.get(future)
-            if accuracy is None:
-                print(f"verification of {space.network_key(names(selection))} failed; see its MLflow run", flush=True)
-            else:
-                results[selection] = accuracy
-        return results
+        return verify_networks(settings, plan, ctx, candidates, cost_record, names)
 
     def progress(round_index: int, picks) -> None:
         best = ", ".join(f"{p.accuracy:.2f}" if p.accuracy is not None else "-" for p in picks)
