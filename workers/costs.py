@@ -44,6 +44,17 @@ def analytic_costs(space: Space, metric: str) -> CostTable:
     return CostTable(metric, fixed, blocks)
 
 
+def depth_costs(space: Space) -> CostTable:
+    """Layers with weights (convolutions and linear layers) of every block: a network's depth adds up."""
+
+    def depth(module: torch.nn.Module) -> float:
+        return float(sum(isinstance(m, torch.nn.Conv2d | torch.nn.Linear) for m in module.modules()))
+
+    blocks = {(i, choice): depth(space.build_block(i, choice)) for i, slot in enumerate(space.slots)
+              for choice in slot.choices}
+    return CostTable("depth", depth(space.build_stem()) + depth(space.build_head()), blocks)
+
+
 def measured_latency(space: Space, warmup: int, repeats: int, threads: int, device: str = "cpu") -> CostTable:
     """Latency of every block in milliseconds, timed in isolation on its slot's input (batch 1), on
     ``device``.

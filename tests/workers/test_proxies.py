@@ -4,6 +4,7 @@ block table through `blocknas run` with no training."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -80,3 +81,43 @@ def test_a_proxy_fills_the_nb201_block_table_with_no_training(home):
     for edge in ("1<-0", "3<-0"):
         assert by_block[f"{edge}:none"] < by_block[f"{edge}:nor_conv_3x3"]
     assert all(target["pareto"] for target in summary["targets"].values())  # a front for every target
+
+
+def test_deepmad_entropy_is_the_weighted_sum_of_cumulative_stage_entropies():
+    from workers.proxy_scores import deepmad_entropy
+
+    layers = [(3, 9, 1024), (16, 9, 1024), (16, 1, 256)]  # two layers at 32x32, one 1x1 at 16x16
+    h = [0.5 * math.log(3 * 9), 0.5 * math.log(16 * 9), 0.5 * math.log(16)]
+    first, both = h[0] + h[1], sum(h)
+    assert deepmad_entropy(layers) == pytest.approx(first + both)
+    assert deepmad_entropy(layers, (1.0, 3.0)) == pytest.approx(first + 3 * both)
+    assert deepmad_entropy(layers, (1.0,), depth_penalty=2.0) == pytest.approx(first + both - 2.0 * 0.25)
+
+
+def test_the_structure_targets_depth_adds_up_over_blocks_and_deepmad_prefers_wider_kernels(home):
+    from orchestrator.config import load_settings
+    from workers.costs import depth_costs
+
+    space = load_settings(["experiment=smoke"]).space
+    table = depth_costs(space)
+    for choices in itertools.product(*(slot.choices for slot in space.slots)):
+        network = space.build_network(choices)
+        assert table.total(choices) == sum(isinstance(m, torch.nn.Conv2d | torch.nn.Linear) for m in network.modules())
+    deeper, shallower = ("conv_k3", *space.base[1:]), ("skip", *space.base[1:])  # slot 0: skip or a 3x3 conv
+    assert proxy_score("deepmad", space, deeper) > proxy_score("deepmad", space, shallower)
+
+
+@pytest.mark.slow
+def test_a_deepmad_search_within_a_depth_budget_picks_a_network_that_fits(home):
+    from orchestrator.config import load_settings
+    from workers.costs import depth_costs
+
+    space = load_settings([]).space  # the default MNIST CNN: a proxy trains nothing, so its 256 networks are cheap
+    depths = sorted({depth_costs(space).total(c) for c in itertools.product(*(s.choices for s in space.slots))})
+    budget = depths[len(depths) // 2]
+    result = run_cli(home, "run", "name=deepmad", "scorer=proxy", "scorer.kind=proxy_deepmad",
+                     "solver.predictor=linear", "cluster.num_cpus=2", "+targets.depth={kind: structure}",
+                     f"+solver.budgets.depth={budget}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = summary_of(result)["best"]
+    assert best["costs"]["depth"] <= budget
