@@ -45,19 +45,15 @@ def puzzle_sized(seed: int, layers: int = 80) -> BlockTable:
 
 
 def nb201_tables(latency_csv: Path):
-    from orchestrator.pipeline.estimation import EstimatorSettings, block_values, choose_contexts, swap_networks
-    from workers.costs import analytic_costs
+    from orchestrator.bench.nb201 import estimator_networks
+    from orchestrator.pipeline.estimation import EstimatorSettings, block_values
     from workers.spaces.nb201 import EDGES, OPS, Nb201Space
     from workers.tabular import nb201_accuracies, read_network_table
 
     devices = latency_csv.read_text().splitlines()[0].split(",")[2:]
     space = Nb201Space.from_dict({"dataset": "cifar10", "base": "nor_conv_3x3"})
-    flops_table = analytic_costs(space, "flops")
-    flops = tuple(np.array([flops_table.blocks[(i, op)] for op in OPS]) for i in range(len(EDGES)))
-    sizes, base = [len(OPS)] * len(EDGES), tuple(OPS.index(b) for b in space.base)
-    contexts = choose_contexts(EstimatorSettings("avg_context"), sizes, base, flops,
-                               is_valid=lambda s: space.is_connected([OPS[j] for j in s]))
-    networks = swap_networks(contexts, sizes)
+    sizes = [len(OPS)] * len(EDGES)
+    contexts, networks = estimator_networks(space, EstimatorSettings("avg_context"))
     accuracy = nb201_accuracies("cifar10")
 
     def code(s):

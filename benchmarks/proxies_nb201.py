@@ -49,18 +49,13 @@ def correlations(dataset: str, cells: int) -> dict:
 
 
 def zero_evaluation_regret(dataset: str, latency_csv: Path, devices: list[str]) -> dict:
-    from orchestrator.bench.nb201 import NB201_CONNECTIVITY, load_ground_truth
-    from orchestrator.pipeline.estimation import EstimatorSettings, block_values, choose_contexts, swap_networks
+    from orchestrator.bench.nb201 import NB201_CONNECTIVITY, estimator_networks, load_ground_truth
+    from orchestrator.pipeline.estimation import EstimatorSettings, block_values
     from solvers import BlockTable, best_within_budgets
-    from workers.costs import analytic_costs
 
     space = Nb201Space.from_dict({"dataset": dataset, "base": "nor_conv_3x3"})
-    flops_table = analytic_costs(space, "flops")
-    flops = tuple(np.array([flops_table.blocks[(i, op)] for op in OPS]) for i in range(len(EDGES)))
-    sizes, base = [len(OPS)] * len(EDGES), tuple(OPS.index(b) for b in space.base)
-    contexts = choose_contexts(EstimatorSettings("avg_context"), sizes, base, flops,
-                               is_valid=lambda s: space.is_connected([OPS[j] for j in s]))
-    networks = swap_networks(contexts, sizes)
+    sizes = [len(OPS)] * len(EDGES)
+    contexts, networks = estimator_networks(space, EstimatorSettings("avg_context"))
     accuracy = nb201_accuracies(dataset)
     result = {}
     for proxy in PROXIES:

@@ -270,6 +270,16 @@ def _mean(values: list) -> float | None:
     return float(np.mean(known)) if known else None
 
 
+def estimator_networks(space: Nb201Space, estimator: EstimatorSettings) -> tuple[list, list]:
+    """The estimator's context networks and the networks its block table evaluates (block indices)."""
+    sizes = [len(OPS)] * len(EDGES)
+    flops_table = analytic_costs(space, "flops")
+    flops = tuple(np.array([flops_table.blocks[(i, op)] for op in OPS]) for i in range(len(EDGES)))
+    contexts = choose_contexts(estimator, sizes, tuple(OPS.index(b) for b in space.base), flops,
+                               is_valid=lambda s: space.is_connected([OPS[j] for j in s]))
+    return contexts, swap_networks(contexts, sizes)
+
+
 def _correlations(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     return float(stats.spearmanr(predicted, truth).statistic), float(stats.kendalltau(predicted, truth).statistic)
 
@@ -288,10 +298,7 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     flops_table = analytic_costs(space, "flops")
     flops = tuple(np.array([flops_table.blocks[(i, op)] for op in OPS]) for i in range(len(EDGES)))
     base = tuple(OPS.index(b) for b in space.base)
-
-    contexts = choose_contexts(settings.estimator, sizes, base, flops,
-                               is_valid=lambda s: space.is_connected([OPS[j] for j in s]))
-    networks = swap_networks(contexts, sizes)
+    contexts, networks = estimator_networks(space, settings.estimator)
     accuracy_oracle = CountingOracle(nb201_accuracies(settings.dataset), f"NAS-Bench-201 {settings.dataset}")
     latency_oracle = CountingOracle(latency_table, f"{settings.hardware} latency")
     measured = {s: accuracy_oracle.evaluate(truth.codes[truth.index(s)]) for s in networks}
