@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--max-evaluations", type=int, default=60)
     parser.add_argument("--patience", type=int, default=40)
+    parser.add_argument("--prior", default="trained", help="the loop's table: trained, or a proxy (proxy_synflow, ...)")
     parser.add_argument("--output-dir", type=Path, default=Path("outputs"))
     args = parser.parse_args()
 
@@ -53,7 +54,8 @@ def main() -> None:
             for device in args.devices:
                 settings = BenchSettings(dataset, device, args.latency_csv, EstimatorSettings("avg_context"),
                                          "linear", args.seeds, (0.25, 0.5, 0.75), "nor_conv_3x3", args.output_dir,
-                                         method=method, evaluations=args.max_evaluations, refine=refine)
+                                         method=method, evaluations=args.max_evaluations, refine=refine,
+                                         prior=args.prior)
                 started = time.perf_counter()
                 report, _ = run_nb201_bench(settings)
                 report["wall_seconds"] = time.perf_counter() - started
@@ -86,7 +88,7 @@ def main() -> None:
                   + "".join(f"{_cell(entry[f'{p}_regret'])} | " for p in PEERS)
                   + f"{entry['violations']}/{entry['budgets']} | "
                   f"{entry['wall_seconds_per_budget']:.1f} |")
-    print(json.dumps({"summary": summary, "refine": refine.__dict__, "seeds": args.seeds}))
+    print(json.dumps({"summary": summary, "refine": refine.__dict__, "seeds": args.seeds, "prior": args.prior}))
 
 
 if __name__ == "__main__":

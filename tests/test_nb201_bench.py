@@ -140,6 +140,21 @@ def test_bench_loop_and_baselines_write_the_same_report(home):
         assert base["violations"] == 0
 
 
+@pytest.mark.slow
+def test_the_loop_on_a_training_free_prior_spends_no_evaluation_on_the_table(home):
+    _require_data()
+    result = run_cli(home, "bench", "nb201", "bench.hardware=pixel3", f"bench.latency_csv={LATENCY_CSV}",
+                     "bench.seeds=2", "bench.peers=[random]", "bench.quantiles=[0.5]", "bench.method=loop",
+                     "bench.prior=proxy_synflow", "bench.calibration=4", "bench.refine.max_evaluations=12",
+                     timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = summary_of(result)
+    row = report["budgets"][0]
+    assert report["prior"] == "proxy_synflow"
+    assert 4 < row["evaluations"] <= 12  # the calibration and the loop's own; the trained table's 25 not paid
+    assert row["violates_budget"] is False and row["regret"] >= 0
+
+
 def cheapest_fitting(context, budget):
     """A search method of a user's own (by import path): the valid cell of least latency within the budget."""
     from orchestrator.bench.nb201 import Picked
@@ -167,6 +182,7 @@ def test_a_search_method_of_ones_own_is_one_function(home):
     ("bench.estimator=magic", "estimator must be one of"),
     ("bench.method=grid", "bench.method 'grid' is not a known search method"),
     ("bench.refine.k=0", "refine.k must be an integer >= 1"),
+    ("bench.prior=magic", "bench.prior must be trained or one of"),
     ("bench.peers=[random,grid]", "bench.peers must be distinct names among ['random', 'rea', 'tpe', 'layernas']"),
 ])
 def test_bench_rejects_bad_settings_with_exit_2(home, override, message):

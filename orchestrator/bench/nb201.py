@@ -47,6 +47,7 @@ from solvers.fractional import best_fractional
 from solvers.structure import ConnectivityRule
 from solvers.surrogate import SurrogateModel
 from workers.costs import analytic_costs
+from workers.proxies import PROXIES
 from workers.registry import Registry, RegistryError
 from workers.spaces.nb201 import EDGES, OPS, Nb201Space
 from workers.tabular import NB201_FILES, CountingOracle, nb201_accuracies, read_network_table
@@ -82,6 +83,8 @@ class BenchSettings:
     rea_sample: int = 3
     peers: tuple[str, ...] = PEERS  # compared in every row, at the method's evaluations
     tpe_seeds: int = 10
+    prior: str = "trained"  # loop: the trained block table, or a training-free proxy's (proxy_synflow, ...)
+    calibration: int = 5  # loop with a proxy prior: networks verified first to put the proxy in accuracy units
     layernas: LayerNasSettings = DEFAULT_LAYERNAS
 
     @property
@@ -112,7 +115,7 @@ class BenchSettings:
             SEARCH_METHODS.get(cfg.get("method", "oneshot"), "bench.method")
         except RegistryError as exc:
             raise BenchConfigError(str(exc)) from exc
-        for name in ("evaluations", "rea_population", "rea_sample", "tpe_seeds"):
+        for name in ("evaluations", "rea_population", "rea_sample", "tpe_seeds", "calibration"):
             if not isinstance(cfg.get(name, 1), int) or cfg.get(name, 1) < 1:
                 raise BenchConfigError(f"bench.{name} must be a positive integer, got {cfg.get(name)!r}")
         peers = tuple(cfg.get("peers", PEERS) or ())
@@ -120,6 +123,10 @@ class BenchSettings:
             raise BenchConfigError(f"bench.peers must be distinct names among {list(PEERS)}, got {list(peers)}")
         if "tpe" in peers or cfg.get("method") == "tpe":
             _require_optuna()
+        prior = cfg.get("prior", "trained")
+        if prior != "trained" and prior not in [f"proxy_{p}" for p in PROXIES]:
+            raise BenchConfigError(f"bench.prior must be trained or one of {[f'proxy_{p}' for p in PROXIES]}, "
+                                   f"got {prior!r}")
         try:
             refine_settings = RefineSettings.from_dict(cfg.get("refine"))
             layernas_settings = LayerNasSettings.from_dict(cfg.get("layernas"))
@@ -135,7 +142,7 @@ class BenchSettings:
                    method=cfg.get("method", "oneshot"), evaluations=cfg.get("evaluations", 60),
                    refine=refine_settings, rea_population=cfg.get("rea_population", 10),
                    rea_sample=cfg.get("rea_sample", 3), peers=peers, tpe_seeds=cfg.get("tpe_seeds", 10),
-                   layernas=layernas_settings)
+                   layernas=layernas_settings, prior=prior, calibration=cfg.get("calibration", 5))
 
 
 def _require_optuna() -> None:
@@ -321,8 +328,11 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     spearman_all, kendall_all = _correlations(predicted, truth.accuracy)
     spearman_valid, kendall_valid = _correlations(predicted[truth.valid], truth.accuracy[truth.valid])
     rows, solve_seconds = [], 0.0
+    prior = None
+    if settings.method == "loop" and settings.prior != "trained":
+        prior = proxy_table(space, settings.prior, contexts, networks, table)
     context = SearchContext(settings, truth, table, fractional, measured, measured_latency,
-                            accuracy_oracle.evaluations)
+                            accuracy_oracle.evaluations, prior)
     for q in settings.quantiles:
         budget = float(np.quantile(truth.latency, q))
         solve_started = time.perf_counter()
@@ -360,6 +370,7 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         "violations": sum(bool(r["violates_budget"]) for r in rows),
         "rounds": [r.get("rounds") for r in rows] if any("rounds" in r for r in rows) else None,
         "refine": asdict(settings.refine) if settings.method == "loop" else None,
+        "prior": settings.prior if settings.method == "loop" else None,
         "layernas": asdict(settings.layernas) if "layernas" in (settings.method, *settings.peers) else None,
         "random_seeds": settings.seeds,
         "wall_seconds": time.perf_counter() - started,
@@ -385,15 +396,53 @@ def _oneshot_pick(table: BlockTable, fractional, budget: float, truth: GroundTru
     return truth.index(table.index_of(point.blocks))
 
 
+def proxy_table(space: Nb201Space, proxy: str, contexts, networks, trained: BlockTable) -> BlockTable:
+    """The block table of a training-free proxy over the same networks (no network evaluation), with the
+    trained table's costs and rules."""
+    from workers.proxy_scores import proxy_score
+
+    sizes = [len(OPS)] * len(EDGES)
+    scores = {s: proxy_score(proxy.removeprefix("proxy_"), space, [OPS[j] for j in s]) for s in networks}
+    values, offset = block_values(contexts, sizes, scores)
+    return replace(trained, accuracy=values, accuracy_offset=offset)
+
+
+def _calibrated(settings: BenchSettings, truth: GroundTruth, prior: BlockTable, budget: float,
+                evaluate) -> tuple[BlockTable, dict]:
+    """The proxy table in accuracy units: ``settings.calibration`` networks verified first (the proxy's best
+    within the budget and others spread down its ranking), accuracy regressed on the proxy's prediction."""
+    fits = np.flatnonzero(truth.valid & (truth.latency <= budget))
+    predicted = prior.accuracy_offset + sum(prior.accuracy[i][truth.selections[fits, i]] for i in range(len(EDGES)))
+    order = fits[np.argsort(-predicted)]
+    ranks = sorted({min(len(order) - 1, int(r)) for r in np.geomspace(1, max(2, len(order)), settings.calibration) - 1})
+    chosen = [tuple(int(j) for j in truth.selections[order[r]]) for r in ranks]
+    measured = evaluate(chosen)
+    x = np.array([prior.predict_accuracy(s) for s in chosen])
+    y = np.array([measured[s] for s in chosen])
+    slope = float(np.polyfit(x, y, 1)[0]) if len(set(x.tolist())) > 1 else 0.0
+    slope = max(slope, 1e-6)  # the proxy orders networks; a negative fit on a few points would invert it
+    intercept = float(np.mean(y - slope * x))
+    scaled = replace(prior, accuracy=tuple(v * slope for v in prior.accuracy),
+                     accuracy_offset=intercept + slope * prior.accuracy_offset)
+    return scaled, measured
+
+
 def _loop_pick(settings: BenchSettings, truth: GroundTruth, table: BlockTable, budget: float,
-               measured: dict, measured_latency: dict) -> tuple[int | None, dict]:
-    """One verify-and-refit loop for one budget, starting from the block table's networks."""
+               measured: dict, measured_latency: dict, prior: BlockTable | None = None) -> tuple[int | None, dict]:
+    """One verify-and-refit loop for one budget, starting from the block table's networks, or (``prior``:
+    a proxy's table) from a few networks that calibrate it, so that the table costs no evaluations."""
     started = time.perf_counter()
     accuracy_oracle = CountingOracle(dict(zip(truth.codes, truth.accuracy.tolist(), strict=True)), "accuracy")
     latency_oracle = CountingOracle(dict(zip(truth.codes, truth.latency.tolist(), strict=True)), "latency")
 
     def code(selection):
         return truth.codes[truth.index(selection)]
+
+    if prior is not None:
+        table, measured = _calibrated(settings, truth, prior, budget,
+                                      lambda chosen: {s: accuracy_oracle.evaluate(code(s)) for s in chosen})
+        measured_latency = {s: latency_oracle.evaluate(code(s)) for s in measured}
+    paid_before = 0 if prior is not None else len(measured)  # the calibration is in the oracles' counts
 
     result = refine(
         settings.refine, table,
@@ -408,8 +457,8 @@ def _loop_pick(settings: BenchSettings, truth: GroundTruth, table: BlockTable, b
     )
     pick = result.points[0].pick
     return (truth.index(pick) if pick is not None else None), {
-        "evaluations": len(measured) + accuracy_oracle.evaluations,
-        "latency_lookups": len(measured_latency) + latency_oracle.evaluations,
+        "evaluations": paid_before + accuracy_oracle.evaluations,
+        "latency_lookups": paid_before + latency_oracle.evaluations,
         "rounds": result.rounds,
         "stopped": result.stopped,
         "rejected_over_budget": len(result.rejected),
@@ -429,6 +478,7 @@ class SearchContext:
     measured: dict
     measured_latency: dict
     table_evaluations: int  # network evaluations the block table cost
+    prior: BlockTable | None = None  # loop with bench.prior: a proxy's block table (no evaluations)
 
 
 @dataclass(frozen=True)
@@ -454,7 +504,7 @@ def oneshot(context: SearchContext, budget: float) -> Picked:
 def loop(context: SearchContext, budget: float) -> Picked:
     """The refine loop: solve, verify the picks, refit, until no better network is found."""
     chosen, extra = _loop_pick(context.settings, context.truth, context.table, budget, context.measured,
-                               context.measured_latency)
+                               context.measured_latency, context.prior)
     return Picked(chosen, extra["evaluations"], extra)
 
 
