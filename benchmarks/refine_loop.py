@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/refine_loop.py --latency-csv ../shared/data/nb201_latency_ms.csv \
         [--datasets ...] [--devices ...] [--seeds 100] [--methods loop random rea] [--max-evaluations 60]
+        [--rounds 200 --patience 200] [--prior proxy_synflow|trained|...]
 
 Runs ``blocknas bench nb201 bench.method=M`` in-process for each dataset and device (budgets at the 25/50/75 %
 latency quantiles; each writes its report.json under outputs/bench/). The loop gets at most
@@ -42,12 +43,13 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["loop", "random", "rea"])
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--max-evaluations", type=int, default=60)
-    parser.add_argument("--patience", type=int, default=40)
-    parser.add_argument("--prior", default="trained", help="the loop's table: trained, or a proxy (proxy_synflow, ...)")
+    parser.add_argument("--patience", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--prior", default="proxy_synflow", help="the loop's table: a proxy's, or trained")
     parser.add_argument("--output-dir", type=Path, default=Path("outputs"))
     args = parser.parse_args()
 
-    refine = RefineSettings(rounds=60, k=2, max_evaluations=args.max_evaluations, patience=args.patience)
+    refine = RefineSettings(rounds=args.rounds, k=2, max_evaluations=args.max_evaluations, patience=args.patience)
     reports = []
     for method in args.methods:
         for dataset in args.datasets:

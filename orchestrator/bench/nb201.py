@@ -83,7 +83,7 @@ class BenchSettings:
     rea_sample: int = 3
     peers: tuple[str, ...] = PEERS  # compared in every row, at the method's evaluations
     tpe_seeds: int = 10
-    prior: str = "trained"  # loop: the trained block table, or a training-free proxy's (proxy_synflow, ...)
+    prior: str = "proxy_synflow"  # loop: a training-free proxy's block table, or the trained one ("trained")
     calibration: int = 5  # loop with a proxy prior: networks verified first to put the proxy in accuracy units
     layernas: LayerNasSettings = DEFAULT_LAYERNAS
 
@@ -123,7 +123,7 @@ class BenchSettings:
             raise BenchConfigError(f"bench.peers must be distinct names among {list(PEERS)}, got {list(peers)}")
         if "tpe" in peers or cfg.get("method") == "tpe":
             _require_optuna()
-        prior = cfg.get("prior", "trained")
+        prior = cfg.get("prior", "proxy_synflow")
         if prior != "trained" and prior not in [f"proxy_{p}" for p in PROXIES]:
             raise BenchConfigError(f"bench.prior must be trained or one of {[f'proxy_{p}' for p in PROXIES]}, "
                                    f"got {prior!r}")
