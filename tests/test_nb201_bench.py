@@ -134,6 +134,9 @@ def test_bench_loop_and_baselines_write_the_same_report(home):
         assert baseline.returncode == 0, baseline.stderr
         base = summary_of(baseline)
         assert base["method"] == method
+        assert set(base) == set(report)  # the same report schema for every method
+        assert set(row) - {"rounds", "stopped", "rejected_over_budget", "loop_seconds", "latency_lookups"} <= set(
+            base["budgets"][0])
         used = base["budgets"][0]["evaluations"]
         assert used == 35 or method == "layernas" and used < 35  # LayerNAS may converge first
         assert base["budgets"][0]["regret"] == pytest.approx(base["budgets"][0][f"{method}_regret"])
