@@ -465,10 +465,13 @@ def _fronts(settings, args, full) -> int:
                                     settings.solver.max_points)
                   if args.measured is not None
                   else switching.switch(store, base, args.target, args.budget, settings.solver.max_points, entry))
+        if result.point is None:
+            from solvers import InfeasibleBudgetError
+
+            raise InfeasibleBudgetError(result.infeasible)
         out = result.as_json()
-        text = (f"{args.target} within {result.metric} <= {args.budget:g}: " + (
-            f"{_blocks_text(result.point['blocks'])} (predicted {result.point['predicted_accuracy']:.4f}, "
-            f"{result.metric} {result.point['cost']:.4f})" if result.point else "no architecture fits this budget"))
+        text = (f"{args.target} within {result.metric} <= {args.budget:g}: {_blocks_text(result.point['blocks'])} "
+                f"(predicted {result.point['predicted_accuracy']:.4f}, {result.metric} {result.point['cost']:.4f})")
     print(json.dumps(out, indent=2, default=str) if args.json else text)
     return EXIT_OK
 

@@ -31,7 +31,7 @@ from orchestrator.targets.fronts import (
     with_target,
 )
 from orchestrator.targets.registry import TargetRegistryError, find, version_of
-from solvers import InfeasibleBudgetError
+from solvers import InfeasibleBudgetError, best_within_budgets
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Switch:
     point: dict | None  # None: no architecture fits the budget
     solved: bool  # False: answered from the stored front
     seconds: float
+    infeasible: str | None = None  # why nothing fits (the smallest feasible cost), as ``solve`` says it
 
     def as_json(self) -> dict:
         return {"target": self.target, "target_version": self.version, "metric": self.metric,
@@ -118,7 +119,19 @@ def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: floa
         solved = True
         low = -math.inf if point is None else point["cost"]
         _solved.setdefault(memo, []).append((low, budget, point))
-    return Switch(name, entry.version, metric, budget, point, solved, time.perf_counter() - started)
+    reason = None if point is not None else _infeasible(table, metric, budget, budgets)
+    return Switch(name, entry.version, metric, budget, point, solved, time.perf_counter() - started, reason)
+
+
+def _infeasible(table, metric: str, budget: float, budgets: dict) -> str:
+    """What ``solve`` says for a budget nothing fits: the smallest feasible cost, named."""
+    limit = min(budget, budgets.get(metric, math.inf))
+    others = {k: v for k, v in budgets.items() if k != metric}
+    try:
+        best_within_budgets(table, {metric: limit, **others})
+    except InfeasibleBudgetError as exc:
+        return f"{exc}; no architecture fits, so there is nothing to switch to"
+    return f"no architecture fits {metric} <= {budget:g}"
 
 
 def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: float, predicted: float,

@@ -63,7 +63,9 @@ def test_switch_answers_from_the_stored_front_as_a_fresh_solve_would(phone):
         fresh = best_by_solving(table, "latency_ms", float(budget))
         assert result.point["predicted_accuracy"] == pytest.approx(fresh["predicted_accuracy"], abs=1e-9)
         assert result.point["cost"] <= budget + 1e-9
-    assert switching.switch(store, base, "phone", table.min_cost("latency_ms") - 0.01, CAP).point is None
+    nothing = switching.switch(store, base, "phone", table.min_cost("latency_ms") - 0.01, CAP)
+    assert nothing.point is None
+    assert f"smallest feasible latency_ms cost is {table.min_cost('latency_ms'):g}" in nothing.infeasible
 
 
 def test_a_front_stored_in_one_store_is_not_answered_from_for_another(tmp_path):
@@ -145,6 +147,10 @@ def test_fronts_show_and_switch_cli(home, tmp_path):
     budget = front["points"][len(front["points"]) // 2]["cost"]
     switched = json.loads(run_cli(home, "switch", "edge", "--budget", str(budget), "--json").stdout)
     assert switched["blocks"] == front["points"][len(front["points"]) // 2]["blocks"] and not switched["solved"]
+    cheapest = front["points"][0]["cost"]
+    nothing = run_cli(home, "switch", "edge", "--budget", str(cheapest / 2), "--json")
+    assert nothing.returncode == 2 and nothing.stdout == "", nothing.stdout
+    assert f"smallest feasible latency_ms cost is {cheapest:g}" in nothing.stderr, nothing.stderr
     bad = run_cli(home, "switch", "edge", "--budget", "1", "--measured", "2")
     assert bad.returncode == 2 and "needs both --measured and --predicted" in bad.stderr
     versions = run_cli(home, "targets", "show", "edge", "--json").stdout
