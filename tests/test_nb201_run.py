@@ -4,6 +4,7 @@ predictor and a hardware target given as whole-network measurements (a per-netwo
 import csv
 import itertools
 from importlib.util import find_spec
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,36 @@ def _only_scorer(home) -> str:
     with create_engine(f"sqlite:///{home}/.blocknas/perf.db").connect() as connection:
         (scorer,) = connection.execute(text("SELECT DISTINCT scorer_hash FROM network_results")).one()
     return scorer
+
+
+LATENCY_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201_latency_ms.csv"
+
+
+@pytest.mark.skipif(not LATENCY_CSV.is_file(), reason=f"needs the HELP latency table at {LATENCY_CSV}")
+@pytest.mark.parametrize("estimator", ["sampled", "avg_context"])
+def test_the_raspi4_front_of_the_readme_costs_nothing_negative(tmp_path, estimator):
+    """Substitution around NAS-Bench-201's context cells predicts some cells below 0 ms on raspi4: the
+    block costs are fitted non-negative instead, with a warning, the fit's error reported and every point
+    outside the measured range marked."""
+    args = ["experiment=nb201", "scorer.dataset=cifar100", f"scorer.estimator={estimator}", "solver.predictor=flops",
+            "cluster.num_cpus=2", "+solver.budgets.raspi4=20",
+            f"+targets.raspi4={{kind: network_table, metric: latency_ms, file: {LATENCY_CSV}, column: raspi4}}"]
+    done = run_cli(tmp_path, "run", *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = summary_of(done)
+    raspi4 = summary["targets"]["raspi4"]
+    assert raspi4["pareto"] and all(p["costs"]["raspi4"] >= 0 for t in summary["targets"].values()
+                                    for p in t["pareto"])
+    assert summary["best"]["costs"]["raspi4"] <= 20
+    conversion = raspi4["conversion"]
+    assert conversion["networks"] == summary["evaluations"] and 0 <= conversion["mean_abs_error"] <= conversion[
+        "max_abs_error"] and 0 < conversion["measured_min"] < conversion["measured_max"]
+    low, high = summary["measured_range"]["accuracy"]
+    for point in raspi4["pareto"]:
+        outside = point.get("outside_measured", [])
+        assert ("accuracy" in outside) == (not low - 1e-9 <= point["predicted_accuracy"] <= high + 1e-9)
+        assert ("raspi4" in outside) == (not conversion["measured_min"] - 1e-9 <= point["cost"]
+                                         <= conversion["measured_max"] + 1e-9)
+    if "fitted non-negative block costs" in done.stderr:  # the substitution alone went below zero
+        assert "substitution around the context networks predicts networks at -" in done.stderr
+    assert "block costs fitted on" in done.stdout

@@ -15,9 +15,30 @@ UNITS = {"flops": "MACs", "params": "params", "latency_ms": "ms", "energy_mj": "
          "depth": "layers"}
 
 
+def measured_checks(settings: RunSettings, plan, measured: dict, costs: dict[str, TargetCosts]) -> tuple[dict, dict]:
+    """(ranges, conversions): the range of what was measured (``accuracy`` over the evaluated networks, and
+    each per-network target's values over them), and each per-network target's conversion report."""
+    from orchestrator.pipeline.cost_stage import conversion_report
+    from orchestrator.pipeline.target_kinds import TARGET_KINDS
+
+    ranges = {"accuracy": (min(measured.values()), max(measured.values()))} if measured else {}
+    conversions = {name: conversion_report(settings.space, plan, tc.target, tc.table) for name, tc in costs.items()
+                   if TARGET_KINDS.get(tc.target.kind).per_network}
+    ranges |= {name: (c["measured_min"], c["measured_max"]) for name, c in conversions.items()}
+    return ranges, conversions
+
+
+def mark_extrapolations(point: dict, ranges: dict) -> dict:
+    """``point`` with ``outside_measured``: what it predicts outside the range of what was measured."""
+    values = {"accuracy": point["predicted_accuracy"], **point["costs"]}
+    outside = [k for k, (lo, hi) in ranges.items() if k in values and not lo - 1e-9 <= values[k] <= hi + 1e-9]
+    return point | {"outside_measured": outside} if outside else point
+
+
 def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, TargetCosts], *, blocks_total: int,
                   evaluations: int, blocks_trained: int, blocks_cached: int, contexts: tuple[tuple[str, ...], ...],
-                  mlflow_run_id: str | None, output_dir: Path) -> dict:
+                  mlflow_run_id: str | None, output_dir: Path, ranges: dict | None = None,
+                  conversions: dict | None = None) -> dict:
     summary = {
         "experiment": settings.name,
         "config_hash": settings.config_hash,
@@ -38,13 +59,15 @@ def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, Target
             name: {
                 "metric": costs[name].target.metric,
                 "version": costs[name].version,
-                "pareto": [point_json(result.table.slots, p) for p in points],
-            }
+                "pareto": [mark_extrapolations(point_json(result.table.slots, p), ranges or {}) for p in points],
+            } | ({"conversion": conversions[name]} if name in (conversions or {}) else {})
             for name, points in result.fronts.items()
         },
     }
+    if ranges:
+        summary["measured_range"] = {k: list(v) for k, v in ranges.items()}
     if result.best is not None:
-        summary["best"] = point_json(result.table.slots, result.best)
+        summary["best"] = mark_extrapolations(point_json(result.table.slots, result.best), ranges or {})
     return summary
 
 
@@ -67,10 +90,19 @@ def format_fronts(summary: dict) -> str:
     for name, target in summary["targets"].items():
         unit = UNITS.get(target["metric"], target["metric"])
         lines.append(f"\nPareto front: predicted accuracy vs. {name} ({unit}), {len(target['pareto'])} points")
+        if "conversion" in target:
+            c = target["conversion"]
+            lines.append(f"  block costs fitted on {c['networks']} measured networks: mean error "
+                         f"{_fmt(c['mean_abs_error'])} {unit} (max {_fmt(c['max_abs_error'])}); measured "
+                         f"{_fmt(c['measured_min'])} to {_fmt(c['measured_max'])} {unit}")
         lines.append(f"  {'cost':>10}  {'pred. acc %':>11}  blocks")
         for point in target["pareto"]:
             blocks = " ".join(point["blocks"])
-            lines.append(f"  {_fmt(point['cost']):>10}  {point['predicted_accuracy']:>11.2f}  {blocks}")
+            mark = "*" if point.get("outside_measured") else " "
+            lines.append(f"  {_fmt(point['cost']):>10}  {point['predicted_accuracy']:>10.2f}{mark}  {blocks}")
+        if any(p.get("outside_measured") for p in target["pareto"]):
+            lines.append("  * predicted outside the range of the networks measured (accuracy or cost): an "
+                         "extrapolation, verify it (refine.rounds)")
     if "best" in summary:
         best = summary["best"]
         limits = ", ".join(f"{k} <= {v:g}" for k, v in summary["budgets"].items())

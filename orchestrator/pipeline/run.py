@@ -24,7 +24,7 @@ from orchestrator.pipeline.planning import (
     plan_blocks,
     scorer_fingerprint,
 )
-from orchestrator.pipeline.report import build_summary, format_fronts, write_summary
+from orchestrator.pipeline.report import build_summary, format_fronts, measured_checks, write_summary
 from orchestrator.pipeline.solve_stage import (
     build_block_table,
     measured_networks,
@@ -256,11 +256,12 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
     started = time.perf_counter()
     result = solve_fronts(settings, table, fractional, store, costs)
     solve_seconds = time.perf_counter() - started
-    files = write_front_files(out_dir, settings, result, costs)
+    ranges, conversions = measured_checks(settings, plan, measured, costs)
     summary = build_summary(settings, result, costs, blocks_total=len(plan.blocks),
                             evaluations=len(plan.networks), blocks_trained=blocks_trained,
                             blocks_cached=blocks_cached, contexts=plan.contexts, mlflow_run_id=parent_run_id,
-                            output_dir=out_dir)
+                            output_dir=out_dir, ranges=ranges, conversions=conversions)
+    files = write_front_files(out_dir, settings, result, costs)
     summary["solve_seconds"] = round(solve_seconds, 4)
     summary["fronts_reused"] = list(result.reused)
     if refined is not None:

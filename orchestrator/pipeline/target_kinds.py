@@ -239,7 +239,9 @@ def _table_costs(settings, plan, target: TargetSpec):
 def _table_version(settings, target: TargetSpec, plan) -> dict:
     from orchestrator.pipeline.cost_stage import file_digest
 
-    return {"file_sha256": file_digest(target.file), "contexts": [list(c) for c in plan.contexts]}
+    # "conversion": block costs from whole networks are never negative (a table stored before that is not reused)
+    return {"file_sha256": file_digest(target.file), "contexts": [list(c) for c in plan.contexts],
+            "conversion": "nonnegative"}
 
 
 TARGET_KINDS: Registry[TargetKind] = Registry("target_kind")
