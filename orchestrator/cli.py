@@ -203,6 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         from orchestrator.tracking import ui_command
 
         print(f"\nMLflow UI: {ui_command(settings.tracking.uri)}")
+        run_id = result.summary.get("mlflow_run_id")
+        if run_id and args.command == "run":
+            from orchestrator.pipeline.block_views import BLOCK_FILTER
+
+            print(f"  this search's block runs, flat (paste into the runs table's search box): "
+                  f"{BLOCK_FILTER.format(run_id=run_id)}")
+        if (figures := result.summary_path.parent / "figures.html").exists():
+            print(f"figures: {figures}")
         print(f"summary: {result.summary_path}")
         return EXIT_OK
     except BrokenPipeError:  # the reader went away (`blocknas fronts show X | head`): nothing left to say
@@ -519,34 +527,19 @@ def _db(url: str, action: str) -> int:
 
 
 def _blocks(settings, args) -> int:
+    from orchestrator.pipeline.block_views import base_deltas
     from orchestrator.pipeline.report import format_blocks
     from orchestrator.storage import PerformanceStore
 
     store = PerformanceStore(settings.storage_url)
     scores = store.block_scores(experiment=args.experiment, status=args.status)
-    deltas = _accuracy_deltas(store.block_scores(experiment=args.experiment))
+    deltas = base_deltas(store.block_scores(experiment=args.experiment))
     if args.json:
         print(json.dumps([s.as_json() | {"accuracy_delta": deltas.get(s.job_hash)} for s in scores], indent=2))
     else:
         print(format_blocks(scores, deltas))
         print(f"{len(scores)} block results in {store.url.split('://')[0]} store")
     return EXIT_OK
-
-
-def _accuracy_deltas(scores) -> dict[str, float]:
-    """Accuracy of each block minus the slot's first choice's, in the same context network and scorer.
-
-    Positive: swapping the block in made the context network more accurate than the first choice did.
-    """
-    def key(s):
-        return s.scorer_hash, s.context_index, s.slot
-
-    base_acc = {key(s): s.accuracy for s in scores if s.choice_index == 0 and s.accuracy is not None}
-    return {
-        s.job_hash: round(s.accuracy - base_acc[key(s)], 4)
-        for s in scores
-        if s.accuracy is not None and key(s) in base_acc
-    }
 
 
 if __name__ == "__main__":

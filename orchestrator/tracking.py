@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 log = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
+EXPERIMENT_KIND, TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 
 @lru_cache(maxsize=4)
@@ -41,12 +42,15 @@ def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
         client = client_for(uri)
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
+            if EXPERIMENT_KIND not in experiment.tags:  # created before blocknas set it
+                client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, TRAINING)
             return experiment.experiment_id
         # A tracking server stores artifacts where its --artifacts-destination says, reachable from every node.
         remote = uri.startswith(("http://", "https://"))
         location = Path(artifact_location).resolve().as_uri() if artifact_location and not remote else None
         try:
-            return client.create_experiment(name, artifact_location=location)
+            # the UI opens a custom-model experiment on its training runs (not on GenAI traces)
+            return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: TRAINING})
         except Exception:  # another driver (on a server store) created it at the same moment
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
@@ -117,6 +121,18 @@ def log_metrics(uri: str, run_id: str | None, metrics: dict, tags: dict | None =
         metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
         tags=[RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()],
     )
+
+
+def log_curve(uri: str, run_id: str | None, curve: dict) -> None:
+    """A training curve, ``{metric: [(step, value), ...]}``, as metric histories (``curve/<metric>``) that
+    the MLflow UI draws against the step."""
+    if run_id is None:
+        return
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"curve/{name}", float(v), now, int(step)) for name, points in curve.items()
+               for step, v in points]
+    for start in range(0, len(metrics), 1000):  # MLflow's log_batch limit
+        client_for(uri).log_batch(run_id, metrics=metrics[start:start + 1000])
 
 
 def finish_run(uri: str, run_id: str | None, metrics: dict | None = None, status: str = "FINISHED",

@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.config import load_settings
+from orchestrator.pipeline.block_views import BLOCK_FILTER
 from orchestrator.storage import PerformanceStore
 from solvers import brute_force_front
 from tests.conftest import kill_session, listening_sockets, run_cli, session_pids, start_cli, summary_of, wait_for
@@ -133,6 +134,59 @@ def test_mlflow_has_one_parent_per_run_and_one_nested_run_per_block(smoke_runs):
     assert child.data.tags["blocknas.experiment"] == "smoke"
     artifacts = {a.path for a in client.list_artifacts(summary_of(second)["mlflow_run_id"])}
     assert {"pareto_local_cpu.json", "pareto_local_cpu.png", "summary.json"} <= artifacts
+
+
+def test_block_runs_carry_their_value_costs_context_and_training_curve(smoke_runs):
+    home, first, second = smoke_runs
+    summary = summary_of(first)
+    client = MlflowClient(f"sqlite:///{home}/.blocknas/mlflow.db")
+    experiment = client.get_experiment_by_name("smoke")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on runs
+    parent = summary["mlflow_run_id"]
+    flat = client.search_runs([experiment.experiment_id], BLOCK_FILTER.format(run_id=parent))
+    assert len(flat) == 6 and BLOCK_FILTER.format(run_id=parent) in first.stdout  # the documented view
+    store = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db")
+    scores = {s.mlflow_run_id: s for s in store.block_scores(experiment="smoke")}
+    context = next(s for s in scores.values() if s.block == "s0:" + summary["context_networks"][0][0])
+    settings = load_settings(["experiment=smoke"])
+    for run in flat:
+        metrics, score = run.data.metrics, scores[run.info.run_id]
+        assert metrics["delta_vs_context"] == pytest.approx(score.accuracy - context.accuracy, abs=1e-3)
+        assert metrics["value"] == pytest.approx(metrics["delta_vs_context"], abs=1e-3)  # one context network
+        assert "delta_vs_base" in metrics
+        slot = settings.space.slots[score.slot_index]
+        assert metrics["cost.params"] == pytest.approx(  # the block's own parameters, not its network's
+            summary_block_cost(settings, score.slot_index, slot.choices[score.choice_index]))
+        assert {"cost.flops", "cost.local_cpu"} <= set(metrics)
+        curve = client.get_metric_history(run.info.run_id, "curve/train_loss")
+        assert len(curve) >= 10 and [m.step for m in curve] == sorted(m.step for m in curve)
+        accuracy = client.get_metric_history(run.info.run_id, "curve/val_accuracy")
+        assert len(accuracy) >= 2 and accuracy[-1].value == pytest.approx(score.accuracy)
+        assert run.data.tags["blocknas.context_network"] == " ".join(summary["context_networks"][0])
+        assert parent in run.data.tags["mlflow.note.content"]
+    artifacts = {a.path for a in client.list_artifacts(parent)}
+    assert {"config.yaml", "block_table.json", "figures.html"} <= artifacts
+    table = json.loads(Path(client.download_artifacts(parent, "block_table.json")).read_text())
+    assert len(table["data"]) == 6 and "value" in table["columns"] and "cost.local_cpu" in table["columns"]
+    # the second run measured nothing: its parent has the table, no block run got its values twice
+    assert all(len(client.get_metric_history(r.info.run_id, "value")) == 1 for r in flat)
+
+
+def summary_block_cost(settings, slot_index: int, choice: str) -> float:
+    from workers.costs import analytic_costs
+
+    return analytic_costs(settings.space, "params").blocks[(slot_index, choice)]
+
+
+def test_figures_html_holds_every_front_point_with_its_architecture(smoke_runs):
+    _, first, _ = smoke_runs
+    summary = summary_of(first)
+    page = (Path(summary["output_dir"]) / "figures.html").read_text()
+    assert "plotly.js v" in page and 'src="http' not in page  # self-contained: plotly.js inlined, opens offline
+    for name, target in summary["targets"].items():
+        for point in target["pareto"]:
+            assert json.dumps(" ".join(point["blocks"])) in page, (name, point["blocks"])
+            assert f"{name}: {point['cost']:.6g}" in page  # its costs in the hover text
 
 
 def test_solve_with_budgets_returns_the_best_within_them(smoke_runs):

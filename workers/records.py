@@ -58,3 +58,5 @@ class NetworkResult:
     params: int
     flops: int  # multiply-accumulates of one forward pass at batch size 1
     device: str
+    # the training curve: {metric: [(step, value), ...]}, e.g. train_loss and val_accuracy (empty: none)
+    curve: dict = field(default_factory=dict)

@@ -66,7 +66,8 @@ def _swap_in(model, data, settings: TrainSettings, device) -> dict:
 
     outcome = train_and_evaluate(model, data.split(settings.train_size, settings.val_size, settings.seed),
                                  settings, device)
-    return {"accuracy": outcome.accuracy, "loss": outcome.loss, "train_loss": outcome.train_loss}
+    return {"accuracy": outcome.accuracy, "loss": outcome.loss, "train_loss": outcome.train_loss,
+            "curve": outcome.curve}
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,11 @@ def _result(metrics, seconds: float, params: int, flops: int, device: str) -> Ne
         value = metrics.get(key)
         return None if value is None else float(value)
 
+    curve = metrics.get("curve") or {}
+    if not isinstance(curve, dict):
+        raise TypeError("a scorer's 'curve' must be a dict {metric: [(step, value), ...]}, got "
+                        f"{type(curve).__name__}")
     return NetworkResult(accuracy=float(metrics["accuracy"]), loss=optional("loss"),
                          train_loss=optional("train_loss"), train_seconds=seconds, params=params, flops=flops,
-                         device=device)
+                         device=device, curve={str(k): [(int(s), float(v)) for s, v in points]
+                                               for k, points in curve.items()})

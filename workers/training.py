@@ -12,6 +12,9 @@ from torch import nn
 from workers.data import Split
 from workers.records import TrainSettings
 
+CURVE_POINTS = 50  # training-loss points per curve (each the mean over its steps)
+VAL_CHECKS = 4  # held-out accuracy at 1/4, 2/4, 3/4 of the steps and at the end
+
 
 @dataclass(frozen=True)
 class TrainOutcome:
@@ -19,6 +22,7 @@ class TrainOutcome:
     loss: float
     train_loss: float
     seconds: float
+    curve: dict  # {"train_loss": [(step, mean loss since the last point)], "val_accuracy": [(step, %)]}
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -43,8 +47,11 @@ def train_and_evaluate(model: nn.Module, data: Split, settings: TrainSettings, d
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=settings.steps)
     generator = torch.Generator().manual_seed(settings.seed)
     order = torch.randperm(len(data.train_y), generator=generator)
-    cursor, tail_losses = 0, []
+    cursor, tail_losses, window = 0, [], []
     tail_from = int(settings.steps * 0.9)
+    every = max(1, settings.steps // CURVE_POINTS)
+    checks = {max(1, round(settings.steps * k / VAL_CHECKS)) for k in range(1, VAL_CHECKS)}
+    curve: dict[str, list[tuple[int, float]]] = {"train_loss": [], "val_accuracy": []}
     for step in range(settings.steps):
         if cursor + settings.batch_size > len(order):
             order, cursor = torch.randperm(len(data.train_y), generator=generator), 0
@@ -56,10 +63,19 @@ def train_and_evaluate(model: nn.Module, data: Split, settings: TrainSettings, d
         loss.backward()
         optimizer.step()
         schedule.step()
+        window.append(loss.item())
         if step >= tail_from:
-            tail_losses.append(loss.item())
+            tail_losses.append(window[-1])
+        if (step + 1) % every == 0 or step + 1 == settings.steps:
+            curve["train_loss"].append((step + 1, sum(window) / len(window)))
+            window = []
+        if step + 1 in checks:  # held-out accuracy along the way (eval mode changes no weight)
+            curve["val_accuracy"].append((step + 1, evaluate(model, data.val_x, data.val_y, device)[0]))
+            model.train()
     accuracy, val_loss = evaluate(model, data.val_x, data.val_y, device)
-    return TrainOutcome(accuracy, val_loss, sum(tail_losses) / len(tail_losses), time.perf_counter() - start)
+    curve["val_accuracy"].append((settings.steps, accuracy))
+    return TrainOutcome(accuracy, val_loss, sum(tail_losses) / len(tail_losses), time.perf_counter() - start,
+                        curve)
 
 
 @torch.inference_mode()

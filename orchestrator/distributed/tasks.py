@@ -192,7 +192,8 @@ def _start_block_run(ctx: TaskContext, block: BlockJob, job: NetworkJob, node: s
             ctx.tracking_uri,
             ctx.mlflow_experiment_id,
             run_name=block.block_key,
-            tags={"blocknas.experiment": ctx.experiment, "blocknas.block": block.block_key,
+            tags={"blocknas.kind": "block", "blocknas.search": ctx.parent_run_id or "",
+                  "blocknas.experiment": ctx.experiment, "blocknas.block": block.block_key,
                   "blocknas.job_hash": block.job_hash, "blocknas.network_hash": block.network_hash,
                   "blocknas.node": node, "blocknas.attempt": attempt},
             params={"slot": block.slot, "slot_index": block.slot_index, "block": block.block_key,
@@ -215,6 +216,8 @@ def _finish_block_run(ctx: TaskContext, run_id: str | None, result: NetworkResul
         metrics = {k: v for k, v in (_metrics(result) if result else {}).items() if v is not None}
         metrics.pop("device", None)
         tags = {"blocknas.device": result.device} if result else {"blocknas.error": error or ""}
+        if result and result.curve:
+            tracking.log_curve(ctx.tracking_uri, run_id, result.curve)
         tracking.finish_run(ctx.tracking_uri, run_id, metrics, status, tags)
     except Exception as exc:  # noqa: BLE001
         log.warning("MLflow logging failed for run %s: %s", run_id, exc)

@@ -13,6 +13,7 @@ from orchestrator.config import RunSettings
 from orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
 from orchestrator.hashing import content_hash
+from orchestrator.pipeline.block_views import block_rows, log_block_table
 from orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
 from orchestrator.pipeline.estimation import PREDICTOR_REGISTRY
 from orchestrator.pipeline.front_service import SolvedFront
@@ -31,7 +32,12 @@ from orchestrator.pipeline.solve_stage import (
     solve_fronts,
     write_front_files,
 )
-from orchestrator.pipeline.verify_stage import refine_search, refine_summary, verification_scorer_hash
+from orchestrator.pipeline.verify_stage import (
+    refine_search,
+    refine_summary,
+    verification_scorer_hash,
+    verified_networks,
+)
 from orchestrator.storage import PerformanceStore
 from solvers import BlockTable, check_budgets
 from workers.costs import analytic_costs
@@ -144,7 +150,9 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
                 )
         result = _solve_and_write(store, settings, plan, costs, out_dir, parent,
                                   blocks_trained=trained, blocks_cached=len(done),
-                                  refine_ctx=ctx if settings.refine.rounds else None)
+                                  refine_ctx=ctx if settings.refine.rounds else None,
+                                  fresh={b.job_hash for blocks in pending.values() for b in blocks},
+                                  experiment_id=experiment_id)
         status = "FINISHED"
         return result
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was stopped, not broken
@@ -195,7 +203,7 @@ def run_solve(settings: RunSettings) -> JobResult:
     measured_table = _measured_table(store, settings, plan, costs)
     # A budget nothing fits is refused before anything is written, an MLflow run included.
     check_budgets(measured_table[1], settings.solver.budgets)
-    _, parent = tracking.open_parent_run(
+    experiment_id, parent = tracking.open_parent_run(
         settings.tracking.uri, settings.name, settings.tracking.artifact_location,
         run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
         tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
@@ -205,7 +213,8 @@ def run_solve(settings: RunSettings) -> JobResult:
     status = "FAILED"
     try:
         result = _solve_and_write(store, settings, plan, costs, _output_dir(settings, "solve"), parent,
-                                  blocks_trained=0, blocks_cached=len(plan.blocks), measured_table=measured_table)
+                                  blocks_trained=0, blocks_cached=len(plan.blocks), measured_table=measured_table,
+                                  experiment_id=experiment_id)
         status = "FINISHED"
         return result
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was stopped, not broken
@@ -245,8 +254,12 @@ def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
 def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],
                      out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int,
                      refine_ctx: TaskContext | None = None,
-                     measured_table: tuple[dict, BlockTable] | None = None) -> JobResult:
+                     measured_table: tuple[dict, BlockTable] | None = None, fresh: set[str] = frozenset(),
+                     experiment_id: str | None = None) -> JobResult:
     measured, table = measured_table or _measured_table(store, settings, plan, costs)
+    scores = store.block_scores([b.job_hash for b in plan.blocks])
+    log_block_table(settings.tracking.uri, experiment_id, parent_run_id, scores,
+                    block_rows(scores, table, plan.contexts), fresh, settings.config_yaml)
     refined = None
     if refine_ctx is not None:
         start_ray(settings.cluster)
@@ -261,7 +274,7 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
                             evaluations=len(plan.networks), blocks_trained=blocks_trained,
                             blocks_cached=blocks_cached, contexts=plan.contexts, mlflow_run_id=parent_run_id,
                             output_dir=out_dir, ranges=ranges, conversions=conversions)
-    files = write_front_files(out_dir, settings, result, costs)
+    files = write_front_files(out_dir, settings, result, costs, summary, verified_networks(store, plan, table.slots))
     summary["solve_seconds"] = round(solve_seconds, 4)
     summary["fronts_reused"] = list(result.reused)
     if refined is not None:

@@ -13,7 +13,7 @@ from orchestrator.config import RunSettings
 from orchestrator.hashing import content_hash
 from orchestrator.pipeline.cost_stage import TargetCosts
 from orchestrator.pipeline.estimation import block_values, flops_accuracy
-from orchestrator.pipeline.front_service import FrontInputs, FrontKey, front_for, point_json, point_of, table_hash_of
+from orchestrator.pipeline.front_service import FrontInputs, FrontKey, front_for, point_of, table_hash_of
 from orchestrator.pipeline.planning import Plan
 from orchestrator.storage import BlockScore, PerformanceStore, StoredFront
 from solvers import BlockTable, ParetoPoint, best_within_budgets, enumerate_networks, pareto_front
@@ -124,9 +124,13 @@ def solve_fronts(settings: RunSettings, table: BlockTable, fractional: Fractiona
     return Fronts(table, table_hash, fronts, best, fractional, tuple(reused), stored)
 
 
-def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts,
-                      costs: dict[str, TargetCosts]) -> list[Path]:
-    """``pareto_<target>.json`` and ``pareto_<target>.png`` per target; returns the paths."""
+def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts, costs: dict[str, TargetCosts],
+                      summary: dict, verified: list[dict] = ()) -> list[Path]:
+    """Per target ``pareto_<target>.json`` and ``pareto_<target>.png``, and one ``figures.html`` (every
+    front interactive, side by side, and the block heatmap); returns the paths. ``summary``: the run's
+    summary (its points carry the extrapolation marks); ``verified``: networks verified whole."""
+    from dashboards import figures
+
     out_dir.mkdir(parents=True, exist_ok=True)
     cloud = None
     if result.table.num_networks <= CLOUD_LIMIT:
@@ -136,23 +140,29 @@ def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts,
         for name, limit in settings.solver.budgets.items():
             feasible &= all_costs[name] <= limit
         cloud = (accuracy[feasible], {k: v[feasible] for k, v in all_costs.items()})
-    paths = []
-    for name, points in result.fronts.items():
+    paths, pages = [], []
+    for name in result.fronts:
         metric = costs[name].target.metric
-        payload = {
-            "experiment": settings.name,
-            "target": name,
-            "metric": metric,
-            "target_version": costs[name].version,
-            "budgets": settings.solver.budgets,
-            "pareto": [point_json(result.table.slots, p) for p in points],
-        }
+        points = summary["targets"][name]["pareto"]
+        payload = {"experiment": settings.name, "target": name, "metric": metric,
+                   "target_version": costs[name].version, "budgets": settings.solver.budgets, "pareto": points}
         json_path = out_dir / f"pareto_{name}.json"
         json_path.write_text(json.dumps(payload, indent=2))
+        background = (cloud[1][name].tolist(), cloud[0].tolist()) if cloud else None
+        budget = settings.solver.budgets.get(name)
         png_path = plot_front(
-            out_dir / f"pareto_{name}.png", name, metric,
-            [(p.cost, p.predicted_accuracy) for p in points],
-            (cloud[1][name].tolist(), cloud[0].tolist()) if cloud else None,
-        )
+            out_dir / f"pareto_{name}.png", name, metric, [(p["cost"], p["predicted_accuracy"]) for p in points],
+            background, unit=figures.unit_of(metric), budget=budget,
+            verified=[(v["costs"][name], v["accuracy"]) for v in verified if name in v["costs"]],
+            outside=[bool(p.get("outside_measured")) for p in points])
         paths += [json_path, png_path]
+        pages.append(figures.front_figure(name, metric, points, budget=budget, verified=verified, cloud=background))
+    table = result.table
+    heatmap = figures.heatmap_figure(table.slots, table.choices, table.accuracy,
+                                     {n: (costs[n].target.metric, table.costs[n]) for n in result.fronts})
+    overview = figures.fronts_figure(summary["targets"], settings.solver.budgets, verified)
+    paths.append(figures.write_html(
+        out_dir / "figures.html", f"{settings.name}: fronts and blocks", [overview, *pages, heatmap],
+        intro=f"config {settings.config_hash[:12]}; hover a point for its architecture and costs; open circles "
+              "are predictions outside the range of the networks measured; diamonds are verified networks."))
     return paths

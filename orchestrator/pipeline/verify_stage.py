@@ -171,3 +171,11 @@ def refine_summary(result: RefineResult, table: BlockTable, settings: RunSetting
             "costs": p.costs,
         } for p in result.points],
     }
+
+
+def verified_networks(store: PerformanceStore, plan: Plan, slots: tuple[str, ...]) -> list[dict]:
+    """Every network verified whole for this scorer (refine loop, LayerNAS), as the figures draw them:
+    blocks as ``slot:choice``, measured accuracy and costs, the prediction beside them."""
+    return [{"blocks": [f"{s}:{c}" for s, c in zip(slots, r.choices, strict=True)], "accuracy": r.accuracy,
+             "predicted_accuracy": r.predicted_accuracy, "costs": r.costs, "source": r.source,
+             "round": r.refine_round} for r in store.network_results(verification_scorer_hash(plan))]

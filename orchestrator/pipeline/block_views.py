@@ -1,0 +1,99 @@
+"""The block table as a person reads it: per block its value, its accuracy change against the slot's base
+block and against its context network, and its cost on every target; and that table written into MLflow
+(each block run, and the search's parent run as a table artifact) so the MLflow UI can compare blocks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from orchestrator import tracking
+from orchestrator.storage import BlockScore
+from solvers import BlockTable
+
+BLOCK_FILTER = "tags.`blocknas.kind` = 'block' and tags.`blocknas.search` = '{run_id}'"
+
+
+def base_deltas(scores: list[BlockScore]) -> dict[str, float]:
+    """Accuracy of each block's network minus that of the slot's first (base) choice, in the same context
+    network and scorer. Positive: the block made the context network more accurate than the base block."""
+    def key(s):
+        return s.scorer_hash, s.context_index, s.slot
+
+    base = {key(s): s.accuracy for s in scores if s.choice_index == 0 and s.accuracy is not None}
+    return {s.job_hash: round(s.accuracy - base[key(s)], 4) for s in scores
+            if s.accuracy is not None and key(s) in base}
+
+
+def context_networks(scores: list[BlockScore]) -> dict[tuple[str, int], BlockScore]:
+    """Per (scorer, context index), a row measured on the context network itself: the network every slot
+    of that context shares (each other network differs from it in one slot, so holds one block)."""
+    counts = Counter((s.scorer_hash, s.context_index, s.network_hash) for s in scores)
+    best: dict[tuple[str, int], tuple[int, BlockScore]] = {}
+    for s in scores:
+        n = counts[s.scorer_hash, s.context_index, s.network_hash]
+        if n > best.get((s.scorer_hash, s.context_index), (0, None))[0]:
+            best[s.scorer_hash, s.context_index] = (n, s)
+    return {k: row for k, (_, row) in best.items()}
+
+
+def context_deltas(scores: list[BlockScore]) -> dict[str, float]:
+    """Accuracy of each block's network minus its context network's: the block's own swap-in value."""
+    contexts = context_networks(scores)
+    out = {}
+    for s in scores:
+        ctx = contexts.get((s.scorer_hash, s.context_index))
+        if s.accuracy is not None and ctx is not None and ctx.accuracy is not None:
+            out[s.job_hash] = round(s.accuracy - ctx.accuracy, 4)
+    return out
+
+
+def block_rows(scores: list[BlockScore], table: BlockTable | None = None,
+               contexts: tuple[tuple[str, ...], ...] = ()) -> list[dict]:
+    """One row per measured block: ``value`` (the table's, over every context), ``delta_vs_base``,
+    ``delta_vs_context``, ``cost.<target>`` (the block's own cost) and the context network's blocks."""
+    by_base, by_context = base_deltas(scores), context_deltas(scores)
+    rows = []
+    for s in scores:
+        row = {"slot": s.slot, "block": s.block, "context": s.context_index, "status": s.status,
+               "accuracy": s.accuracy, "delta_vs_base": by_base.get(s.job_hash),
+               "delta_vs_context": by_context.get(s.job_hash), "train_seconds": s.train_seconds,
+               "job_hash": s.job_hash, "mlflow_run_id": s.mlflow_run_id}
+        if s.context_index < len(contexts):
+            row["context_network"] = " ".join(contexts[s.context_index])
+        if table is not None:
+            i, j = s.slot_index, s.choice_index
+            row["value"] = float(table.accuracy[i][j])
+            row |= {f"cost.{name}": float(per_slot[i][j]) for name, per_slot in table.costs.items()}
+        rows.append(row)
+    return rows
+
+
+def log_block_table(uri: str, experiment_id: str | None, parent_run_id: str | None, scores: list[BlockScore],
+                    rows: list[dict], fresh: set[str], config_yaml: str) -> None:
+    """Best effort, like all tracking. The parent run gets ``config.yaml`` and ``block_table.json`` (a table
+    artifact the UI shows and compares); each block run measured by this search (``fresh`` job hashes) gets
+    its value, deltas and costs as metrics, its context network as a tag and a note linking the runs."""
+    if parent_run_id is None:
+        return
+    client = tracking.client_for(uri)
+    tracking.best_effort("log config.yaml", client.log_text, parent_run_id, config_yaml, "config.yaml")
+    columns = {key: [row.get(key) for row in rows] for key in dict.fromkeys(k for row in rows for k in row)}
+    tracking.best_effort("log the block table", client.log_table, parent_run_id, columns, "block_table.json")
+    contexts = context_networks(scores)
+    base = f"#/experiments/{experiment_id}/runs"
+    for score, row in zip(scores, rows, strict=True):
+        if score.job_hash not in fresh or not score.mlflow_run_id:
+            continue
+        context = contexts.get((score.scorer_hash, score.context_index))
+        values = {k: v for k, v in row.items() if (k in ("value", "delta_vs_base", "delta_vs_context")
+                                                   or k.startswith("cost.")) and v is not None}
+        links = [f"- search: [{parent_run_id[:8]}]({base}/{parent_run_id})"]
+        if context is not None and context.mlflow_run_id:
+            links.append(f"- context network (measured in [{context.block}]({base}/{context.mlflow_run_id}))")
+        note = (f"**{score.block}** in context network {score.context_index}: value "
+                f"{row.get('value', float('nan')):+.4g} points (vs. base {row['delta_vs_base']}, vs. context "
+                f"{row['delta_vs_context']})\n\n" + "\n".join(links))
+        tags = {"blocknas.context_network": row.get("context_network", ""), "mlflow.note.content": note}
+        tracking.best_effort(f"log the value of {score.block}", tracking.log_metrics, uri, score.mlflow_run_id,
+                             values, tags)
