@@ -9,6 +9,7 @@
     blocknas fronts show TARGET [--json] [OVERRIDES...]      the target's current Pareto front
     blocknas switch TARGET --budget X [--measured M --predicted P] [--json]   best stored architecture
     blocknas scheduler [scheduler.KEY=VALUE...]   re-solve fronts when targets change, and on cron
+    blocknas dashboard [--port 8050] [OVERRIDES]   read-only web app on 127.0.0.1 (experiments, fronts, history)
     blocknas config show [OVERRIDES...]   print the composed, validated config
     blocknas plugins                       every registry: spaces, blocks, datasets, scorers, estimators, ...
 
@@ -122,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     scheduler = sub.add_parser("scheduler", help="keep every registered target's front current (runs until "
                                                  "SIGTERM): re-solves on new target versions and on cron")
     scheduler.add_argument("overrides", nargs="*", help="e.g. scheduler.poll_seconds=2 +scheduler.watch.phone=f.csv")
+    dashboard = sub.add_parser("dashboard", help="a read-only web app over the performance table: experiments, "
+                                                 "targets, fronts with a budget control (as `switch`), verified "
+                                                 "networks, re-search history")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine "
+                                                              "only)")
+    dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    dashboard.add_argument("overrides", nargs="*", help="Hydra overrides: the store and the experiment whose "
+                                                        "block table targets are solved on")
     bench = sub.add_parser("bench", help="measure a method variant against a tabular benchmark's ground truth",
                            epilog="e.g. blocknas bench nb201 bench.dataset=cifar100 bench.hardware=pixel3 "
                                   "bench.latency_csv=../shared/data/nb201_latency_ms.csv bench.predictor=flops")
@@ -179,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         # Commands on the store, or on a block library that brings its own scores, build no search space
         # (torch, the data set): ``full`` builds it when a command turns out to need the experiment's table.
         settings = load_settings(args.overrides, source, check_space=args.command not in (
-            "targets", "db", "blocks", "fronts", "switch", "pick"))
+            "targets", "db", "blocks", "fronts", "switch", "pick", "dashboard"))
 
         def full():
             return settings if settings.space is not None else load_settings(args.overrides, source)
@@ -189,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             return _fronts(settings, args, full)
         if args.command == "scheduler":
             return _scheduler(settings)
+        if args.command == "dashboard":
+            return _dashboard(settings, full, args.host, args.port)
         if args.command == "db":
             return _db(settings.storage_url, args.action)
         if args.command == "blocks":
@@ -481,6 +492,20 @@ def _fronts(settings, args, full) -> int:
         text = (f"{args.target} within {result.metric} <= {args.budget:g}: {_blocks_text(result.point['blocks'])} "
                 f"(predicted {result.point['predicted_accuracy']:.4f}, {result.metric} {result.point['cost']:.4f})")
     print(json.dumps(out, indent=2, default=str) if args.json else text)
+    return EXIT_OK
+
+
+def _dashboard(settings, full, host: str, port: int) -> int:
+    from dashboards.app import serve
+    from orchestrator.config import ConfigError
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port must be in 1..65535, got {port}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"blocknas: warning: the dashboard binds {host}: anyone who reaches this machine can read the "
+              "performance table (it has no login); keep it on 127.0.0.1 and tunnel (ssh -L) instead",
+              file=sys.stderr, flush=True)
+    serve(settings, full, host, port)
     return EXIT_OK
 
 

@@ -411,6 +411,47 @@ class PerformanceStore(BaseStore):
         return self._run(work)
 
 
+    def all_network_results(self, experiment: str | None = None) -> list[NetworkResult]:
+        """Every verified network (of ``experiment``, when given), oldest first: what the dashboard lists."""
+        columns = [f.name for f in fields(NetworkResult)]
+        query = select(NetworkResultRow).order_by(NetworkResultRow.id)
+        if experiment is not None:
+            query = query.where(NetworkResultRow.experiment == experiment)
+
+        def work(s: Session):
+            return [NetworkResult(**{c: getattr(r, c) for c in columns}) for r in s.scalars(query)]
+
+        return self._run(work)
+
+    # Read-only views (the dashboard) -----------------------------------------------------------------
+    def experiments(self) -> list[dict]:
+        """Every recorded (experiment, config) with when it was first recorded, newest first."""
+        def work(s: Session):
+            rows = s.scalars(select(ExperimentRow).order_by(ExperimentRow.created_at.desc(), ExperimentRow.id.desc()))
+            return [{"name": r.name, "config_hash": r.config_hash, "config_yaml": r.config_yaml,
+                     "created_at": r.created_at} for r in rows]
+
+        return self._run(work)
+
+    def target_versions(self) -> list[dict]:
+        """Every stored version of every target (registered or not any more), oldest first."""
+        def work(s: Session):
+            rows = s.scalars(select(TargetVersionRow).order_by(TargetVersionRow.created_at, TargetVersionRow.id))
+            return [{"name": r.name, "version": r.version, "kind": r.kind, "created_at": r.created_at,
+                     "source": (r.definition or {}).get("source")} for r in rows]
+
+        return self._run(work)
+
+    def front_history(self, limit: int = 500) -> list[StoredFront]:
+        """The latest ``limit`` fronts stored, newest first: each re-solve (run, solve, scheduler) once."""
+        def work(s: Session):
+            rows = s.scalars(select(ParetoFrontRow).order_by(ParetoFrontRow.computed_at.desc(),
+                                                             ParetoFrontRow.id.desc()).limit(limit))
+            return [StoredFront(r.experiment, r.target, r.target_version, r.metric, r.table_hash, list(r.points),
+                                r.computed_at) for r in rows]
+
+        return self._run(work)
+
     # Hardware-target registry -----------------------------------------------------------------------------
     def put_target(self, name: str, version: str, kind: str, definition: dict, exists: bool) -> str | None:
         """Make ``version`` (stored once) the current version of ``name``; returns the previous version.

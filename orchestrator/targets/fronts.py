@@ -149,12 +149,14 @@ def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
     return AccuracyTable(settings.name, table.slots, table.choices, table.accuracy, table.accuracy_offset, table.rules)
 
 
-def prepare(store: PerformanceStore, entry: RegisteredTarget, settings) -> tuple[AccuracyTable, RegisteredTarget]:
+def prepare(store: PerformanceStore, entry: RegisteredTarget, settings,
+            measure: bool = True) -> tuple[AccuracyTable, RegisteredTarget]:
     """What ``entry`` is solved against, and ``entry`` with costs for it.
 
     A library with scores is solved on them; anything else on the experiment's block table. Table targets
     bring their costs; analytic ones are computed for the experiment's space; measured ones are timed
-    once per machine on a Ray worker (warm-up and repeats as the target says) and stored.
+    once per machine on a Ray worker (warm-up and repeats as the target says) and stored. ``measure=False``
+    (read-only callers) takes only stored costs: ``MissingCostsError`` says to run first.
     """
     definition = entry.definition
     if definition.get("scores"):
@@ -162,14 +164,14 @@ def prepare(store: PerformanceStore, entry: RegisteredTarget, settings) -> tuple
     base = experiment_accuracy(store, settings)
     if definition.get("costs"):
         return base, entry
-    from orchestrator.pipeline.cost_stage import ensure_costs
+    from orchestrator.pipeline.cost_stage import ensure_costs, load_costs
     from orchestrator.pipeline.run import make_plan
     from orchestrator.pipeline.target_kinds import TargetSpec
 
     options = definition.get("settings") or {}
     specs = tuple(TargetSpec(f"{entry.name}.{metric}", entry.kind, metric, **options)
                   for metric in definition["metrics"])
-    measured = ensure_costs(store, replace(settings, targets=specs), make_plan(settings))
+    measured = (ensure_costs if measure else load_costs)(store, replace(settings, targets=specs), make_plan(settings))
     costs = {}
     for spec in specs:
         table = measured[spec.name].table

@@ -1,0 +1,152 @@
+"""`blocknas dashboard` driven in a real headless Chromium (Debian's chromium and chromium-driver, through
+Selenium; nothing is downloaded): every page loads, a front shows the points `fronts show --json` prints,
+and moving the budget shows the architecture `blocknas switch` answers."""
+
+import json
+import shutil
+import socket
+
+import pytest
+
+from tests.conftest import listening_sockets, run_cli, session_pids, start_cli, stop_session, wait_for
+
+pytestmark = pytest.mark.slow
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+if not (CHROMIUM and DRIVER):
+    pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; "
+                "`make test` installs them where it may)", allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+COSTS = {"s0": {"skip": 0.0, "conv_k3": 0.4, "sep_k3": 0.2}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3,
+                                                                  "mbconv_k3_e2": 0.5}}
+FRONT_POINTS = """return document.querySelector('#front-graph .js-plotly-plot').data
+    .filter(t => (t.name || '').startsWith('front (') || (t.name || '').startsWith('front, '))
+    .flatMap(t => t.x.map((x, k) => [t.customdata[k], x, t.y[k]]));"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    assert run_cli(home, "run", "experiment=smoke", "cluster.num_cpus=2").returncode == 0
+    path = home / "phone.csv"
+    path.write_text("slot,block,metric,value\nfixed,,latency_ms,0.25\n" + "".join(
+        f"{s},{b},latency_ms,{v}\n" for s, blocks in COSTS.items() for b, v in blocks.items()))
+    assert run_cli(home, "targets", "add", "phone", "--file", str(path)).returncode == 0
+    shown = run_cli(home, "fronts", "show", "phone", "experiment=smoke", "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    port = free_port()
+    proc = start_cli(home, "dashboard", "--port", str(port), "experiment=smoke")
+    try:
+        wait_for(lambda: any(p == port for _, p, _ in listening_sockets(session_pids(proc.pid))), 120,
+                 "the dashboard to listen", proc)
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1400,1000"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+        try:
+            yield home, proc, port, driver, json.loads(shown.stdout)
+        finally:
+            driver.quit()
+    finally:
+        stop_session(proc)
+
+
+def _open(driver, url: str, selector: str, timeout: float = 60):
+    driver.get(url)
+    return WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, selector)))
+
+
+def test_it_listens_on_localhost_only(dashboard):
+    _, proc, port, _, _ = dashboard
+    sockets = listening_sockets(session_pids(proc.pid))
+    assert sockets and all(address == "127.0.0.1" for address, _, _ in sockets), sockets
+
+
+def test_experiments_and_their_block_tables(dashboard):
+    _, _, port, driver, _ = dashboard
+    table = _open(driver, f"http://127.0.0.1:{port}/", "#experiments")
+    assert "smoke" in table.text
+    table.find_element(By.LINK_TEXT, "smoke").click()
+    blocks = WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#blocks")))
+    rows = blocks.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 6 and all(r.text.split()[1].startswith(("s0:", "s1:")) for r in rows)
+    headers = [h.text for h in blocks.find_elements(By.CSS_SELECTOR, "th")]
+    assert {"delta_vs_base", "delta_vs_context", "accuracy"} <= set(headers)
+
+
+def test_targets_and_their_versions(dashboard):
+    _, _, port, driver, front = dashboard
+    table = _open(driver, f"http://127.0.0.1:{port}/targets", "#targets")
+    assert "phone" in table.text and front["target_version"][:12] in table.text
+    assert front["target_version"][:12] in driver.find_element(By.ID, "versions").text
+
+
+def test_the_front_shows_the_points_fronts_show_prints(dashboard):
+    _, _, port, driver, front = dashboard
+    _open(driver, f"http://127.0.0.1:{port}/fronts?t=phone", "#front-graph .js-plotly-plot")
+    shown = WebDriverWait(driver, 30).until(lambda d: d.execute_script(FRONT_POINTS))
+    expected = [[" ".join(p["blocks"]), p["cost"], p["predicted_accuracy"]] for p in front["points"]]
+    assert sorted(map(tuple, shown)) == pytest.approx(sorted(map(tuple, expected)))
+    assert len(shown) == len(front["points"]) >= 3
+
+
+def _answer_for(driver, budget: float) -> str:
+    field = driver.find_element(By.ID, "budget-input")
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(Keys.DELETE, str(budget), Keys.ENTER)
+    return WebDriverWait(driver, 30).until(
+        lambda d: (el := d.find_elements(By.CSS_SELECTOR, "#answer-blocks, #answer-error")) and
+        f"<= {budget:g}" in d.find_element(By.ID, "answer").text and el[0])
+
+
+def test_moving_the_budget_shows_what_switch_answers(dashboard):
+    home, _, port, driver, front = dashboard
+    _open(driver, f"http://127.0.0.1:{port}/fronts?t=phone", "#budget-input")
+    costs = [p["cost"] for p in front["points"]]
+    budgets = [costs[0], (costs[0] + costs[1]) / 2, costs[len(costs) // 2] + 1e-3, costs[-1] + 1.0]
+    for budget in budgets:
+        switched = run_cli(home, "switch", "phone", "--budget", repr(budget), "experiment=smoke", "--json")
+        assert switched.returncode == 0, switched.stderr
+        assert _answer_for(driver, budget).text == " ".join(json.loads(switched.stdout)["blocks"]), budget
+    # the slider moves the budget too: its new value is answered as switch answers it
+    thumb = driver.find_element(By.CSS_SELECTOR, "#budget-slider [role=slider]")
+    thumb.send_keys(Keys.HOME)
+    WebDriverWait(driver, 30).until(
+        lambda d: float(d.find_element(By.ID, "budget-input").get_attribute("value")) == pytest.approx(costs[0]))
+    switched = json.loads(run_cli(home, "switch", "phone", "--budget", repr(costs[0]), "experiment=smoke",
+                                  "--json").stdout)
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "answer-blocks").text ==
+                                    " ".join(switched["blocks"]))
+
+
+def test_a_budget_nothing_fits_says_the_smallest_feasible_cost(dashboard):
+    _, _, port, driver, front = dashboard
+    _open(driver, f"http://127.0.0.1:{port}/fronts?t=phone", "#budget-input")
+    cheapest = front["points"][0]["cost"]
+    error = _answer_for(driver, cheapest / 2)
+    assert error.get_attribute("id") == "answer-error"
+    assert f"smallest feasible latency_ms cost is {cheapest:g}" in error.text
+
+
+def test_verified_and_history_pages(dashboard):
+    _, _, port, driver, front = dashboard
+    assert "No network verified yet" in _open(driver, f"http://127.0.0.1:{port}/verified", "#verified").find_element(
+        By.XPATH, "..").text
+    history = _open(driver, f"http://127.0.0.1:{port}/history", "#history")
+    rows = [r.text for r in history.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert any("phone" in r and front["target_version"][:12] in r for r in rows)
+    assert sum("smoke" in r for r in rows) >= 4  # the run's three fronts and phone's
