@@ -84,8 +84,9 @@ def _experiments(views: Views, name: str | None):
         rows = [{"experiment": e["name"], "config": e["config_hash"][:12], "recorded": e["created_at"],
                  "blocks done": sum(s.status == "done" for s in views.store.block_scores(experiment=e["name"]))}
                 for e in latest]
-        return [html.H2("Experiments"), _table(rows, ["experiment", "config", "recorded", "blocks done"],
-                                                "experiments", {"experiment": lambda r: f"/?e={quote(r['experiment'])}"})]
+        link = {"experiment": lambda r: f"/?e={quote(r['experiment'])}"}
+        return [html.H2("Experiments"),
+                _table(rows, ["experiment", "config", "recorded", "blocks done"], "experiments", link)]
     rows = block_rows(views.store.block_scores(experiment=name))
     return [html.H2(f"Experiment {name}: block table"),
             html.P("accuracy: the block's network, held out; delta vs base: against the slot's first choice in "
