@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install browser lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -20,8 +20,17 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/blocknas run
 
+# The dashboard's browser tests drive Debian's Chromium (never a downloaded one): installed here where
+# this user may (root with apt-get); elsewhere those tests skip and say how to install it.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -q chromium chromium-driver >/dev/null || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }; } || \
+	echo "note: chromium and chromedriver are not installed (apt-get install chromium chromium-driver); the browser tests skip"
+
 # The whole test suite (.ci/run calls exactly this).
-test: install
+test: install browser
 	$(PY) -m pytest
 
 lint: install

@@ -62,6 +62,11 @@ class Views:
             self._prepared[name, version] = (base, entry, with_target(base, entry))
         return self._prepared[name, version]
 
+    def quality(self, name: str) -> str:
+        """What the front's y-axis is: a library's own scores are losses, summed and negated."""
+        _, entry, _ = self.prepared(name)
+        return "quality (minus the summed block loss)" if entry.definition.get("scores") else "predicted accuracy (%)"
+
     def front(self, name: str) -> tuple[list[dict], str, str]:
         """(points, metric, version): the stored front ``fronts show`` prints, or solved now, in memory."""
         base, entry, table = self.prepared(name)
@@ -131,7 +136,8 @@ def _fronts(views: Views, name: str | None):
         dcc.Slider(id="budget-slider", min=low, max=high, value=high, step=step, marks=None,
                    tooltip={"placement": "bottom"}),
         html.Div(id="answer", style={"margin": "1em 0", "fontSize": "1.1em"}),
-        dcc.Graph(id="front-graph", figure=figures.front_figure(name, metric, points, budget=high)),
+        dcc.Graph(id="front-graph", figure=figures.front_figure(name, metric, points, budget=high,
+                                                                quality=views.quality(name))),
     ]
 
 
@@ -209,7 +215,7 @@ def create_app(settings, full_settings: Callable) -> Dash:
             result = views.switch(name, budget)
         except Exception as exc:  # noqa: BLE001 - an invalid budget: said as the CLI says it
             return html.Span(str(exc), id="answer-error"), no_update, no_update, no_update
-        figure = figures.front_figure(name, metric, points, budget=budget)
+        figure = figures.front_figure(name, metric, points, budget=budget, quality=views.quality(name))
         if result.point is None:
             text = html.Span(result.infeasible, id="answer-error")
         else:

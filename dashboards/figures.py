@@ -27,6 +27,10 @@ def unit_of(metric: str) -> str:
     return UNITS.get(metric, metric)
 
 
+def axis_title(target: str, metric: str) -> str:
+    return f"{metric} ({unit_of(metric)})" if target == metric else f"{target}: {metric} ({unit_of(metric)})"
+
+
 def architecture(blocks: Sequence[str]) -> str:
     return " ".join(blocks)
 
@@ -75,13 +79,14 @@ def front_traces(target: str, points: Sequence[Mapping], verified: Sequence[Mapp
 
 
 def front_figure(target: str, metric: str, points: Sequence[Mapping], *, budget: float | None = None,
-                 verified: Sequence[Mapping] = (), cloud=None, title: str | None = None) -> go.Figure:
+                 verified: Sequence[Mapping] = (), cloud=None, title: str | None = None,
+                 quality: str = "accuracy (%)") -> go.Figure:
     figure = go.Figure(front_traces(target, points, verified, cloud))
     if budget is not None:
         figure.add_vline(x=budget, line={"dash": "dash", "color": "#d62728"},
                          annotation_text=f"budget {budget:g} {unit_of(metric)}", annotation_position="top left")
     figure.update_layout(title=title or f"{target}: predicted accuracy vs. {metric}",
-                         xaxis_title=f"{target}: {metric} ({unit_of(metric)})", yaxis_title="accuracy (%)",
+                         xaxis_title=axis_title(target, metric), yaxis_title=quality,
                          template="plotly_white", legend={"orientation": "h", "y": -0.2}, height=480)
     return figure
 
