@@ -46,39 +46,43 @@ class Views:
     """What the pages show, read from one store; ``settings`` names the experiment targets are solved on."""
 
     def __init__(self, settings, full_settings: Callable):
-        self.settings, self.full = settings, full_settings
+        self.settings, self._full, self._full_settings = settings, full_settings, None
         self.store = PerformanceStore(settings.storage_url)
-        self._prepared: dict[tuple[str, str], tuple] = {}
+        self._fronts: dict[tuple[str, str, str], tuple] = {}
+
+    def full(self):
+        """The settings with the search space built (once: it imports torch and builds the space)."""
+        if self._full_settings is None:
+            self._full_settings = self._full()
+        return self._full_settings
 
     def prepared(self, name: str):
-        """(base, entry, table) of a registered target at its current version (cached per version)."""
-        version = self.store.current_target_version(name)
-        if version is None:
-            raise LookupError(f"no registered hardware target named {name!r}")
-        if (name, version) not in self._prepared:
-            entry = find(self.store, name)
-            settings = self.settings if entry.definition.get("scores") else self.full()
-            base, entry = prepare(self.store, entry, settings, measure=False)
-            self._prepared[name, version] = (base, entry, with_target(base, entry))
-        return self._prepared[name, version]
+        """(base, entry, table, table hash) of a registered target, read now: a re-run or a new version shows
+        at the next request (tens of milliseconds; the front itself is cached by the table's content)."""
+        entry = find(self.store, name)
+        settings = self.settings if entry.definition.get("scores") else self.full()
+        base, entry = prepare(self.store, entry, settings, measure=False)
+        table = with_target(base, entry)
+        return base, entry, table, table_hash_of(table)
 
-    def quality(self, name: str) -> str:
-        """What the front's y-axis is: a library's own scores are losses, summed and negated."""
-        _, entry, _ = self.prepared(name)
-        return "quality (minus the summed block loss)" if entry.definition.get("scores") else "predicted accuracy (%)"
-
-    def front(self, name: str) -> tuple[list[dict], str, str]:
-        """(points, metric, version): the stored front ``fronts show`` prints, or solved now, in memory."""
-        base, entry, table = self.prepared(name)
-        metric, budgets = target_budgets(entry)
-        max_points = self.settings.solver.max_points
-        stored = target_key(base, entry, table_hash_of(table), max_points).stored(self.store)
-        points = stored.points if stored is not None else [
-            point_json(table.slots, p) for p in front_points(table, metric, budgets, max_points)]
-        return points, metric, entry.version
+    def front(self, name: str) -> tuple[list[dict], str, str, str]:
+        """(points, metric, version, quality): the stored front ``fronts show`` prints, or solved now, in
+        memory; ``quality`` names the y-axis (a library's own scores are losses, summed and negated)."""
+        base, entry, table, digest = self.prepared(name)
+        key = name, entry.version, digest
+        if key not in self._fronts:
+            metric, budgets = target_budgets(entry)
+            max_points = self.settings.solver.max_points
+            stored = target_key(base, entry, digest, max_points).stored(self.store)
+            points = stored.points if stored is not None else [
+                point_json(table.slots, p) for p in front_points(table, metric, budgets, max_points)]
+            quality = ("quality (minus the summed block loss)" if entry.definition.get("scores")
+                       else "predicted accuracy (%)")
+            self._fronts[key] = (points, metric, entry.version, quality)
+        return self._fronts[key]
 
     def switch(self, name: str, budget: float) -> switching.Switch:
-        base, entry, _ = self.prepared(name)
+        base, entry, _, _ = self.prepared(name)
         return switching.switch(self.store, base, name, budget, self.settings.solver.max_points, entry)
 
 
@@ -121,7 +125,7 @@ def _fronts(views: Views, name: str | None):
                 html.P("Pick a registered target (`blocknas targets add`); the experiment's own targets are in "
                        "the run's figures.html.")]
     try:
-        points, metric, version = views.front(name)
+        points, metric, version, quality = views.front(name)
     except Exception as exc:  # noqa: BLE001 - shown on the page: the reason, as the CLI says it
         return [html.H2(f"Front of {name}"), links, html.P(str(exc), id="front-error")]
     costs = [p["cost"] for p in points] or [0.0]
@@ -137,7 +141,7 @@ def _fronts(views: Views, name: str | None):
                    tooltip={"placement": "bottom"}),
         html.Div(id="answer", style={"margin": "1em 0", "fontSize": "1.1em"}),
         dcc.Graph(id="front-graph", figure=figures.front_figure(name, metric, points, budget=high,
-                                                                quality=views.quality(name))),
+                                                                quality=quality)),
     ]
 
 
@@ -210,12 +214,12 @@ def create_app(settings, full_settings: Callable) -> Dash:
         if budget is None or not math.isfinite(float(budget)):
             return "Give a budget.", no_update, no_update, no_update
         budget = float(budget)
-        points, metric, _ = views.front(name)
+        points, metric, _, quality = views.front(name)
         try:
             result = views.switch(name, budget)
         except Exception as exc:  # noqa: BLE001 - an invalid budget: said as the CLI says it
             return html.Span(str(exc), id="answer-error"), no_update, no_update, no_update
-        figure = figures.front_figure(name, metric, points, budget=budget, quality=views.quality(name))
+        figure = figures.front_figure(name, metric, points, budget=budget, quality=quality)
         if result.point is None:
             text = html.Span(result.infeasible, id="answer-error")
         else:

@@ -17,14 +17,10 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-UNITS = {"flops": "MACs", "params": "params", "latency_ms": "ms", "energy_mj": "mJ", "memory_mib": "MiB",
-         "depth": "layers", "runtime_ms": "ms"}
+from dashboards.units import unit_of
+
 PREDICTED, EXTRAPOLATED, VERIFIED, CLOUD = "#1f77b4", "#ff7f0e", "#2ca02c", "#c7c7c7"
 CLOUD_POINTS = 5000  # at most this many background networks per figure (a sample, evenly spaced)
-
-
-def unit_of(metric: str) -> str:
-    return UNITS.get(metric, metric)
 
 
 def axis_title(target: str, metric: str) -> str:

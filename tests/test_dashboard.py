@@ -150,3 +150,20 @@ def test_verified_and_history_pages(dashboard):
     rows = [r.text for r in history.find_elements(By.CSS_SELECTOR, "tbody tr")]
     assert any("phone" in r and front["target_version"][:12] in r for r in rows)
     assert sum("smoke" in r for r in rows) >= 4  # the run's three fronts and phone's
+
+
+def test_an_updated_target_shows_its_new_front_at_the_next_load(dashboard):
+    home, _, port, driver, _ = dashboard
+    for scale in (1.0, 3.0):  # registered, then updated to a new version with other costs
+        path = home / "watch.csv"
+        path.write_text("slot,block,metric,value\n" + "".join(
+            f"{s},{b},latency_ms,{v * scale if s == 's1' else v}\n" for s, blocks in COSTS.items()
+            for b, v in blocks.items()))
+        verb = "add" if scale == 1.0 else "update"
+        assert run_cli(home, "targets", verb, "watch", "--file", str(path)).returncode == 0
+        shown = json.loads(run_cli(home, "fronts", "show", "watch", "experiment=smoke", "--json").stdout)
+        _open(driver, f"http://127.0.0.1:{port}/fronts?t=watch", "#front-graph .js-plotly-plot")
+        expected = sorted((" ".join(p["blocks"]), p["cost"], p["predicted_accuracy"]) for p in shown["points"])
+        WebDriverWait(driver, 30).until(lambda d, e=expected: sorted(map(tuple, d.execute_script(FRONT_POINTS)))
+                                        == pytest.approx(e))
+        assert shown["target_version"][:12] in driver.find_element(By.TAG_NAME, "h2").text

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dashboards.units import unit_of
 from orchestrator.config import RunSettings
 from orchestrator.pipeline.cost_stage import TargetCosts
 from orchestrator.pipeline.front_service import point_json
 from orchestrator.pipeline.solve_stage import Fronts
 from orchestrator.storage import BlockScore, public_url
-
-UNITS = {"flops": "MACs", "params": "params", "latency_ms": "ms", "energy_mj": "mJ", "memory_mib": "MiB",
-         "depth": "layers"}
 
 
 def measured_checks(settings: RunSettings, plan, measured: dict, costs: dict[str, TargetCosts]) -> tuple[dict, dict]:
@@ -88,7 +86,7 @@ def _fmt(value: float) -> str:
 def format_fronts(summary: dict) -> str:
     lines = []
     for name, target in summary["targets"].items():
-        unit = UNITS.get(target["metric"], target["metric"])
+        unit = unit_of(target["metric"])
         lines.append(f"\nPareto front: predicted accuracy vs. {name} ({unit}), {len(target['pareto'])} points")
         if "conversion" in target:
             c = target["conversion"]
