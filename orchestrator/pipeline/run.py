@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from orchestrator import tracking
@@ -16,7 +17,7 @@ from orchestrator.hashing import content_hash
 from orchestrator.pipeline.block_views import block_rows, log_block_table
 from orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
 from orchestrator.pipeline.estimation import PREDICTOR_REGISTRY
-from orchestrator.pipeline.front_service import SolvedFront
+from orchestrator.pipeline.front_service import FrontKey, SolvedFront, point_json
 from orchestrator.pipeline.planning import (
     JobSpec,
     Plan,
@@ -25,10 +26,20 @@ from orchestrator.pipeline.planning import (
     plan_blocks,
     scorer_fingerprint,
 )
-from orchestrator.pipeline.report import build_summary, format_fronts, measured_checks, write_summary
+from orchestrator.pipeline.report import (
+    build_summary,
+    format_fronts,
+    mark_extrapolations,
+    measured_checks,
+    write_summary,
+)
 from orchestrator.pipeline.solve_stage import (
+    best_within,
     build_block_table,
+    front_key,
     measured_networks,
+    prediction_hash,
+    solve_front,
     solve_fronts,
     write_front_files,
 )
@@ -40,6 +51,7 @@ from orchestrator.pipeline.verify_stage import (
 )
 from orchestrator.storage import PerformanceStore
 from solvers import BlockTable, check_budgets
+from solvers.fractional import FractionalAccuracy
 from workers.costs import analytic_costs
 from workers.tabular import nb201_accuracies
 
@@ -230,12 +242,60 @@ def _measured_table(store: PerformanceStore, settings: RunSettings, plan: Plan,
     return measured, build_block_table(settings, plan, measured, costs)
 
 
+@dataclass(frozen=True)
+class StoredExperiment:
+    """An experiment as the store holds it, read without Ray, training, measuring or writing: its plan, block
+    table, predictor and every target's costs (``read_experiment``)."""
+
+    settings: RunSettings
+    plan: Plan
+    measured: dict[tuple[int, ...], float]
+    table: BlockTable
+    fractional: FractionalAccuracy | None
+    costs: dict[str, TargetCosts]
+
+    def front_key(self, target: str) -> FrontKey:
+        return front_key(self.settings, prediction_hash(self.table, self.fractional), self.costs, target)
+
+    @cached_property
+    def measured_ranges(self) -> dict[str, tuple[float, float]]:
+        """The range of what was measured: accuracy, and each per-network target's values (``summary.json``'s
+        ``measured_range``)."""
+        return measured_checks(self.settings, self.plan, self.measured, self.costs)[0]
+
+    def marked(self, points: list[dict]) -> list[dict]:
+        """Points as ``summary.json`` holds them: ``outside_measured`` where a prediction extrapolates."""
+        return [mark_extrapolations(p, self.measured_ranges) for p in points]
+
+    def front(self, store: PerformanceStore, target: str) -> tuple[list[dict], bool]:
+        """(points, stored): the front ``blocknas fronts show TARGET`` prints, or solved now and not stored."""
+        found = self.front_key(target).stored(store)
+        points = found.points if found is not None else [
+            point_json(self.table.slots, p) for p in solve_front(self.settings, self.table, self.fractional, target)]
+        return self.marked(points), found is not None
+
+    def best(self, target: str, budget: float) -> dict:
+        """What ``blocknas solve solver.budgets.TARGET=budget`` reports as ``best``, with the config's other
+        budgets; ``InfeasibleBudgetError`` names the smallest feasible cost when nothing fits."""
+        point = best_within(self.table, self.fractional, {**self.settings.solver.budgets, target: budget})
+        return self.marked([point_json(self.table.slots, point)])[0]
+
+
+def read_experiment(settings: RunSettings, store: PerformanceStore | None = None) -> StoredExperiment:
+    """The experiment's table as the store holds it; blocks or costs not stored yet are an error that says
+    to run first (``MissingScoresError``, ``MissingCostsError``)."""
+    store = store or PerformanceStore(settings.storage_url)
+    plan = make_plan(settings)
+    costs = load_costs(store, settings, plan)
+    measured, table = _measured_table(store, settings, plan, costs)
+    fractional = PREDICTOR_REGISTRY.get(settings.solver.predictor)(settings, measured, table)
+    return StoredExperiment(settings, plan, measured, table, fractional, costs)
+
+
 def experiment_table(settings: RunSettings) -> BlockTable:
     """The experiment's block table as the store holds it (block values and every target's costs), without
     Ray, training or measuring; costs not stored yet are an error that says to run first."""
-    store = PerformanceStore(settings.storage_url)
-    plan = make_plan(settings)
-    return _measured_table(store, settings, plan, load_costs(store, settings, plan))[1]
+    return read_experiment(settings).table
 
 
 def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
@@ -243,12 +303,10 @@ def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
     experiment's config): the one ``blocknas run`` or ``solve`` stored for the same inputs, or solved now
     from the stored table and costs, and stored (no Ray, no training, no measuring)."""
     store = PerformanceStore(settings.storage_url)
-    plan = make_plan(settings)
-    costs = load_costs(store, settings, plan)
-    measured, table = _measured_table(store, settings, plan, costs)
-    fractional = PREDICTOR_REGISTRY.get(settings.solver.predictor)(settings, measured, table)
-    result = solve_fronts(settings, table, fractional, store, costs, only=(target,))
-    return SolvedFront(result.stored[target], target not in result.reused)
+    found = read_experiment(settings, store)
+    result = solve_fronts(settings, found.table, found.fractional, store, found.costs, only=(target,))
+    front = result.stored[target]  # marked as the run's summary marks it
+    return SolvedFront(replace(front, points=found.marked(front.points)), target not in result.reused)
 
 
 def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],

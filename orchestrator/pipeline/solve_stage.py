@@ -98,29 +98,52 @@ def fractional_predictor(settings: RunSettings, measured: dict[tuple[int, ...], 
     return flops_accuracy(table.accuracy, _selection(space, space.base), per_slot, flops.fixed, measured)
 
 
+def prediction_hash(table: BlockTable, fractional: FractionalAccuracy | None) -> str:
+    """What names a prediction in front keys: the table's hash, and the FLOPs-aware predictor's terms."""
+    if fractional is None:
+        return table_hash_of(table)
+    return content_hash([table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator],
+                         round(fractional.offset, 9)])
+
+
+def front_key(settings: RunSettings, prediction: str, costs: dict[str, TargetCosts], target: str) -> FrontKey:
+    """The key a front of one of the run's targets is stored under (``prediction``: ``prediction_hash``)."""
+    inputs = FrontInputs(settings.solver.budgets, settings.solver.max_points, settings.solver.predictor)
+    return FrontKey(settings.name, target, costs[target].version, prediction, inputs)
+
+
+def solve_front(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None,
+                target: str) -> list[ParetoPoint]:
+    """One target's exact front under the config's budgets, for the linear or the FLOPs-aware predictor."""
+    if fractional is None:
+        return pareto_front(table, target, settings.solver.budgets, max_points=settings.solver.max_points)
+    return fractional_front(table, fractional, target, settings.solver.budgets, settings.solver.max_points)
+
+
+def best_within(table: BlockTable, fractional: FractionalAccuracy | None, budgets: dict[str, float]) -> ParetoPoint:
+    """The most accurate network within ``budgets`` (``InfeasibleBudgetError`` names the smallest feasible
+    cost when none fits): what ``blocknas solve solver.budgets...`` reports as ``best``."""
+    if fractional is None:
+        return best_within_budgets(table, budgets)
+    return best_fractional(table, fractional, budgets)[0]
+
+
 def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None,
                  store: PerformanceStore, costs: dict[str, TargetCosts], only: tuple[str, ...] | None = None) -> Fronts:
     """Every target's exact front (or ``only`` these), for the linear predictor or (``fractional``) the
     FLOPs-aware one, through the front service: a front stored for exactly these inputs is used as it is, a
     new one is stored."""
-    table_hash = table_hash_of(table) if fractional is None else content_hash(
-        [table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator], round(fractional.offset, 9)])
-    inputs = FrontInputs(settings.solver.budgets, settings.solver.max_points, settings.solver.predictor)
+    table_hash = prediction_hash(table, fractional)
     fronts, best, reused, stored = {}, None, [], {}
     for name in only or tuple(table.costs):
-        def solve(name=name):
-            if fractional is None:
-                return pareto_front(table, name, settings.solver.budgets, max_points=settings.solver.max_points)
-            return fractional_front(table, fractional, name, settings.solver.budgets, settings.solver.max_points)
-
-        key = FrontKey(settings.name, name, costs[name].version, table_hash, inputs)
-        found = front_for(store, key, costs[name].target.metric, table.slots, solve, settings.config_hash)
+        key = front_key(settings, table_hash, costs, name)
+        found = front_for(store, key, costs[name].target.metric, table.slots,
+                          lambda name=name: solve_front(settings, table, fractional, name), settings.config_hash)
         fronts[name], stored[name] = [point_of(p) for p in found.front.points], found.front
         if not found.solved:
             reused.append(name)
     if settings.solver.budgets and only is None:
-        best = (best_within_budgets(table, settings.solver.budgets) if fractional is None
-                else best_fractional(table, fractional, settings.solver.budgets)[0])
+        best = best_within(table, fractional, settings.solver.budgets)
     return Fronts(table, table_hash, fronts, best, fractional, tuple(reused), stored)
 
 
