@@ -11,50 +11,90 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards import figures
+from dashboards.units import unit_of
 from orchestrator.pipeline.block_views import block_rows
 from orchestrator.pipeline.front_service import point_json, table_hash_of
 from orchestrator.storage import PerformanceStore, public_url
 from orchestrator.targets import switching
 from orchestrator.targets.fronts import front_points, prepare, target_budgets, target_key, with_target
 from orchestrator.targets.registry import find
+from solvers import InfeasibleBudgetError
 
+if TYPE_CHECKING:
+    from orchestrator.pipeline.run import StoredExperiment
+
+REGISTERED, RUN = "t", "r"  # the query parameter naming a front's target: registered, or the run's own
 PAGES = [("/", "Experiments"), ("/targets", "Targets"), ("/fronts", "Fronts"), ("/verified", "Verified"),
          ("/history", "History")]
+
+
+CELL = {"padding": "3px 12px", "borderBottom": "1px solid #e5e5e5", "whiteSpace": "nowrap"}
+HEAD = CELL | {"borderBottom": "2px solid #999", "textAlign": "left", "background": "#f6f6f6"}
+NUMBER = CELL | {"textAlign": "right", "fontVariantNumeric": "tabular-nums"}
 
 
 def _table(rows: list[dict], columns: list[str], table_id: str, links: dict[str, Callable] | None = None):
     def cell(row, column):
         value = row.get(column)
-        if links and column in links and value is not None:
-            return html.Td(dcc.Link(str(value), href=links[column](row)))
+        href = links[column](row) if links and column in links and value is not None else None
+        if href:
+            return html.Td(dcc.Link(str(value), href=href), style=CELL)
         if isinstance(value, float):
-            return html.Td(f"{value:.6g}")
-        return html.Td("" if value is None else str(value))
+            return html.Td(f"{value:.6g}", style=NUMBER)
+        if isinstance(value, int):
+            return html.Td(str(value), style=NUMBER)
+        return html.Td("" if value is None else str(value), style=CELL)
 
-    return html.Table([html.Thead(html.Tr([html.Th(c) for c in columns])),
+    return html.Table([html.Thead(html.Tr([html.Th(c, style=HEAD) for c in columns])),
                        html.Tbody([html.Tr([cell(r, c) for c in columns]) for r in rows])],
-                      id=table_id, className="grid")
+                      id=table_id, style={"borderCollapse": "collapse", "margin": "0.5em 0 1.5em"})
+
+
+@dataclass(frozen=True)
+class ShownFront:
+    """A front as a page draws it: the very points ``fronts show`` prints (or solved now, not stored)."""
+
+    points: list[dict]
+    metric: str
+    version: str
+    quality: str  # the y-axis
+    origin: str  # where the points come from, said under the figure
+    verified: list[dict]  # networks verified whole, drawn at their measured accuracy
 
 
 class Views:
-    """What the pages show, read from one store; ``settings`` names the experiment targets are solved on."""
+    """What the pages show, read from one store at each request; ``settings`` names the experiment whose block
+    table registered targets are solved on, and whose own targets (the run's) are shown beside them."""
 
     def __init__(self, settings, full_settings: Callable):
         self.settings, self._full, self._full_settings = settings, full_settings, None
         self.store = PerformanceStore(settings.storage_url)
-        self._fronts: dict[tuple[str, str, str], tuple] = {}
+        self._fronts: dict[tuple, ShownFront] = {}
 
     def full(self):
         """The settings with the search space built (once: it imports torch and builds the space)."""
         if self._full_settings is None:
             self._full_settings = self._full()
         return self._full_settings
+
+    def experiment(self) -> StoredExperiment:
+        """The configured experiment's table, predictor and costs as stored now (errors: run it first)."""
+        from orchestrator.pipeline.run import read_experiment  # imports Ray: only once a page needs it
+
+        return read_experiment(self.full(), self.store)
+
+    def run_targets(self) -> list[str]:
+        """The configured experiment's own targets, once it has a front stored (by a run or a solve)."""
+        stored = {f.target for f in self.store.front_history() if f.experiment == self.settings.name}
+        return [name for name in (t.name for t in self.settings.targets) if name in stored]
 
     def prepared(self, name: str):
         """(base, entry, table, table hash) of a registered target, read now: a re-run or a new version shows
@@ -65,25 +105,57 @@ class Views:
         table = with_target(base, entry)
         return base, entry, table, table_hash_of(table)
 
-    def front(self, name: str) -> tuple[list[dict], str, str, str]:
-        """(points, metric, version, quality): the stored front ``fronts show`` prints, or solved now, in
-        memory; ``quality`` names the y-axis (a library's own scores are losses, summed and negated)."""
+    def front(self, kind: str, name: str) -> ShownFront:
+        """A registered target's front (``kind`` "t"), solved on the experiment's table or the library's
+        scores, or one of the experiment's own targets' (``kind`` "r")."""
+        return self._run_front(name) if kind == RUN else self._registered_front(name)
+
+    def _registered_front(self, name: str) -> ShownFront:
         base, entry, table, digest = self.prepared(name)
-        key = name, entry.version, digest
+        key = REGISTERED, name, entry.version, digest
         if key not in self._fronts:
             metric, budgets = target_budgets(entry)
             max_points = self.settings.solver.max_points
             stored = target_key(base, entry, digest, max_points).stored(self.store)
             points = stored.points if stored is not None else [
                 point_json(table.slots, p) for p in front_points(table, metric, budgets, max_points)]
-            quality = ("quality (minus the summed block loss)" if entry.definition.get("scores")
-                       else "predicted accuracy (%)")
-            self._fronts[key] = (points, metric, entry.version, quality)
+            library = bool(entry.definition.get("scores"))
+            self._fronts[key] = ShownFront(
+                points, metric, entry.version,
+                "quality (minus the summed block loss)" if library else "predicted accuracy (%)",
+                ("stored" if stored is not None else "solved now, not stored") + ", as `blocknas fronts show "
+                f"{name}` prints it; a budget is answered as `blocknas switch {name} --budget X`", [])
         return self._fronts[key]
 
-    def switch(self, name: str, budget: float) -> switching.Switch:
+    def _run_front(self, name: str) -> ShownFront:
+        found = self.experiment()
+        if name not in found.costs:
+            raise LookupError(f"{self.settings.name} has no target named {name!r}; its targets: "
+                              f"{', '.join(found.costs)}")
+        key = RUN, *found.front_key(name).ident
+        if key not in self._fronts:
+            from orchestrator.pipeline.verify_stage import verified_networks
+
+            points, stored = found.front(self.store, name)
+            self._fronts[key] = ShownFront(
+                points, found.costs[name].target.metric, found.costs[name].version, "predicted accuracy (%)",
+                ("stored" if stored else "solved now, not stored") + f" (predictor {self.settings.solver.predictor}),"
+                f" as `blocknas fronts show {name}` prints it; a budget is answered as `blocknas solve "
+                f"solver.budgets.{name}=X`", verified_networks(self.store, found.plan, found.table.slots))
+        return self._fronts[key]
+
+    def answer(self, kind: str, name: str, budget: float) -> tuple[dict | None, str, str | None]:
+        """(point, how it was found, why nothing fits): the best architecture within ``budget``."""
+        if not 0 <= budget < math.inf:
+            raise ValueError(f"the budget must be a finite number >= 0, got {budget:g}")
+        if kind == RUN:
+            try:
+                return self.experiment().best(name, budget), "solved now, as `blocknas solve`", None
+            except InfeasibleBudgetError as exc:
+                return None, "", str(exc)
         base, entry, _, _ = self.prepared(name)
-        return switching.switch(self.store, base, name, budget, self.settings.solver.max_points, entry)
+        result = switching.switch(self.store, base, name, budget, self.settings.solver.max_points, entry)
+        return result.point, "solved now" if result.solved else "from the stored front", result.infeasible
 
 
 def _experiments(views: Views, name: str | None):
@@ -96,12 +168,27 @@ def _experiments(views: Views, name: str | None):
         link = {"experiment": lambda r: f"/?e={quote(r['experiment'])}"}
         return [html.H2("Experiments"),
                 _table(rows, ["experiment", "config", "recorded", "blocks done"], "experiments", link)]
+    columns = ["slot", "block", "context", "status", "accuracy", "delta_vs_base", "delta_vs_context"]
+    note = ("The block's value and its cost on every target show for the experiment the dashboard was started "
+            f"with (`blocknas dashboard experiment={name}`).")
     rows = block_rows(views.store.block_scores(experiment=name))
+    if name == views.settings.name:
+        try:
+            found = views.experiment()
+        except Exception as exc:  # noqa: BLE001 - not measured (or costed) yet: the scores alone, and why
+            note = f"No value or cost column: {exc}"
+        else:
+            scores = views.store.block_scores([b.job_hash for b in found.plan.blocks])
+            rows = block_rows(scores, found.table, found.plan.contexts)
+            costs = [f"cost.{t}" for t in found.table.costs]
+            columns = columns[:4] + ["value", *costs] + columns[4:]
+            note = ("value: the accuracy change the block brings in the table (over every context network); "
+                    + ", ".join(f"{c}: {found.costs[c[5:]].target.metric} ({unit_of(found.costs[c[5:]].target.metric)})"
+                                for c in costs) + ".")
     return [html.H2(f"Experiment {name}: block table"),
             html.P("accuracy: the block's network, held out; delta vs base: against the slot's first choice in "
-                   "the same context; delta vs context: against the context network (the block's swap-in value)."),
-            _table(rows, ["slot", "block", "context", "status", "accuracy", "delta_vs_base", "delta_vs_context",
-                          "train_seconds", "mlflow_run_id"], "blocks")]
+                   "the same context; delta vs context: against the context network. " + note),
+            _table(rows, columns + ["train_seconds", "mlflow_run_id"], "blocks")]
 
 
 def _targets(views: Views):
@@ -116,33 +203,43 @@ def _targets(views: Views):
             _table(versions, ["name", "version", "kind", "created_at", "source"], "versions")]
 
 
-def _fronts(views: Views, name: str | None):
-    names = [t.name for t in views.store.registered_targets()]
-    links = html.P(["Targets: "] + [dcc.Link(n, href=f"/fronts?t={quote(n)}", style={"marginRight": "1em"})
-                                   for n in names])
+def _fronts(views: Views, kind: str | None, name: str | None):
+    registered = [t.name for t in views.store.registered_targets()]
+    own = views.run_targets()
+    links = [html.P(["Registered targets: "] + [
+        dcc.Link(n, href=f"/fronts?t={quote(n)}", style={"marginRight": "1em"}) for n in registered] + (
+        [] if registered else ["none (`blocknas targets add NAME --file F`)"]))]
+    if own:
+        links.append(html.P([f"Targets of {views.settings.name}'s runs: "] + [
+            dcc.Link(n, href=f"/fronts?r={quote(n)}", style={"marginRight": "1em"}) for n in own]))
     if name is None:
-        return [html.H2("Fronts"), links,
-                html.P("Pick a registered target (`blocknas targets add`); the experiment's own targets are in "
-                       "the run's figures.html.")]
+        return [html.H2("Fronts"), *links]
     try:
-        points, metric, version, quality = views.front(name)
+        front = views.front(kind, name)
     except Exception as exc:  # noqa: BLE001 - shown on the page: the reason, as the CLI says it
-        return [html.H2(f"Front of {name}"), links, html.P(str(exc), id="front-error")]
-    costs = [p["cost"] for p in points] or [0.0]
+        return [html.H2(f"Front of {name}"), *links, html.P(str(exc), id="front-error")]
+    costs = [p["cost"] for p in front.points] or [0.0]
     low, high = min(costs), max(costs)
     step = (high - low) / 1000 or 1.0
+    unit = unit_of(front.metric)
     return [
-        html.H2(f"Front of {name} (version {version[:12]}) on {views.settings.name}: {len(points)} points"),
-        links, dcc.Store(id="front-target", data=name),
-        html.Div([html.Label(f"budget, {metric} ({figures.unit_of(metric)}): "),
+        html.H2(f"Front of {name} (version {front.version[:12]}) on {views.settings.name}: "
+                f"{len(front.points)} points"),
+        *links, dcc.Store(id="front-target", data={"kind": kind, "name": name}),
+        html.Div([html.Label(f"budget, {front.metric} ({unit}): "),
                   dcc.Input(id="budget-input", type="number", value=high, debounce=True, step="any",
                             style={"width": "12em"})]),
         dcc.Slider(id="budget-slider", min=low, max=high, value=high, step=step, marks=None,
                    tooltip={"placement": "bottom"}),
         html.Div(id="answer", style={"margin": "1em 0", "fontSize": "1.1em"}),
-        dcc.Graph(id="front-graph", figure=figures.front_figure(name, metric, points, budget=high,
-                                                                quality=quality)),
+        dcc.Graph(id="front-graph", figure=_front_figure(name, front, high)),
+        html.P(f"Points: {front.origin}.", style={"color": "#666"}),
     ]
+
+
+def _front_figure(name: str, front: ShownFront, budget: float) -> go.Figure:
+    return figures.front_figure(name, front.metric, front.points, budget=budget, verified=front.verified,
+                                quality=front.quality)
 
 
 def _verified(views: Views):
@@ -171,13 +268,24 @@ def _verified(views: Views):
 
 def _history(views: Views):
     fronts = views.store.front_history()
+    own = {t.name for t in views.settings.targets}
+    registered = {t.name for t in views.store.registered_targets()}
     rows = [{"computed": f.computed_at, "experiment": f.experiment, "target": f.target,
              "version": f.target_version[:12], "points": len(f.points),
-             "cheapest": f.points[0]["cost"] if f.points else None} for f in fronts]
+             "cheapest": f.points[0]["cost"] if f.points else None, "unit": unit_of(f.metric)} for f in fronts]
+
+    def link(row):  # the target's front as it is now (a run's own targets: the dashboard's experiment only)
+        if row["experiment"] == views.settings.name and row["target"] in own:
+            return f"/fronts?{RUN}={quote(row['target'])}"
+        return f"/fronts?{REGISTERED}={quote(row['target'])}" if row["target"] in registered else None
+
+    for row in rows:
+        row["link"] = link(row)
     return [html.H2("Re-search history"),
             html.P("Every front stored, newest first: by `blocknas run` / `solve`, by `fronts show`, and by "
-                   "`blocknas scheduler` when a target's version changed."),
-            _table(rows, ["computed", "experiment", "target", "version", "points", "cheapest"], "history")]
+                   "`blocknas scheduler` when a target's version changed. A target links to its front now."),
+            _table(rows, ["computed", "experiment", "target", "version", "points", "cheapest", "unit"], "history",
+                   {"target": lambda r: r["link"]})]
 
 
 def create_app(settings, full_settings: Callable) -> Dash:
@@ -195,11 +303,11 @@ def create_app(settings, full_settings: Callable) -> Dash:
     @app.callback(Output("page", "children"), Input("url", "pathname"), Input("url", "search"))
     def render(path, search):
         query = dict(part.split("=", 1) for part in (search or "").lstrip("?").split("&") if "=" in part)
-        chosen = unquote(query["t"]) if "t" in query else None
         if path == "/targets":
             return _targets(views)
         if path == "/fronts":
-            return _fronts(views, chosen)
+            kind = RUN if RUN in query else REGISTERED
+            return _fronts(views, kind, unquote(query[kind]) if kind in query else None)
         if path == "/verified":
             return _verified(views)
         if path == "/history":
@@ -209,29 +317,28 @@ def create_app(settings, full_settings: Callable) -> Dash:
     @app.callback(Output("answer", "children"), Output("front-graph", "figure"), Output("budget-input", "value"),
                   Output("budget-slider", "value"), Input("budget-input", "value"), Input("budget-slider", "value"),
                   State("front-target", "data"))
-    def answer(typed, slid, name):
+    def answer(typed, slid, target):
         budget = slid if ctx.triggered_id == "budget-slider" else typed
         if budget is None or not math.isfinite(float(budget)):
             return "Give a budget.", no_update, no_update, no_update
         budget = float(budget)
-        points, metric, _, quality = views.front(name)
+        kind, name = target["kind"], target["name"]
+        front = views.front(kind, name)
         try:
-            result = views.switch(name, budget)
+            point, how, infeasible = views.answer(kind, name, budget)
         except Exception as exc:  # noqa: BLE001 - an invalid budget: said as the CLI says it
             return html.Span(str(exc), id="answer-error"), no_update, no_update, no_update
-        figure = figures.front_figure(name, metric, points, budget=budget, quality=quality)
-        if result.point is None:
-            text = html.Span(result.infeasible, id="answer-error")
+        figure = _front_figure(name, front, budget)
+        if point is None:
+            text = html.Span(infeasible, id="answer-error")
         else:
-            point = result.point
             figure.add_trace(go.Scatter(x=[point["cost"]], y=[point["predicted_accuracy"]], mode="markers",
-                                        name="switch answer", marker={"size": 16, "symbol": "star",
-                                                                      "color": "#d62728"}))
-            text = html.Div([html.Div(["best within ", html.B(f"{metric} <= {budget:g}"), ": ",
+                                        name="best within the budget", marker={"size": 16, "symbol": "star",
+                                                                               "color": "#d62728"}))
+            text = html.Div([html.Div(["best within ", html.B(f"{front.metric} <= {budget:g}"), ": ",
                                        html.Code(" ".join(point["blocks"]), id="answer-blocks")]),
-                             html.Div(f"predicted {point['predicted_accuracy']:.4f}, {metric} {point['cost']:.6g}"
-                                      + (" (solved now)" if result.solved else " (from the stored front)"),
-                                      id="answer-detail")])
+                             html.Div(f"predicted {point['predicted_accuracy']:.4f}, {front.metric} "
+                                      f"{point['cost']:.6g} {unit_of(front.metric)} ({how})", id="answer-detail")])
         return (text, figure, no_update if ctx.triggered_id == "budget-input" else budget,
                 no_update if ctx.triggered_id == "budget-slider" else budget)
 

@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-from tests.conftest import listening_sockets, run_cli, session_pids, start_cli, stop_session, wait_for
+from orchestrator.config import load_settings
+from tests.conftest import listening_sockets, run_cli, session_pids, start_cli, stop_session, summary_of, wait_for
 
 pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -86,6 +87,26 @@ def test_experiments_and_their_block_tables(dashboard):
     assert len(rows) == 6 and all(r.text.split()[1].startswith(("s0:", "s1:")) for r in rows)
     headers = [h.text for h in blocks.find_elements(By.CSS_SELECTOR, "th")]
     assert {"delta_vs_base", "delta_vs_context", "accuracy"} <= set(headers)
+
+
+def test_the_dashboards_experiment_shows_each_blocks_value_and_cost_on_every_target(dashboard):
+    from workers.costs import analytic_costs
+
+    _, _, port, driver, _ = dashboard
+    blocks = _open(driver, f"http://127.0.0.1:{port}/?e=smoke", "#blocks")
+    headers = [h.text for h in blocks.find_elements(By.CSS_SELECTOR, "th")]
+    assert {"value", "cost.flops", "cost.params", "cost.local_cpu"} <= set(headers)
+    column = {h: k for k, h in enumerate(headers)}
+    space = load_settings(["experiment=smoke"]).space
+    params = analytic_costs(space, "params").blocks
+    for row in blocks.find_elements(By.CSS_SELECTOR, "tbody tr"):
+        cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+        slot, choice = cells[column["block"]].split(":")
+        index = [s.name for s in space.slots].index(slot)
+        assert float(cells[column["cost.params"]]) == pytest.approx(params[index, choice], rel=1e-5)
+        assert float(cells[column["cost.local_cpu"]]) > 0
+        # one context network: the table's value is the block's swap-in delta against it
+        assert float(cells[column["value"]]) == pytest.approx(float(cells[column["delta_vs_context"]]), abs=1e-3)
 
 
 def test_targets_and_their_versions(dashboard):
@@ -167,3 +188,25 @@ def test_an_updated_target_shows_its_new_front_at_the_next_load(dashboard):
         WebDriverWait(driver, 30).until(lambda d, e=expected: sorted(map(tuple, d.execute_script(FRONT_POINTS)))
                                         == pytest.approx(e))
         assert shown["target_version"][:12] in driver.find_element(By.TAG_NAME, "h2").text
+
+
+def test_a_runs_own_target_shows_its_front_and_answers_budgets_as_solve(dashboard):
+    home, _, port, driver, _ = dashboard
+    shown = run_cli(home, "fronts", "show", "local_cpu", "experiment=smoke", "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    front = json.loads(shown.stdout)
+    _open(driver, f"http://127.0.0.1:{port}/fronts?r=local_cpu", "#front-graph .js-plotly-plot")
+    expected = sorted((" ".join(p["blocks"]), p["cost"], p["predicted_accuracy"]) for p in front["points"])
+    WebDriverWait(driver, 30).until(lambda d: sorted(map(tuple, d.execute_script(FRONT_POINTS))) == pytest.approx(
+        expected))
+    costs = [p["cost"] for p in front["points"]]
+    budget = (costs[0] + costs[-1]) / 2
+    solved = run_cli(home, "solve", "experiment=smoke", f"solver.budgets.local_cpu={budget!r}")
+    assert solved.returncode == 0, solved.stderr[-2000:]
+    assert _answer_for(driver, budget).text == " ".join(summary_of(solved)["best"]["blocks"])
+    error = _answer_for(driver, costs[0] / 2)
+    assert error.get_attribute("id") == "answer-error"
+    assert f"smallest feasible local_cpu cost is {costs[0]:g}" in error.text
+    # the history links each of the run's fronts to this page
+    history = _open(driver, f"http://127.0.0.1:{port}/history", "#history")
+    assert history.find_elements(By.CSS_SELECTOR, "a[href='/fronts?r=local_cpu']")
