@@ -214,12 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         from orchestrator.tracking import ui_command
 
         print(f"\nMLflow UI: {ui_command(settings.tracking.uri)}")
-        run_id = result.summary.get("mlflow_run_id")
-        if run_id and args.command == "run":
-            from orchestrator.pipeline.block_views import BLOCK_FILTER
-
-            print(f"  this search's block runs, flat (paste into the runs table's search box): "
-                  f"{BLOCK_FILTER.format(run_id=run_id)}")
+        if view := result.summary.get("mlflow_block_view"):
+            print(f"  then open {view}\n  (this search's block runs, flat: value, deltas and cost on every target)")
         if (figures := result.summary_path.parent / "figures.html").exists():
             print(f"figures: {figures}")
         print(f"summary: {result.summary_path}")

@@ -13,6 +13,7 @@ import time
 from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlencode
 
 from filelock import FileLock
 from mlflow.entities import Metric, Param, RunTag
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 EXPERIMENT_KIND, TRAINING = "mlflow.experimentKind", "custom_model_development"
+SHARED_VIEW = "mlflow.sharedViewState."  # an experiment tag the UI's runs table opens as a saved view
+UI_PORT = 5000
 
 
 @lru_cache(maxsize=4)
@@ -158,8 +161,31 @@ def log_artifacts(uri: str, run_id: str | None, paths: list[Path]) -> None:
         client.log_artifact(run_id, str(path))
 
 
+def runs_with_metric(uri: str, experiment_id: str, run_ids: list[str], metric: str) -> set[str]:
+    """Those of ``run_ids`` that have logged ``metric``."""
+    found = set()
+    for start in range(0, len(run_ids), 100):
+        chunk = run_ids[start:start + 100]
+        query = "attributes.run_id IN (" + ", ".join(f"'{r}'" for r in chunk) + ")"
+        found |= {r.info.run_id for r in client_for(uri).search_runs([experiment_id], query, max_results=len(chunk))
+                  if metric in r.data.metrics}
+    return found
+
+
+def runs_page(experiment_id: str, **params: str) -> str:
+    """The UI's runs table of an experiment, as a URL path. The UI remembers one global mode (GenAI or model
+    training) and opens every experiment in it, GenAI by default: the path asks for model training."""
+    return f"/#/experiments/{experiment_id}/runs?{urlencode(params | {'workflowType': 'machine_learning'})}"
+
+
+def ui_url(uri: str, path: str) -> str:
+    """``path`` on the MLflow UI of this store: the tracking server's, or ``ui_command``'s."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{UI_PORT}"
+    return base + path
+
+
 def ui_command(uri: str) -> str:
     """The command that opens the MLflow UI on this store, bound to localhost."""
     if uri.startswith(("http://", "https://")):
         return f"open {uri} in a browser"
-    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port {UI_PORT}"

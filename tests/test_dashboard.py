@@ -5,6 +5,9 @@ and moving the budget shows the architecture `blocknas switch` answers."""
 import json
 import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +213,36 @@ def test_a_runs_own_target_shows_its_front_and_answers_budgets_as_solve(dashboar
     # the history links each of the run's fronts to this page
     history = _open(driver, f"http://127.0.0.1:{port}/history", "#history")
     assert history.find_elements(By.CSS_SELECTOR, "a[href='/fronts?r=local_cpu']")
+
+
+GRID_ROWS = """const cells = id => Object.fromEntries([...document.querySelectorAll(`.ag-cell[col-id="${id}"]`)]
+    .map(c => [c.closest(".ag-row").getAttribute("row-index"), (c.querySelector("a") || c).textContent]));
+const names = cells('attributes.`Run Name`'), values = cells('metrics.`value`');
+return Object.keys(names).sort((a, b) => a - b).map(k => [names[k], values[k]]);"""
+
+
+def test_the_mlflow_link_a_run_prints_opens_its_block_runs_flat_with_their_values(dashboard):
+    """MLflow's own UI (`mlflow ui`, as the run says to start it) in the same Chromium: the link opens the
+    runs table in model-training mode on the search's saved view, every block run flat, sorted by value."""
+    home, _, _, driver, _ = dashboard
+    summary = json.loads(sorted((home / "outputs" / "smoke").glob("run-*/summary.json"))[-1].read_text())
+    port = free_port()
+    ui = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri",
+                           f"sqlite:///{home}/.blocknas/mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
+                          cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True)
+    try:
+        wait_for(lambda: any(p == port for _, p, _ in listening_sockets(session_pids(ui.pid))), 120,
+                 "mlflow ui to listen", ui)
+        driver.get(summary["mlflow_block_view"].replace("127.0.0.1:5000", f"127.0.0.1:{port}"))
+        rows = WebDriverWait(driver, 120).until(lambda d: (r := d.execute_script(GRID_ROWS)) and len(r) >= 6 and
+                                                all(v for _, v in r) and r)
+        names = [name for name, _ in rows]
+        assert sorted(names) == sorted(f"{slot}:{b}" for slot, blocks in
+                                       {"s0": ["skip", "conv_k3", "sep_k3"],
+                                        "s1": ["conv_k3", "sep_k3", "mbconv_k3_e2"]}.items() for b in blocks)
+        values = [float(v) for _, v in rows]
+        assert values == sorted(values, reverse=True)
+        assert driver.find_elements(By.XPATH, "//*[text()='Model training']")
+    finally:
+        stop_session(ui)

@@ -2,13 +2,13 @@
 
 import json
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.config import load_settings
-from orchestrator.pipeline.block_views import BLOCK_FILTER
 from orchestrator.storage import PerformanceStore
 from solvers import brute_force_front
 from tests.conftest import kill_session, listening_sockets, run_cli, session_pids, start_cli, summary_of, wait_for
@@ -143,8 +143,10 @@ def test_block_runs_carry_their_value_costs_context_and_training_curve(smoke_run
     experiment = client.get_experiment_by_name("smoke")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on runs
     parent = summary["mlflow_run_id"]
-    flat = client.search_runs([experiment.experiment_id], BLOCK_FILTER.format(run_id=parent))
-    assert len(flat) == 6 and BLOCK_FILTER.format(run_id=parent) in first.stdout  # the documented view
+    flat = _block_view(client, experiment, first)
+    assert len(flat) == 6 and all(r.data.tags["blocknas.kind"] == "block" for r in flat)
+    # the second run measured nothing: its view lists the same block runs, the table it solved
+    assert {r.info.run_id for r in _block_view(client, experiment, second)} == {r.info.run_id for r in flat}
     store = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db")
     scores = {s.mlflow_run_id: s for s in store.block_scores(experiment="smoke")}
     context = next(s for s in scores.values() if s.block == "s0:" + summary["context_networks"][0][0])
@@ -170,6 +172,20 @@ def test_block_runs_carry_their_value_costs_context_and_training_curve(smoke_run
     assert len(table["data"]) == 6 and "value" in table["columns"] and "cost.local_cpu" in table["columns"]
     # the second run measured nothing: its parent has the table, no block run got its values twice
     assert all(len(client.get_metric_history(r.info.run_id, "value")) == 1 for r in flat)
+
+
+def _block_view(client, experiment, run) -> list:
+    """The runs of the saved MLflow view a run prints (its link opens the runs table in model-training mode,
+    on the view): checked for the value, delta and cost columns, sorted by value."""
+    url = summary_of(run)["mlflow_block_view"]
+    assert f"then open {url}" in run.stdout
+    query = parse_qs(urlsplit(url).fragment.partition("?")[2])
+    assert query["workflowType"] == ["machine_learning"]
+    view = json.loads(experiment.tags[f"mlflow.sharedViewState.{query['viewStateShareKey'][0]}"])
+    assert view["orderByKey"] == "metrics.`value`" and view["orderByAsc"] is False
+    assert {"metrics.`value`", "metrics.`delta_vs_context`", "metrics.`cost.flops`", "metrics.`cost.params`",
+            "metrics.`cost.local_cpu`"} <= set(view["selectedColumns"])
+    return client.search_runs([experiment.experiment_id], view["searchFilter"])
 
 
 def summary_block_cost(settings, slot_index: int, choice: str) -> float:

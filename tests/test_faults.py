@@ -83,6 +83,9 @@ def test_a_killed_driver_is_resumed_by_the_next_run_which_trains_only_the_rest(h
     for h in done_before:  # finished blocks are neither lost nor measured again
         assert (after[h].finished_at, after[h].accuracy, after[h].attempts) == (
             before[h].finished_at, before[h].accuracy, before[h].attempts)
+    client = MlflowClient(f"sqlite:///{home}/.blocknas/mlflow.db")
+    for s in after.values():  # every block run holds its table value once, those of the killed driver too
+        assert len(client.get_metric_history(s.mlflow_run_id, "value")) == 1, s.block
 
 
 def test_two_drivers_started_at_once_train_no_block_twice(home):

@@ -5,13 +5,14 @@ block and against its context network, and its cost on every target; and that ta
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from orchestrator import tracking
 from orchestrator.storage import BlockScore
 from solvers import BlockTable
 
-BLOCK_FILTER = "tags.`blocknas.kind` = 'block' and tags.`blocknas.search` = '{run_id}'"
+VIEW_FILTER_CHARS = 15_000  # room left for the columns in MLflow's 20,000 characters of an experiment tag
 
 
 def base_deltas(scores: list[BlockScore]) -> dict[str, float]:
@@ -63,27 +64,39 @@ def block_rows(scores: list[BlockScore], table: BlockTable | None = None,
             row["context_network"] = " ".join(contexts[s.context_index])
         if table is not None:
             i, j = s.slot_index, s.choice_index
-            row["value"] = float(table.accuracy[i][j])
+            row["value"] = round(float(table.accuracy[i][j]), 6)
             row |= {f"cost.{name}": float(per_slot[i][j]) for name, per_slot in table.costs.items()}
         rows.append(row)
     return rows
 
 
 def log_block_table(uri: str, experiment_id: str | None, parent_run_id: str | None, scores: list[BlockScore],
-                    rows: list[dict], fresh: set[str], config_yaml: str) -> None:
-    """Best effort, like all tracking. The parent run gets ``config.yaml`` and ``block_table.json`` (a table
-    artifact the UI shows and compares); each block run measured by this search (``fresh`` job hashes) gets
-    its value, deltas and costs as metrics, its context network as a tag and a note linking the runs."""
+                    rows: list[dict], config_yaml: str) -> str | None:
+    """Best effort, like all tracking; returns the URL path of the search's block view (None without one).
+
+    The parent run gets ``config.yaml`` and ``block_table.json`` (a table artifact the UI shows and
+    compares). Each block run of the table that has no ``value`` yet (measured by this search, or by an
+    earlier one that stopped before its solve) gets its value, deltas and costs as metrics, its context
+    network as a tag and a note linking the runs: once, whichever search logs it. The experiment gets a saved
+    view of the table's block runs, flat, with those metrics as columns (``block_view``)."""
     if parent_run_id is None:
-        return
+        return None
     client = tracking.client_for(uri)
     tracking.best_effort("log config.yaml", client.log_text, parent_run_id, config_yaml, "config.yaml")
     columns = {key: [row.get(key) for row in rows] for key in dict.fromkeys(k for row in rows for k in row)}
     tracking.best_effort("log the block table", client.log_table, parent_run_id, columns, "block_table.json")
+    run_ids = [s.mlflow_run_id for s in scores if s.mlflow_run_id]
+    if not run_ids:  # tracking.block_runs=batched: the blocks are metrics of the parent run
+        return None
+    try:
+        logged = tracking.runs_with_metric(uri, experiment_id, run_ids, "value")
+    except Exception as exc:  # noqa: BLE001 - tracking never stops a search
+        tracking.warn(f"could not read the block runs ({exc}); their values are not logged")
+        return None
     contexts = context_networks(scores)
     base = f"#/experiments/{experiment_id}/runs"
     for score, row in zip(scores, rows, strict=True):
-        if score.job_hash not in fresh or not score.mlflow_run_id:
+        if not score.mlflow_run_id or score.mlflow_run_id in logged:
             continue
         context = contexts.get((score.scorer_hash, score.context_index))
         values = {k: v for k, v in row.items() if (k in ("value", "delta_vs_base", "delta_vs_context")
@@ -97,3 +110,25 @@ def log_block_table(uri: str, experiment_id: str | None, parent_run_id: str | No
         tags = {"blocknas.context_network": row.get("context_network", ""), "mlflow.note.content": note}
         tracking.best_effort(f"log the value of {score.block}", tracking.log_metrics, uri, score.mlflow_run_id,
                              values, tags)
+    view = block_view(experiment_id, run_ids, [k for k in columns if k.startswith("cost.")])
+    key = f"blocks-{parent_run_id}"
+    tracking.best_effort("save the block view", client.set_experiment_tag, experiment_id,
+                         f"{tracking.SHARED_VIEW}{key}", json.dumps(view))
+    return tracking.runs_page(experiment_id, viewStateShareKey=key)
+
+
+def block_view(experiment: str, run_ids: list[str], cost_columns: list[str]) -> dict:
+    """The runs table of MLflow's UI as a saved ("shared") view: these block runs, flat (none folded under
+    its parent), sorted by value, with value, deltas, costs, accuracy and context network as columns. More
+    runs than the view's filter can name (MLflow keeps 20,000 characters a tag): every block run of the
+    experiment instead."""
+    def metric(name):
+        return f"metrics.`{name}`"
+
+    columns = [metric(c) for c in ("value", "delta_vs_context", "delta_vs_base", *cost_columns, "accuracy",
+                                   "train_seconds")] + ["tags.`blocknas.context_network`"]
+    named = "attributes.run_id IN (" + ", ".join(f"'{r}'" for r in run_ids) + ")"
+    search = named if len(named) < VIEW_FILTER_CHARS else (
+        f"tags.`blocknas.kind` = 'block' and tags.`blocknas.experiment` = '{experiment}'")
+    return {"searchFilter": search, "orderByKey": metric("value"), "orderByAsc": False, "selectedColumns": columns,
+            "columnOrder": columns}

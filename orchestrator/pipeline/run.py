@@ -163,7 +163,6 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         result = _solve_and_write(store, settings, plan, costs, out_dir, parent,
                                   blocks_trained=trained, blocks_cached=len(done),
                                   refine_ctx=ctx if settings.refine.rounds else None,
-                                  fresh={b.job_hash for blocks in pending.values() for b in blocks},
                                   experiment_id=experiment_id)
         status = "FINISHED"
         return result
@@ -311,13 +310,12 @@ def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
 
 def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],
                      out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int,
-                     refine_ctx: TaskContext | None = None,
-                     measured_table: tuple[dict, BlockTable] | None = None, fresh: set[str] = frozenset(),
+                     refine_ctx: TaskContext | None = None, measured_table: tuple[dict, BlockTable] | None = None,
                      experiment_id: str | None = None) -> JobResult:
     measured, table = measured_table or _measured_table(store, settings, plan, costs)
     scores = store.block_scores([b.job_hash for b in plan.blocks])
-    log_block_table(settings.tracking.uri, experiment_id, parent_run_id, scores,
-                    block_rows(scores, table, plan.contexts), fresh, settings.config_yaml)
+    block_view = log_block_table(settings.tracking.uri, experiment_id, parent_run_id, scores,
+                                 block_rows(scores, table, plan.contexts), settings.config_yaml)
     refined = None
     if refine_ctx is not None:
         start_ray(settings.cluster)
@@ -335,6 +333,8 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
     files = write_front_files(out_dir, settings, result, costs, summary, verified_networks(store, plan, table.slots))
     summary["solve_seconds"] = round(solve_seconds, 4)
     summary["fronts_reused"] = list(result.reused)
+    if block_view is not None:
+        summary["mlflow_block_view"] = tracking.ui_url(settings.tracking.uri, block_view)
     if refined is not None:
         summary["refine"] = refined
     summary_path = write_summary(summary, out_dir)
