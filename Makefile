@@ -34,6 +34,7 @@ test: install browser
 	$(PY) -m pytest
 
 lint: install
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[dev]'
 	$(VENV)/bin/ruff check orchestrator workers solvers dashboards tests benchmarks
 
 clean:
