@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
+from dash.dash_table.Format import Format, Scheme, Trim
 
 from dashboards import figures
 from dashboards.units import unit_of
@@ -36,26 +37,34 @@ PAGES = [("/", "Experiments"), ("/targets", "Targets"), ("/fronts", "Fronts"), (
          ("/history", "History")]
 
 
-CELL = {"padding": "3px 12px", "borderBottom": "1px solid #e5e5e5", "whiteSpace": "nowrap"}
-HEAD = CELL | {"borderBottom": "2px solid #999", "textAlign": "left", "background": "#f6f6f6"}
-NUMBER = CELL | {"textAlign": "right", "fontVariantNumeric": "tabular-nums"}
+PAGE_ROWS = 100  # a table shows this many rows a page: thousands of blocks stay quick to draw
+NUMBER = Format(precision=6, scheme=Scheme.decimal_or_exponent, trim=Trim.yes)  # 6 significant digits
 
 
 def _table(rows: list[dict], columns: list[str], table_id: str, links: dict[str, Callable] | None = None):
-    def cell(row, column):
-        value = row.get(column)
-        href = links[column](row) if links and column in links and value is not None else None
-        if href:
-            return html.Td(dcc.Link(str(value), href=href), style=CELL)
-        if isinstance(value, float):
-            return html.Td(f"{value:.6g}", style=NUMBER)
-        if isinstance(value, int):
-            return html.Td(str(value), style=NUMBER)
-        return html.Td("" if value is None else str(value), style=CELL)
+    """A sortable, filterable, paged table (Dash's DataTable: it draws one page, whatever the rows); a
+    column in ``links`` shows each value as a link to ``links[column](row)``."""
+    links = links or {}
 
-    return html.Table([html.Thead(html.Tr([html.Th(c, style=HEAD) for c in columns])),
-                       html.Tbody([html.Tr([cell(r, c) for c in columns]) for r in rows])],
-                      id=table_id, style={"borderCollapse": "collapse", "margin": "0.5em 0 1.5em"})
+    def shown(row, column):
+        value = row.get(column)
+        if column in links and value is not None and (href := links[column](row)):
+            return f"[{value}]({href})"
+        return value if value is None or isinstance(value, int | float | str) else str(value)
+
+    numeric = {c for c in columns if c not in links and any(isinstance(r.get(c), int | float) for r in rows)}
+    spec = [{"name": c, "id": c, "presentation": "markdown"} if c in links else
+            {"name": c, "id": c, "type": "numeric", "format": NUMBER}
+            if c in numeric else {"name": c, "id": c} for c in columns]
+    return dash_table.DataTable(
+        id=table_id, columns=spec, data=[{c: shown(r, c) for c in columns} for r in rows],
+        page_size=PAGE_ROWS, page_action="native" if len(rows) > PAGE_ROWS else "none", sort_action="native",
+        filter_action="native" if len(rows) > 10 else "none", markdown_options={"link_target": "_self"},
+        style_table={"overflowX": "auto", "margin": "0.5em 0 1.5em"},
+        style_cell={"fontFamily": "sans-serif", "padding": "3px 12px", "textAlign": "right"},
+        style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"} for c in columns if c not in numeric],
+        style_header={"fontWeight": "bold", "background": "#f6f6f6"},
+        css=[{"selector": ".dash-cell p", "rule": "margin: 0"}])  # a link cell is a paragraph: no extra height
 
 
 @dataclass(frozen=True)

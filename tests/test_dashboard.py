@@ -80,43 +80,49 @@ def test_it_listens_on_localhost_only(dashboard):
     assert sockets and all(address == "127.0.0.1" for address, _, _ in sockets), sockets
 
 
+def _rows(driver, table_id: str) -> list[dict]:
+    """The rows a page's table shows, each ``{column: text}`` (Dash's DataTable marks cells by column)."""
+    return driver.execute_script("""return [...document.querySelectorAll(`#${arguments[0]} tr`)]
+        .filter(r => r.querySelector('td[data-dash-column]'))
+        .map(r => Object.fromEntries([...r.querySelectorAll('td[data-dash-column]')]
+            .map(c => [c.getAttribute('data-dash-column'), c.innerText.trim()])));""", table_id)
+
+
 def test_experiments_and_their_block_tables(dashboard):
     _, _, port, driver, _ = dashboard
-    table = _open(driver, f"http://127.0.0.1:{port}/", "#experiments")
-    assert "smoke" in table.text
-    table.find_element(By.LINK_TEXT, "smoke").click()
-    blocks = WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#blocks")))
-    rows = blocks.find_elements(By.CSS_SELECTOR, "tbody tr")
-    assert len(rows) == 6 and all(r.text.split()[1].startswith(("s0:", "s1:")) for r in rows)
-    headers = [h.text for h in blocks.find_elements(By.CSS_SELECTOR, "th")]
-    assert {"delta_vs_base", "delta_vs_context", "accuracy"} <= set(headers)
+    table = _open(driver, f"http://127.0.0.1:{port}/", "#experiments td")
+    assert [r["experiment"] for r in _rows(driver, "experiments")] == ["smoke"]
+    table.find_element(By.XPATH, "//*[@id='experiments']//a[text()='smoke']").click()
+    WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#blocks td")))
+    rows = _rows(driver, "blocks")
+    assert len(rows) == 6 and all(r["block"].startswith(("s0:", "s1:")) for r in rows)
+    assert {"delta_vs_base", "delta_vs_context", "accuracy"} <= set(rows[0])
 
 
 def test_the_dashboards_experiment_shows_each_blocks_value_and_cost_on_every_target(dashboard):
     from workers.costs import analytic_costs
 
     _, _, port, driver, _ = dashboard
-    blocks = _open(driver, f"http://127.0.0.1:{port}/?e=smoke", "#blocks")
-    headers = [h.text for h in blocks.find_elements(By.CSS_SELECTOR, "th")]
-    assert {"value", "cost.flops", "cost.params", "cost.local_cpu"} <= set(headers)
-    column = {h: k for k, h in enumerate(headers)}
+    _open(driver, f"http://127.0.0.1:{port}/?e=smoke", "#blocks td")
+    rows = _rows(driver, "blocks")
+    assert len(rows) == 6 and {"value", "cost.flops", "cost.params", "cost.local_cpu"} <= set(rows[0])
     space = load_settings(["experiment=smoke"]).space
     params = analytic_costs(space, "params").blocks
-    for row in blocks.find_elements(By.CSS_SELECTOR, "tbody tr"):
-        cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
-        slot, choice = cells[column["block"]].split(":")
+    for row in rows:
+        slot, choice = row["block"].split(":")
         index = [s.name for s in space.slots].index(slot)
-        assert float(cells[column["cost.params"]]) == pytest.approx(params[index, choice], rel=1e-5)
-        assert float(cells[column["cost.local_cpu"]]) > 0
+        assert float(row["cost.params"]) == pytest.approx(params[index, choice], rel=1e-5)
+        assert float(row["cost.local_cpu"]) > 0
         # one context network: the table's value is the block's swap-in delta against it
-        assert float(cells[column["value"]]) == pytest.approx(float(cells[column["delta_vs_context"]]), abs=1e-3)
+        assert float(row["value"].replace("−", "-")) == pytest.approx(
+            float(row["delta_vs_context"].replace("−", "-")), abs=1e-3)
 
 
 def test_targets_and_their_versions(dashboard):
     _, _, port, driver, front = dashboard
-    table = _open(driver, f"http://127.0.0.1:{port}/targets", "#targets")
-    assert "phone" in table.text and front["target_version"][:12] in table.text
-    assert front["target_version"][:12] in driver.find_element(By.ID, "versions").text
+    _open(driver, f"http://127.0.0.1:{port}/targets", "#targets td")
+    assert [(r["target"], r["version"]) for r in _rows(driver, "targets")] == [("phone", front["target_version"][:12])]
+    assert front["target_version"][:12] in [r["version"] for r in _rows(driver, "versions")]
 
 
 def test_the_front_shows_the_points_fronts_show_prints(dashboard):
@@ -170,10 +176,10 @@ def test_verified_and_history_pages(dashboard):
     _, _, port, driver, front = dashboard
     assert "No network verified yet" in _open(driver, f"http://127.0.0.1:{port}/verified", "#verified").find_element(
         By.XPATH, "..").text
-    history = _open(driver, f"http://127.0.0.1:{port}/history", "#history")
-    rows = [r.text for r in history.find_elements(By.CSS_SELECTOR, "tbody tr")]
-    assert any("phone" in r and front["target_version"][:12] in r for r in rows)
-    assert sum("smoke" in r for r in rows) >= 4  # the run's three fronts and phone's
+    _open(driver, f"http://127.0.0.1:{port}/history", "#history td")
+    rows = _rows(driver, "history")
+    assert any(r["target"] == "phone" and r["version"] == front["target_version"][:12] for r in rows)
+    assert sum(r["experiment"] == "smoke" for r in rows) >= 4  # the run's three fronts and phone's
 
 
 def test_an_updated_target_shows_its_new_front_at_the_next_load(dashboard):
@@ -211,8 +217,8 @@ def test_a_runs_own_target_shows_its_front_and_answers_budgets_as_solve(dashboar
     assert error.get_attribute("id") == "answer-error"
     assert f"smallest feasible local_cpu cost is {costs[0]:g}" in error.text
     # the history links each of the run's fronts to this page
-    history = _open(driver, f"http://127.0.0.1:{port}/history", "#history")
-    assert history.find_elements(By.CSS_SELECTOR, "a[href='/fronts?r=local_cpu']")
+    history = _open(driver, f"http://127.0.0.1:{port}/history", "#history td")
+    assert history.find_elements(By.XPATH, "//*[@id='history']//a[@href='/fronts?r=local_cpu']")
 
 
 GRID_ROWS = """const cells = id => Object.fromEntries([...document.querySelectorAll(`.ag-cell[col-id="${id}"]`)]
