@@ -180,7 +180,7 @@ def _experiments(views: Views, name: str | None):
     columns = ["slot", "block", "context", "status", "accuracy", "delta_vs_base", "delta_vs_context"]
     note = ("The block's value and its cost on every target show for the experiment the dashboard was started "
             f"with (`blocknas dashboard experiment={name}`).")
-    rows = block_rows(views.store.block_scores(experiment=name))
+    rows = None
     if name == views.settings.name:
         try:
             found = views.experiment()
@@ -189,11 +189,12 @@ def _experiments(views: Views, name: str | None):
         else:
             scores = views.store.block_scores([b.job_hash for b in found.plan.blocks])
             rows = block_rows(scores, found.table, found.plan.contexts)
-            costs = [f"cost.{t}" for t in found.table.costs]
-            columns = columns[:4] + ["value", *costs] + columns[4:]
+            metrics = {t: found.costs[t].target.metric for t in found.table.costs}
+            columns = columns[:4] + ["value", *(f"cost.{t}" for t in metrics)] + columns[4:]
             note = ("value: the accuracy change the block brings in the table (over every context network); "
-                    + ", ".join(f"{c}: {found.costs[c[5:]].target.metric} ({unit_of(found.costs[c[5:]].target.metric)})"
-                                for c in costs) + ".")
+                    + ", ".join(f"cost.{t}: {m} ({unit_of(m)})" for t, m in metrics.items()) + ".")
+    if rows is None:
+        rows = block_rows(views.store.block_scores(experiment=name))
     return [html.H2(f"Experiment {name}: block table"),
             html.P("accuracy: the block's network, held out; delta vs base: against the slot's first choice in "
                    "the same context; delta vs context: against the context network. " + note),
@@ -288,13 +289,11 @@ def _history(views: Views):
             return f"/fronts?{RUN}={quote(row['target'])}"
         return f"/fronts?{REGISTERED}={quote(row['target'])}" if row["target"] in registered else None
 
-    for row in rows:
-        row["link"] = link(row)
     return [html.H2("Re-search history"),
             html.P("Every front stored, newest first: by `blocknas run` / `solve`, by `fronts show`, and by "
                    "`blocknas scheduler` when a target's version changed. A target links to its front now."),
             _table(rows, ["computed", "experiment", "target", "version", "points", "cheapest", "unit"], "history",
-                   {"target": lambda r: r["link"]})]
+                   {"target": link})]
 
 
 def create_app(settings, full_settings: Callable) -> Dash:
