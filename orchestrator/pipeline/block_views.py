@@ -110,25 +110,24 @@ def log_block_table(uri: str, experiment_id: str | None, parent_run_id: str | No
         tags = {"blocknas.context_network": row.get("context_network", ""), "mlflow.note.content": note}
         tracking.best_effort(f"log the value of {score.block}", tracking.log_metrics, uri, score.mlflow_run_id,
                              values, tags)
-    view = block_view(experiment_id, run_ids, [k for k in columns if k.startswith("cost.")])
+    view = block_view(run_ids, [k for k in columns if k.startswith("cost.")])
     key = f"blocks-{parent_run_id}"
     tracking.best_effort("save the block view", client.set_experiment_tag, experiment_id,
                          f"{tracking.SHARED_VIEW}{key}", json.dumps(view))
     return tracking.runs_page(experiment_id, viewStateShareKey=key)
 
 
-def block_view(experiment: str, run_ids: list[str], cost_columns: list[str]) -> dict:
+def block_view(run_ids: list[str], cost_columns: list[str]) -> dict:
     """The runs table of MLflow's UI as a saved ("shared") view: these block runs, flat (none folded under
     its parent), sorted by value, with value, deltas, costs, accuracy and context network as columns. More
     runs than the view's filter can name (MLflow keeps 20,000 characters a tag): every block run of the
-    experiment instead."""
+    MLflow experiment (one per blocknas experiment) instead."""
     def metric(name):
         return f"metrics.`{name}`"
 
     columns = [metric(c) for c in ("value", "delta_vs_context", "delta_vs_base", *cost_columns, "accuracy",
                                    "train_seconds")] + ["tags.`blocknas.context_network`"]
     named = "attributes.run_id IN (" + ", ".join(f"'{r}'" for r in run_ids) + ")"
-    search = named if len(named) < VIEW_FILTER_CHARS else (
-        f"tags.`blocknas.kind` = 'block' and tags.`blocknas.experiment` = '{experiment}'")
+    search = named if len(named) < VIEW_FILTER_CHARS else "tags.`blocknas.kind` = 'block'"
     return {"searchFilter": search, "orderByKey": metric("value"), "orderByAsc": False, "selectedColumns": columns,
             "columnOrder": columns}
