@@ -86,7 +86,7 @@ class Views:
     def __init__(self, settings, full_settings: Callable):
         self.settings, self._full, self._full_settings = settings, full_settings, None
         self.store = PerformanceStore(settings.storage_url)
-        self._fronts: dict[tuple, ShownFront] = {}
+        self._unstored: dict[tuple, list[dict]] = {}  # fronts solved here, by content: never stale
 
     def full(self):
         """The settings with the search space built (once: it imports torch and builds the space)."""
@@ -107,7 +107,7 @@ class Views:
 
     def prepared(self, name: str):
         """(base, entry, table, table hash) of a registered target, read now: a re-run or a new version shows
-        at the next request (tens of milliseconds; the front itself is cached by the table's content)."""
+        at the next request (tens of milliseconds)."""
         entry = find(self.store, name)
         settings = self.settings if entry.definition.get("scores") else self.full()
         base, entry = prepare(self.store, entry, settings, measure=False)
@@ -121,37 +121,41 @@ class Views:
 
     def _registered_front(self, name: str) -> ShownFront:
         base, entry, table, digest = self.prepared(name)
-        key = REGISTERED, name, entry.version, digest
-        if key not in self._fronts:
-            metric, budgets = target_budgets(entry)
-            max_points = self.settings.solver.max_points
-            stored = target_key(base, entry, digest, max_points).stored(self.store)
-            points = stored.points if stored is not None else [
-                point_json(table.slots, p) for p in front_points(table, metric, budgets, max_points)]
-            library = bool(entry.definition.get("scores"))
-            self._fronts[key] = ShownFront(
-                points, metric, entry.version,
-                "quality (minus the summed block loss)" if library else "predicted accuracy (%)",
-                ("stored" if stored is not None else "solved now, not stored") + ", as `blocknas fronts show "
-                f"{name}` prints it; a budget is answered as `blocknas switch {name} --budget X`", [])
-        return self._fronts[key]
+        metric, budgets = target_budgets(entry)
+        max_points = self.settings.solver.max_points
+        stored = target_key(base, entry, digest, max_points).stored(self.store)
+        points = stored.points if stored is not None else self._solved_now(
+            (REGISTERED, name, entry.version, digest),
+            lambda: [point_json(table.slots, p) for p in front_points(table, metric, budgets, max_points)])
+        library = bool(entry.definition.get("scores"))
+        return ShownFront(
+            points, metric, entry.version,
+            "quality (minus the summed block loss)" if library else "predicted accuracy (%)",
+            ("stored" if stored is not None else "solved now, not stored") + f", as `blocknas fronts show {name}` "
+            f"prints it; a budget is answered as `blocknas switch {name} --budget X`", [])
 
     def _run_front(self, name: str) -> ShownFront:
+        from orchestrator.pipeline.verify_stage import verified_networks
+
         found = self.experiment()
         if name not in found.costs:
             raise LookupError(f"{self.settings.name} has no target named {name!r}; its targets: "
                               f"{', '.join(found.costs)}")
-        key = RUN, *found.front_key(name).ident
-        if key not in self._fronts:
-            from orchestrator.pipeline.verify_stage import verified_networks
+        key = found.front_key(name)
+        stored = key.stored(self.store)
+        points = found.marked(stored.points) if stored is not None else self._solved_now(
+            (RUN, *key.ident), lambda: found.solved(name))
+        origin = (("stored" if stored is not None else "solved now, not stored") + f" (predictor "
+                  f"{self.settings.solver.predictor}), as `blocknas fronts show {name}` prints it; a budget is "
+                  f"answered as `blocknas solve solver.budgets.{name}=X`")
+        return ShownFront(points, found.costs[name].target.metric, found.costs[name].version, "predicted accuracy (%)",
+                          origin, verified_networks(self.store, found.plan, found.table.slots))
 
-            points, stored = found.front(self.store, name)
-            self._fronts[key] = ShownFront(
-                points, found.costs[name].target.metric, found.costs[name].version, "predicted accuracy (%)",
-                ("stored" if stored else "solved now, not stored") + f" (predictor {self.settings.solver.predictor}),"
-                f" as `blocknas fronts show {name}` prints it; a budget is answered as `blocknas solve "
-                f"solver.budgets.{name}=X`", verified_networks(self.store, found.plan, found.table.slots))
-        return self._fronts[key]
+    def _solved_now(self, key: tuple, solve: Callable[[], list[dict]]) -> list[dict]:
+        """A front no command has stored, solved once per content key (target version and table hash)."""
+        if key not in self._unstored:
+            self._unstored[key] = solve()
+        return self._unstored[key]
 
     def answer(self, kind: str, name: str, budget: float) -> tuple[dict | None, str, str | None]:
         """(point, how it was found, why nothing fits): the best architecture within ``budget``."""

@@ -252,3 +252,55 @@ def test_the_mlflow_link_a_run_prints_opens_its_block_runs_flat_with_their_value
         assert driver.find_elements(By.XPATH, "//*[text()='Model training']")
     finally:
         stop_session(ui)
+
+
+TRACE_POINTS = """const g = document.querySelector(`#${arguments[0]} .js-plotly-plot`);
+const t = g && g.data && g.data.find(t => t.name === arguments[1]);
+return t ? t.x.length : -1;"""
+
+
+def _number(text: str) -> float:
+    return float(text.replace("\u2212", "-"))  # the table prints a minus sign
+
+
+def test_verified_networks_show_measured_against_predicted(dashboard):
+    """After a real refine round: the networks it verified, measured beside predicted, as the store holds them,
+    in the table, the scatter, and as diamonds on the run's own front."""
+    from orchestrator.storage import PerformanceStore
+
+    home, _, port, driver, _ = dashboard
+    refined = run_cli(home, "run", "experiment=smoke", "cluster.num_cpus=2", "refine.rounds=1")
+    assert refined.returncode == 0, refined.stderr[-3000:]
+    results = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").all_network_results()
+    assert results and all(r.predicted_accuracy is not None for r in results)
+    _open(driver, f"http://127.0.0.1:{port}/verified", "#verified td")
+    rows = WebDriverWait(driver, 30).until(lambda d: len(r := _rows(d, "verified")) == len(results) and r)
+    shown = {r["network"]: (_number(r["measured"]), _number(r["predicted"])) for r in rows}
+    assert shown.keys() == {r.network_key for r in results}
+    for r in results:
+        assert shown[r.network_key] == pytest.approx((r.accuracy, r.predicted_accuracy), rel=1e-5)
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(TRACE_POINTS, "verified-graph", "verified networks")
+                                    == len(results))
+    _open(driver, f"http://127.0.0.1:{port}/fronts?r=local_cpu", "#front-graph .js-plotly-plot")
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(TRACE_POINTS, "front-graph", "verified (measured)")
+                                    == len(results))
+
+
+def test_a_front_no_command_stored_is_solved_in_memory_and_not_written(dashboard, monkeypatch):
+    from dashboards.app import Views
+    from orchestrator.storage import PerformanceStore
+
+    home, _, _, _, _ = dashboard
+    monkeypatch.setenv("BLOCKNAS_HOME", str(home))
+    overrides = ["experiment=smoke", "solver.max_points=3"]  # fronts of other inputs: none stored yet
+    views = Views(load_settings(overrides, check_space=False), lambda: load_settings(overrides))
+    store = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db")
+    stored_before = len(store.front_history())
+    fronts = {name: views.front(kind, name) for kind, name in (("r", "local_cpu"), ("t", "phone"))}
+    assert len(store.front_history()) == stored_before  # read-only: solving in memory wrote nothing
+    for (kind, name), front in zip((("r", "local_cpu"), ("t", "phone")), fronts.values(), strict=True):
+        assert front.origin.startswith("solved now, not stored")
+        shown = run_cli(home, "fronts", "show", name, *overrides, "--json")
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        assert json.loads(shown.stdout)["points"] == front.points
+        assert views.front(kind, name).origin.startswith("stored")  # now `fronts show` stored it

@@ -266,12 +266,10 @@ class StoredExperiment:
         """Points as ``summary.json`` holds them: ``outside_measured`` where a prediction extrapolates."""
         return [mark_extrapolations(p, self.measured_ranges) for p in points]
 
-    def front(self, store: PerformanceStore, target: str) -> tuple[list[dict], bool]:
-        """(points, stored): the front ``blocknas fronts show TARGET`` prints, or solved now and not stored."""
-        found = self.front_key(target).stored(store)
-        points = found.points if found is not None else [
-            point_json(self.table.slots, p) for p in solve_front(self.settings, self.table, self.fractional, target)]
-        return self.marked(points), found is not None
+    def solved(self, target: str) -> list[dict]:
+        """``target``'s front solved now, not stored: what ``blocknas fronts show TARGET`` would store."""
+        return self.marked([point_json(self.table.slots, p)
+                            for p in solve_front(self.settings, self.table, self.fractional, target)])
 
     def best(self, target: str, budget: float) -> dict:
         """What ``blocknas solve solver.budgets.TARGET=budget`` reports as ``best``, with the config's other
