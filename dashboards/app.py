@@ -119,8 +119,8 @@ class Views:
         scores, or one of the experiment's own targets' (``kind`` "r")."""
         return self._run_front(name) if kind == RUN else self._registered_front(name)
 
-    def _registered_front(self, name: str) -> ShownFront:
-        base, entry, table, digest = self.prepared(name)
+    def _registered_front(self, name: str, prepared: tuple | None = None) -> ShownFront:
+        base, entry, table, digest = prepared or self.prepared(name)
         metric, budgets = target_budgets(entry)
         max_points = self.settings.solver.max_points
         stored = target_key(base, entry, digest, max_points).stored(self.store)
@@ -134,10 +134,10 @@ class Views:
             ("stored" if stored is not None else "solved now, not stored") + f", as `blocknas fronts show {name}` "
             f"prints it; a budget is answered as `blocknas switch {name} --budget X`", [])
 
-    def _run_front(self, name: str) -> ShownFront:
+    def _run_front(self, name: str, found: StoredExperiment | None = None) -> ShownFront:
         from orchestrator.pipeline.verify_stage import verified_networks
 
-        found = self.experiment()
+        found = found or self.experiment()
         if name not in found.costs:
             raise LookupError(f"{self.settings.name} has no target named {name!r}; its targets: "
                               f"{', '.join(found.costs)}")
@@ -157,18 +157,23 @@ class Views:
             self._unstored[key] = solve()
         return self._unstored[key]
 
-    def answer(self, kind: str, name: str, budget: float) -> tuple[dict | None, str, str | None]:
-        """(point, how it was found, why nothing fits): the best architecture within ``budget``."""
+    def answer(self, kind: str, name: str, budget: float) -> tuple[ShownFront, dict | None, str, str | None]:
+        """(front, point, how it was found, why nothing fits): the best architecture within ``budget``, and
+        the front it is drawn on, both from one read of the table."""
         if not 0 <= budget < math.inf:
             raise ValueError(f"the budget must be a finite number >= 0, got {budget:g}")
         if kind == RUN:
+            found = self.experiment()
+            front = self._run_front(name, found)
             try:
-                return self.experiment().best(name, budget), "solved now, as `blocknas solve`", None
+                return front, found.best(name, budget), "solved now, as `blocknas solve`", None
             except InfeasibleBudgetError as exc:
-                return None, "", str(exc)
-        base, entry, _, _ = self.prepared(name)
+                return front, None, "", str(exc)
+        prepared = self.prepared(name)
+        base, entry, _, _ = prepared
         result = switching.switch(self.store, base, name, budget, self.settings.solver.max_points, entry)
-        return result.point, "solved now" if result.solved else "from the stored front", result.infeasible
+        return (self._registered_front(name, prepared), result.point,
+                "solved now" if result.solved else "from the stored front", result.infeasible)
 
 
 def _experiments(views: Views, name: str | None):
@@ -335,9 +340,8 @@ def create_app(settings, full_settings: Callable) -> Dash:
             return "Give a budget.", no_update, no_update, no_update
         budget = float(budget)
         kind, name = target["kind"], target["name"]
-        front = views.front(kind, name)
         try:
-            point, how, infeasible = views.answer(kind, name, budget)
+            front, point, how, infeasible = views.answer(kind, name, budget)
         except Exception as exc:  # noqa: BLE001 - an invalid budget: said as the CLI says it
             return html.Span(str(exc), id="answer-error"), no_update, no_update, no_update
         figure = _front_figure(name, front, budget)
