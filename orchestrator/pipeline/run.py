@@ -291,8 +291,10 @@ def read_experiment(settings: RunSettings, store: PerformanceStore | None = None
 
 def experiment_table(settings: RunSettings) -> BlockTable:
     """The experiment's block table as the store holds it (block values and every target's costs), without
-    Ray, training or measuring; costs not stored yet are an error that says to run first."""
-    return read_experiment(settings).table
+    Ray, training or measuring (nor the predictor); costs not stored yet are an error that says to run first."""
+    store = PerformanceStore(settings.storage_url)
+    plan = make_plan(settings)
+    return _measured_table(store, settings, plan, load_costs(store, settings, plan))[1]
 
 
 def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
