@@ -52,7 +52,7 @@ def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
         remote = uri.startswith(("http://", "https://"))
         location = Path(artifact_location).resolve().as_uri() if artifact_location and not remote else None
         try:
-            # the UI opens a custom-model experiment on its training runs (not on GenAI traces)
+            # the kind a UI without the GenAI/model-training switch opens on (3.17 needs runs_page's parameter)
             return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: TRAINING})
         except Exception:  # another driver (on a server store) created it at the same moment
             experiment = client.get_experiment_by_name(name)
