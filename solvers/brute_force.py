@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from solvers.merge_front import cost_tolerance, non_dominated
+from solvers.merge_front import non_dominated
 from solvers.table import BlockTable
 
 MAX_ENUMERATED = 2_000_000
@@ -44,10 +44,16 @@ def brute_force_front(
 ) -> list[tuple[float, float]]:
     """Non-dominated (cost, accuracy) points, sorted by cost, among networks within ``budgets``."""
     budgets = budgets or {}
-    _, accuracy, costs = enumerate_networks(table, sorted({metric, *budgets}))
+    selections, accuracy, costs = enumerate_networks(table, sorted({metric, *budgets}))
     feasible = np.ones(len(accuracy), dtype=bool)
     for name, limit in budgets.items():
         feasible &= costs[name] <= limit
+    chosen = selections[feasible]
+
+    def magnitude(per_slot: tuple[np.ndarray, ...], offset: float) -> np.ndarray:
+        return abs(offset) + sum(np.abs(per_slot[i])[chosen[:, i]] for i in range(len(table.slots)))
+
     cost, acc = costs[metric][feasible], accuracy[feasible]
-    keep = non_dominated(cost, acc, float(np.ptp(acc)) if len(acc) else 1.0, cost_tolerance(cost))
+    keep = non_dominated(cost, acc, magnitude(table.costs[metric], table.cost_offsets.get(metric, 0.0)),
+                         magnitude(table.accuracy, table.accuracy_offset))
     return [(float(cost[k]), float(acc[k])) for k in keep]

@@ -18,9 +18,13 @@ import numpy as np
 from solvers.additive_mip import NO_CAP, STEP, create_model, solve_exactly
 from solvers.highs import new_solver
 from solvers.lagrangian_core import CoreSolver
-from solvers.merge_front import merge_front
-from solvers.pruning import prune_dominated
+from solvers.merge_front import COST_TIE, merge_front
+from solvers.pruning import prune_dominated, within_caps
 from solvers.table import BlockTable
+
+# A sweep re-builds its model on the candidates that still fit once the cap has fallen this far below the
+# model's cost scale: the STEP between points is relative to that scale (costs spanning 1e-6 to 1e300).
+RESCALE = 1e3
 
 # Tables without structural rules and with at least this many candidates (all slots together) are solved
 # by cores: below it one whole-table model is as fast (tens of milliseconds per step).
@@ -122,7 +126,7 @@ def pareto_front(
     check_budgets(table, budgets)
     if metric not in table.costs:
         raise ValueError(f"unknown cost {metric!r}; the table has {sorted(table.costs)}")
-    table = prune_dominated(table, sorted({metric, *budgets}))
+    table = _fitting(prune_dominated(table, sorted({metric, *budgets})), budgets)
     merged = None if budgets else merge_front(table, metric)
     if merged is not None:  # exact and complete without a MIP; the sweep's truncation keeps the top
         return [_point_of(table, selection, metric) for selection, _, _ in merged[-max_points:]]
@@ -130,11 +134,32 @@ def pareto_front(
     points: list[ParetoPoint] = []
     cap = math.inf
     while len(points) < max_points and (selection := sweep.step(cap)) is not None:
-        points.append(_point_of(table, selection, metric))
+        point = _point_of(sweep.table, selection, metric)
+        if not points or points[-1].cost - point.cost > COST_TIE * max(abs(point.cost), abs(points[-1].cost)):
+            points.append(point)  # else its cost ties the more accurate point before it (far below the scale)
         cap = sweep.scaled_cost(selection) - STEP
+        if sweep.cost_term.scale > RESCALE * (point.cost - table.min_cost(metric)):
+            narrowed = within_caps(table, {**budgets, metric: point.cost})
+            if narrowed is not None and _size(narrowed) < _size(sweep.table):
+                sweep = _sweep(narrowed, metric, budgets)
+                # below the point by more than a tie (costs this close are one cost, as in the merge), which
+                # also clears the rounding of ``to_scaled`` on costs far above the scale
+                cap = sweep.cost_term.to_scaled(point.cost - COST_TIE * abs(point.cost)) - STEP
     if not points:
         raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))
     return sorted(points, key=lambda p: p.cost)
+
+
+def _size(table: BlockTable) -> int:
+    return sum(len(names) for names in table.choices)
+
+
+def _fitting(table: BlockTable, budgets: dict[str, float]) -> BlockTable:
+    """``table`` without the candidates no network within ``budgets`` can use (see ``within_caps``)."""
+    fitting = within_caps(table, budgets) if budgets else table
+    if fitting is None:
+        raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))
+    return fitting
 
 
 def spread_front(table: BlockTable, metric: str, budgets: dict[str, float] | None = None,
@@ -147,7 +172,7 @@ def spread_front(table: BlockTable, metric: str, budgets: dict[str, float] | Non
     """
     budgets = dict(budgets or {})
     check_budgets(table, budgets)
-    table = prune_dominated(table, sorted({metric, *budgets}))
+    table = _fitting(prune_dominated(table, sorted({metric, *budgets})), budgets)
     sweep = _sweep(table, metric, budgets)
     top = sweep.step()
     if top is None:
@@ -167,7 +192,7 @@ def best_within_budgets(table: BlockTable, budgets: dict[str, float]) -> ParetoP
     """The network of highest predicted accuracy within every budget (cheapest first among ties)."""
     check_budgets(table, budgets)
     metric = next(iter(budgets), None) or next(iter(table.costs))
-    table = prune_dominated(table, sorted({metric, *budgets}))
+    table = _fitting(prune_dominated(table, sorted({metric, *budgets})), budgets)
     selection = _sweep(table, metric, budgets).step()
     if selection is None:
         raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))

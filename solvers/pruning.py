@@ -30,6 +30,11 @@ def prune_dominated(table: BlockTable, metrics: list[str]) -> BlockTable:
     if table.rules:
         return table
     masks = [keep_mask(table.accuracy[i], [table.costs[m][i] for m in metrics]) for i in range(len(table.slots))]
+    return subset(table, masks)
+
+
+def subset(table: BlockTable, masks: list[np.ndarray]) -> BlockTable:
+    """``table`` with only the candidates whose mask is True (rules kept: they refer to slots and names)."""
     if all(mask.all() for mask in masks):
         return table
     return BlockTable(
@@ -41,4 +46,34 @@ def prune_dominated(table: BlockTable, metrics: list[str]) -> BlockTable:
         costs={m: tuple(c[mask] for c, mask in zip(per_slot, masks, strict=True))
                for m, per_slot in table.costs.items()},
         cost_offsets=table.cost_offsets,
+        rules=table.rules,
     )
+
+
+def within_caps(table: BlockTable, caps: dict[str, float]) -> BlockTable | None:
+    """``table`` without the candidates that no network within ``caps`` can use: a candidate whose cost plus
+    the cheapest of every other slot exceeds a cap (``None`` when a slot keeps none: nothing fits).
+
+    Exact, rules or not. It keeps a model's costs on the scale of its caps: a block costing 1e12 (a device
+    without the operator) next to blocks costing 0.1 is dropped for a cap of 2, instead of setting the
+    scale the solver's tolerances are relative to."""
+    masks = [np.ones(len(names), dtype=bool) for names in table.choices]
+    changed = True
+    while changed:  # dropping a slot's cheapest candidate for one metric raises the others' floors
+        changed = False
+        for metric, cap in caps.items():
+            per_slot = [c[mask] for c, mask in zip(table.costs[metric], masks, strict=True)]
+            if any(len(c) == 0 for c in per_slot):
+                return None
+            mins = np.array([float(c.min()) for c in per_slot])
+            rest = np.r_[0.0, np.cumsum(mins)[:-1]] + np.r_[np.cumsum(mins[::-1])[::-1][1:], 0.0]
+            offset = table.cost_offsets.get(metric, 0.0)
+            for i, costs in enumerate(table.costs[metric]):
+                total = offset + rest[i] + costs
+                fits = total <= cap + 1e-9 * max(abs(cap), 1e-300) + 1e-9 * np.abs(total)
+                if (masks[i] & ~fits).any():
+                    masks[i] = masks[i] & fits
+                    changed = True
+    if any(not mask.any() for mask in masks):
+        return None
+    return subset(table, masks)

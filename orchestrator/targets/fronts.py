@@ -123,7 +123,7 @@ def best_for_budget(points: list[dict], budget: float) -> dict | None:
     lo, hi = 0, len(points)
     while lo < hi:  # the last point with cost <= budget; along a front accuracy grows with cost
         mid = (lo + hi) // 2
-        if points[mid]["cost"] <= budget + 1e-12:
+        if points[mid]["cost"] <= budget + 1e-12 * abs(budget):  # relative: costs span 1e-6 to 1e300
             lo = mid + 1
         else:
             hi = mid

@@ -161,3 +161,32 @@ def test_fronts_show_and_switch_cli(home, tmp_path):
     corrected = json.loads(run_cli(home, "switch", "edge", "--budget", str(budget), "--measured", "1.1",
                                    "--predicted", "1.0", "--json").stdout)
     assert corrected["solved"] and corrected["target_version"] != switched["target_version"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_switch_answers_are_exact_with_costs_from_1e_minus_6_to_1e300(tmp_path, seed):
+    """A registered library whose latencies span 1e-6 to 1e300 (sentinels of a device without an operator):
+    every budget's answer, from the stored front, is the best network by enumeration."""
+    import itertools
+    import math
+
+    rng = np.random.default_rng(seed)
+    lib = library(3, 4, seed)
+    for layer in lib["layers"]:
+        for variant in layer["variants"]:
+            exponent = rng.uniform(-6, 300) if rng.random() < 0.3 else rng.uniform(-1, 1)
+            variant["stats"]["latency_ms"] = float(10.0 ** exponent)
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps(lib))
+    store = PerformanceStore(f"sqlite:///{tmp_path}/perf.db")
+    registry.register(store, "wide", path, update=False)
+    base = library_accuracy(registry.find(store, "wide"))
+    networks = [(math.fsum(v["stats"]["latency_ms"] for v in chosen),
+                 -math.fsum(v["metrics"]["kl_div"] for v in chosen))
+                for chosen in itertools.product(*(layer["variants"] for layer in lib["layers"]))]
+    for cost, _ in networks[:: max(1, len(networks) // 12)]:
+        for budget in (cost, cost * 1.5):
+            best = max(a for c, a in networks if c <= budget)
+            answer = switching.switch(store, base, "wide", budget, CAP)
+            assert answer.point is not None and answer.point["cost"] <= budget * (1 + 1e-9)
+            assert answer.point["predicted_accuracy"] == pytest.approx(best, rel=1e-9, abs=1e-9), budget
