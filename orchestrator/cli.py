@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     from orchestrator.config import ConfigSource, load_settings
 
     try:
+        if args.command in SOLVING_COMMANDS:
+            from solvers.highs import time_limit
+
+            time_limit()  # a bad BLOCKNAS_SOLVER_TIME_LIMIT is refused before any work
         if args.command == "bench":
             return _bench(args)
         if args.command == "targets" and args.name and "=" in args.name:  # an override, not a name
@@ -250,7 +254,9 @@ BAD_INPUT_ERRORS = {
     "orchestrator.bench.nb201.BenchConfigError", "workers.tabular.TabularDataError",
     "orchestrator.targets.files.TargetFileError", "orchestrator.targets.registry.TargetRegistryError",
     "orchestrator.targets.fronts.TargetMismatchError", "orchestrator.targets.budgets.BudgetError",
+    "solvers.highs.SolverSettingError",
 }
+SOLVING_COMMANDS = ("run", "solve", "fronts", "switch", "pick", "scheduler", "dashboard", "export-child", "bench")
 RUN_FAILED_ERRORS = {
     "orchestrator.pipeline.run.BlockFailuresError", "orchestrator.pipeline.solve_stage.MissingScoresError",
     "orchestrator.pipeline.cost_stage.MissingCostsError", "orchestrator.storage._store.StorageError",
@@ -391,6 +397,12 @@ def _targets(url: str, args) -> int:
         raise registry.TargetRegistryError(f"`blocknas targets {args.action}` needs a target name")
     if args.action in ("add", "update") and not args.file:
         raise registry.TargetRegistryError(f"`blocknas targets {args.action} {args.name}` needs --file F")
+    data = None
+    if args.action in ("add", "update"):  # checked whole before the store is opened (or created)
+        from orchestrator.targets.budgets import parse_budget
+
+        data = registry.read(args.name, args.file, args.metric, args.objective,
+                             dict(parse_budget(b) for b in args.budget))
     store = PerformanceStore(url)
     if args.action == "list":
         out = [registry.describe(e) for e in store.registered_targets()]
@@ -404,10 +416,7 @@ def _targets(url: str, args) -> int:
         out = {"name": args.name, "removed_version": registry.remove(store, args.name)}
         text = f"removed {args.name} (version {out['removed_version']}; its versions stay for provenance)"
     else:
-        from orchestrator.targets.budgets import parse_budget
-
-        out = registry.register(store, args.name, args.file, update=args.action == "update", metric=args.metric,
-                                objective=args.objective, budgets=dict(parse_budget(b) for b in args.budget))
+        out = registry.put(store, args.name, data, update=args.action == "update")
         verb = "added" if args.action == "add" else ("updated" if out["changed"] else "unchanged")
         text = f"{verb} {args.name}: version {out['version']} ({out['kind']}, {', '.join(out['metrics'])}, " \
                f"from {out['source']})"
@@ -431,7 +440,7 @@ def _shown_front(store, settings, full, name: str):
 
     try:
         base, entry = _prepared(store, settings, full, name)
-    except registry.TargetRegistryError:
+    except registry.TargetNotFoundError:
         own = [t.name for t in settings.targets]
         if name not in own:
             raise registry.TargetRegistryError(

@@ -154,6 +154,10 @@ class SolverSettings:
         if predictor not in PREDICTOR_REGISTRY and not looks_like_import_path(str(predictor)):
             raise ConfigError(f"solver.predictor must be one of {PREDICTORS}{did_you_mean(predictor, PREDICTORS)}, "
                               f"got {predictor!r}")
+        try:  # an import path is resolved now: not after every block was trained
+            PREDICTOR_REGISTRY.get(predictor, "solver.predictor")
+        except RegistryError as exc:
+            raise ConfigError(str(exc)) from None
         return cls(budgets, max_points, predictor)
 
 
@@ -447,22 +451,42 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
 
 
 SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword", "token", "access_token", "secret", "api_key"}
+SECRET_KEY_PARTS = ("pass", "pwd", "secret", "token", "api_key", "apikey", "credential")
+
+
+def _secret_key(key: str) -> bool:
+    key = key.lower()
+    return key in SECRET_QUERY_KEYS or any(part in key for part in SECRET_KEY_PARTS)
+
+
+def redacted(value: str) -> str:
+    """``value`` safe to print whatever its shape: anything before an ``@`` of the address and every
+    secret-looking query value replaced by ``***`` (also where the URL is malformed)."""
+    from urllib.parse import parse_qsl
+
+    base, sep, query = str(value).partition("?")
+    scheme, colon_slashes, rest = base.rpartition("://") if "://" in base else ("", "", base)
+    if "@" in rest.split("/", 1)[0] or ("@" in rest and "/" not in rest):
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    pairs = parse_qsl(query, keep_blank_values=True)
+    query = "&".join(f"{k}={'***' if _secret_key(k) else v}" for k, v in pairs) if pairs else query
+    return f"{scheme}{colon_slashes}{rest}{sep}{query}"[:200]
 
 
 def _url(value, key: str, hint: str = "") -> str:
-    """A URL that holds no secret: no password before the host, none in the query string."""
-    from urllib.parse import parse_qsl, urlsplit
+    """A URL that holds no secret: no password before the host, none in the query string (any case)."""
+    from urllib.parse import parse_qsl
 
     value = str(value)
-    if "://" not in value and not value.startswith(("sqlite:", "file:")):
-        raise ConfigError(f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., "
-                          f"got {value[:200]!r}")
-    parts = urlsplit(value)
-    secrets = sorted({k for k, _ in parse_qsl(parts.query)} & SECRET_QUERY_KEYS)
-    if secrets or ":" in parts.netloc.rpartition("@")[0]:
+    address = value.split("://", 1)[-1].split("/", 1)[0]
+    secrets = sorted({k for k, _ in parse_qsl(value.partition("?")[2]) if _secret_key(k)})
+    if secrets or ":" in address.rpartition("@")[0]:
         where = f"the query parameter {secrets[0]!r}" if secrets else "a password before the host"
         raise ConfigError(f"{key} must not contain a secret (it has {where}), since URLs are logged and stored; "
                           f"{hint or 'pass it through the environment'}")
+    if "://" not in value and not value.startswith(("sqlite:", "file:")):
+        raise ConfigError(f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., "
+                          f"got {redacted(value)!r}")
     return value
 
 
@@ -474,8 +498,9 @@ def _storage_url(value) -> str:
     try:
         parsed = make_url(url)
         backend = parsed.get_backend_name()
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy's ArgumentError and friends: all mean a malformed URL
-        raise ConfigError(f"storage.url is not a database URL: {exc}") from None
+    except Exception:  # noqa: BLE001 - SQLAlchemy's ArgumentError and friends: all mean a malformed URL
+        raise ConfigError(f"storage.url is not a database URL: {redacted(url)!r}; use sqlite:///PATH or "
+                          "postgresql+psycopg://USER@HOST:PORT/DB") from None
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(f"storage.url: {backend} is not supported; use sqlite:///PATH (embedded) or "
                           "postgresql+psycopg://USER@HOST:PORT/DB (clusters)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -39,6 +40,10 @@ class SolverTimeLimitError(RuntimeError):
     """A MIP did not finish within the time limit; nothing was returned from it."""
 
 
+class SolverSettingError(ValueError):
+    """``BLOCKNAS_SOLVER_TIME_LIMIT`` is not a number of seconds."""
+
+
 def time_limit() -> float:
     value = os.environ.get(TIME_LIMIT_ENV)
     if not value:
@@ -46,9 +51,10 @@ def time_limit() -> float:
     try:
         seconds = float(value)
     except ValueError:
-        raise ValueError(f"{TIME_LIMIT_ENV} must be a number of seconds, got {value!r}") from None
-    if not seconds > 0:
-        raise ValueError(f"{TIME_LIMIT_ENV} must be > 0 seconds, got {value!r}")
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise SolverSettingError(f"{TIME_LIMIT_ENV} must be a number of seconds > 0, got {value!r}; unset it for "
+                                 f"the default {TIME_LIMIT_S:g} s")
     return seconds
 
 

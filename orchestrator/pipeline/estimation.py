@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workers.registry import Registry, did_you_mean, looks_like_import_path
+from workers.registry import Registry, RegistryError, did_you_mean, looks_like_import_path
 
 if TYPE_CHECKING:
     from solvers.fractional import FractionalAccuracy
@@ -48,6 +48,10 @@ class EstimatorSettings:
         if self.kind not in ESTIMATOR_REGISTRY and not looks_like_import_path(self.kind):
             raise ValueError(f"estimator must be one of {tuple(ESTIMATORS)}{did_you_mean(self.kind, ESTIMATORS)} "
                              f"or an import path, got {self.kind!r}")
+        try:  # an import path is resolved now, before anything is written, not when the first plan needs it
+            ESTIMATOR_REGISTRY.get(self.kind)
+        except RegistryError as exc:
+            raise ValueError(f"estimator: {exc}") from None
         if not 0 < self.sample_fraction <= 1:
             raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
 

@@ -405,7 +405,12 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
                 if not isinstance(variant, dict) or not variant.get("name"):
                     raise TargetFileError(path, f"layers[{i}].variants[{j}]: expected a name and stats")
                 variants[str(variant["name"])] = variant
-            layers[str(layer.get("name") or f"layer_{i}")] = variants
+            if not layer.get("name"):
+                raise TargetFileError(path, f"layers[{i}] has no name: give every layer the name the space uses "
+                                            "for its slot (a position would silently match another slot)")
+            if str(layer["name"]) in layers:
+                raise TargetFileError(path, f"layers[{i}]: layer {layer['name']!r} is given twice")
+            layers[str(layer["name"])] = variants
         budgets_in = data.get("budgets") or {}
         if not isinstance(budgets_in, dict):
             raise TargetFileError(path, "budgets: expected {metric: limit}")
@@ -429,9 +434,9 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
                         _put(path, costs, str(name), str(slot), str(block), number, None)
                     else:
                         scores.setdefault(str(name), {}).setdefault(str(slot), {})[str(block)] = number
-    _check_complete(path, costs)
-    if scores:
-        _check_complete(path, {name: {FIXED: 0.0, "blocks": per_slot} for name, per_slot in scores.items()})
+    # Scores and stats checked together: a variant without metrics would silently drop out of every front.
+    _check_complete(path, {**{f"stats.{m}": t for m, t in costs.items()},
+                           **{f"metrics.{m}": {FIXED: 0.0, "blocks": b} for m, b in scores.items()}})
     metrics = sorted(costs, key=lambda m: LIBRARY_METRIC_ORDER.index(m) if m in LIBRARY_METRIC_ORDER else 99)
     budgets = {library_name(path, m, metrics, "stats"): _number(path, v, f"budgets.{m}")
                for m, v in budgets_in.items()}

@@ -8,6 +8,7 @@ registered version as it was.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from orchestrator.targets.files import TargetData, TargetFileError, library_name
 
 class TargetRegistryError(LookupError):
     """A registry operation named a target that is missing (or already there); nothing changed."""
+
+
+class TargetNotFoundError(TargetRegistryError):
+    """No target of that name is registered."""
 
 
 def version_of(definition: dict) -> str:
@@ -33,16 +38,33 @@ def register(store: PerformanceStore, name: str, file: str | Path, update: bool,
     ``metric``: the front's metric (default: the file's first); ``objective``: the library score solved for
     (default: ``kl_div`` or the first); ``budgets``: limits or ``[min, max]`` ranges joining the file's.
     Names may be Puzzle's dotted paths. They are part of the definition, so of the version."""
+    return put(store, name, read(name, file, metric, objective, budgets), update)
+
+
+def read(name: str, file: str | Path, metric: str | None = None, objective: str | None = None,
+         budgets: dict | None = None) -> TargetData:
+    """The target ``register`` would store, parsed and checked whole, without touching any store."""
     if not name or len(name) > 100 or not name.replace("_", "").replace("-", "").isalnum():
         raise TargetRegistryError(f"target name {name!r}: use letters, digits, '-' and '_' (at most 100)")
-    data = _chosen(read_target_file(file), Path(file), metric, objective, budgets or {})
-    version = version_of(data.as_json())
-    try:
-        previous = store.put_target(name, version, data.kind, data.as_json(), exists=update)
-    except LookupError as exc:
-        raise TargetRegistryError(str(exc)) from exc
+    return _chosen(read_target_file(file), Path(file), metric, objective, budgets or {})
+
+
+def put(store: PerformanceStore, name: str, data: TargetData, update: bool) -> dict:
+    """Store a target ``read`` returned as ``name``'s current version."""
+    version, previous = store_definition(store, name, data.kind, data.as_json(), update)
     return {"name": name, "version": version, "previous_version": previous, "changed": previous != version,
             "kind": data.kind, "metrics": list(data.metrics), "source": data.source}
+
+
+def store_definition(store: PerformanceStore, name: str, kind: str, definition: dict, update: bool
+                     ) -> tuple[str, str | None]:
+    """(version, previous version): every version is stored through here, its costs checked finite first."""
+    _check_costs(name, "the new version", definition)
+    version = version_of(definition)
+    try:
+        return version, store.put_target(name, version, kind, definition, exists=update)
+    except LookupError as exc:
+        raise TargetRegistryError(str(exc)) from exc
 
 
 def _chosen(data: TargetData, path: Path, metric: str | None, objective: str | None, budgets: dict) -> TargetData:
@@ -78,8 +100,9 @@ def describe(entry: RegisteredTarget, full: bool = False) -> dict:
 def find(store: PerformanceStore, name: str) -> RegisteredTarget:
     for entry in store.registered_targets():
         if entry.name == name:
+            _check_stored(entry)
             return entry
-    raise TargetRegistryError(f"no hardware target named {name!r}; `blocknas targets list` shows them")
+    raise TargetNotFoundError(f"no hardware target named {name!r}; `blocknas targets list` shows them")
 
 
 def remove(store: PerformanceStore, name: str) -> str:
@@ -87,3 +110,18 @@ def remove(store: PerformanceStore, name: str) -> str:
         return store.remove_target(name)
     except LookupError as exc:
         raise TargetRegistryError(str(exc)) from exc
+
+
+def _check_stored(entry: RegisteredTarget) -> None:
+    """A stored version whose costs are not all finite (written before blocknas refused them, or by hand) is
+    named as such, never solved: ``targets update`` registers good ones as a new version."""
+    _check_costs(entry.name, f"version {entry.version}", entry.definition)
+
+
+def _check_costs(name: str, which: str, definition: dict) -> None:
+    for metric, table in (definition.get("costs") or {}).items():
+        values = [table.get("fixed", 0.0), *(v for b in table["blocks"].values() for v in b.values())]
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+            raise TargetRegistryError(
+                f"target {name!r}: {which} has non-finite {metric} costs; nothing is solved or stored with "
+                f"them: register finite ones with `blocknas targets update {name} --file F`")

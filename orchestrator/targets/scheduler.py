@@ -8,7 +8,8 @@ Two APScheduler jobs, neither ever training anything:
 A front is solved only when no front is stored for the same (block table, target version, budgets), so
 the same inputs are never solved twice, even across scheduler restarts. Each re-search is logged as an
 MLflow run. A failing check (the database restarting, a target that does not cover the space) is logged
-and retried at the next tick; SIGTERM or SIGINT stops the scheduler cleanly.
+and retried at the next tick; one target failing never stops the others' re-solves. SIGTERM or SIGINT
+stops the scheduler cleanly.
 """
 
 from __future__ import annotations
@@ -97,8 +98,14 @@ class TargetScheduler:
                 started = time.perf_counter()
                 base, ready = prepare(self.store, entry, self.settings)
                 result = solve_target(self.store, base, ready, self.settings.solver.max_points)
-            except (TargetMismatchError, MissingScoresError) as exc:
+            except (TargetMismatchError, MissingScoresError, registry.TargetRegistryError) as exc:
                 log.error("%s: %s", entry.name, exc)
+                continue
+            except StorageError:
+                raise  # the store itself: nothing else can be checked either; the tick retries
+            except Exception:  # noqa: BLE001 - one target's failure never stops the others' re-solves
+                log.exception("%s: re-solving version %s failed; the other targets go on", entry.name,
+                              entry.version)
                 continue
             if result.solved:
                 seconds = time.perf_counter() - started

@@ -30,7 +30,7 @@ from orchestrator.targets.fronts import (
     target_key,
     with_target,
 )
-from orchestrator.targets.registry import TargetRegistryError, find, version_of
+from orchestrator.targets.registry import TargetRegistryError, find, store_definition
 from solvers import InfeasibleBudgetError, best_within_budgets
 
 
@@ -151,8 +151,15 @@ def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: f
     table = definition["costs"][metric]
     rescaled = {FIXED: table[FIXED] * scale,
                 "blocks": {s: {b: v * scale for b, v in blocks.items()} for s, blocks in table["blocks"].items()}}
+    before = [table[FIXED], *(v for blocks in table["blocks"].values() for v in blocks.values())]
+    after = [rescaled[FIXED], *(v for blocks in rescaled["blocks"].values() for v in blocks.values())]
+    lost = [a for a, b in zip(after, before, strict=True) if not math.isfinite(a) or (a == 0) != (b == 0)]
+    if not 0 < scale < math.inf or lost:
+        raise TargetRegistryError(
+            f"correcting {name} by measured {measured:g} / predicted {predicted:g} = x{scale:.6g} would make "
+            f"{metric} costs {'infinite' if not math.isfinite(scale) or math.inf in map(abs, lost) else 'zero'}; "
+            "check that both numbers are the running network's, in the same unit; nothing was stored")
     corrected = {**definition, "costs": {**definition["costs"], metric: rescaled},
                  "source": f"corrected from {entry.version} by x{scale:.6g}"}
-    version = version_of(corrected)
-    store.put_target(name, version, entry.kind, corrected, exists=True)
+    version, _ = store_definition(store, name, entry.kind, corrected, update=True)
     return switch(store, base, name, budget, max_points, replace(entry, version=version, definition=corrected))

@@ -1,0 +1,132 @@
+"""Bad input is refused before any work or write, with exit 2 and a message that names the problem (and never
+a secret); a bad target never stops the scheduler's work on the others. The cases of a fault and bad-input
+probe, and a few more of the same kinds."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from orchestrator.config import load_settings
+from orchestrator.storage import PerformanceStore
+from orchestrator.targets import registry
+from orchestrator.targets.fronts import LIBRARY
+from orchestrator.targets.scheduler import SchedulerSettings, TargetScheduler
+from tests.conftest import run_cli
+from tests.orchestrator.test_switching import library
+
+
+@pytest.fixture
+def edge(home, tmp_path):
+    path = tmp_path / "lib.json"
+    path.write_text(json.dumps(library(4, 3, seed=1)))
+    assert run_cli(home, "targets", "add", "edge", "--file", str(path)).returncode == 0
+    return json.loads(run_cli(home, "targets", "show", "edge", "--json").stdout)
+
+
+@pytest.mark.parametrize(("measured", "predicted", "word"), [("1e300", "1e-300", "infinite"),
+                                                             ("1e-300", "1e300", "zero")])
+def test_a_correction_that_would_make_costs_infinite_or_zero_is_refused_and_stores_nothing(
+        home, edge, measured, predicted, word):
+    result = run_cli(home, "switch", "edge", "--budget", "2", "--measured", measured, "--predicted", predicted)
+    assert result.returncode == 2 and word in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert json.loads(run_cli(home, "targets", "show", "edge", "--json").stdout) == edge
+    assert run_cli(home, "fronts", "show", "edge").returncode == 0
+
+
+def _bad_version(store: PerformanceStore, name: str) -> None:
+    """A version with infinite costs, as blocknas stored them before it refused them."""
+    good = registry.find(store, "edge").definition
+    costs = json.loads(json.dumps(good["costs"]))
+    first = next(iter(costs.values()))
+    slot = next(iter(first["blocks"]))
+    first["blocks"][slot] = {b: float("inf") for b in first["blocks"][slot]}
+    store.put_target(name, "broken0", "table", {**good, "costs": costs}, exists=False)
+
+
+def test_a_stored_version_with_infinite_costs_is_named_and_the_scheduler_re_solves_the_others(home, edge, caplog):
+    url = f"sqlite:///{home}/.blocknas/perf.db"
+    store = PerformanceStore(url)
+    _bad_version(store, "aaa_broken")  # listed before edge
+    shown = run_cli(home, "fronts", "show", "aaa_broken")
+    assert shown.returncode == 2 and "non-finite latency_ms costs" in shown.stderr, shown.stderr
+    assert "Traceback" not in shown.stderr
+    switched = run_cli(home, "switch", "aaa_broken", "--budget", "3")
+    assert switched.returncode == 2 and "targets update aaa_broken" in switched.stderr, switched.stderr
+
+    settings = load_settings([f"storage.url={url}"], check_space=False)
+    scheduler = TargetScheduler(settings, SchedulerSettings())
+    with caplog.at_level(logging.ERROR, logger="blocknas.scheduler"):
+        assert scheduler.check_once() == 1  # edge's front, though aaa_broken fails first
+    assert any("aaa_broken" in r.getMessage() for r in caplog.records)
+    assert store.latest_front(LIBRARY, "edge") is not None
+
+
+def _store_files(home) -> list[str]:
+    return sorted(p.name for p in (home / ".blocknas").glob("*")) if (home / ".blocknas").exists() else []
+
+
+@pytest.mark.parametrize("override", ["solver.predictor=nosuchpkg.mod:fn", "scorer.estimator=nosuchpkg.mod:fn",
+                                      "solver.predictor=json:no_such_function"])
+def test_an_import_path_that_does_not_resolve_is_refused_before_any_work(home, override):
+    result = run_cli(home, "run", "experiment=smoke", override, "--no-progress")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "nosuchpkg" in result.stderr or "no_such_function" in result.stderr
+    assert _store_files(home) == [] and not (home / "outputs").exists()  # no store, no MLflow, no output
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "abc", "0", "inf"])
+def test_a_bad_solver_time_limit_is_refused_before_any_work(home, monkeypatch, value):
+    monkeypatch.setenv("BLOCKNAS_SOLVER_TIME_LIMIT", value)
+    for command in (("solve", "experiment=smoke"), ("switch", "edge", "--budget", "1"), ("fronts", "show", "x")):
+        result = run_cli(home, *command)
+        assert result.returncode == 2 and "BLOCKNAS_SOLVER_TIME_LIMIT must be a number of seconds" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert _store_files(home) == []
+
+
+@pytest.mark.parametrize(("library_json", "problem"), [
+    ({"layer_0": {"a": {"stats": {"latency_ms": 1}, "metrics": {"kl_div": 0.1}}, "b": {"stats": {"latency_ms": 2}}}},
+     "cover different blocks: layer_0:b"),  # a variant without metrics
+    ({"layer_0": {"a": {"stats": {"latency_ms": 1}, "metrics": {"kl_div": 0.1}},
+                  "b": {"stats": {"latency_ms": 2}, "metrics": {"lm_loss": 0.3}}}}, "cover different blocks"),
+    ({"layers": [{"name": "x", "variants": [{"name": "a", "stats": {"latency_ms": 1}}]},
+                 {"variants": [{"name": "a", "stats": {"latency_ms": 1}}]}]}, "layers[1] has no name"),
+    ({"layers": [{"name": "x", "variants": [{"name": "a", "stats": {"latency_ms": 1}}]},
+                 {"name": "x", "variants": [{"name": "a", "stats": {"latency_ms": 1}}]}]}, "given twice"),
+])
+def test_a_library_with_holes_is_refused_naming_the_hole_and_creates_no_store(home, tmp_path, library_json, problem):
+    path = tmp_path / "holes.json"
+    path.write_text(json.dumps(library_json))
+    result = run_cli(home, "targets", "add", "holes", "--file", str(path))
+    assert result.returncode == 2 and problem in result.stderr, result.stderr
+    assert _store_files(home) == []
+
+
+@pytest.mark.parametrize("bad", ["slot,block,metric,value\ns0,skip,latency_ms,-1\n",
+                                 "slot,block,metric,value\ns0,skip,latency_ms,inf\n", "not,a,target\n1,2\n"])
+def test_a_bad_target_file_creates_no_store(home, tmp_path, bad):
+    path = tmp_path / "bad.csv"
+    path.write_text(bad)
+    for action in ("add", "update"):
+        result = run_cli(home, "targets", action, "phone", "--file", str(path))
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert _store_files(home) == []
+
+
+@pytest.mark.parametrize("url", [
+    "postgres:Hunter2SECRET@127.0.0.1/test", "postgresql+psycopg://u:Hunter2SECRET@127.0.0.1/test",
+    "postgresql+psycopg://u@127.0.0.1/test?PASSWORD=Hunter2SECRET",
+    "postgresql+psycopg://u@127.0.0.1/test?sslmode=disable&MyPassWord=Hunter2SECRET",
+    "postgresql+psycopg://u@127.0.0.1/test?Api_Key=Hunter2SECRET", "mysql://u:Hunter2SECRET@h/db",
+])
+def test_a_password_is_never_echoed_whatever_the_urls_shape(home, url):
+    for command in (("blocks",), ("run", "experiment=smoke"), ("targets", "list")):
+        result = run_cli(home, *command, f"storage.url='{url}'")
+        assert result.returncode == 2, result.stderr
+        assert "Hunter2SECRET" not in result.stdout + result.stderr, result.stderr
+    tracking = run_cli(home, "run", "experiment=smoke", f"tracking.uri='{url.replace('postgres', 'http')}'")
+    assert tracking.returncode == 2 and "Hunter2SECRET" not in tracking.stdout + tracking.stderr, tracking.stderr
+    assert _store_files(home) == []
