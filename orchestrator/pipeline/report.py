@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dashboards.units import unit_of
 from orchestrator.config import RunSettings
+from orchestrator.output_files import write_atomically
 from orchestrator.pipeline.cost_stage import TargetCosts
 from orchestrator.pipeline.front_service import point_json
 from orchestrator.pipeline.solve_stage import Fronts
@@ -44,6 +45,8 @@ def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, Target
         "evaluations": evaluations,
         "blocks_trained": blocks_trained,
         "blocks_cached": blocks_cached,
+        # measured by another driver while this one waited for them (the table's leases)
+        "blocks_by_other_drivers": blocks_total - blocks_trained - blocks_cached,
         "store": public_url(settings.storage_url),
         "tracking_uri": settings.tracking.uri,
         "mlflow_run_id": mlflow_run_id,
@@ -70,9 +73,7 @@ def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, Target
 
 
 def write_summary(summary: dict, output_dir: Path) -> Path:
-    path = output_dir / "summary.json"
-    path.write_text(json.dumps(summary, indent=2))
-    return path
+    return write_atomically(output_dir / "summary.json", json.dumps(summary, indent=2))
 
 
 def _fmt(value: float) -> str:

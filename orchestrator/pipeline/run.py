@@ -14,6 +14,7 @@ from orchestrator.config import RunSettings
 from orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
 from orchestrator.hashing import content_hash
+from orchestrator.output_files import write_atomically
 from orchestrator.pipeline.block_views import block_rows, log_block_table
 from orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
 from orchestrator.pipeline.estimation import PREDICTOR_REGISTRY
@@ -134,7 +135,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     )
     out_dir = _output_dir(settings, "run")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(settings.config_yaml)
+    write_atomically(out_dir / "config.yaml", settings.config_yaml)
     status = "FAILED"
     try:
         costs = ensure_costs(store, settings, plan)  # starts Ray only if a measured target is not stored yet
@@ -168,6 +169,8 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         return result
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was stopped, not broken
         status = "KILLED"
+        tracking.best_effort("close the block runs in flight", tracking.close_children, settings.tracking.uri,
+                             experiment_id, parent, "KILLED", "the run was stopped (SIGTERM or Ctrl-C)")
         raise
     finally:
         tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)

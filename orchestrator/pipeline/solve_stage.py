@@ -11,6 +11,7 @@ import numpy as np
 from dashboards.pareto_plot import plot_front
 from orchestrator.config import RunSettings
 from orchestrator.hashing import content_hash
+from orchestrator.output_files import atomic_target, write_atomically
 from orchestrator.pipeline.cost_stage import TargetCosts
 from orchestrator.pipeline.estimation import block_values, flops_accuracy
 from orchestrator.pipeline.front_service import FrontInputs, FrontKey, front_for, point_of, table_hash_of
@@ -169,23 +170,25 @@ def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts, cost
         points = summary["targets"][name]["pareto"]
         payload = {"experiment": settings.name, "target": name, "metric": metric,
                    "target_version": costs[name].version, "budgets": settings.solver.budgets, "pareto": points}
-        json_path = out_dir / f"pareto_{name}.json"
-        json_path.write_text(json.dumps(payload, indent=2))
+        json_path = write_atomically(out_dir / f"pareto_{name}.json", json.dumps(payload, indent=2))
         background = (cloud[1][name].tolist(), cloud[0].tolist()) if cloud else None
         budget = settings.solver.budgets.get(name)
-        png_path = plot_front(
-            out_dir / f"pareto_{name}.png", name, metric, [(p["cost"], p["predicted_accuracy"]) for p in points],
-            background, unit=figures.unit_of(metric), budget=budget,
-            verified=[(v["costs"][name], v["accuracy"]) for v in verified if name in v["costs"]],
-            outside=[bool(p.get("outside_measured")) for p in points])
+        png_path = out_dir / f"pareto_{name}.png"
+        with atomic_target(png_path) as temporary:
+            plot_front(temporary, name, metric, [(p["cost"], p["predicted_accuracy"]) for p in points],
+                       background, unit=figures.unit_of(metric), budget=budget,
+                       verified=[(v["costs"][name], v["accuracy"]) for v in verified if name in v["costs"]],
+                       outside=[bool(p.get("outside_measured")) for p in points])
         paths += [json_path, png_path]
         pages.append(figures.front_figure(name, metric, points, budget=budget, verified=verified, cloud=background))
     table = result.table
     heatmap = figures.heatmap_figure(table.slots, table.choices, table.accuracy,
                                      {n: (costs[n].target.metric, table.costs[n]) for n in result.fronts})
     overview = figures.fronts_figure(summary["targets"], settings.solver.budgets, verified)
-    paths.append(figures.write_html(
-        out_dir / "figures.html", f"{settings.name}: fronts and blocks", [overview, *pages, heatmap],
-        intro=f"config {settings.config_hash[:12]}; hover a point for its architecture and costs; open circles "
-              "are predictions outside the range of the networks measured; diamonds are verified networks."))
-    return paths
+    with atomic_target(out_dir / "figures.html") as temporary:
+        figures.write_html(
+            temporary, f"{settings.name}: fronts and blocks", [overview, *pages, heatmap],
+            intro=f"config {settings.config_hash[:12]}; hover a point for its architecture and costs; open "
+                  "circles are predictions outside the range of the networks measured; diamonds are verified "
+                  "networks.")
+    return [*paths, out_dir / "figures.html"]
