@@ -353,6 +353,11 @@ def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_pa
     runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
                               "tags.`blocknas.kind` = 'run'")
     assert [r.info.status for r in runs] == ["KILLED"]
+    blocks = client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
+                                "tags.`blocknas.kind` = 'block'")
+    # the block runs in flight are closed with the run, not left RUNNING until the next run
+    assert blocks and "RUNNING" not in {r.info.status for r in blocks}, [r.info.status for r in blocks]
+    assert "KILLED" in {r.info.status for r in blocks}
 
 
 def test_sigterm_while_ray_starts_stops_the_run_like_ctrl_c(tmp_path):

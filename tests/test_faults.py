@@ -86,6 +86,11 @@ def test_a_killed_driver_is_resumed_by_the_next_run_which_trains_only_the_rest(h
     client = MlflowClient(f"sqlite:///{home}/.blocknas/mlflow.db")
     for s in after.values():  # every block run holds its table value once, those of the killed driver too
         assert len(client.get_metric_history(s.mlflow_run_id, "value")) == 1, s.block
+    experiment = client.get_experiment_by_name("smoke").experiment_id
+    parents = client.search_runs([experiment], "tags.`blocknas.kind` = 'run'", order_by=["attributes.start_time"])
+    assert [r.info.status for r in parents] == ["FAILED", "FINISHED"]  # the dead driver's, closed by the next
+    assert "died before closing it" in parents[0].data.tags["blocknas.error"]
+    assert "RUNNING" not in {r.info.status for r in client.search_runs([experiment])}
 
 
 def test_two_drivers_started_at_once_train_no_block_twice(home):
@@ -99,6 +104,9 @@ def test_two_drivers_started_at_once_train_no_block_twice(home):
     assert len(scores) == 6 and all(s.status == "done" and s.attempts == 1 for s in scores)
     summaries = [summary_of(r) for r in results]
     assert sum(s["blocks_trained"] for s in summaries) == 6
+    for s in summaries:  # what the driver did not train, it found done or waited for another driver to measure
+        assert s["blocks_trained"] + s["blocks_cached"] + s["blocks_by_other_drivers"] == 6 and \
+            s["blocks_by_other_drivers"] >= 0
     assert summaries[0]["table_hash"] == summaries[1]["table_hash"], "both solved on the same block table"
     for s in scores:
         assert [r.info.status for r in _mlflow_runs(home, s.job_hash)] == ["FINISHED"]
@@ -202,3 +210,34 @@ def test_a_hung_tracking_server_turns_tracking_off_and_the_run_goes_on(home, hea
     summary = summary_of(result)
     assert summary["blocks_trained"] == 6 and summary["mlflow_run_id"] is None
     assert seconds < 300, seconds  # MLflow's own retries of a hung server: 8 x 120 s per call
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MB tmpfs: a real disk that fills up (mounting needs root; the test skips, saying so, without)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({done.stderr.strip()}); run as root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_fails_the_run_cleanly_with_no_truncated_file(home, full_disk):
+    result = run_cli(home, "run", "experiment=smoke", "--no-progress", f"paths.output_dir={full_disk}",
+                     subprocess_=True)
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "no space left on the device" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    written = [p for p in full_disk.rglob("*") if p.is_file()]
+    assert not [p for p in written if ".tmp" in p.name], written  # no temporary file left behind
+    for page in (p for p in written if p.suffix == ".html"):
+        assert page.read_text().rstrip().endswith("</html>"), page  # whole, or not there at all
+    scores = _scores(f"sqlite:///{home}/.blocknas/perf.db")
+    assert len(scores) == 6 and all(s.status == "done" for s in scores)  # the blocks are kept
+    client = MlflowClient(f"sqlite:///{home}/.blocknas/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id], "tags.`blocknas.kind` = 'run'")
+    assert [r.info.status for r in runs] == ["FAILED"]

@@ -38,13 +38,13 @@ def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, 
     from workers.llm.decoder import save_decoder
     from workers.llm.scorer import assemble_child
 
+    check_new_directory(directory, "export-child")  # before any work
     _check_llm(settings, "export-child")
     if not settings.solver.budgets:
         raise ConfigError("export-child saves the best child within budgets: set at least one, e.g. "
                           "solver.budgets.params=60000")
     if not 0 <= global_steps <= 1_000_000:
         raise ConfigError(f"--global-steps must be between 0 and 1000000, got {global_steps}")
-    check_new_directory(directory, "export-child")  # before any work
     table = experiment_table(settings)
     point = best_within_budgets(table, settings.solver.budgets)
     child = assemble_child(settings.space, point.blocks, settings.scorer.settings)

@@ -130,3 +130,46 @@ def test_a_password_is_never_echoed_whatever_the_urls_shape(home, url):
     tracking = run_cli(home, "run", "experiment=smoke", f"tracking.uri='{url.replace('postgres', 'http')}'")
     assert tracking.returncode == 2 and "Hunter2SECRET" not in tracking.stdout + tracking.stderr, tracking.stderr
     assert _store_files(home) == []
+
+
+def test_export_paths_that_cannot_be_written_are_refused_before_any_work(home, tmp_path):
+    existing = tmp_path / "library.json"
+    existing.write_text("keep me")
+    cases = [
+        (("export-library", str(tmp_path)), "is a directory"),
+        (("export-library", str(existing)), "pass --force"),
+        (("export-library", str(existing / "x.json")), "is a file, not a directory"),
+        (("export-library", "/proc/blocknas/library.json"), "cannot write in /proc"),
+        (("export-child", str(existing)), "is a file; name a new directory"),
+        (("export-child", str(existing / "child")), "is a file, not a directory"),
+        (("export-child", "/proc/blocknas-child"), "cannot write in /proc"),
+    ]
+    for args, problem in cases:
+        result = run_cli(home, *args, "experiment=smoke")
+        assert result.returncode == 2 and problem in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert existing.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["library.json"]  # no probe or temporary file left
+
+
+def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary_one(tmp_path):
+    from orchestrator.output_files import OutputError, atomic_target, write_atomically
+
+    path = write_atomically(tmp_path / "summary.json", "old")
+    with pytest.raises(OutputError, match="summary.json"), atomic_target(path) as temporary:
+        temporary.write_text("half")
+        raise OSError(28, "No space left on device")  # what a full disk raises mid-write
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+@pytest.mark.parametrize(("override", "problem"), [
+    ("cluster.num_cpus=100000000", "cluster.num_cpus must be between 1 and"),
+    ("cluster.lease_seconds=0.001", "cluster.lease_seconds must be between 1 and 86400"),
+    ("cluster.max_retries=1000000", "cluster.max_retries must be between 0 and 100"),
+    ("cluster.object_store_mb=100000000", "cluster.object_store_mb must be between 64 and"),
+    ("resources.gpus_per_block=1000", "resources.gpus_per_block must be between 0 and 64"),
+])
+def test_settings_beyond_what_the_machine_or_ray_can_mean_are_refused(home, override, problem):
+    result = run_cli(home, "run", "experiment=smoke", override)
+    assert result.returncode == 2 and problem in result.stderr, result.stderr
+    assert _store_files(home) == []
