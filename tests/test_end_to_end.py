@@ -342,6 +342,10 @@ def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_pa
         commands = {command for _, _, command in sockets}
         assert {"gcs_server", "raylet"} <= commands, sockets  # the local Ray instance is seen
         assert all(ipaddress.ip_address(address).is_loopback for address, _, _ in sockets), sockets
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/.blocknas/mlflow.db")
+        wait_for(lambda: client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
+                                            "tags.`blocknas.kind` = 'block' and attributes.status = 'RUNNING'"),
+                 300, "a block run in flight", proc)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=300)
     finally:
@@ -349,7 +353,6 @@ def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_pa
     err = log.read_text()
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/.blocknas/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
                               "tags.`blocknas.kind` = 'run'")
     assert [r.info.status for r in runs] == ["KILLED"]
