@@ -410,7 +410,7 @@ def _targets(url: str, args) -> int:
                          f"{t['slots']} slots, {t['blocks']} blocks  (updated {t['updated_at']})" for t in out)
         text = text or "no hardware targets registered; `blocknas targets add NAME --file F` adds one"
     elif args.action == "show":
-        out = registry.describe(registry.find(store, args.name), full=True)
+        out = registry.describe(registry.find(store, args.name, usable=False), full=True)
         text = "\n".join(f"{k}: {v}" for k, v in out.items() if k not in ("costs", "scores"))
     elif args.action == "remove":
         out = {"name": args.name, "removed_version": registry.remove(store, args.name)}

@@ -15,6 +15,7 @@ from solvers.additive_mip import create_model, solve_exactly
 from solvers.highs import new_solver
 from solvers.lagrangian_core import CoreSolver
 from solvers.pareto import InfeasibleBudgetError, ParetoPoint, check_budgets, uses_cores
+from solvers.pruning import within_caps
 from solvers.table import BlockTable
 
 
@@ -36,6 +37,15 @@ def solution_pool(
     metric = next(iter(budgets), None) or next(iter(table.costs), None)
     if metric is None:
         raise ValueError("the table has no cost metric")
+    # Candidates no network within the budgets can use are dropped first (a sentinel cost of 1e12 must not
+    # set the scale of the model's budget rows); the networks to exclude are carried over by block name.
+    fitting = within_caps(table, budgets) if budgets else table
+    if fitting is None:
+        raise InfeasibleBudgetError(f"no network satisfies the budgets {budgets}")
+    names = [[table.choices[i][j] for i, j in enumerate(selection)] for selection in exclude]
+    exclude = [tuple(fitting.choices[i].index(n) for i, n in enumerate(blocks)) for blocks in names
+               if all(n in fitting.choices[i] for i, n in enumerate(blocks))]
+    table = fitting
     if uses_cores(table):  # a block library: each solve on a core, the cuts in its LP bound and its MIP
         cores = CoreSolver(table, metric, budgets)
         cut, best = cores.add_cut, cores.most_accurate

@@ -97,10 +97,13 @@ def describe(entry: RegisteredTarget, full: bool = False) -> dict:
     return out
 
 
-def find(store: PerformanceStore, name: str) -> RegisteredTarget:
+def find(store: PerformanceStore, name: str, usable: bool = True) -> RegisteredTarget:
+    """The current version of target ``name``; ``usable``: one whose costs can be solved with (else it is
+    named as broken; ``targets show`` looks at it all the same)."""
     for entry in store.registered_targets():
         if entry.name == name:
-            _check_stored(entry)
+            if usable:
+                _check_stored(entry)
             return entry
     raise TargetNotFoundError(f"no hardware target named {name!r}; `blocknas targets list` shows them")
 

@@ -55,6 +55,7 @@ def test_a_stored_version_with_infinite_costs_is_named_and_the_scheduler_re_solv
     assert "Traceback" not in shown.stderr
     switched = run_cli(home, "switch", "aaa_broken", "--budget", "3")
     assert switched.returncode == 2 and "targets update aaa_broken" in switched.stderr, switched.stderr
+    assert run_cli(home, "targets", "show", "aaa_broken").returncode == 0  # still there to look at
 
     settings = load_settings([f"storage.url={url}"], check_space=False)
     scheduler = TargetScheduler(settings, SchedulerSettings())

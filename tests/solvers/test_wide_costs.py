@@ -119,3 +119,17 @@ def test_a_sentinel_cost_leaves_the_other_networks_on_the_front():
         best = best_within_budgets(broken, {"lat": 1.95})  # mbconv is out: conv+sep or sep+conv, 1.9
         assert (best.cost, best.predicted_accuracy) == pytest.approx((1.9, 0.9)) and "mbconv_k3_e2" not in best.blocks
     assert best_within_budgets(table, {"lat": 1.95}).blocks == ("skip", "mbconv_k3_e2")  # 1.9
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_solution_pools_are_exact_with_costs_from_1e_minus_6_to_1e300(seed):
+    from solvers import solution_pool
+
+    table = wide_table(seed)
+    everything = networks(table)
+    budget = sorted(c for c, _, _ in everything)[len(everything) // 2]
+    within = sorted((a for c, a, _ in everything if c <= budget), reverse=True)
+    pool = solution_pool(table, 3, {"lat": budget})
+    assert len(pool) == min(3, len(within))
+    for point, accuracy in zip(pool, within, strict=False):
+        assert point.cost <= budget * (1 + REL) and not better(accuracy, point.predicted_accuracy)
