@@ -452,6 +452,11 @@ def _shown_front(store, settings, full, name: str):
     return solve_target(store, base, entry, settings.solver.max_points)
 
 
+def _cost_text(cost: float) -> str:
+    """14 characters: 4 decimals, or 6 significant digits for a cost too large for them (a sentinel 1e300)."""
+    return f"{cost:>14.4f}" if abs(cost) < 1e9 else f"{cost:>14.6g}"
+
+
 def _blocks_text(blocks: list[str]) -> str:
     """Block keys on one line (a Puzzle variant's tab-separated sub-blocks joined by single spaces)."""
     return "  ".join(" ".join(b.split()) for b in blocks)
@@ -479,7 +484,7 @@ def _fronts(settings, args, full) -> int:
         text = "\n".join([f"{front.target} (version {front.target_version}) on {front.experiment}: "
                           f"{len(front.points)} points, computed {out['computed_at']}",
                           f"{front.metric:>14}  {'predicted':>10}  blocks"]
-                         + [f"{p['cost']:>14.4f}  {p['predicted_accuracy']:>10.4f}  {_blocks_text(p['blocks'])}"
+                         + [f"{_cost_text(p['cost'])}  {p['predicted_accuracy']:>10.4f}  {_blocks_text(p['blocks'])}"
                             for p in front.points])
     else:
         base, entry = _prepared(store, settings, full, args.target)

@@ -95,12 +95,23 @@ def front_for(store: PerformanceStore, key: FrontKey, metric: str, slots: tuple[
     return SolvedFront(key.stored(store), True)
 
 
+def rounded(values) -> list[float] | float:
+    """``values`` (an array, or one number) rounded to 1e-9, as hashes see them; values beyond 1e15 (a
+    sentinel cost of 1e300) as they are: rounding would overflow to inf, and 1e300 and 2e300 would name the
+    same table."""
+    if isinstance(values, int | float):
+        return round(values, 9) if abs(values) < 1e15 else float(values)
+    values = np.asarray(values, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(np.abs(values) < 1e15, np.round(values, 9), values).tolist()
+
+
 def table_hash_of(table: BlockTable) -> str:
-    """What names a block table in front keys: its choices, values and costs (rounded to 1e-9)."""
+    """What names a block table in front keys: its choices, values and costs (rounded, see ``rounded``)."""
     return content_hash({
         "choices": table.choices,
-        "accuracy": [np.round(a, 9).tolist() for a in table.accuracy],
-        "offset": round(table.accuracy_offset, 9),
-        "costs": {k: [np.round(c, 9).tolist() for c in v] for k, v in table.costs.items()},
-        "cost_offsets": {k: round(v, 9) for k, v in table.cost_offsets.items()},
+        "accuracy": [rounded(a) for a in table.accuracy],
+        "offset": rounded(table.accuracy_offset),
+        "costs": {k: [rounded(c) for c in v] for k, v in table.costs.items()},
+        "cost_offsets": {k: rounded(v) for k, v in table.cost_offsets.items()},
     })

@@ -14,7 +14,7 @@ from orchestrator.hashing import content_hash
 from orchestrator.output_files import atomic_target, write_atomically
 from orchestrator.pipeline.cost_stage import TargetCosts
 from orchestrator.pipeline.estimation import block_values, flops_accuracy
-from orchestrator.pipeline.front_service import FrontInputs, FrontKey, front_for, point_of, table_hash_of
+from orchestrator.pipeline.front_service import FrontInputs, FrontKey, front_for, point_of, rounded, table_hash_of
 from orchestrator.pipeline.planning import Plan
 from orchestrator.storage import BlockScore, PerformanceStore, StoredFront
 from solvers import BlockTable, ParetoPoint, best_within_budgets, enumerate_networks, pareto_front
@@ -103,8 +103,8 @@ def prediction_hash(table: BlockTable, fractional: FractionalAccuracy | None) ->
     """What names a prediction in front keys: the table's hash, and the FLOPs-aware predictor's terms."""
     if fractional is None:
         return table_hash_of(table)
-    return content_hash([table_hash_of(table), [np.round(a, 9).tolist() for a in fractional.numerator],
-                         round(fractional.offset, 9)])
+    return content_hash([table_hash_of(table), [rounded(a) for a in fractional.numerator],
+                         rounded(fractional.offset)])
 
 
 def front_key(settings: RunSettings, prediction: str, costs: dict[str, TargetCosts], target: str) -> FrontKey:

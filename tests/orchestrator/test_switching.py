@@ -190,3 +190,18 @@ def test_switch_answers_are_exact_with_costs_from_1e_minus_6_to_1e300(tmp_path, 
             answer = switching.switch(store, base, "wide", budget, CAP)
             assert answer.point is not None and answer.point["cost"] <= budget * (1 + 1e-9)
             assert answer.point["predicted_accuracy"] == pytest.approx(best, rel=1e-9, abs=1e-9), budget
+
+
+def test_table_hashes_tell_apart_huge_costs_without_overflow():
+    import warnings
+
+    from orchestrator.pipeline.front_service import table_hash_of
+    from solvers import BlockTable
+
+    def table(cost: float) -> BlockTable:
+        return BlockTable(("s0",), (("a", "b"),), (np.array([0.1, 0.2]),), costs={"lat": (np.array([0.5, cost]),)})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow in rounding 1e300 to 9 decimals was a warning
+        hashes = {table_hash_of(table(c)) for c in (1e300, 2e300, 1.7e308, 0.7, 0.7 + 1e-12)}
+    assert len(hashes) == 4  # 0.7 and 0.7 + 1e-12 round to one table; the huge costs stay apart
