@@ -500,7 +500,8 @@ def _fronts(settings, args, full) -> int:
             raise InfeasibleBudgetError(result.infeasible)
         out = result.as_json()
         text = (f"{args.target} within {result.metric} <= {args.budget:g}: {_blocks_text(result.point['blocks'])} "
-                f"(predicted {result.point['predicted_accuracy']:.4f}, {result.metric} {_cost_text(result.point['cost']).strip()})")
+                f"(predicted {result.point['predicted_accuracy']:.4f}, "
+                f"{result.metric} {_cost_text(result.point['cost']).strip()})")
     print(json.dumps(out, indent=2, default=str) if args.json else text)
     return EXIT_OK
 
