@@ -70,7 +70,7 @@ def within_caps(table: BlockTable, caps: dict[str, float]) -> BlockTable | None:
             offset = table.cost_offsets.get(metric, 0.0)
             for i, costs in enumerate(table.costs[metric]):
                 total = offset + rest[i] + costs
-                fits = total <= cap + 1e-9 * max(abs(cap), 1e-300) + 1e-9 * np.abs(total)
+                fits = total <= cap + 1e-9 * (abs(cap) + np.abs(total))  # rounding never drops a fitting one
                 if (masks[i] & ~fits).any():
                     masks[i] = masks[i] & fits
                     changed = True

@@ -58,8 +58,14 @@ def test_a_run_imports_nothing_from_the_working_directory(tmp_path):
     env.pop("PYTHONPATH", None)
     blocknas = Path(sys.executable).with_name("blocknas")  # the console script a user runs
     for experiment in ("smoke", "nb201"):  # Ray workers training; the NAS-Bench-201 tables
-        result = subprocess.run([str(blocknas), "run", f"experiment={experiment}", "--no-progress"], cwd=project,
-                                env=env, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [str(blocknas), "run", f"experiment={experiment}", "--no-progress"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         assert summary_of(result)["blocks_total"] > 0
     assert sorted(p.name for p in ran.iterdir()) == []

@@ -26,10 +26,12 @@ def edge(home, tmp_path):
     return json.loads(run_cli(home, "targets", "show", "edge", "--json").stdout)
 
 
-@pytest.mark.parametrize(("measured", "predicted", "word"), [("1e300", "1e-300", "infinite"),
-                                                             ("1e-300", "1e300", "zero")])
+@pytest.mark.parametrize(
+    ("measured", "predicted", "word"), [("1e300", "1e-300", "infinite"), ("1e-300", "1e300", "zero")]
+)
 def test_a_correction_that_would_make_costs_infinite_or_zero_is_refused_and_stores_nothing(
-        home, edge, measured, predicted, word):
+    home, edge, measured, predicted, word
+):
     result = run_cli(home, "switch", "edge", "--budget", "2", "--measured", measured, "--predicted", predicted)
     assert result.returncode == 2 and word in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert json.loads(run_cli(home, "targets", "show", "edge", "--json").stdout) == edge
@@ -69,8 +71,14 @@ def _store_files(home) -> list[str]:
     return sorted(p.name for p in (home / ".blocknas").glob("*")) if (home / ".blocknas").exists() else []
 
 
-@pytest.mark.parametrize("override", ["solver.predictor=nosuchpkg.mod:fn", "scorer.estimator=nosuchpkg.mod:fn",
-                                      "solver.predictor=json:no_such_function"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "solver.predictor=nosuchpkg.mod:fn",
+        "scorer.estimator=nosuchpkg.mod:fn",
+        "solver.predictor=json:no_such_function",
+    ],
+)
 def test_an_import_path_that_does_not_resolve_is_refused_before_any_work(home, override):
     result = run_cli(home, "run", "experiment=smoke", override, "--no-progress")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
@@ -88,16 +96,47 @@ def test_a_bad_solver_time_limit_is_refused_before_any_work(home, monkeypatch, v
     assert _store_files(home) == []
 
 
-@pytest.mark.parametrize(("library_json", "problem"), [
-    ({"layer_0": {"a": {"stats": {"latency_ms": 1}, "metrics": {"kl_div": 0.1}}, "b": {"stats": {"latency_ms": 2}}}},
-     "cover different blocks: layer_0:b"),  # a variant without metrics
-    ({"layer_0": {"a": {"stats": {"latency_ms": 1}, "metrics": {"kl_div": 0.1}},
-                  "b": {"stats": {"latency_ms": 2}, "metrics": {"lm_loss": 0.3}}}}, "cover different blocks"),
-    ({"layers": [{"name": "x", "variants": [{"name": "a", "stats": {"latency_ms": 1}}]},
-                 {"variants": [{"name": "a", "stats": {"latency_ms": 1}}]}]}, "layers[1] has no name"),
-    ({"layers": [{"name": "x", "variants": [{"name": "a", "stats": {"latency_ms": 1}}]},
-                 {"name": "x", "variants": [{"name": "a", "stats": {"latency_ms": 1}}]}]}, "given twice"),
-])
+@pytest.mark.parametrize(
+    ("library_json", "problem"),
+    [
+        (
+            {
+                "layer_0": {
+                    "a": {"stats": {"latency_ms": 1}, "metrics": {"kl_div": 0.1}},
+                    "b": {"stats": {"latency_ms": 2}},
+                }
+            },
+            "cover different blocks: layer_0:b",
+        ),  # a variant without metrics
+        (
+            {
+                "layer_0": {
+                    "a": {"stats": {"latency_ms": 1}, "metrics": {"kl_div": 0.1}},
+                    "b": {"stats": {"latency_ms": 2}, "metrics": {"lm_loss": 0.3}},
+                }
+            },
+            "cover different blocks",
+        ),
+        (
+            {
+                "layers": [
+                    {"name": "x", "variants": [{"name": "a", "stats": {"latency_ms": 1}}]},
+                    {"variants": [{"name": "a", "stats": {"latency_ms": 1}}]},
+                ]
+            },
+            "layers[1] has no name",
+        ),
+        (
+            {
+                "layers": [
+                    {"name": "x", "variants": [{"name": "a", "stats": {"latency_ms": 1}}]},
+                    {"name": "x", "variants": [{"name": "a", "stats": {"latency_ms": 1}}]},
+                ]
+            },
+            "given twice",
+        ),
+    ],
+)
 def test_a_library_with_holes_is_refused_naming_the_hole_and_creates_no_store(home, tmp_path, library_json, problem):
     path = tmp_path / "holes.json"
     path.write_text(json.dumps(library_json))
@@ -106,8 +145,14 @@ def test_a_library_with_holes_is_refused_naming_the_hole_and_creates_no_store(ho
     assert _store_files(home) == []
 
 
-@pytest.mark.parametrize("bad", ["slot,block,metric,value\ns0,skip,latency_ms,-1\n",
-                                 "slot,block,metric,value\ns0,skip,latency_ms,inf\n", "not,a,target\n1,2\n"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "slot,block,metric,value\ns0,skip,latency_ms,-1\n",
+        "slot,block,metric,value\ns0,skip,latency_ms,inf\n",
+        "not,a,target\n1,2\n",
+    ],
+)
 def test_a_bad_target_file_creates_no_store(home, tmp_path, bad):
     path = tmp_path / "bad.csv"
     path.write_text(bad)
@@ -117,12 +162,17 @@ def test_a_bad_target_file_creates_no_store(home, tmp_path, bad):
     assert _store_files(home) == []
 
 
-@pytest.mark.parametrize("url", [
-    "postgres:Hunter2SECRET@127.0.0.1/test", "postgresql+psycopg://u:Hunter2SECRET@127.0.0.1/test",
-    "postgresql+psycopg://u@127.0.0.1/test?PASSWORD=Hunter2SECRET",
-    "postgresql+psycopg://u@127.0.0.1/test?sslmode=disable&MyPassWord=Hunter2SECRET",
-    "postgresql+psycopg://u@127.0.0.1/test?Api_Key=Hunter2SECRET", "mysql://u:Hunter2SECRET@h/db",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres:Hunter2SECRET@127.0.0.1/test",
+        "postgresql+psycopg://u:Hunter2SECRET@127.0.0.1/test",
+        "postgresql+psycopg://u@127.0.0.1/test?PASSWORD=Hunter2SECRET",
+        "postgresql+psycopg://u@127.0.0.1/test?sslmode=disable&MyPassWord=Hunter2SECRET",
+        "postgresql+psycopg://u@127.0.0.1/test?Api_Key=Hunter2SECRET",
+        "mysql://u:Hunter2SECRET@h/db",
+    ],
+)
 def test_a_password_is_never_echoed_whatever_the_urls_shape(home, url):
     for command in (("blocks",), ("run", "experiment=smoke"), ("targets", "list")):
         result = run_cli(home, *command, f"storage.url='{url}'")
@@ -163,13 +213,16 @@ def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary_one(tmp
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 
-@pytest.mark.parametrize(("override", "problem"), [
-    ("cluster.num_cpus=100000000", "cluster.num_cpus must be between 1 and"),
-    ("cluster.lease_seconds=0.001", "cluster.lease_seconds must be between 1 and 86400"),
-    ("cluster.max_retries=1000000", "cluster.max_retries must be between 0 and 100"),
-    ("cluster.object_store_mb=100000000", "cluster.object_store_mb must be between 64 and"),
-    ("resources.gpus_per_block=1000", "resources.gpus_per_block must be between 0 and 64"),
-])
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ("cluster.num_cpus=100000000", "cluster.num_cpus must be between 1 and"),
+        ("cluster.lease_seconds=0.001", "cluster.lease_seconds must be between 1 and 86400"),
+        ("cluster.max_retries=1000000", "cluster.max_retries must be between 0 and 100"),
+        ("cluster.object_store_mb=100000000", "cluster.object_store_mb must be between 64 and"),
+        ("resources.gpus_per_block=1000", "resources.gpus_per_block must be between 0 and 64"),
+    ],
+)
 def test_settings_beyond_what_the_machine_or_ray_can_mean_are_refused(home, override, problem):
     result = run_cli(home, "run", "experiment=smoke", override)
     assert result.returncode == 2 and problem in result.stderr, result.stderr

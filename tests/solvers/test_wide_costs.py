@@ -25,8 +25,10 @@ def wide_table(seed: int) -> BlockTable:
         slots=tuple(f"s{i}" for i in range(slots)),
         choices=tuple(tuple(f"b{j}" for j in range(choices)) for _ in range(slots)),
         accuracy=tuple(rng.uniform(0, 1, choices) for _ in range(slots)),
-        costs={"lat": tuple(10.0 ** exponents[i] for i in range(slots)), "none": tuple(
-            np.zeros(choices) for _ in range(slots))},
+        costs={
+            "lat": tuple(10.0 ** exponents[i] for i in range(slots)),
+            "none": tuple(np.zeros(choices) for _ in range(slots)),
+        },
     )
 
 
@@ -63,12 +65,17 @@ def exact_front(table: BlockTable) -> list[tuple[float, float]]:
 def assert_same_front(found: list, table: BlockTable) -> None:
     everything = networks(table)
     for point in found:  # no network clearly better than a point returned
-        assert not any((cheaper(c, point.cost) and not better(point.predicted_accuracy, a))
-                       or (better(a, point.predicted_accuracy) and not cheaper(point.cost, c))
-                       for c, a, _ in everything), point
+        assert not any(
+            (cheaper(c, point.cost) and not better(point.predicted_accuracy, a))
+            or (better(a, point.predicted_accuracy) and not cheaper(point.cost, c))
+            for c, a, _ in everything
+        ), point
     for cost, accuracy in exact_front(table):  # every point of the front returned, up to rounding
         assert any(not cheaper(cost, p.cost) and not better(accuracy, p.predicted_accuracy) for p in found), (
-            cost, accuracy, [(p.cost, p.predicted_accuracy) for p in found])
+            cost,
+            accuracy,
+            [(p.cost, p.predicted_accuracy) for p in found],
+        )
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -103,19 +110,23 @@ def test_best_within_a_budget_is_exact_with_costs_from_1e_minus_6_to_1e300(seed)
 def test_a_sentinel_cost_leaves_the_other_networks_on_the_front():
     """The probe's case: s1's mbconv costs 1e12 on a device that lacks the operator."""
     table = BlockTable(
-        slots=("s0", "s1"), choices=(("skip", "conv_k3", "sep_k3"), ("conv_k3", "sep_k3", "mbconv_k3_e2")),
+        slots=("s0", "s1"),
+        choices=(("skip", "conv_k3", "sep_k3"), ("conv_k3", "sep_k3", "mbconv_k3_e2")),
         accuracy=(np.array([0.1, 0.5, 0.3]), np.array([0.6, 0.4, 0.8])),
-        costs={"lat": (np.array([0.1, 0.5, 0.3]), np.array([0.6, 0.4, 0.8]))}, cost_offsets={"lat": 1.0})
+        costs={"lat": (np.array([0.1, 0.5, 0.3]), np.array([0.6, 0.4, 0.8]))},
+        cost_offsets={"lat": 1.0},
+    )
+
     def flat(front) -> list[float]:
         return [value for p in front for value in (p.cost, p.predicted_accuracy)]
 
     assert flat(pareto_front(table, "lat")) == pytest.approx([1.5, 0.5, 1.7, 0.7, 1.9, 0.9, 2.1, 1.1, 2.3, 1.3])
     for sentinel in (1e8, 1e12, 1e16, 1e20, 1e300):
         costs = (table.costs["lat"][0], np.array([0.6, 0.4, sentinel]))
-        broken = BlockTable(table.slots, table.choices, table.accuracy, costs={"lat": costs},
-                            cost_offsets={"lat": 1.0})
+        broken = BlockTable(table.slots, table.choices, table.accuracy, costs={"lat": costs}, cost_offsets={"lat": 1.0})
         assert flat(pareto_front(broken, "lat")) == pytest.approx(
-            [1.5, 0.5, 1.7, 0.7, 1.9, 0.9, 2.1, 1.1, sentinel + 1.5, 1.3])
+            [1.5, 0.5, 1.7, 0.7, 1.9, 0.9, 2.1, 1.1, sentinel + 1.5, 1.3]
+        )
         best = best_within_budgets(broken, {"lat": 1.95})  # mbconv is out: conv+sep or sep+conv, 1.9
         assert (best.cost, best.predicted_accuracy) == pytest.approx((1.9, 0.9)) and "mbconv_k3_e2" not in best.blocks
     assert best_within_budgets(table, {"lat": 1.95}).blocks == ("skip", "mbconv_k3_e2")  # 1.9
