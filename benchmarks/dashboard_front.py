@@ -46,7 +46,7 @@ def library(layers: int, variants: int, seed: int) -> dict:
 
 def cli(home: Path, *args: str, **kwargs):
     env = {**os.environ, "BLOCKNAS_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], env=env, cwd=home, text=True,
+    return subprocess.run([sys.executable, "-m", "blocknas.orchestrator.cli", *args], env=env, cwd=home, text=True,
                           capture_output=True, check=True, **kwargs)
 
 
@@ -67,7 +67,7 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "dashboard", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "blocknas.orchestrator.cli", "dashboard", "--port", str(port),
                                f"solver.max_points={args.points}"], env={**os.environ, "BLOCKNAS_HOME": str(home)},
                               cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     options = webdriver.ChromeOptions()

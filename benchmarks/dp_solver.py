@@ -1,4 +1,4 @@
-"""LayerNAS's bucket DP (``solvers.dp``) against the exact MIP (``best_within_budgets``), same tables, same run.
+"""LayerNAS's bucket DP (``blocknas.solvers.dp``) against the exact MIP (``best_within_budgets``), same tables, same run.
 
     .venv/bin/python benchmarks/dp_solver.py [--latency-csv ../shared/data/nb201_latency_ms.csv]
         [--buckets 100 1000 10000] [--seeds 5]
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from solvers import BlockTable, best_within_budgets
-from solvers.dp import dp_best_within_budget
+from blocknas.solvers import BlockTable, best_within_budgets
+from blocknas.solvers.dp import dp_best_within_budget
 
 ATTENTION = [(1.0, 0.0), (0.5, 0.02), (0.25, 0.05), (0.125, 0.1), (0.0, None)]  # (share of the parent, KL)
 FFN = [(1 - k / 25, 0.004 * k) for k in range(24)] + [(0.0, None)]  # 25 widths, the last a no-op
@@ -45,10 +45,10 @@ def puzzle_sized(seed: int, layers: int = 80) -> BlockTable:
 
 
 def nb201_tables(latency_csv: Path):
-    from orchestrator.bench.nb201 import estimator_networks
-    from orchestrator.pipeline.estimation import EstimatorSettings, block_values
-    from workers.spaces.nb201 import EDGES, OPS, Nb201Space
-    from workers.tabular import nb201_accuracies, read_network_table
+    from blocknas.orchestrator.bench.nb201 import estimator_networks
+    from blocknas.orchestrator.pipeline.estimation import EstimatorSettings, block_values
+    from blocknas.workers.spaces.nb201 import EDGES, OPS, Nb201Space
+    from blocknas.workers.tabular import nb201_accuracies, read_network_table
 
     devices = latency_csv.read_text().splitlines()[0].split(",")[2:]
     space = Nb201Space.from_dict({"dataset": "cifar10", "base": "nor_conv_3x3"})

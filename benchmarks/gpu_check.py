@@ -48,13 +48,13 @@ def _blocknas_run(*overrides: str) -> tuple[subprocess.CompletedProcess, str]:
     """``blocknas run OVERRIDES`` in a fresh home; the process and the URL of its performance table."""
     home = Path(tempfile.mkdtemp(prefix="blocknas-gpu-"))
     env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "--no-progress", *overrides],
+    run = subprocess.run([sys.executable, "-m", "blocknas.orchestrator.cli", "run", "--no-progress", *overrides],
                          cwd=home, env=env, capture_output=True, text=True)
     return run, f"sqlite:///{home}/.blocknas/perf.db"
 
 
 def _finished(url: str):
-    from orchestrator.storage import PerformanceStore
+    from blocknas.orchestrator.storage import PerformanceStore
 
     return [s for s in PerformanceStore(url).block_scores() if s.started_at and s.finished_at]
 
@@ -93,8 +93,8 @@ def _llm_blocks() -> dict:
 def _timing() -> dict:
     import torch
 
-    from orchestrator.config import load_settings
-    from workers.profiling import measure_latency_ms
+    from blocknas.orchestrator.config import load_settings
+    from blocknas.workers.profiling import measure_latency_ms
 
     space = load_settings(["experiment=smoke"]).space
     torch.set_num_threads(1)

@@ -14,9 +14,9 @@ import json
 import numpy as np
 import torch
 
-from orchestrator.config import load_settings
-from workers.costs import measured_latency
-from workers.profiling import measure_latency_ms
+from blocknas.orchestrator.config import load_settings
+from blocknas.workers.costs import measured_latency
+from blocknas.workers.profiling import measure_latency_ms
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.bench.nb201 import BenchSettings, run_nb201_bench
-from orchestrator.pipeline.estimation import ESTIMATORS, PREDICTORS, EstimatorSettings
+from blocknas.orchestrator.bench.nb201 import BenchSettings, run_nb201_bench
+from blocknas.orchestrator.pipeline.estimation import ESTIMATORS, PREDICTORS, EstimatorSettings
 
 KEYS = ("kendall_all", "spearman_all", "kendall_valid", "spearman_valid", "latency_mape_valid", "mean_regret",
         "max_regret", "mean_random_regret", "violations", "evaluations", "solve_seconds")

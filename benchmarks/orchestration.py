@@ -20,15 +20,15 @@ from pathlib import Path
 
 import ray
 
-from orchestrator import tracking
-from orchestrator.config import ClusterSettings
-from orchestrator.distributed.leases import LeaseKeeper, measure_blocks
-from orchestrator.distributed.tasks import TaskContext, block_row, start_ray
-from orchestrator.hashing import content_hash
-from orchestrator.pipeline.planning import BlockJob, JobSpec, Plan, network_job
-from orchestrator.storage import PerformanceStore, shared_store
-from workers.scoring import TabularSettings, score_network
-from workers.spaces.nb201 import EDGES, OPS
+from blocknas.orchestrator import tracking
+from blocknas.orchestrator.config import ClusterSettings
+from blocknas.orchestrator.distributed.leases import LeaseKeeper, measure_blocks
+from blocknas.orchestrator.distributed.tasks import TaskContext, block_row, start_ray
+from blocknas.orchestrator.hashing import content_hash
+from blocknas.orchestrator.pipeline.planning import BlockJob, JobSpec, Plan, network_job
+from blocknas.orchestrator.storage import PerformanceStore, shared_store
+from blocknas.workers.scoring import TabularSettings, score_network
+from blocknas.workers.spaces.nb201 import EDGES, OPS
 
 SPACE = {"kind": "nb201", "name": "nb201", "dataset": "cifar10"}
 

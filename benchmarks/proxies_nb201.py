@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/proxies_nb201.py [--cells 200] [--datasets cifar10 cifar100 imagenet16]
         [--latency-csv ../shared/data/nb201_latency_ms.csv --devices raspi4 pixel3 ...]
 
-1. Spearman of each proxy (``workers.proxies``: params, synflow, grad_norm, naswot) with the true accuracy
+1. Spearman of each proxy (``blocknas.workers.proxies``: params, synflow, grad_norm, naswot) with the true accuracy
    on ``--cells`` cells drawn uniformly (seed 0) from all 15,625 and on the connected ones among them, per
    dataset; the published best is 0.82 (Abdelfattah et al., ICLR 2021, on all cells, CIFAR-10 synflow ~0.74).
 2. With ``--latency-csv``: each proxy's block table at **zero network evaluations** (the avg_context
@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from workers.proxies import PROXIES, ProxySettings
-from workers.proxy_scores import proxy_score
-from workers.spaces.nb201 import EDGES, OPS, Nb201Space
-from workers.tabular import nb201_accuracies, read_network_table
+from blocknas.workers.proxies import PROXIES, ProxySettings
+from blocknas.workers.proxy_scores import proxy_score
+from blocknas.workers.spaces.nb201 import EDGES, OPS, Nb201Space
+from blocknas.workers.tabular import nb201_accuracies, read_network_table
 
 
 def correlations(dataset: str, cells: int) -> dict:
@@ -49,9 +49,9 @@ def correlations(dataset: str, cells: int) -> dict:
 
 
 def zero_evaluation_regret(dataset: str, latency_csv: Path, devices: list[str]) -> dict:
-    from orchestrator.bench.nb201 import NB201_CONNECTIVITY, estimator_networks, load_ground_truth
-    from orchestrator.pipeline.estimation import EstimatorSettings, block_values
-    from solvers import BlockTable, best_within_budgets
+    from blocknas.orchestrator.bench.nb201 import NB201_CONNECTIVITY, estimator_networks, load_ground_truth
+    from blocknas.orchestrator.pipeline.estimation import EstimatorSettings, block_values
+    from blocknas.solvers import BlockTable, best_within_budgets
 
     space = Nb201Space.from_dict({"dataset": dataset, "base": "nor_conv_3x3"})
     sizes = [len(OPS)] * len(EDGES)

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from orchestrator.config import load_settings
-from workers.llm.global_distillation import GlobalDistillSettings, distill_globally
-from workers.llm.scorer import assemble_child
-from workers.llm.scoring import parent_reference, score_network, tokens_per_second
-from workers.llm.text import windows
+from blocknas.orchestrator.config import load_settings
+from blocknas.workers.llm.global_distillation import GlobalDistillSettings, distill_globally
+from blocknas.workers.llm.scorer import assemble_child
+from blocknas.workers.llm.scoring import parent_reference, score_network, tokens_per_second
+from blocknas.workers.llm.text import windows
 
 CHILDREN = 10
 

@@ -25,16 +25,16 @@ from pathlib import Path
 import highspy
 import numpy as np
 
-from orchestrator.storage import RegisteredTarget
-from orchestrator.targets.fronts import library_accuracy, with_target
-from orchestrator.targets.registry import version_of
-from solvers import best_within_budgets, solution_pool
-from solvers.highs import new_highs, run_highs
-from solvers.pareto import spread_front
+from blocknas.orchestrator.storage import RegisteredTarget
+from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
+from blocknas.orchestrator.targets.registry import version_of
+from blocknas.solvers import best_within_budgets, solution_pool
+from blocknas.solvers.highs import new_highs, run_highs
+from blocknas.solvers.pareto import spread_front
 
 
 def load(path: Path):
-    from orchestrator.targets.files import read_target_file
+    from blocknas.orchestrator.targets.files import read_target_file
 
     definition = read_target_file(path).as_json() | {"objective": "kl_div"}
     entry = RegisteredTarget("bench", version_of(definition), "table", definition, datetime.now(UTC))

@@ -31,19 +31,19 @@ from pathlib import Path
 import torch
 from scipy.stats import spearmanr
 
-from orchestrator.storage import RegisteredTarget
-from orchestrator.targets.files import read_target_file
-from orchestrator.targets.fronts import library_accuracy, with_target
-from orchestrator.targets.registry import version_of
-from solvers import best_within_budgets
-from solvers.pareto import spread_front
-from workers.llm.blocks import variant_names
-from workers.llm.decoder import LayerVariant
-from workers.llm.distillation import DistillSettings, parent_streams
-from workers.llm.library import assemble, measure_block, puzzle_library
-from workers.llm.parents import TinyParentSettings, train_tiny_parent
-from workers.llm.scoring import parent_reference, score_network, tokens_per_second
-from workers.llm.text import ByteTokenizer, windows
+from blocknas.orchestrator.storage import RegisteredTarget
+from blocknas.orchestrator.targets.files import read_target_file
+from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
+from blocknas.orchestrator.targets.registry import version_of
+from blocknas.solvers import best_within_budgets
+from blocknas.solvers.pareto import spread_front
+from blocknas.workers.llm.blocks import variant_names
+from blocknas.workers.llm.decoder import LayerVariant
+from blocknas.workers.llm.distillation import DistillSettings, parent_streams
+from blocknas.workers.llm.library import assemble, measure_block, puzzle_library
+from blocknas.workers.llm.parents import TinyParentSettings, train_tiny_parent
+from blocknas.workers.llm.scoring import parent_reference, score_network, tokens_per_second
+from blocknas.workers.llm.text import ByteTokenizer, windows
 
 
 def library_table(library: dict):

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.bench.nb201 import PEERS, BenchSettings, run_nb201_bench
-from orchestrator.pipeline.estimation import EstimatorSettings
-from orchestrator.pipeline.refine import RefineSettings
+from blocknas.orchestrator.bench.nb201 import PEERS, BenchSettings, run_nb201_bench
+from blocknas.orchestrator.pipeline.estimation import EstimatorSettings
+from blocknas.orchestrator.pipeline.refine import RefineSettings
 
 
 def _mean(values):

@@ -23,8 +23,8 @@ import uuid
 
 from sqlalchemy import create_engine, func, select, text
 
-from orchestrator.storage import PerformanceStore
-from orchestrator.storage._models import BlockScoreRow
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.storage._models import BlockScoreRow
 
 
 def _row(i: int) -> dict:

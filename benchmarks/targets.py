@@ -10,7 +10,7 @@ a KL-divergence score that grows as a variant gets cheaper) and imported through
 - correction: ``switching.correct`` (rescale, new version, one solve) on the 20 x 10 target (median);
 - scale: a 20-point front of latency within memory and params budgets (``spread_front``: exact points
   spread over the cost range), for 80 x 16 and 80 x 125 variants; solved by Lagrangian cores
-  (``solvers.lagrangian_core``). ``--check`` also solves each with one whole-table model and reports
+  (``blocknas.solvers.lagrangian_core``). ``--check`` also solves each with one whole-table model and reports
   whether the points are the same networks, and how long that took.
 Prints a table and, as its last line, one JSON object.
 """
@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.config import load_settings
-from orchestrator.storage import PerformanceStore
-from orchestrator.targets import registry, switching
-from orchestrator.targets.fronts import library_accuracy, with_target
-from orchestrator.targets.scheduler import SchedulerSettings, TargetScheduler
-from solvers import pareto
-from solvers.pareto import spread_front
+from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.targets import registry, switching
+from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
+from blocknas.orchestrator.targets.scheduler import SchedulerSettings, TargetScheduler
+from blocknas.solvers import pareto
+from blocknas.solvers.pareto import spread_front
 
 
 def library(slots: int, variants: int, seed: int) -> dict:

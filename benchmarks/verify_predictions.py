@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.config import load_settings
-from workers.records import NetworkJob
-from workers.scoring import score_network
+from blocknas.orchestrator.config import load_settings
+from blocknas.workers.records import NetworkJob
+from blocknas.workers.scoring import score_network
 
 
 def latest_summary(output_dir: Path, name: str) -> Path:

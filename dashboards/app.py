@@ -1,7 +1,7 @@
 """``blocknas dashboard``: a read-only web app over the performance table (Dash, on Flask).
 
 Pages: experiments and their block tables; hardware targets and every stored version; each registered
-target's front with a budget control that answers through ``orchestrator.targets.switching.switch``, the
+target's front with a budget control that answers through ``blocknas.orchestrator.targets.switching.switch``, the
 very function behind ``blocknas switch``; verified networks, predicted against measured; the history of
 stored fronts (every run, solve, ``fronts show`` and scheduler re-search). Nothing here writes to the store:
 a front not stored yet is solved in memory, a measured target never timed is refused (run first).
@@ -19,18 +19,18 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 from dash.dash_table.Format import Format, Scheme, Trim
 
-from dashboards import figures
-from dashboards.units import unit_of
-from orchestrator.pipeline.block_views import block_rows
-from orchestrator.pipeline.front_service import point_json, table_hash_of
-from orchestrator.storage import PerformanceStore, public_url
-from orchestrator.targets import switching
-from orchestrator.targets.fronts import front_points, prepare, target_budgets, target_key, with_target
-from orchestrator.targets.registry import find
-from solvers import InfeasibleBudgetError
+from blocknas.orchestrator.pipeline.block_views import block_rows
+from blocknas.orchestrator.pipeline.front_service import point_json, table_hash_of
+from blocknas.orchestrator.plots import figures
+from blocknas.orchestrator.plots.units import unit_of
+from blocknas.orchestrator.storage import PerformanceStore, public_url
+from blocknas.orchestrator.targets import switching
+from blocknas.orchestrator.targets.fronts import front_points, prepare, target_budgets, target_key, with_target
+from blocknas.orchestrator.targets.registry import find
+from blocknas.solvers import InfeasibleBudgetError
 
 if TYPE_CHECKING:
-    from orchestrator.pipeline.run import StoredExperiment
+    from blocknas.orchestrator.pipeline.run import StoredExperiment
 
 REGISTERED, RUN = "t", "r"  # the query parameter naming a front's target: registered, or the run's own
 PAGES = [("/", "Experiments"), ("/targets", "Targets"), ("/fronts", "Fronts"), ("/verified", "Verified"),
@@ -96,7 +96,7 @@ class Views:
 
     def experiment(self) -> StoredExperiment:
         """The configured experiment's table, predictor and costs as stored now (errors: run it first)."""
-        from orchestrator.pipeline.run import read_experiment  # imports Ray: only once a page needs it
+        from blocknas.orchestrator.pipeline.run import read_experiment  # imports Ray: only once a page needs it
 
         return read_experiment(self.full(), self.store)
 
@@ -135,7 +135,7 @@ class Views:
             f"prints it; a budget is answered as `blocknas switch {name} --budget X`", [])
 
     def _run_front(self, name: str, found: StoredExperiment | None = None) -> ShownFront:
-        from orchestrator.pipeline.verify_stage import verified_networks
+        from blocknas.orchestrator.pipeline.verify_stage import verified_networks
 
         found = found or self.experiment()
         if name not in found.costs:

@@ -173,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "plugins":
         return _plugins()
     # Imported here so that `blocknas --help` and argument errors answer instantly.
-    from orchestrator.config import ConfigSource, load_settings
+    from blocknas.orchestrator.config import ConfigSource, load_settings
 
     try:
         if args.command in SOLVING_COMMANDS:
-            from solvers.highs import time_limit
+            from blocknas.solvers.highs import time_limit
 
             time_limit()  # a bad BLOCKNAS_SOLVER_TIME_LIMIT is refused before any work
         if args.command == "bench":
@@ -212,10 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             return _export_library(settings, Path(args.output), args.force)
         if args.command == "export-child":
             return _export_child(settings, Path(args.directory), args.global_steps, not args.no_progress)
-        from orchestrator.pipeline.run import run_search, run_solve
+        from blocknas.orchestrator.pipeline.run import run_search, run_solve
 
         result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
-        from orchestrator.tracking import ui_command
+        from blocknas.orchestrator.tracking import ui_command
 
         print(f"\nMLflow UI: {ui_command(settings.tracking.uri)}")
         if view := result.summary.get("mlflow_block_view"):
@@ -250,17 +250,17 @@ def main(argv: list[str] | None = None) -> int:
 # The errors that are the user's input (exit 2) or a failed run (exit 1), by qualified class name: naming
 # them here, rather than importing them, keeps commands that need no torch, Ray or MLflow from loading them.
 BAD_INPUT_ERRORS = {
-    "orchestrator.config.ConfigError", "solvers.pareto.InfeasibleBudgetError",
-    "orchestrator.bench.nb201.BenchConfigError", "workers.tabular.TabularDataError",
-    "orchestrator.targets.files.TargetFileError", "orchestrator.targets.registry.TargetRegistryError",
-    "orchestrator.targets.fronts.TargetMismatchError", "orchestrator.targets.budgets.BudgetError",
-    "solvers.highs.SolverSettingError", "orchestrator.output_files.OutputPathError",
+    "blocknas.orchestrator.config.ConfigError", "blocknas.solvers.pareto.InfeasibleBudgetError",
+    "blocknas.orchestrator.bench.nb201.BenchConfigError", "blocknas.workers.tabular.TabularDataError",
+    "blocknas.orchestrator.targets.files.TargetFileError", "blocknas.orchestrator.targets.registry.TargetRegistryError",
+    "blocknas.orchestrator.targets.fronts.TargetMismatchError", "blocknas.orchestrator.targets.budgets.BudgetError",
+    "blocknas.solvers.highs.SolverSettingError", "blocknas.orchestrator.output_files.OutputPathError",
 }
 SOLVING_COMMANDS = ("run", "solve", "fronts", "switch", "pick", "scheduler", "dashboard", "export-child", "bench")
 RUN_FAILED_ERRORS = {
-    "orchestrator.pipeline.run.BlockFailuresError", "orchestrator.pipeline.solve_stage.MissingScoresError",
-    "orchestrator.pipeline.cost_stage.MissingCostsError", "orchestrator.storage._store.StorageError",
-    "solvers.highs.SolverTimeLimitError", "orchestrator.output_files.OutputError",
+    "blocknas.orchestrator.pipeline.run.BlockFailuresError", "blocknas.orchestrator.pipeline.solve_stage.MissingScoresError",
+    "blocknas.orchestrator.pipeline.cost_stage.MissingCostsError", "blocknas.orchestrator.storage._store.StorageError",
+    "blocknas.solvers.highs.SolverTimeLimitError", "blocknas.orchestrator.output_files.OutputError",
 }
 
 
@@ -280,7 +280,7 @@ def sweep(overrides: list[str]) -> list[list[str]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from orchestrator.config import ConfigError
+    from blocknas.orchestrator.config import ConfigError
 
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
@@ -293,8 +293,8 @@ def sweep(overrides: list[str]) -> list[list[str]]:
 
 def _multirun(args, source) -> int:
     """Validate every job of the sweep before any runs; run them in turn; one line per job at the end."""
-    from orchestrator.config import ConfigError, load_settings
-    from orchestrator.pipeline.run import run_search, run_solve
+    from blocknas.orchestrator.config import ConfigError, load_settings
+    from blocknas.orchestrator.pipeline.run import run_search, run_solve
 
     jobs = sweep(args.overrides)
     settings = []
@@ -321,7 +321,7 @@ def _multirun(args, source) -> int:
 
 
 def _config_show(overrides: list[str], source) -> int:
-    from orchestrator.config import load_settings
+    from blocknas.orchestrator.config import load_settings
 
     settings = load_settings(overrides, source)  # also loads the data and checks it against the space
     print(settings.config_yaml, end="")
@@ -331,8 +331,8 @@ def _config_show(overrides: list[str], source) -> int:
 
 
 def _export_library(settings, path: Path, force: bool) -> int:
-    from orchestrator.output_files import check_new_file, write_atomically
-    from orchestrator.pipeline.llm_export import export_library
+    from blocknas.orchestrator.output_files import check_new_file, write_atomically
+    from blocknas.orchestrator.pipeline.llm_export import export_library
 
     check_new_file(path, force, "export-library")
     library = export_library(settings)
@@ -344,7 +344,7 @@ def _export_library(settings, path: Path, force: bool) -> int:
 
 
 def _export_child(settings, directory: Path, global_steps: int, show_progress: bool) -> int:
-    from orchestrator.pipeline.llm_export import export_child
+    from blocknas.orchestrator.pipeline.llm_export import export_child
 
     child = export_child(settings, directory, global_steps, show_progress)
     costs = ", ".join(f"{name} {value:.6g}" for name, value in child["costs"].items())
@@ -359,17 +359,11 @@ def _export_child(settings, directory: Path, global_steps: int, show_progress: b
 
 
 def _plugins() -> int:
-    from orchestrator.bench.nb201 import SEARCH_METHODS
-    from orchestrator.pipeline.estimation import ESTIMATOR_REGISTRY, PREDICTOR_REGISTRY
-    from orchestrator.pipeline.target_kinds import TARGET_KINDS
-    from orchestrator.targets.files import TARGET_FORMATS
-    from workers.data import DATASETS
-    from workers.scoring import SCORERS
-    from workers.spaces import BLOCKS, SPACES
+    from blocknas.orchestrator.plugins import registries
 
-    for registry in (SPACES, BLOCKS, DATASETS, SCORERS, ESTIMATOR_REGISTRY, PREDICTOR_REGISTRY, TARGET_KINDS,
-                     TARGET_FORMATS, SEARCH_METHODS):
-        print(f"{registry.kind + 's':<16} {', '.join(registry.names()):<40} (entry points: {registry.group})")
+    for registry in registries():
+        print(f"{registry.kind.replace('_', ' ') + 's':<16} {', '.join(registry.names()):<40} "
+              f"(entry points: {registry.group})")
     print("blocks also: skip, conv_k<K>, sep_k<K>, mbconv_k<K>_e<E>; every kind also by import path "
           "package.module:attribute")
     return EXIT_OK
@@ -378,8 +372,8 @@ def _plugins() -> int:
 def _bench(args) -> int:
     from omegaconf import OmegaConf
 
-    from orchestrator.bench.nb201 import BenchSettings, format_report, run_nb201_bench
-    from orchestrator.config import compose_config
+    from blocknas.orchestrator.bench.nb201 import BenchSettings, format_report, run_nb201_bench
+    from blocknas.orchestrator.config import compose_config
 
     cfg = OmegaConf.to_container(compose_config([f"+bench={args.benchmark}", *args.overrides]), resolve=True)
     settings = BenchSettings.from_dict(cfg["bench"], Path(cfg["paths"]["output_dir"]))
@@ -390,8 +384,8 @@ def _bench(args) -> int:
 
 
 def _targets(url: str, args) -> int:
-    from orchestrator.storage import PerformanceStore
-    from orchestrator.targets import registry
+    from blocknas.orchestrator.storage import PerformanceStore
+    from blocknas.orchestrator.targets import registry
 
     if args.action != "list" and not args.name:
         raise registry.TargetRegistryError(f"`blocknas targets {args.action}` needs a target name")
@@ -399,7 +393,7 @@ def _targets(url: str, args) -> int:
         raise registry.TargetRegistryError(f"`blocknas targets {args.action} {args.name}` needs --file F")
     data = None
     if args.action in ("add", "update"):  # checked whole before the store is opened (or created)
-        from orchestrator.targets.budgets import parse_budget
+        from blocknas.orchestrator.targets.budgets import parse_budget
 
         data = registry.read(args.name, args.file, args.metric, args.objective,
                              dict(parse_budget(b) for b in args.budget))
@@ -426,17 +420,19 @@ def _targets(url: str, args) -> int:
 
 def _prepared(store, settings, full, name: str):
     """A registered target and what it is solved against: its own scores, or the experiment's table."""
-    from orchestrator.targets import registry
-    from orchestrator.targets.fronts import prepare
+    from blocknas.orchestrator.targets import registry
+    from blocknas.orchestrator.targets.fronts import prepare
 
     entry = registry.find(store, name)
     return prepare(store, entry, settings if entry.definition.get("scores") else full())
 
 
 def _shown_front(store, settings, full, name: str):
-    """A registered target's front, or else that of one of the experiment's own targets (the run's front)."""
-    from orchestrator.targets import registry
-    from orchestrator.targets.fronts import solve_target
+    """A registered target's front, or else that of one of the experiment's own targets (the run's front);
+    with what its answers need: the objective, and each cost's metric (a run's costs are keyed by target)."""
+    from blocknas.orchestrator.answers import objective_of_space
+    from blocknas.orchestrator.targets import registry
+    from blocknas.orchestrator.targets.fronts import solve_target
 
     try:
         base, entry = _prepared(store, settings, full, name)
@@ -446,10 +442,18 @@ def _shown_front(store, settings, full, name: str):
             raise registry.TargetRegistryError(
                 f"no hardware target named {name!r}: not registered (`blocknas targets list` shows those) and "
                 f"not one of experiment {settings.name!r}'s own targets ({', '.join(own) or 'none'})") from None
-        from orchestrator.pipeline.run import run_target_front
+        from blocknas.orchestrator.pipeline.run import run_target_front
 
-        return run_target_front(full(), name)
-    return solve_target(store, base, entry, settings.solver.max_points)
+        return (run_target_front(full(), name), objective_of_space(settings.space_definition.get("kind")),
+                {t.name: t.metric for t in settings.targets})
+    return solve_target(store, base, entry, settings.solver.max_points), _registered_objective(entry), {}
+
+
+def _registered_objective(entry):
+    from blocknas.orchestrator.answers import ACCURACY, library_objective
+
+    objective = entry.definition.get("objective")
+    return library_objective(objective) if objective else ACCURACY
 
 
 def _cost_text(cost: float) -> str:
@@ -463,24 +467,27 @@ def _blocks_text(blocks: list[str]) -> str:
 
 
 def _fronts(settings, args, full) -> int:
-    from orchestrator.storage import PerformanceStore
-    from orchestrator.targets import registry, switching
+    from blocknas.orchestrator.storage import PerformanceStore
+    from blocknas.orchestrator.targets import registry, switching
 
     store = PerformanceStore(settings.storage_url)
     if args.command == "pick":
-        from orchestrator.targets.budgets import parse_budget
-        from orchestrator.targets.picking import format_pick, pick
+        from blocknas.orchestrator.targets.budgets import parse_budget
+        from blocknas.orchestrator.targets.picking import format_pick, pick
 
         budgets = dict(parse_budget(b) for b in args.budget)
         base, entry = _prepared(store, settings, full, args.target)
         out = pick(base, entry, budgets, args.num_solutions, args.minimal_diversity)
         text = format_pick(out)
     elif args.command == "fronts":
-        solved = _shown_front(store, settings, full, args.target)
+        from blocknas.orchestrator.answers import front_cap, with_answers
+
+        solved, objective, metrics = _shown_front(store, settings, full, args.target)
         front = solved.front
         out = {"target": front.target, "target_version": front.target_version, "experiment": front.experiment,
                "metric": front.metric, "computed_at": front.computed_at.isoformat(), "solved_now": solved.solved,
-               "points": front.points}
+               "cap": front_cap(front.points, settings.solver.max_points),
+               "points": with_answers(front.points, objective, metrics)}
         text = "\n".join([f"{front.target} (version {front.target_version}) on {front.experiment}: "
                           f"{len(front.points)} points, computed {out['computed_at']}",
                           f"{front.metric:>14}  {'predicted':>10}  blocks"]
@@ -495,10 +502,12 @@ def _fronts(settings, args, full) -> int:
                   if args.measured is not None
                   else switching.switch(store, base, args.target, args.budget, settings.solver.max_points, entry))
         if result.point is None:
-            from solvers import InfeasibleBudgetError
+            from blocknas.solvers import InfeasibleBudgetError
 
             raise InfeasibleBudgetError(result.infeasible)
-        out = result.as_json()
+        from blocknas.orchestrator.answers import network_answer
+
+        out = result.as_json() | {"answer": network_answer(result.point, _registered_objective(entry))}
         text = (f"{args.target} within {result.metric} <= {args.budget:g}: {_blocks_text(result.point['blocks'])} "
                 f"(predicted {result.point['predicted_accuracy']:.4f}, "
                 f"{result.metric} {_cost_text(result.point['cost']).strip()})")
@@ -507,8 +516,8 @@ def _fronts(settings, args, full) -> int:
 
 
 def _dashboard(settings, full, host: str, port: int) -> int:
-    from dashboards.app import serve
-    from orchestrator.config import ConfigError
+    from blocknas.dashboards.app import serve
+    from blocknas.orchestrator.config import ConfigError
 
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be in 1..65535, got {port}")
@@ -521,8 +530,8 @@ def _dashboard(settings, full, host: str, port: int) -> int:
 
 
 def _scheduler(settings) -> int:
-    from orchestrator.config import ConfigError
-    from orchestrator.targets.scheduler import SchedulerSettings, serve
+    from blocknas.orchestrator.config import ConfigError
+    from blocknas.orchestrator.targets.scheduler import SchedulerSettings, serve
 
     try:
         schedule = SchedulerSettings.from_dict(settings.scheduler)
@@ -542,8 +551,8 @@ def _scheduler(settings) -> int:
 def _db(url: str, action: str) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from orchestrator.storage import PerformanceStore, StorageError, public_url
-    from orchestrator.storage._schema import SchemaError, current_revision, head_revision, upgrade
+    from blocknas.orchestrator.storage import PerformanceStore, StorageError, public_url
+    from blocknas.orchestrator.storage._schema import SchemaError, current_revision, head_revision, upgrade
 
     engine = PerformanceStore(url, create=False).engine
     try:
@@ -563,9 +572,9 @@ def _db(url: str, action: str) -> int:
 
 
 def _blocks(settings, args) -> int:
-    from orchestrator.pipeline.block_views import base_deltas
-    from orchestrator.pipeline.report import format_blocks
-    from orchestrator.storage import PerformanceStore
+    from blocknas.orchestrator.pipeline.block_views import base_deltas
+    from blocknas.orchestrator.pipeline.report import format_blocks
+    from blocknas.orchestrator.storage import PerformanceStore
 
     store = PerformanceStore(settings.storage_url)
     scores = store.block_scores(experiment=args.experiment, status=args.status)

@@ -1,6 +1,6 @@
 """Compose the Hydra config and turn it into validated, typed settings.
 
-The config tree ships inside the package as ``blocknas_conf`` (the repository's ``conf/`` folder), so it
+The config tree ships inside the package as ``blocknas.conf`` (the repository's ``conf/`` folder), so it
 never claims a user's own ``conf`` package. ``--config-dir DIR`` puts a user's config tree in front of it:
 its groups' options (``DIR/space/mine.yaml``, ``DIR/experiment/mine.yaml``) join the packaged ones, and
 its own primary config (``--config-name NAME``) may replace ``config``.
@@ -22,13 +22,15 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from orchestrator.hashing import content_hash
-from orchestrator.pipeline.estimation import PREDICTOR_REGISTRY, PREDICTORS, EstimatorSettings
-from orchestrator.pipeline.target_kinds import TARGET_KINDS, TargetSpec, target_from_config
-from workers.registry import RegistryError, did_you_mean, looks_like_import_path
-from workers.typed import SettingsError, check_keys, from_mapping
+from blocknas.orchestrator.hashing import content_hash
+from blocknas.orchestrator.pipeline.estimation import EstimatorSettings
+from blocknas.orchestrator.predictors import PREDICTORS
+from blocknas.orchestrator.search.methods import SEARCH_METHODS
+from blocknas.orchestrator.targets.kinds import TARGET_KINDS, TargetSpec, target_from_config
+from blocknas.workers.registry import RegistryError, did_you_mean
+from blocknas.workers.typed import SettingsError, check_keys, from_mapping
 
-CONFIG_MODULE = "blocknas_conf"
+CONFIG_MODULE = "blocknas.conf"
 INTERACTIONS = ("all", "adjacent", "none")  # solvers.surrogate.interaction_pairs
 TOP_LEVEL_KEYS = ["name", "paths", "space", "scorer", "data", "targets", "cluster", "resources", "storage",
                   "tracking", "solver", "refine", "search", "scheduler"]
@@ -161,11 +163,8 @@ class SolverSettings:
             budgets[key] = float(value)
         max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
         predictor = solver.get("predictor", "linear")
-        if predictor not in PREDICTOR_REGISTRY and not looks_like_import_path(str(predictor)):
-            raise ConfigError(f"solver.predictor must be one of {PREDICTORS}{did_you_mean(predictor, PREDICTORS)}, "
-                              f"got {predictor!r}")
-        try:  # an import path is resolved now: not after every block was trained
-            PREDICTOR_REGISTRY.get(predictor, "solver.predictor")
+        try:  # an import path or entry point is resolved now: not after every block was trained
+            PREDICTORS.get(predictor, "solver.predictor")
         except RegistryError as exc:
             raise ConfigError(str(exc)) from None
         return cls(budgets, max_points, predictor)
@@ -190,30 +189,35 @@ class TrackingSettings:
                    block_runs == "per_block" or (block_runs == "auto" and trains))
 
 
-SEARCH_METHODS = ("blocks", "layernas")
-
-
 @dataclass(frozen=True)
 class SearchSettings:
-    """``search.*``: how a run spends its network evaluations (conf/search/default.yaml)."""
+    """``search.*``: how a run spends its evaluations (``search=<method>``, conf/search/<method>.yaml): the
+    method's name in ``blocknas.orchestrator.search.methods.SEARCH_METHODS``, its own typed settings, a seed."""
 
     method: str = "blocks"
-    evaluations: int = 60
-    buckets: int = 4
-    per_bucket: int = 1
+    settings: object = None  # the method's Settings dataclass; None: its defaults
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.method not in SEARCH_METHODS:
-            raise ValueError(f"search.method must be one of {SEARCH_METHODS}"
-                             f"{did_you_mean(str(self.method), SEARCH_METHODS)}, got {self.method!r}")
-        for name in ("evaluations", "buckets", "per_bucket"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
-                raise ValueError(f"search.{name} must be an integer in 1..1000000, got {value!r}")
+        if self.settings is None:
+            object.__setattr__(self, "settings", SEARCH_METHODS.get(self.method).Settings())
+
+    @property
+    def whole_networks(self) -> bool:
+        return SEARCH_METHODS.get(self.method).whole_networks
 
     @classmethod
     def from_dict(cls, cfg: dict | None) -> SearchSettings:
-        return from_mapping(cls, cfg, "search")
+        values = dict(cfg or {})
+        name = values.pop("method", "blocks")
+        seed = values.pop("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"search.seed must be an integer, got {seed!r}")
+        try:
+            method = SEARCH_METHODS.get(name, "search.method")
+        except RegistryError as exc:
+            raise ValueError(f"{exc}; pick one with search=<name>") from exc
+        return cls(method.name, method.settings(values, "search"), seed)
 
 
 @dataclass(frozen=True)
@@ -434,17 +438,17 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         search = SearchSettings.from_dict(cfg.get("search"))
     except (TypeError, ValueError, SettingsError) as exc:
         raise ConfigError(str(exc)) from exc
-    if search.method == "layernas":
+    if search.whole_networks:
         if not solver.budgets:
-            raise ConfigError("search.method=layernas searches within budgets: set at least one, e.g. "
-                              f"+solver.budgets.{targets[0].name}=...; its first budget is the bucketed cost")
+            raise ConfigError(f"search={search.method} searches within budgets: set at least one, e.g. "
+                              f"+solver.budgets.{targets[0].name}=...; LayerNAS buckets the first one's cost")
         if refine.rounds:
-            raise ConfigError("search.method=layernas and refine.rounds > 0 are two ways to spend the evaluations: "
-                              "set refine.rounds=0, or search.method=blocks")
+            raise ConfigError(f"search={search.method} and refine.rounds > 0 are two ways to spend the evaluations: "
+                              "set refine.rounds=0, or search=blocks")
     science = {"name": name, "space": space_cfg, "scorer": scorer_cfg, "targets": cfg.get("targets"),
                "solver": cfg["solver"], "refine": cfg.get("refine")}
     if search.method != "blocks":  # only then: configs from before search.* keep their hashes
-        science["search"] = cfg.get("search")
+        science["search"] = {"method": search.method, "seed": search.seed, **asdict(search.settings)}
     if trains:
         science["data"] = data
     return RunSettings(
@@ -530,8 +534,8 @@ def _storage_url(value) -> str:
 
 def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool]:
     """The scorer's registered name, its typed settings, and whether it trains networks."""
-    from workers.scoring import COMMON_KEYS, SCORERS
-    from workers.typed import field_names
+    from blocknas.workers.scoring import COMMON_KEYS, SCORERS
+    from blocknas.workers.typed import field_names
 
     kind = scorer_cfg.get("kind")
     try:
@@ -554,7 +558,7 @@ def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool
 
 
 def _check_data(data: dict | None) -> None:
-    from workers.data import DataError, data_settings
+    from blocknas.workers.data import DataError, data_settings
 
     if not isinstance(data, dict) or "kind" not in data:
         raise ConfigError("data must name a dataset: data=mnist, data=digits, data=npz data.path=..., ...")
@@ -566,7 +570,7 @@ def _check_data(data: dict | None) -> None:
 
 def _check_data_fits(data_cfg: dict, space, scorer_settings) -> None:
     """Load the data (once per process) and check it against the space and the scorer's split sizes."""
-    from workers.data import DataError, check_fits, load_dataset
+    from blocknas.workers.data import DataError, check_fits, load_dataset
 
     try:
         data = load_dataset(data_cfg)
@@ -580,7 +584,7 @@ def _check_data_fits(data_cfg: dict, space, scorer_settings) -> None:
 
 
 def _space(space_cfg: dict, scorer_kind: str, trains: bool):
-    from workers.spaces import SearchSpaceError, space_from_dict
+    from blocknas.workers.spaces import SearchSpaceError, space_from_dict
 
     try:
         space = space_from_dict(space_cfg)

@@ -3,10 +3,10 @@
 Knows nothing of Ray, torch or SQL.
 """
 
-from solvers.brute_force import brute_force_front, enumerate_networks
-from solvers.pareto import InfeasibleBudgetError, ParetoPoint, best_within_budgets, check_budgets, pareto_front
-from solvers.pools import solution_pool
-from solvers.table import BlockTable
+from blocknas.solvers.brute_force import brute_force_front, enumerate_networks
+from blocknas.solvers.pareto import InfeasibleBudgetError, ParetoPoint, best_within_budgets, check_budgets, pareto_front
+from blocknas.solvers.pools import solution_pool
+from blocknas.solvers.table import BlockTable
 
 __all__ = [
     "BlockTable",

@@ -1,6 +1,6 @@
 """MIP formulation for block-additive predictions: one binary per (slot, block), one block per slot.
 
-``create_model`` only builds the model; the solve loop lives in ``solvers.pareto``. Accuracy and costs
+``create_model`` only builds the model; the solve loop lives in ``blocknas.solvers.pareto``. Accuracy and costs
 enter the model shifted and scaled to about [0, 1] (``ScaledTerm``), so solver tolerances are relative
 whatever the units; callers re-evaluate exact values from the chosen blocks.
 """
@@ -13,12 +13,12 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from solvers.highs import solve_model
-from solvers.table import BlockTable
+from blocknas.solvers.highs import solve_model
+from blocknas.solvers.table import BlockTable
 
 # Relative to each objective's range (the model is scaled to about [0, 1]): points closer than this in
 # cost or in accuracy are treated as the same point. It must stay well above the solver's feasibility
-# tolerance (``solvers.highs``), or a cap tightened by STEP would still admit the previous point.
+# tolerance (``blocknas.solvers.highs``), or a cap tightened by STEP would still admit the previous point.
 STEP = 1e-6
 NO_CAP = 2.0  # a cost cap no network reaches: scaled network costs lie in [0, 1]
 # Two networks whose values differ by less than this, relative to the value, tie (the cheaper is taken).
@@ -134,7 +134,7 @@ def _cost_types(table: BlockTable, metrics: list[str]) -> list[list[tuple[int, i
 
 
 def _add_rules(model: pyo.ConcreteModel, table: BlockTable) -> None:
-    """Connectivity rules (see ``solvers.structure``): one path variable per path, sum >= 1."""
+    """Connectivity rules (see ``blocknas.solvers.structure``): one path variable per path, sum >= 1."""
     rows = [(r, k) for r, rule in enumerate(table.rules) for k in range(len(rule.paths))]
     model.RULE_PATHS = pyo.Set(initialize=rows, dimen=2, ordered=True)
     model.path_active = pyo.Var(model.RULE_PATHS, bounds=(0, 1))

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from solvers.merge_front import non_dominated
-from solvers.table import BlockTable
+from blocknas.solvers.merge_front import non_dominated
+from blocknas.solvers.table import BlockTable
 
 MAX_ENUMERATED = 2_000_000
 

@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from solvers.pareto import InfeasibleBudgetError, ParetoPoint, _point_of
-from solvers.table import BlockTable
+from blocknas.solvers.pareto import InfeasibleBudgetError, ParetoPoint, _point_of
+from blocknas.solvers.table import BlockTable
 
 
 def dp_best_within_budget(table: BlockTable, metric: str, budget: float, buckets: int = 1000,

@@ -6,7 +6,7 @@ Dinkelbach solves ``min P(x) - lam * Q(x)`` as a MILP, sets ``lam = P/Q`` at the
 the MILP's optimum is 0: then no network has a smaller ratio. Each step strictly lowers ``lam``, and there
 are finitely many networks, so it ends exactly. The other constraints (one block per slot, budgets,
 structural rules, the sweep's cost cap) are the linear model's, unchanged, so the same epsilon-constraint
-sweep as ``solvers.pareto`` gives the exact Pareto front of this objective.
+sweep as ``blocknas.solvers.pareto`` gives the exact Pareto front of this objective.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from solvers.additive_mip import create_model, selection_of
-from solvers.highs import new_solver, solve_model
-from solvers.pareto import STEP, InfeasibleBudgetError, ParetoPoint, check_budgets
-from solvers.table import BlockTable
+from blocknas.solvers.additive_mip import create_model, selection_of
+from blocknas.solvers.highs import new_solver, solve_model
+from blocknas.solvers.pareto import STEP, InfeasibleBudgetError, ParetoPoint, check_budgets
+from blocknas.solvers.table import BlockTable
 
 MAX_ITERATIONS = 100
 _RATIO_TOLERANCE = 1e-9

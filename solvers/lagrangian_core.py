@@ -33,7 +33,7 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from solvers.additive_mip import (
+from blocknas.solvers.additive_mip import (
     NO_CAP,
     ROW_TOLERANCE,
     STEP,
@@ -41,8 +41,8 @@ from solvers.additive_mip import (
     ScaledTerm,
     create_model,
 )
-from solvers.highs import new_highs, new_solver, run_highs, solve_model
-from solvers.table import BlockTable
+from blocknas.solvers.highs import new_highs, new_solver, run_highs, solve_model
+from blocknas.solvers.table import BlockTable
 
 CORE_PER_SLOT = 1  # the first core: about this many candidates per slot beyond each slot's cheapest
 # Cores are small and their LP bound is already tight: HiGHS's restarts and sub-MIP heuristics cost more

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solvers.table import BlockTable
+from blocknas.solvers.table import BlockTable
 
 TIE = 1e-12  # accuracies closer than this, relative to their terms, are equal (the cheaper network is kept)
 COST_TIE = 1e-9  # costs closer than this, relative to their terms, are equal (summation order only)

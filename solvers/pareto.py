@@ -5,7 +5,7 @@ non-dominated, not just optimal), then tightens the cap just below the point's c
 non-dominated point is found exactly once; the sweep ends when the cap becomes infeasible.
 
 The steps run on one persistent Pyomo model of the whole table, or, for large rule-free tables (block
-libraries), on ``solvers.lagrangian_core``: the same exact steps, each solving only a small core.
+libraries), on ``blocknas.solvers.lagrangian_core``: the same exact steps, each solving only a small core.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from solvers.additive_mip import NO_CAP, STEP, create_model, solve_exactly
-from solvers.highs import new_solver
-from solvers.lagrangian_core import CoreSolver
-from solvers.merge_front import COST_TIE, merge_front
-from solvers.pruning import prune_dominated, within_caps
-from solvers.table import BlockTable
+from blocknas.solvers.additive_mip import NO_CAP, STEP, create_model, solve_exactly
+from blocknas.solvers.highs import new_solver
+from blocknas.solvers.lagrangian_core import CoreSolver
+from blocknas.solvers.merge_front import COST_TIE, merge_front
+from blocknas.solvers.pruning import prune_dominated, within_caps
+from blocknas.solvers.table import BlockTable
 
 # A sweep re-builds its model on the candidates that still fit once the cap has fallen this far below the
 # model's cost scale: the STEP between points is relative to that scale (costs spanning 1e-6 to 1e300).

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from solvers.additive_mip import create_model, solve_exactly
-from solvers.highs import new_solver
-from solvers.lagrangian_core import CoreSolver
-from solvers.pareto import InfeasibleBudgetError, ParetoPoint, check_budgets, uses_cores
-from solvers.pruning import within_caps
-from solvers.table import BlockTable
+from blocknas.solvers.additive_mip import create_model, solve_exactly
+from blocknas.solvers.highs import new_solver
+from blocknas.solvers.lagrangian_core import CoreSolver
+from blocknas.solvers.pareto import InfeasibleBudgetError, ParetoPoint, check_budgets, uses_cores
+from blocknas.solvers.pruning import within_caps
+from blocknas.solvers.table import BlockTable
 
 
 def solution_pool(

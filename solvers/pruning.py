@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solvers.table import BlockTable
+from blocknas.solvers.table import BlockTable
 
 
 def keep_mask(accuracy: np.ndarray, costs: list[np.ndarray]) -> np.ndarray:

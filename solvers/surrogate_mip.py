@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 import pyomo.environ as pyo
 
-from solvers.additive_mip import _add_rules, selection_of
-from solvers.highs import new_solver, solve_model
-from solvers.surrogate import Selection, SurrogateModel
-from solvers.table import BlockTable
+from blocknas.solvers.additive_mip import _add_rules, selection_of
+from blocknas.solvers.highs import new_solver, solve_model
+from blocknas.solvers.surrogate import Selection, SurrogateModel
+from blocknas.solvers.table import BlockTable
 
 
 def _expression(model: pyo.ConcreteModel, surrogate: SurrogateModel, scale: float):

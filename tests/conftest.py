@@ -32,12 +32,12 @@ def run_cli(home: Path, *args: str, timeout: int = 600, subprocess_: bool = Fals
     test needs a process of its own (signals, kills, a cluster's environment)."""
     if subprocess_:
         env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-        return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args],
+        return subprocess.run([sys.executable, "-m", "blocknas.orchestrator.cli", *args],
                               capture_output=True, text=True, env=env, timeout=timeout, cwd=home)
     import io
     import traceback
 
-    from orchestrator import cli
+    from blocknas.orchestrator import cli
 
     out, err = io.StringIO(), io.StringIO()
     previous_cwd, previous_home, previous_path = os.getcwd(), os.environ.get("BLOCKNAS_HOME"), list(sys.path)
@@ -65,7 +65,7 @@ def run_cli(home: Path, *args: str, timeout: int = 600, subprocess_: bool = Fals
 def start_cli(home: Path, *args: str) -> subprocess.Popen:
     """``blocknas ARGS`` started in the background, in a session of its own (see ``kill_session``)."""
     env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "blocknas.orchestrator.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=home, start_new_session=True)
 
 

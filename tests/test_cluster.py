@@ -22,9 +22,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sqlalchemy import create_engine, text
 
-from orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.workers.machine import LABEL_ENV
 from tests.conftest import POSTGRES_ENV, run_cli, stop_session
-from workers.machine import LABEL_ENV
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -114,10 +114,10 @@ def test_blocks_run_on_more_than_one_node_of_an_existing_cluster(cluster_env, ho
 def _measured_by_a_node(home: Path, overrides: list[str], monkeypatch) -> None:
     """The measured target's costs carry the label and, in their version, the fingerprint of the node that
     timed them (the same node for both), never the driver's."""
-    from orchestrator.config import load_settings
-    from orchestrator.hashing import content_hash
-    from orchestrator.pipeline.cost_stage import space_hash_of
-    from workers.machine import machine_fingerprint
+    from blocknas.orchestrator.config import load_settings
+    from blocknas.orchestrator.hashing import content_hash
+    from blocknas.orchestrator.pipeline.cost_stage import space_hash_of
+    from blocknas.workers.machine import machine_fingerprint
 
     monkeypatch.setenv("BLOCKNAS_HOME", str(home))
     settings = load_settings(overrides)
@@ -184,7 +184,7 @@ def mlflow_server(postgres_database, tmp_path_factory):
 def test_ray_job_submit_with_postgresql_storage_and_an_mlflow_server(cluster_env, postgres_database, mlflow_server,
                                                                      tmp_path):
     storage = f"{postgres_database}?options=-csearch_path%3Dpublic"
-    entry = [sys.executable, "-m", "orchestrator.cli", "run", "experiment=smoke", "scorer.steps=60",
+    entry = [sys.executable, "-m", "blocknas.orchestrator.cli", "run", "experiment=smoke", "scorer.steps=60",
              "cluster.address=auto", f"storage.url='{storage}'", f"tracking.uri={mlflow_server}", "--no-progress"]
     env_json = json.dumps({"env_vars": {"BLOCKNAS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}})
     result = subprocess.run(

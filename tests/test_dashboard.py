@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import load_settings
+from blocknas.orchestrator.config import load_settings
 from tests.conftest import listening_sockets, run_cli, session_pids, start_cli, stop_session, summary_of, wait_for
 
 pytestmark = pytest.mark.slow
@@ -100,7 +100,7 @@ def test_experiments_and_their_block_tables(dashboard):
 
 
 def test_the_dashboards_experiment_shows_each_blocks_value_and_cost_on_every_target(dashboard):
-    from workers.costs import analytic_costs
+    from blocknas.workers.costs import analytic_costs
 
     _, _, port, driver, _ = dashboard
     _open(driver, f"http://127.0.0.1:{port}/?e=smoke", "#blocks td")
@@ -266,7 +266,7 @@ def _number(text: str) -> float:
 def test_verified_networks_show_measured_against_predicted(dashboard):
     """After a real refine round: the networks it verified, measured beside predicted, as the store holds them,
     in the table, the scatter, and as diamonds on the run's own front."""
-    from orchestrator.storage import PerformanceStore
+    from blocknas.orchestrator.storage import PerformanceStore
 
     home, _, port, driver, _ = dashboard
     refined = run_cli(home, "run", "experiment=smoke", "cluster.num_cpus=2", "refine.rounds=1")
@@ -287,8 +287,8 @@ def test_verified_networks_show_measured_against_predicted(dashboard):
 
 
 def test_a_front_no_command_stored_is_solved_in_memory_and_not_written(dashboard, monkeypatch):
-    from dashboards.app import Views
-    from orchestrator.storage import PerformanceStore
+    from blocknas.dashboards.app import Views
+    from blocknas.orchestrator.storage import PerformanceStore
 
     home, _, _, _, _ = dashboard
     monkeypatch.setenv("BLOCKNAS_HOME", str(home))

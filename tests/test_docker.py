@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.cli import _parser
-from orchestrator.config import load_settings
+from blocknas.orchestrator.cli import _parser
+from blocknas.orchestrator.config import load_settings
 from tests.conftest import POSTGRES_ENV, postgres_schema, postgres_url, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +77,13 @@ def test_the_mlflow_service_command_is_accepted_by_mlflow_server(services):
 
 def test_the_image_copies_every_package_the_project_ships():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    folders = {setuptools["package-dir"].get(p, p.replace(".", "/")).split("/")[0] for p in setuptools["packages"]}
+    mapped = setuptools["package-dir"]
+
+    def folder(package: str) -> str:  # the repository folder a package's files come from
+        prefix = max((k for k in mapped if package == k or package.startswith(k + ".")), key=len)
+        return mapped[prefix].split("/")[0]
+
+    folders = {folder(p) for p in setuptools["packages"]}
     copied = {line.split()[1] for line in DOCKERFILE.read_text().splitlines() if line.startswith("COPY ")}
     for folder in folders:
         assert folder in copied, f"docker/Dockerfile does not COPY {folder}"

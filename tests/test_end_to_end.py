@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.config import load_settings
-from orchestrator.storage import PerformanceStore
-from solvers import brute_force_front
+from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.solvers import brute_force_front
 from tests.conftest import kill_session, listening_sockets, run_cli, session_pids, start_cli, summary_of, wait_for
 
 pytestmark = pytest.mark.slow
@@ -73,15 +73,23 @@ def test_fronts_show_and_run_share_one_front_per_inputs(smoke_runs):
     assert solved.returncode == 0, solved.stderr[-2000:]
     summary = summary_of(solved)
     assert summary["fronts_reused"] == ["params"] and summary["targets"]["params"]["pareto"] == front["points"]
+    # One answer schema: `solve`'s best is, object for object, the front's most accurate point within the budget
+    assert summary["best"]["answer"] == front["points"][-1]["answer"]
+    answer = front["points"][-1]["answer"]
+    assert answer["schema"] == "blocknas.answer/1" and list(answer["choices"]) == ["s0", "s1"]
+    assert answer["objective"] | {"predicted": None} == {"name": "accuracy", "unit": "%", "direction": "maximize",
+                                                          "predicted": None}
+    assert answer["costs"]["flops"]["unit"] == "MACs" and answer["costs"]["local_cpu"]["unit"] == "ms"
+    assert front["cap"] == {"points": len(front["points"]), "max_points": 2000, "capped": False}
     unknown = run_cli(home, "fronts", "show", "parms", "experiment=smoke")
     assert unknown.returncode == 2 and "own targets (flops, params, local_cpu)" in unknown.stderr
 
 
 def test_fronts_are_exact_for_the_stored_table(smoke_runs):
     home, first, _ = smoke_runs
-    from orchestrator.pipeline.cost_stage import load_costs
-    from orchestrator.pipeline.run import make_plan
-    from orchestrator.pipeline.solve_stage import build_block_table, measured_networks
+    from blocknas.orchestrator.pipeline.cost_stage import load_costs
+    from blocknas.orchestrator.pipeline.run import make_plan
+    from blocknas.orchestrator.pipeline.solve_stage import build_block_table, measured_networks
 
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])
     store = PerformanceStore(settings.storage_url)
@@ -109,7 +117,7 @@ def test_table_holds_each_block_once_with_where_it_ran(smoke_runs):
     assert run_cli(home, "blocks", "--status", "failed").stdout.count("smoke") == 0
     from sqlalchemy import text
 
-    from workers.machine import machine_fingerprint
+    from blocknas.workers.machine import machine_fingerprint
 
     with PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").engine.connect() as connection:
         labels = set(connection.execute(text("SELECT measured_on FROM block_costs WHERE target = 'local_cpu'"))
@@ -189,7 +197,7 @@ def _block_view(client, experiment, run) -> list:
 
 
 def summary_block_cost(settings, slot_index: int, choice: str) -> float:
-    from workers.costs import analytic_costs
+    from blocknas.workers.costs import analytic_costs
 
     return analytic_costs(settings.space, "params").blocks[(slot_index, choice)]
 
@@ -256,8 +264,8 @@ def test_a_registered_target_is_solved_on_the_stored_block_table_without_trainin
     assert front["experiment"] == "smoke" and front["solved_now"]
     assert "measured" not in shown.stdout and "blocks" not in shown.stderr  # no training, no Ray
 
-    from orchestrator.targets.fronts import experiment_accuracy, with_target
-    from orchestrator.targets.registry import find
+    from blocknas.orchestrator.targets.fronts import experiment_accuracy, with_target
+    from blocknas.orchestrator.targets.registry import find
 
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])
     store = PerformanceStore(settings.storage_url)
@@ -322,7 +330,7 @@ def _start_training(home, *overrides: str):
     env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     log = home / "stderr.txt"
     with log.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "experiment=smoke",
+        proc = subprocess.Popen([sys.executable, "-m", "blocknas.orchestrator.cli", "run", "experiment=smoke",
                                  "cluster.num_cpus=2", *overrides], cwd=home, env=env,
                                 stdout=subprocess.DEVNULL, stderr=stderr, text=True, start_new_session=True)
     deadline = time.monotonic() + 300

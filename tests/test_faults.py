@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sqlalchemy import text
 
-from orchestrator.storage import PerformanceStore, StorageError
+from blocknas.orchestrator.storage import PerformanceStore, StorageError
 from tests.conftest import kill_session, postgres_schema, run_cli, start_cli, summary_of, wait_for
 
 pytestmark = pytest.mark.slow

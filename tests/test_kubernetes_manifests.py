@@ -14,8 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from orchestrator.cli import _parser
-from orchestrator.config import ConfigSource, load_settings
+from blocknas.orchestrator.cli import _parser
+from blocknas.orchestrator.config import ConfigSource, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = sorted((ROOT / "docker" / "kubernetes").glob("*.yaml"))

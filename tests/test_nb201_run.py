@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from blocknas.workers.spaces.nb201 import OPS, Nb201Space
 from tests.conftest import run_cli, summary_of
-from workers.spaces.nb201 import OPS, Nb201Space
 
 pytestmark = [
     pytest.mark.slow,
@@ -92,8 +92,8 @@ def interacting_latency(code: str) -> float:
 def test_refine_loop_verifies_on_ray_never_twice_and_picks_within_the_true_budget(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.storage import PerformanceStore
-    from workers.tabular import nb201_accuracies
+    from blocknas.orchestrator.storage import PerformanceStore
+    from blocknas.workers.tabular import nb201_accuracies
 
     table = tmp_path / "device_ms.csv"
     latency = {"".join(d): interacting_latency("".join(d)) for d in itertools.product("01234", repeat=6)}

@@ -2,6 +2,7 @@
 third-party scorer pip-installed into a temporary location and found through the entry-point group."""
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.storage import PerformanceStore
 from tests.conftest import summary_of
 
 pytestmark = pytest.mark.slow
@@ -21,7 +22,7 @@ def _cli(cwd: Path, home: Path, *args: str, pythonpath: str = "") -> subprocess.
     env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "blocknas.orchestrator.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
 
 
@@ -116,3 +117,149 @@ def test_a_scorer_installed_as_a_plugin_is_found_by_its_entry_point(tmp_path):
     assert (summary["blocks_total"], summary["blocks_trained"]) == (8, 8)
     scores = PerformanceStore(summary["store"]).block_scores(experiment="digits_blocks")
     assert all(s.status == "done" for s in scores) and len({s.accuracy for s in scores}) > 2
+
+
+# The project's modules moved into folders named like blocknas's own (its packages were top-level once).
+COLLIDING = {"space.py": "workers", "blocks.py": "dashboards", "data.py": "orchestrator", "scoring.py": "solvers"}
+
+
+def test_a_project_with_folders_named_like_blocknas_packages_runs(tmp_path):
+    """A user's own ``workers/``, ``solvers/``, ``orchestrator/``, ``dashboards/`` and ``conf/`` are theirs:
+    blocknas imports only as ``blocknas.*``, so the config's import paths reach the user's modules."""
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT / "conf", project / "conf")
+    for module, folder in COLLIDING.items():
+        (project / folder).mkdir()
+        (project / folder / "__init__.py").write_text("")
+        text = (PROJECT / "digits_nas" / module).read_text()
+        for other, other_folder in COLLIDING.items():
+            text = text.replace(f"digits_nas.{other[:-3]}", f"{other_folder}.{other[:-3]}")
+        (project / folder / module).write_text(text)
+    for config in (project / "conf").rglob("*.yaml"):
+        text = config.read_text()
+        for module, folder in COLLIDING.items():
+            text = text.replace(f"digits_nas.{module[:-3]}", f"{folder}.{module[:-3]}")
+        config.write_text(text)
+    result = _cli(project, tmp_path / "home", "run", "--config-dir", "conf", "experiment=digits",
+                  "space.options.slots=2", "scorer.epochs=1", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = summary_of(result)
+    assert (summary["blocks_total"], summary["blocks_trained"]) == (8, 8)
+    runs = MlflowClient(summary["tracking_uri"]).search_runs(
+        [MlflowClient(summary["tracking_uri"]).get_experiment_by_name("digits_blocks").experiment_id],
+        "tags.`blocknas.block` != ''")
+    assert {r.data.params["scorer.kind"] for r in runs} == {"solvers.scoring:train_sgd"}
+
+
+EXTENSIONS = {
+    "pyproject.toml": """\
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "blocknas-probe-extensions"
+        version = "0.1"
+        [project.entry-points."blocknas.search_methods"]
+        greedy = "probe_extensions:greedy"
+        [project.entry-points."blocknas.predictors"]
+        halved = "probe_extensions:halved"
+        [project.entry-points."blocknas.target_kinds"]
+        energy_model = "probe_extensions:ENERGY_MODEL"
+        [tool.setuptools]
+        py-modules = ["probe_extensions"]
+        """,
+    "probe_extensions.py": """\
+        from dataclasses import dataclass, replace
+
+        from blocknas.orchestrator.predictors import LinearPrediction
+        from blocknas.orchestrator.targets.kinds import TargetKind, TargetSpec
+        from blocknas.workers.costs import CostTable, analytic_costs
+
+
+        @dataclass(frozen=True)
+        class GreedySettings:
+            evaluations: int = 4
+
+
+        def greedy(problem, settings, seed):
+            \"\"\"Coordinate ascent from the cheapest allowed network, one slot's options per batch.\"\"\"
+            best = problem.cheapest_allowed(next(iter(problem.budgets)))
+            problem.evaluate([best])
+            while problem.remaining > 0 and len(problem.accuracy) < settings.evaluations:
+                before = len(problem.accuracy)
+                for slot, options in enumerate(problem.sizes):
+                    problem.evaluate([best[:slot] + (o,) + best[slot + 1:] for o in range(options)])
+                    best = problem.pick
+                if len(problem.accuracy) == before:
+                    break
+
+
+        greedy.Settings = GreedySettings
+
+
+        def halved(space, table, measured):
+            return LinearPrediction(replace(table, accuracy=tuple(a * 0.5 for a in table.accuracy)))
+
+
+        @dataclass(frozen=True)
+        class EnergySettings:
+            kind: str
+            metric: str = "energy_mj"
+            millijoules_per_mac: float = 1e-6
+
+
+        def _spec(name, s):
+            return TargetSpec(name, s.kind, s.metric, options=(("millijoules_per_mac", s.millijoules_per_mac),))
+
+
+        def _costs(settings, plan, target):
+            flops, scale = analytic_costs(settings.space, "flops"), dict(target.options)["millijoules_per_mac"]
+            return CostTable("energy_mj", flops.fixed * scale, {k: v * scale for k, v in flops.blocks.items()}), None
+
+
+        ENERGY_MODEL = TargetKind(EnergySettings, _spec, _costs)
+        """,
+}
+
+
+def test_a_search_method_a_predictor_and_a_target_kind_from_entry_points_alone(tmp_path, monkeypatch):
+    """A package installed into a temporary location extends blocknas by entry points alone: `plugins` lists
+    each extension, and `blocknas run` searches with its method, predicts with its predictor and costs with
+    its target kind."""
+    from blocknas.orchestrator.config import load_settings
+    from blocknas.orchestrator.pipeline.run import experiment_table
+
+    source, site, home = tmp_path / "plugin", tmp_path / "site", tmp_path / "home"
+    source.mkdir()
+    for name, text in EXTENSIONS.items():
+        (source / name).write_text(textwrap.dedent(text))
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                                "--no-build-isolation", "--target", str(site), str(source)],
+                               capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    listed = _cli(tmp_path, home, "plugins", pythonpath=str(site)).stdout
+    for kind, name in (("search methods", "greedy"), ("predictors", "halved"), ("target kinds", "energy_model")):
+        line = next(line for line in listed.splitlines() if line.startswith(kind))
+        assert name in line, listed
+    energy = ("+targets.energy.kind=energy_model", "+targets.energy.millijoules_per_mac=2e-6")
+    searched = _cli(tmp_path, home, "run", "experiment=smoke", "search.method=greedy", "+search.evaluations=4",
+                    "+solver.budgets.flops=1e9", *energy, "--no-progress", pythonpath=str(site))
+    assert searched.returncode == 0, searched.stderr[-3000:]
+    search = summary_of(searched)["search"]
+    assert search["method"] == "greedy" and search["evaluations"] == search["verified_now"] == 4
+    assert search["pick"]["costs"]["energy"] == pytest.approx(search["pick"]["costs"]["flops"] * 2e-6)
+
+    solved = _cli(tmp_path, home, "run", "experiment=smoke", "solver.predictor=halved", *energy, "--no-progress",
+                  pythonpath=str(site))
+    assert solved.returncode == 0, solved.stderr[-3000:]
+    summary = summary_of(solved)
+    monkeypatch.setenv("BLOCKNAS_HOME", str(home))
+    monkeypatch.syspath_prepend(str(site))  # the entry points of the installed extensions, read here too
+    table = experiment_table(load_settings(["experiment=smoke", *energy]))
+    points = summary["targets"]["energy"]["pareto"]
+    assert points and summary["targets"]["energy"]["metric"] == "energy_mj"
+    for point in points:
+        picks = [slot.index(b.split(":", 1)[1]) for slot, b in zip(table.choices, point["blocks"], strict=True)]
+        halved = table.accuracy_offset + 0.5 * sum(table.accuracy[i][j] for i, j in enumerate(picks))
+        assert point["predicted_accuracy"] == pytest.approx(halved, abs=1e-6)
+        assert point["costs"]["energy"] == pytest.approx(point["costs"]["flops"] * 2e-6)

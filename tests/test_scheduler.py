@@ -12,8 +12,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sqlalchemy import create_engine, text
 
-from orchestrator.storage import PerformanceStore
-from orchestrator.targets.fronts import LIBRARY
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.targets.fronts import LIBRARY
 from tests.conftest import kill_session, listening_sockets, session_pids, start_cli, wait_for
 from tests.orchestrator.test_switching import library
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 def _fronts(store: PerformanceStore) -> list:
     from sqlalchemy import select
 
-    from orchestrator.storage._models import ParetoFrontRow
+    from blocknas.orchestrator.storage._models import ParetoFrontRow
 
     with store.engine.connect() as c:
         return list(c.execute(select(ParetoFrontRow.target_version).where(ParetoFrontRow.target == "edge")))

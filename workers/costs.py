@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from workers.profiling import count_flops, count_params, measure_latency_ms
-from workers.spaces import Space
+from blocknas.workers.profiling import count_flops, count_params, measure_latency_ms
+from blocknas.workers.spaces import Space
 
 ANALYTIC_METRICS = ("flops", "params")
 
@@ -84,8 +84,8 @@ def measured_latency_of(space_definition: dict, warmup: int, repeats: int, threa
                         device: str = "cpu") -> tuple[CostTable, dict]:
     """``measured_latency`` of the space a config defines, built where it runs (a Ray worker), and the
     fingerprint of the machine that timed it (with its GPU's name when timed on one)."""
-    from workers.machine import machine_fingerprint
-    from workers.spaces import space_from_dict
+    from blocknas.workers.machine import machine_fingerprint
+    from blocknas.workers.spaces import space_from_dict
 
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("a measured target with device=cuda was placed on a worker with no CUDA device")

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.registry import Registry
-from workers.typed import SettingsError, from_mapping
+from blocknas.workers.registry import Registry
+from blocknas.workers.typed import SettingsError, from_mapping
 
 
 class DataError(ValueError):

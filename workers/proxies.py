@@ -1,6 +1,6 @@
 """Training-free scores of a network at initialisation (zero-cost proxies), registered as scorers.
 
-Each builds the job's network (NAS-Bench-201 cells as ``workers.spaces.nb201_torch`` modules, any space
+Each builds the job's network (NAS-Bench-201 cells as ``blocknas.workers.spaces.nb201_torch`` modules, any space
 that builds modules as its own), initialises it from ``seed`` and scores it from at most one minibatch:
 
 - ``params``: log of the parameter count, the baseline every proxy must beat (Ning et al. 2021 report that
@@ -49,7 +49,7 @@ class ProxySettings:
 
 def minibatch_fingerprint(settings: ProxySettings) -> tuple[str, str]:
     """What a proxy's scores depend on besides the network: the minibatch's images."""
-    from workers.data import load_dataset
+    from blocknas.workers.data import load_dataset
 
     return "mnist-minibatch", load_dataset({"kind": "mnist"}).fingerprint()
 
@@ -58,7 +58,7 @@ def proxy_scorer(name: str):
     """The lookup-style scorer of proxy ``name``: ``evaluate(space, choices, settings, device)``."""
 
     def evaluate(space, choices, settings: ProxySettings, device="cpu") -> dict:
-        from workers.proxy_scores import proxy_score  # torch: in the worker only
+        from blocknas.workers.proxy_scores import proxy_score  # torch: in the worker only
 
         return {"accuracy": proxy_score(name, space, choices, settings, device)}
 

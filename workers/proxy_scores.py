@@ -1,4 +1,4 @@
-"""The computations of ``workers.proxies`` (torch): the network, the minibatch and each proxy's score."""
+"""The computations of ``blocknas.workers.proxies`` (torch): the network, the minibatch and each proxy's score."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from workers.proxies import PROXIES, ProxySettings
+from blocknas.workers.proxies import PROXIES, ProxySettings
 
 FLOOR = 1e-300  # a network with no signal (a cut NAS-Bench-201 cell) scores log(FLOOR), finite
 DEFAULT = ProxySettings()
@@ -17,10 +17,10 @@ DEFAULT = ProxySettings()
 
 def network_of(space, choices) -> tuple[nn.Module, tuple[int, ...]]:
     """The job's network and its input shape ``(1, C, H, W)``."""
-    from workers.spaces.nb201 import Nb201Space
+    from blocknas.workers.spaces.nb201 import Nb201Space
 
     if isinstance(space, Nb201Space):
-        from workers.spaces.nb201_torch import build_nb201_network, input_shape
+        from blocknas.workers.spaces.nb201_torch import build_nb201_network, input_shape
 
         return build_nb201_network(space, choices), input_shape(space)
     if not getattr(space, "builds_modules", False):
@@ -29,7 +29,7 @@ def network_of(space, choices) -> tuple[nn.Module, tuple[int, ...]]:
 
 
 def minibatch(shape: tuple[int, ...], num_classes: int, batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from workers.data import load_dataset
+    from blocknas.workers.data import load_dataset
 
     data = load_dataset({"kind": "mnist"})
     pick = np.random.default_rng(seed).choice(len(data.labels), size=batch, replace=False)
@@ -101,7 +101,7 @@ def layer_structure(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[int,
 
 def deepmad_entropy(layers: list[tuple[int, int, int]], stage_weights: tuple[float, ...] = (),
                     depth_penalty: float = 0.0) -> float:
-    """DeepMAD's weighted multi-stage entropy of ``layer_structure`` (``workers.proxies``)."""
+    """DeepMAD's weighted multi-stage entropy of ``layer_structure`` (``blocknas.workers.proxies``)."""
     stages: list[list[float]] = []
     resolution = None
     for channels, kernel_area, area in layers:

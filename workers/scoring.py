@@ -5,7 +5,7 @@ entry point of the ``blocknas.scorers`` group, or an import path in ``scorer.kin
 
 - a **training scorer** ``evaluate(model, data, settings, device) -> {"accuracy": %, ...}``: blocknas
   builds the job's network from the space (seeded), loads the data, and calls it in the Ray worker;
-  ``data`` is a ``workers.data.Dataset`` (``data.split(train_size, val_size, seed)`` gives tensors).
+  ``data`` is a ``blocknas.workers.data.Dataset`` (``data.split(train_size, val_size, seed)`` gives tensors).
   Optional keys of the result: ``loss``, ``train_loss``. A plain function found by entry point or import
   path is a training scorer; give it a ``Settings`` dataclass attribute to have its settings typed.
 - a **lookup scorer** ``evaluate(space, choices, settings) -> {"accuracy": %}`` answers from a table
@@ -13,9 +13,9 @@ entry point of the ``blocknas.scorers`` group, or an import path in ``scorer.kin
   ``evaluate(space, choices, settings, device)`` with the job's ``scorer.device``.
 
 Built-ins: ``swap_in`` (MathNAS swap-in: AdamW training on the data), ``tabular`` (NAS-Bench-201),
-``bld`` (Puzzle's blockwise local distillation and replace-one-block scoring, ``workers.llm.scorer``) and
+``bld`` (Puzzle's blockwise local distillation and replace-one-block scoring, ``blocknas.workers.llm.scorer``) and
 the training-free ``proxy_params``, ``proxy_synflow``, ``proxy_grad_norm``, ``proxy_naswot``
-(``workers.proxies``).
+(``blocknas.workers.proxies``).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from workers import proxies
-from workers.llm import scorer as llm_scorer
-from workers.records import NetworkJob, NetworkResult, TrainSettings
-from workers.registry import Registry
-from workers.typed import SettingsError, from_mapping
+from blocknas.workers import proxies
+from blocknas.workers.llm import scorer as llm_scorer
+from blocknas.workers.records import NetworkJob, NetworkResult, TrainSettings
+from blocknas.workers.registry import Registry
+from blocknas.workers.typed import SettingsError, from_mapping
 
 COMMON_KEYS = ("kind", "device", "estimator", "sample_fraction", "sample_seed")
 
@@ -62,7 +62,7 @@ SCORERS: Registry[ScorerEntry] = Registry("scorer", _adapt)
 
 
 def _swap_in(model, data, settings: TrainSettings, device) -> dict:
-    from workers.training import train_and_evaluate
+    from blocknas.workers.training import train_and_evaluate
 
     outcome = train_and_evaluate(model, data.split(settings.train_size, settings.val_size, settings.seed),
                                  settings, device)
@@ -76,7 +76,7 @@ class TabularSettings:
     dataset: str = "cifar10"
 
     def __post_init__(self) -> None:
-        from workers.tabular import NB201_FILES
+        from blocknas.workers.tabular import NB201_FILES
 
         if self.benchmark != "nb201":
             raise ValueError(f"scorer.benchmark must be nb201, got {self.benchmark!r}")
@@ -86,7 +86,7 @@ class TabularSettings:
 
 
 def _tabular(space, choices, settings: TabularSettings) -> dict:
-    from workers.tabular import nb201_accuracies
+    from blocknas.workers.tabular import nb201_accuracies
 
     return {"accuracy": nb201_accuracies(settings.dataset)[space.network_key(choices)]}
 
@@ -103,15 +103,15 @@ SCORERS.register("bld", ScorerEntry(llm_scorer.evaluate, llm_scorer.BldSettings,
 
 def score_network(job: NetworkJob) -> NetworkResult:
     """Run the job's scorer in this (worker) process: a lookup, or build, train and evaluate the network."""
-    from workers.costs import analytic_costs
-    from workers.spaces import space_from_dict
+    from blocknas.workers.costs import analytic_costs
+    from blocknas.workers.spaces import space_from_dict
 
     entry = SCORERS.get(job.scorer)
     space = space_from_dict(job.space)
     started = time.perf_counter()
     if not entry.trains:
         if entry.uses_device:
-            from workers.training import resolve_device
+            from blocknas.workers.training import resolve_device
 
             device = resolve_device(job.device)
             metrics = entry.evaluate(space, job.choices, job.settings, device)
@@ -121,9 +121,9 @@ def score_network(job: NetworkJob) -> NetworkResult:
         return _result(metrics, time.perf_counter() - started, int(params), int(flops), str(device))
     import torch
 
-    from workers.data import load_dataset
-    from workers.profiling import count_flops, count_params
-    from workers.training import resolve_device, seed_everything
+    from blocknas.workers.data import load_dataset
+    from blocknas.workers.profiling import count_flops, count_params
+    from blocknas.workers.training import resolve_device, seed_everything
 
     seed = job.settings.get("seed", 0) if isinstance(job.settings, dict) else getattr(job.settings, "seed", 0)
     seed_everything(seed, job.threads)

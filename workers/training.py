@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workers.data import Split
-from workers.records import TrainSettings
+from blocknas.workers.data import Split
+from blocknas.workers.records import TrainSettings
 
 CURVE_POINTS = 50  # training-loss points per curve (each the mean over its steps)
 VAL_CHECKS = 4  # held-out accuracy at 1/4, 2/4, 3/4 of the steps and at the end

@@ -16,7 +16,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from workers.registry import did_you_mean
+from blocknas.workers.registry import did_you_mean
 
 S = TypeVar("S")
 

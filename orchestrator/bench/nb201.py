@@ -8,12 +8,13 @@ the device's true latencies, and each pick is scored against the truth:
 - ``regret``: best true accuracy among cells whose true latency fits the budget, minus the pick's;
 - ``random_regret`` / ``rea_regret`` / ``tpe_regret``: the same for random search, regularized evolution
   and Optuna's TPE (``bench.peers``) with as many evaluations, averaged over ``seeds`` runs (``tpe_seeds``
-  for TPE, a sampler that costs far more per proposal; ``orchestrator.pipeline.baselines``). All only
+  for TPE, a sampler that costs far more per proposal; ``blocknas.orchestrator.search.methods``, the same
+  methods ``blocknas run search=<name>`` runs). All only
   evaluate connected cells whose true latency fits the budget (latency measurements are the target's
   data, as they are for the method), and keep the most accurate one they evaluated.
 
 ``bench.method`` picks what is measured: ``oneshot`` (the block table and one solve, MathNAS), ``loop``
-(the verify-and-refit loop of ``orchestrator.pipeline.refine`` on top of it, one loop per budget, each counting
+(the verify-and-refit loop of ``blocknas.orchestrator.pipeline.refine`` on top of it, one loop per budget, each counting
 the block table's evaluations), ``random``, ``rea`` or ``tpe`` (the peers themselves, with
 ``bench.evaluations`` evaluations; their ``regret`` is the mean over ``seeds`` runs, their pick the first
 run's).
@@ -24,34 +25,33 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from orchestrator.output_files import write_atomically
-from orchestrator.pipeline.baselines import random_search, regularized_evolution, tpe_search
-from orchestrator.pipeline.estimation import (
-    PREDICTORS,
+from blocknas.orchestrator.output_files import write_atomically
+from blocknas.orchestrator.pipeline.estimation import (
     EstimatorSettings,
     block_values,
     choose_contexts,
-    flops_accuracy,
     swap_networks,
 )
-from orchestrator.pipeline.layernas import LayerNasSettings, layernas
-from orchestrator.pipeline.refine import RefineSettings, Verified, refine
-from solvers import BlockTable, InfeasibleBudgetError, best_within_budgets
-from solvers.fractional import best_fractional
-from solvers.structure import ConnectivityRule
-from solvers.surrogate import SurrogateModel
-from workers.costs import analytic_costs
-from workers.proxies import PROXIES
-from workers.registry import Registry, RegistryError
-from workers.spaces.nb201 import EDGES, OPS, Nb201Space
-from workers.tabular import NB201_FILES, CountingOracle, nb201_accuracies, read_network_table
+from blocknas.orchestrator.pipeline.refine import RefineSettings, Verified, refine
+from blocknas.orchestrator.predictors import PREDICTORS, Prediction, fit_prediction
+from blocknas.orchestrator.search.layernas import LayerNasSettings
+from blocknas.orchestrator.search.methods import SEARCH_METHODS, SearchMethod
+from blocknas.orchestrator.search.problem import NetworkProblem
+from blocknas.solvers import BlockTable, InfeasibleBudgetError
+from blocknas.solvers.structure import ConnectivityRule
+from blocknas.solvers.surrogate import SurrogateModel
+from blocknas.workers.costs import analytic_costs
+from blocknas.workers.proxies import PROXIES
+from blocknas.workers.registry import RegistryError, import_object, looks_like_import_path
+from blocknas.workers.spaces.nb201 import EDGES, OPS, Nb201Space
+from blocknas.workers.tabular import NB201_FILES, CountingOracle, nb201_accuracies, read_network_table
 
 LATENCY = "latency_ms"
 NB201_CONNECTIVITY = ConnectivityRule(*Nb201Space.connectivity)
@@ -103,8 +103,10 @@ class BenchSettings:
                 "arch and one per device), e.g. bench.latency_csv=../shared/data/nb201_latency_ms.csv, or set "
                 "BLOCKNAS_NB201_LATENCY_CSV"
             )
-        if cfg.get("predictor") not in PREDICTORS:
-            raise BenchConfigError(f"bench.predictor must be one of {PREDICTORS}, got {cfg.get('predictor')!r}")
+        try:
+            PREDICTORS.get(cfg.get("predictor"), "bench.predictor")
+        except RegistryError as exc:
+            raise BenchConfigError(str(exc)) from exc
         quantiles = tuple(float(q) for q in cfg.get("quantiles") or ())
         if not quantiles or any(not 0 < q < 1 for q in quantiles):
             raise BenchConfigError(f"bench.quantiles must be numbers in (0, 1), got {cfg.get('quantiles')!r}")
@@ -113,7 +115,7 @@ class BenchSettings:
         if cfg.get("base") not in OPS:
             raise BenchConfigError(f"bench.base must be one of {OPS}, got {cfg.get('base')!r}")
         try:
-            SEARCH_METHODS.get(cfg.get("method", "oneshot"), "bench.method")
+            bench_method(cfg.get("method", "oneshot"))
         except RegistryError as exc:
             raise BenchConfigError(str(exc)) from exc
         for name in ("evaluations", "rea_population", "rea_sample", "tpe_seeds", "calibration"):
@@ -191,43 +193,47 @@ def load_ground_truth(accuracy: dict[str, float], latency: dict[str, float]) -> 
                        np.array([latency[c] for c in codes]), valid)
 
 
-def layernas_search(truth: GroundTruth, allowed: np.ndarray, evaluations: int,
-                    settings: LayerNasSettings = DEFAULT_LAYERNAS) -> list[int]:
-    """LayerNAS over the cells: latency and connectivity known (free), accuracy a counted lookup; starts
-    from the fastest allowed cell, buckets between its latency and the budget's."""
-    sizes = tuple(int(n) for n in truth.selections.max(axis=0) + 1)
+def tabular_problem(truth: GroundTruth, allowed: np.ndarray, evaluations: int) -> NetworkProblem:
+    """The cells as a ``NetworkProblem``: latency and connectivity free, accuracy a counted lookup; the start
+    is the fastest allowed cell, the budget the slowest allowed cell's latency."""
     fits = np.flatnonzero(allowed)
-    start = fits[np.argmin(truth.latency[fits])]
-    budget = float(truth.latency[fits].max())
+    problem = NetworkProblem.from_arrays(truth.selections, allowed, truth.accuracy, evaluations,
+                                         {LATENCY: truth.latency})
+    if len(fits):
+        problem.start = tuple(int(j) for j in truth.selections[fits[np.argmin(truth.latency[fits])]])
+    return problem
 
-    def index(selection) -> int:
-        return truth.index(selection)
 
-    result = layernas(sizes, lambda s: float(truth.latency[index(s)]), lambda s: bool(allowed[index(s)]),
-                      lambda batch: {s: float(truth.accuracy[index(s)]) for s in batch}, budget, evaluations,
-                      tuple(int(j) for j in truth.selections[start]), settings)
-    return [index(s) for s in result.evaluated]
+def peer_settings(method: SearchMethod, evaluations: int, peers: PeerSettings):
+    """A method's settings with the bench's evaluations (and REA's, LayerNAS's bench.* settings)."""
+    given = {"evaluations": evaluations, "population": peers.rea_population, "sample": peers.rea_sample,
+             "buckets": peers.layernas.buckets, "per_bucket": peers.layernas.per_bucket}
+    names = {f.name for f in fields(method.Settings)}
+    return replace(method.Settings(), **{k: v for k, v in given.items() if k in names})
+
+
+def search_cells(truth: GroundTruth, allowed: np.ndarray, method: str, evaluations: int, seed: int,
+                 peers: PeerSettings = PeerSettings()) -> list[int]:
+    """The cells a whole-network search method (``blocknas.orchestrator.search.methods``) evaluates, in order."""
+    entry = SEARCH_METHODS.get(method)
+    problem = tabular_problem(truth, allowed, evaluations)
+    if allowed.any():
+        entry.search(problem, peer_settings(entry, evaluations, peers), seed)
+    return [problem.rows[s] for s in problem.accuracy]
 
 
 def baseline_regret(truth: GroundTruth, budget: float, evaluations: int, seeds: int, method: str = "random",
                     population: int = 10, sample: int = 3,
                     layernas_settings: LayerNasSettings = DEFAULT_LAYERNAS) -> tuple[float, int, int]:
-    """Mean regret of ``method`` (random, rea, tpe or layernas) over ``seeds`` runs, the first run's pick and
-    its evaluations (layernas may converge before it spends them all); layernas is deterministic: one run."""
+    """Mean regret of ``method`` (random, rea, tpe, layernas or a method of your own) over ``seeds`` runs, the
+    first run's pick and its evaluations (layernas may converge before it spends them all); layernas is
+    deterministic: one run."""
     candidates = truth.valid & (truth.latency <= budget)
     best = truth.accuracy[candidates].max()
+    peers = PeerSettings(rea_population=population, rea_sample=sample, layernas=layernas_settings)
     picks, used = [], []
     for seed in range(1 if method == "layernas" else seeds):
-        rng = np.random.default_rng(seed)
-        if method == "random":
-            evaluated = random_search(candidates, evaluations, rng)
-        elif method == "rea":
-            evaluated = regularized_evolution(truth.selections, candidates, truth.accuracy, evaluations, rng,
-                                              population, sample)
-        elif method == "layernas":
-            evaluated = layernas_search(truth, candidates, evaluations, layernas_settings)
-        else:
-            evaluated = tpe_search(truth.selections, candidates, truth.accuracy, evaluations, seed)
+        evaluated = search_cells(truth, candidates, method, evaluations, seed, peers)
         picks.append(max(evaluated, key=lambda i: truth.accuracy[i]))
         used.append(len(evaluated))
     return float(np.mean([best - truth.accuracy[i] for i in picks])), int(picks[0]), used[0]
@@ -303,9 +309,6 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     truth = load_ground_truth(nb201_accuracies(settings.dataset), latency_table)
     space = Nb201Space.from_dict({"dataset": settings.dataset, "base": settings.base})
     sizes = [len(OPS)] * len(EDGES)
-    flops_table = analytic_costs(space, "flops")
-    flops = tuple(np.array([flops_table.blocks[(i, op)] for op in OPS]) for i in range(len(EDGES)))
-    base = tuple(OPS.index(b) for b in space.base)
     contexts, networks = estimator_networks(space, settings.estimator)
     accuracy_oracle = CountingOracle(nb201_accuracies(settings.dataset), f"NAS-Bench-201 {settings.dataset}")
     latency_oracle = CountingOracle(latency_table, f"{settings.hardware} latency")
@@ -318,12 +321,8 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
                        costs={LATENCY: latency_values}, cost_offsets={LATENCY: latency_offset},
                        rules=(NB201_CONNECTIVITY,))
     selections = truth.selections
-    if settings.predictor == "flops":
-        fractional = flops_accuracy(values, base, flops, flops_table.fixed, measured)
-        predicted = fractional.predict_all(selections)
-    else:
-        fractional = None
-        predicted = offset + sum(values[i][selections[:, i]] for i in range(len(EDGES)))
+    prediction = fit_prediction(settings.predictor, space, table, measured)
+    predicted = prediction.predict_all(selections)
     predicted_latency = latency_offset + sum(latency_values[i][selections[:, i]] for i in range(len(EDGES)))
 
     spearman_all, kendall_all = _correlations(predicted, truth.accuracy)
@@ -332,12 +331,12 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     prior = None
     if settings.method == "loop" and settings.prior != "trained":
         prior = proxy_table(space, settings.prior, contexts, networks, table)
-    context = SearchContext(settings, truth, table, fractional, measured, measured_latency,
+    context = SearchContext(settings, truth, table, prediction, measured, measured_latency,
                             accuracy_oracle.evaluations, prior)
     for q in settings.quantiles:
         budget = float(np.quantile(truth.latency, q))
         solve_started = time.perf_counter()
-        picked = SEARCH_METHODS.get(settings.method)(context, budget)
+        picked = bench_method(settings.method)(context, budget)
         solve_seconds += time.perf_counter() - solve_started
         chosen, evaluations, extra = picked.chosen, picked.evaluations, picked.extra
         baselines = picked.baselines or baselines_for(truth, budget, evaluations, settings.peer_settings)
@@ -351,7 +350,7 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         "estimator": settings.estimator.kind,
         "sample_fraction": settings.estimator.sample_fraction if settings.estimator.kind == "sampled" else None,
         "predictor": settings.predictor,
-        "objective": "linear-fractional (Dinkelbach MILPs)" if fractional is not None else "linear (one MILP)",
+        "objective": prediction.objective,
         "base": settings.base,
         "contexts": len(contexts),
         "evaluations": max(r["evaluations"] for r in rows),  # per budget; the rows have each one
@@ -384,12 +383,9 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     return report, write_atomically(out_dir / "report.json", json.dumps(report, indent=2))
 
 
-def _oneshot_pick(table: BlockTable, fractional, budget: float, truth: GroundTruth) -> int | None:
+def _oneshot_pick(table: BlockTable, prediction: Prediction, budget: float, truth: GroundTruth) -> int | None:
     try:
-        if fractional is not None:
-            point, _ = best_fractional(table, fractional, {LATENCY: budget})
-        else:
-            point = best_within_budgets(table, {LATENCY: budget})
+        point = prediction.best({LATENCY: budget})
     except InfeasibleBudgetError:
         return None  # every network is predicted over the budget
     return truth.index(table.index_of(point.blocks))
@@ -398,7 +394,7 @@ def _oneshot_pick(table: BlockTable, fractional, budget: float, truth: GroundTru
 def proxy_table(space: Nb201Space, proxy: str, contexts, networks, trained: BlockTable) -> BlockTable:
     """The block table of a training-free proxy over the same networks (no network evaluation), with the
     trained table's costs and rules."""
-    from workers.proxy_scores import proxy_score
+    from blocknas.workers.proxy_scores import proxy_score
 
     sizes = [len(OPS)] * len(EDGES)
     scores = {s: proxy_score(proxy.removeprefix("proxy_"), space, [OPS[j] for j in s]) for s in networks}
@@ -473,7 +469,7 @@ class SearchContext:
     settings: BenchSettings
     truth: GroundTruth
     table: BlockTable
-    fractional: object | None
+    prediction: Prediction
     measured: dict
     measured_latency: dict
     table_evaluations: int  # network evaluations the block table cost
@@ -488,18 +484,34 @@ class Picked:
     baselines: dict | None = None  # random / REA already computed at this many evaluations
 
 
-# Search methods, by ``bench.method``: a callable ``(SearchContext, budget) -> Picked``. A new method is one
-# function and one registration (or an entry point of ``blocknas.search_methods``, or an import path).
-SEARCH_METHODS: Registry = Registry("search method")
+# What ``bench.method`` measures: ``oneshot`` and ``loop`` are the block table (``search=blocks``) without and
+# with the refine loop; every other name is a whole-network method of the shared registry
+# (``blocknas.orchestrator.search.methods.SEARCH_METHODS``: built-in, entry point or import path), or the
+# import path of a function ``(SearchContext, budget) -> Picked`` that knows the bench's ground truth.
+BLOCK_TABLE_METHODS = ("oneshot", "loop")
 
 
-@SEARCH_METHODS.register("oneshot")
+def bench_method(name: str):
+    """``(SearchContext, budget) -> Picked`` for ``bench.method=name``; ``RegistryError`` for an unknown name."""
+    if name == "oneshot":
+        return oneshot
+    if name == "loop":
+        return loop
+    if looks_like_import_path(name) and name not in SEARCH_METHODS:
+        found = import_object(name)
+        if callable(found) and not hasattr(found, "Settings"):  # a bench method of one's own: one function
+            return found
+    method = SEARCH_METHODS.get(name, "bench.method")
+    if not method.whole_networks:
+        raise RegistryError(f"bench.method={name} is the block table: use bench.method=oneshot or loop")
+    return _baseline(method.name)
+
+
 def oneshot(context: SearchContext, budget: float) -> Picked:
     """MathNAS: the block table and one solve."""
-    return Picked(_oneshot_pick(context.table, context.fractional, budget, context.truth), context.table_evaluations)
+    return Picked(_oneshot_pick(context.table, context.prediction, budget, context.truth), context.table_evaluations)
 
 
-@SEARCH_METHODS.register("loop")
 def loop(context: SearchContext, budget: float) -> Picked:
     """The refine loop: solve, verify the picks, refit, until no better network is found."""
     chosen, extra = _loop_pick(context.settings, context.truth, context.table, budget, context.measured,
@@ -518,14 +530,7 @@ def _baseline(name: str):
         regret, chosen, used = baselines[name]
         return Picked(chosen, used, {"regret": regret, "regret_is_mean_over_seeds": name != "layernas"}, baselines)
 
-    pick.__doc__ = f"{name} search with bench.evaluations counted lookups per budget (mean regret over seeds)"
     return pick
-
-
-SEARCH_METHODS.register("random", _baseline("random"))
-SEARCH_METHODS.register("rea", _baseline("rea"))
-SEARCH_METHODS.register("tpe", _baseline("tpe"))
-SEARCH_METHODS.register("layernas", _baseline("layernas"))
 
 
 def _cell(value: float | None) -> str:

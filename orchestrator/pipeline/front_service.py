@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.hashing import content_hash
-from orchestrator.storage import PerformanceStore, StoredFront
-from solvers import BlockTable, ParetoPoint
-from solvers.table import LOWER
+from blocknas.orchestrator.hashing import content_hash
+from blocknas.orchestrator.storage import PerformanceStore, StoredFront
+from blocknas.solvers import BlockTable, ParetoPoint
+from blocknas.solvers.table import LOWER
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestrator.config import ConfigError, RunSettings
-from orchestrator.output_files import atomic_directory, check_new_directory
+from blocknas.orchestrator.config import ConfigError, RunSettings
+from blocknas.orchestrator.output_files import atomic_directory, check_new_directory
 
 EVAL_WINDOWS = 16  # held-out windows of the eval split every verification reads
 
@@ -29,14 +29,14 @@ def _check_llm(settings: RunSettings, command: str) -> None:
 
 def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, show_progress: bool = True) -> dict:
     """The most accurate child within ``solver.budgets`` (exact, from the stored table), assembled from the
-    run's distilled blocks, verified on the held-out ``eval`` split (``workers.llm.verification``), and with
+    run's distilled blocks, verified on the held-out ``eval`` split (``blocknas.workers.llm.verification``), and with
     ``global_steps`` > 0 globally distilled on the ``distill`` split and verified again; saved with
     ``save_decoder`` (``config.json``, ``model.safetensors``) plus ``blocknas.json`` (its blocks, predicted
-    KL, costs, verification); load it with ``workers.llm.decoder.load_decoder``."""
-    from orchestrator.pipeline.run import experiment_table
-    from solvers import best_within_budgets
-    from workers.llm.decoder import save_decoder
-    from workers.llm.scorer import assemble_child
+    KL, costs, verification); load it with ``blocknas.workers.llm.decoder.load_decoder``."""
+    from blocknas.orchestrator.pipeline.run import experiment_table
+    from blocknas.solvers import best_within_budgets
+    from blocknas.workers.llm.decoder import save_decoder
+    from blocknas.workers.llm.scorer import assemble_child
 
     check_new_directory(directory, "export-child")  # before any work
     _check_llm(settings, "export-child")
@@ -62,10 +62,10 @@ def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, 
 def _verified(settings: RunSettings, child, global_steps: int, show_progress: bool) -> dict:
     from tqdm import tqdm
 
-    from workers.llm.global_distillation import GlobalDistillSettings, distill_globally
-    from workers.llm.scoring import parent_reference
-    from workers.llm.text import windows
-    from workers.llm.verification import verify_child
+    from blocknas.workers.llm.global_distillation import GlobalDistillSettings, distill_globally
+    from blocknas.workers.llm.scoring import parent_reference
+    from blocknas.workers.llm.text import windows
+    from blocknas.workers.llm.verification import verify_child
 
     space, bld = settings.space, settings.scorer.settings
     parent, encode = space.load_parent()
@@ -84,9 +84,9 @@ def _verified(settings: RunSettings, child, global_steps: int, show_progress: bo
 
 
 def export_library(settings: RunSettings) -> dict:
-    from orchestrator.pipeline.run import experiment_table
-    from workers.llm.decoder import LayerVariant
-    from workers.llm.library import library_entry
+    from blocknas.orchestrator.pipeline.run import experiment_table
+    from blocknas.workers.llm.decoder import LayerVariant
+    from blocknas.workers.llm.library import library_entry
 
     _check_llm(settings, "export-library")
     table = experiment_table(settings)

@@ -1,6 +1,6 @@
 """Plan the network evaluations of a search: which networks to train, and which are already measured.
 
-The estimator (``scorer.estimator``, see ``orchestrator.pipeline.estimation``) picks the context networks; block
+The estimator (``scorer.estimator``, see ``blocknas.orchestrator.pipeline.estimation``) picks the context networks; block
 ``j`` at slot ``i`` is measured by evaluating each context with ``b_ij`` swapped in. Jobs that evaluate
 the same network (a context itself, or overlapping swaps of two contexts) share one network job: one
 context measures all ``m*n`` blocks with ``m*(n-1) + 1`` trainings.
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.hashing import content_hash
-from orchestrator.pipeline.estimation import EstimatorSettings, choose_contexts
-from workers.costs import CostTable
-from workers.records import NetworkJob
-from workers.spaces import Space
+from blocknas.orchestrator.hashing import content_hash
+from blocknas.orchestrator.pipeline.estimation import EstimatorSettings, choose_contexts
+from blocknas.workers.costs import CostTable
+from blocknas.workers.records import NetworkJob
+from blocknas.workers.spaces import Space
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,9 @@ def choose_space_contexts(space: Space, estimator: EstimatorSettings, flops: Cos
     def names(selection: tuple[int, ...]) -> tuple[str, ...]:
         return tuple(choices[i][j] for i, j in enumerate(selection))
 
-    is_valid = (lambda s: space.is_connected(names(s))) if space.connectivity else (lambda s: True)
+    def is_valid(selection: tuple[int, ...]) -> bool:
+        return space.is_network(names(selection))
+
     contexts = choose_contexts(estimator, [len(c) for c in choices], base, per_slot_flops, is_valid)
     return tuple(names(c) for c in contexts)
 

@@ -2,7 +2,7 @@
 
 Each round, for every budget point (a set of budgets, one per hardware target it constrains):
 
-1. refit the accuracy surrogate (block table plus pairwise interactions, ``solvers.surrogate``) on every
+1. refit the accuracy surrogate (block table plus pairwise interactions, ``blocknas.solvers.surrogate``) on every
    network verified so far, and each verified cost metric's surrogate on every network measured so far;
 2. propose ``k - 1`` networks from the exact MIP pool under the predicted budgets, plus the best
    predicted network within ``radius`` slots of the point's incumbent (local branching): the global pool
@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator.config import RefineSettings
-from solvers import BlockTable
-from solvers.surrogate import Selection, SurrogateModel, fit_surrogate, interaction_pairs
-from solvers.surrogate_mip import surrogate_pool
+from blocknas.orchestrator.config import RefineSettings
+from blocknas.solvers import BlockTable
+from blocknas.solvers.surrogate import Selection, SurrogateModel, fit_surrogate, interaction_pairs
+from blocknas.solvers.surrogate_mip import surrogate_pool
 
 
 @dataclass

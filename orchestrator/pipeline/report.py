@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dashboards.units import unit_of
-from orchestrator.config import RunSettings
-from orchestrator.output_files import write_atomically
-from orchestrator.pipeline.cost_stage import TargetCosts
-from orchestrator.pipeline.front_service import point_json
-from orchestrator.pipeline.solve_stage import Fronts
-from orchestrator.storage import BlockScore, public_url
+from blocknas.orchestrator.answers import front_cap, objective_of_space, with_answers
+from blocknas.orchestrator.config import RunSettings
+from blocknas.orchestrator.output_files import write_atomically
+from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
+from blocknas.orchestrator.pipeline.front_service import point_json
+from blocknas.orchestrator.pipeline.solve_stage import Fronts
+from blocknas.orchestrator.plots.units import unit_of
+from blocknas.orchestrator.storage import BlockScore, public_url
 
 
 def measured_checks(settings: RunSettings, plan, measured: dict, costs: dict[str, TargetCosts]) -> tuple[dict, dict]:
     """(ranges, conversions): the range of what was measured (``accuracy`` over the evaluated networks, and
     each per-network target's values over them), and each per-network target's conversion report."""
-    from orchestrator.pipeline.cost_stage import conversion_report
-    from orchestrator.pipeline.target_kinds import TARGET_KINDS
+    from blocknas.orchestrator.pipeline.cost_stage import conversion_report
+    from blocknas.orchestrator.targets.kinds import TARGET_KINDS
 
     ranges = {"accuracy": (min(measured.values()), max(measured.values()))} if measured else {}
     conversions = {name: conversion_report(settings.space, plan, tc.target, tc.table) for name, tc in costs.items()
@@ -38,6 +39,8 @@ def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, Target
                   evaluations: int, blocks_trained: int, blocks_cached: int, contexts: tuple[tuple[str, ...], ...],
                   mlflow_run_id: str | None, output_dir: Path, ranges: dict | None = None,
                   conversions: dict | None = None) -> dict:
+    objective = objective_of_space(settings.space_definition.get("kind"))
+    metrics = {name: tc.target.metric for name, tc in costs.items()}
     summary = {
         "experiment": settings.name,
         "config_hash": settings.config_hash,
@@ -60,7 +63,9 @@ def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, Target
             name: {
                 "metric": costs[name].target.metric,
                 "version": costs[name].version,
-                "pareto": [mark_extrapolations(point_json(result.table.slots, p), ranges or {}) for p in points],
+                "pareto": with_answers([mark_extrapolations(point_json(result.table.slots, p), ranges or {})
+                                        for p in points], objective, metrics),
+                "cap": front_cap(points, settings.solver.max_points),
             } | ({"conversion": conversions[name]} if name in (conversions or {}) else {})
             for name, points in result.fronts.items()
         },
@@ -68,7 +73,8 @@ def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, Target
     if ranges:
         summary["measured_range"] = {k: list(v) for k, v in ranges.items()}
     if result.best is not None:
-        summary["best"] = mark_extrapolations(point_json(result.table.slots, result.best), ranges or {})
+        best = mark_extrapolations(point_json(result.table.slots, result.best), ranges or {})
+        summary["best"] = with_answers([best], objective, metrics)[0]
     return summary
 
 

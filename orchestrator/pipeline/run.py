@@ -9,17 +9,16 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
-from orchestrator import tracking
-from orchestrator.config import RunSettings
-from orchestrator.distributed.leases import LeaseKeeper, measure_blocks
-from orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
-from orchestrator.hashing import content_hash
-from orchestrator.output_files import write_atomically
-from orchestrator.pipeline.block_views import block_rows, log_block_table
-from orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
-from orchestrator.pipeline.estimation import PREDICTOR_REGISTRY
-from orchestrator.pipeline.front_service import FrontKey, SolvedFront, point_json
-from orchestrator.pipeline.planning import (
+from blocknas.orchestrator import tracking
+from blocknas.orchestrator.config import RunSettings
+from blocknas.orchestrator.distributed.leases import LeaseKeeper, measure_blocks
+from blocknas.orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
+from blocknas.orchestrator.hashing import content_hash
+from blocknas.orchestrator.output_files import write_atomically
+from blocknas.orchestrator.pipeline.block_views import block_rows, log_block_table
+from blocknas.orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
+from blocknas.orchestrator.pipeline.front_service import FrontKey, SolvedFront, point_json
+from blocknas.orchestrator.pipeline.planning import (
     JobSpec,
     Plan,
     choose_space_contexts,
@@ -27,34 +26,31 @@ from orchestrator.pipeline.planning import (
     plan_blocks,
     scorer_fingerprint,
 )
-from orchestrator.pipeline.report import (
+from blocknas.orchestrator.pipeline.report import (
     build_summary,
     format_fronts,
     mark_extrapolations,
     measured_checks,
     write_summary,
 )
-from orchestrator.pipeline.solve_stage import (
-    best_within,
+from blocknas.orchestrator.pipeline.solve_stage import (
     build_block_table,
     front_key,
     measured_networks,
-    prediction_hash,
-    solve_front,
     solve_fronts,
     write_front_files,
 )
-from orchestrator.pipeline.verify_stage import (
+from blocknas.orchestrator.pipeline.verify_stage import (
     refine_search,
     refine_summary,
     verification_scorer_hash,
     verified_networks,
 )
-from orchestrator.storage import PerformanceStore
-from solvers import BlockTable, check_budgets
-from solvers.fractional import FractionalAccuracy
-from workers.costs import analytic_costs
-from workers.tabular import nb201_accuracies
+from blocknas.orchestrator.predictors import Prediction, fit_prediction
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.solvers import BlockTable, check_budgets
+from blocknas.workers.costs import analytic_costs
+from blocknas.workers.tabular import nb201_accuracies
 
 
 class BlockFailuresError(RuntimeError):
@@ -73,14 +69,14 @@ def data_fingerprint(settings: RunSettings) -> tuple[str, str]:
     For training scorers the data was loaded and checked against the space by ``load_settings``.
     """
     if not settings.scorer.trains:
-        from workers.scoring import SCORERS
+        from blocknas.workers.scoring import SCORERS
 
         entry = SCORERS.get(settings.scorer.kind)
         if entry.fingerprint is not None:
             return entry.fingerprint(settings.scorer.settings)
         dataset = getattr(settings.scorer.settings, "dataset", settings.scorer.kind)
         return dataset, content_hash({k: round(v, 6) for k, v in sorted(nb201_accuracies(dataset).items())})
-    from workers.data import load_dataset
+    from blocknas.workers.data import load_dataset
 
     return settings.scorer.data["kind"], load_dataset(settings.scorer.data).fingerprint()
 
@@ -115,9 +111,10 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     pending_blocks = sum(len(v) for v in pending.values())
     contexts = (f"context network {' '.join(plan.contexts[0])}" if len(plan.contexts) == 1
                 else f"{len(plan.contexts)} sampled context networks")
-    if settings.search.method == "layernas":
-        print(f"{settings.name}: LayerNAS over {settings.space.num_networks} networks, at most "
-              f"{settings.search.evaluations} network evaluations within {settings.solver.budgets}", flush=True)
+    if settings.search.whole_networks:
+        print(f"{settings.name}: {settings.search.method} over {settings.space.num_networks} networks, at most "
+              f"{settings.search.settings.evaluations} network evaluations within {settings.solver.budgets}",
+              flush=True)
     else:
         print(f"{settings.name}: {len(plan.blocks)} block measurements ({settings.scorer.estimator.kind} "
               f"estimator, {contexts}), {len(done)} already done, {pending_blocks} to measure in {len(pending)} "
@@ -143,8 +140,8 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
                           settings.storage_url, settings.tracking.uri, experiment_id, parent,
                           settings.tracking.block_runs)
-        if settings.search.method == "layernas":
-            result = _layernas_and_write(store, settings, plan, costs, out_dir, parent, ctx)
+        if settings.search.whole_networks:
+            result = _search_networks_and_write(store, settings, plan, costs, out_dir, parent, ctx)
             status = "FINISHED"
             return result
         if pending:
@@ -176,14 +173,14 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
 
 
-def _layernas_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
+def _search_networks_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
                         costs: dict[str, TargetCosts], out_dir: Path, parent_run_id: str,
                         ctx: TaskContext) -> JobResult:
-    from orchestrator.pipeline.layernas_stage import run_layernas
-    from orchestrator.storage import public_url
+    from blocknas.orchestrator.search.network_stage import run_network_search
+    from blocknas.orchestrator.storage import public_url
 
     start_ray(settings.cluster)
-    search = run_layernas(settings, store, plan, costs, replace(ctx, scorer_hash=verification_scorer_hash(plan)))
+    search = run_network_search(settings, store, plan, costs, replace(ctx, scorer_hash=verification_scorer_hash(plan)))
     summary = {"experiment": settings.name, "config_hash": settings.config_hash,
                "store": public_url(settings.storage_url), "tracking_uri": settings.tracking.uri,
                "mlflow_run_id": parent_run_id, "output_dir": str(out_dir), "budgets": settings.solver.budgets,
@@ -195,7 +192,7 @@ def _layernas_and_write(store: PerformanceStore, settings: RunSettings, plan: Pl
                          {"search.evaluations": search["evaluations"]}
                          | ({"search.pick_accuracy": search["pick"]["verified_accuracy"]} if search["pick"] else {}))
     pick = search["pick"]
-    print(f"layernas: {search['evaluations']} networks evaluated ({search['read_back']} read back), "
+    print(f"{search['method']}: {search['evaluations']} networks evaluated ({search['read_back']} read back), "
           + (f"pick {' '.join(pick['blocks'])}: verified {pick['verified_accuracy']:.3f}, "
              + ", ".join(f"{k} {v:g}" for k, v in pick["costs"].items()) if pick else "no pick"), flush=True)
     return JobResult(summary, path)
@@ -253,11 +250,11 @@ class StoredExperiment:
     plan: Plan
     measured: dict[tuple[int, ...], float]
     table: BlockTable
-    fractional: FractionalAccuracy | None
+    prediction: Prediction
     costs: dict[str, TargetCosts]
 
     def front_key(self, target: str) -> FrontKey:
-        return front_key(self.settings, prediction_hash(self.table, self.fractional), self.costs, target)
+        return front_key(self.settings, self.prediction.key(), self.costs, target)
 
     @cached_property
     def measured_ranges(self) -> dict[str, tuple[float, float]]:
@@ -272,12 +269,13 @@ class StoredExperiment:
     def solved(self, target: str) -> list[dict]:
         """``target``'s front solved now, not stored: what ``blocknas fronts show TARGET`` would store."""
         return self.marked([point_json(self.table.slots, p)
-                            for p in solve_front(self.settings, self.table, self.fractional, target)])
+                            for p in self.prediction.front(target, self.settings.solver.budgets,
+                                                           self.settings.solver.max_points)])
 
     def best(self, target: str, budget: float) -> dict:
         """What ``blocknas solve solver.budgets.TARGET=budget`` reports as ``best``, with the config's other
         budgets; ``InfeasibleBudgetError`` names the smallest feasible cost when nothing fits."""
-        point = best_within(self.table, self.fractional, {**self.settings.solver.budgets, target: budget})
+        point = self.prediction.best({**self.settings.solver.budgets, target: budget})
         return self.marked([point_json(self.table.slots, point)])[0]
 
 
@@ -288,8 +286,8 @@ def read_experiment(settings: RunSettings, store: PerformanceStore | None = None
     plan = make_plan(settings)
     costs = load_costs(store, settings, plan)
     measured, table = _measured_table(store, settings, plan, costs)
-    fractional = PREDICTOR_REGISTRY.get(settings.solver.predictor)(settings, measured, table)
-    return StoredExperiment(settings, plan, measured, table, fractional, costs)
+    prediction = fit_prediction(settings.solver.predictor, settings.space, table, measured)
+    return StoredExperiment(settings, plan, measured, table, prediction, costs)
 
 
 def experiment_table(settings: RunSettings) -> BlockTable:
@@ -306,7 +304,7 @@ def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
     from the stored table and costs, and stored (no Ray, no training, no measuring)."""
     store = PerformanceStore(settings.storage_url)
     found = read_experiment(settings, store)
-    result = solve_fronts(settings, found.table, found.fractional, store, found.costs, only=(target,))
+    result = solve_fronts(settings, found.table, found.prediction, store, found.costs, only=(target,))
     front = result.stored[target]  # marked as the run's summary marks it
     return SolvedFront(replace(front, points=found.marked(front.points)), target not in result.reused)
 
@@ -324,9 +322,9 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
         start_ray(settings.cluster)
         ctx = replace(refine_ctx, scorer_hash=verification_scorer_hash(plan))
         refined = refine_summary(refine_search(settings, store, plan, table, measured, costs, ctx), table, settings)
-    fractional = PREDICTOR_REGISTRY.get(settings.solver.predictor)(settings, measured, table)
+    prediction = fit_prediction(settings.solver.predictor, settings.space, table, measured)
     started = time.perf_counter()
-    result = solve_fronts(settings, table, fractional, store, costs)
+    result = solve_fronts(settings, table, prediction, store, costs)
     solve_seconds = time.perf_counter() - started
     ranges, conversions = measured_checks(settings, plan, measured, costs)
     summary = build_summary(settings, result, costs, blocks_total=len(plan.blocks),

@@ -8,20 +8,23 @@ from pathlib import Path
 
 import numpy as np
 
-from dashboards.pareto_plot import plot_front
-from orchestrator.config import RunSettings
-from orchestrator.hashing import content_hash
-from orchestrator.output_files import atomic_target, write_atomically
-from orchestrator.pipeline.cost_stage import TargetCosts
-from orchestrator.pipeline.estimation import block_values, flops_accuracy
-from orchestrator.pipeline.front_service import FrontInputs, FrontKey, front_for, point_of, rounded, table_hash_of
-from orchestrator.pipeline.planning import Plan
-from orchestrator.storage import BlockScore, PerformanceStore, StoredFront
-from solvers import BlockTable, ParetoPoint, best_within_budgets, enumerate_networks, pareto_front
-from solvers.fractional import FractionalAccuracy, best_fractional, fractional_front
-from solvers.structure import ConnectivityRule
-from workers.costs import analytic_costs
-from workers.spaces import Space
+from blocknas.orchestrator.config import RunSettings
+from blocknas.orchestrator.output_files import atomic_target, write_atomically
+from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
+from blocknas.orchestrator.pipeline.estimation import block_values
+from blocknas.orchestrator.pipeline.front_service import (
+    FrontInputs,
+    FrontKey,
+    front_for,
+    point_of,
+)
+from blocknas.orchestrator.pipeline.planning import Plan
+from blocknas.orchestrator.plots.pareto_plot import plot_front
+from blocknas.orchestrator.predictors import Prediction
+from blocknas.orchestrator.storage import BlockScore, PerformanceStore, StoredFront
+from blocknas.solvers import BlockTable, ParetoPoint, enumerate_networks
+from blocknas.solvers.structure import ConnectivityRule
+from blocknas.workers.spaces import Space
 
 CLOUD_LIMIT = 50_000  # plot every network's prediction up to this many networks
 
@@ -36,15 +39,12 @@ class Fronts:
     table_hash: str
     fronts: dict[str, list[ParetoPoint]]
     best: ParetoPoint | None
-    fractional: FractionalAccuracy | None = None  # the FLOPs-aware predictor, when solver.predictor=flops
+    prediction: Prediction  # the predictor's (solver.predictor)
     reused: tuple[str, ...] = ()  # targets whose front was stored for exactly these inputs, not solved again
     stored: dict[str, StoredFront] = field(default_factory=dict)  # as the store holds them
 
     def predict_all(self, selections: np.ndarray) -> np.ndarray:
-        if self.fractional is not None:
-            return self.fractional.predict_all(selections)
-        return self.table.accuracy_offset + sum(self.table.accuracy[i][selections[:, i]]
-                                                for i in range(selections.shape[1]))
+        return self.prediction.predict_all(selections)
 
 
 def _selection(space: Space, choices: tuple[str, ...]) -> tuple[int, ...]:
@@ -66,7 +66,7 @@ def measured_networks(settings: RunSettings, plan: Plan, scores: list[BlockScore
 
 def build_block_table(settings: RunSettings, plan: Plan, measured: dict[tuple[int, ...], float],
                       costs: dict[str, TargetCosts]) -> BlockTable:
-    """Block values by the estimator's swap-in differences (``orchestrator.pipeline.estimation.block_values``).
+    """Block values by the estimator's swap-in differences (``blocknas.orchestrator.pipeline.estimation.block_values``).
 
     With one context ``N_avg``, ``accuracy[i][j] = Acc(N_avg with b_ij at i) - Acc(N_avg)`` and the offset
     is ``Acc(N_avg)``: the additive prediction is exact on every measured network. Relative to the base
@@ -90,62 +90,29 @@ def build_block_table(settings: RunSettings, plan: Plan, measured: dict[tuple[in
     )
 
 
-def fractional_predictor(settings: RunSettings, measured: dict[tuple[int, ...], float],
-                         table: BlockTable) -> FractionalAccuracy:
-    """MathNAS Eq. 5 over the table's block values, with the space's analytic FLOPs."""
-    space = settings.space
-    flops = analytic_costs(space, "flops")
-    per_slot = tuple(np.array([flops.blocks[(i, c)] for c in slot.choices]) for i, slot in enumerate(space.slots))
-    return flops_accuracy(table.accuracy, _selection(space, space.base), per_slot, flops.fixed, measured)
-
-
-def prediction_hash(table: BlockTable, fractional: FractionalAccuracy | None) -> str:
-    """What names a prediction in front keys: the table's hash, and the FLOPs-aware predictor's terms."""
-    if fractional is None:
-        return table_hash_of(table)
-    return content_hash([table_hash_of(table), [rounded(a) for a in fractional.numerator],
-                         rounded(fractional.offset)])
-
-
 def front_key(settings: RunSettings, prediction: str, costs: dict[str, TargetCosts], target: str) -> FrontKey:
-    """The key a front of one of the run's targets is stored under (``prediction``: ``prediction_hash``)."""
+    """The key a front of one of the run's targets is stored under (``prediction``: the prediction's ``key``)."""
     inputs = FrontInputs(settings.solver.budgets, settings.solver.max_points, settings.solver.predictor)
     return FrontKey(settings.name, target, costs[target].version, prediction, inputs)
 
 
-def solve_front(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None,
-                target: str) -> list[ParetoPoint]:
-    """One target's exact front under the config's budgets, for the linear or the FLOPs-aware predictor."""
-    if fractional is None:
-        return pareto_front(table, target, settings.solver.budgets, max_points=settings.solver.max_points)
-    return fractional_front(table, fractional, target, settings.solver.budgets, settings.solver.max_points)
-
-
-def best_within(table: BlockTable, fractional: FractionalAccuracy | None, budgets: dict[str, float]) -> ParetoPoint:
-    """The most accurate network within ``budgets`` (``InfeasibleBudgetError`` names the smallest feasible
-    cost when none fits): what ``blocknas solve solver.budgets...`` reports as ``best``."""
-    if fractional is None:
-        return best_within_budgets(table, budgets)
-    return best_fractional(table, fractional, budgets)[0]
-
-
-def solve_fronts(settings: RunSettings, table: BlockTable, fractional: FractionalAccuracy | None,
+def solve_fronts(settings: RunSettings, table: BlockTable, prediction: Prediction,
                  store: PerformanceStore, costs: dict[str, TargetCosts], only: tuple[str, ...] | None = None) -> Fronts:
-    """Every target's exact front (or ``only`` these), for the linear predictor or (``fractional``) the
+    """Every target's exact front (or ``only`` these), for the configured predictor (the
     FLOPs-aware one, through the front service: a front stored for exactly these inputs is used as it is, a
     new one is stored."""
-    table_hash = prediction_hash(table, fractional)
+    table_hash = prediction.key()
     fronts, best, reused, stored = {}, None, [], {}
     for name in only or tuple(table.costs):
         key = front_key(settings, table_hash, costs, name)
         found = front_for(store, key, costs[name].target.metric, table.slots,
-                          lambda name=name: solve_front(settings, table, fractional, name), settings.config_hash)
+                          lambda name=name: prediction.front(name, settings.solver.budgets, settings.solver.max_points), settings.config_hash)
         fronts[name], stored[name] = [point_of(p) for p in found.front.points], found.front
         if not found.solved:
             reused.append(name)
     if settings.solver.budgets and only is None:
-        best = best_within(table, fractional, settings.solver.budgets)
-    return Fronts(table, table_hash, fronts, best, fractional, tuple(reused), stored)
+        best = prediction.best(settings.solver.budgets)  # InfeasibleBudgetError names the least feasible cost
+    return Fronts(table, table_hash, fronts, best, prediction, tuple(reused), stored)
 
 
 def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts, costs: dict[str, TargetCosts],
@@ -153,7 +120,7 @@ def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts, cost
     """Per target ``pareto_<target>.json`` and ``pareto_<target>.png``, and one ``figures.html`` (every
     front interactive, side by side, and the block heatmap); returns the paths. ``summary``: the run's
     summary (its points carry the extrapolation marks); ``verified``: networks verified whole."""
-    from dashboards import figures
+    from blocknas.orchestrator.plots import figures
 
     out_dir.mkdir(parents=True, exist_ok=True)
     cloud = None

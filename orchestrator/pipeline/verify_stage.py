@@ -14,25 +14,25 @@ import traceback
 
 import ray
 
-from orchestrator import tracking
-from orchestrator.config import RunSettings
-from orchestrator.distributed.tasks import TaskContext
-from orchestrator.hashing import content_hash
-from orchestrator.pipeline.cost_stage import TargetCosts
-from orchestrator.pipeline.planning import Plan, network_job
-from orchestrator.pipeline.refine import Candidate, RefineResult, Verified, refine
-from orchestrator.pipeline.target_kinds import TARGET_KINDS
-from orchestrator.storage import PerformanceStore, shared_store
-from solvers import BlockTable
-from solvers.surrogate import Selection, SurrogateModel
-from workers.records import NetworkJob
-from workers.tabular import read_network_table
+from blocknas.orchestrator import tracking
+from blocknas.orchestrator.config import RunSettings
+from blocknas.orchestrator.distributed.tasks import TaskContext
+from blocknas.orchestrator.hashing import content_hash
+from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
+from blocknas.orchestrator.pipeline.planning import Plan, network_job
+from blocknas.orchestrator.pipeline.refine import Candidate, RefineResult, Verified, refine
+from blocknas.orchestrator.storage import PerformanceStore, shared_store
+from blocknas.orchestrator.targets.kinds import TARGET_KINDS
+from blocknas.solvers import BlockTable
+from blocknas.solvers.surrogate import Selection, SurrogateModel
+from blocknas.workers.records import NetworkJob
+from blocknas.workers.tabular import read_network_table
 
 log = logging.getLogger(__name__)
 
 
 def _verify(job: NetworkJob, candidate: Candidate, ctx: TaskContext, costs: dict) -> float | None:
-    from workers.scoring import score_network  # imported in the worker: keeps the driver light
+    from blocknas.workers.scoring import score_network  # imported in the worker: keeps the driver light
 
     node = ray.get_runtime_context().get_node_id()
     key = ",".join(job.choices)
@@ -107,7 +107,7 @@ def verify_networks(settings: RunSettings, plan: Plan, ctx: TaskContext, candida
 def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, table: BlockTable,
                   measured: dict[Selection, float], costs: dict[str, TargetCosts],
                   ctx: TaskContext) -> RefineResult:
-    """Run the loop of ``orchestrator.pipeline.refine`` on the cluster (module docstring)."""
+    """Run the loop of ``blocknas.orchestrator.pipeline.refine`` on the cluster (module docstring)."""
     space = settings.space
     files = {name: read_network_table(tc.target.file, tc.target.column, tc.target.key_column)
              for name, tc in costs.items() if TARGET_KINDS.get(tc.target.kind).per_network}

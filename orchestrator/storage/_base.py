@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from orchestrator.storage._records import BlockScore, CostEntry, NetworkResult, RegisteredTarget, StoredFront
+from blocknas.orchestrator.storage._records import BlockScore, CostEntry, NetworkResult, RegisteredTarget, StoredFront
 
 
 class BaseStore(abc.ABC):

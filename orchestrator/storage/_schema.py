@@ -14,9 +14,9 @@ from importlib import resources
 from filelock import FileLock
 from sqlalchemy import Engine, inspect, text
 
-from orchestrator.storage._models import Base
+from blocknas.orchestrator.storage._models import Base
 
-_SCRIPTS = "orchestrator.storage:migrations"
+_SCRIPTS = "blocknas.orchestrator.storage:migrations"
 # Not Alembic's default `alembic_version`: MLflow's tracking store keeps its own revision there, and the
 # two may share one database.
 VERSION_TABLE = "blocknas_schema_version"
@@ -45,7 +45,7 @@ def _context(connection):
 def known_revisions() -> list[str]:
     """The shipped migrations, oldest first: ``versions/NNNN_name.py`` is revision ``NNNN``, each revising the
     one before it (a linear chain; tests/orchestrator/test_schema.py checks this against Alembic's own view)."""
-    names = (f.name for f in (resources.files("orchestrator.storage.migrations") / "versions").iterdir())
+    names = (f.name for f in (resources.files("blocknas.orchestrator.storage.migrations") / "versions").iterdir())
     return sorted(m.group(1) for m in map(re.compile(r"^(\d{4})_\w+\.py$").match, names) if m)
 
 

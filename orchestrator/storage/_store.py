@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.storage._base import BaseStore
-from orchestrator.storage._models import (
+from blocknas.orchestrator.storage._base import BaseStore
+from blocknas.orchestrator.storage._models import (
     BlockCostRow,
     BlockScoreRow,
     ExperimentRow,
@@ -31,8 +31,8 @@ from orchestrator.storage._models import (
     RegisteredTargetRow,
     TargetVersionRow,
 )
-from orchestrator.storage._records import BlockScore, CostEntry, NetworkResult, RegisteredTarget, StoredFront
-from orchestrator.storage._schema import SchemaError, ensure_current
+from blocknas.orchestrator.storage._records import BlockScore, CostEntry, NetworkResult, RegisteredTarget, StoredFront
+from blocknas.orchestrator.storage._schema import SchemaError, ensure_current
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

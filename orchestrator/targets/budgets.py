@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from orchestrator.targets.files import TargetFileError, library_name
+from blocknas.orchestrator.targets.files import TargetFileError, library_name
 
 
 class BudgetError(ValueError):

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from workers.registry import Registry, did_you_mean
+from blocknas.workers.registry import Registry, did_you_mean
 
 COST_METRICS = ("latency_ms", "energy_mj", "memory_mib", "flops", "params")
 LIBRARY_METRIC_ORDER = ("runtime_ms", "latency_ms", "memory_mib")  # a block library's default front metric

@@ -6,7 +6,7 @@ A registered target is solved against an accuracy table:
 - or, for an imported block library (Puzzle JSON) that brings its own block scores, those scores: a
   score is a loss (e.g. KL divergence), so the predicted quality of a network is minus their sum.
 
-Fronts go through the front service (``orchestrator.pipeline.front_service``), keyed by (experiment, target,
+Fronts go through the front service (``blocknas.orchestrator.pipeline.front_service``), keyed by (experiment, target,
 target version, table hash, budgets, point cap, predictor): no inputs are ever solved twice. The point cap
 is the experiment's ``solver.max_points``, as for a run's fronts.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from orchestrator.pipeline.front_service import (
+from blocknas.orchestrator.pipeline.front_service import (
     FrontInputs,
     FrontKey,
     SolvedFront,
@@ -26,12 +26,12 @@ from orchestrator.pipeline.front_service import (
     point_json,
     table_hash_of,
 )
-from orchestrator.storage import PerformanceStore, RegisteredTarget
-from orchestrator.targets.budgets import split
-from orchestrator.targets.files import FIXED
-from solvers import BlockTable, ParetoPoint, pareto_front
-from solvers.pareto import best_within_budgets, spread_front, uses_cores
-from solvers.table import LOWER
+from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget
+from blocknas.orchestrator.targets.budgets import split
+from blocknas.orchestrator.targets.files import FIXED
+from blocknas.solvers import BlockTable, ParetoPoint, pareto_front
+from blocknas.solvers.pareto import best_within_budgets, spread_front, uses_cores
+from blocknas.solvers.table import LOWER
 
 SPREAD_POINTS = 100  # points of a block library's front within budgets: exact, spread over its cost range;
 # each records up to which budget it is the best network, so `switch` answers those budgets without a solve
@@ -140,8 +140,8 @@ def best_by_solving(table: BlockTable, metric: str, budget: float, budgets: dict
 
 def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
     """The experiment's stored block table (no training: ``MissingScoresError`` if blocks are missing)."""
-    from orchestrator.pipeline.run import make_plan
-    from orchestrator.pipeline.solve_stage import build_block_table, measured_networks
+    from blocknas.orchestrator.pipeline.run import make_plan
+    from blocknas.orchestrator.pipeline.solve_stage import build_block_table, measured_networks
 
     plan = make_plan(settings)
     measured = measured_networks(settings, plan, store.block_scores([b.job_hash for b in plan.blocks]))
@@ -164,9 +164,9 @@ def prepare(store: PerformanceStore, entry: RegisteredTarget, settings,
     base = experiment_accuracy(store, settings)
     if definition.get("costs"):
         return base, entry
-    from orchestrator.pipeline.cost_stage import ensure_costs, load_costs
-    from orchestrator.pipeline.run import make_plan
-    from orchestrator.pipeline.target_kinds import TargetSpec
+    from blocknas.orchestrator.pipeline.cost_stage import ensure_costs, load_costs
+    from blocknas.orchestrator.pipeline.run import make_plan
+    from blocknas.orchestrator.targets.kinds import TargetSpec
 
     options = definition.get("settings") or {}
     specs = tuple(TargetSpec(f"{entry.name}.{metric}", entry.kind, metric, **options)

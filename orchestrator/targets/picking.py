@@ -8,10 +8,12 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from orchestrator.storage import RegisteredTarget
-from orchestrator.targets.budgets import BudgetError, resolve
-from orchestrator.targets.fronts import AccuracyTable, target_budgets, with_target
-from solvers import best_within_budgets, solution_pool
+from blocknas.orchestrator.answers import ACCURACY, library_objective, network_answer
+from blocknas.orchestrator.pipeline.front_service import point_json
+from blocknas.orchestrator.storage import RegisteredTarget
+from blocknas.orchestrator.targets.budgets import BudgetError, resolve
+from blocknas.orchestrator.targets.fronts import AccuracyTable, target_budgets, with_target
+from blocknas.solvers import best_within_budgets, solution_pool
 
 
 def pick(base: AccuracyTable, entry: RegisteredTarget, budgets: dict, num_solutions: int = 1,
@@ -42,6 +44,7 @@ def pick(base: AccuracyTable, entry: RegisteredTarget, budgets: dict, num_soluti
             "objective_value": -p.predicted_accuracy if objective else p.predicted_accuracy,
             "blocks": dict(zip(table.slots, p.blocks, strict=True)),
             "costs": {m: p.costs[m] for m in shown},
+            "answer": network_answer(point_json(table.slots, p), library_objective(objective) if objective else ACCURACY),
         } for p in points],
     }
 

@@ -12,10 +12,10 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator.hashing import content_hash
-from orchestrator.storage import PerformanceStore, RegisteredTarget
-from orchestrator.targets.budgets import resolve
-from orchestrator.targets.files import TargetData, TargetFileError, library_name, read_target_file
+from blocknas.orchestrator.hashing import content_hash
+from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget
+from blocknas.orchestrator.targets.budgets import resolve
+from blocknas.orchestrator.targets.files import TargetData, TargetFileError, library_name, read_target_file
 
 
 class TargetRegistryError(LookupError):

@@ -25,13 +25,13 @@ from pathlib import Path
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from orchestrator import tracking
-from orchestrator.config import RunSettings
-from orchestrator.pipeline.solve_stage import MissingScoresError
-from orchestrator.storage import PerformanceStore, RegisteredTarget, StorageError
-from orchestrator.targets import registry
-from orchestrator.targets.files import TargetFileError
-from orchestrator.targets.fronts import TargetMismatchError, prepare, solve_target
+from blocknas.orchestrator import tracking
+from blocknas.orchestrator.config import RunSettings
+from blocknas.orchestrator.pipeline.solve_stage import MissingScoresError
+from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget, StorageError
+from blocknas.orchestrator.targets import registry
+from blocknas.orchestrator.targets.files import TargetFileError
+from blocknas.orchestrator.targets.fronts import TargetMismatchError, prepare, solve_target
 
 log = logging.getLogger("blocknas.scheduler")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import cli
+from blocknas.orchestrator import cli
 
 
 @pytest.mark.parametrize("name", sorted(cli.BAD_INPUT_ERRORS | cli.RUN_FAILED_ERRORS))
@@ -22,7 +22,7 @@ def test_every_classified_error_names_a_real_exception(name):
 
 
 def test_store_commands_import_neither_torch_ray_mlflow_nor_the_solver(tmp_path):
-    probe = ("import sys; from orchestrator.cli import main; "
+    probe = ("import sys; from blocknas.orchestrator.cli import main; "
              f"code = main(['targets', 'list', '--json', 'storage.url=sqlite:///{tmp_path}/perf.db']); "
              "heavy = sorted({'torch', 'ray', 'mlflow', 'pyomo', 'sklearn'} & set(sys.modules)); print(code, heavy)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import ConfigError, load_settings
+from blocknas.orchestrator.config import ConfigError, load_settings
 from tests.conftest import run_cli
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -5,14 +5,14 @@ import itertools
 import numpy as np
 import pytest
 
-from orchestrator.pipeline.estimation import (
+from blocknas.orchestrator.pipeline.estimation import (
     EstimatorSettings,
     block_values,
     choose_contexts,
     flops_accuracy,
     swap_networks,
 )
-from workers.tabular import CountingOracle
+from blocknas.workers.tabular import CountingOracle
 
 SIZES = [5] * 6  # the NAS-Bench-201 shape: 15,625 networks
 FLOPS = tuple(np.array([0.0, 0.0, 3.9, 35.4, 0.0]) for _ in SIZES)

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from orchestrator.pipeline.layernas import LayerNasSettings, layernas
+from blocknas.orchestrator.search.layernas import LayerNasSettings, layernas
 
 SIZES = (4, 4, 4, 4, 4)
 RNG = np.random.default_rng(0)

@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from orchestrator.storage import PerformanceStore, StorageError
+from blocknas.orchestrator.storage import PerformanceStore, StorageError
 from tests.orchestrator.test_storage import block_row
 
 ROWS = [block_row(i) for i in range(30)]

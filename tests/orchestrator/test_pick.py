@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.storage import PerformanceStore
-from orchestrator.targets import registry
-from orchestrator.targets.fronts import library_accuracy, with_target
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.targets import registry
+from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
 from tests.conftest import run_cli
 from tests.solvers.test_puzzle_shaped import ATTENTION, FFN, oracle
 
@@ -127,3 +127,26 @@ def test_ctrl_c_stops_a_long_library_front_at_once(home, tmp_path):
         assert proc.returncode == 130 and "interrupted; nothing was stored" in err, err
     finally:
         kill_session(proc.pid)
+
+
+def test_pick_switch_and_fronts_show_answer_one_network_with_one_object(library):
+    """The answer schema (docs/answers.md): the same network is the same JSON object in every command."""
+    home, table, parent = library
+    shown = run_cli(home, "fronts", "show", "h100", "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    metric = json.loads(shown.stdout)["metric"]  # the primary metric: what `switch --budget` bounds
+    budget = 0.7 * parent[metric]
+    picked = run_cli(home, "pick", "h100", f"--budget=stats.{metric}={budget}", "--json")
+    switched = run_cli(home, "switch", "h100", "--budget", str(budget), "--json")
+    for result in (picked, switched):
+        assert result.returncode == 0, result.stderr[-2000:]
+    answer = json.loads(picked.stdout)["solutions"][0]["answer"]
+    assert json.loads(switched.stdout)["answer"] == answer
+    front = json.loads(shown.stdout)
+    fitting = [p for p in front["points"] if p["cost"] <= budget]
+    assert max(fitting, key=lambda p: p["predicted_accuracy"])["answer"] == answer
+    assert answer["objective"]["name"] == "metrics.kl_div" and answer["objective"]["direction"] == "minimize"
+    assert answer["objective"]["predicted"] == pytest.approx(json.loads(picked.stdout)["solutions"][0]["objective_value"])
+    assert answer["costs"]["memory_mib"]["unit"] == "MiB" and answer["costs"]["runtime_ms"]["unit"] == "ms"
+    assert len(answer["choices"]) == 40
+    assert front["cap"] == {"points": len(front["points"]), "max_points": 2000, "capped": len(front["points"]) >= 2000}

@@ -1,16 +1,16 @@
 import pytest
 
-from orchestrator.config import load_settings
-from orchestrator.pipeline.estimation import EstimatorSettings
-from orchestrator.pipeline.planning import (
+from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.pipeline.estimation import EstimatorSettings
+from blocknas.orchestrator.pipeline.planning import (
     JobSpec,
     choose_space_contexts,
     pending_networks,
     plan_blocks,
     scorer_fingerprint,
 )
-from orchestrator.pipeline.run import make_plan
-from workers.costs import analytic_costs
+from blocknas.orchestrator.pipeline.run import make_plan
+from blocknas.workers.costs import analytic_costs
 
 
 def test_context_is_the_block_nearest_each_slots_mean_flops():
@@ -52,7 +52,7 @@ def test_base_estimator_uses_the_base_network_and_sampled_several_contexts():
 def test_nb201_plan_samples_only_connected_contexts():
     plan = make_plan(load_settings(["experiment=nb201", "scorer.estimator=sampled", "scorer.sample_fraction=0.02"]))
     assert len(plan.contexts) == round(0.02 * 15625 / 25)
-    from workers.spaces import Nb201Space
+    from blocknas.workers.spaces import Nb201Space
 
     assert all(Nb201Space.is_connected(c) for c in plan.contexts)
     assert all(job.scorer == "tabular" and job.settings.dataset == "cifar10" for job in plan.networks.values())
@@ -63,13 +63,13 @@ def test_nb201_plan_samples_only_connected_contexts():
     (["experiment=smoke", "scorer=nb201_tabular"], "scorer.kind=tabular works on space.kind nb201, not 'cnn'"),
     (["experiment=nb201", "scorer.dataset=mnist"], "scorer.dataset must be one of"),
     (["experiment=nb201", "scorer.estimator=best"], "estimator must be one of"),
-    (["experiment=nb201", "solver.predictor=mlp"], "solver.predictor must be one of"),
+    (["experiment=nb201", "solver.predictor=mlp"], "solver.predictor .mlp. is not a known predictor; valid: flops, linear"),
     (["experiment=nb201", "+targets.t={kind: measured, metric: latency_ms, warmup: 1, repeats: 1, threads: 1}"],
      "network_table target"),
     (["experiment=nb201", "+targets.t={kind: network_table, metric: latency_ms}"], "targets.t.file is required"),
 ])
 def test_estimator_predictor_and_space_mismatches_are_config_errors(overrides, message):
-    from orchestrator.config import ConfigError
+    from blocknas.orchestrator.config import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         load_settings(overrides)
@@ -115,7 +115,7 @@ def test_an_estimator_of_ones_own_is_loaded_by_import_path():
     settings = load_settings(["experiment=smoke", f"scorer.estimator={__name__}:last_choices"])
     plan = make_plan(settings)
     assert plan.contexts == (("sep_k3", "mbconv_k3_e2"),) and len(plan.networks) == 5
-    from orchestrator.config import ConfigError
+    from blocknas.orchestrator.config import ConfigError
 
     with pytest.raises(ConfigError, match="estimator must be one of .* \\(did you mean 'sampled'\\?\\)"):
         load_settings(["experiment=smoke", "scorer.estimator=sampeld"])

@@ -5,10 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from orchestrator.pipeline.baselines import random_search, regularized_evolution
-from orchestrator.pipeline.refine import RefineSettings, Verified, refine
-from solvers import BlockTable
-from solvers.surrogate import SurrogateModel
+from blocknas.orchestrator.pipeline.refine import RefineSettings, Verified, refine
+from blocknas.solvers import BlockTable
+from blocknas.solvers.surrogate import SurrogateModel
 
 SIZES = (4, 4, 4, 4, 4)
 EVERY = np.array(list(itertools.product(*(range(n) for n in SIZES))))
@@ -95,17 +94,3 @@ def test_settings_are_validated():
     with pytest.raises(ValueError, match="interactions"):
         RefineSettings(interactions="triples")
 
-
-def test_baselines_evaluate_distinct_allowed_networks_only():
-    rng = np.random.default_rng(0)
-    allowed = rng.random(len(EVERY)) < 0.3
-    accuracy = rng.normal(size=len(EVERY))
-    for evaluated in (random_search(allowed, 40, rng),
-                      regularized_evolution(EVERY, allowed, accuracy, 40, rng, population=10, sample=3)):
-        assert len(evaluated) == len(set(evaluated)) == 40
-        assert allowed[evaluated].all()
-    # REA's children are one-slot mutations of population members: after the population, each child is at
-    # Hamming distance 1 from some earlier evaluated network.
-    rea = regularized_evolution(EVERY, allowed, accuracy, 40, np.random.default_rng(1), population=10, sample=3)
-    for k in range(10, 40):
-        assert min((EVERY[rea[k]] != EVERY[rea[j]]).sum() for j in range(k)) == 1

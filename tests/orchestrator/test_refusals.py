@@ -9,11 +9,11 @@ import logging
 
 import pytest
 
-from orchestrator.config import load_settings
-from orchestrator.storage import PerformanceStore
-from orchestrator.targets import registry
-from orchestrator.targets.fronts import LIBRARY
-from orchestrator.targets.scheduler import SchedulerSettings, TargetScheduler
+from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.targets import registry
+from blocknas.orchestrator.targets.fronts import LIBRARY
+from blocknas.orchestrator.targets.scheduler import SchedulerSettings, TargetScheduler
 from tests.conftest import run_cli
 from tests.orchestrator.test_switching import library
 
@@ -204,7 +204,7 @@ def test_export_paths_that_cannot_be_written_are_refused_before_any_work(home, t
 
 
 def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary_one(tmp_path):
-    from orchestrator.output_files import OutputError, atomic_target, write_atomically
+    from blocknas.orchestrator.output_files import OutputError, atomic_target, write_atomically
 
     path = write_atomically(tmp_path / "summary.json", "old")
     with pytest.raises(OutputError, match="summary.json"), atomic_target(path) as temporary:

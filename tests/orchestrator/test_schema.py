@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from orchestrator.storage import PerformanceStore, StorageError
-from orchestrator.storage._models import Base
-from orchestrator.storage._schema import VERSION_TABLE, current_revision, head_revision, upgrade
+from blocknas.orchestrator.storage import PerformanceStore, StorageError
+from blocknas.orchestrator.storage._models import Base
+from blocknas.orchestrator.storage._schema import VERSION_TABLE, current_revision, head_revision, upgrade
 from tests.conftest import run_cli
 
 
@@ -81,7 +81,7 @@ def test_the_revisions_read_from_file_names_are_alembics_chain():
     """Opening a store reads revisions without Alembic (fast start-up); they must be Alembic's linear chain."""
     from alembic.script import ScriptDirectory
 
-    from orchestrator.storage._schema import _config, known_revisions
+    from blocknas.orchestrator.storage._schema import _config, known_revisions
 
     scripts = ScriptDirectory.from_config(_config())
     chain = [s.revision for s in reversed(list(scripts.walk_revisions()))]

@@ -7,8 +7,8 @@ import sys
 
 SCRIPT = """
 import ray
-from orchestrator.config import ClusterSettings
-from orchestrator.distributed.tasks import start_ray
+from blocknas.orchestrator.config import ClusterSettings
+from blocknas.orchestrator.distributed.tasks import start_ray
 start_ray(ClusterSettings(address=None, num_cpus=1, cpus_per_block=1, gpus_per_block=0, max_retries=0,
                           object_store_mb=80))
 print("answer", ray.get(ray.remote(lambda: 6 * 7).remote()))

@@ -4,7 +4,7 @@ import multiprocessing as mp
 
 import pytest
 
-from orchestrator.storage import CostEntry, PerformanceStore, public_url
+from blocknas.orchestrator.storage import CostEntry, PerformanceStore, public_url
 
 
 def block_row(i: int, network: str = "net") -> dict:
@@ -96,7 +96,7 @@ def test_public_url_drops_credentials(url, expected):
 
 def test_the_sql_store_implements_the_whole_contract():
     """Every operation of ``BaseStore`` (whose docstring is the contract) is implemented by the SQL store."""
-    from orchestrator.storage import BaseStore
+    from blocknas.orchestrator.storage import BaseStore
 
     assert issubclass(PerformanceStore, BaseStore) and not getattr(PerformanceStore, "__abstractmethods__", None)
     assert {n for n in vars(BaseStore) if not n.startswith("_")} <= set(dir(PerformanceStore))
@@ -106,7 +106,7 @@ def test_the_sql_store_implements_the_whole_contract():
 def test_a_sqlite_file_lost_under_the_store_fails_at_once_and_names_it(tmp_path, loss):
     import time
 
-    from orchestrator.storage import StorageError
+    from blocknas.orchestrator.storage import StorageError
 
     path = tmp_path / "perf.db"
     store = PerformanceStore(f"sqlite:///{path}")

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from orchestrator.storage import PerformanceStore
-from orchestrator.targets import fronts, registry, switching
-from orchestrator.targets.fronts import best_by_solving, library_accuracy, solve_target, with_target
-from solvers import brute_force_front
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.targets import fronts, registry, switching
+from blocknas.orchestrator.targets.fronts import best_by_solving, library_accuracy, solve_target, with_target
+from blocknas.solvers import brute_force_front
 from tests.conftest import run_cli
 
 CAP = 2000  # the default solver.max_points
@@ -195,8 +195,8 @@ def test_switch_answers_are_exact_with_costs_from_1e_minus_6_to_1e300(tmp_path, 
 def test_table_hashes_tell_apart_huge_costs_without_overflow():
     import warnings
 
-    from orchestrator.pipeline.front_service import table_hash_of
-    from solvers import BlockTable
+    from blocknas.orchestrator.pipeline.front_service import table_hash_of
+    from blocknas.solvers import BlockTable
 
     def table(cost: float) -> BlockTable:
         return BlockTable(("s0",), (("a", "b"),), (np.array([0.1, 0.2]),), costs={"lat": (np.array([0.5, cost]),)})

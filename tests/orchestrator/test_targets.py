@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from orchestrator.storage import PerformanceStore
-from orchestrator.targets import registry
-from orchestrator.targets.files import TargetFileError, read_target_file
+from blocknas.orchestrator.storage import PerformanceStore
+from blocknas.orchestrator.targets import registry
+from blocknas.orchestrator.targets.files import TargetFileError, read_target_file
 from tests.conftest import run_cli
 
 BLOCK_CSV = """slot,block,metric,value
@@ -226,8 +226,8 @@ def test_targets_cli_add_list_show_update_remove_with_json_and_exit_codes(home, 
 def test_every_format_is_solved_exactly_once_registered(tmp_path, name, text):
     import numpy as np
 
-    from orchestrator.targets.fronts import AccuracyTable, solve_target, with_target
-    from solvers import brute_force_front
+    from blocknas.orchestrator.targets.fronts import AccuracyTable, solve_target, with_target
+    from blocknas.solvers import brute_force_front
 
     store = PerformanceStore(f"sqlite:///{tmp_path}/perf.db")
     registry.register(store, "device", _write(tmp_path, name, text), update=False)

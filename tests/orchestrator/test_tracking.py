@@ -2,7 +2,7 @@
 
 from mlflow.tracking import MlflowClient
 
-from orchestrator import tracking
+from blocknas.orchestrator import tracking
 
 
 def test_parent_and_nested_block_runs_are_recorded(tmp_path):
@@ -35,7 +35,7 @@ def test_ui_command_binds_to_localhost():
 def test_the_block_view_names_its_runs_and_falls_back_to_every_block_run_past_mlflows_tag_limit(tmp_path):
     import json
 
-    from orchestrator.pipeline.block_views import block_view
+    from blocknas.orchestrator.pipeline.block_views import block_view
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     experiment_id = tracking.prepare_experiment(uri, "exp", str(tmp_path / "artifacts"))

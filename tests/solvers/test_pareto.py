@@ -4,7 +4,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from solvers import (
+from blocknas.solvers import (
     BlockTable,
     InfeasibleBudgetError,
     best_within_budgets,
@@ -12,7 +12,7 @@ from solvers import (
     enumerate_networks,
     pareto_front,
 )
-from solvers.highs import SOLVER_NAME
+from blocknas.solvers.highs import SOLVER_NAME
 
 
 def random_table(rng, m: int, n: int, integer_costs: bool = False) -> BlockTable:

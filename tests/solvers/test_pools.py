@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-import solvers.pareto as pareto
-from solvers import BlockTable, enumerate_networks
-from solvers.pools import solution_pool
-from solvers.structure import ConnectivityRule
-from workers.spaces.nb201 import PATHS
+import blocknas.solvers.pareto as pareto
+from blocknas.solvers import BlockTable, enumerate_networks
+from blocknas.solvers.pools import solution_pool
+from blocknas.solvers.structure import ConnectivityRule
+from blocknas.workers.spaces.nb201 import PATHS
 
 
 def random_table(seed: int, slots: int = 4, n: int = 4, rules=()) -> BlockTable:

@@ -9,10 +9,10 @@ import highspy
 import numpy as np
 import pytest
 
-from solvers import BlockTable, best_within_budgets, solution_pool
-from solvers.additive_mip import _cost_types
-from solvers.highs import SolverTimeLimitError, new_highs, run_highs
-from solvers.pareto import spread_front
+from blocknas.solvers import BlockTable, best_within_budgets, solution_pool
+from blocknas.solvers.additive_mip import _cost_types
+from blocknas.solvers.highs import SolverTimeLimitError, new_highs, run_highs
+from blocknas.solvers.pareto import spread_front
 
 ATTENTION = [(1.0, 0.0), (0.5, 0.02), (0.25, 0.05), (0.125, 0.1), (0.0, None)]  # (share of the parent, KL)
 FFN = [(1.0, 0.0), (0.75, 0.03), (0.5, 0.06), (0.25, 0.12), (0.0, None)]

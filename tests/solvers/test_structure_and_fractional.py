@@ -6,10 +6,10 @@ import itertools
 import numpy as np
 import pytest
 
-from solvers import BlockTable, best_within_budgets, brute_force_front, enumerate_networks, pareto_front
-from solvers.fractional import FractionalAccuracy, best_fractional, fractional_front
-from solvers.structure import ConnectivityRule
-from workers.spaces.nb201 import PATHS
+from blocknas.solvers import BlockTable, best_within_budgets, brute_force_front, enumerate_networks, pareto_front
+from blocknas.solvers.fractional import FractionalAccuracy, best_fractional, fractional_front
+from blocknas.solvers.structure import ConnectivityRule
+from blocknas.workers.spaces.nb201 import PATHS
 
 NB201_CONNECTIVITY = ConnectivityRule(PATHS, "none")
 

@@ -5,10 +5,10 @@ import itertools
 import numpy as np
 import pytest
 
-from solvers import BlockTable
-from solvers.structure import ConnectivityRule
-from solvers.surrogate import SurrogateModel, fit_surrogate, interaction_pairs
-from solvers.surrogate_mip import surrogate_pool
+from blocknas.solvers import BlockTable
+from blocknas.solvers.structure import ConnectivityRule
+from blocknas.solvers.surrogate import SurrogateModel, fit_surrogate, interaction_pairs
+from blocknas.solvers.surrogate_mip import surrogate_pool
 
 SIZES = (3, 4, 3, 3)
 

@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-from solvers import BlockTable, InfeasibleBudgetError, best_within_budgets, pareto_front
+from blocknas.solvers import BlockTable, InfeasibleBudgetError, best_within_budgets, pareto_front
 
 REL = 1e-9  # costs (and accuracies) this close, relative to themselves, are the same value
 
@@ -134,7 +134,7 @@ def test_a_sentinel_cost_leaves_the_other_networks_on_the_front():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_solution_pools_are_exact_with_costs_from_1e_minus_6_to_1e300(seed):
-    from solvers import solution_pool
+    from blocknas.solvers import solution_pool
 
     table = wide_table(seed)
     everything = networks(table)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from workers.data import DataError, check_fits, data_settings, load_dataset
+from blocknas.workers.data import DataError, check_fits, data_settings, load_dataset
 
 
 def test_shipped_datasets_have_their_shapes():

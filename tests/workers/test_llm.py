@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from orchestrator.storage import RegisteredTarget
-from orchestrator.targets.files import read_target_file
-from orchestrator.targets.fronts import library_accuracy, with_target
-from orchestrator.targets.registry import version_of
-from solvers import best_within_budgets
-from workers.llm.blocks import child_sub_block, variant_names
-from workers.llm.decoder import Decoder, LayerVariant, VariantError, load_decoder, save_decoder
-from workers.llm.distillation import DistillSettings, distill_sub_block, parent_streams
-from workers.llm.library import assemble, measure_block, puzzle_library
-from workers.llm.parents import TinyParentSettings, train_tiny_parent
-from workers.llm.scoring import parent_reference, score_network, score_swap
-from workers.llm.text import ByteTokenizer, split_files, split_of, stdlib_files, windows
+from blocknas.orchestrator.storage import RegisteredTarget
+from blocknas.orchestrator.targets.files import read_target_file
+from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
+from blocknas.orchestrator.targets.registry import version_of
+from blocknas.solvers import best_within_budgets
+from blocknas.workers.llm.blocks import child_sub_block, variant_names
+from blocknas.workers.llm.decoder import Decoder, LayerVariant, VariantError, load_decoder, save_decoder
+from blocknas.workers.llm.distillation import DistillSettings, distill_sub_block, parent_streams
+from blocknas.workers.llm.library import assemble, measure_block, puzzle_library
+from blocknas.workers.llm.parents import TinyParentSettings, train_tiny_parent
+from blocknas.workers.llm.scoring import parent_reference, score_network, score_swap
+from blocknas.workers.llm.text import ByteTokenizer, split_files, split_of, stdlib_files, windows
 
 ATTENTION = ["attn_kv2", "attn_kv1", "attn_noop"]
 FFN = ["ffn_96", "ffn_48", "ffn_noop"]
@@ -178,8 +178,8 @@ def test_unknown_variants_are_refused_with_the_names_to_use(parent):
 
 
 def test_global_distillation_lowers_the_held_out_kl_of_an_assembled_child(parent, measured):
-    from workers.llm.global_distillation import GlobalDistillSettings, distill_globally
-    from workers.llm.verification import verify_child
+    from blocknas.workers.llm.global_distillation import GlobalDistillSettings, distill_globally
+    from blocknas.workers.llm.verification import verify_child
 
     blocks, _ = measured
     layers = [LayerVariant("attn_kv1", "ffn_48"), LayerVariant("attn_noop", "ffn_48"), LayerVariant("attn_kv1",

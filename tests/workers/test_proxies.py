@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from blocknas.workers.costs import analytic_costs
+from blocknas.workers.profiling import count_flops, count_params
+from blocknas.workers.proxies import PROXIES, ProxySettings
+from blocknas.workers.proxy_scores import proxy_score
+from blocknas.workers.scoring import SCORERS
+from blocknas.workers.spaces.nb201 import DATASET_SHAPES, OPS, Nb201Space
+from blocknas.workers.spaces.nb201_torch import build_nb201_network, input_shape
 from tests.conftest import run_cli, summary_of
-from workers.costs import analytic_costs
-from workers.profiling import count_flops, count_params
-from workers.proxies import PROXIES, ProxySettings
-from workers.proxy_scores import proxy_score
-from workers.scoring import SCORERS
-from workers.spaces.nb201 import DATASET_SHAPES, OPS, Nb201Space
-from workers.spaces.nb201_torch import build_nb201_network, input_shape
 
 CELLS = [("nor_conv_3x3",) * 6, ("none", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "none", "nor_conv_3x3"),
          *[tuple(OPS[j] for j in row) for row in np.random.default_rng(0).integers(0, 5, (4, 6))]]
@@ -72,7 +72,7 @@ def test_a_proxy_fills_the_nb201_block_table_with_no_training(home):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = summary_of(result)
     assert summary["blocks_total"] == 30 and summary["blocks_trained"] == 30
-    from orchestrator.storage import PerformanceStore
+    from blocknas.orchestrator.storage import PerformanceStore
 
     rows = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()
     assert {r.device for r in rows} == {"cpu"} and all(r.status == "done" for r in rows)
@@ -84,7 +84,7 @@ def test_a_proxy_fills_the_nb201_block_table_with_no_training(home):
 
 
 def test_deepmad_entropy_is_the_weighted_sum_of_cumulative_stage_entropies():
-    from workers.proxy_scores import deepmad_entropy
+    from blocknas.workers.proxy_scores import deepmad_entropy
 
     layers = [(3, 9, 1024), (16, 9, 1024), (16, 1, 256)]  # two layers at 32x32, one 1x1 at 16x16
     h = [0.5 * math.log(3 * 9), 0.5 * math.log(16 * 9), 0.5 * math.log(16)]
@@ -95,8 +95,8 @@ def test_deepmad_entropy_is_the_weighted_sum_of_cumulative_stage_entropies():
 
 
 def test_the_structure_targets_depth_adds_up_over_blocks_and_deepmad_prefers_wider_kernels(home):
-    from orchestrator.config import load_settings
-    from workers.costs import depth_costs
+    from blocknas.orchestrator.config import load_settings
+    from blocknas.workers.costs import depth_costs
 
     space = load_settings(["experiment=smoke"]).space
     table = depth_costs(space)
@@ -109,8 +109,8 @@ def test_the_structure_targets_depth_adds_up_over_blocks_and_deepmad_prefers_wid
 
 @pytest.mark.slow
 def test_a_deepmad_search_within_a_depth_budget_picks_a_network_that_fits(home):
-    from orchestrator.config import load_settings
-    from workers.costs import depth_costs
+    from blocknas.orchestrator.config import load_settings
+    from blocknas.workers.costs import depth_costs
 
     space = load_settings([]).space  # the default MNIST CNN: a proxy trains nothing, so its 256 networks are cheap
     depths = sorted({depth_costs(space).total(c) for c in itertools.product(*(s.choices for s in space.slots))})

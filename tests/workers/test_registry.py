@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from workers.registry import Registry, RegistryError, did_you_mean, import_object
+from blocknas.workers.registry import Registry, RegistryError, did_you_mean, import_object
 
 
 def test_registered_names_and_near_misses():

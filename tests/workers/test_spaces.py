@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from orchestrator.config import load_settings
-from workers.spaces import CnnSpace, SearchSpaceError, decode_block
+from blocknas.orchestrator.config import load_settings
+from blocknas.workers.spaces import CnnSpace, SearchSpaceError, decode_block
 
 CONFIGURED_SPACES = ["mnist_cnn", "smoke_cnn"]
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from workers.costs import analytic_costs
-from workers.profiling import count_flops, count_params
-from workers.spaces import SearchSpaceError, TorchSlot, TorchSpace, space_from_dict
+from blocknas.workers.costs import analytic_costs
+from blocknas.workers.profiling import count_flops, count_params
+from blocknas.workers.spaces import SearchSpaceError, TorchSlot, TorchSpace, space_from_dict
 
 
 class Widen(nn.Module):

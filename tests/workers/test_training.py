@@ -1,9 +1,9 @@
 """Real training on real MNIST digits: a few steps, seeded and deterministic on CPU."""
 
-from orchestrator.config import load_settings
-from workers.data import load_dataset
-from workers.records import NetworkJob, TrainSettings
-from workers.scoring import score_network
+from blocknas.orchestrator.config import load_settings
+from blocknas.workers.data import load_dataset
+from blocknas.workers.records import NetworkJob, TrainSettings
+from blocknas.workers.scoring import score_network
 
 SMOKE = load_settings(["experiment=smoke"])
 

@@ -13,7 +13,7 @@ import copy
 
 import torch
 
-from workers.llm.decoder import Attention, DecoderConfig, Linear, SubBlock, SwiGLU, ffn_size_of, kv_heads_of
+from blocknas.workers.llm.decoder import Attention, DecoderConfig, Linear, SubBlock, SwiGLU, ffn_size_of, kv_heads_of
 
 
 def child_sub_block(parent: SubBlock, config: DecoderConfig, variant: str, inputs: torch.Tensor) -> SubBlock:

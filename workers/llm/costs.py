@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from workers.llm.decoder import Attention, DecoderConfig, KVCache, SubBlock
+from blocknas.workers.llm.decoder import Attention, DecoderConfig, KVCache, SubBlock
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,12 @@ LLM_METRICS = ("memory_mib", "runtime_ms", "decode_ms")
 
 
 def space_costs(space_definition: dict, metric: str, settings: CostSettings, threads: int = 1):
-    """Every sub-block variant's ``metric`` for an LLM space (``workers.costs.CostTable``), and the
+    """Every sub-block variant's ``metric`` for an LLM space (``blocknas.workers.costs.CostTable``), and the
     fingerprint of the machine that measured it. A variant costs the same in every layer (the same shapes),
     so each is measured once; the fixed part is the embeddings and the LM head."""
-    from workers.costs import CostTable
-    from workers.machine import machine_fingerprint
-    from workers.spaces import space_from_dict
+    from blocknas.workers.costs import CostTable
+    from blocknas.workers.machine import machine_fingerprint
+    from blocknas.workers.spaces import space_from_dict
 
     if metric not in LLM_METRICS:
         raise ValueError(f"unknown LLM cost {metric!r}; expected one of {LLM_METRICS}")

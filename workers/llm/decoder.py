@@ -8,7 +8,7 @@ owns its RMSNorm, so a no-op removes the norm too. Variants, named as they are k
 - FFN: ``ffn_<I>`` SwiGLU with intermediate size I, ``ffn_linear`` one linear map, ``ffn_noop`` nothing.
 
 The parent is the decoder whose every layer is ``(attn_kv<kv_heads>, ffn_<intermediate>)``; its weights use
-the names of HF ``LlamaForCausalLM`` (``workers.llm.parents`` maps them), so a pretrained Llama loads as is.
+the names of HF ``LlamaForCausalLM`` (``blocknas.workers.llm.parents`` maps them), so a pretrained Llama loads as is.
 """
 
 from __future__ import annotations

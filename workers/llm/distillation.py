@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from workers.llm.blocks import child_sub_block, is_attention
-from workers.llm.decoder import Decoder, SubBlock
+from blocknas.workers.llm.blocks import child_sub_block, is_attention
+from blocknas.workers.llm.decoder import Decoder, SubBlock
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from workers.llm.decoder import Decoder
+from blocknas.workers.llm.decoder import Decoder
 
 
 @dataclass(frozen=True)

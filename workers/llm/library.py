@@ -14,11 +14,11 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from workers.llm.blocks import is_attention
-from workers.llm.costs import CostSettings, sub_block_costs
-from workers.llm.decoder import Decoder, LayerVariant, SubBlock, ffn_size_of, kv_heads_of
-from workers.llm.distillation import DistillResult, DistillSettings, distill_sub_block
-from workers.llm.scoring import BlockScore, ParentReference, score_swap
+from blocknas.workers.llm.blocks import is_attention
+from blocknas.workers.llm.costs import CostSettings, sub_block_costs
+from blocknas.workers.llm.decoder import Decoder, LayerVariant, SubBlock, ffn_size_of, kv_heads_of
+from blocknas.workers.llm.distillation import DistillResult, DistillSettings, distill_sub_block
+from blocknas.workers.llm.scoring import BlockScore, ParentReference, score_swap
 
 
 @dataclass(frozen=True)

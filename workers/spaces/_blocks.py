@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from workers.registry import Registry, RegistryError, did_you_mean, looks_like_import_path
+from blocknas.workers.registry import Registry, RegistryError, did_you_mean, looks_like_import_path
 
 _PATTERNS = {
     "skip": re.compile(r"^skip$"),

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from workers.spaces._blocks import build_block
-from workers.typed import check_keys
+from blocknas.workers.spaces._blocks import build_block
+from blocknas.workers.typed import check_keys
 
 CNN_KEYS = ["kind", "name", "input_channels", "input_size", "num_classes", "stem_channels", "stem_stride",
             "head_channels", "base", "slots"]
@@ -126,6 +126,11 @@ class CnnSpace:
     @property
     def base(self) -> tuple[str, ...]:
         return self.base_choices or tuple(s.choices[0] for s in self.slots)
+
+    @staticmethod
+    def is_network(choices) -> bool:
+        """Whether ``choices`` make a real network: every choice of blocks does."""
+        return True
 
     @staticmethod
     def network_key(choices: tuple[str, ...] | list[str]) -> str:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.spaces.cnn import SearchSpaceError
-from workers.typed import check_keys
+from blocknas.workers.spaces.cnn import SearchSpaceError
+from blocknas.workers.typed import check_keys
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
@@ -77,6 +77,11 @@ class Nb201Space:
     @property
     def num_networks(self) -> int:
         return len(OPS) ** len(EDGES)
+
+    @staticmethod
+    def is_network(choices) -> bool:
+        """Whether ``choices`` make a real network (the cell output is connected)."""
+        return Nb201Space.is_connected(choices)
 
     @staticmethod
     def network_key(choices: tuple[str, ...] | list[str]) -> str:

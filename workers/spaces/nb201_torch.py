@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from workers.spaces.nb201 import EDGES, OPS, Nb201Space
+from blocknas.workers.spaces.nb201 import EDGES, OPS, Nb201Space
 
 # (target node, source node) of each edge, in the order of EDGES ("1<-0", "2<-0", ...)
 EDGE_NODES = tuple((int(e[0]), int(e[-1])) for e in EDGES)

@@ -7,7 +7,7 @@ jobs, the table, MLflow, FLOPs/params/latency per block, the solver, the refine 
 
     # my_project/space.py
     from torch import nn
-    from workers.spaces import TorchSlot, TorchSpace
+    from blocknas.workers.spaces import TorchSlot, TorchSpace
 
     def make_space(width: int = 16) -> TorchSpace:
         return TorchSpace(
@@ -33,9 +33,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from workers.registry import RegistryError, import_object
-from workers.spaces.cnn import SearchSpaceError
-from workers.typed import check_keys
+from blocknas.workers.registry import RegistryError, import_object
+from blocknas.workers.spaces.cnn import SearchSpaceError
+from blocknas.workers.typed import check_keys
 
 Builder = Callable[[], object]  # () -> nn.Module
 
@@ -123,6 +123,11 @@ class TorchSpace:
     @property
     def num_networks(self) -> int:
         return math.prod(len(slot.choices) for slot in self.slots)
+
+    @staticmethod
+    def is_network(choices) -> bool:
+        """Whether ``choices`` make a real network: every choice of blocks does."""
+        return True
 
     @staticmethod
     def network_key(choices: Sequence[str]) -> str:

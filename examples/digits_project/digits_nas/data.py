@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workers.data import Dataset
+from blocknas import Dataset
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from functools import partial
 
 from torch import nn
 
+from blocknas import TorchSlot, TorchSpace
 from digits_nas.blocks import Bottleneck, ConvBlock, SqueezeExcite
-from workers.spaces import TorchSlot, TorchSpace
 
 
 def make_space(width: int = 16, slots: int = 3, classes: int = 10) -> TorchSpace:

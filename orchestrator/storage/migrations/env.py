@@ -1,9 +1,9 @@
-"""Alembic environment: runs on the connection ``orchestrator.storage._schema`` hands over."""
+"""Alembic environment: runs on the connection ``blocknas.orchestrator.storage._schema`` hands over."""
 
 from alembic import context
 
-from orchestrator.storage._models import Base
-from orchestrator.storage._schema import VERSION_TABLE
+from blocknas.orchestrator.storage._models import Base
+from blocknas.orchestrator.storage._schema import VERSION_TABLE
 
 connection = context.config.attributes["connection"]
 # Batch mode: SQLite cannot ALTER most things in place; Alembic copies the table instead.

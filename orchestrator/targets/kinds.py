@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.registry import Registry
-from workers.typed import from_mapping
+from blocknas.workers.registry import Registry
+from blocknas.workers.typed import from_mapping
 
 ANALYTIC_METRICS = ("flops", "params")  # workers.costs computes them
 TABLE_METRICS = ("latency_ms", "energy_mj", "memory_mib")
@@ -103,7 +103,7 @@ class StructureSettings:
 
 
 def _structure_costs(settings, plan, target: TargetSpec):
-    from workers.costs import depth_costs
+    from blocknas.workers.costs import depth_costs
 
     return depth_costs(settings.space), None
 
@@ -151,14 +151,14 @@ def _llm_spec(name: str, s: LlmTargetSettings) -> TargetSpec:
 
 
 def _llm_costs(settings, plan, target: TargetSpec):
-    from workers.llm.costs import CostSettings, space_costs
-    from workers.machine import machine_label
+    from blocknas.workers.llm.costs import CostSettings, space_costs
+    from blocknas.workers.machine import machine_label
 
     options = dict(target.options)
     costs = CostSettings(options["batch"], options["sequence"], options["bytes_per_value"], target.repeats)
     if target.metric == "memory_mib":  # computed, the same everywhere
         return space_costs(settings.space_definition, target.metric, costs)[0], None
-    from orchestrator.distributed.tasks import measure_on_worker, start_ray
+    from blocknas.orchestrator.distributed.tasks import measure_on_worker, start_ray
 
     node, _ = _timing_machine(settings, target)
     start_ray(settings.cluster)
@@ -172,7 +172,7 @@ def _llm_version(settings, target: TargetSpec, plan) -> dict:
 
 
 def _analytic_costs(settings, plan, target: TargetSpec):
-    from workers.costs import analytic_costs
+    from blocknas.workers.costs import analytic_costs
 
     return analytic_costs(settings.space, target.metric), None
 
@@ -187,13 +187,13 @@ def _timing_machine(settings, target: TargetSpec) -> tuple[str | None, dict]:
     (once per process): Ray places a probe with the measurement's resources, the node answers with its
     own fingerprint, and the measurement is pinned to it, so version and label name the same machine.
     """
-    from workers.machine import machine_fingerprint
+    from blocknas.workers.machine import machine_fingerprint
 
     if not settings.cluster.address:
         return None, machine_fingerprint()
     key = (settings.cluster.address, target.threads, target.device)
     if key not in _timing_nodes:
-        from orchestrator.distributed.tasks import start_ray, timing_node
+        from blocknas.orchestrator.distributed.tasks import start_ray, timing_node
 
         start_ray(settings.cluster)
         _require_gpu(settings, target)
@@ -207,15 +207,15 @@ def _gpus(target: TargetSpec) -> int:
 
 def _require_gpu(settings, target: TargetSpec) -> None:
     if _gpus(target):
-        from orchestrator.distributed.tasks import require_gpu
+        from blocknas.orchestrator.distributed.tasks import require_gpu
 
         require_gpu(settings.cluster, f"targets.{target.name}.device=cuda")
 
 
 def _measured_costs(settings, plan, target: TargetSpec):
-    from orchestrator.distributed.tasks import measure_on_worker, start_ray
-    from workers.costs import measured_latency_of
-    from workers.machine import machine_label
+    from blocknas.orchestrator.distributed.tasks import measure_on_worker, start_ray
+    from blocknas.workers.costs import measured_latency_of
+    from blocknas.workers.machine import machine_label
 
     node, _ = _timing_machine(settings, target)
     start_ray(settings.cluster)
@@ -231,13 +231,13 @@ def _measured_version(settings, target: TargetSpec, plan) -> dict:
 
 
 def _table_costs(settings, plan, target: TargetSpec):
-    from orchestrator.pipeline.cost_stage import substitution_costs
+    from blocknas.orchestrator.pipeline.cost_stage import substitution_costs
 
     return substitution_costs(settings.space, plan, target), None
 
 
 def _table_version(settings, target: TargetSpec, plan) -> dict:
-    from orchestrator.pipeline.cost_stage import file_digest
+    from blocknas.orchestrator.pipeline.cost_stage import file_digest
 
     # "conversion": block costs from whole networks are never negative (a table stored before that is not reused)
     return {"file_sha256": file_digest(target.file), "contexts": [list(c) for c in plan.contexts],

@@ -1,5 +1,5 @@
 """A PNG of one target's Pareto front over the predicted accuracy/cost of every network (for reports;
-``dashboards.figures`` draws the interactive ones)."""
+``blocknas.orchestrator.plots.figures`` draws the interactive ones)."""
 
 from __future__ import annotations
 

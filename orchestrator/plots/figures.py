@@ -17,7 +17,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboards.units import unit_of
+from blocknas.orchestrator.plots.units import unit_of
 
 PREDICTED, EXTRAPOLATED, VERIFIED, CLOUD = "#1f77b4", "#ff7f0e", "#2ca02c", "#c7c7c7"
 CLOUD_POINTS = 5000  # at most this many background networks per figure (a sample, evenly spaced)

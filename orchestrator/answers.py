@@ -1,0 +1,75 @@
+"""One answer schema: a network as every command and file gives it (``pick``, ``switch``, ``fronts show``,
+``solve``'s ``best``, ``summary.json``), versioned and documented in docs/answers.md.
+
+    {"schema": "blocknas.answer/1",
+     "choices": {"<slot>": "<block>", ...},                      # the network, one block per slot
+     "objective": {"name": "accuracy", "unit": "%", "direction": "maximize",
+                   "predicted": 71.3, "measured": 70.9},         # measured: only where it was verified
+     "costs": {"<target or metric>": {"value": 1.2e6, "unit": "MACs"}, ...},
+     "extrapolated": false}                                      # predicted outside the measured range
+
+Stored front points keep their compact form (``blocks`` as ``slot:choice``, ``predicted_accuracy`` where higher
+is better, ``costs``); ``network_answer`` turns one into the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from blocknas.orchestrator.plots.units import unit_of
+
+SCHEMA = "blocknas.answer/1"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What ``predicted_accuracy`` stands for: higher is better there; ``minimize`` reports it negated."""
+
+    name: str = "accuracy"
+    unit: str = "%"
+    direction: str = "maximize"
+
+    def value(self, predicted_accuracy: float | None) -> float | None:
+        if predicted_accuracy is None:
+            return None
+        return predicted_accuracy if self.direction == "maximize" else -predicted_accuracy
+
+
+ACCURACY = Objective()
+KL_DIVERGENCE = Objective("kl_divergence", "nats", "minimize")  # language models: -KL is the stored accuracy
+
+
+def objective_of_space(space_kind: str | None) -> Objective:
+    return KL_DIVERGENCE if space_kind == "llm" else ACCURACY
+
+
+def library_objective(metric: str) -> Objective:
+    """A registered library's score (``--objective``): lower is better, stored negated."""
+    return Objective(f"metrics.{metric}", unit_of(metric), "minimize")
+
+
+def network_answer(point: dict, objective: Objective = ACCURACY, metrics: dict[str, str] | None = None) -> dict:
+    """The answer for a stored front point (``blocks``, ``predicted_accuracy``, ``costs``; where verified,
+    ``verified_accuracy``; where predicted beyond the measurements, ``outside_measured``). ``metrics``: each
+    cost's metric where the costs are keyed by target name (a run's targets), for its unit."""
+    metrics = metrics or {}
+    measured = point.get("verified_accuracy")
+    return {
+        "schema": SCHEMA,
+        "choices": dict(b.split(":", 1) for b in point["blocks"]),
+        "objective": {"name": objective.name, "unit": objective.unit, "direction": objective.direction,
+                      "predicted": objective.value(point.get("predicted_accuracy")),
+                      **({"measured": objective.value(measured)} if measured is not None else {})},
+        "costs": {k: {"value": v, "unit": unit_of(metrics.get(k, k))} for k, v in point["costs"].items()},
+        "extrapolated": bool(point.get("outside_measured")),
+    }
+
+
+def with_answers(points: list[dict], objective: Objective = ACCURACY, metrics: dict[str, str] | None = None) -> list:
+    """Each point with its ``answer``."""
+    return [p | {"answer": network_answer(p, objective, metrics)} for p in points]
+
+
+def front_cap(points: list, max_points: int) -> dict:
+    """Whether a front may have been cut at ``solver.max_points`` (it holds that many points)."""
+    return {"points": len(points), "max_points": max_points, "capped": len(points) >= max_points}
