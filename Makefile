@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS ?= --quiet --disable-pip-version-check
+SOURCES := blocknas orchestrator workers solvers dashboards tests benchmarks examples docs
 
-.PHONY: demo test install browser lint clean
+.PHONY: demo test test-fast install browser lint docs clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -33,9 +34,20 @@ browser:
 test: install browser
 	$(PY) -m pytest
 
+# The unit tier for the inner loop: everything but the end-to-end runs (marked slow), a few minutes here.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+# What the suite checks too (tests/test_architecture.py): ruff's lint and format, mypy, the import contracts.
 lint: install
-	$(PY) -m pip install $(PIP_FLAGS) -e '.[dev]'
-	$(VENV)/bin/ruff check orchestrator workers solvers dashboards tests benchmarks
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+# The documentation site (docs/, mkdocs.yml) into site/; `mkdocs serve` serves it while you edit.
+docs: install
+	$(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf .blocknas outputs
+	rm -rf .blocknas outputs site
