@@ -36,11 +36,17 @@ def main() -> None:
                 started = time.perf_counter()
                 subprocess.run([blocknas, *argv, *extra], check=True, capture_output=True, cwd=home)
                 samples.append(time.perf_counter() - started)
-            results[name] = {"median_s": round(statistics.median(samples), 3), "max_s": round(max(samples), 3),
-                             "goal_s": GOALS[name], "met": statistics.median(samples) < GOALS[name]}
+            results[name] = {
+                "median_s": round(statistics.median(samples), 3),
+                "max_s": round(max(samples), 3),
+                "goal_s": GOALS[name],
+                "met": statistics.median(samples) < GOALS[name],
+            }
     for name, r in results.items():
-        print(f"{name:<22} median {r['median_s']:.3f} s  max {r['max_s']:.3f} s  goal < {r['goal_s']} s  "
-              f"{'met' if r['met'] else 'MISSED'}")
+        print(
+            f"{name:<22} median {r['median_s']:.3f} s  max {r['max_s']:.3f} s  goal < {r['goal_s']} s  "
+            f"{'met' if r['met'] else 'MISSED'}"
+        )
     print(json.dumps(results))
 
 

@@ -39,15 +39,27 @@ def library(layers: int, variants: int, seed: int) -> dict:
     for i in range(layers):
         latency = rng.uniform(0.1, 2.0, variants)
         kl = np.maximum(0.0, 1.0 / (latency + 0.2) + rng.normal(0, 0.1, variants))
-        out[f"layer_{i}"] = {f"v{j}": {"stats": {"runtime_ms": round(float(latency[j]), 5)},
-                                       "metrics": {"kl_div": round(float(kl[j]), 5)}} for j in range(variants)}
+        out[f"layer_{i}"] = {
+            f"v{j}": {
+                "stats": {"runtime_ms": round(float(latency[j]), 5)},
+                "metrics": {"kl_div": round(float(kl[j]), 5)},
+            }
+            for j in range(variants)
+        }
     return out
 
 
 def cli(home: Path, *args: str, **kwargs):
     env = {**os.environ, "BLOCKNAS_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "blocknas.orchestrator.cli", *args], env=env, cwd=home, text=True,
-                          capture_output=True, check=True, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "blocknas.orchestrator.cli", *args],
+        env=env,
+        cwd=home,
+        text=True,
+        capture_output=True,
+        check=True,
+        **kwargs,
+    )
 
 
 def main() -> None:
@@ -67,9 +79,22 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "blocknas.orchestrator.cli", "dashboard", "--port", str(port),
-                               f"solver.max_points={args.points}"], env={**os.environ, "BLOCKNAS_HOME": str(home)},
-                              cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "blocknas.orchestrator.cli",
+            "dashboard",
+            "--port",
+            str(port),
+            f"solver.max_points={args.points}",
+        ],
+        env={**os.environ, "BLOCKNAS_HOME": str(home)},
+        cwd=home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
@@ -87,7 +112,8 @@ def main() -> None:
             started = time.perf_counter()
             driver.get(f"http://127.0.0.1:{port}/fronts?t=big")
             WebDriverWait(driver, 300, poll_frequency=0.02).until(
-                lambda d: d.execute_script(COUNT) == len(front["points"]))
+                lambda d: d.execute_script(COUNT) == len(front["points"])
+            )
             loads.append(time.perf_counter() - started)
             budget = costs[(k + 1) * len(costs) // (args.loads + 1)] + 1e-6
             field = driver.find_element(By.ID, "budget-input")
@@ -95,16 +121,26 @@ def main() -> None:
             field.send_keys(Keys.CONTROL, "a")
             field.send_keys(Keys.DELETE, repr(budget), Keys.ENTER)
             WebDriverWait(driver, 300, poll_frequency=0.02).until(
-                lambda d, b=budget: f"<= {b:g}" in d.find_element(By.ID, "answer").text)
+                lambda d, b=budget: f"<= {b:g}" in d.find_element(By.ID, "answer").text
+            )
             answers.append(time.perf_counter() - started)
     finally:
         driver.quit()
         server.terminate()
         server.wait(30)
-    print(json.dumps({"front_points": len(front["points"]), "layers": args.layers, "variants": args.variants,
-                      "fronts_show_solve_s": round(solve_s, 2), "first_load_s": round(loads[0], 3),
-                      "warm_load_s_median": round(statistics.median(loads[1:] or loads), 3),
-                      "budget_answer_s_median": round(statistics.median(answers), 3)}))
+    print(
+        json.dumps(
+            {
+                "front_points": len(front["points"]),
+                "layers": args.layers,
+                "variants": args.variants,
+                "fronts_show_solve_s": round(solve_s, 2),
+                "first_load_s": round(loads[0], 3),
+                "warm_load_s_median": round(statistics.median(loads[1:] or loads), 3),
+                "budget_answer_s_median": round(statistics.median(answers), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""LayerNAS's bucket DP (``blocknas.solvers.dp``) against the exact MIP (``best_within_budgets``), same tables, same run.
+"""LayerNAS's bucket DP (``blocknas.solvers.dp``) against the exact MIP (``best_within_budgets``), same tables,
+same run.
 
     .venv/bin/python benchmarks/dp_solver.py [--latency-csv ../shared/data/nb201_latency_ms.csv]
         [--buckets 100 1000 10000] [--seeds 5]
@@ -34,14 +35,22 @@ def puzzle_sized(seed: int, layers: int = 80) -> BlockTable:
     kl, memory = [], []
     for _ in range(layers):
         sensitivity, noop_kl = rng.lognormal(0, 0.8), rng.uniform(100, 500)
-        rows = [(sum(noop_kl if v is None else sensitivity * v * rng.uniform(0.7, 1.3) for v in (a_kl, f_kl)),
-                 760 * a_share + 670 * f_share + 2 + 5 * rng.uniform())
-                for a_share, a_kl in ATTENTION for f_share, f_kl in FFN]
+        rows = [
+            (
+                sum(noop_kl if v is None else sensitivity * v * rng.uniform(0.7, 1.3) for v in (a_kl, f_kl)),
+                760 * a_share + 670 * f_share + 2 + 5 * rng.uniform(),
+            )
+            for a_share, a_kl in ATTENTION
+            for f_share, f_kl in FFN
+        ]
         kl.append(-np.array([r[0] for r in rows]))
         memory.append(np.array([r[1] for r in rows]))
-    return BlockTable(slots=tuple(f"layer_{i}" for i in range(layers)),
-                      choices=tuple(tuple(f"v{j}" for j in range(len(ATTENTION) * len(FFN))) for _ in range(layers)),
-                      accuracy=tuple(kl), costs={"memory_mib": tuple(memory)})
+    return BlockTable(
+        slots=tuple(f"layer_{i}" for i in range(layers)),
+        choices=tuple(tuple(f"v{j}" for j in range(len(ATTENTION) * len(FFN))) for _ in range(layers)),
+        accuracy=tuple(kl),
+        costs={"memory_mib": tuple(memory)},
+    )
 
 
 def nb201_tables(latency_csv: Path):
@@ -63,8 +72,14 @@ def nb201_tables(latency_csv: Path):
     for device in devices:
         latency = read_network_table(latency_csv, device)
         costs, cost_offset = block_values(contexts, sizes, {s: latency[code(s)] for s in networks})
-        table = BlockTable(slots=EDGES, choices=(OPS,) * len(EDGES), accuracy=values, accuracy_offset=offset,
-                           costs={"latency_ms": costs}, cost_offsets={"latency_ms": cost_offset})
+        table = BlockTable(
+            slots=EDGES,
+            choices=(OPS,) * len(EDGES),
+            accuracy=values,
+            accuracy_offset=offset,
+            costs={"latency_ms": costs},
+            cost_offsets={"latency_ms": cost_offset},
+        )
         budgets = [float(np.quantile(list(latency.values()), q)) for q in (0.25, 0.5, 0.75)]
         yield device, table, budgets
 
@@ -77,8 +92,11 @@ def compare(table: BlockTable, metric: str, budget: float, buckets: list[int]) -
         for mode, grid_limit in (("rounded", 0), ("grid", 100_000)):
             started = time.perf_counter()
             point = dp_best_within_budget(table, metric, budget, b, max_grid_buckets=grid_limit)
-            result[b, mode] = {"seconds": time.perf_counter() - started, "value": point.predicted_accuracy,
-                               "fits": point.costs[metric] <= budget + 1e-9}
+            result[b, mode] = {
+                "seconds": time.perf_counter() - started,
+                "value": point.predicted_accuracy,
+                "fits": point.costs[metric] <= budget + 1e-9,
+            }
     return result
 
 
@@ -98,7 +116,9 @@ def main() -> None:
     if args.latency_csv:
         families["NB201 (no connectivity rule)"] = [
             compare(table, "latency_ms", budget, args.buckets)
-            for _, table, budgets in nb201_tables(args.latency_csv) for budget in budgets]
+            for _, table, budgets in nb201_tables(args.latency_csv)
+            for budget in budgets
+        ]
 
     print("| tables | cases | DP buckets | DP mode | DP optimal | worst shortfall | always fits | DP s | MIP s |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -107,14 +127,23 @@ def main() -> None:
         for key in [(b, mode) for b in args.buckets for mode in ("rounded", "grid")]:
             gaps = [c["mip_value"] - c[key]["value"] for c in cases]
             optimal = sum(g <= 1e-9 * max(1.0, abs(c["mip_value"])) for g, c in zip(gaps, cases, strict=True))
-            entry = {"tables": family, "cases": len(cases), "buckets": key[0], "mode": key[1], "optimal": optimal,
-                     "worst_shortfall": max(gaps), "always_fits": all(c[key]["fits"] for c in cases),
-                     "dp_seconds": float(np.mean([c[key]["seconds"] for c in cases])),
-                     "mip_seconds": float(np.mean([c["mip_seconds"] for c in cases]))}
+            entry = {
+                "tables": family,
+                "cases": len(cases),
+                "buckets": key[0],
+                "mode": key[1],
+                "optimal": optimal,
+                "worst_shortfall": max(gaps),
+                "always_fits": all(c[key]["fits"] for c in cases),
+                "dp_seconds": float(np.mean([c[key]["seconds"] for c in cases])),
+                "mip_seconds": float(np.mean([c["mip_seconds"] for c in cases])),
+            }
             summary.append(entry)
-            print(f"| {family} | {entry['cases']} | {key[0]} | {key[1]} | {optimal}/{entry['cases']} | "
-                  f"{entry['worst_shortfall']:.3g} | {entry['always_fits']} | {entry['dp_seconds']:.4f} | "
-                  f"{entry['mip_seconds']:.4f} |")
+            print(
+                f"| {family} | {entry['cases']} | {key[0]} | {key[1]} | {optimal}/{entry['cases']} | "
+                f"{entry['worst_shortfall']:.3g} | {entry['always_fits']} | {entry['dp_seconds']:.4f} | "
+                f"{entry['mip_seconds']:.4f} |"
+            )
     print(json.dumps(summary))
 
 

@@ -27,10 +27,20 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LLM_SMALL = ("experiment=puzzle_tiny", "space.parent.layers=2", "space.parent.hidden=32",
-             "space.parent.intermediate=64", "space.parent.steps=60", "space.parent.context=64", "scorer.steps=20",
-             "scorer.context=64", "scorer.distill_windows=16", "scorer.score_windows=4",
-             "space.attention=[attn_kv2,attn_kv1,attn_noop]", "space.ffn=[ffn_64,ffn_32,ffn_noop]")
+LLM_SMALL = (
+    "experiment=puzzle_tiny",
+    "space.parent.layers=2",
+    "space.parent.hidden=32",
+    "space.parent.intermediate=64",
+    "space.parent.steps=60",
+    "space.parent.context=64",
+    "scorer.steps=20",
+    "scorer.context=64",
+    "scorer.distill_windows=16",
+    "scorer.score_windows=4",
+    "space.attention=[attn_kv2,attn_kv1,attn_noop]",
+    "space.ffn=[ffn_64,ffn_32,ffn_noop]",
+)
 
 
 def _max_overlap(scores) -> int:
@@ -48,8 +58,13 @@ def _blocknas_run(*overrides: str) -> tuple[subprocess.CompletedProcess, str]:
     """``blocknas run OVERRIDES`` in a fresh home; the process and the URL of its performance table."""
     home = Path(tempfile.mkdtemp(prefix="blocknas-gpu-"))
     env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "blocknas.orchestrator.cli", "run", "--no-progress", *overrides],
-                         cwd=home, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "blocknas.orchestrator.cli", "run", "--no-progress", *overrides],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     return run, f"sqlite:///{home}/.blocknas/perf.db"
 
 
@@ -62,15 +77,32 @@ def _finished(url: str):
 def _ray_blocks(steps: int) -> dict:
     from sqlalchemy import create_engine, text
 
-    run, url = _blocknas_run("experiment=smoke", "resources.gpus_per_block=0.5", "resources.cpus_per_block=1",
-                             "scorer.device=cuda", f"scorer.steps={steps}", "targets.local_cpu.device=cuda")
+    run, url = _blocknas_run(
+        "experiment=smoke",
+        "resources.gpus_per_block=0.5",
+        "resources.cpus_per_block=1",
+        "scorer.device=cuda",
+        f"scorer.steps={steps}",
+        "targets.local_cpu.device=cuda",
+    )
     scores = _finished(url)
     with create_engine(url).connect() as conn:
-        timed_on = conn.execute(text("SELECT DISTINCT measured_on FROM block_costs WHERE target = 'local_cpu'")
-                                ).scalars().all() if scores else []
-    return {"exit": run.returncode, "blocks": len(scores), "devices": sorted({s.device or "?" for s in scores}),
-            "max_concurrent": _max_overlap(scores), "train_seconds": [round(s.train_seconds or 0, 2) for s in scores],
-            "measured_target_timed_on": timed_on, "error": run.stderr[-800:] if run.returncode else None}
+        timed_on = (
+            conn.execute(text("SELECT DISTINCT measured_on FROM block_costs WHERE target = 'local_cpu'"))
+            .scalars()
+            .all()
+            if scores
+            else []
+        )
+    return {
+        "exit": run.returncode,
+        "blocks": len(scores),
+        "devices": sorted({s.device or "?" for s in scores}),
+        "max_concurrent": _max_overlap(scores),
+        "train_seconds": [round(s.train_seconds or 0, 2) for s in scores],
+        "measured_target_timed_on": timed_on,
+        "error": run.stderr[-800:] if run.returncode else None,
+    }
 
 
 def _llm_blocks() -> dict:
@@ -79,15 +111,21 @@ def _llm_blocks() -> dict:
     on_gpu, on_cpu = ({s.block: s for s in _finished(url)} for url in (gpu_url, cpu_url))
     shared = sorted(set(on_gpu) & set(on_cpu))
     diffs = [abs(on_gpu[b].accuracy - on_cpu[b].accuracy) for b in shared]
-    return {"exit": [gpu.returncode, cpu.returncode], "blocks": len(shared),
-            "devices": sorted({s.device or "?" for s in on_gpu.values()}),
-            "max_concurrent": _max_overlap(list(on_gpu.values())),
-            "kl_gpu_minus_cpu_max_abs": max(diffs) if diffs else None,
-            "kl_cpu_range": [min(s.accuracy for s in on_cpu.values()), max(s.accuracy for s in on_cpu.values())]
-            if on_cpu else None,
-            "seconds": {"gpu": round(sum(s.train_seconds or 0 for s in on_gpu.values()), 2),
-                        "cpu": round(sum(s.train_seconds or 0 for s in on_cpu.values()), 2)},
-            "error": (gpu.stderr[-800:] if gpu.returncode else None) or (cpu.stderr[-800:] if cpu.returncode else None)}
+    return {
+        "exit": [gpu.returncode, cpu.returncode],
+        "blocks": len(shared),
+        "devices": sorted({s.device or "?" for s in on_gpu.values()}),
+        "max_concurrent": _max_overlap(list(on_gpu.values())),
+        "kl_gpu_minus_cpu_max_abs": max(diffs) if diffs else None,
+        "kl_cpu_range": [min(s.accuracy for s in on_cpu.values()), max(s.accuracy for s in on_cpu.values())]
+        if on_cpu
+        else None,
+        "seconds": {
+            "gpu": round(sum(s.train_seconds or 0 for s in on_gpu.values()), 2),
+            "cpu": round(sum(s.train_seconds or 0 for s in on_cpu.values()), 2),
+        },
+        "error": (gpu.stderr[-800:] if gpu.returncode else None) or (cpu.stderr[-800:] if cpu.returncode else None),
+    }
 
 
 def _timing() -> dict:
@@ -102,8 +140,9 @@ def _timing() -> dict:
     for i, slot in enumerate(space.slots):
         for choice in slot.choices:
             block, shape = space.build_block(i, choice), space.slot_input_shape(i)
-            times[f"s{i}:{choice}"] = {device: round(measure_latency_ms(block, shape, 10, 30, device=device), 4)
-                                       for device in ("cpu", "cuda")}
+            times[f"s{i}:{choice}"] = {
+                device: round(measure_latency_ms(block, shape, 10, 30, device=device), 4) for device in ("cpu", "cuda")
+            }
     return times
 
 
@@ -114,19 +153,32 @@ def main() -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print(json.dumps({"cuda": False, "error": "no CUDA device visible to torch (torch "
-                          f"{torch.__version__}, built for CUDA {torch.version.cuda}); install a CUDA build of "
-                          "torch 2.13.0 on a GPU machine"}))
+        print(
+            json.dumps(
+                {
+                    "cuda": False,
+                    "error": "no CUDA device visible to torch (torch "
+                    f"{torch.__version__}, built for CUDA {torch.version.cuda}); install a CUDA build of "
+                    "torch 2.13.0 on a GPU machine",
+                }
+            )
+        )
         return 2
-    result = {"cuda": True, "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
-              "ray_blocks": _ray_blocks(args.steps), "llm_bld": _llm_blocks(), "block_latency_ms": _timing()}
+    result = {
+        "cuda": True,
+        "gpu": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "ray_blocks": _ray_blocks(args.steps),
+        "llm_bld": _llm_blocks(),
+        "block_latency_ms": _timing(),
+    }
     blocks, llm = result["ray_blocks"], result["llm_bld"]
     gpu_name = result["gpu"]
     result["checks"] = {
         "cnn_blocks_on_cuda": blocks["exit"] == 0 and blocks["devices"] == ["cuda"],
         "two_blocks_share_the_gpu": blocks["max_concurrent"] >= 2,
-        "measured_target_timed_on_the_gpu": bool(blocks["measured_target_timed_on"]) and all(
-            gpu_name in label for label in blocks["measured_target_timed_on"]),
+        "measured_target_timed_on_the_gpu": bool(blocks["measured_target_timed_on"])
+        and all(gpu_name in label for label in blocks["measured_target_timed_on"]),
         "llm_blocks_on_cuda": llm["exit"] == [0, 0] and llm["devices"] == ["cuda"] and llm["blocks"] == 12,
         # KL values here are 1e-2..1 nats; float32 kernels differ by far less than that between devices
         "llm_kl_matches_the_cpu": llm["kl_gpu_minus_cpu_max_abs"] is not None

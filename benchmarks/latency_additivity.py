@@ -41,9 +41,16 @@ def main() -> None:
         errors.append(100 * (predicted - measured) / measured)
         print(f"{predicted:12.3f} {measured:11.3f} {errors[-1]:+8.1f}  {' '.join(choices)}")
     errors_arr = np.array(errors)
-    print(json.dumps({"networks": args.networks, "mean_abs_error_pct": round(float(np.abs(errors_arr).mean()), 1),
-                      "max_abs_error_pct": round(float(np.abs(errors_arr).max()), 1),
-                      "mean_error_pct": round(float(errors_arr.mean()), 1)}))
+    print(
+        json.dumps(
+            {
+                "networks": args.networks,
+                "mean_abs_error_pct": round(float(np.abs(errors_arr).mean()), 1),
+                "max_abs_error_pct": round(float(np.abs(errors_arr).max()), 1),
+                "mean_error_pct": round(float(errors_arr.mean()), 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

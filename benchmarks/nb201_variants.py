@@ -19,8 +19,19 @@ import numpy as np
 from blocknas.orchestrator.bench.nb201 import BenchSettings, run_nb201_bench
 from blocknas.orchestrator.pipeline.estimation import ESTIMATORS, PREDICTORS, EstimatorSettings
 
-KEYS = ("kendall_all", "spearman_all", "kendall_valid", "spearman_valid", "latency_mape_valid", "mean_regret",
-        "max_regret", "mean_random_regret", "violations", "evaluations", "solve_seconds")
+KEYS = (
+    "kendall_all",
+    "spearman_all",
+    "kendall_valid",
+    "spearman_valid",
+    "latency_mape_valid",
+    "mean_regret",
+    "max_regret",
+    "mean_random_regret",
+    "violations",
+    "evaluations",
+    "solve_seconds",
+)
 
 
 def main() -> None:
@@ -37,28 +48,42 @@ def main() -> None:
         for device in args.devices:
             for estimator in ESTIMATORS:
                 for predictor in PREDICTORS:
-                    settings = BenchSettings(dataset, device, args.latency_csv, EstimatorSettings(estimator), predictor,
-                                             args.seeds, (0.25, 0.5, 0.75), "nor_conv_3x3", args.output_dir)
+                    settings = BenchSettings(
+                        dataset,
+                        device,
+                        args.latency_csv,
+                        EstimatorSettings(estimator),
+                        predictor,
+                        args.seeds,
+                        (0.25, 0.5, 0.75),
+                        "nor_conv_3x3",
+                        args.output_dir,
+                    )
                     report, _ = run_nb201_bench(settings)
                     rows.append({k: report[k] for k in ("dataset", "hardware", "estimator", "predictor", *KEYS)})
 
-    print("| dataset | estimator | predictor | evals | Kendall all | Spearman all | Spearman valid | "
-          "latency MAPE valid % | mean regret | worst regret | random regret | violations | solve s |")
+    print(
+        "| dataset | estimator | predictor | evals | Kendall all | Spearman all | Spearman valid | "
+        "latency MAPE valid % | mean regret | worst regret | random regret | violations | solve s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for dataset in args.datasets:
         for estimator in ESTIMATORS:
             for predictor in PREDICTORS:
-                group = [r for r in rows if (r["dataset"], r["estimator"], r["predictor"]) == (dataset, estimator,
-                                                                                                  predictor)]
+                group = [
+                    r for r in rows if (r["dataset"], r["estimator"], r["predictor"]) == (dataset, estimator, predictor)
+                ]
 
                 def mean(key, group=group):
                     return float(np.mean([r[key] for r in group]))
 
-                print(f"| {dataset} | {estimator} | {predictor} | {group[0]['evaluations']} | "
-                      f"{mean('kendall_all'):.3f} | {mean('spearman_all'):.3f} | {mean('spearman_valid'):.3f} | "
-                      f"{mean('latency_mape_valid'):.1f} | {mean('mean_regret'):.2f} | "
-                      f"{max(r['max_regret'] for r in group):.2f} | {mean('mean_random_regret'):.2f} | "
-                      f"{sum(r['violations'] for r in group)}/{3 * len(group)} | {mean('solve_seconds'):.3f} |")
+                print(
+                    f"| {dataset} | {estimator} | {predictor} | {group[0]['evaluations']} | "
+                    f"{mean('kendall_all'):.3f} | {mean('spearman_all'):.3f} | {mean('spearman_valid'):.3f} | "
+                    f"{mean('latency_mape_valid'):.1f} | {mean('mean_regret'):.2f} | "
+                    f"{max(r['max_regret'] for r in group):.2f} | {mean('mean_random_regret'):.2f} | "
+                    f"{sum(r['violations'] for r in group)}/{3 * len(group)} | {mean('solve_seconds'):.3f} |"
+                )
     print(json.dumps({"rows": rows}))
 
 

@@ -41,8 +41,17 @@ def synthetic_plan(jobs: int, tag: str) -> Plan:
         choices = tuple(OPS[(k // len(OPS) ** i) % len(OPS)] for i in range(len(EDGES)))
         job = network_job(SPACE, choices, JobSpec(scorer, TabularSettings()))
         networks[job.network_hash] = job
-        blocks.append(BlockJob(content_hash({"tag": tag, "k": k}), 0, EDGES[0], choices[0], 0,
-                               f"{EDGES[0]}:{choices[0]}#{k}", job.network_hash))
+        blocks.append(
+            BlockJob(
+                content_hash({"tag": tag, "k": k}),
+                0,
+                EDGES[0],
+                choices[0],
+                0,
+                f"{EDGES[0]}:{choices[0]}#{k}",
+                job.network_hash,
+            )
+        )
     return Plan((), content_hash(scorer), tuple(blocks), networks, scorer)
 
 
@@ -74,8 +83,12 @@ def main() -> None:
     parser.add_argument("--url", help="performance store (default: a fresh SQLite file)")
     parser.add_argument("--tracking-uri", help="MLflow store (default: a fresh SQLite file)")
     parser.add_argument("--num-cpus", type=int, default=2)
-    parser.add_argument("--block-runs", choices=("batched", "per_block"), default="batched",
-                        help="tracking.block_runs: batched is what `auto` picks for table lookups")
+    parser.add_argument(
+        "--block-runs",
+        choices=("batched", "per_block"),
+        default="batched",
+        help="tracking.block_runs: batched is what `auto` picks for table lookups",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="blocknas-bench-"))
@@ -86,8 +99,17 @@ def main() -> None:
     start_ray(cluster)
     experiment_id = tracking.prepare_experiment(tracking_uri, "orchestration-bench", str(work / "artifacts"))
     parent = tracking.start_run(tracking_uri, experiment_id, "bench", {}, {})
-    ctx = TaskContext("bench", "nb201", "bench", {}, url, tracking_uri, experiment_id, parent,
-                      block_runs=args.block_runs == "per_block")
+    ctx = TaskContext(
+        "bench",
+        "nb201",
+        "bench",
+        {},
+        url,
+        tracking_uri,
+        experiment_id,
+        parent,
+        block_runs=args.block_runs == "per_block",
+    )
 
     warm = 4 * args.num_cpus
     run_full(store, synthetic_plan(warm, "warm-full"), ctx, cluster)
@@ -113,13 +135,15 @@ def main() -> None:
         "num_cpus": args.num_cpus,
         "block_runs": args.block_runs,
     }
-    print(f"| path | jobs | seconds | jobs/s |\n|---|---|---|---|\n"
-          f"| full (leases, Ray task, upserts, MLflow {args.block_runs}) | {args.jobs} | {full_seconds:.2f} | "
-          f"{result['jobs_per_second']:.1f} |\n"
-          f"| bare Ray task + same upserts | {args.jobs} | {bare_seconds:.2f} | "
-          f"{result['bare_ray_jobs_per_second']:.1f} |\n"
-          f"overhead {result['overhead_ms_per_job']:.2f} ms/job, rows {len(done)}/{args.jobs}, "
-          f"duplicates {result['duplicates']}")
+    print(
+        f"| path | jobs | seconds | jobs/s |\n|---|---|---|---|\n"
+        f"| full (leases, Ray task, upserts, MLflow {args.block_runs}) | {args.jobs} | {full_seconds:.2f} | "
+        f"{result['jobs_per_second']:.1f} |\n"
+        f"| bare Ray task + same upserts | {args.jobs} | {bare_seconds:.2f} | "
+        f"{result['bare_ray_jobs_per_second']:.1f} |\n"
+        f"overhead {result['overhead_ms_per_job']:.2f} ms/job, rows {len(done)}/{args.jobs}, "
+        f"duplicates {result['duplicates']}"
+    )
     tracking.finish_run(tracking_uri, parent)
     ray.shutdown()
     print(json.dumps(result))

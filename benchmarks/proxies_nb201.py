@@ -42,9 +42,11 @@ def correlations(dataset: str, cells: int) -> dict:
     for proxy in PROXIES:
         started = time.perf_counter()
         scores = np.array([proxy_score(proxy, space, space.choices_of(c), ProxySettings()) for c in codes])
-        result[proxy] = {"spearman_all": float(stats.spearmanr(scores, truth).statistic),
-                         "spearman_connected": float(stats.spearmanr(scores[connected], truth[connected]).statistic),
-                         "seconds_per_cell": (time.perf_counter() - started) / cells}
+        result[proxy] = {
+            "spearman_all": float(stats.spearmanr(scores, truth).statistic),
+            "spearman_connected": float(stats.spearmanr(scores[connected], truth[connected]).statistic),
+            "seconds_per_cell": (time.perf_counter() - started) / cells,
+        }
     return result
 
 
@@ -66,17 +68,29 @@ def zero_evaluation_regret(dataset: str, latency_csv: Path, devices: list[str]) 
             latency = read_network_table(latency_csv, device)
             truth = load_ground_truth(accuracy, latency)
             costs, cost_offset = block_values(
-                contexts, sizes, {s: latency[truth.codes[truth.index(s)]] for s in networks})
-            table = BlockTable(slots=EDGES, choices=(OPS,) * len(EDGES), accuracy=values, accuracy_offset=offset,
-                               costs={"latency_ms": costs}, cost_offsets={"latency_ms": cost_offset},
-                               rules=(NB201_CONNECTIVITY,))
+                contexts, sizes, {s: latency[truth.codes[truth.index(s)]] for s in networks}
+            )
+            table = BlockTable(
+                slots=EDGES,
+                choices=(OPS,) * len(EDGES),
+                accuracy=values,
+                accuracy_offset=offset,
+                costs={"latency_ms": costs},
+                cost_offsets={"latency_ms": cost_offset},
+                rules=(NB201_CONNECTIVITY,),
+            )
             for q in (0.25, 0.5, 0.75):
                 budget = float(np.quantile(truth.latency, q))
                 pick = truth.index(table.index_of(best_within_budgets(table, {"latency_ms": budget}).blocks))
                 fits = truth.valid & (truth.latency <= budget)
                 regrets.append(float(truth.accuracy[fits].max() - truth.accuracy[pick]))
-        result[proxy] = {"mean_regret": float(np.mean(regrets)), "worst_regret": float(np.max(regrets)),
-                         "budgets": len(regrets), "proxy_evaluations": len(networks), "network_evaluations": 0}
+        result[proxy] = {
+            "mean_regret": float(np.mean(regrets)),
+            "worst_regret": float(np.max(regrets)),
+            "budgets": len(regrets),
+            "proxy_evaluations": len(networks),
+            "network_evaluations": 0,
+        }
     return result
 
 
@@ -95,17 +109,22 @@ def main() -> None:
     for dataset in args.datasets:
         report["correlations"][dataset] = rows = correlations(dataset, args.cells)
         for proxy, row in rows.items():
-            print(f"| {dataset} | {proxy} | {row['spearman_all']:.3f} | {row['spearman_connected']:.3f} | "
-                  f"{row['seconds_per_cell']:.3f} |", flush=True)
+            print(
+                f"| {dataset} | {proxy} | {row['spearman_all']:.3f} | {row['spearman_connected']:.3f} | "
+                f"{row['seconds_per_cell']:.3f} |",
+                flush=True,
+            )
     if args.latency_csv:
         print("\n| dataset | proxy | regret at 0 network evaluations (mean / worst) | budgets |")
         print("|---|---|---|---|")
         for dataset in args.datasets:
-            report["zero_evaluations"][dataset] = rows = zero_evaluation_regret(dataset, args.latency_csv,
-                                                                                args.devices)
+            report["zero_evaluations"][dataset] = rows = zero_evaluation_regret(dataset, args.latency_csv, args.devices)
             for proxy, row in rows.items():
-                print(f"| {dataset} | {proxy} | {row['mean_regret']:.2f} / {row['worst_regret']:.2f} | "
-                      f"{row['budgets']} |", flush=True)
+                print(
+                    f"| {dataset} | {proxy} | {row['mean_regret']:.2f} / {row['worst_regret']:.2f} | "
+                    f"{row['budgets']} |",
+                    flush=True,
+                )
     print(json.dumps(report))
 
 

@@ -80,41 +80,68 @@ def main() -> None:
     parent = {m: sum(float(c.max()) for c in table.costs[m]) for m in ("memory_mib", "runtime_ms", "num_params")}
     rows = []
     singles = {
-        "one H100 (memory 80,000 MiB, runtime for 6,000 tokens/s)": {"memory_mib": 80_000.0,
-                                                                    "runtime_ms": 256 * 1200 / 6000 * 1000},
+        "one H100 (memory 80,000 MiB, runtime for 6,000 tokens/s)": {
+            "memory_mib": 80_000.0,
+            "runtime_ms": 256 * 1200 / 6000 * 1000,
+        },
         "runtime 30,000 ms, memory 80,000 MiB": {"runtime_ms": 30_000.0, "memory_mib": 80_000.0},
         "memory 97,723 MiB, runtime 46,061 ms": {"memory_mib": 97_723.0, "runtime_ms": 46_061.0},
     }
     for case, budgets in singles.items():
         point, seconds = timed(lambda b=budgets: best_within_budgets(table, b))
         exact, oracle_seconds = timed(lambda b=budgets: oracle(table, b))
-        row = {"case": case, "blocknas": -point.predicted_accuracy, "blocknas_s": seconds, "highs_direct": exact,
-               "highs_direct_s": oracle_seconds, "relative_error": abs(-point.predicted_accuracy - exact) / exact}
+        row = {
+            "case": case,
+            "blocknas": -point.predicted_accuracy,
+            "blocknas_s": seconds,
+            "highs_direct": exact,
+            "highs_direct_s": oracle_seconds,
+            "relative_error": abs(-point.predicted_accuracy - exact) / exact,
+        }
         if puzzle:
-            (_, value, _), row["puzzle_cbc_s"] = timed(lambda b=budgets: puzzle.mip_nas(
-                raw, "metrics.kl_div", {f"stats.{k}": v for k, v in b.items()}, bigger_is_better=False))
+            (_, value, _), row["puzzle_cbc_s"] = timed(
+                lambda b=budgets: puzzle.mip_nas(
+                    raw, "metrics.kl_div", {f"stats.{k}": v for k, v in b.items()}, bigger_is_better=False
+                )
+            )
             row["puzzle_cbc"] = value
         rows.append(row)
 
     diverse = {"memory_mib": 0.85 * parent["memory_mib"], "runtime_ms": 0.85 * parent["runtime_ms"]}
     pool, seconds = timed(lambda: solution_pool(table, 3, diverse, min_distance=20))
-    row = {"case": "3 diverse solutions (20 layers apart), 85 % of the parent's memory and runtime",
-           "blocknas": [-p.predicted_accuracy for p in pool], "blocknas_s": seconds}
+    row = {
+        "case": "3 diverse solutions (20 layers apart), 85 % of the parent's memory and runtime",
+        "blocknas": [-p.predicted_accuracy for p in pool],
+        "blocknas_s": seconds,
+    }
     if puzzle:
-        solutions, row["puzzle_cbc_s"] = timed(lambda: puzzle.multi_solution_mip_nas(
-            raw, "metrics.kl_div", {f"stats.{k}": v for k, v in diverse.items()}, bigger_is_better=False,
-            num_solutions=3, minimal_diversity=20))
+        solutions, row["puzzle_cbc_s"] = timed(
+            lambda: puzzle.multi_solution_mip_nas(
+                raw,
+                "metrics.kl_div",
+                {f"stats.{k}": v for k, v in diverse.items()},
+                bigger_is_better=False,
+                num_solutions=3,
+                minimal_diversity=20,
+            )
+        )
         row["puzzle_cbc"] = [s["total_value"] for s in solutions]
     rows.append(row)
 
     budgets = {"memory_mib": 80_000.0, "num_params": 0.6 * parent["num_params"]}
     front, seconds = timed(lambda: spread_front(table, "runtime_ms", budgets, 20))
-    rows.append({"case": "20-point front (runtime) within memory 80,000 MiB and params within 60 % of the parent",
-                 "blocknas": len(front), "blocknas_s": seconds})
+    rows.append(
+        {
+            "case": "20-point front (runtime) within memory 80,000 MiB and params within 60 % of the parent",
+            "blocknas": len(front),
+            "blocknas_s": seconds,
+        }
+    )
     if args.front:
         front, seconds = timed(lambda: spread_front(table, "runtime_ms", {"memory_mib": 97_000.0}, 100))
-        rows.append({"case": "fronts show: 100-point front within 97,000 MiB", "blocknas": len(front),
-                     "blocknas_s": seconds})
+        rows.append(
+            {"case": "fronts show: 100-point front within 97,000 MiB", "blocknas": len(front), "blocknas_s": seconds}
+        )
 
     for row in rows:
         cells = [f"{k} {v:.9g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items() if k != "case"]

@@ -91,29 +91,50 @@ def main() -> None:
         kl, loss = score_network(child, evaluation)
         params = sum(library[f"layer_{i}"][v.name]["stats"]["num_params"] for i, v in enumerate(layers))
         predicted = sum(library[f"layer_{i}"][v.name]["metrics"]["kl_div"] for i, v in enumerate(layers))
-        return {"layers": [v.name for v in layers], "params": params, "predicted_kl": predicted,
-                "kl": kl, "lm_loss": loss, "model": child}
+        return {
+            "layers": [v.name for v in layers],
+            "params": params,
+            "predicted_kl": predicted,
+            "kl": kl,
+            "lm_loss": loss,
+            "model": child,
+        }
 
     parent_params = sum(max(v["stats"]["num_params"] for v in layer.values()) for layer in library.values())
-    rows = {"parent": {"params": parent_params, "lm_loss": evaluation.lm_loss,
-                       "tokens_per_s": tokens_per_second(parent, evaluation.tokens)}}
+    rows = {
+        "parent": {
+            "params": parent_params,
+            "lm_loss": evaluation.lm_loss,
+            "tokens_per_s": tokens_per_second(parent, evaluation.tokens),
+        }
+    }
     for share in (0.75, 0.5):
         budget = share * parent_params
         point = best_within_budgets(table, {"num_params": budget})
         mip = measure([LayerVariant.parse(name.split(":", 1)[-1]) for name in point.blocks])
-        uniform = [measure([LayerVariant(a, f)] * args.layers) for a in attention for f in ffn
-                   if library["layer_0"][LayerVariant(a, f).name]["stats"]["num_params"] * args.layers <= budget]
+        uniform = [
+            measure([LayerVariant(a, f)] * args.layers)
+            for a in attention
+            for f in ffn
+            if library["layer_0"][LayerVariant(a, f).name]["stats"]["num_params"] * args.layers <= budget
+        ]
         best_uniform = min(uniform, key=lambda r: r["kl"])
-        rows[f"{share:.0%} params"] = {"budget": budget, "mip": mip, "uniform": best_uniform,
-                                       "uniform_candidates": len(uniform)}
+        rows[f"{share:.0%} params"] = {
+            "budget": budget,
+            "mip": mip,
+            "uniform": best_uniform,
+            "uniform_candidates": len(uniform),
+        }
 
     front = spread_front(table, "num_params", {}, args.children)
     children = [measure([LayerVariant.parse(name.split(":", 1)[-1]) for name in p.blocks]) for p in front]
     rho = float(spearmanr([c["predicted_kl"] for c in children], [c["kl"] for c in children]).statistic)
     close = [c for c in children if c["lm_loss"] <= 1.05 * evaluation.lm_loss]
     fastest = max(close, key=lambda c: tokens_per_second(c["model"], evaluation.tokens)) if close else None
-    speed = {"child_tokens_per_s": tokens_per_second(fastest["model"], evaluation.tokens) if fastest else None,
-             "child_params": fastest["params"] if fastest else None}
+    speed = {
+        "child_tokens_per_s": tokens_per_second(fastest["model"], evaluation.tokens) if fastest else None,
+        "child_params": fastest["params"] if fastest else None,
+    }
     prompt = torch.tensor([ByteTokenizer().encode("def read_config(path):\n    ")] * 8)
     speed["parent_decode_tokens_per_s"] = decode_tokens_per_second(parent, prompt)
     texts = {"parent": ByteTokenizer().decode(parent.generate(prompt[:1], 60)[0].tolist())}
@@ -121,29 +142,46 @@ def main() -> None:
         speed["child_decode_tokens_per_s"] = decode_tokens_per_second(fastest["model"], prompt)
         texts["child"] = ByteTokenizer().decode(fastest["model"].generate(prompt[:1], 60)[0].tolist())
 
-    print(f"tiny parent: {args.layers} layers, {parent_params:.0f} non-embedding params, eval LM loss "
-          f"{evaluation.lm_loss:.4f}; library of {len(records)} blocks built in {prepared:.1f} s")
+    print(
+        f"tiny parent: {args.layers} layers, {parent_params:.0f} non-embedding params, eval LM loss "
+        f"{evaluation.lm_loss:.4f}; library of {len(records)} blocks built in {prepared:.1f} s"
+    )
     print("| budget | MIP child KL / LM loss | best uniform KL / LM loss (of n within budget) |")
     print("|---|---|---|")
     for name, row in rows.items():
         if name != "parent":
             m, u = row["mip"], row["uniform"]
-            print(f"| {name} | {m['kl']:.4f} / {m['lm_loss']:.4f} ({m['params']:.0f}) | {u['kl']:.4f} / "
-                  f"{u['lm_loss']:.4f} ({u['params']:.0f}; of {row['uniform_candidates']}) |")
+            print(
+                f"| {name} | {m['kl']:.4f} / {m['lm_loss']:.4f} ({m['params']:.0f}) | {u['kl']:.4f} / "
+                f"{u['lm_loss']:.4f} ({u['params']:.0f}; of {row['uniform_candidates']}) |"
+            )
     print(f"ranking: Spearman {rho:.3f} over {len(children)} front children (predicted vs measured KL)")
     if fastest:
-        print(f"speed: parent {rows['parent']['tokens_per_s']:.0f} tokens/s, fastest child within 5 % of the "
-              f"parent's LM loss {speed['child_tokens_per_s']:.0f} tokens/s "
-              f"({speed['child_tokens_per_s'] / rows['parent']['tokens_per_s']:.2f}x, {fastest['params']:.0f} params); "
-              f"decode (8 sequences, KV cache) {speed['parent_decode_tokens_per_s']:.0f} against "
-              f"{speed['child_decode_tokens_per_s']:.0f} tokens/s")
+        print(
+            f"speed: parent {rows['parent']['tokens_per_s']:.0f} tokens/s, fastest child within 5 % of the "
+            f"parent's LM loss {speed['child_tokens_per_s']:.0f} tokens/s "
+            f"({speed['child_tokens_per_s'] / rows['parent']['tokens_per_s']:.2f}x, {fastest['params']:.0f} params); "
+            f"decode (8 sequences, KV cache) {speed['parent_decode_tokens_per_s']:.0f} against "
+            f"{speed['child_decode_tokens_per_s']:.0f} tokens/s"
+        )
     for name, text in texts.items():
         print(f"{name} continues the prompt: {text!r}")
 
     def plain(value):
         return {k: plain(v) for k, v in value.items() if k != "model"} if isinstance(value, dict) else value
-    print(json.dumps({"rows": plain(rows), "spearman": rho, "children": [plain(c) for c in children],
-                      "speed": speed, "texts": texts, "seconds": time.perf_counter() - started}))
+
+    print(
+        json.dumps(
+            {
+                "rows": plain(rows),
+                "spearman": rho,
+                "children": [plain(c) for c in children],
+                "speed": speed,
+                "texts": texts,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -54,19 +54,36 @@ def main() -> None:
     for method in args.methods:
         for dataset in args.datasets:
             for device in args.devices:
-                settings = BenchSettings(dataset, device, args.latency_csv, EstimatorSettings("avg_context"),
-                                         "linear", args.seeds, (0.25, 0.5, 0.75), "nor_conv_3x3", args.output_dir,
-                                         method=method, evaluations=args.max_evaluations, refine=refine,
-                                         prior=args.prior)
+                settings = BenchSettings(
+                    dataset,
+                    device,
+                    args.latency_csv,
+                    EstimatorSettings("avg_context"),
+                    "linear",
+                    args.seeds,
+                    (0.25, 0.5, 0.75),
+                    "nor_conv_3x3",
+                    args.output_dir,
+                    method=method,
+                    evaluations=args.max_evaluations,
+                    refine=refine,
+                    prior=args.prior,
+                )
                 started = time.perf_counter()
                 report, _ = run_nb201_bench(settings)
                 report["wall_seconds"] = time.perf_counter() - started
                 reports.append(report)
-                print(f"{method} {dataset} {device}: mean regret {report['mean_regret']:.2f}, "
-                      f"violations {report['violations']}, {report['wall_seconds']:.0f} s", flush=True)
+                print(
+                    f"{method} {dataset} {device}: mean regret {report['mean_regret']:.2f}, "
+                    f"violations {report['violations']}, {report['wall_seconds']:.0f} s",
+                    flush=True,
+                )
 
-    print("| method | dataset | evaluations per budget (mean / max) | mean regret | worst regret | "
-          + " | ".join(f"{p}, same evals" for p in PEERS) + " | violations | wall s per budget |")
+    print(
+        "| method | dataset | evaluations per budget (mean / max) | mean regret | worst regret | "
+        + " | ".join(f"{p}, same evals" for p in PEERS)
+        + " | violations | wall s per budget |"
+    )
     print("|---|---|---|---|---|" + "---|" * len(PEERS) + "---|---|")
     summary = []
     for method in args.methods:
@@ -74,7 +91,8 @@ def main() -> None:
             group = [r for r in reports if r["method"] == method and dataset in (r["dataset"], "all")]
             rows = [b for r in group for b in r["budgets"]]
             entry = {
-                "method": method, "dataset": dataset,
+                "method": method,
+                "dataset": dataset,
                 "mean_evaluations": float(np.mean([b["evaluations"] for b in rows])),
                 "max_evaluations": int(max(b["evaluations"] for b in rows)),
                 "mean_regret": float(np.mean([b["regret"] for b in rows])),
@@ -85,11 +103,13 @@ def main() -> None:
                 "wall_seconds_per_budget": float(sum(r["wall_seconds"] for r in group) / len(rows)),
             }
             summary.append(entry)
-            print(f"| {method} | {dataset} | {entry['mean_evaluations']:.1f} / {entry['max_evaluations']} | "
-                  f"{entry['mean_regret']:.2f} | {entry['worst_regret']:.2f} | "
-                  + "".join(f"{_cell(entry[f'{p}_regret'])} | " for p in PEERS)
-                  + f"{entry['violations']}/{entry['budgets']} | "
-                  f"{entry['wall_seconds_per_budget']:.1f} |")
+            print(
+                f"| {method} | {dataset} | {entry['mean_evaluations']:.1f} / {entry['max_evaluations']} | "
+                f"{entry['mean_regret']:.2f} | {entry['worst_regret']:.2f} | "
+                + "".join(f"{_cell(entry[f'{p}_regret'])} | " for p in PEERS)
+                + f"{entry['violations']}/{entry['budgets']} | "
+                f"{entry['wall_seconds_per_budget']:.1f} |"
+            )
     print(json.dumps({"summary": summary, "refine": refine.__dict__, "seeds": args.seeds, "prior": args.prior}))
 
 

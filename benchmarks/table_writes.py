@@ -28,9 +28,18 @@ from blocknas.orchestrator.storage._models import BlockScoreRow
 
 
 def _row(i: int) -> dict:
-    return {"job_hash": f"job{i:08d}", "experiment": "bench", "space": "bench", "scorer_hash": "bench",
-            "slot_index": i % 20, "slot": f"s{i % 20}", "block": f"s{i % 20}:b{i}", "choice_index": i % 10,
-            "network_hash": f"net{i}", "context_index": 0}
+    return {
+        "job_hash": f"job{i:08d}",
+        "experiment": "bench",
+        "space": "bench",
+        "scorer_hash": "bench",
+        "slot_index": i % 20,
+        "slot": f"s{i % 20}",
+        "block": f"s{i % 20}:b{i}",
+        "choice_index": i % 10,
+        "network_hash": f"net{i}",
+        "context_index": 0,
+    }
 
 
 def _writer(url: str, indices: list[int], batch: int, start, queue) -> None:
@@ -38,7 +47,7 @@ def _writer(url: str, indices: list[int], batch: int, start, queue) -> None:
     start.wait()
     started = time.perf_counter()
     for at in range(0, len(indices), batch):
-        chunk = indices[at:at + batch]
+        chunk = indices[at : at + batch]
         store.mark_running([_row(i) for i in chunk], node="bench", host="bench", pid=0)
         store.record_result([f"job{i:08d}" for i in chunk], {"accuracy": 1.0, "device": "cpu"})
     queue.put(time.perf_counter() - started)
@@ -49,9 +58,13 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--url", help="a PostgreSQL or SQLite URL (default: a fresh SQLite file)")
-    parser.add_argument("--batch", type=int, default=1,
-                        help="blocks per transaction: 1 as a one-block task writes, more as a network's blocks or "
-                             "the driver's lease claims are written")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="blocks per transaction: 1 as a one-block task writes, more as a network's blocks or "
+        "the driver's lease claims are written",
+    )
     args = parser.parse_args()
 
     schema = None
@@ -97,14 +110,24 @@ def main() -> None:
                 c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
 
-    result = {"writers": args.writers, "rows": args.rows, "batch": args.batch, "seconds": seconds,
-              "rows_per_second": args.rows / seconds,
-              "writes": writes, "transactions_per_second": 2 * sum(-(-n // args.batch) for n in sizes) / seconds,
-              "lost": args.rows - done, "duplicated": total - distinct, "store": url.split(":")[0]}
-    print(f"| store | writers | rows | rows per transaction | block writes (running, then done) | seconds | rows/s "
-          f"| lost | duplicated |\n|---|---|---|---|---|---|---|---|---|\n"
-          f"| {result['store']} | {args.writers} | {args.rows} | {args.batch} | {writes} | {seconds:.2f} | "
-          f"{result['rows_per_second']:.0f} | {result['lost']} | {result['duplicated']} |")
+    result = {
+        "writers": args.writers,
+        "rows": args.rows,
+        "batch": args.batch,
+        "seconds": seconds,
+        "rows_per_second": args.rows / seconds,
+        "writes": writes,
+        "transactions_per_second": 2 * sum(-(-n // args.batch) for n in sizes) / seconds,
+        "lost": args.rows - done,
+        "duplicated": total - distinct,
+        "store": url.split(":")[0],
+    }
+    print(
+        f"| store | writers | rows | rows per transaction | block writes (running, then done) | seconds | rows/s "
+        f"| lost | duplicated |\n|---|---|---|---|---|---|---|---|---|\n"
+        f"| {result['store']} | {args.writers} | {args.rows} | {args.batch} | {writes} | {seconds:.2f} | "
+        f"{result['rows_per_second']:.0f} | {result['lost']} | {result['duplicated']} |"
+    )
     print(json.dumps(result))
 
 

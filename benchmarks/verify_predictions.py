@@ -54,8 +54,17 @@ def main() -> None:
         measured = []
         for seed_offset in range(args.seeds):
             train = dataclasses.replace(settings.scorer.settings, seed=settings.scorer.settings.seed + seed_offset)
-            result = score_network(NetworkJob("verify", settings.space_definition, choices, train, "cpu",
-                                              settings.scorer.kind, settings.scorer.data or {}))
+            result = score_network(
+                NetworkJob(
+                    "verify",
+                    settings.space_definition,
+                    choices,
+                    train,
+                    "cpu",
+                    settings.scorer.kind,
+                    settings.scorer.data or {},
+                )
+            )
             measured.append(result.accuracy)
         mean = float(np.mean(measured))
         rows.append({"blocks": list(blocks), "predicted": predicted, "measured": measured, "error": mean - predicted})

@@ -33,8 +33,13 @@ if TYPE_CHECKING:
     from blocknas.orchestrator.pipeline.run import StoredExperiment
 
 REGISTERED, RUN = "t", "r"  # the query parameter naming a front's target: registered, or the run's own
-PAGES = [("/", "Experiments"), ("/targets", "Targets"), ("/fronts", "Fronts"), ("/verified", "Verified"),
-         ("/history", "History")]
+PAGES = [
+    ("/", "Experiments"),
+    ("/targets", "Targets"),
+    ("/fronts", "Fronts"),
+    ("/verified", "Verified"),
+    ("/history", "History"),
+]
 
 
 PAGE_ROWS = 100  # a table shows this many rows a page: thousands of blocks stay quick to draw
@@ -53,18 +58,29 @@ def _table(rows: list[dict], columns: list[str], table_id: str, links: dict[str,
         return value if value is None or isinstance(value, int | float | str) else str(value)
 
     numeric = {c for c in columns if c not in links and any(isinstance(r.get(c), int | float) for r in rows)}
-    spec = [{"name": c, "id": c, "presentation": "markdown"} if c in links else
-            {"name": c, "id": c, "type": "numeric", "format": NUMBER}
-            if c in numeric else {"name": c, "id": c} for c in columns]
+    spec = [
+        {"name": c, "id": c, "presentation": "markdown"}
+        if c in links
+        else {"name": c, "id": c, "type": "numeric", "format": NUMBER}
+        if c in numeric
+        else {"name": c, "id": c}
+        for c in columns
+    ]
     return dash_table.DataTable(
-        id=table_id, columns=spec, data=[{c: shown(r, c) for c in columns} for r in rows],
-        page_size=PAGE_ROWS, page_action="native" if len(rows) > PAGE_ROWS else "none", sort_action="native",
-        filter_action="native" if len(rows) > 10 else "none", markdown_options={"link_target": "_self"},
+        id=table_id,
+        columns=spec,
+        data=[{c: shown(r, c) for c in columns} for r in rows],
+        page_size=PAGE_ROWS,
+        page_action="native" if len(rows) > PAGE_ROWS else "none",
+        sort_action="native",
+        filter_action="native" if len(rows) > 10 else "none",
+        markdown_options={"link_target": "_self"},
         style_table={"overflowX": "auto", "margin": "0.5em 0 1.5em"},
         style_cell={"fontFamily": "sans-serif", "padding": "3px 12px", "textAlign": "right"},
         style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"} for c in columns if c not in numeric],
         style_header={"fontWeight": "bold", "background": "#f6f6f6"},
-        css=[{"selector": ".dash-cell p", "rule": "margin: 0"}])  # a link cell is a paragraph: no extra height
+        css=[{"selector": ".dash-cell p", "rule": "margin: 0"}],
+    )  # a link cell is a paragraph: no extra height
 
 
 @dataclass(frozen=True)
@@ -124,32 +140,53 @@ class Views:
         metric, budgets = target_budgets(entry)
         max_points = self.settings.solver.max_points
         stored = target_key(base, entry, digest, max_points).stored(self.store)
-        points = stored.points if stored is not None else self._solved_now(
-            (REGISTERED, name, entry.version, digest),
-            lambda: [point_json(table.slots, p) for p in front_points(table, metric, budgets, max_points)])
+        points = (
+            stored.points
+            if stored is not None
+            else self._solved_now(
+                (REGISTERED, name, entry.version, digest),
+                lambda: [point_json(table.slots, p) for p in front_points(table, metric, budgets, max_points)],
+            )
+        )
         library = bool(entry.definition.get("scores"))
         return ShownFront(
-            points, metric, entry.version,
+            points,
+            metric,
+            entry.version,
             "quality (minus the summed block loss)" if library else "predicted accuracy (%)",
             ("stored" if stored is not None else "solved now, not stored") + f", as `blocknas fronts show {name}` "
-            f"prints it; a budget is answered as `blocknas switch {name} --budget X`", [])
+            f"prints it; a budget is answered as `blocknas switch {name} --budget X`",
+            [],
+        )
 
     def _run_front(self, name: str, found: StoredExperiment | None = None) -> ShownFront:
         from blocknas.orchestrator.pipeline.verify_stage import verified_networks
 
         found = found or self.experiment()
         if name not in found.costs:
-            raise LookupError(f"{self.settings.name} has no target named {name!r}; its targets: "
-                              f"{', '.join(found.costs)}")
+            raise LookupError(
+                f"{self.settings.name} has no target named {name!r}; its targets: {', '.join(found.costs)}"
+            )
         key = found.front_key(name)
         stored = key.stored(self.store)
-        points = found.marked(stored.points) if stored is not None else self._solved_now(
-            (RUN, *key.ident), lambda: found.solved(name))
-        origin = (("stored" if stored is not None else "solved now, not stored") + f" (predictor "
-                  f"{self.settings.solver.predictor}), as `blocknas fronts show {name}` prints it; a budget is "
-                  f"answered as `blocknas solve solver.budgets.{name}=X`")
-        return ShownFront(points, found.costs[name].target.metric, found.costs[name].version, "predicted accuracy (%)",
-                          origin, verified_networks(self.store, found.plan, found.table.slots))
+        points = (
+            found.marked(stored.points)
+            if stored is not None
+            else self._solved_now((RUN, *key.ident), lambda: found.solved(name))
+        )
+        origin = (
+            ("stored" if stored is not None else "solved now, not stored") + f" (predictor "
+            f"{self.settings.solver.predictor}), as `blocknas fronts show {name}` prints it; a budget is "
+            f"answered as `blocknas solve solver.budgets.{name}=X`"
+        )
+        return ShownFront(
+            points,
+            found.costs[name].target.metric,
+            found.costs[name].version,
+            "predicted accuracy (%)",
+            origin,
+            verified_networks(self.store, found.plan, found.table.slots),
+        )
 
     def _solved_now(self, key: tuple, solve: Callable[[], list[dict]]) -> list[dict]:
         """A front no command has stored, solved once per content key (target version and table hash)."""
@@ -172,23 +209,37 @@ class Views:
         prepared = self.prepared(name)
         base, entry, _, _ = prepared
         result = switching.switch(self.store, base, name, budget, self.settings.solver.max_points, entry)
-        return (self._registered_front(name, prepared), result.point,
-                "solved now" if result.solved else "from the stored front", result.infeasible)
+        return (
+            self._registered_front(name, prepared),
+            result.point,
+            "solved now" if result.solved else "from the stored front",
+            result.infeasible,
+        )
 
 
 def _experiments(views: Views, name: str | None):
     experiments = views.store.experiments()
     latest = list({e["name"]: e for e in reversed(experiments)}.values())[::-1]
     if name is None:
-        rows = [{"experiment": e["name"], "config": e["config_hash"][:12], "recorded": e["created_at"],
-                 "blocks done": sum(s.status == "done" for s in views.store.block_scores(experiment=e["name"]))}
-                for e in latest]
+        rows = [
+            {
+                "experiment": e["name"],
+                "config": e["config_hash"][:12],
+                "recorded": e["created_at"],
+                "blocks done": sum(s.status == "done" for s in views.store.block_scores(experiment=e["name"])),
+            }
+            for e in latest
+        ]
         link = {"experiment": lambda r: f"/?e={quote(r['experiment'])}"}
-        return [html.H2("Experiments"),
-                _table(rows, ["experiment", "config", "recorded", "blocks done"], "experiments", link)]
+        return [
+            html.H2("Experiments"),
+            _table(rows, ["experiment", "config", "recorded", "blocks done"], "experiments", link),
+        ]
     columns = ["slot", "block", "context", "status", "accuracy", "delta_vs_base", "delta_vs_context"]
-    note = ("The block's value and its cost on every target show for the experiment the dashboard was started "
-            f"with (`blocknas dashboard experiment={name}`).")
+    note = (
+        "The block's value and its cost on every target show for the experiment the dashboard was started "
+        f"with (`blocknas dashboard experiment={name}`)."
+    )
     rows = None
     if name == views.settings.name:
         try:
@@ -200,37 +251,67 @@ def _experiments(views: Views, name: str | None):
             rows = block_rows(scores, found.table, found.plan.contexts)
             metrics = {t: found.costs[t].target.metric for t in found.table.costs}
             columns = columns[:4] + ["value", *(f"cost.{t}" for t in metrics)] + columns[4:]
-            note = ("value: the accuracy change the block brings in the table (over every context network); "
-                    + ", ".join(f"cost.{t}: {m} ({unit_of(m)})" for t, m in metrics.items()) + ".")
+            note = (
+                "value: the accuracy change the block brings in the table (over every context network); "
+                + ", ".join(f"cost.{t}: {m} ({unit_of(m)})" for t, m in metrics.items())
+                + "."
+            )
     if rows is None:
         rows = block_rows(views.store.block_scores(experiment=name))
-    return [html.H2(f"Experiment {name}: block table"),
-            html.P("accuracy: the block's network, held out; delta vs base: against the slot's first choice in "
-                   "the same context; delta vs context: against the context network. " + note),
-            _table(rows, columns + ["train_seconds", "mlflow_run_id"], "blocks")]
+    return [
+        html.H2(f"Experiment {name}: block table"),
+        html.P(
+            "accuracy: the block's network, held out; delta vs base: against the slot's first choice in "
+            "the same context; delta vs context: against the context network. " + note
+        ),
+        _table(rows, columns + ["train_seconds", "mlflow_run_id"], "blocks"),
+    ]
 
 
 def _targets(views: Views):
     current = views.store.registered_targets()
-    rows = [{"target": t.name, "kind": t.kind, "version": t.version[:12], "metric": t.definition["metrics"][0],
-             "budgets": t.definition.get("budgets") or "", "updated": t.updated_at} for t in current]
+    rows = [
+        {
+            "target": t.name,
+            "kind": t.kind,
+            "version": t.version[:12],
+            "metric": t.definition["metrics"][0],
+            "budgets": t.definition.get("budgets") or "",
+            "updated": t.updated_at,
+        }
+        for t in current
+    ]
     versions = [v | {"version": v["version"][:12]} for v in views.store.target_versions()]
-    return [html.H2("Hardware targets"),
-            _table(rows, ["target", "kind", "version", "metric", "budgets", "updated"], "targets",
-                   {"target": lambda r: f"/fronts?t={quote(r['target'])}"}),
-            html.H3("Every stored version"),
-            _table(versions, ["name", "version", "kind", "created_at", "source"], "versions")]
+    return [
+        html.H2("Hardware targets"),
+        _table(
+            rows,
+            ["target", "kind", "version", "metric", "budgets", "updated"],
+            "targets",
+            {"target": lambda r: f"/fronts?t={quote(r['target'])}"},
+        ),
+        html.H3("Every stored version"),
+        _table(versions, ["name", "version", "kind", "created_at", "source"], "versions"),
+    ]
 
 
 def _fronts(views: Views, kind: str | None, name: str | None):
     registered = [t.name for t in views.store.registered_targets()]
     own = views.run_targets()
-    links = [html.P(["Registered targets: "] + [
-        dcc.Link(n, href=f"/fronts?t={quote(n)}", style={"marginRight": "1em"}) for n in registered] + (
-        [] if registered else ["none (`blocknas targets add NAME --file F`)"]))]
+    links = [
+        html.P(
+            ["Registered targets: "]
+            + [dcc.Link(n, href=f"/fronts?t={quote(n)}", style={"marginRight": "1em"}) for n in registered]
+            + ([] if registered else ["none (`blocknas targets add NAME --file F`)"])
+        )
+    ]
     if own:
-        links.append(html.P([f"Targets of {views.settings.name}'s runs: "] + [
-            dcc.Link(n, href=f"/fronts?r={quote(n)}", style={"marginRight": "1em"}) for n in own]))
+        links.append(
+            html.P(
+                [f"Targets of {views.settings.name}'s runs: "]
+                + [dcc.Link(n, href=f"/fronts?r={quote(n)}", style={"marginRight": "1em"}) for n in own]
+            )
+        )
     if name is None:
         return [html.H2("Fronts"), *links]
     try:
@@ -242,14 +323,20 @@ def _fronts(views: Views, kind: str | None, name: str | None):
     step = (high - low) / 1000 or 1.0
     unit = unit_of(front.metric)
     return [
-        html.H2(f"Front of {name} (version {front.version[:12]}) on {views.settings.name}: "
-                f"{len(front.points)} points"),
-        *links, dcc.Store(id="front-target", data={"kind": kind, "name": name}),
-        html.Div([html.Label(f"budget, {front.metric} ({unit}): "),
-                  dcc.Input(id="budget-input", type="number", value=high, debounce=True, step="any",
-                            style={"width": "12em"})]),
-        dcc.Slider(id="budget-slider", min=low, max=high, value=high, step=step, marks=None,
-                   tooltip={"placement": "bottom"}),
+        html.H2(f"Front of {name} (version {front.version[:12]}) on {views.settings.name}: {len(front.points)} points"),
+        *links,
+        dcc.Store(id="front-target", data={"kind": kind, "name": name}),
+        html.Div(
+            [
+                html.Label(f"budget, {front.metric} ({unit}): "),
+                dcc.Input(
+                    id="budget-input", type="number", value=high, debounce=True, step="any", style={"width": "12em"}
+                ),
+            ]
+        ),
+        dcc.Slider(
+            id="budget-slider", min=low, max=high, value=high, step=step, marks=None, tooltip={"placement": "bottom"}
+        ),
         html.Div(id="answer", style={"margin": "1em 0", "fontSize": "1.1em"}),
         dcc.Graph(id="front-graph", figure=_front_figure(name, front, high)),
         html.P(f"Points: {front.origin}.", style={"color": "#666"}),
@@ -257,65 +344,117 @@ def _fronts(views: Views, kind: str | None, name: str | None):
 
 
 def _front_figure(name: str, front: ShownFront, budget: float) -> go.Figure:
-    return figures.front_figure(name, front.metric, front.points, budget=budget, verified=front.verified,
-                                quality=front.quality)
+    return figures.front_figure(
+        name, front.metric, front.points, budget=budget, verified=front.verified, quality=front.quality
+    )
 
 
 def _verified(views: Views):
     results = views.store.all_network_results()
-    rows = [{"experiment": r.experiment, "network": r.network_key, "measured": r.accuracy,
-             "predicted": r.predicted_accuracy, "error": (r.accuracy - r.predicted_accuracy)
-             if r.predicted_accuracy is not None else None, "round": r.refine_round, "source": r.source}
-            for r in results]
+    rows = [
+        {
+            "experiment": r.experiment,
+            "network": r.network_key,
+            "measured": r.accuracy,
+            "predicted": r.predicted_accuracy,
+            "error": (r.accuracy - r.predicted_accuracy) if r.predicted_accuracy is not None else None,
+            "round": r.refine_round,
+            "source": r.source,
+        }
+        for r in results
+    ]
     figure = go.Figure()
     paired = [r for r in rows if r["predicted"] is not None]
     if paired:
         lo = min(min(r["measured"], r["predicted"]) for r in paired)
         hi = max(max(r["measured"], r["predicted"]) for r in paired)
-        figure.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = measured",
-                                    line={"dash": "dot", "color": "#888"}))
-        figure.add_trace(go.Scatter(x=[r["predicted"] for r in paired], y=[r["measured"] for r in paired],
-                                    mode="markers", name="verified networks", text=[r["network"] for r in paired],
-                                    hovertemplate="%{text}<br>predicted %{x:.4g}<br>measured %{y:.4g}<extra></extra>"))
-    figure.update_layout(title="Verified networks: measured vs. predicted accuracy", template="plotly_white",
-                         xaxis_title="predicted accuracy (%)", yaxis_title="measured accuracy (%)")
-    return [html.H2(f"Verified networks ({len(rows)})"),
-            dcc.Graph(id="verified-graph", figure=figure) if paired else html.P(
-                "No network verified yet: `blocknas run refine.rounds=N` verifies the solver's picks whole."),
-            _table(rows, ["experiment", "network", "measured", "predicted", "error", "round", "source"], "verified")]
+        figure.add_trace(
+            go.Scatter(
+                x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = measured", line={"dash": "dot", "color": "#888"}
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=[r["predicted"] for r in paired],
+                y=[r["measured"] for r in paired],
+                mode="markers",
+                name="verified networks",
+                text=[r["network"] for r in paired],
+                hovertemplate="%{text}<br>predicted %{x:.4g}<br>measured %{y:.4g}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title="Verified networks: measured vs. predicted accuracy",
+        template="plotly_white",
+        xaxis_title="predicted accuracy (%)",
+        yaxis_title="measured accuracy (%)",
+    )
+    return [
+        html.H2(f"Verified networks ({len(rows)})"),
+        dcc.Graph(id="verified-graph", figure=figure)
+        if paired
+        else html.P("No network verified yet: `blocknas run refine.rounds=N` verifies the solver's picks whole."),
+        _table(rows, ["experiment", "network", "measured", "predicted", "error", "round", "source"], "verified"),
+    ]
 
 
 def _history(views: Views):
     fronts = views.store.front_history()
     own = {t.name for t in views.settings.targets}
     registered = {t.name for t in views.store.registered_targets()}
-    rows = [{"computed": f.computed_at, "experiment": f.experiment, "target": f.target,
-             "version": f.target_version[:12], "points": len(f.points),
-             "cheapest": f.points[0]["cost"] if f.points else None, "unit": unit_of(f.metric)} for f in fronts]
+    rows = [
+        {
+            "computed": f.computed_at,
+            "experiment": f.experiment,
+            "target": f.target,
+            "version": f.target_version[:12],
+            "points": len(f.points),
+            "cheapest": f.points[0]["cost"] if f.points else None,
+            "unit": unit_of(f.metric),
+        }
+        for f in fronts
+    ]
 
     def link(row):  # the target's front as it is now (a run's own targets: the dashboard's experiment only)
         if row["experiment"] == views.settings.name and row["target"] in own:
             return f"/fronts?{RUN}={quote(row['target'])}"
         return f"/fronts?{REGISTERED}={quote(row['target'])}" if row["target"] in registered else None
 
-    return [html.H2("Re-search history"),
-            html.P("Every front stored, newest first: by `blocknas run` / `solve`, by `fronts show`, and by "
-                   "`blocknas scheduler` when a target's version changed. A target links to its front now."),
-            _table(rows, ["computed", "experiment", "target", "version", "points", "cheapest", "unit"], "history",
-                   {"target": link})]
+    return [
+        html.H2("Re-search history"),
+        html.P(
+            "Every front stored, newest first: by `blocknas run` / `solve`, by `fronts show`, and by "
+            "`blocknas scheduler` when a target's version changed. A target links to its front now."
+        ),
+        _table(
+            rows,
+            ["computed", "experiment", "target", "version", "points", "cheapest", "unit"],
+            "history",
+            {"target": link},
+        ),
+    ]
 
 
 def create_app(settings, full_settings: Callable) -> Dash:
     views = Views(settings, full_settings)
     app = Dash(__name__, title="blocknas", suppress_callback_exceptions=True, update_title=None)
-    app.layout = html.Div([
-        dcc.Location(id="url"),
-        html.Div([html.B("blocknas"), html.Span(f"  {public_url(settings.storage_url)}, experiment {settings.name}",
-                                               style={"color": "#666"})]
-                 + [dcc.Link(label, href=path, style={"marginLeft": "1.5em"}) for path, label in PAGES],
-                 style={"borderBottom": "1px solid #ddd", "padding": "0.5em 0"}),
-        html.Div(id="page"),
-    ], style={"fontFamily": "sans-serif", "margin": "0 2em"})
+    app.layout = html.Div(
+        [
+            dcc.Location(id="url"),
+            html.Div(
+                [
+                    html.B("blocknas"),
+                    html.Span(
+                        f"  {public_url(settings.storage_url)}, experiment {settings.name}", style={"color": "#666"}
+                    ),
+                ]
+                + [dcc.Link(label, href=path, style={"marginLeft": "1.5em"}) for path, label in PAGES],
+                style={"borderBottom": "1px solid #ddd", "padding": "0.5em 0"},
+            ),
+            html.Div(id="page"),
+        ],
+        style={"fontFamily": "sans-serif", "margin": "0 2em"},
+    )
 
     @app.callback(Output("page", "children"), Input("url", "pathname"), Input("url", "search"))
     def render(path, search):
@@ -331,9 +470,15 @@ def create_app(settings, full_settings: Callable) -> Dash:
             return _history(views)
         return _experiments(views, unquote(query["e"]) if "e" in query else None)
 
-    @app.callback(Output("answer", "children"), Output("front-graph", "figure"), Output("budget-input", "value"),
-                  Output("budget-slider", "value"), Input("budget-input", "value"), Input("budget-slider", "value"),
-                  State("front-target", "data"))
+    @app.callback(
+        Output("answer", "children"),
+        Output("front-graph", "figure"),
+        Output("budget-input", "value"),
+        Output("budget-slider", "value"),
+        Input("budget-input", "value"),
+        Input("budget-slider", "value"),
+        State("front-target", "data"),
+    )
     def answer(typed, slid, target):
         budget = slid if ctx.triggered_id == "budget-slider" else typed
         if budget is None or not math.isfinite(float(budget)):
@@ -348,15 +493,38 @@ def create_app(settings, full_settings: Callable) -> Dash:
         if point is None:
             text = html.Span(infeasible, id="answer-error")
         else:
-            figure.add_trace(go.Scatter(x=[point["cost"]], y=[point["predicted_accuracy"]], mode="markers",
-                                        name="best within the budget", marker={"size": 16, "symbol": "star",
-                                                                               "color": "#d62728"}))
-            text = html.Div([html.Div(["best within ", html.B(f"{front.metric} <= {budget:g}"), ": ",
-                                       html.Code(" ".join(point["blocks"]), id="answer-blocks")]),
-                             html.Div(f"predicted {point['predicted_accuracy']:.4f}, {front.metric} "
-                                      f"{point['cost']:.6g} {unit_of(front.metric)} ({how})", id="answer-detail")])
-        return (text, figure, no_update if ctx.triggered_id == "budget-input" else budget,
-                no_update if ctx.triggered_id == "budget-slider" else budget)
+            figure.add_trace(
+                go.Scatter(
+                    x=[point["cost"]],
+                    y=[point["predicted_accuracy"]],
+                    mode="markers",
+                    name="best within the budget",
+                    marker={"size": 16, "symbol": "star", "color": "#d62728"},
+                )
+            )
+            text = html.Div(
+                [
+                    html.Div(
+                        [
+                            "best within ",
+                            html.B(f"{front.metric} <= {budget:g}"),
+                            ": ",
+                            html.Code(" ".join(point["blocks"]), id="answer-blocks"),
+                        ]
+                    ),
+                    html.Div(
+                        f"predicted {point['predicted_accuracy']:.4f}, {front.metric} "
+                        f"{point['cost']:.6g} {unit_of(front.metric)} ({how})",
+                        id="answer-detail",
+                    ),
+                ]
+            )
+        return (
+            text,
+            figure,
+            no_update if ctx.triggered_id == "budget-input" else budget,
+            no_update if ctx.triggered_id == "budget-slider" else budget,
+        )
 
     return app
 

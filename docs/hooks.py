@@ -29,8 +29,11 @@ def _api_reference() -> str:
             signature = name
         kind = "class" if inspect.isclass(obj) else "function" if callable(obj) else "object"
         doc = inspect.getdoc(obj) or ""
-        sections.append(f"### `{name}`\n\n*{kind}* from `{obj.__module__}`\n\n```python\n{signature}\n```\n\n"
-                        f"```text\n{doc}\n```" if doc else f"### `{name}`\n\n```python\n{signature}\n```")
+        sections.append(
+            f"### `{name}`\n\n*{kind}* from `{obj.__module__}`\n\n```python\n{signature}\n```\n\n```text\n{doc}\n```"
+            if doc
+            else f"### `{name}`\n\n```python\n{signature}\n```"
+        )
     return "\n\n".join(sections)
 
 

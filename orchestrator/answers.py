@@ -57,9 +57,13 @@ def network_answer(point: dict, objective: Objective = ACCURACY, metrics: dict[s
     return {
         "schema": SCHEMA,
         "choices": dict(b.split(":", 1) for b in point["blocks"]),
-        "objective": {"name": objective.name, "unit": objective.unit, "direction": objective.direction,
-                      "predicted": objective.value(point.get("predicted_accuracy")),
-                      **({"measured": objective.value(measured)} if measured is not None else {})},
+        "objective": {
+            "name": objective.name,
+            "unit": objective.unit,
+            "direction": objective.direction,
+            "predicted": objective.value(point.get("predicted_accuracy")),
+            **({"measured": objective.value(measured)} if measured is not None else {}),
+        },
         "costs": {k: {"value": v, "unit": unit_of(metrics.get(k, k))} for k, v in point["costs"].items()},
         "extrapolated": bool(point.get("outside_measured")),
     }

@@ -42,8 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config-dir", help="a config tree of your own (groups such as space/, scorer/, "
-                                             "experiment/), searched before the packaged one")
+    common.add_argument(
+        "--config-dir",
+        help="a config tree of your own (groups such as space/, scorer/, "
+        "experiment/), searched before the packaged one",
+    )
     common.add_argument("--config-name", default="config", help="the primary config (default: config)")
     _add = sub.add_parser
 
@@ -58,48 +61,77 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke")
         cmd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-        cmd.add_argument("-m", "--multirun", action="store_true",
-                         help="Hydra multirun: a,b,c and range() sweeps; every combination is validated first, "
-                              "then run one after another")
+        cmd.add_argument(
+            "-m",
+            "--multirun",
+            action="store_true",
+            help="Hydra multirun: a,b,c and range() sweeps; every combination is validated first, "
+            "then run one after another",
+        )
     blocks = sub.add_parser("blocks", help="list the block results the performance table holds")
     blocks.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
     blocks.add_argument("--json", action="store_true", help="print JSON instead of a table")
     blocks.add_argument("--experiment", help="only this experiment's blocks")
-    blocks.add_argument("--status", choices=("queued", "running", "done", "failed"),
-                        help="only blocks with this status")
-    export = sub.add_parser("export-library", help="an LLM experiment's measured blocks as a block library in "
-                                                   "Puzzle's JSON format (no Ray, no training)")
+    blocks.add_argument(
+        "--status", choices=("queued", "running", "done", "failed"), help="only blocks with this status"
+    )
+    export = sub.add_parser(
+        "export-library",
+        help="an LLM experiment's measured blocks as a block library in Puzzle's JSON format (no Ray, no training)",
+    )
     export.add_argument("output", help="the JSON file to write")
     export.add_argument("--force", action="store_true", help="replace the file if it exists")
     export.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=puzzle_tiny")
-    child = sub.add_parser("export-child", help="the best LLM child within solver.budgets, assembled from the "
-                                                "run's distilled blocks and saved as a model directory")
+    child = sub.add_parser(
+        "export-child",
+        help="the best LLM child within solver.budgets, assembled from the "
+        "run's distilled blocks and saved as a model directory",
+    )
     child.add_argument("directory", help="a new directory for config.json, model.safetensors, blocknas.json")
-    child.add_argument("--global-steps", type=int, default=0, metavar="N",
-                       help="globally distil the assembled child against the parent for N steps before saving "
-                            "(Puzzle's GKD: KL on logits + cosine on hidden states; default 0: off)")
+    child.add_argument(
+        "--global-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="globally distil the assembled child against the parent for N steps before saving "
+        "(Puzzle's GKD: KL on logits + cosine on hidden states; default 0: off)",
+    )
     child.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     child.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. solver.budgets.params=60000")
     db = sub.add_parser("db", help="the performance table's schema: `upgrade` migrates it, `current` shows it")
     db.add_argument("action", choices=("upgrade", "current"))
     db.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
-    targets = sub.add_parser("targets", help="the hardware-target registry: list, show, add, update, remove",
-                             epilog="files: per-block CSV/YAML, per-network CSV, OFA latency YAML, Puzzle JSON "
-                                    "(see README, Hardware targets)")
+    targets = sub.add_parser(
+        "targets",
+        help="the hardware-target registry: list, show, add, update, remove",
+        epilog="files: per-block CSV/YAML, per-network CSV, OFA latency YAML, Puzzle JSON "
+        "(see README, Hardware targets)",
+    )
     targets.add_argument("action", choices=("list", "show", "add", "update", "remove"))
     targets.add_argument("name", nargs="?", help="the target (show, add, update, remove)")
     targets.add_argument("--file", help="add, update: the target file")
-    targets.add_argument("--metric", help="add, update: the front's metric (default: the file's first; for a "
-                                          "Puzzle library runtime_ms), e.g. stats.runtime_ms")
-    targets.add_argument("--objective", help="add, update: the library score to minimise (default: kl_div), "
-                                             "e.g. metrics.lm_loss")
-    targets.add_argument("--budget", action="append", default=[], metavar="NAME=MAX|NAME=MIN:MAX",
-                         help="add, update: a budget the target's networks keep, e.g. stats.memory_mib=80000 "
-                              "(repeatable)")
+    targets.add_argument(
+        "--metric",
+        help="add, update: the front's metric (default: the file's first; for a "
+        "Puzzle library runtime_ms), e.g. stats.runtime_ms",
+    )
+    targets.add_argument(
+        "--objective", help="add, update: the library score to minimise (default: kl_div), e.g. metrics.lm_loss"
+    )
+    targets.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="NAME=MAX|NAME=MIN:MAX",
+        help="add, update: a budget the target's networks keep, e.g. stats.memory_mib=80000 (repeatable)",
+    )
     targets.add_argument("--json", action="store_true", help="print JSON")
     targets.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
-    fronts = sub.add_parser("fronts", help="a target's current Pareto front, registered or the experiment's own "
-                                           "(solved once per inputs, shared with `run`)")
+    fronts = sub.add_parser(
+        "fronts",
+        help="a target's current Pareto front, registered or the experiment's own "
+        "(solved once per inputs, shared with `run`)",
+    )
     fronts.add_argument("action", choices=("show",))
     fronts.add_argument("target")
     fronts.add_argument("--json", action="store_true", help="print JSON")
@@ -111,37 +143,60 @@ def _parser() -> argparse.ArgumentParser:
     switch.add_argument("--predicted", type=float, help="correction: its predicted cost (rescales the target)")
     switch.add_argument("--json", action="store_true", help="print JSON")
     switch.add_argument("overrides", nargs="*", help="Hydra overrides: the experiment whose block table to use")
-    pick = sub.add_parser("pick", help="the best architectures of a registered target within budgets "
-                                       "(Puzzle's mip_nas): one, or --num-solutions diverse ones")
+    pick = sub.add_parser(
+        "pick",
+        help="the best architectures of a registered target within budgets "
+        "(Puzzle's mip_nas): one, or --num-solutions diverse ones",
+    )
     pick.add_argument("target")
-    pick.add_argument("--budget", action="append", default=[], metavar="NAME=MAX|NAME=MIN:MAX",
-                      help="a budget on top of the target's own, e.g. stats.memory_mib=80000 (repeatable)")
+    pick.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="NAME=MAX|NAME=MIN:MAX",
+        help="a budget on top of the target's own, e.g. stats.memory_mib=80000 (repeatable)",
+    )
     pick.add_argument("--num-solutions", type=int, default=1, help="how many solutions (default 1)")
-    pick.add_argument("--minimal-diversity", type=int, default=1,
-                      help="layers in which every two solutions differ (default 1)")
+    pick.add_argument(
+        "--minimal-diversity", type=int, default=1, help="layers in which every two solutions differ (default 1)"
+    )
     pick.add_argument("--json", action="store_true", help="print JSON")
     pick.add_argument("overrides", nargs="*", help="Hydra overrides: the experiment whose block table to use")
-    scheduler = sub.add_parser("scheduler", help="keep every registered target's front current (runs until "
-                                                 "SIGTERM): re-solves on new target versions and on cron")
+    scheduler = sub.add_parser(
+        "scheduler",
+        help="keep every registered target's front current (runs until "
+        "SIGTERM): re-solves on new target versions and on cron",
+    )
     scheduler.add_argument("overrides", nargs="*", help="e.g. scheduler.poll_seconds=2 +scheduler.watch.phone=f.csv")
-    dashboard = sub.add_parser("dashboard", help="a read-only web app over the performance table: experiments, "
-                                                 "targets, fronts with a budget control (as `switch`), verified "
-                                                 "networks, re-search history")
-    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine "
-                                                              "only)")
+    dashboard = sub.add_parser(
+        "dashboard",
+        help="a read-only web app over the performance table: experiments, "
+        "targets, fronts with a budget control (as `switch`), verified "
+        "networks, re-search history",
+    )
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
-    dashboard.add_argument("overrides", nargs="*", help="Hydra overrides: the store and the experiment whose "
-                                                        "block table targets are solved on")
-    bench = sub.add_parser("bench", help="measure a method variant against a tabular benchmark's ground truth",
-                           epilog="e.g. blocknas bench nb201 bench.dataset=cifar100 bench.hardware=pixel3 "
-                                  "bench.latency_csv=../shared/data/nb201_latency_ms.csv bench.predictor=flops")
+    dashboard.add_argument(
+        "overrides",
+        nargs="*",
+        help="Hydra overrides: the store and the experiment whose block table targets are solved on",
+    )
+    bench = sub.add_parser(
+        "bench",
+        help="measure a method variant against a tabular benchmark's ground truth",
+        epilog="e.g. blocknas bench nb201 bench.dataset=cifar100 bench.hardware=pixel3 "
+        "bench.latency_csv=../shared/data/nb201_latency_ms.csv bench.predictor=flops",
+    )
     bench.add_argument("benchmark", choices=("nb201",), help="the benchmark (conf/bench/NAME.yaml)")
     bench.add_argument("overrides", nargs="*", help="Hydra overrides of bench.*, e.g. bench.estimator=sampled")
     config = sub.add_parser("config", help="`show`: print the composed config after validating it")
     config.add_argument("action", choices=("show",))
     config.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke")
-    _add("plugins", help="list every registry's entries (spaces, blocks, datasets, scorers, estimators, "
-                         "predictors, target kinds and file formats), built-in and installed")
+    _add(
+        "plugins",
+        help="list every registry's entries (spaces, blocks, datasets, scorers, estimators, "
+        "predictors, target kinds and file formats), built-in and installed",
+    )
     return parser
 
 
@@ -191,11 +246,15 @@ def main(argv: list[str] | None = None) -> int:
             return _config_show(args.overrides, source)
         # Commands on the store, or on a block library that brings its own scores, build no search space
         # (torch, the data set): ``full`` builds it when a command turns out to need the experiment's table.
-        settings = load_settings(args.overrides, source, check_space=args.command not in (
-            "targets", "db", "blocks", "fronts", "switch", "pick", "dashboard"))
+        settings = load_settings(
+            args.overrides,
+            source,
+            check_space=args.command not in ("targets", "db", "blocks", "fronts", "switch", "pick", "dashboard"),
+        )
 
         def full():
             return settings if settings.space is not None else load_settings(args.overrides, source)
+
         if args.command == "targets":
             return _targets(settings.storage_url, args)
         if args.command in ("fronts", "switch", "pick"):
@@ -234,8 +293,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"blocknas: error: {exc}", file=sys.stderr)
         return code
     except KeyboardInterrupt:
-        print("blocknas: interrupted" + ("; finished blocks are stored, the next run measures only the rest"
-                                         if args.command == "run" else "; nothing was stored"), file=sys.stderr)
+        print(
+            "blocknas: interrupted"
+            + (
+                "; finished blocks are stored, the next run measures only the rest"
+                if args.command == "run"
+                else "; nothing was stored"
+            ),
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     finally:
         if previous is not None:
@@ -250,17 +316,25 @@ def main(argv: list[str] | None = None) -> int:
 # The errors that are the user's input (exit 2) or a failed run (exit 1), by qualified class name: naming
 # them here, rather than importing them, keeps commands that need no torch, Ray or MLflow from loading them.
 BAD_INPUT_ERRORS = {
-    "blocknas.orchestrator.config.ConfigError", "blocknas.solvers.pareto.InfeasibleBudgetError",
-    "blocknas.orchestrator.bench.nb201.BenchConfigError", "blocknas.workers.tabular.TabularDataError",
-    "blocknas.orchestrator.targets.files.TargetFileError", "blocknas.orchestrator.targets.registry.TargetRegistryError",
-    "blocknas.orchestrator.targets.fronts.TargetMismatchError", "blocknas.orchestrator.targets.budgets.BudgetError",
-    "blocknas.solvers.highs.SolverSettingError", "blocknas.orchestrator.output_files.OutputPathError",
+    "blocknas.orchestrator.config.ConfigError",
+    "blocknas.solvers.pareto.InfeasibleBudgetError",
+    "blocknas.orchestrator.bench.nb201.BenchConfigError",
+    "blocknas.workers.tabular.TabularDataError",
+    "blocknas.orchestrator.targets.files.TargetFileError",
+    "blocknas.orchestrator.targets.registry.TargetRegistryError",
+    "blocknas.orchestrator.targets.fronts.TargetMismatchError",
+    "blocknas.orchestrator.targets.budgets.BudgetError",
+    "blocknas.solvers.highs.SolverSettingError",
+    "blocknas.orchestrator.output_files.OutputPathError",
 }
 SOLVING_COMMANDS = ("run", "solve", "fronts", "switch", "pick", "scheduler", "dashboard", "export-child", "bench")
 RUN_FAILED_ERRORS = {
-    "blocknas.orchestrator.pipeline.run.BlockFailuresError", "blocknas.orchestrator.pipeline.solve_stage.MissingScoresError",
-    "blocknas.orchestrator.pipeline.cost_stage.MissingCostsError", "blocknas.orchestrator.storage._store.StorageError",
-    "blocknas.solvers.highs.SolverTimeLimitError", "blocknas.orchestrator.output_files.OutputError",
+    "blocknas.orchestrator.pipeline.run.BlockFailuresError",
+    "blocknas.orchestrator.pipeline.solve_stage.MissingScoresError",
+    "blocknas.orchestrator.pipeline.cost_stage.MissingCostsError",
+    "blocknas.orchestrator.storage._store.StorageError",
+    "blocknas.solvers.highs.SolverTimeLimitError",
+    "blocknas.orchestrator.output_files.OutputError",
 }
 
 
@@ -286,8 +360,10 @@ def sweep(overrides: list[str]) -> list[list[str]]:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except HydraException as exc:
         raise ConfigError(str(exc)) from exc
-    choices = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
-               else [o.input_line] for o in parsed]
+    choices = [
+        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line]
+        for o in parsed
+    ]
     return [list(combo) for combo in itertools.product(*choices)]
 
 
@@ -325,8 +401,10 @@ def _config_show(overrides: list[str], source) -> int:
 
     settings = load_settings(overrides, source)  # also loads the data and checks it against the space
     print(settings.config_yaml, end="")
-    print(f"# valid; config_hash {settings.config_hash}; space {settings.space.name}: {len(settings.space.slots)} "
-          f"slots, {settings.space.num_networks} networks")
+    print(
+        f"# valid; config_hash {settings.config_hash}; space {settings.space.name}: {len(settings.space.slots)} "
+        f"slots, {settings.space.num_networks} networks"
+    )
     return EXIT_OK
 
 
@@ -338,8 +416,10 @@ def _export_library(settings, path: Path, force: bool) -> int:
     library = export_library(settings)
     write_atomically(path, json.dumps(library, indent=1) + "\n")
     variants = sum(len(v) for v in library.values())
-    print(f"wrote {path}: {len(library)} layers, {variants} variants (Puzzle's block-library format); "
-          f"`blocknas targets add NAME --file {path}` reads it back")
+    print(
+        f"wrote {path}: {len(library)} layers, {variants} variants (Puzzle's block-library format); "
+        f"`blocknas targets add NAME --file {path}` reads it back"
+    )
     return EXIT_OK
 
 
@@ -348,13 +428,17 @@ def _export_child(settings, directory: Path, global_steps: int, show_progress: b
 
     child = export_child(settings, directory, global_steps, show_progress)
     costs = ", ".join(f"{name} {value:.6g}" for name, value in child["costs"].items())
-    print(f"wrote {directory}: predicted KL {child['predicted_kl']:.6g} against the parent, {costs}; "
-          "load it with workers.llm.decoder.load_decoder")
+    print(
+        f"wrote {directory}: predicted KL {child['predicted_kl']:.6g} against the parent, {costs}; "
+        "load it with workers.llm.decoder.load_decoder"
+    )
     for name, measured in child["verification"].items():
-        print(f"  {name}: held-out KL {measured['kl_div']:.4f}, LM loss {measured['lm_loss']:.4f}, "
-              f"{measured['params']} layer params, {measured['prefill_tokens_per_s']:.0f} prefill and "
-              f"{measured['decode_tokens_per_s']:.1f} decode tokens/s; continues the prompt with "
-              f"{measured['text'][:60]!r}")
+        print(
+            f"  {name}: held-out KL {measured['kl_div']:.4f}, LM loss {measured['lm_loss']:.4f}, "
+            f"{measured['params']} layer params, {measured['prefill_tokens_per_s']:.0f} prefill and "
+            f"{measured['decode_tokens_per_s']:.1f} decode tokens/s; continues the prompt with "
+            f"{measured['text'][:60]!r}"
+        )
     return EXIT_OK
 
 
@@ -362,10 +446,14 @@ def _plugins() -> int:
     from blocknas.orchestrator.plugins import registries
 
     for registry in registries():
-        print(f"{registry.kind.replace('_', ' ') + 's':<16} {', '.join(registry.names()):<40} "
-              f"(entry points: {registry.group})")
-    print("blocks also: skip, conv_k<K>, sep_k<K>, mbconv_k<K>_e<E>; every kind also by import path "
-          "package.module:attribute")
+        print(
+            f"{registry.kind.replace('_', ' ') + 's':<16} {', '.join(registry.names()):<40} "
+            f"(entry points: {registry.group})"
+        )
+    print(
+        "blocks also: skip, conv_k<K>, sep_k<K>, mbconv_k<K>_e<E>; every kind also by import path "
+        "package.module:attribute"
+    )
     return EXIT_OK
 
 
@@ -395,13 +483,17 @@ def _targets(url: str, args) -> int:
     if args.action in ("add", "update"):  # checked whole before the store is opened (or created)
         from blocknas.orchestrator.targets.budgets import parse_budget
 
-        data = registry.read(args.name, args.file, args.metric, args.objective,
-                             dict(parse_budget(b) for b in args.budget))
+        data = registry.read(
+            args.name, args.file, args.metric, args.objective, dict(parse_budget(b) for b in args.budget)
+        )
     store = PerformanceStore(url)
     if args.action == "list":
         out = [registry.describe(e) for e in store.registered_targets()]
-        text = "\n".join(f"{t['name']:<20} {t['kind']:<9} {t['version']}  {','.join(t['metrics']):<24} "
-                         f"{t['slots']} slots, {t['blocks']} blocks  (updated {t['updated_at']})" for t in out)
+        text = "\n".join(
+            f"{t['name']:<20} {t['kind']:<9} {t['version']}  {','.join(t['metrics']):<24} "
+            f"{t['slots']} slots, {t['blocks']} blocks  (updated {t['updated_at']})"
+            for t in out
+        )
         text = text or "no hardware targets registered; `blocknas targets add NAME --file F` adds one"
     elif args.action == "show":
         out = registry.describe(registry.find(store, args.name, usable=False), full=True)
@@ -412,8 +504,10 @@ def _targets(url: str, args) -> int:
     else:
         out = registry.put(store, args.name, data, update=args.action == "update")
         verb = "added" if args.action == "add" else ("updated" if out["changed"] else "unchanged")
-        text = f"{verb} {args.name}: version {out['version']} ({out['kind']}, {', '.join(out['metrics'])}, " \
-               f"from {out['source']})"
+        text = (
+            f"{verb} {args.name}: version {out['version']} ({out['kind']}, {', '.join(out['metrics'])}, "
+            f"from {out['source']})"
+        )
     print(json.dumps(out, indent=2) if args.json else text)
     return EXIT_OK
 
@@ -441,11 +535,15 @@ def _shown_front(store, settings, full, name: str):
         if name not in own:
             raise registry.TargetRegistryError(
                 f"no hardware target named {name!r}: not registered (`blocknas targets list` shows those) and "
-                f"not one of experiment {settings.name!r}'s own targets ({', '.join(own) or 'none'})") from None
+                f"not one of experiment {settings.name!r}'s own targets ({', '.join(own) or 'none'})"
+            ) from None
         from blocknas.orchestrator.pipeline.run import run_target_front
 
-        return (run_target_front(full(), name), objective_of_space(settings.space_definition.get("kind")),
-                {t.name: t.metric for t in settings.targets})
+        return (
+            run_target_front(full(), name),
+            objective_of_space(settings.space_definition.get("kind")),
+            {t.name: t.metric for t in settings.targets},
+        )
     return solve_target(store, base, entry, settings.solver.max_points), _registered_objective(entry), {}
 
 
@@ -484,23 +582,38 @@ def _fronts(settings, args, full) -> int:
 
         solved, objective, metrics = _shown_front(store, settings, full, args.target)
         front = solved.front
-        out = {"target": front.target, "target_version": front.target_version, "experiment": front.experiment,
-               "metric": front.metric, "computed_at": front.computed_at.isoformat(), "solved_now": solved.solved,
-               "cap": front_cap(front.points, settings.solver.max_points),
-               "points": with_answers(front.points, objective, metrics)}
-        text = "\n".join([f"{front.target} (version {front.target_version}) on {front.experiment}: "
-                          f"{len(front.points)} points, computed {out['computed_at']}",
-                          f"{front.metric:>14}  {'predicted':>10}  blocks"]
-                         + [f"{_cost_text(p['cost'])}  {p['predicted_accuracy']:>10.4f}  {_blocks_text(p['blocks'])}"
-                            for p in front.points])
+        out = {
+            "target": front.target,
+            "target_version": front.target_version,
+            "experiment": front.experiment,
+            "metric": front.metric,
+            "computed_at": front.computed_at.isoformat(),
+            "solved_now": solved.solved,
+            "cap": front_cap(front.points, settings.solver.max_points),
+            "points": with_answers(front.points, objective, metrics),
+        }
+        text = "\n".join(
+            [
+                f"{front.target} (version {front.target_version}) on {front.experiment}: "
+                f"{len(front.points)} points, computed {out['computed_at']}",
+                f"{front.metric:>14}  {'predicted':>10}  blocks",
+            ]
+            + [
+                f"{_cost_text(p['cost'])}  {p['predicted_accuracy']:>10.4f}  {_blocks_text(p['blocks'])}"
+                for p in front.points
+            ]
+        )
     else:
         base, entry = _prepared(store, settings, full, args.target)
         if (args.measured is None) != (args.predicted is None):
             raise registry.TargetRegistryError("a correction needs both --measured and --predicted")
-        result = (switching.correct(store, base, args.target, args.measured, args.predicted, args.budget,
-                                    settings.solver.max_points)
-                  if args.measured is not None
-                  else switching.switch(store, base, args.target, args.budget, settings.solver.max_points, entry))
+        result = (
+            switching.correct(
+                store, base, args.target, args.measured, args.predicted, args.budget, settings.solver.max_points
+            )
+            if args.measured is not None
+            else switching.switch(store, base, args.target, args.budget, settings.solver.max_points, entry)
+        )
         if result.point is None:
             from blocknas.solvers import InfeasibleBudgetError
 
@@ -508,9 +621,11 @@ def _fronts(settings, args, full) -> int:
         from blocknas.orchestrator.answers import network_answer
 
         out = result.as_json() | {"answer": network_answer(result.point, _registered_objective(entry))}
-        text = (f"{args.target} within {result.metric} <= {args.budget:g}: {_blocks_text(result.point['blocks'])} "
-                f"(predicted {result.point['predicted_accuracy']:.4f}, "
-                f"{result.metric} {_cost_text(result.point['cost']).strip()})")
+        text = (
+            f"{args.target} within {result.metric} <= {args.budget:g}: {_blocks_text(result.point['blocks'])} "
+            f"(predicted {result.point['predicted_accuracy']:.4f}, "
+            f"{result.metric} {_cost_text(result.point['cost']).strip()})"
+        )
     print(json.dumps(out, indent=2, default=str) if args.json else text)
     return EXIT_OK
 
@@ -522,9 +637,12 @@ def _dashboard(settings, full, host: str, port: int) -> int:
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be in 1..65535, got {port}")
     if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"blocknas: warning: the dashboard binds {host}: anyone who reaches this machine can read the "
-              "performance table (it has no login); keep it on 127.0.0.1 and tunnel (ssh -L) instead",
-              file=sys.stderr, flush=True)
+        print(
+            f"blocknas: warning: the dashboard binds {host}: anyone who reaches this machine can read the "
+            "performance table (it has no login); keep it on 127.0.0.1 and tunnel (ssh -L) instead",
+            file=sys.stderr,
+            flush=True,
+        )
     serve(settings, full, host, port)
     return EXIT_OK
 
@@ -566,8 +684,11 @@ def _db(url: str, action: str) -> int:
         raise StorageError(f"{public_url(url)}: {exc}") from exc
     finally:
         engine.dispose()
-    print(f"{public_url(url)}: schema revision {before or 'none'} -> {after}" if before != after
-          else f"{public_url(url)}: already at schema revision {after}")
+    print(
+        f"{public_url(url)}: schema revision {before or 'none'} -> {after}"
+        if before != after
+        else f"{public_url(url)}: already at schema revision {after}"
+    )
     return EXIT_OK
 
 

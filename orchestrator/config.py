@@ -32,8 +32,22 @@ from blocknas.workers.typed import SettingsError, check_keys, from_mapping
 
 CONFIG_MODULE = "blocknas.conf"
 INTERACTIONS = ("all", "adjacent", "none")  # solvers.surrogate.interaction_pairs
-TOP_LEVEL_KEYS = ["name", "paths", "space", "scorer", "data", "targets", "cluster", "resources", "storage",
-                  "tracking", "solver", "refine", "search", "scheduler"]
+TOP_LEVEL_KEYS = [
+    "name",
+    "paths",
+    "space",
+    "scorer",
+    "data",
+    "targets",
+    "cluster",
+    "resources",
+    "storage",
+    "tracking",
+    "solver",
+    "refine",
+    "search",
+    "scheduler",
+]
 SECTION_KEYS = {
     "paths": ["root", "state_dir", "output_dir"],
     "cluster": ["address", "num_cpus", "max_retries", "object_store_mb", "lease_seconds"],
@@ -97,15 +111,21 @@ class ClusterSettings:
 
     @classmethod
     def from_config(cls, cluster: dict, resources: dict) -> ClusterSettings:
-        cpus_per_block = _positive(_require(resources, "cpus_per_block", float, "resources"),
-                                   "resources.cpus_per_block")
+        cpus_per_block = _positive(
+            _require(resources, "cpus_per_block", float, "resources"), "resources.cpus_per_block"
+        )
         num_cpus = cluster.get("num_cpus")
         # Bounds of what a machine or Ray can mean: a local instance's logical CPUs (Ray accepts any number),
         # retries, memory, and a lease its driver can renew (every lease_seconds / 4, over the network).
         cpus = os.cpu_count() or 1
         if num_cpus is not None:
-            num_cpus = _within(_require(cluster, "num_cpus", int, "cluster"), 1, 64 * cpus, "cluster.num_cpus",
-                               f"64 x this machine's {cpus} CPUs")
+            num_cpus = _within(
+                _require(cluster, "num_cpus", int, "cluster"),
+                1,
+                64 * cpus,
+                "cluster.num_cpus",
+                f"64 x this machine's {cpus} CPUs",
+            )
             if cpus_per_block > num_cpus:
                 raise ConfigError(f"resources.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
         memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
@@ -113,15 +133,35 @@ class ClusterSettings:
             address=cluster.get("address") or None,
             num_cpus=num_cpus,
             cpus_per_block=_within(cpus_per_block, 0, 4096, "resources.cpus_per_block", "what a node can have"),
-            gpus_per_block=_within(_require(resources, "gpus_per_block", float, "resources"), 0, 64,
-                                   "resources.gpus_per_block", "what a node can have"),
-            max_retries=_within(_require(cluster, "max_retries", int, "cluster"), 0, 100, "cluster.max_retries",
-                                "a block that failed 100 times will fail again"),
-            object_store_mb=_within(_require(cluster, "object_store_mb", int, "cluster"), 64, memory_mb,
-                                    "cluster.object_store_mb", f"this machine's {memory_mb} MB of memory"),
-            lease_seconds=_within(_require(cluster, "lease_seconds", float, "cluster"), 1.0, 86400.0,
-                                  "cluster.lease_seconds", "a lease must outlast the network round trips that "
-                                  "renew it, and a dead driver's be taken over within a day"),
+            gpus_per_block=_within(
+                _require(resources, "gpus_per_block", float, "resources"),
+                0,
+                64,
+                "resources.gpus_per_block",
+                "what a node can have",
+            ),
+            max_retries=_within(
+                _require(cluster, "max_retries", int, "cluster"),
+                0,
+                100,
+                "cluster.max_retries",
+                "a block that failed 100 times will fail again",
+            ),
+            object_store_mb=_within(
+                _require(cluster, "object_store_mb", int, "cluster"),
+                64,
+                memory_mb,
+                "cluster.object_store_mb",
+                f"this machine's {memory_mb} MB of memory",
+            ),
+            lease_seconds=_within(
+                _require(cluster, "lease_seconds", float, "cluster"),
+                1.0,
+                86400.0,
+                "cluster.lease_seconds",
+                "a lease must outlast the network round trips that "
+                "renew it, and a dead driver's be taken over within a day",
+            ),
         )
 
 
@@ -156,8 +196,10 @@ class SolverSettings:
             if value is None:
                 continue
             if key not in target_names:
-                raise ConfigError(f"solver.budgets.{key}: no hardware target named {key!r}"
-                                  f"{did_you_mean(key, target_names)}; targets: {sorted(target_names)}")
+                raise ConfigError(
+                    f"solver.budgets.{key}: no hardware target named {key!r}"
+                    f"{did_you_mean(key, target_names)}; targets: {sorted(target_names)}"
+                )
             if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
                 raise ConfigError(f"solver.budgets.{key} must be a number, got {value!r}")
             budgets[key] = float(value)
@@ -180,13 +222,19 @@ class TrackingSettings:
 
     @classmethod
     def from_config(cls, tracking: dict, trains: bool) -> TrackingSettings:
-        uri = _url(tracking["uri"], "tracking.uri", "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
-                                                    "(or MLFLOW_TRACKING_TOKEN) in the environment")
+        uri = _url(
+            tracking["uri"],
+            "tracking.uri",
+            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment",
+        )
         block_runs = tracking.get("block_runs", "auto")
         if block_runs not in ("auto", "per_block", "batched"):
             raise ConfigError(f"tracking.block_runs must be auto, per_block or batched, got {block_runs!r}")
-        return cls(uri, str(tracking.get("artifact_location") or ""),
-                   block_runs == "per_block" or (block_runs == "auto" and trains))
+        return cls(
+            uri,
+            str(tracking.get("artifact_location") or ""),
+            block_runs == "per_block" or (block_runs == "auto" and trains),
+        )
 
 
 @dataclass(frozen=True)
@@ -290,19 +338,25 @@ def _groups_from_paths(extra: list[Path]) -> dict[str, list[str]]:
 def _composition_message(exc: Exception, overrides: list[str], source: ConfigSource) -> str:
     message = str(exc).split("Config search path:")[0].strip()
     groups = _groups_from_paths([Path(source.config_dir).expanduser().resolve()] if source.config_dir else [])
-    missing_option = re.match(r"In '[^']*': Could not find '([^']+)/([^']+)'|Could not find '([^']+)/([^']+)'",
-                              message)
+    missing_option = re.match(r"In '[^']*': Could not find '([^']+)/([^']+)'|Could not find '([^']+)/([^']+)'", message)
     if missing_option:
-        group, option = (missing_option.group(1), missing_option.group(2)) if missing_option.group(1) else (
-            missing_option.group(3), missing_option.group(4))
+        group, option = (
+            (missing_option.group(1), missing_option.group(2))
+            if missing_option.group(1)
+            else (missing_option.group(3), missing_option.group(4))
+        )
         options = groups.get(group, [])
-        return (f"{group}={option}: no such option in config group {group!r}{did_you_mean(option, options)}; "
-                f"options: {', '.join(options) or 'none'}")
+        return (
+            f"{group}={option}: no such option in config group {group!r}{did_you_mean(option, options)}; "
+            f"options: {', '.join(options) or 'none'}"
+        )
     if message.startswith("Could not override") or "Key '" in message and "is not in struct" in message:
         key = message.split("'")[1] if "'" in message else "?"
         if "." not in key:
-            return (f"unknown config group or key {key!r}{did_you_mean(key, list(groups) + TOP_LEVEL_KEYS)}; "
-                    f"groups: {', '.join(groups)}; `blocknas config show` prints the whole config")
+            return (
+                f"unknown config group or key {key!r}{did_you_mean(key, list(groups) + TOP_LEVEL_KEYS)}; "
+                f"groups: {', '.join(groups)}; `blocknas config show` prints the whole config"
+            )
         return _unknown_key_message(key, overrides, source)
     return message
 
@@ -326,13 +380,14 @@ def _unknown_key_message(key: str, overrides: list[str], source: ConfigSource) -
 
 def _moved_key_hint(key: str) -> str:
     if key.lstrip("+") == "scorer.dataset":
-        return ("; the data of a training scorer is its own config group now: data=mnist, data=digits, data=npz "
-                "data.path=..., data=csv ..., data=image_folder ... (`blocknas plugins` lists the loaders)")
+        return (
+            "; the data of a training scorer is its own config group now: data=mnist, data=digits, data=npz "
+            "data.path=..., data=csv ..., data=image_folder ... (`blocknas plugins` lists the loaders)"
+        )
     return ""
 
 
-def load_settings(overrides: list[str], source: ConfigSource = ConfigSource(), check_space: bool = True
-                  ) -> RunSettings:
+def load_settings(overrides: list[str], source: ConfigSource = ConfigSource(), check_space: bool = True) -> RunSettings:
     """Compose and validate. ``check_space=False`` (commands that only touch the store) skips building the
     search space, which imports torch and may import the user's code."""
     cfg = compose_config(overrides, source)
@@ -384,8 +439,10 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
     _check_sections(cfg)
     name = str(cfg.get("name") or "")
     if not EXPERIMENT_NAME.fullmatch(name):
-        raise ConfigError(f"name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
-                          f"(it names a directory under paths.output_dir), got {name[:120]!r}")
+        raise ConfigError(
+            f"name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+            f"(it names a directory under paths.output_dir), got {name[:120]!r}"
+        )
 
     space_cfg = cfg["space"]
     scorer_cfg = dict(cfg["scorer"])
@@ -405,21 +462,26 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"scorer.device must be cpu, cuda or auto, got {device!r}")
     try:
-        estimator = EstimatorSettings(str(scorer_cfg.get("estimator", "avg_context")),
-                                      float(scorer_cfg.get("sample_fraction", 0.05)),
-                                      int(scorer_cfg.get("sample_seed", 0)))
+        estimator = EstimatorSettings(
+            str(scorer_cfg.get("estimator", "avg_context")),
+            float(scorer_cfg.get("sample_fraction", 0.05)),
+            int(scorer_cfg.get("sample_seed", 0)),
+        )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"scorer.{exc}") from exc
 
     targets = tuple(_target(tname, tcfg) for tname, tcfg in (cfg.get("targets") or {}).items())
     if not targets:
-        raise ConfigError("targets is empty: configure at least one hardware target (`blocknas config show` "
-                          "prints the defaults)")
+        raise ConfigError(
+            "targets is empty: configure at least one hardware target (`blocknas config show` prints the defaults)"
+        )
     for target in targets:
         spaces = TARGET_KINDS.get(target.kind).spaces
         if spaces and space_cfg.get("kind") not in spaces:
-            raise ConfigError(f"targets.{target.name}: kind {target.kind} works on space.kind "
-                              f"{' or '.join(spaces)}, not {space_cfg.get('kind')!r}")
+            raise ConfigError(
+                f"targets.{target.name}: kind {target.kind} works on space.kind "
+                f"{' or '.join(spaces)}, not {space_cfg.get('kind')!r}"
+            )
         if TARGET_KINDS.get(target.kind).needs_modules and space is not None and not space.builds_modules:
             raise ConfigError(
                 f"targets.{target.name}: measured targets time the space's blocks in torch, which this space "
@@ -432,21 +494,33 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from exc
     if refine.rounds and solver.predictor != "linear":
-        raise ConfigError("refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
-                          "(or refine.rounds=0 to keep the flops predictor without refinement)")
+        raise ConfigError(
+            "refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
+            "(or refine.rounds=0 to keep the flops predictor without refinement)"
+        )
     try:
         search = SearchSettings.from_dict(cfg.get("search"))
     except (TypeError, ValueError, SettingsError) as exc:
         raise ConfigError(str(exc)) from exc
     if search.whole_networks:
         if not solver.budgets:
-            raise ConfigError(f"search={search.method} searches within budgets: set at least one, e.g. "
-                              f"+solver.budgets.{targets[0].name}=...; LayerNAS buckets the first one's cost")
+            raise ConfigError(
+                f"search={search.method} searches within budgets: set at least one, e.g. "
+                f"+solver.budgets.{targets[0].name}=...; LayerNAS buckets the first one's cost"
+            )
         if refine.rounds:
-            raise ConfigError(f"search={search.method} and refine.rounds > 0 are two ways to spend the evaluations: "
-                              "set refine.rounds=0, or search=blocks")
-    science = {"name": name, "space": space_cfg, "scorer": scorer_cfg, "targets": cfg.get("targets"),
-               "solver": cfg["solver"], "refine": cfg.get("refine")}
+            raise ConfigError(
+                f"search={search.method} and refine.rounds > 0 are two ways to spend the evaluations: "
+                "set refine.rounds=0, or search=blocks"
+            )
+    science = {
+        "name": name,
+        "space": space_cfg,
+        "scorer": scorer_cfg,
+        "targets": cfg.get("targets"),
+        "solver": cfg["solver"],
+        "refine": cfg.get("refine"),
+    }
     if search.method != "blocks":  # only then: configs from before search.* keep their hashes
         science["search"] = {"method": search.method, "seed": search.seed, **asdict(search.settings)}
     if trains:
@@ -502,11 +576,14 @@ def _url(value, key: str, hint: str = "") -> str:
     secrets = sorted({k for k, _ in parse_qsl(value.partition("?")[2]) if _secret_key(k)})
     if secrets or ":" in address.rpartition("@")[0]:
         where = f"the query parameter {secrets[0]!r}" if secrets else "a password before the host"
-        raise ConfigError(f"{key} must not contain a secret (it has {where}), since URLs are logged and stored; "
-                          f"{hint or 'pass it through the environment'}")
+        raise ConfigError(
+            f"{key} must not contain a secret (it has {where}), since URLs are logged and stored; "
+            f"{hint or 'pass it through the environment'}"
+        )
     if "://" not in value and not value.startswith(("sqlite:", "file:")):
-        raise ConfigError(f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., "
-                          f"got {redacted(value)!r}")
+        raise ConfigError(
+            f"{key} must be a URL such as sqlite:///path or postgresql+psycopg://..., got {redacted(value)!r}"
+        )
     return value
 
 
@@ -519,16 +596,22 @@ def _storage_url(value) -> str:
         parsed = make_url(url)
         backend = parsed.get_backend_name()
     except Exception:  # noqa: BLE001 - SQLAlchemy's ArgumentError and friends: all mean a malformed URL
-        raise ConfigError(f"storage.url is not a database URL: {redacted(url)!r}; use sqlite:///PATH or "
-                          "postgresql+psycopg://USER@HOST:PORT/DB") from None
+        raise ConfigError(
+            f"storage.url is not a database URL: {redacted(url)!r}; use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST:PORT/DB"
+        ) from None
     if backend not in ("sqlite", "postgresql"):
-        raise ConfigError(f"storage.url: {backend} is not supported; use sqlite:///PATH (embedded) or "
-                          "postgresql+psycopg://USER@HOST:PORT/DB (clusters)")
+        raise ConfigError(
+            f"storage.url: {backend} is not supported; use sqlite:///PATH (embedded) or "
+            "postgresql+psycopg://USER@HOST:PORT/DB (clusters)"
+        )
     try:
         parsed.get_dialect().import_dbapi()
     except ImportError as exc:
-        raise ConfigError(f"storage.url needs the {parsed.drivername} driver, which is not installed ({exc.name}); "
-                          "for PostgreSQL use postgresql+psycopg://... with pip install '.[postgres]'") from None
+        raise ConfigError(
+            f"storage.url needs the {parsed.drivername} driver, which is not installed ({exc.name}); "
+            "for PostgreSQL use postgresql+psycopg://... with pip install '.[postgres]'"
+        ) from None
     return url
 
 
@@ -541,19 +624,23 @@ def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool
     try:
         entry = SCORERS.get(kind, "scorer.kind")
         if entry.spaces and space_kind not in entry.spaces:
-            raise ConfigError(f"scorer.kind={kind} works on space.kind {' or '.join(entry.spaces)}, not "
-                              f"{space_kind!r}" + (" (space=nb201)" if "nb201" in entry.spaces else ""))
+            raise ConfigError(
+                f"scorer.kind={kind} works on space.kind {' or '.join(entry.spaces)}, not "
+                f"{space_kind!r}" + (" (space=nb201)" if "nb201" in entry.spaces else "")
+            )
         estimator = scorer_cfg.get("estimator", "avg_context")
         if entry.estimators and estimator not in entry.estimators:
-            raise ConfigError(f"scorer.kind={kind} works with scorer.estimator={' or '.join(entry.estimators)}, "
-                              f"not {estimator!r}")
+            raise ConfigError(
+                f"scorer.kind={kind} works with scorer.estimator={' or '.join(entry.estimators)}, not {estimator!r}"
+            )
         if entry.settings is not None:
             check_keys(scorer_cfg, [*COMMON_KEYS, *field_names(entry.settings)], "scorer")
         settings = entry.parse_settings({k: v for k, v in scorer_cfg.items() if k not in COMMON_KEYS})
     except (RegistryError, SettingsError) as exc:
         message = str(exc)
-        raise ConfigError(message + (_moved_key_hint("scorer.dataset") if "'scorer.dataset'" in message else "")
-                          ) from exc
+        raise ConfigError(
+            message + (_moved_key_hint("scorer.dataset") if "'scorer.dataset'" in message else "")
+        ) from exc
     return kind, settings, entry.trains
 
 
@@ -579,8 +666,10 @@ def _check_data_fits(data_cfg: dict, space, scorer_settings) -> None:
         raise ConfigError(str(exc)) from exc
     wanted = getattr(scorer_settings, "train_size", 0) + getattr(scorer_settings, "val_size", 0)
     if wanted > len(data.labels):
-        raise ConfigError(f"scorer.train_size + scorer.val_size = {wanted} exceeds the {len(data.labels)} "
-                          f"examples of dataset {data.name!r}")
+        raise ConfigError(
+            f"scorer.train_size + scorer.val_size = {wanted} exceeds the {len(data.labels)} "
+            f"examples of dataset {data.name!r}"
+        )
 
 
 def _space(space_cfg: dict, scorer_kind: str, trains: bool):
@@ -592,12 +681,15 @@ def _space(space_cfg: dict, scorer_kind: str, trains: bool):
         raise ConfigError(str(exc)) from exc
     except (SearchSpaceError, TypeError, ValueError) as exc:
         message = str(exc)
-        raise ConfigError(message if message.startswith(("space", "unknown config key")) else f"space: {message}"
-                          ) from exc
+        raise ConfigError(
+            message if message.startswith(("space", "unknown config key")) else f"space: {message}"
+        ) from exc
     kind = space_cfg.get("kind")
     if trains and not space.builds_modules:
-        raise ConfigError(f"scorer.kind={scorer_kind} trains networks, but space.kind={kind} builds none "
-                          "(it is tabular); for space.kind=nb201 use scorer=nb201_tabular")
+        raise ConfigError(
+            f"scorer.kind={scorer_kind} trains networks, but space.kind={kind} builds none "
+            "(it is tabular); for space.kind=nb201 use scorer=nb201_tabular"
+        )
     return space
 
 

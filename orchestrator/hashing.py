@@ -10,4 +10,3 @@ def content_hash(payload: object, length: int = 16) -> str:
     """sha256 of the canonical JSON of ``payload`` (sorted keys), truncated to ``length`` hex digits."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
-

@@ -17,5 +17,14 @@ def registries() -> list[Registry]:
     from blocknas.workers.scoring import SCORERS
     from blocknas.workers.spaces import BLOCKS, SPACES
 
-    return [SPACES, BLOCKS, DATASETS, SCORERS, ESTIMATOR_REGISTRY, PREDICTORS, TARGET_KINDS, TARGET_FORMATS,
-            SEARCH_METHODS]
+    return [
+        SPACES,
+        BLOCKS,
+        DATASETS,
+        SCORERS,
+        ESTIMATOR_REGISTRY,
+        PREDICTORS,
+        TARGET_KINDS,
+        TARGET_FORMATS,
+        SEARCH_METHODS,
+    ]

@@ -51,8 +51,9 @@ class LinearPrediction:
     objective: str = "linear (one MILP)"
 
     def predict_all(self, selections: np.ndarray) -> np.ndarray:
-        return self.table.accuracy_offset + sum(self.table.accuracy[i][selections[:, i]]
-                                                for i in range(selections.shape[1]))
+        return self.table.accuracy_offset + sum(
+            self.table.accuracy[i][selections[:, i]] for i in range(selections.shape[1])
+        )
 
     def front(self, target, budgets, max_points):
         from blocknas.solvers import pareto_front
@@ -94,8 +95,13 @@ class FractionalPrediction:
     def key(self):
         from blocknas.orchestrator.pipeline.front_service import rounded, table_hash_of
 
-        return content_hash([table_hash_of(self.table), [rounded(a) for a in self.fractional.numerator],
-                             rounded(self.fractional.offset)])
+        return content_hash(
+            [
+                table_hash_of(self.table),
+                [rounded(a) for a in self.fractional.numerator],
+                rounded(self.fractional.offset),
+            ]
+        )
 
 
 class LinearPredictor:

@@ -52,8 +52,9 @@ def _unreachable(exc: BaseException) -> bool:
 
     seen = 0
     while exc is not None and seen < 10:
-        if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | TimeoutError
-                      | ConnectionError) or any(m in str(exc) for m in ("timed out", "Max retries exceeded")):
+        if isinstance(
+            exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | TimeoutError | ConnectionError
+        ) or any(m in str(exc) for m in ("timed out", "Max retries exceeded")):
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False
@@ -78,8 +79,10 @@ class _BoundedClient:
             except Exception as exc:
                 if _unreachable(exc) and self._uri not in _off:
                     _off.add(self._uri)
-                    warn(f"the MLflow server at {self._uri} did not answer within {REQUEST_TIMEOUT_S} s; tracking "
-                         "is off for the rest of this run (results are stored as usual)")
+                    warn(
+                        f"the MLflow server at {self._uri} did not answer within {REQUEST_TIMEOUT_S} s; tracking "
+                        "is off for the rest of this run (results are stored as usual)"
+                    )
                 raise
 
         return call
@@ -139,8 +142,9 @@ def _probe(uri: str, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         raise ConnectionError(f"no MLflow server answers at {where} within {timeout_s:g} s: {reason}") from None
 
 
-def open_parent_run(uri: str, name: str, artifact_location: str, run_name: str, tags: dict,
-                    params: dict) -> tuple[str | None, str | None]:
+def open_parent_run(
+    uri: str, name: str, artifact_location: str, run_name: str, tags: dict, params: dict
+) -> tuple[str | None, str | None]:
     """(experiment id, run id) of a new parent run; ``(None, None)`` with a warning when tracking fails.
 
     The run carries its driver (``blocknas.driver``: host, pid, process start time), so that the next run
@@ -150,8 +154,10 @@ def open_parent_run(uri: str, name: str, artifact_location: str, run_name: str, 
         best_effort("close the runs of dead drivers", close_runs_of_dead_drivers, uri, experiment_id)
         return experiment_id, start_run(uri, experiment_id, run_name, {**tags, DRIVER_TAG: this_driver()}, params)
     except Exception as exc:  # noqa: BLE001 - any tracking failure: the run goes on untracked
-        warn(f"MLflow tracking is off for this run ({type(exc).__name__}: {str(exc)[:300]}); results are "
-             "stored in the performance table as usual")
+        warn(
+            f"MLflow tracking is off for this run ({type(exc).__name__}: {str(exc)[:300]}); results are "
+            "stored in the performance table as usual"
+        )
         return None, None
 
 
@@ -199,8 +205,9 @@ def close_children(uri: str, experiment_id: str | None, parent_run_id: str | Non
     if experiment_id is None or parent_run_id is None:
         return 0
     client = client_for(uri)
-    runs = client.search_runs([experiment_id], f"attributes.status = 'RUNNING' and tags.`{PARENT_TAG}` = "
-                                               f"'{parent_run_id}'")
+    runs = client.search_runs(
+        [experiment_id], f"attributes.status = 'RUNNING' and tags.`{PARENT_TAG}` = '{parent_run_id}'"
+    )
     for run in runs:
         client.set_tag(run.info.run_id, "blocknas.error", reason)
         client.set_terminated(run.info.run_id, status=status)
@@ -222,8 +229,9 @@ def best_effort(what: str, call, *args, **kwargs) -> None:
             warn(f"MLflow: could not {what} ({type(exc).__name__}: {str(exc)[:300]})")
 
 
-def start_run(uri: str, experiment_id: str | None, run_name: str, tags: dict, params: dict,
-              parent_run_id: str | None = None) -> str | None:
+def start_run(
+    uri: str, experiment_id: str | None, run_name: str, tags: dict, params: dict, parent_run_id: str | None = None
+) -> str | None:
     if experiment_id is None:
         return None
     client = client_for(uri)
@@ -253,14 +261,16 @@ def log_curve(uri: str, run_id: str | None, curve: dict) -> None:
     if run_id is None:
         return
     now = int(time.time() * 1000)
-    metrics = [Metric(f"curve/{name}", float(v), now, int(step)) for name, points in curve.items()
-               for step, v in points]
+    metrics = [
+        Metric(f"curve/{name}", float(v), now, int(step)) for name, points in curve.items() for step, v in points
+    ]
     for start in range(0, len(metrics), 1000):  # MLflow's log_batch limit
-        client_for(uri).log_batch(run_id, metrics=metrics[start:start + 1000])
+        client_for(uri).log_batch(run_id, metrics=metrics[start : start + 1000])
 
 
-def finish_run(uri: str, run_id: str | None, metrics: dict | None = None, status: str = "FINISHED",
-               tags: dict | None = None) -> None:
+def finish_run(
+    uri: str, run_id: str | None, metrics: dict | None = None, status: str = "FINISHED", tags: dict | None = None
+) -> None:
     if run_id is None:
         return
     if metrics or tags:
@@ -286,10 +296,13 @@ def runs_with_metric(uri: str, experiment_id: str, run_ids: list[str], metric: s
     """Those of ``run_ids`` that have logged ``metric``."""
     found = set()
     for start in range(0, len(run_ids), 100):
-        chunk = run_ids[start:start + 100]
+        chunk = run_ids[start : start + 100]
         query = "attributes.run_id IN (" + ", ".join(f"'{r}'" for r in chunk) + ")"
-        found |= {r.info.run_id for r in client_for(uri).search_runs([experiment_id], query, max_results=len(chunk))
-                  if metric in r.data.metrics}
+        found |= {
+            r.info.run_id
+            for r in client_for(uri).search_runs([experiment_id], query, max_results=len(chunk))
+            if metric in r.data.metrics
+        }
     return found
 
 

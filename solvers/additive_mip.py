@@ -57,8 +57,9 @@ class ScaledTerm:
         return float(sum(self.scaled[i][j] for i, j in enumerate(selection)))
 
 
-def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, float],
-                 by_type: bool = False) -> pyo.ConcreteModel:
+def create_model(
+    table: BlockTable, objective_cost: str, budgets: dict[str, float], by_type: bool = False
+) -> pyo.ConcreteModel:
     """Model with objectives ``max_accuracy`` and ``min_cost`` (one active at a time) and constraints:
 
     - ``one_block_per_slot[i]``: exactly one candidate chosen per slot;
@@ -76,7 +77,8 @@ def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, floa
         model.TYPES = pyo.RangeSet(0, len(types) - 1)
         model.count = pyo.Var(model.TYPES, domain=pyo.NonNegativeIntegers, bounds=(0, len(table.slots)))
         model.count_of_type = pyo.Constraint(
-            model.TYPES, rule=lambda m, g: sum(m.x[i, j] for i, j in types[g]) == m.count[g])
+            model.TYPES, rule=lambda m, g: sum(m.x[i, j] for i, j in types[g]) == m.count[g]
+        )
 
     # Accuracy in its own units, shifted only: scaled to [0, 1] by a range that a few huge values set (a
     # no-op layer's KL of 400 in a library whose networks differ by 0.001), the differences that decide
@@ -100,8 +102,9 @@ def create_model(table: BlockTable, objective_cost: str, budgets: dict[str, floa
     model.BUDGETS = pyo.Set(initialize=sorted(budgets))
 
     model.budget_terms = budget_terms
-    model.budget_limit = pyo.Param(model.BUDGETS, mutable=True,
-                                   initialize={n: budget_terms[n].to_scaled(budgets[n]) + 1e-9 for n in budgets})
+    model.budget_limit = pyo.Param(
+        model.BUDGETS, mutable=True, initialize={n: budget_terms[n].to_scaled(budgets[n]) + 1e-9 for n in budgets}
+    )
     model.budget = pyo.Constraint(model.BUDGETS, rule=lambda m, n: linear(budget_terms[n]) <= m.budget_limit[n])
 
     _add_rules(model, table)
@@ -161,11 +164,15 @@ def solve_exactly(solver, model: pyo.ConcreteModel, table: BlockTable) -> tuple[
     arithmetic (``ROW_TOLERANCE``): a network within HiGHS's tolerance only is refused, the rows it
     violates are tightened by its excess and the model is solved again. None if no network is feasible.
     The rows' limits are as they were when this returns."""
-    rows = [(model.cost_cap_value, model.cost_term, 1.0), (model.accuracy_floor_value, model.accuracy_term, -1.0),
-            *((model.budget_limit[n], model.budget_terms[n], 1.0) for n in model.BUDGETS)]
+    rows = [
+        (model.cost_cap_value, model.cost_term, 1.0),
+        (model.accuracy_floor_value, model.accuracy_term, -1.0),
+        *((model.budget_limit[n], model.budget_terms[n], 1.0) for n in model.BUDGETS),
+    ]
     # each row's tolerance in its units: the scaled rows' range is 1, the accuracy's its own range
-    tolerance = [ROW_TOLERANCE * max(1.0, -model.no_floor if term is model.accuracy_term else 1.0)
-                 for _, term, _ in rows]
+    tolerance = [
+        ROW_TOLERANCE * max(1.0, -model.no_floor if term is model.accuracy_term else 1.0) for _, term, _ in rows
+    ]
     saved = [pyo.value(param) for param, _, _ in rows]
     try:
         for _ in range(TIGHTENINGS):
@@ -183,8 +190,10 @@ def solve_exactly(solver, model: pyo.ConcreteModel, table: BlockTable) -> tuple[
     finally:
         for (param, _, _), value in zip(rows, saved, strict=True):
             param.set_value(value)
-    raise RuntimeError(f"HiGHS kept returning networks that exceed a row by more than {ROW_TOLERANCE:g} (scaled) "
-                       f"after {TIGHTENINGS} tightenings; numerical trouble in this table")
+    raise RuntimeError(
+        f"HiGHS kept returning networks that exceed a row by more than {ROW_TOLERANCE:g} (scaled) "
+        f"after {TIGHTENINGS} tightenings; numerical trouble in this table"
+    )
 
 
 def selection_of(model: pyo.ConcreteModel, table: BlockTable) -> tuple[int, ...]:

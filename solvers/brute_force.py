@@ -54,6 +54,10 @@ def brute_force_front(
         return abs(offset) + sum(np.abs(per_slot[i])[chosen[:, i]] for i in range(len(table.slots)))
 
     cost, acc = costs[metric][feasible], accuracy[feasible]
-    keep = non_dominated(cost, acc, magnitude(table.costs[metric], table.cost_offsets.get(metric, 0.0)),
-                         magnitude(table.accuracy, table.accuracy_offset))
+    keep = non_dominated(
+        cost,
+        acc,
+        magnitude(table.costs[metric], table.cost_offsets.get(metric, 0.0)),
+        magnitude(table.accuracy, table.accuracy_offset),
+    )
     return [(float(cost[k]), float(acc[k])) for k in keep]

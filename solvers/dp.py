@@ -20,13 +20,16 @@ from blocknas.solvers.pareto import InfeasibleBudgetError, ParetoPoint, _point_o
 from blocknas.solvers.table import BlockTable
 
 
-def dp_best_within_budget(table: BlockTable, metric: str, budget: float, buckets: int = 1000,
-                          max_grid_buckets: int = 100_000) -> ParetoPoint:
+def dp_best_within_budget(
+    table: BlockTable, metric: str, budget: float, buckets: int = 1000, max_grid_buckets: int = 100_000
+) -> ParetoPoint:
     """The network of highest predicted accuracy whose ``metric`` fits ``budget``, by the bucket DP
     (``max_grid_buckets=0``: always ``buckets`` rounded steps)."""
     if table.rules:
-        raise ValueError("the bucket DP solves additive tables without structural rules; this table has "
-                         f"{len(table.rules)} (use best_within_budgets, the MIP)")
+        raise ValueError(
+            "the bucket DP solves additive tables without structural rules; this table has "
+            f"{len(table.rules)} (use best_within_budgets, the MIP)"
+        )
     if metric not in table.costs:
         raise KeyError(f"the table has no cost metric {metric!r}; it has {sorted(table.costs)}")
     if not isinstance(buckets, int) or buckets < 1:
@@ -45,14 +48,17 @@ def dp_best_within_budget(table: BlockTable, metric: str, budget: float, buckets
     best[0] = 0.0
     choice = np.zeros((len(costs), buckets + 1), dtype=np.int32)
     for i, (slot_costs, values) in enumerate(zip(costs, table.accuracy, strict=True)):
-        steps = np.ceil((slot_costs - floors[i]) / step - 1e-9).astype(np.int64) if room > 0 else \
-            np.where(slot_costs - floors[i] > 0, buckets + 1, 0)
+        steps = (
+            np.ceil((slot_costs - floors[i]) / step - 1e-9).astype(np.int64)
+            if room > 0
+            else np.where(slot_costs - floors[i] > 0, buckets + 1, 0)
+        )
         new = np.full(buckets + 1, -np.inf)
         for j, (q, value) in enumerate(zip(steps, values, strict=True)):
             if q > buckets:
                 continue
             candidate = np.full(buckets + 1, -np.inf)
-            candidate[q:] = best[:buckets + 1 - q] + value
+            candidate[q:] = best[: buckets + 1 - q] + value
             better = candidate > new
             new[better] = candidate[better]
             choice[i, better] = j
@@ -72,7 +78,7 @@ def dp_best_within_budget(table: BlockTable, metric: str, budget: float, buckets
 def _decimal_grid(shifted: list[np.ndarray], room: float, limit: int) -> float | None:
     """The coarsest step 10^-k on which every shifted cost lies, if the room holds at most ``limit`` of them."""
     for k in range(7):
-        step = 10.0 ** -k
+        step = 10.0**-k
         if room / step > limit:
             return None
         if all(np.allclose(c / step, np.round(c / step), rtol=0, atol=1e-6) for c in shifted):

@@ -118,7 +118,10 @@ def best_fractional(
 
 
 def fractional_front(
-    table: BlockTable, accuracy: FractionalAccuracy, metric: str, budgets: dict[str, float] | None = None,
+    table: BlockTable,
+    accuracy: FractionalAccuracy,
+    metric: str,
+    budgets: dict[str, float] | None = None,
     max_points: int = 10_000,
 ) -> list[ParetoPoint]:
     """Every non-dominated (cost, FLOPs-aware predicted accuracy) network, sorted by cost."""

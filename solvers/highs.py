@@ -53,14 +53,18 @@ def time_limit() -> float:
     except ValueError:
         seconds = math.nan
     if not 0 < seconds < math.inf:
-        raise SolverSettingError(f"{TIME_LIMIT_ENV} must be a number of seconds > 0, got {value!r}; unset it for "
-                                 f"the default {TIME_LIMIT_S:g} s")
+        raise SolverSettingError(
+            f"{TIME_LIMIT_ENV} must be a number of seconds > 0, got {value!r}; unset it for "
+            f"the default {TIME_LIMIT_S:g} s"
+        )
     return seconds
 
 
 def _time_limit_error(seconds: float) -> SolverTimeLimitError:
-    return SolverTimeLimitError(f"the MIP solver did not finish within {seconds:g} s; set {TIME_LIMIT_ENV}=SECONDS "
-                                "to allow more, or loosen the budgets")
+    return SolverTimeLimitError(
+        f"the MIP solver did not finish within {seconds:g} s; set {TIME_LIMIT_ENV}=SECONDS "
+        "to allow more, or loosen the budgets"
+    )
 
 
 @contextlib.contextmanager
@@ -130,6 +134,7 @@ def new_highs() -> highspy.Highs:
 
 def run_highs(highs: highspy.Highs) -> highspy.HighsModelStatus:
     """Run a direct instance; its model status (``SolverTimeLimitError`` at the time limit)."""
+
     def work(watch):
         watch(highs)
         if highs.run() == highspy.HighsStatus.kError and highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
@@ -159,6 +164,7 @@ def new_solver():
 def solve_model(solver, model, variables: list | None = None) -> bool:
     """Solve and load the solution (of ``variables`` only, if given): True if optimal, False if
     infeasible; anything else is an error."""
+
     def work(watch):
         if solver._model is not model:  # Pyomo's persistent HiGHS: its highspy instance exists once set
             solver.set_instance(model)

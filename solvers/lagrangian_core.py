@@ -49,8 +49,12 @@ CORE_PER_SLOT = 1  # the first core: about this many candidates per slot beyond 
 # than they find there (measured: 80 x 125 fronts 35 % faster). Search options only; the gap stays zero.
 _INTEGRALITY = 1e-6  # a by-type model's relaxed x this close to 0 or 1 counts as integral
 _BOUND_SLACK = 1e-9  # added to bounds computed in floating point before they exclude a candidate
-_CORE_OPTIONS = {"mip_allow_restart": False, "mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False,
-                 "mip_heuristic_run_feasibility_jump": False}
+_CORE_OPTIONS = {
+    "mip_allow_restart": False,
+    "mip_heuristic_run_rins": False,
+    "mip_heuristic_run_rens": False,
+    "mip_heuristic_run_feasibility_jump": False,
+}
 
 
 class CoreSolver:
@@ -73,8 +77,9 @@ class CoreSolver:
         self.budget_terms = [ScaledTerm.of(table.cost_offsets.get(n, 0.0), table.costs[n]) for n in sorted(budgets)]
         # rows G N <= b: cost cap, accuracy floor (as -accuracy <= -floor), budgets (as create_model has them)
         self.rows = np.vstack([self.cost, -self.accuracy, *[np.concatenate(t.scaled) for t in self.budget_terms]])
-        self.budget_limits = np.array([t.to_scaled(budgets[n]) + 1e-9
-                                       for t, n in zip(self.budget_terms, sorted(budgets), strict=True)])
+        self.budget_limits = np.array(
+            [t.to_scaled(budgets[n]) + 1e-9 for t, n in zip(self.budget_terms, sorted(budgets), strict=True)]
+        )
         self.cut_limits = np.zeros(0)  # rows after the budgets: no-good cuts (add_cut)
         self._cuts: list[tuple[tuple[int, ...], float]] = []
         self._models: dict[bool, tuple] = {}  # by_type -> persistent model, solver, its x in flat order
@@ -123,13 +128,19 @@ class CoreSolver:
         lp = new_highs()
         n, m = len(self.cost), len(self.starts)
         lp.addVars(n, np.zeros(n), np.ones(n))
-        lp.addRows(m, np.ones(m), np.ones(m), n, self.starts.astype(np.int32), np.arange(n, dtype=np.int32),
-                   np.ones(n))
+        lp.addRows(m, np.ones(m), np.ones(m), n, self.starts.astype(np.int32), np.arange(n, dtype=np.int32), np.ones(n))
         k = len(self.rows)
         lower = np.full(k, -highspy.kHighsInf)
         upper = np.r_[highspy.kHighsInf, highspy.kHighsInf, self.budget_limits]
-        lp.addRows(k, lower, upper, k * n, np.arange(0, k * n, n, dtype=np.int32),
-                   np.tile(np.arange(n, dtype=np.int32), k), self.rows.ravel())
+        lp.addRows(
+            k,
+            lower,
+            upper,
+            k * n,
+            np.arange(0, k * n, n, dtype=np.int32),
+            np.tile(np.arange(n, dtype=np.int32), k),
+            self.rows.ravel(),
+        )
         return lp
 
     def _in_ties(self, cost_cap: float, floor: float) -> np.ndarray:
@@ -152,8 +163,14 @@ class CoreSolver:
         best = np.minimum.reduceat(reduced, self.starts)
         return reduced - best[self.slot_of], float(best.sum() - multipliers[active] @ limits[active])
 
-    def _minimise(self, cost: bool, cost_cap: float, accuracy_floor: float, incumbent: np.ndarray | None = None,
-                  allowed: np.ndarray | None = None) -> np.ndarray | None:
+    def _minimise(
+        self,
+        cost: bool,
+        cost_cap: float,
+        accuracy_floor: float,
+        incumbent: np.ndarray | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> np.ndarray | None:
         """Flat indices of the candidates of a network of least cost (``cost``) or else of greatest
         accuracy within the cap, floor and budgets, every row met exactly; None if no network is.
         ``incumbent``: a network known to meet every row, kept in every core (so no core is infeasible).
@@ -171,11 +188,14 @@ class CoreSolver:
             limits = np.where(excess > ROW_TOLERANCE, limits - excess - ROW_TOLERANCE, limits)
         if incumbent is not None:
             return incumbent
-        raise RuntimeError(f"HiGHS kept returning networks that exceed a budget by more than {ROW_TOLERANCE:g} "
-                           f"(scaled) after {TIGHTENINGS} tightenings; numerical trouble in this table")
+        raise RuntimeError(
+            f"HiGHS kept returning networks that exceed a budget by more than {ROW_TOLERANCE:g} "
+            f"(scaled) after {TIGHTENINGS} tightenings; numerical trouble in this table"
+        )
 
-    def _minimise_within(self, cost: bool, limits: np.ndarray, incumbent: np.ndarray | None,
-                         allowed: np.ndarray | None) -> np.ndarray | None:
+    def _minimise_within(
+        self, cost: bool, limits: np.ndarray, incumbent: np.ndarray | None, allowed: np.ndarray | None
+    ) -> np.ndarray | None:
         objective = self.cost if cost else -self.accuracy
         slots = len(self.starts)
         if incumbent is not None and allowed is not None and allowed.sum() == slots == allowed[incumbent].sum():
@@ -213,8 +233,9 @@ class CoreSolver:
         lp, m, n = self.relaxation, len(self.starts), len(self.cost)
         lp.changeColsCost(n, np.arange(n, dtype=np.int32), objective)
         for row in (0, 1):
-            lp.changeRowBounds(m + row, -highspy.kHighsInf, limits[row] if math.isfinite(limits[row])
-                               else highspy.kHighsInf)
+            lp.changeRowBounds(
+                m + row, -highspy.kHighsInf, limits[row] if math.isfinite(limits[row]) else highspy.kHighsInf
+            )
         status = run_highs(lp)
         if status == highspy.HighsModelStatus.kInfeasible:
             return None
@@ -266,7 +287,7 @@ class CoreSolver:
             model.accuracy_floor_value = model.accuracy_term.to_scaled(absolute)
         else:
             model.accuracy_floor_value = model.no_floor
-        for name, limit in zip(sorted(self.budgets), limits[2:2 + len(self.budgets)], strict=True):
+        for name, limit in zip(sorted(self.budgets), limits[2 : 2 + len(self.budgets)], strict=True):
             model.budget_limit[name] = float(limit)  # tightened ones, after an exact check, included
         (model.min_cost if minimise_cost else model.max_accuracy).activate()
         (model.max_accuracy if minimise_cost else model.min_cost).deactivate()
@@ -278,8 +299,12 @@ class CoreSolver:
             return False
         # every slot has a candidate in the core (its least penalty is 0): take the chosen one of each
         slot_bounds = np.searchsorted(core, self.starts[1:])
-        return np.array([members[np.argmax(chosen)] for members, chosen in
-                         zip(np.split(core, slot_bounds), np.split(values, slot_bounds), strict=True)])
+        return np.array(
+            [
+                members[np.argmax(chosen)]
+                for members, chosen in zip(np.split(core, slot_bounds), np.split(values, slot_bounds), strict=True)
+            ]
+        )
 
 
 def _core_solver():

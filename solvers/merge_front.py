@@ -28,8 +28,13 @@ def _running_best(values: np.ndarray) -> np.ndarray:
     return np.r_[-1, best[:-1]]
 
 
-def non_dominated(cost: np.ndarray, accuracy: np.ndarray, cost_abs: np.ndarray | None = None,
-                  accuracy_abs: np.ndarray | None = None, cost_ties: bool = True) -> np.ndarray:
+def non_dominated(
+    cost: np.ndarray,
+    accuracy: np.ndarray,
+    cost_abs: np.ndarray | None = None,
+    accuracy_abs: np.ndarray | None = None,
+    cost_ties: bool = True,
+) -> np.ndarray:
     """Indices of the non-dominated points, by cost ascending: each more accurate than every point that
     costs less, and, with ``cost_ties``, of costs that tie only the most accurate stays.
 
@@ -82,5 +87,7 @@ def merge_front(table: BlockTable, metric: str, limit: int = 200_000) -> list[Po
         selections = np.column_stack([selections[keep // n], keep % n])
         cost, cost_abs, accuracy, accuracy_abs = cost[keep], cost_abs[keep], accuracy[keep], accuracy_abs[keep]
     offset_cost, offset_acc = table.cost_offsets.get(metric, 0.0), table.accuracy_offset
-    return [(tuple(int(j) for j in s), float(c) + offset_cost, float(a) + offset_acc)
-            for s, c, a in zip(selections, cost, accuracy, strict=True)]
+    return [
+        (tuple(int(j) for j in s), float(c) + offset_cost, float(a) + offset_acc)
+        for s, c, a in zip(selections, cost, accuracy, strict=True)
+    ]

@@ -162,8 +162,9 @@ def _fitting(table: BlockTable, budgets: dict[str, float]) -> BlockTable:
     return fitting
 
 
-def spread_front(table: BlockTable, metric: str, budgets: dict[str, float] | None = None,
-                 points: int = 20) -> list[ParetoPoint]:
+def spread_front(
+    table: BlockTable, metric: str, budgets: dict[str, float] | None = None, points: int = 20
+) -> list[ParetoPoint]:
     """Up to ``points`` exact Pareto points spread evenly over the front's cost range, sorted by cost.
 
     For fronts too large to list whole (block libraries): the caps of the epsilon-constraint steps are

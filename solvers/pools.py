@@ -20,7 +20,10 @@ from blocknas.solvers.table import BlockTable
 
 
 def solution_pool(
-    table: BlockTable, k: int, budgets: dict[str, float] | None = None, min_distance: int = 1,
+    table: BlockTable,
+    k: int,
+    budgets: dict[str, float] | None = None,
+    min_distance: int = 1,
     exclude: list[tuple[int, ...]] | tuple = (),
 ) -> list[ParetoPoint]:
     """Up to ``k`` networks in order of predicted accuracy, pairwise ``min_distance`` slots apart.
@@ -43,8 +46,11 @@ def solution_pool(
     if fitting is None:
         raise InfeasibleBudgetError(f"no network satisfies the budgets {budgets}")
     names = [[table.choices[i][j] for i, j in enumerate(selection)] for selection in exclude]
-    exclude = [tuple(fitting.choices[i].index(n) for i, n in enumerate(blocks)) for blocks in names
-               if all(n in fitting.choices[i] for i, n in enumerate(blocks))]
+    exclude = [
+        tuple(fitting.choices[i].index(n) for i, n in enumerate(blocks))
+        for blocks in names
+        if all(n in fitting.choices[i] for i, n in enumerate(blocks))
+    ]
     table = fitting
     if uses_cores(table):  # a block library: each solve on a core, the cuts in its LP bound and its MIP
         cores = CoreSolver(table, metric, budgets)
@@ -64,12 +70,14 @@ def solution_pool(
         cut(tuple(selection), 1)
     pool: list[ParetoPoint] = []
     while len(pool) < k and (selection := best()) is not None:
-        pool.append(ParetoPoint(
-            blocks=tuple(table.choices[i][j] for i, j in enumerate(selection)),
-            predicted_accuracy=table.predict_accuracy(selection),
-            cost=table.predict_cost(metric, selection),
-            costs={name: table.predict_cost(name, selection) for name in table.costs},
-        ))
+        pool.append(
+            ParetoPoint(
+                blocks=tuple(table.choices[i][j] for i, j in enumerate(selection)),
+                predicted_accuracy=table.predict_accuracy(selection),
+                cost=table.predict_cost(metric, selection),
+                costs={name: table.predict_cost(name, selection) for name in table.costs},
+            )
+        )
         cut(selection, min_distance)
     if not pool and not exclude:
         raise InfeasibleBudgetError(f"no network satisfies the budgets {budgets} and the structural rules")

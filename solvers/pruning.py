@@ -39,12 +39,15 @@ def subset(table: BlockTable, masks: list[np.ndarray]) -> BlockTable:
         return table
     return BlockTable(
         slots=table.slots,
-        choices=tuple(tuple(c for c, keep in zip(names, mask, strict=True) if keep)
-                      for names, mask in zip(table.choices, masks, strict=True)),
+        choices=tuple(
+            tuple(c for c, keep in zip(names, mask, strict=True) if keep)
+            for names, mask in zip(table.choices, masks, strict=True)
+        ),
         accuracy=tuple(a[mask] for a, mask in zip(table.accuracy, masks, strict=True)),
         accuracy_offset=table.accuracy_offset,
-        costs={m: tuple(c[mask] for c, mask in zip(per_slot, masks, strict=True))
-               for m, per_slot in table.costs.items()},
+        costs={
+            m: tuple(c[mask] for c, mask in zip(per_slot, masks, strict=True)) for m, per_slot in table.costs.items()
+        },
         cost_offsets=table.cost_offsets,
         rules=table.rules,
     )

@@ -80,8 +80,9 @@ def _features(selections: np.ndarray, sizes: Sequence[int], pairs: Sequence[Pair
     return phi, unary_width
 
 
-def _log_evidence(gram_unary: np.ndarray, gram_pairs: np.ndarray, r: np.ndarray, su: float, sp: float,
-                  noise: float) -> float:
+def _log_evidence(
+    gram_unary: np.ndarray, gram_pairs: np.ndarray, r: np.ndarray, su: float, sp: float, noise: float
+) -> float:
     cov = su**2 * gram_unary + sp**2 * gram_pairs + noise**2 * np.eye(len(r))
     try:
         chol = np.linalg.cholesky(cov)
@@ -91,8 +92,9 @@ def _log_evidence(gram_unary: np.ndarray, gram_pairs: np.ndarray, r: np.ndarray,
     return float(-0.5 * alpha @ alpha - np.log(np.diag(chol)).sum())
 
 
-def fit_surrogate(prior: SurrogateModel, selections: Sequence[Selection], values: Sequence[float],
-                  pairs: Sequence[Pair] = ()) -> SurrogateModel:
+def fit_surrogate(
+    prior: SurrogateModel, selections: Sequence[Selection], values: Sequence[float], pairs: Sequence[Pair] = ()
+) -> SurrogateModel:
     """The prior plus the posterior-mean corrections learned from ``values`` measured at ``selections``."""
     if len(selections) != len(values):
         raise ValueError(f"{len(selections)} selections but {len(values)} values")
@@ -105,8 +107,12 @@ def fit_surrogate(prior: SurrogateModel, selections: Sequence[Selection], values
     gram_unary = phi[:, :unary_width] @ phi[:, :unary_width].T
     gram_pairs = phi[:, unary_width:] @ phi[:, unary_width:].T
     spread = float(np.sqrt(np.mean(r**2))) or 1.0
-    grid = [(su * spread, sp * spread, nz * spread) for su in _SCALES for sp in (_SCALES if pairs else (0.0,))
-            for nz in _NOISES]
+    grid = [
+        (su * spread, sp * spread, nz * spread)
+        for su in _SCALES
+        for sp in (_SCALES if pairs else (0.0,))
+        for nz in _NOISES
+    ]
     su, sp, noise = max(grid, key=lambda h: _log_evidence(gram_unary, gram_pairs, r, *h))
     cov = su**2 * gram_unary + sp**2 * gram_pairs + noise**2 * np.eye(len(r))
     prior_var = np.r_[np.full(unary_width, su**2), np.full(phi.shape[1] - unary_width, sp**2)]
@@ -114,11 +120,11 @@ def fit_surrogate(prior: SurrogateModel, selections: Sequence[Selection], values
 
     unary, start = [], 0
     for i, size in enumerate(sizes):
-        unary.append(prior.unary[i] + weights[start:start + size])
+        unary.append(prior.unary[i] + weights[start : start + size])
         start += size
     learned = {k: v.copy() for k, v in prior.pairs.items()}
     for a, b in pairs:
-        block = weights[start:start + sizes[a] * sizes[b]].reshape(sizes[a], sizes[b])
+        block = weights[start : start + sizes[a] * sizes[b]].reshape(sizes[a], sizes[b])
         learned[(a, b)] = learned.get((a, b), 0.0) + block
         start += sizes[a] * sizes[b]
     return SurrogateModel(prior.offset, tuple(unary), learned, fitted_on=len(r), noise=noise)

@@ -26,8 +26,12 @@ from blocknas.solvers.table import BlockTable
 def _expression(model: pyo.ConcreteModel, surrogate: SurrogateModel, scale: float):
     terms = [float(v) / scale * model.x[i, j] for i, values in enumerate(surrogate.unary) for j, v in enumerate(values)]
     for (a, b), values in surrogate.pairs.items():
-        terms += [float(values[j, q]) / scale * model.y[a, b, j, q]
-                  for j in range(values.shape[0]) for q in range(values.shape[1]) if values[j, q] != 0.0]
+        terms += [
+            float(values[j, q]) / scale * model.y[a, b, j, q]
+            for j in range(values.shape[0])
+            for q in range(values.shape[1])
+            if values[j, q] != 0.0
+        ]
     return sum(terms)
 
 
@@ -62,10 +66,12 @@ def surrogate_pool(
     sizes = [len(c) for c in table.choices]
     model.x = pyo.Var([(i, j) for i, n in enumerate(sizes) for j in range(n)], domain=pyo.Binary)
     model.SLOTS = pyo.RangeSet(0, len(sizes) - 1)
-    model.y = pyo.Var([(a, b, j, q) for a, b in sorted(pairs_used) for j in range(sizes[a]) for q in range(sizes[b])],
-                      bounds=(0, 1))
+    model.y = pyo.Var(
+        [(a, b, j, q) for a, b in sorted(pairs_used) for j in range(sizes[a]) for q in range(sizes[b])], bounds=(0, 1)
+    )
     model.one_block_per_slot = pyo.Constraint(
-        model.SLOTS, rule=lambda m, i: sum(m.x[i, j] for j in range(sizes[i])) == 1)
+        model.SLOTS, rule=lambda m, i: sum(m.x[i, j] for j in range(sizes[i])) == 1
+    )
     model.marginals = pyo.ConstraintList()
     for a, b in sorted(pairs_used):
         for j in range(sizes[a]):

@@ -32,8 +32,14 @@ def run_cli(home: Path, *args: str, timeout: int = 600, subprocess_: bool = Fals
     test needs a process of its own (signals, kills, a cluster's environment)."""
     if subprocess_:
         env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-        return subprocess.run([sys.executable, "-m", "blocknas.orchestrator.cli", *args],
-                              capture_output=True, text=True, env=env, timeout=timeout, cwd=home)
+        return subprocess.run(
+            [sys.executable, "-m", "blocknas.orchestrator.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            cwd=home,
+        )
     import io
     import traceback
 
@@ -65,8 +71,15 @@ def run_cli(home: Path, *args: str, timeout: int = 600, subprocess_: bool = Fals
 def start_cli(home: Path, *args: str) -> subprocess.Popen:
     """``blocknas ARGS`` started in the background, in a session of its own (see ``kill_session``)."""
     env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "blocknas.orchestrator.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=home, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "blocknas.orchestrator.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=home,
+        start_new_session=True,
+    )
 
 
 def session_pids(leader: int) -> list[int]:
@@ -126,7 +139,7 @@ def _proc_net_address(hex_address: str) -> str:
     """/proc/net/tcp{,6} write addresses as 32-bit words in host (little-endian) byte order."""
     import ipaddress
 
-    raw = b"".join(bytes.fromhex(hex_address[i:i + 8])[::-1] for i in range(0, len(hex_address), 8))
+    raw = b"".join(bytes.fromhex(hex_address[i : i + 8])[::-1] for i in range(0, len(hex_address), 8))
     address = ipaddress.ip_address(raw)
     mapped = getattr(address, "ipv4_mapped", None)
     return str(mapped or address)

@@ -19,10 +19,30 @@ def unpacked_wheel(tmp_path_factory) -> Path:
     """The project's wheel, built from a copy of the sources (the checkout stays clean) and unpacked."""
     where = tmp_path_factory.mktemp("wheel")
     source = where / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__",
-                                                                 ".blocknas", "outputs", "mlruns", "docs", "site"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                            "--wheel-dir", str(where / "dist"), str(source)], capture_output=True, text=True, timeout=600)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "*.egg-info", "__pycache__", ".blocknas", "outputs", "mlruns", "docs", "site"
+        ),
+    )
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(where / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (where / "dist").glob("blocknas-*.whl")
     with zipfile.ZipFile(wheel) as archive:
@@ -43,8 +63,13 @@ def test_the_wheel_installs_exactly_one_import_package(unpacked_wheel):
 def test_the_dependency_contracts_hold(unpacked_wheel):
     """Checked on the shipped layout (grimp walks folders, and ours are mapped into ``blocknas`` by
     package-dir): run from the unpacked wheel, the contracts see exactly the modules a user installs."""
-    result = subprocess.run([LINT, "--config", str(ROOT / "pyproject.toml"), "--no-cache"], cwd=unpacked_wheel,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [LINT, "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=unpacked_wheel,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "6 kept, 0 broken" in result.stdout
 
@@ -52,18 +77,24 @@ def test_the_dependency_contracts_hold(unpacked_wheel):
 def test_a_broken_contract_is_reported(tmp_path, unpacked_wheel):
     """The checker really follows imports: workers import numpy, so forbidding it must fail."""
     config = tmp_path / "contracts.toml"
-    config.write_text('[tool.importlinter]\nroot_packages = ["blocknas"]\ninclude_external_packages = true\n\n'
-                      '[[tool.importlinter.contracts]]\nname = "no numpy"\ntype = "forbidden"\n'
-                      'source_modules = ["blocknas.workers"]\nforbidden_modules = ["numpy"]\n')
-    result = subprocess.run([LINT, "--config", str(config), "--no-cache"], cwd=unpacked_wheel, capture_output=True,
-                            text=True, timeout=300)
+    config.write_text(
+        '[tool.importlinter]\nroot_packages = ["blocknas"]\ninclude_external_packages = true\n\n'
+        '[[tool.importlinter.contracts]]\nname = "no numpy"\ntype = "forbidden"\n'
+        'source_modules = ["blocknas.workers"]\nforbidden_modules = ["numpy"]\n'
+    )
+    result = subprocess.run(
+        [LINT, "--config", str(config), "--no-cache"], cwd=unpacked_wheel, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 1 and "no numpy BROKEN" in result.stdout
 
 
 def test_every_package_is_shipped_and_the_configs_do_not_claim_conf(tmp_path):
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(("blocknas", *p.parent.relative_to(ROOT).parts))
-             for root in ("orchestrator", "workers", "solvers", "dashboards") for p in (ROOT / root).rglob("__init__.py")}
+    found = {
+        ".".join(("blocknas", *p.parent.relative_to(ROOT).parts))
+        for root in ("orchestrator", "workers", "solvers", "dashboards")
+        for p in (ROOT / root).rglob("__init__.py")
+    }
     assert found | {"blocknas", "blocknas.conf"} == listed
     probe = "import blocknas.conf, importlib.util as u; print(u.find_spec('conf'))"
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)

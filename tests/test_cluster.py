@@ -69,11 +69,25 @@ def ray_cluster():
     common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats", "--object-store-memory=200000000"]
     try:
         # Each node names itself (BLOCKNAS_MACHINE_LABEL): what a measured target's version and label hold.
-        _ray("start", "--head", f"--port={port}", '--resources={"head_node": 1}', "--include-dashboard=true",
-             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--temp-dir={temp_dir}", *common,
-             env={**env, LABEL_ENV: "head-rig"})
-        _ray("start", f"--address=127.0.0.1:{port}", '--resources={"worker_node": 1}', *common,
-             env={**env, LABEL_ENV: "worker-rig"})
+        _ray(
+            "start",
+            "--head",
+            f"--port={port}",
+            '--resources={"head_node": 1}',
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard}",
+            f"--temp-dir={temp_dir}",
+            *common,
+            env={**env, LABEL_ENV: "head-rig"},
+        )
+        _ray(
+            "start",
+            f"--address=127.0.0.1:{port}",
+            '--resources={"worker_node": 1}',
+            *common,
+            env={**env, LABEL_ENV: "worker-rig"},
+        )
         _wait_for_dashboard(f"http://127.0.0.1:{dashboard}", temp_dir)
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dashboard}", "env": env}
     finally:
@@ -100,8 +114,15 @@ def _node_ids(env: dict, address: str) -> set[str]:
 def test_blocks_run_on_more_than_one_node_of_an_existing_cluster(cluster_env, home, monkeypatch):
     nodes = _node_ids(cluster_env["env"], cluster_env["address"])
     assert len(nodes) == 2, "two separate Ray node processes"
-    result = run_cli(home, "run", "experiment=smoke", f"cluster.address={cluster_env['address']}",
-                     "resources.cpus_per_block=1", "--no-progress", subprocess_=True)
+    result = run_cli(
+        home,
+        "run",
+        "experiment=smoke",
+        f"cluster.address={cluster_env['address']}",
+        "resources.cpus_per_block=1",
+        "--no-progress",
+        subprocess_=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()
     assert len(scores) == 6 and all(s.status == "done" and s.attempts == 1 for s in scores)
@@ -123,15 +144,19 @@ def _measured_by_a_node(home: Path, overrides: list[str], monkeypatch) -> None:
     settings = load_settings(overrides)
     spec = next(t for t in settings.targets if t.kind == "measured")
     with PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").engine.connect() as connection:
-        rows = set(connection.execute(text("SELECT target_version, measured_on FROM block_costs WHERE target = "
-                                           ":t"), {"t": spec.name}).all())
+        rows = set(
+            connection.execute(
+                text("SELECT target_version, measured_on FROM block_costs WHERE target = :t"), {"t": spec.name}
+            ).all()
+        )
     assert rows, "the measured target's costs are stored"
     for version, label in rows:
         node = label.split(" ", 1)[0]
         assert node in ("head-rig", "worker-rig"), f"measured on {label!r}, not by a cluster node"
         monkeypatch.setenv(LABEL_ENV, node)
-        expected = content_hash({"space": space_hash_of(settings), "definition": spec.definition(),
-                                 "machine": machine_fingerprint()})
+        expected = content_hash(
+            {"space": space_hash_of(settings), "definition": spec.definition(), "machine": machine_fingerprint()}
+        )
         assert version == expected, f"the version of the costs timed on {node} is not {node}'s fingerprint"
 
 
@@ -160,9 +185,24 @@ def mlflow_server(postgres_database, tmp_path_factory):
     port = _free_port()
     artifacts = tmp_path_factory.mktemp("mlflow-artifacts")
     server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", postgres_database, "--host", "127.0.0.1",
-         "--port", str(port), "--artifacts-destination", artifacts.as_uri(), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            postgres_database,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--artifacts-destination",
+            artifacts.as_uri(),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -181,16 +221,39 @@ def mlflow_server(postgres_database, tmp_path_factory):
     stop_session(server)  # SIGTERM, then SIGKILL what a busy machine has not stopped in time
 
 
-def test_ray_job_submit_with_postgresql_storage_and_an_mlflow_server(cluster_env, postgres_database, mlflow_server,
-                                                                     tmp_path):
+def test_ray_job_submit_with_postgresql_storage_and_an_mlflow_server(
+    cluster_env, postgres_database, mlflow_server, tmp_path
+):
     storage = f"{postgres_database}?options=-csearch_path%3Dpublic"
-    entry = [sys.executable, "-m", "blocknas.orchestrator.cli", "run", "experiment=smoke", "scorer.steps=60",
-             "cluster.address=auto", f"storage.url='{storage}'", f"tracking.uri={mlflow_server}", "--no-progress"]
+    entry = [
+        sys.executable,
+        "-m",
+        "blocknas.orchestrator.cli",
+        "run",
+        "experiment=smoke",
+        "scorer.steps=60",
+        "cluster.address=auto",
+        f"storage.url='{storage}'",
+        f"tracking.uri={mlflow_server}",
+        "--no-progress",
+    ]
     env_json = json.dumps({"env_vars": {"BLOCKNAS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}})
     result = subprocess.run(
-        [str(BIN / "ray"), "job", "submit", "--address", cluster_env["dashboard"], "--runtime-env-json", env_json,
-         "--", *entry],
-        capture_output=True, text=True, env=cluster_env["env"], timeout=600,
+        [
+            str(BIN / "ray"),
+            "job",
+            "submit",
+            "--address",
+            cluster_env["dashboard"],
+            "--runtime-env-json",
+            env_json,
+            "--",
+            *entry,
+        ],
+        capture_output=True,
+        text=True,
+        env=cluster_env["env"],
+        timeout=600,
     )
     assert result.returncode == 0 and "succeeded" in result.stdout + result.stderr, result.stdout[-3000:]
     [summary_line] = [line for line in result.stdout.splitlines() if line.startswith("summary: ")]

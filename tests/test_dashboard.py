@@ -17,8 +17,11 @@ from tests.conftest import listening_sockets, run_cli, session_pids, start_cli, 
 pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 if not (CHROMIUM and DRIVER):
-    pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; "
-                "`make test` installs them where it may)", allow_module_level=True)
+    pytest.skip(
+        "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; "
+        "`make test` installs them where it may)",
+        allow_module_level=True,
+    )
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -27,8 +30,7 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-COSTS = {"s0": {"skip": 0.0, "conv_k3": 0.4, "sep_k3": 0.2}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3,
-                                                                  "mbconv_k3_e2": 0.5}}
+COSTS = {"s0": {"skip": 0.0, "conv_k3": 0.4, "sep_k3": 0.2}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3, "mbconv_k3_e2": 0.5}}
 FRONT_POINTS = """return document.querySelector('#front-graph .js-plotly-plot').data
     .filter(t => (t.name || '').startsWith('front (') || (t.name || '').startsWith('front, '))
     .flatMap(t => t.x.map((x, k) => [t.customdata[k], x, t.y[k]]));"""
@@ -45,20 +47,31 @@ def dashboard(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     assert run_cli(home, "run", "experiment=smoke", "cluster.num_cpus=2").returncode == 0
     path = home / "phone.csv"
-    path.write_text("slot,block,metric,value\nfixed,,latency_ms,0.25\n" + "".join(
-        f"{s},{b},latency_ms,{v}\n" for s, blocks in COSTS.items() for b, v in blocks.items()))
+    path.write_text(
+        "slot,block,metric,value\nfixed,,latency_ms,0.25\n"
+        + "".join(f"{s},{b},latency_ms,{v}\n" for s, blocks in COSTS.items() for b, v in blocks.items())
+    )
     assert run_cli(home, "targets", "add", "phone", "--file", str(path)).returncode == 0
     shown = run_cli(home, "fronts", "show", "phone", "experiment=smoke", "--json")
     assert shown.returncode == 0, shown.stderr[-2000:]
     port = free_port()
     proc = start_cli(home, "dashboard", "--port", str(port), "experiment=smoke")
     try:
-        wait_for(lambda: any(p == port for _, p, _ in listening_sockets(session_pids(proc.pid))), 120,
-                 "the dashboard to listen", proc)
+        wait_for(
+            lambda: any(p == port for _, p, _ in listening_sockets(session_pids(proc.pid))),
+            120,
+            "the dashboard to listen",
+            proc,
+        )
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1000"):
+        for flag in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1400,1000",
+        ):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
         try:
@@ -82,10 +95,13 @@ def test_it_listens_on_localhost_only(dashboard):
 
 def _rows(driver, table_id: str) -> list[dict]:
     """The rows a page's table shows, each ``{column: text}`` (Dash's DataTable marks cells by column)."""
-    return driver.execute_script("""return [...document.querySelectorAll(`#${arguments[0]} tr`)]
+    return driver.execute_script(
+        """return [...document.querySelectorAll(`#${arguments[0]} tr`)]
         .filter(r => r.querySelector('td[data-dash-column]'))
         .map(r => Object.fromEntries([...r.querySelectorAll('td[data-dash-column]')]
-            .map(c => [c.getAttribute('data-dash-column'), c.innerText.trim()])));""", table_id)
+            .map(c => [c.getAttribute('data-dash-column'), c.innerText.trim()])));""",
+        table_id,
+    )
 
 
 def test_experiments_and_their_block_tables(dashboard):
@@ -115,7 +131,8 @@ def test_the_dashboards_experiment_shows_each_blocks_value_and_cost_on_every_tar
         assert float(row["cost.local_cpu"]) > 0
         # one context network: the table's value is the block's swap-in delta against it
         assert float(row["value"].replace("−", "-")) == pytest.approx(
-            float(row["delta_vs_context"].replace("−", "-")), abs=1e-3)
+            float(row["delta_vs_context"].replace("−", "-")), abs=1e-3
+        )
 
 
 def test_targets_and_their_versions(dashboard):
@@ -139,8 +156,12 @@ def _answer_for(driver, budget: float) -> str:
     field.send_keys(Keys.CONTROL, "a")
     field.send_keys(Keys.DELETE, str(budget), Keys.ENTER)
     return WebDriverWait(driver, 30).until(
-        lambda d: (el := d.find_elements(By.CSS_SELECTOR, "#answer-blocks, #answer-error")) and
-        f"<= {budget:g}" in d.find_element(By.ID, "answer").text and el[0])
+        lambda d: (
+            (el := d.find_elements(By.CSS_SELECTOR, "#answer-blocks, #answer-error"))
+            and f"<= {budget:g}" in d.find_element(By.ID, "answer").text
+            and el[0]
+        )
+    )
 
 
 def test_moving_the_budget_shows_what_switch_answers(dashboard):
@@ -156,11 +177,14 @@ def test_moving_the_budget_shows_what_switch_answers(dashboard):
     thumb = driver.find_element(By.CSS_SELECTOR, "#budget-slider [role=slider]")
     thumb.send_keys(Keys.HOME)
     WebDriverWait(driver, 30).until(
-        lambda d: float(d.find_element(By.ID, "budget-input").get_attribute("value")) == pytest.approx(costs[0]))
-    switched = json.loads(run_cli(home, "switch", "phone", "--budget", repr(costs[0]), "experiment=smoke",
-                                  "--json").stdout)
-    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "answer-blocks").text ==
-                                    " ".join(switched["blocks"]))
+        lambda d: float(d.find_element(By.ID, "budget-input").get_attribute("value")) == pytest.approx(costs[0])
+    )
+    switched = json.loads(
+        run_cli(home, "switch", "phone", "--budget", repr(costs[0]), "experiment=smoke", "--json").stdout
+    )
+    WebDriverWait(driver, 30).until(
+        lambda d: d.find_element(By.ID, "answer-blocks").text == " ".join(switched["blocks"])
+    )
 
 
 def test_a_budget_nothing_fits_says_the_smallest_feasible_cost(dashboard):
@@ -174,8 +198,10 @@ def test_a_budget_nothing_fits_says_the_smallest_feasible_cost(dashboard):
 
 def test_verified_and_history_pages(dashboard):
     _, _, port, driver, front = dashboard
-    assert "No network verified yet" in _open(driver, f"http://127.0.0.1:{port}/verified", "#verified").find_element(
-        By.XPATH, "..").text
+    assert (
+        "No network verified yet"
+        in _open(driver, f"http://127.0.0.1:{port}/verified", "#verified").find_element(By.XPATH, "..").text
+    )
     _open(driver, f"http://127.0.0.1:{port}/history", "#history td")
     rows = _rows(driver, "history")
     assert any(r["target"] == "phone" and r["version"] == front["target_version"][:12] for r in rows)
@@ -186,16 +212,22 @@ def test_an_updated_target_shows_its_new_front_at_the_next_load(dashboard):
     home, _, port, driver, _ = dashboard
     for scale in (1.0, 3.0):  # registered, then updated to a new version with other costs
         path = home / "watch.csv"
-        path.write_text("slot,block,metric,value\n" + "".join(
-            f"{s},{b},latency_ms,{v * scale if s == 's1' else v}\n" for s, blocks in COSTS.items()
-            for b, v in blocks.items()))
+        path.write_text(
+            "slot,block,metric,value\n"
+            + "".join(
+                f"{s},{b},latency_ms,{v * scale if s == 's1' else v}\n"
+                for s, blocks in COSTS.items()
+                for b, v in blocks.items()
+            )
+        )
         verb = "add" if scale == 1.0 else "update"
         assert run_cli(home, "targets", verb, "watch", "--file", str(path)).returncode == 0
         shown = json.loads(run_cli(home, "fronts", "show", "watch", "experiment=smoke", "--json").stdout)
         _open(driver, f"http://127.0.0.1:{port}/fronts?t=watch", "#front-graph .js-plotly-plot")
         expected = sorted((" ".join(p["blocks"]), p["cost"], p["predicted_accuracy"]) for p in shown["points"])
-        WebDriverWait(driver, 30).until(lambda d, e=expected: sorted(map(tuple, d.execute_script(FRONT_POINTS)))
-                                        == pytest.approx(e))
+        WebDriverWait(driver, 30).until(
+            lambda d, e=expected: sorted(map(tuple, d.execute_script(FRONT_POINTS))) == pytest.approx(e)
+        )
         assert shown["target_version"][:12] in driver.find_element(By.TAG_NAME, "h2").text
 
 
@@ -206,8 +238,9 @@ def test_a_runs_own_target_shows_its_front_and_answers_budgets_as_solve(dashboar
     front = json.loads(shown.stdout)
     _open(driver, f"http://127.0.0.1:{port}/fronts?r=local_cpu", "#front-graph .js-plotly-plot")
     expected = sorted((" ".join(p["blocks"]), p["cost"], p["predicted_accuracy"]) for p in front["points"])
-    WebDriverWait(driver, 30).until(lambda d: sorted(map(tuple, d.execute_script(FRONT_POINTS))) == pytest.approx(
-        expected))
+    WebDriverWait(driver, 30).until(
+        lambda d: sorted(map(tuple, d.execute_script(FRONT_POINTS))) == pytest.approx(expected)
+    )
     costs = [p["cost"] for p in front["points"]]
     budget = (costs[0] + costs[-1]) / 2
     solved = run_cli(home, "solve", "experiment=smoke", f"solver.budgets.local_cpu={budget!r}")
@@ -233,20 +266,43 @@ def test_the_mlflow_link_a_run_prints_opens_its_block_runs_flat_with_their_value
     home, _, _, driver, _ = dashboard
     summary = json.loads(sorted((home / "outputs" / "smoke").glob("run-*/summary.json"))[-1].read_text())
     port = free_port()
-    ui = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri",
-                           f"sqlite:///{home}/.blocknas/mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
-                          cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True)
+    ui = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "ui",
+            "--backend-store-uri",
+            f"sqlite:///{home}/.blocknas/mlflow.db",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        wait_for(lambda: any(p == port for _, p, _ in listening_sockets(session_pids(ui.pid))), 120,
-                 "mlflow ui to listen", ui)
+        wait_for(
+            lambda: any(p == port for _, p, _ in listening_sockets(session_pids(ui.pid))),
+            120,
+            "mlflow ui to listen",
+            ui,
+        )
         driver.get(summary["mlflow_block_view"].replace("127.0.0.1:5000", f"127.0.0.1:{port}"))
-        rows = WebDriverWait(driver, 120).until(lambda d: (r := d.execute_script(GRID_ROWS)) and len(r) >= 6 and
-                                                all(v for _, v in r) and r)
+        rows = WebDriverWait(driver, 120).until(
+            lambda d: (r := d.execute_script(GRID_ROWS)) and len(r) >= 6 and all(v for _, v in r) and r
+        )
         names = [name for name, _ in rows]
-        assert sorted(names) == sorted(f"{slot}:{b}" for slot, blocks in
-                                       {"s0": ["skip", "conv_k3", "sep_k3"],
-                                        "s1": ["conv_k3", "sep_k3", "mbconv_k3_e2"]}.items() for b in blocks)
+        assert sorted(names) == sorted(
+            f"{slot}:{b}"
+            for slot, blocks in {
+                "s0": ["skip", "conv_k3", "sep_k3"],
+                "s1": ["conv_k3", "sep_k3", "mbconv_k3_e2"],
+            }.items()
+            for b in blocks
+        )
         values = [float(v) for _, v in rows]
         assert values == sorted(values, reverse=True)
         assert driver.find_elements(By.XPATH, "//*[text()='Model training']")
@@ -279,11 +335,13 @@ def test_verified_networks_show_measured_against_predicted(dashboard):
     assert shown.keys() == {r.network_key for r in results}
     for r in results:
         assert shown[r.network_key] == pytest.approx((r.accuracy, r.predicted_accuracy), rel=1e-5)
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script(TRACE_POINTS, "verified-graph", "verified networks")
-                                    == len(results))
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script(TRACE_POINTS, "verified-graph", "verified networks") == len(results)
+    )
     _open(driver, f"http://127.0.0.1:{port}/fronts?r=local_cpu", "#front-graph .js-plotly-plot")
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script(TRACE_POINTS, "front-graph", "verified (measured)")
-                                    == len(results))
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script(TRACE_POINTS, "front-graph", "verified (measured)") == len(results)
+    )
 
 
 def test_a_front_no_command_stored_is_solved_in_memory_and_not_written(dashboard, monkeypatch):

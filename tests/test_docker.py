@@ -22,6 +22,7 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 
 def interpolate(value: str, env: dict[str, str]) -> str:
     """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}``, from ``env``."""
+
     def one(match: re.Match) -> str:
         name, op, rest = match.group(1), match.group(2), match.group(3)
         if name in env:
@@ -29,6 +30,7 @@ def interpolate(value: str, env: dict[str, str]) -> str:
         if op == ":-":
             return rest
         raise KeyError(f"{name} is required: {rest}")
+
     return re.sub(r"\$\{(\w+)(?:(:[-?])([^}]*))?\}", one, value)
 
 
@@ -51,8 +53,9 @@ def test_published_ports_bind_to_localhost_and_passwords_come_from_the_environme
 
 
 @pytest.mark.parametrize("service", ["scheduler", "blocknas"])
-def test_blocknas_service_commands_parse_and_their_config_resolves_to_the_compose_services(services, service,
-                                                                                          monkeypatch):
+def test_blocknas_service_commands_parse_and_their_config_resolves_to_the_compose_services(
+    services, service, monkeypatch
+):
     spec = services[service]
     env = {k: interpolate(str(v), {"BLOCKNAS_DB_PASSWORD": "x"}) for k, v in spec["environment"].items()}
     for key, value in env.items():
@@ -102,9 +105,13 @@ def test_the_postgres_storage_group_takes_its_server_from_libpq_variables(home, 
 
     parts = make_url(url)
     with postgres_schema(url) as (schema, admin):
-        for key, value in (("PGHOST", parts.host), ("PGPORT", str(parts.port or 5432)),
-                           ("PGUSER", parts.username), ("PGDATABASE", parts.database),
-                           ("PGOPTIONS", f"-csearch_path={schema}")):
+        for key, value in (
+            ("PGHOST", parts.host),
+            ("PGPORT", str(parts.port or 5432)),
+            ("PGUSER", parts.username),
+            ("PGDATABASE", parts.database),
+            ("PGOPTIONS", f"-csearch_path={schema}"),
+        ):
             monkeypatch.setenv(key, value)
         target = tmp_path / "phone.csv"
         target.write_text("slot,block,metric,value\nfixed,,latency_ms,1.0\nconv1,c3,latency_ms,0.5\n")

@@ -12,8 +12,13 @@ MKDOCS = shutil.which("mkdocs", path=str(Path(sys.executable).parent)) or "mkdoc
 
 
 def test_the_site_builds_strictly_with_the_generated_references(tmp_path):
-    result = subprocess.run([MKDOCS, "build", "--strict", "--site-dir", str(tmp_path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [MKDOCS, "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     cli = (tmp_path / "cli" / "index.html").read_text()
     assert "blocknas pick" in cli and "--num-solutions" in cli  # generated from the parser

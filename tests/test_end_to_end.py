@@ -77,8 +77,12 @@ def test_fronts_show_and_run_share_one_front_per_inputs(smoke_runs):
     assert summary["best"]["answer"] == front["points"][-1]["answer"]
     answer = front["points"][-1]["answer"]
     assert answer["schema"] == "blocknas.answer/1" and list(answer["choices"]) == ["s0", "s1"]
-    assert answer["objective"] | {"predicted": None} == {"name": "accuracy", "unit": "%", "direction": "maximize",
-                                                          "predicted": None}
+    assert answer["objective"] | {"predicted": None} == {
+        "name": "accuracy",
+        "unit": "%",
+        "direction": "maximize",
+        "predicted": None,
+    }
     assert answer["costs"]["flops"]["unit"] == "MACs" and answer["costs"]["local_cpu"]["unit"] == "ms"
     assert front["cap"] == {"points": len(front["points"]), "max_points": 2000, "capped": False}
     unknown = run_cli(home, "fronts", "show", "parms", "experiment=smoke")
@@ -94,8 +98,9 @@ def test_fronts_are_exact_for_the_stored_table(smoke_runs):
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])
     store = PerformanceStore(settings.storage_url)
     plan = make_plan(settings)
-    table = build_block_table(settings, plan, measured_networks(settings, plan, store.block_scores()),
-                              load_costs(store, settings, plan))
+    table = build_block_table(
+        settings, plan, measured_networks(settings, plan, store.block_scores()), load_costs(store, settings, plan)
+    )
     for name, target in summary_of(first)["targets"].items():
         expected = brute_force_front(table, name)
         got = [(p["cost"], p["predicted_accuracy"]) for p in target["pareto"]]
@@ -120,8 +125,9 @@ def test_table_holds_each_block_once_with_where_it_ran(smoke_runs):
     from blocknas.workers.machine import machine_fingerprint
 
     with PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").engine.connect() as connection:
-        labels = set(connection.execute(text("SELECT measured_on FROM block_costs WHERE target = 'local_cpu'"))
-                     .scalars())
+        labels = set(
+            connection.execute(text("SELECT measured_on FROM block_costs WHERE target = 'local_cpu'")).scalars()
+        )
     machine = machine_fingerprint()  # the Ray worker that timed them runs on this machine here
     assert labels == {f"{machine['host']}: {machine['cpu']}, torch {machine['torch']}"}
 
@@ -135,7 +141,8 @@ def test_mlflow_has_one_parent_per_run_and_one_nested_run_per_block(smoke_runs):
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
     assert len(children) == 6 and {c.data.tags["mlflow.parentRunId"] for c in children} == {
-        summary_of(first)["mlflow_run_id"]}
+        summary_of(first)["mlflow_run_id"]
+    }
     child = children[0]
     assert {"slot", "block", "scorer.steps", "scorer.seed"} <= set(child.data.params)
     assert {"accuracy", "loss", "train_seconds", "params", "flops"} <= set(child.data.metrics)
@@ -166,7 +173,8 @@ def test_block_runs_carry_their_value_costs_context_and_training_curve(smoke_run
         assert "delta_vs_base" in metrics
         slot = settings.space.slots[score.slot_index]
         assert metrics["cost.params"] == pytest.approx(  # the block's own parameters, not its network's
-            summary_block_cost(settings, score.slot_index, slot.choices[score.choice_index]))
+            summary_block_cost(settings, score.slot_index, slot.choices[score.choice_index])
+        )
         assert {"cost.flops", "cost.local_cpu"} <= set(metrics)
         curve = client.get_metric_history(run.info.run_id, "curve/train_loss")
         assert len(curve) >= 10 and [m.step for m in curve] == sorted(m.step for m in curve)
@@ -191,8 +199,13 @@ def _block_view(client, experiment, run) -> list:
     assert query["workflowType"] == ["machine_learning"]
     view = json.loads(experiment.tags[f"mlflow.sharedViewState.{query['viewStateShareKey'][0]}"])
     assert view["orderByKey"] == "metrics.`value`" and view["orderByAsc"] is False
-    assert {"metrics.`value`", "metrics.`delta_vs_context`", "metrics.`cost.flops`", "metrics.`cost.params`",
-            "metrics.`cost.local_cpu`"} <= set(view["selectedColumns"])
+    assert {
+        "metrics.`value`",
+        "metrics.`delta_vs_context`",
+        "metrics.`cost.flops`",
+        "metrics.`cost.params`",
+        "metrics.`cost.local_cpu`",
+    } <= set(view["selectedColumns"])
     return client.search_runs([experiment.experiment_id], view["searchFilter"])
 
 
@@ -247,14 +260,18 @@ def test_solve_without_measured_blocks_says_to_run_first(tmp_path):
 
 
 def _write_block_csv(path, costs: dict) -> None:
-    path.write_text("slot,block,metric,value\nfixed,,latency_ms,0.25\n" + "".join(
-        f"{s},{b},latency_ms,{v}\n" for s, blocks in costs.items() for b, v in blocks.items()))
+    path.write_text(
+        "slot,block,metric,value\nfixed,,latency_ms,0.25\n"
+        + "".join(f"{s},{b},latency_ms,{v}\n" for s, blocks in costs.items() for b, v in blocks.items())
+    )
 
 
 def test_a_registered_target_is_solved_on_the_stored_block_table_without_training(smoke_runs, tmp_path):
     home, first, _ = smoke_runs
-    costs = {"s0": {"skip": 0.0, "conv_k3": 0.4, "sep_k3": 0.2}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3,
-                                                                      "mbconv_k3_e2": 0.5}}
+    costs = {
+        "s0": {"skip": 0.0, "conv_k3": 0.4, "sep_k3": 0.2},
+        "s1": {"conv_k3": 0.9, "sep_k3": 0.3, "mbconv_k3_e2": 0.5},
+    }
     path = tmp_path / "phone.csv"
     _write_block_csv(path, costs)
     assert run_cli(home, "targets", "add", "phone", "--file", str(path)).returncode == 0
@@ -272,7 +289,8 @@ def test_a_registered_target_is_solved_on_the_stored_block_table_without_trainin
     table = with_target(experiment_accuracy(store, settings), find(store, "phone"))
     expected = brute_force_front(table, "latency_ms")
     assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 6)) for p in front["points"]] == [
-        (round(c, 9), round(a, 6)) for c, a in expected]
+        (round(c, 9), round(a, 6)) for c, a in expected
+    ]
     del costs["s1"]["mbconv_k3_e2"]  # a version that no longer covers the space is refused, not guessed
     _write_block_csv(path, costs)
     assert run_cli(home, "targets", "update", "phone", "--file", str(path)).returncode == 0
@@ -294,15 +312,17 @@ def test_an_analytic_registered_target_gives_the_runs_own_front(smoke_runs, tmp_
     front = _add_yaml_target_and_show(home, tmp_path / "macs.yaml", "macs", "kind: analytic\nmetrics: [flops]\n")
     expected = summary_of(first)["targets"]["flops"]["pareto"]
     assert [(p["cost"], p["blocks"]) for p in front["points"]] == [(p["cost"], p["blocks"]) for p in expected]
-    refused = run_cli(home, "switch", "macs", "--budget", "1e9", "--measured", "2", "--predicted", "1",
-                      "experiment=smoke")
+    refused = run_cli(
+        home, "switch", "macs", "--budget", "1e9", "--measured", "2", "--predicted", "1", "experiment=smoke"
+    )
     assert refused.returncode == 2 and "nothing to rescale" in refused.stderr
 
 
 def test_a_measured_registered_target_is_timed_once_then_solved_from_the_store(smoke_runs, tmp_path):
     home, _, _ = smoke_runs
-    front = _add_yaml_target_and_show(home, tmp_path / "here.yaml", "here",
-                                      "kind: measured\nwarmup: 2\nrepeats: 5\nthreads: 1\n")
+    front = _add_yaml_target_and_show(
+        home, tmp_path / "here.yaml", "here", "kind: measured\nwarmup: 2\nrepeats: 5\nthreads: 1\n"
+    )
     assert front["solved_now"] and front["metric"] == "latency_ms" and front["points"]
     again = json.loads(run_cli(home, "fronts", "show", "here", "experiment=smoke", "--json").stdout)
     assert not again["solved_now"] and again["points"] == front["points"]  # timings stored, not re-measured
@@ -330,9 +350,23 @@ def _start_training(home, *overrides: str):
     env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     log = home / "stderr.txt"
     with log.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "blocknas.orchestrator.cli", "run", "experiment=smoke",
-                                 "cluster.num_cpus=2", *overrides], cwd=home, env=env,
-                                stdout=subprocess.DEVNULL, stderr=stderr, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "blocknas.orchestrator.cli",
+                "run",
+                "experiment=smoke",
+                "cluster.num_cpus=2",
+                *overrides,
+            ],
+            cwd=home,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 300
     while "blocks:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)  # until blocks train: the parent run is open, Ray's workers are up
@@ -351,9 +385,15 @@ def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_pa
         assert {"gcs_server", "raylet"} <= commands, sockets  # the local Ray instance is seen
         assert all(ipaddress.ip_address(address).is_loopback for address, _, _ in sockets), sockets
         client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/.blocknas/mlflow.db")
-        wait_for(lambda: client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
-                                            "tags.`blocknas.kind` = 'block' and attributes.status = 'RUNNING'"),
-                 300, "a block run in flight", proc)
+        wait_for(
+            lambda: client.search_runs(
+                [client.get_experiment_by_name("smoke").experiment_id],
+                "tags.`blocknas.kind` = 'block' and attributes.status = 'RUNNING'",
+            ),
+            300,
+            "a block run in flight",
+            proc,
+        )
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=300)
     finally:
@@ -361,11 +401,11 @@ def test_a_run_listens_on_localhost_only_and_sigterm_stops_it_like_ctrl_c(tmp_pa
     err = log.read_text()
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
-    runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
-                              "tags.`blocknas.kind` = 'run'")
+    runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id], "tags.`blocknas.kind` = 'run'")
     assert [r.info.status for r in runs] == ["KILLED"]
-    blocks = client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
-                                "tags.`blocknas.kind` = 'block'")
+    blocks = client.search_runs(
+        [client.get_experiment_by_name("smoke").experiment_id], "tags.`blocknas.kind` = 'block'"
+    )
     # the block runs in flight are closed with the run, not left RUNNING until the next run
     assert blocks and "RUNNING" not in {r.info.status for r in blocks}, [r.info.status for r in blocks]
     assert "KILLED" in {r.info.status for r in blocks}
@@ -377,8 +417,13 @@ def test_sigterm_while_ray_starts_stops_the_run_like_ctrl_c(tmp_path):
 
     proc = start_cli(tmp_path, "run", "experiment=smoke", "--no-progress")
     try:
-        wait_for(lambda: any(_command(pid) == "gcs_server" for pid in session_pids(proc.pid)), 300,
-                 "the local Ray instance to start", proc, interval=0.02)
+        wait_for(
+            lambda: any(_command(pid) == "gcs_server" for pid in session_pids(proc.pid)),
+            300,
+            "the local Ray instance to start",
+            proc,
+            interval=0.02,
+        )
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=300)
     finally:

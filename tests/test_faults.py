@@ -43,8 +43,12 @@ def _finish(proc: subprocess.Popen, timeout: int = 600) -> subprocess.CompletedP
 def test_a_worker_killed_mid_block_is_retried_and_recorded_once(home):
     url = f"sqlite:///{home}/.blocknas/perf.db"
     proc = start_cli(home, "run", *SLOW_SMOKE)
-    victim = wait_for(lambda: next((s for s in _scores(url) if s.status == "running" and s.mlflow_run_id), None),
-                      180, "a block to start training (its row running, its MLflow run open)", proc)
+    victim = wait_for(
+        lambda: next((s for s in _scores(url) if s.status == "running" and s.mlflow_run_id), None),
+        180,
+        "a block to start training (its row running, its MLflow run open)",
+        proc,
+    )
     os.kill(victim.pid, signal.SIGKILL)
     result = _finish(proc)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -82,7 +86,10 @@ def test_a_killed_driver_is_resumed_by_the_next_run_which_trains_only_the_rest(h
     assert all(s.status == "done" for s in after.values()), "nothing stays queued or running"
     for h in done_before:  # finished blocks are neither lost nor measured again
         assert (after[h].finished_at, after[h].accuracy, after[h].attempts) == (
-            before[h].finished_at, before[h].accuracy, before[h].attempts)
+            before[h].finished_at,
+            before[h].accuracy,
+            before[h].attempts,
+        )
     client = MlflowClient(f"sqlite:///{home}/.blocknas/mlflow.db")
     for s in after.values():  # every block run holds its table value once, those of the killed driver too
         assert len(client.get_metric_history(s.mlflow_run_id, "value")) == 1, s.block
@@ -105,8 +112,10 @@ def test_two_drivers_started_at_once_train_no_block_twice(home):
     summaries = [summary_of(r) for r in results]
     assert sum(s["blocks_trained"] for s in summaries) == 6
     for s in summaries:  # what the driver did not train, it found done or waited for another driver to measure
-        assert s["blocks_trained"] + s["blocks_cached"] + s["blocks_by_other_drivers"] == 6 and \
-            s["blocks_by_other_drivers"] >= 0
+        assert (
+            s["blocks_trained"] + s["blocks_cached"] + s["blocks_by_other_drivers"] == 6
+            and s["blocks_by_other_drivers"] >= 0
+        )
     assert summaries[0]["table_hash"] == summaries[1]["table_hash"], "both solved on the same block table"
     for s in scores:
         assert [r.info.status for r in _mlflow_runs(home, s.job_hash)] == ["FINISHED"]
@@ -124,7 +133,8 @@ def test_transient_database_errors_are_retried_and_a_permanent_one_fails_only_it
         with admin.begin() as c:
             c.execute(text(f'SET search_path TO "{schema}"'))
             c.execute(text("CREATE SEQUENCE injected"))  # nextval() survives the rollback of its transaction
-            c.execute(text("""
+            c.execute(
+                text("""
                 CREATE FUNCTION inject() RETURNS trigger AS $$
                 BEGIN
                   IF NEW.status = 'done' AND OLD.status <> 'done' THEN
@@ -136,9 +146,11 @@ def test_transient_database_errors_are_retried_and_a_permanent_one_fails_only_it
                     END IF;
                   END IF;
                   RETURN NEW;
-                END $$ LANGUAGE plpgsql"""))
-            c.execute(text("CREATE TRIGGER inject BEFORE UPDATE ON block_scores "
-                           "FOR EACH ROW EXECUTE FUNCTION inject()"))
+                END $$ LANGUAGE plpgsql""")
+            )
+            c.execute(
+                text("CREATE TRIGGER inject BEFORE UPDATE ON block_scores FOR EACH ROW EXECUTE FUNCTION inject()")
+            )
         result = run_cli(home, "run", "experiment=smoke", "--no-progress", f"storage.url='{url}'", subprocess_=True)
         assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
         assert "blocks failed" in result.stderr and "--status failed" in result.stderr
@@ -200,8 +212,15 @@ def test_a_hung_tracking_server_turns_tracking_off_and_the_run_goes_on(home, hea
     server = _HungServer(health)
     try:
         started = time.monotonic()
-        result = run_cli(home, "run", "experiment=smoke", "--no-progress",
-                         f"tracking.uri=http://127.0.0.1:{server.port}", subprocess_=True, timeout=900)
+        result = run_cli(
+            home,
+            "run",
+            "experiment=smoke",
+            "--no-progress",
+            f"tracking.uri=http://127.0.0.1:{server.port}",
+            subprocess_=True,
+            timeout=900,
+        )
         seconds = time.monotonic() - started
     finally:
         server.close()
@@ -217,8 +236,9 @@ def full_disk(tmp_path):
     """A 1 MB tmpfs: a real disk that fills up (mounting needs root; the test skips, saying so, without)."""
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill ({done.stderr.strip()}); run as root")
     try:
@@ -228,8 +248,9 @@ def full_disk(tmp_path):
 
 
 def test_a_full_disk_fails_the_run_cleanly_with_no_truncated_file(home, full_disk):
-    result = run_cli(home, "run", "experiment=smoke", "--no-progress", f"paths.output_dir={full_disk}",
-                     subprocess_=True)
+    result = run_cli(
+        home, "run", "experiment=smoke", "--no-progress", f"paths.output_dir={full_disk}", subprocess_=True
+    )
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     assert "no space left on the device" in result.stderr and "Traceback" not in result.stderr, result.stderr
     written = [p for p in full_disk.rglob("*") if p.is_file()]

@@ -24,8 +24,12 @@ KUBERNETES = "1.33.0"
 
 
 def _documents() -> list[tuple[str, dict]]:
-    return [(f"{path.name}: {doc['kind']} {doc['metadata']['name']}", doc)
-            for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [
+        (f"{path.name}: {doc['kind']} {doc['metadata']['name']}", doc)
+        for path in MANIFESTS
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
 
 
 DOCUMENTS = _documents()
@@ -35,8 +39,10 @@ def _crd_schema(doc: dict) -> dict:
     group, version = doc["apiVersion"].split("/")
     path = CRDS / f"{group}_{doc['kind'].lower()}s.yaml"
     if not path.exists():
-        pytest.skip(f"no KubeRay CRD at {path} (../shared/data/kuberay is not beside this checkout; "
-                    "or set BLOCKNAS_KUBERAY_CRDS)")
+        pytest.skip(
+            f"no KubeRay CRD at {path} (../shared/data/kuberay is not beside this checkout; "
+            "or set BLOCKNAS_KUBERAY_CRDS)"
+        )
     return _crd_version(path, version)
 
 
@@ -97,8 +103,9 @@ def test_kuberay_resources_validate_against_the_crds(doc):
     jsonschema.Draft7Validator(schema).validate(doc)
     assert unknown_fields(doc, schema) == []
     for pod in _pod_specs(doc):  # the pod templates inside, as Kubernetes validates them
-        kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod},
-                                     KUBERNETES, strict=True)
+        kubernetes_validate.validate(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod}, KUBERNETES, strict=True
+        )
 
 
 def test_the_crd_check_catches_a_misspelt_field():
@@ -128,8 +135,9 @@ def _blocknas_commands() -> list[list[str]]:
         if doc["kind"] == "RayJob":
             commands.append(shlex.split(doc["spec"]["entrypoint"]))
         for pod in _pod_specs(doc):
-            commands += [c["command"] + c.get("args", []) for c in pod["containers"]
-                         if c.get("command", [""])[0] == "blocknas"]
+            commands += [
+                c["command"] + c.get("args", []) for c in pod["containers"] if c.get("command", [""])[0] == "blocknas"
+            ]
     return commands
 
 
@@ -142,7 +150,8 @@ def test_every_blocknas_command_parses_with_the_cli_and_reaches_the_cluster_serv
     for command in commands:
         args, extra = _parser().parse_known_args(command[1:])
         assert not [a for a in extra if a.startswith("-")], command
-        settings = load_settings(args.overrides + extra, ConfigSource(args.config_dir, args.config_name),
-                                 check_space=False)
+        settings = load_settings(
+            args.overrides + extra, ConfigSource(args.config_dir, args.config_name), check_space=False
+        )
         assert settings.storage_url == "postgresql+psycopg://blocknas@blocknas-postgres:5432/blocknas", command
         assert settings.tracking.uri == config["data"]["MLFLOW_TRACKING_URI"], command

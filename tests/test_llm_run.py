@@ -13,10 +13,21 @@ from tests.conftest import run_cli, summary_of
 
 pytestmark = pytest.mark.slow
 
-SMALL = ("experiment=puzzle_tiny", "cluster.num_cpus=2", "space.parent.layers=2", "space.parent.hidden=32",
-         "space.parent.intermediate=64", "space.parent.steps=60", "space.parent.context=64", "scorer.steps=20",
-         "scorer.context=64", "scorer.distill_windows=16", "scorer.score_windows=4",
-         "space.attention=[attn_kv2,attn_kv1,attn_noop]", "space.ffn=[ffn_64,ffn_32,ffn_noop]")
+SMALL = (
+    "experiment=puzzle_tiny",
+    "cluster.num_cpus=2",
+    "space.parent.layers=2",
+    "space.parent.hidden=32",
+    "space.parent.intermediate=64",
+    "space.parent.steps=60",
+    "space.parent.context=64",
+    "scorer.steps=20",
+    "scorer.context=64",
+    "scorer.distill_windows=16",
+    "scorer.score_windows=4",
+    "space.attention=[attn_kv2,attn_kv1,attn_noop]",
+    "space.ffn=[ffn_64,ffn_32,ffn_noop]",
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +61,14 @@ def test_the_params_front_is_exact_over_the_summed_block_kl(runs):
     home, first, _ = runs
     summary = summary_of(first)
     rows = {r.block: r.accuracy for r in PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()}
-    space = LlmSpace.from_dict({"kind": "llm", "parent": {"layers": 2, "hidden": 32, "intermediate": 64},
-                                "attention": ["attn_kv2", "attn_kv1", "attn_noop"],
-                                "ffn": ["ffn_64", "ffn_32", "ffn_noop"]})
+    space = LlmSpace.from_dict(
+        {
+            "kind": "llm",
+            "parent": {"layers": 2, "hidden": 32, "intermediate": 64},
+            "attention": ["attn_kv2", "attn_kv1", "attn_noop"],
+            "ffn": ["ffn_64", "ffn_32", "ffn_noop"],
+        }
+    )
     networks = []
     for choices in itertools.product(*(slot.choices for slot in space.slots)):
         kl = sum(rows[slot.key(c)] for slot, c in zip(space.slots, choices, strict=True))
@@ -83,14 +99,14 @@ def test_the_experiments_blocks_export_as_a_puzzle_library_that_reads_back(runs)
     best = max((p for p in front if p["cost"] - fixed <= budget), key=lambda p: p["predicted_accuracy"])
     assert solution["objective_value"] == pytest.approx(-best["predicted_accuracy"], rel=1e-9, abs=1e-12)
     assert [solution["blocks"][f"layer_{i}"] for i in range(2)] == [
-        f"{best['blocks'][2 * i].split(':')[1]}+{best['blocks'][2 * i + 1].split(':')[1]}" for i in range(2)]
+        f"{best['blocks'][2 * i].split(':')[1]}+{best['blocks'][2 * i + 1].split(':')[1]}" for i in range(2)
+    ]
 
 
 def test_the_best_child_within_budgets_is_saved_and_loads_back(runs):
     home, first, _ = runs
     directory = home / "child"
-    saved = run_cli(home, "export-child", str(directory), "--global-steps", "20", *SMALL,
-                    "solver.budgets.params=20000")
+    saved = run_cli(home, "export-child", str(directory), "--global-steps", "20", *SMALL, "solver.budgets.params=20000")
     assert saved.returncode == 0, saved.stderr[-2000:]
     description = json.loads((directory / "blocknas.json").read_text())
     verified = description["verification"]  # held out: the eval split; the child saved is the distilled one
@@ -139,7 +155,8 @@ def test_the_refine_loop_verifies_children_assembled_from_the_stored_blocks(runs
     assert len(stored) == 8  # every non-parent variant of both layers
     choices = tuple(block.split(":", 1)[1] for block in pick["blocks"])
     assert evaluate(settings.space, choices, settings.scorer.settings)["accuracy"] == pytest.approx(
-        pick["verified_accuracy"], rel=1e-4)
+        pick["verified_accuracy"], rel=1e-4
+    )
     child = assemble_child(settings.space, choices, settings.scorer.settings)
     assert [v.name for v in child.variants] == [f"{a}+{f}" for a, f in zip(choices[::2], choices[1::2], strict=True)]
     assert sorted((home / ".blocknas" / "llm_blocks").glob("*.safetensors")) == stored  # nothing distilled again

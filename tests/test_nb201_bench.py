@@ -67,8 +67,16 @@ def _require_data():
 @pytest.mark.slow
 def test_bench_nb201_on_real_data_reports_every_field(home):
     _require_data()
-    result = run_cli(home, "bench", "nb201", "bench.dataset=cifar100", "bench.hardware=fpga",
-                     f"bench.latency_csv={LATENCY_CSV}", "bench.seeds=20", timeout=300)
+    result = run_cli(
+        home,
+        "bench",
+        "nb201",
+        "bench.dataset=cifar100",
+        "bench.hardware=fpga",
+        f"bench.latency_csv={LATENCY_CSV}",
+        "bench.seeds=20",
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     report = summary_of(result)
     assert report["dataset"] == "cifar100" and report["estimator"] == "avg_context"
@@ -92,8 +100,17 @@ def test_bench_nb201_on_real_data_reports_every_field(home):
 @pytest.mark.slow
 def test_bench_nb201_sampled_estimator_and_flops_predictor(home):
     _require_data()
-    result = run_cli(home, "bench", "nb201", "bench.estimator=sampled", "bench.predictor=flops",
-                     "bench.hardware=titanxp_1", f"bench.latency_csv={LATENCY_CSV}", "bench.seeds=5", timeout=300)
+    result = run_cli(
+        home,
+        "bench",
+        "nb201",
+        "bench.estimator=sampled",
+        "bench.predictor=flops",
+        "bench.hardware=titanxp_1",
+        f"bench.latency_csv={LATENCY_CSV}",
+        "bench.seeds=5",
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(Path(result.stdout.strip().splitlines()[-1].removeprefix("summary: ")).read_text())
     assert report["contexts"] == 31 and 600 < report["evaluations"] <= 31 * 25
@@ -103,8 +120,15 @@ def test_bench_nb201_sampled_estimator_and_flops_predictor(home):
 @pytest.mark.slow
 def test_bench_loop_and_baselines_write_the_same_report(home):
     _require_data()
-    common = ("bench", "nb201", "bench.hardware=pixel3", f"bench.latency_csv={LATENCY_CSV}", "bench.seeds=5",
-              "bench.tpe_seeds=2", "bench.quantiles=[0.5]")
+    common = (
+        "bench",
+        "nb201",
+        "bench.hardware=pixel3",
+        f"bench.latency_csv={LATENCY_CSV}",
+        "bench.seeds=5",
+        "bench.tpe_seeds=2",
+        "bench.quantiles=[0.5]",
+    )
     loop = run_cli(home, *common, "bench.method=loop", "bench.refine.max_evaluations=35", timeout=300)
     assert loop.returncode == 0, loop.stderr
     report = summary_of(loop)
@@ -122,7 +146,8 @@ def test_bench_loop_and_baselines_write_the_same_report(home):
         assert base["method"] == method
         assert set(base) == set(report)  # the same report schema for every method
         assert set(row) - {"rounds", "stopped", "rejected_over_budget", "loop_seconds", "latency_lookups"} <= set(
-            base["budgets"][0])
+            base["budgets"][0]
+        )
         used = base["budgets"][0]["evaluations"]
         assert used == 35 or method == "layernas" and used < 35  # LayerNAS may converge first
         assert base["budgets"][0]["regret"] == pytest.approx(base["budgets"][0][f"{method}_regret"])
@@ -132,10 +157,21 @@ def test_bench_loop_and_baselines_write_the_same_report(home):
 @pytest.mark.slow
 def test_the_loop_on_a_training_free_prior_spends_no_evaluation_on_the_table(home):
     _require_data()
-    result = run_cli(home, "bench", "nb201", "bench.hardware=pixel3", f"bench.latency_csv={LATENCY_CSV}",
-                     "bench.seeds=2", "bench.peers=[random]", "bench.quantiles=[0.5]", "bench.method=loop",
-                     "bench.prior=proxy_synflow", "bench.calibration=4", "bench.refine.max_evaluations=12",
-                     timeout=300)
+    result = run_cli(
+        home,
+        "bench",
+        "nb201",
+        "bench.hardware=pixel3",
+        f"bench.latency_csv={LATENCY_CSV}",
+        "bench.seeds=2",
+        "bench.peers=[random]",
+        "bench.quantiles=[0.5]",
+        "bench.method=loop",
+        "bench.prior=proxy_synflow",
+        "bench.calibration=4",
+        "bench.refine.max_evaluations=12",
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     report = summary_of(result)
     row = report["budgets"][0]
@@ -155,9 +191,17 @@ def cheapest_fitting(context, budget):
 
 def test_a_search_method_of_ones_own_is_one_function(home):
     _require_data()
-    result = run_cli(home, "bench", "nb201", "bench.hardware=pixel3", f"bench.latency_csv={LATENCY_CSV}",
-                     "bench.seeds=2", "bench.quantiles=[0.5]",
-                     "bench.method=tests.test_nb201_bench:cheapest_fitting", timeout=300)
+    result = run_cli(
+        home,
+        "bench",
+        "nb201",
+        "bench.hardware=pixel3",
+        f"bench.latency_csv={LATENCY_CSV}",
+        "bench.seeds=2",
+        "bench.quantiles=[0.5]",
+        "bench.method=tests.test_nb201_bench:cheapest_fitting",
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     report = summary_of(result)
     row = report["budgets"][0]
@@ -165,15 +209,18 @@ def test_a_search_method_of_ones_own_is_one_function(home):
     assert row["chosen_true_latency_ms"] <= row["budget_ms"] and row["regret"] > 0  # the cheapest is not the best
 
 
-@pytest.mark.parametrize("override,message", [
-    ("bench.hardware=toaster", "no column 'toaster'"),
-    ("bench.dataset=mnist", "bench.dataset must be one of"),
-    ("bench.estimator=magic", "estimator must be one of"),
-    ("bench.method=grid", "bench.method 'grid' is not a known search method"),
-    ("bench.refine.k=0", "refine.k must be an integer >= 1"),
-    ("bench.prior=magic", "bench.prior must be trained or one of"),
-    ("bench.peers=[random,grid]", "bench.peers must be distinct names among ['random', 'rea', 'tpe', 'layernas']"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("bench.hardware=toaster", "no column 'toaster'"),
+        ("bench.dataset=mnist", "bench.dataset must be one of"),
+        ("bench.estimator=magic", "estimator must be one of"),
+        ("bench.method=grid", "bench.method 'grid' is not a known search method"),
+        ("bench.refine.k=0", "refine.k must be an integer >= 1"),
+        ("bench.prior=magic", "bench.prior must be trained or one of"),
+        ("bench.peers=[random,grid]", "bench.peers must be distinct names among ['random', 'rea', 'tpe', 'layernas']"),
+    ],
+)
 def test_bench_rejects_bad_settings_with_exit_2(home, override, message):
     _require_data()
     result = run_cli(home, "bench", "nb201", f"bench.latency_csv={LATENCY_CSV}", override)

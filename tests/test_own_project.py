@@ -22,24 +22,32 @@ def _cli(cwd: Path, home: Path, *args: str, pythonpath: str = "") -> subprocess.
     env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    return subprocess.run([sys.executable, "-m", "blocknas.orchestrator.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "blocknas.orchestrator.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_the_example_project_runs_end_to_end(tmp_path):
     shown = _cli(PROJECT, tmp_path, "config", "show", "--config-dir", "conf", "experiment=digits")
     assert shown.returncode == 0, shown.stderr
     assert "factory: digits_nas.space:make_space" in shown.stdout and "# valid; config_hash" in shown.stdout
-    result = _cli(PROJECT, tmp_path, "run", "--config-dir", "conf", "experiment=digits", "cluster.num_cpus=2",
-                  "--no-progress")
+    result = _cli(
+        PROJECT, tmp_path, "run", "--config-dir", "conf", "experiment=digits", "cluster.num_cpus=2", "--no-progress"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = summary_of(result)
     # 3 slots x 4 of the project's blocks, one context network: 1 + 3 * 3 trainings measure 12 blocks.
     assert (summary["blocks_total"], summary["blocks_trained"], summary["evaluations"]) == (12, 12, 10)
     for target in ("flops", "params", "local_cpu"):
         points = summary["targets"][target]["pareto"]
-        assert points and all(b.split(":")[1] in {"skip", "conv", "se", "bottleneck"}
-                              for p in points for b in p["blocks"])
+        assert points and all(
+            b.split(":")[1] in {"skip", "conv", "se", "bottleneck"} for p in points for b in p["blocks"]
+        )
     scores = PerformanceStore(summary["store"]).block_scores(experiment="digits_blocks")
     assert len(scores) == 12 and all(s.status == "done" and 10 <= s.accuracy <= 100 for s in scores)
     assert len({s.accuracy for s in scores}) > 3  # the project's scorer really trained different networks
@@ -101,17 +109,53 @@ def test_a_scorer_installed_as_a_plugin_is_found_by_its_entry_point(tmp_path):
     source.mkdir()
     for name, text in PLUGIN.items():
         (source / name).write_text(textwrap.dedent(text))
-    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                                "--no-build-isolation", "--target", str(site), str(source)],
-                               capture_output=True, text=True, timeout=300)
+    installed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert installed.returncode == 0, installed.stderr
     listed = _cli(PROJECT, home, "plugins", pythonpath=str(site))
     assert "probe" in listed.stdout.split("scorers", 1)[1].splitlines()[0]
-    wrong = _cli(PROJECT, home, "run", "--config-dir", "conf", "experiment=digits", "scorer=swap_in",
-                 "scorer.kind=probe", pythonpath=str(site))
+    wrong = _cli(
+        PROJECT,
+        home,
+        "run",
+        "--config-dir",
+        "conf",
+        "experiment=digits",
+        "scorer=swap_in",
+        "scorer.kind=probe",
+        pythonpath=str(site),
+    )
     assert wrong.returncode == 2 and "unknown config key 'scorer.batch_size'" in wrong.stderr  # typed settings
-    result = _cli(PROJECT, home, "run", "--config-dir", "conf", "experiment=digits", "~scorer", "+scorer.kind=probe",
-                  "+scorer.steps=20", "space.options.slots=2", "--no-progress", pythonpath=str(site))
+    result = _cli(
+        PROJECT,
+        home,
+        "run",
+        "--config-dir",
+        "conf",
+        "experiment=digits",
+        "~scorer",
+        "+scorer.kind=probe",
+        "+scorer.steps=20",
+        "space.options.slots=2",
+        "--no-progress",
+        pythonpath=str(site),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = summary_of(result)
     assert (summary["blocks_total"], summary["blocks_trained"]) == (8, 8)
@@ -140,14 +184,24 @@ def test_a_project_with_folders_named_like_blocknas_packages_runs(tmp_path):
         for module, folder in COLLIDING.items():
             text = text.replace(f"digits_nas.{module[:-3]}", f"{folder}.{module[:-3]}")
         config.write_text(text)
-    result = _cli(project, tmp_path / "home", "run", "--config-dir", "conf", "experiment=digits",
-                  "space.options.slots=2", "scorer.epochs=1", "--no-progress")
+    result = _cli(
+        project,
+        tmp_path / "home",
+        "run",
+        "--config-dir",
+        "conf",
+        "experiment=digits",
+        "space.options.slots=2",
+        "scorer.epochs=1",
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = summary_of(result)
     assert (summary["blocks_total"], summary["blocks_trained"]) == (8, 8)
     runs = MlflowClient(summary["tracking_uri"]).search_runs(
         [MlflowClient(summary["tracking_uri"]).get_experiment_by_name("digits_blocks").experiment_id],
-        "tags.`blocknas.block` != ''")
+        "tags.`blocknas.block` != ''",
+    )
     assert {r.data.params["scorer.kind"] for r in runs} == {"solvers.scoring:train_sgd"}
 
 
@@ -233,24 +287,57 @@ def test_a_search_method_a_predictor_and_a_target_kind_from_entry_points_alone(t
     source.mkdir()
     for name, text in EXTENSIONS.items():
         (source / name).write_text(textwrap.dedent(text))
-    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                                "--no-build-isolation", "--target", str(site), str(source)],
-                               capture_output=True, text=True, timeout=300)
+    installed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert installed.returncode == 0, installed.stderr
     listed = _cli(tmp_path, home, "plugins", pythonpath=str(site)).stdout
     for kind, name in (("search methods", "greedy"), ("predictors", "halved"), ("target kinds", "energy_model")):
         line = next(line for line in listed.splitlines() if line.startswith(kind))
         assert name in line, listed
     energy = ("+targets.energy.kind=energy_model", "+targets.energy.millijoules_per_mac=2e-6")
-    searched = _cli(tmp_path, home, "run", "experiment=smoke", "search.method=greedy", "+search.evaluations=4",
-                    "+solver.budgets.flops=1e9", *energy, "--no-progress", pythonpath=str(site))
+    searched = _cli(
+        tmp_path,
+        home,
+        "run",
+        "experiment=smoke",
+        "search.method=greedy",
+        "+search.evaluations=4",
+        "+solver.budgets.flops=1e9",
+        *energy,
+        "--no-progress",
+        pythonpath=str(site),
+    )
     assert searched.returncode == 0, searched.stderr[-3000:]
     search = summary_of(searched)["search"]
     assert search["method"] == "greedy" and search["evaluations"] == search["verified_now"] == 4
     assert search["pick"]["costs"]["energy"] == pytest.approx(search["pick"]["costs"]["flops"] * 2e-6)
 
-    solved = _cli(tmp_path, home, "run", "experiment=smoke", "solver.predictor=halved", *energy, "--no-progress",
-                  pythonpath=str(site))
+    solved = _cli(
+        tmp_path,
+        home,
+        "run",
+        "experiment=smoke",
+        "solver.predictor=halved",
+        *energy,
+        "--no-progress",
+        pythonpath=str(site),
+    )
     assert solved.returncode == 0, solved.stderr[-3000:]
     summary = summary_of(solved)
     monkeypatch.setenv("BLOCKNAS_HOME", str(home))

@@ -34,22 +34,34 @@ def test_scheduler_resolves_each_new_version_once_and_stops_on_sigterm(home, sto
     lib.write_text(json.dumps(library(6, 4, seed=3)))
     store = PerformanceStore(store_url)
     # Its connections are named, so that only they are cut below (other tests may share the server).
-    named = f"{store_url}{'&' if '?' in store_url else '?'}application_name=blocknas-scheduler-test" \
-        if store_url.startswith("postgresql") else store_url
-    proc = start_cli(home, "scheduler", f"storage.url='{named}'", "scheduler.poll_seconds=0.5",
-                     f"+scheduler.watch.edge={lib}")
+    named = (
+        f"{store_url}{'&' if '?' in store_url else '?'}application_name=blocknas-scheduler-test"
+        if store_url.startswith("postgresql")
+        else store_url
+    )
+    proc = start_cli(
+        home, "scheduler", f"storage.url='{named}'", "scheduler.poll_seconds=0.5", f"+scheduler.watch.edge={lib}"
+    )
     try:
         first = wait_for(lambda: store.latest_front(LIBRARY, "edge"), 120, "the first front", proc)
         if store_url.startswith("postgresql"):  # a database restart, as the scheduler sees it
             admin = create_engine(store_url)
             with admin.begin() as c:
-                cut = c.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                     "WHERE application_name = 'blocknas-scheduler-test'")).scalar()
+                cut = c.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = 'blocknas-scheduler-test'"
+                    )
+                ).scalar()
             assert cut >= 1, "the scheduler's connections were cut"
             admin.dispose()
         lib.write_text(json.dumps(library(6, 4, seed=4)))  # a new version of the target
-        second = wait_for(lambda: (f := store.latest_front(LIBRARY, "edge")) and f.target_version !=
-                          first.target_version and f, 120, "the new version's front", proc)
+        second = wait_for(
+            lambda: (f := store.latest_front(LIBRARY, "edge")) and f.target_version != first.target_version and f,
+            120,
+            "the new version's front",
+            proc,
+        )
         time.sleep(2.0)  # several more checks: nothing is solved again
         sockets = listening_sockets(session_pids(proc.pid))
         assert all(ipaddress.ip_address(address).is_loopback for address, _, _ in sockets), sockets
@@ -63,7 +75,8 @@ def test_scheduler_resolves_each_new_version_once_and_stops_on_sigterm(home, sto
     client = MlflowClient(f"sqlite:///{home}/.blocknas/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name(f"{LIBRARY}-targets").experiment_id])
     assert sorted(r.data.tags["blocknas.target_version"] for r in runs) == sorted(
-        [first.target_version, second.target_version])
+        [first.target_version, second.target_version]
+    )
 
 
 def test_a_bad_schedule_is_refused_before_starting(home):

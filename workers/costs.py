@@ -50,8 +50,11 @@ def depth_costs(space: Space) -> CostTable:
     def depth(module: torch.nn.Module) -> float:
         return float(sum(isinstance(m, torch.nn.Conv2d | torch.nn.Linear) for m in module.modules()))
 
-    blocks = {(i, choice): depth(space.build_block(i, choice)) for i, slot in enumerate(space.slots)
-              for choice in slot.choices}
+    blocks = {
+        (i, choice): depth(space.build_block(i, choice))
+        for i, slot in enumerate(space.slots)
+        for choice in slot.choices
+    }
     return CostTable("depth", depth(space.build_stem()) + depth(space.build_head()), blocks)
 
 
@@ -66,8 +69,9 @@ def measured_latency(space: Space, warmup: int, repeats: int, threads: int, devi
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        fixed = measure_latency_ms(space.build_stem(), space.input_shape, warmup, repeats, device=device) + \
-            measure_latency_ms(space.build_head(), space.head_input_shape(), warmup, repeats, device=device)
+        fixed = measure_latency_ms(
+            space.build_stem(), space.input_shape, warmup, repeats, device=device
+        ) + measure_latency_ms(space.build_head(), space.head_input_shape(), warmup, repeats, device=device)
         blocks = {
             (i, choice): measure_latency_ms(
                 space.build_block(i, choice), space.slot_input_shape(i), warmup, repeats, device=device
@@ -80,8 +84,9 @@ def measured_latency(space: Space, warmup: int, repeats: int, threads: int, devi
     return CostTable("latency_ms", fixed, blocks)
 
 
-def measured_latency_of(space_definition: dict, warmup: int, repeats: int, threads: int,
-                        device: str = "cpu") -> tuple[CostTable, dict]:
+def measured_latency_of(
+    space_definition: dict, warmup: int, repeats: int, threads: int, device: str = "cpu"
+) -> tuple[CostTable, dict]:
     """``measured_latency`` of the space a config defines, built where it runs (a Ray worker), and the
     fingerprint of the machine that timed it (with its GPU's name when timed on one)."""
     from blocknas.workers.machine import machine_fingerprint

@@ -67,12 +67,18 @@ class Dataset:
         import torch
 
         if train_size + val_size > len(self.labels):
-            raise DataError(f"scorer.train_size + scorer.val_size = {train_size + val_size} exceeds the "
-                            f"{len(self.labels)} examples of dataset {self.name!r}")
+            raise DataError(
+                f"scorer.train_size + scorer.val_size = {train_size + val_size} exceeds the "
+                f"{len(self.labels)} examples of dataset {self.name!r}"
+            )
         order = np.random.default_rng(seed).permutation(len(self.labels))
-        train, val = order[:train_size], order[train_size: train_size + val_size]
-        return Split(torch.from_numpy(self.images[train]), torch.from_numpy(self.labels[train]),
-                     torch.from_numpy(self.images[val]), torch.from_numpy(self.labels[val]))
+        train, val = order[:train_size], order[train_size : train_size + val_size]
+        return Split(
+            torch.from_numpy(self.images[train]),
+            torch.from_numpy(self.labels[train]),
+            torch.from_numpy(self.images[val]),
+            torch.from_numpy(self.labels[val]),
+        )
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,11 @@ class _NoSettings:
 
 
 DATASETS: Registry[DatasetEntry] = Registry(
-    "dataset", lambda name, obj: obj if isinstance(obj, DatasetEntry)
-    else DatasetEntry(getattr(obj, "Settings", _NoSettings), obj))
+    "dataset",
+    lambda name, obj: (
+        obj if isinstance(obj, DatasetEntry) else DatasetEntry(getattr(obj, "Settings", _NoSettings), obj)
+    ),
+)
 
 
 def _checked(name: str, images: np.ndarray, labels: np.ndarray) -> Dataset:
@@ -145,8 +154,10 @@ def load_npz(settings: NpzSettings) -> Dataset:
         with np.load(file, allow_pickle=False) as arrays:
             missing = [k for k in (settings.images_key, settings.labels_key) if k not in arrays]
             if missing:
-                raise DataError(f"{file} has no array {missing[0]!r} (it has {sorted(arrays.files)}); set "
-                                "data.images_key / data.labels_key")
+                raise DataError(
+                    f"{file} has no array {missing[0]!r} (it has {sorted(arrays.files)}); set "
+                    "data.images_key / data.labels_key"
+                )
             images, labels = arrays[settings.images_key], arrays[settings.labels_key]
     except (OSError, ValueError) as exc:
         if isinstance(exc, DataError):
@@ -177,8 +188,9 @@ def load_csv(settings: CsvSettings) -> Dataset:
         label_at = header.index(settings.label_column)
         pixels = int(np.prod(settings.shape))
         if len(header) - 1 != pixels:
-            raise DataError(f"{file}:1: {len(header) - 1} pixel columns but data.shape {list(settings.shape)} "
-                            f"has {pixels} pixels")
+            raise DataError(
+                f"{file}:1: {len(header) - 1} pixel columns but data.shape {list(settings.shape)} has {pixels} pixels"
+            )
         rows, labels = [], []
         for line, row in enumerate(reader, start=2):
             if len(row) != len(header):
@@ -223,8 +235,10 @@ def load_image_folder(settings: ImageFolderSettings) -> Dataset:
             except (OSError, UnidentifiedImageError) as exc:
                 raise DataError(f"{file}: not a readable image: {exc}") from exc
             if images and array.shape != images[0].shape:
-                raise DataError(f"{file} is {array.shape[:2]} but {root} has images of {images[0].shape[:2]}; set "
-                                "data.size to resize all of them")
+                raise DataError(
+                    f"{file} is {array.shape[:2]} but {root} has images of {images[0].shape[:2]}; set "
+                    "data.size to resize all of them"
+                )
             images.append(array)
             labels.append(label)
     if not images:
@@ -272,7 +286,10 @@ def check_fits(data: Dataset, input_shape: tuple[int, ...], num_classes: int) ->
         raise DataError(
             f"dataset {data.name!r} has images of shape {'x'.join(map(str, data.shape))} (C x H x W) but the "
             f"space takes {'x'.join(map(str, input_shape))}: set the space's input shape to match (for cnn "
-            "spaces space.input_channels and space.input_size) or choose other data")
+            "spaces space.input_channels and space.input_size) or choose other data"
+        )
     if data.num_classes > num_classes:
-        raise DataError(f"dataset {data.name!r} has {data.num_classes} classes but the space's head has "
-                        f"{num_classes} outputs: set space.num_classes: {data.num_classes}")
+        raise DataError(
+            f"dataset {data.name!r} has {data.num_classes} classes but the space's head has "
+            f"{num_classes} outputs: set space.num_classes: {data.num_classes}"
+        )

@@ -43,7 +43,11 @@ def count_flops(module: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 @torch.inference_mode()
 def measure_latency_ms(
-    module: nn.Module, input_shape: tuple[int, ...], warmup: int, repeats: int, inner: int = 5,
+    module: nn.Module,
+    input_shape: tuple[int, ...],
+    warmup: int,
+    repeats: int,
+    inner: int = 5,
     device: str = "cpu",
 ) -> float:
     """Wall time of one forward pass in milliseconds: the 10th percentile of ``repeats`` samples.

@@ -42,8 +42,10 @@ class ProxySettings:
             raise ValueError(f"scorer.batch must be an integer in 2..1024, got {self.batch!r}")
         weights = tuple(self.stage_weights)
         if any(not isinstance(w, int | float) or not 0 <= w < float("inf") for w in (*weights, self.depth_penalty)):
-            raise ValueError("scorer.stage_weights and scorer.depth_penalty must be finite numbers >= 0, got "
-                             f"{list(weights)} and {self.depth_penalty!r}")
+            raise ValueError(
+                "scorer.stage_weights and scorer.depth_penalty must be finite numbers >= 0, got "
+                f"{list(weights)} and {self.depth_penalty!r}"
+            )
         object.__setattr__(self, "stage_weights", tuple(float(w) for w in weights))
 
 

@@ -86,8 +86,13 @@ def layer_structure(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[int,
     layers = []
 
     def hook(module: nn.Conv2d, _inputs, output):
-        layers.append((module.in_channels // module.groups, module.kernel_size[0] * module.kernel_size[1],
-                       output.shape[-1] * output.shape[-2]))
+        layers.append(
+            (
+                module.in_channels // module.groups,
+                module.kernel_size[0] * module.kernel_size[1],
+                output.shape[-1] * output.shape[-2],
+            )
+        )
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     try:
@@ -99,8 +104,9 @@ def layer_structure(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[int,
     return layers
 
 
-def deepmad_entropy(layers: list[tuple[int, int, int]], stage_weights: tuple[float, ...] = (),
-                    depth_penalty: float = 0.0) -> float:
+def deepmad_entropy(
+    layers: list[tuple[int, int, int]], stage_weights: tuple[float, ...] = (), depth_penalty: float = 0.0
+) -> float:
     """DeepMAD's weighted multi-stage entropy of ``layer_structure`` (``blocknas.workers.proxies``)."""
     stages: list[list[float]] = []
     resolution = None
@@ -131,5 +137,3 @@ def proxy_score(name: str, space, choices, settings: ProxySettings = DEFAULT, de
     x, y = minibatch(shape, space.num_classes, settings.batch, settings.seed)
     x, y = x.to(device), y.to(device)
     return grad_norm(model, x, y) if name == "grad_norm" else naswot(model, x)
-
-

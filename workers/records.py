@@ -22,8 +22,10 @@ class TrainSettings:
             if getattr(self, name) < 1:
                 raise ValueError(f"scorer.{name} must be a positive integer, got {getattr(self, name)}")
         if self.steps > MAX_STEPS:
-            raise ValueError(f"scorer.steps must be at most {MAX_STEPS:,} (a block is trained for minutes, not "
-                             f"years), got {self.steps}")
+            raise ValueError(
+                f"scorer.steps must be at most {MAX_STEPS:,} (a block is trained for minutes, not "
+                f"years), got {self.steps}"
+            )
         if not self.lr > 0:
             raise ValueError(f"scorer.lr must be positive, got {self.lr}")
         if self.weight_decay < 0:

@@ -118,6 +118,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str, entry: T | None = None):
         """``registry.register("name", entry)``, or ``@registry.register("name")`` as a decorator."""
+
         def add(obj):
             if name in self._entries and self._entries[name] is not obj:
                 raise RegistryError(f"{self.kind} {name!r} is registered twice")
@@ -147,8 +148,9 @@ class Registry(Generic[T]):
             try:
                 obj = point.load()
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not look like a typo
-                raise RegistryError(f"{self.kind} {name!r} (entry point {point.value} of {self.group}) failed "
-                                    f"to load: {exc}") from exc
+                raise RegistryError(
+                    f"{self.kind} {name!r} (entry point {point.value} of {self.group}) failed to load: {exc}"
+                ) from exc
             return self._entries.setdefault(name, self._adapt(name, obj))
         if looks_like_import_path(name):
             return self._entries.setdefault(name, self._adapt(name, import_object(name)))

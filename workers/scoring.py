@@ -64,10 +64,15 @@ SCORERS: Registry[ScorerEntry] = Registry("scorer", _adapt)
 def _swap_in(model, data, settings: TrainSettings, device) -> dict:
     from blocknas.workers.training import train_and_evaluate
 
-    outcome = train_and_evaluate(model, data.split(settings.train_size, settings.val_size, settings.seed),
-                                 settings, device)
-    return {"accuracy": outcome.accuracy, "loss": outcome.loss, "train_loss": outcome.train_loss,
-            "curve": outcome.curve}
+    outcome = train_and_evaluate(
+        model, data.split(settings.train_size, settings.val_size, settings.seed), settings, device
+    )
+    return {
+        "accuracy": outcome.accuracy,
+        "loss": outcome.loss,
+        "train_loss": outcome.train_loss,
+        "curve": outcome.curve,
+    }
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,9 @@ class TabularSettings:
         if self.benchmark != "nb201":
             raise ValueError(f"scorer.benchmark must be nb201, got {self.benchmark!r}")
         if self.dataset not in NB201_FILES:
-            raise ValueError(f"scorer.dataset must be one of {sorted(NB201_FILES)} for NAS-Bench-201, "
-                             f"got {self.dataset!r}")
+            raise ValueError(
+                f"scorer.dataset must be one of {sorted(NB201_FILES)} for NAS-Bench-201, got {self.dataset!r}"
+            )
 
 
 def _tabular(space, choices, settings: TabularSettings) -> dict:
@@ -94,11 +100,28 @@ def _tabular(space, choices, settings: TabularSettings) -> dict:
 SCORERS.register("swap_in", ScorerEntry(_swap_in, TrainSettings))
 SCORERS.register("tabular", ScorerEntry(_tabular, TabularSettings, trains=False, spaces=("nb201",)))
 for _proxy in proxies.PROXIES:
-    SCORERS.register(f"proxy_{_proxy}", ScorerEntry(proxies.proxy_scorer(_proxy), proxies.ProxySettings, trains=False,
-                                                    fingerprint=proxies.minibatch_fingerprint, uses_device=True))
-SCORERS.register("bld", ScorerEntry(llm_scorer.evaluate, llm_scorer.BldSettings, trains=False, spaces=("llm",),
-                                    estimators=("base",), fingerprint=llm_scorer.text_fingerprint,
-                                    uses_device=True))
+    SCORERS.register(
+        f"proxy_{_proxy}",
+        ScorerEntry(
+            proxies.proxy_scorer(_proxy),
+            proxies.ProxySettings,
+            trains=False,
+            fingerprint=proxies.minibatch_fingerprint,
+            uses_device=True,
+        ),
+    )
+SCORERS.register(
+    "bld",
+    ScorerEntry(
+        llm_scorer.evaluate,
+        llm_scorer.BldSettings,
+        trains=False,
+        spaces=("llm",),
+        estimators=("base",),
+        fingerprint=llm_scorer.text_fingerprint,
+        uses_device=True,
+    ),
+)
 
 
 def score_network(job: NetworkJob) -> NetworkResult:
@@ -148,9 +171,16 @@ def _result(metrics, seconds: float, params: int, flops: int, device: str) -> Ne
 
     curve = metrics.get("curve") or {}
     if not isinstance(curve, dict):
-        raise TypeError("a scorer's 'curve' must be a dict {metric: [(step, value), ...]}, got "
-                        f"{type(curve).__name__}")
-    return NetworkResult(accuracy=float(metrics["accuracy"]), loss=optional("loss"),
-                         train_loss=optional("train_loss"), train_seconds=seconds, params=params, flops=flops,
-                         device=device, curve={str(k): [(int(s), float(v)) for s, v in points]
-                                               for k, points in curve.items()})
+        raise TypeError(
+            f"a scorer's 'curve' must be a dict {{metric: [(step, value), ...]}}, got {type(curve).__name__}"
+        )
+    return NetworkResult(
+        accuracy=float(metrics["accuracy"]),
+        loss=optional("loss"),
+        train_loss=optional("train_loss"),
+        train_seconds=seconds,
+        params=params,
+        flops=flops,
+        device=device,
+        curve={str(k): [(int(s), float(v)) for s, v in points] for k, points in curve.items()},
+    )

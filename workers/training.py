@@ -74,8 +74,7 @@ def train_and_evaluate(model: nn.Module, data: Split, settings: TrainSettings, d
             model.train()
     accuracy, val_loss = evaluate(model, data.val_x, data.val_y, device)
     curve["val_accuracy"].append((settings.steps, accuracy))
-    return TrainOutcome(accuracy, val_loss, sum(tail_losses) / len(tail_losses), time.perf_counter() - start,
-                        curve)
+    return TrainOutcome(accuracy, val_loss, sum(tail_losses) / len(tail_losses), time.perf_counter() - start, curve)
 
 
 @torch.inference_mode()

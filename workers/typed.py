@@ -32,8 +32,10 @@ def field_names(cls: type) -> list[str]:
 def check_keys(data: Mapping, allowed: list[str], where: str) -> None:
     for key in data:
         if key not in allowed:
-            raise SettingsError(f"unknown config key '{where}.{key}'{did_you_mean(key, allowed)}; "
-                                f"valid keys of {where}: {', '.join(allowed)}")
+            raise SettingsError(
+                f"unknown config key '{where}.{key}'{did_you_mean(key, allowed)}; "
+                f"valid keys of {where}: {', '.join(allowed)}"
+            )
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

@@ -90,8 +90,7 @@ class BenchSettings:
 
     @property
     def peer_settings(self) -> PeerSettings:
-        return PeerSettings(self.peers, self.seeds, self.tpe_seeds, self.rea_population, self.rea_sample,
-                            self.layernas)
+        return PeerSettings(self.peers, self.seeds, self.tpe_seeds, self.rea_population, self.rea_sample, self.layernas)
 
     @classmethod
     def from_dict(cls, cfg: dict, output_dir: Path) -> BenchSettings:
@@ -128,32 +127,51 @@ class BenchSettings:
             _require_optuna()
         prior = cfg.get("prior", "proxy_synflow")
         if prior != "trained" and prior not in [f"proxy_{p}" for p in PROXIES]:
-            raise BenchConfigError(f"bench.prior must be trained or one of {[f'proxy_{p}' for p in PROXIES]}, "
-                                   f"got {prior!r}")
+            raise BenchConfigError(
+                f"bench.prior must be trained or one of {[f'proxy_{p}' for p in PROXIES]}, got {prior!r}"
+            )
         try:
             refine_settings = RefineSettings.from_dict(cfg.get("refine"))
             layernas_settings = LayerNasSettings.from_dict(cfg.get("layernas"))
         except (TypeError, ValueError) as exc:
             raise BenchConfigError(f"bench.{exc}") from exc
         try:
-            estimator = EstimatorSettings(str(cfg.get("estimator")), float(cfg.get("sample_fraction", 0.05)),
-                                          int(cfg.get("sample_seed", 0)))
+            estimator = EstimatorSettings(
+                str(cfg.get("estimator")), float(cfg.get("sample_fraction", 0.05)), int(cfg.get("sample_seed", 0))
+            )
         except ValueError as exc:
             raise BenchConfigError(f"bench.{exc}") from exc
-        return cls(cfg["dataset"], str(cfg.get("hardware")), Path(str(cfg["latency_csv"])).expanduser(), estimator,
-                   cfg["predictor"], cfg["seeds"], quantiles, cfg["base"], output_dir,
-                   method=cfg.get("method", "oneshot"), evaluations=cfg.get("evaluations", 60),
-                   refine=refine_settings, rea_population=cfg.get("rea_population", 10),
-                   rea_sample=cfg.get("rea_sample", 3), peers=peers, tpe_seeds=cfg.get("tpe_seeds", 10),
-                   layernas=layernas_settings, prior=prior, calibration=cfg.get("calibration", 5))
+        return cls(
+            cfg["dataset"],
+            str(cfg.get("hardware")),
+            Path(str(cfg["latency_csv"])).expanduser(),
+            estimator,
+            cfg["predictor"],
+            cfg["seeds"],
+            quantiles,
+            cfg["base"],
+            output_dir,
+            method=cfg.get("method", "oneshot"),
+            evaluations=cfg.get("evaluations", 60),
+            refine=refine_settings,
+            rea_population=cfg.get("rea_population", 10),
+            rea_sample=cfg.get("rea_sample", 3),
+            peers=peers,
+            tpe_seeds=cfg.get("tpe_seeds", 10),
+            layernas=layernas_settings,
+            prior=prior,
+            calibration=cfg.get("calibration", 5),
+        )
 
 
 def _require_optuna() -> None:
     try:
         import optuna  # noqa: F401
     except ImportError as exc:
-        raise BenchConfigError("the tpe peer needs Optuna: pip install -e '.[tpe]' (make install does), or leave "
-                               "it out: bench.peers=[random,rea]") from exc
+        raise BenchConfigError(
+            "the tpe peer needs Optuna: pip install -e '.[tpe]' (make install does), or leave "
+            "it out: bench.peers=[random,rea]"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -189,16 +207,18 @@ def load_ground_truth(accuracy: dict[str, float], latency: dict[str, float]) -> 
     if missing:
         raise BenchConfigError(f"{len(missing)} cells lack accuracy or latency (e.g. {missing[0]}); is this NB201?")
     valid = NB201_CONNECTIVITY.valid_mask((OPS,) * len(EDGES), selections)
-    return GroundTruth(selections, codes, np.array([accuracy[c] for c in codes]),
-                       np.array([latency[c] for c in codes]), valid)
+    return GroundTruth(
+        selections, codes, np.array([accuracy[c] for c in codes]), np.array([latency[c] for c in codes]), valid
+    )
 
 
 def tabular_problem(truth: GroundTruth, allowed: np.ndarray, evaluations: int) -> NetworkProblem:
     """The cells as a ``NetworkProblem``: latency and connectivity free, accuracy a counted lookup; the start
     is the fastest allowed cell, the budget the slowest allowed cell's latency."""
     fits = np.flatnonzero(allowed)
-    problem = NetworkProblem.from_arrays(truth.selections, allowed, truth.accuracy, evaluations,
-                                         {LATENCY: truth.latency})
+    problem = NetworkProblem.from_arrays(
+        truth.selections, allowed, truth.accuracy, evaluations, {LATENCY: truth.latency}
+    )
     if len(fits):
         problem.start = tuple(int(j) for j in truth.selections[fits[np.argmin(truth.latency[fits])]])
     return problem
@@ -206,14 +226,25 @@ def tabular_problem(truth: GroundTruth, allowed: np.ndarray, evaluations: int) -
 
 def peer_settings(method: SearchMethod, evaluations: int, peers: PeerSettings):
     """A method's settings with the bench's evaluations (and REA's, LayerNAS's bench.* settings)."""
-    given = {"evaluations": evaluations, "population": peers.rea_population, "sample": peers.rea_sample,
-             "buckets": peers.layernas.buckets, "per_bucket": peers.layernas.per_bucket}
+    given = {
+        "evaluations": evaluations,
+        "population": peers.rea_population,
+        "sample": peers.rea_sample,
+        "buckets": peers.layernas.buckets,
+        "per_bucket": peers.layernas.per_bucket,
+    }
     names = {f.name for f in fields(method.Settings)}
     return replace(method.Settings(), **{k: v for k, v in given.items() if k in names})
 
 
-def search_cells(truth: GroundTruth, allowed: np.ndarray, method: str, evaluations: int, seed: int,
-                 peers: PeerSettings = PeerSettings()) -> list[int]:
+def search_cells(
+    truth: GroundTruth,
+    allowed: np.ndarray,
+    method: str,
+    evaluations: int,
+    seed: int,
+    peers: PeerSettings = PeerSettings(),
+) -> list[int]:
     """The cells a whole-network search method (``blocknas.orchestrator.search.methods``) evaluates, in order."""
     entry = SEARCH_METHODS.get(method)
     problem = tabular_problem(truth, allowed, evaluations)
@@ -222,9 +253,16 @@ def search_cells(truth: GroundTruth, allowed: np.ndarray, method: str, evaluatio
     return [problem.rows[s] for s in problem.accuracy]
 
 
-def baseline_regret(truth: GroundTruth, budget: float, evaluations: int, seeds: int, method: str = "random",
-                    population: int = 10, sample: int = 3,
-                    layernas_settings: LayerNasSettings = DEFAULT_LAYERNAS) -> tuple[float, int, int]:
+def baseline_regret(
+    truth: GroundTruth,
+    budget: float,
+    evaluations: int,
+    seeds: int,
+    method: str = "random",
+    population: int = 10,
+    sample: int = 3,
+    layernas_settings: LayerNasSettings = DEFAULT_LAYERNAS,
+) -> tuple[float, int, int]:
     """Mean regret of ``method`` (random, rea, tpe, layernas or a method of your own) over ``seeds`` runs, the
     first run's pick and its evaluations (layernas may converge before it spends them all); layernas is
     deterministic: one run."""
@@ -239,17 +277,36 @@ def baseline_regret(truth: GroundTruth, budget: float, evaluations: int, seeds: 
     return float(np.mean([best - truth.accuracy[i] for i in picks])), int(picks[0]), used[0]
 
 
-def baselines_for(truth: GroundTruth, budget: float, evaluations: int,
-                  peers: PeerSettings = PeerSettings()) -> dict[str, tuple[float, int, int]]:
+def baselines_for(
+    truth: GroundTruth, budget: float, evaluations: int, peers: PeerSettings = PeerSettings()
+) -> dict[str, tuple[float, int, int]]:
     """``{peer: (mean regret, first run's pick, its evaluations)}`` for each of ``peers`` (TPE only up to
     ``TPE_PEER_MAX_EVALUATIONS``)."""
-    return {name: baseline_regret(truth, budget, evaluations, peers.tpe_seeds if name == "tpe" else peers.seeds,
-                                  name, peers.rea_population, peers.rea_sample, peers.layernas)
-            for name in peers.names if name != "tpe" or evaluations <= TPE_PEER_MAX_EVALUATIONS}
+    return {
+        name: baseline_regret(
+            truth,
+            budget,
+            evaluations,
+            peers.tpe_seeds if name == "tpe" else peers.seeds,
+            name,
+            peers.rea_population,
+            peers.rea_sample,
+            peers.layernas,
+        )
+        for name in peers.names
+        if name != "tpe" or evaluations <= TPE_PEER_MAX_EVALUATIONS
+    }
 
 
-def budget_row(truth: GroundTruth, quantile: float, budget: float, chosen: int | None, evaluations: int,
-               peers: PeerSettings = PeerSettings(), baselines: dict[str, tuple] | None = None) -> dict:
+def budget_row(
+    truth: GroundTruth,
+    quantile: float,
+    budget: float,
+    chosen: int | None,
+    evaluations: int,
+    peers: PeerSettings = PeerSettings(),
+    baselines: dict[str, tuple] | None = None,
+) -> dict:
     """One entry of the report's ``budgets``: the pick scored against the truth, and the peers
     (``baselines_for`` with the same evaluations, computed here unless given)."""
     baselines = baselines or baselines_for(truth, budget, evaluations, peers)
@@ -289,8 +346,13 @@ def estimator_networks(space: Nb201Space, estimator: EstimatorSettings) -> tuple
     sizes = [len(OPS)] * len(EDGES)
     flops_table = analytic_costs(space, "flops")
     flops = tuple(np.array([flops_table.blocks[(i, op)] for op in OPS]) for i in range(len(EDGES)))
-    contexts = choose_contexts(estimator, sizes, tuple(OPS.index(b) for b in space.base), flops,
-                               is_valid=lambda s: space.is_connected([OPS[j] for j in s]))
+    contexts = choose_contexts(
+        estimator,
+        sizes,
+        tuple(OPS.index(b) for b in space.base),
+        flops,
+        is_valid=lambda s: space.is_connected([OPS[j] for j in s]),
+    )
     return contexts, swap_networks(contexts, sizes)
 
 
@@ -317,9 +379,15 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     values, offset = block_values(contexts, sizes, measured)
     latency_values, latency_offset = block_values(contexts, sizes, measured_latency)
 
-    table = BlockTable(slots=EDGES, choices=(OPS,) * len(EDGES), accuracy=values, accuracy_offset=offset,
-                       costs={LATENCY: latency_values}, cost_offsets={LATENCY: latency_offset},
-                       rules=(NB201_CONNECTIVITY,))
+    table = BlockTable(
+        slots=EDGES,
+        choices=(OPS,) * len(EDGES),
+        accuracy=values,
+        accuracy_offset=offset,
+        costs={LATENCY: latency_values},
+        cost_offsets={LATENCY: latency_offset},
+        rules=(NB201_CONNECTIVITY,),
+    )
     selections = truth.selections
     prediction = fit_prediction(settings.predictor, space, table, measured)
     predicted = prediction.predict_all(selections)
@@ -331,8 +399,9 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
     prior = None
     if settings.method == "loop" and settings.prior != "trained":
         prior = proxy_table(space, settings.prior, contexts, networks, table)
-    context = SearchContext(settings, truth, table, prediction, measured, measured_latency,
-                            accuracy_oracle.evaluations, prior)
+    context = SearchContext(
+        settings, truth, table, prediction, measured, measured_latency, accuracy_oracle.evaluations, prior
+    )
     for q in settings.quantiles:
         budget = float(np.quantile(truth.latency, q))
         solve_started = time.perf_counter()
@@ -375,9 +444,13 @@ def run_nb201_bench(settings: BenchSettings) -> tuple[dict, Path]:
         "random_seeds": settings.seeds,
         "wall_seconds": time.perf_counter() - started,
     }
-    out_dir = settings.output_dir / "bench" / (
-        f"nb201-{settings.method}-{settings.dataset}-{settings.hardware}-{settings.estimator.kind}-{settings.predictor}-"
-        f"{datetime.now():%Y%m%d-%H%M%S-%f}"
+    out_dir = (
+        settings.output_dir
+        / "bench"
+        / (
+            f"nb201-{settings.method}-{settings.dataset}-{settings.hardware}-{settings.estimator.kind}-{settings.predictor}-"
+            f"{datetime.now():%Y%m%d-%H%M%S-%f}"
+        )
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     return report, write_atomically(out_dir / "report.json", json.dumps(report, indent=2))
@@ -402,8 +475,9 @@ def proxy_table(space: Nb201Space, proxy: str, contexts, networks, trained: Bloc
     return replace(trained, accuracy=values, accuracy_offset=offset)
 
 
-def _calibrated(settings: BenchSettings, truth: GroundTruth, prior: BlockTable, budget: float,
-                evaluate) -> tuple[BlockTable, dict]:
+def _calibrated(
+    settings: BenchSettings, truth: GroundTruth, prior: BlockTable, budget: float, evaluate
+) -> tuple[BlockTable, dict]:
     """The proxy table in accuracy units: ``settings.calibration`` networks verified first (the proxy's best
     within the budget and others spread down its ranking), accuracy regressed on the proxy's prediction."""
     fits = np.flatnonzero(truth.valid & (truth.latency <= budget))
@@ -417,13 +491,23 @@ def _calibrated(settings: BenchSettings, truth: GroundTruth, prior: BlockTable, 
     slope = float(np.polyfit(x, y, 1)[0]) if len(set(x.tolist())) > 1 else 0.0
     slope = max(slope, 1e-6)  # the proxy orders networks; a negative fit on a few points would invert it
     intercept = float(np.mean(y - slope * x))
-    scaled = replace(prior, accuracy=tuple(v * slope for v in prior.accuracy),
-                     accuracy_offset=intercept + slope * prior.accuracy_offset)
+    scaled = replace(
+        prior,
+        accuracy=tuple(v * slope for v in prior.accuracy),
+        accuracy_offset=intercept + slope * prior.accuracy_offset,
+    )
     return scaled, measured
 
 
-def _loop_pick(settings: BenchSettings, truth: GroundTruth, table: BlockTable, budget: float,
-               measured: dict, measured_latency: dict, prior: BlockTable | None = None) -> tuple[int | None, dict]:
+def _loop_pick(
+    settings: BenchSettings,
+    truth: GroundTruth,
+    table: BlockTable,
+    budget: float,
+    measured: dict,
+    measured_latency: dict,
+    prior: BlockTable | None = None,
+) -> tuple[int | None, dict]:
     """One verify-and-refit loop for one budget, starting from the block table's networks, or (``prior``:
     a proxy's table) from a few networks that calibrate it, so that the table costs no evaluations."""
     started = time.perf_counter()
@@ -434,21 +518,23 @@ def _loop_pick(settings: BenchSettings, truth: GroundTruth, table: BlockTable, b
         return truth.codes[truth.index(selection)]
 
     if prior is not None:
-        table, measured = _calibrated(settings, truth, prior, budget,
-                                      lambda chosen: {s: accuracy_oracle.evaluate(code(s)) for s in chosen})
+        table, measured = _calibrated(
+            settings, truth, prior, budget, lambda chosen: {s: accuracy_oracle.evaluate(code(s)) for s in chosen}
+        )
         measured_latency = {s: latency_oracle.evaluate(code(s)) for s in measured}
     paid_before = 0 if prior is not None else len(measured)  # the calibration is in the oracles' counts
 
     result = refine(
-        settings.refine, table,
+        settings.refine,
+        table,
         SurrogateModel.additive(table.accuracy_offset, table.accuracy),
         {LATENCY: SurrogateModel.additive(table.cost_offsets[LATENCY], table.costs[LATENCY])},
-        {LATENCY}, [{LATENCY: budget}],
+        {LATENCY},
+        [{LATENCY: budget}],
         Verified(dict(measured), {s: {LATENCY: v} for s, v in measured_latency.items()}),
         len(measured),
         evaluate=lambda cands: {c.selection: accuracy_oracle.evaluate(code(c.selection)) for c in cands},
-        measure_costs=lambda cands: {c.selection: {LATENCY: latency_oracle.evaluate(code(c.selection))}
-                                     for c in cands},
+        measure_costs=lambda cands: {c.selection: {LATENCY: latency_oracle.evaluate(code(c.selection))} for c in cands},
     )
     pick = result.points[0].pick
     return (truth.index(pick) if pick is not None else None), {
@@ -514,8 +600,15 @@ def oneshot(context: SearchContext, budget: float) -> Picked:
 
 def loop(context: SearchContext, budget: float) -> Picked:
     """The refine loop: solve, verify the picks, refit, until no better network is found."""
-    chosen, extra = _loop_pick(context.settings, context.truth, context.table, budget, context.measured,
-                               context.measured_latency, context.prior)
+    chosen, extra = _loop_pick(
+        context.settings,
+        context.truth,
+        context.table,
+        budget,
+        context.measured,
+        context.measured_latency,
+        context.prior,
+    )
     return Picked(chosen, extra["evaluations"], extra)
 
 
@@ -558,11 +651,15 @@ def format_report(report: dict) -> str:
         acc = f"{r['chosen_true_accuracy']:8.2f}" if r["chosen_code"] else f"{'-':>8}"
         lat = f"{r['chosen_true_latency_ms']:8.3f}" if r["chosen_code"] else f"{'-':>8}"
         regret = f"{r['regret']:7.2f}" if r["regret"] is not None else f"{'-':>7}"
-        lines.append(f"  {r['quantile']:>8.2f} {r['budget_ms']:>10.3f} {chosen:>7} {acc} {lat} "
-                     f"{'yes' if r['violates_budget'] else 'no':>5} {r['true_best_accuracy']:>7.2f} {regret}"
-                     + "".join(f" {_cell(r[f'{name}_regret'])}" for name in peers))
+        lines.append(
+            f"  {r['quantile']:>8.2f} {r['budget_ms']:>10.3f} {chosen:>7} {acc} {lat} "
+            f"{'yes' if r['violates_budget'] else 'no':>5} {r['true_best_accuracy']:>7.2f} {regret}"
+            + "".join(f" {_cell(r[f'{name}_regret'])}" for name in peers)
+        )
     if report["mean_regret"] is not None:
         compared = ", ".join(f"{name} {report[f'mean_{name}_regret']:.2f}" for name in peers)
-        lines.append(f"  mean regret {report['mean_regret']:.2f} ({compared or 'no peers'}), "
-                     f"worst {report['max_regret']:.2f}, budget violations {report['violations']}")
+        lines.append(
+            f"  mean regret {report['mean_regret']:.2f} ({compared or 'no peers'}), "
+            f"worst {report['max_regret']:.2f}, budget violations {report['violations']}"
+        )
     return "\n".join(lines)

@@ -53,8 +53,14 @@ class LeaseKeeper:
             log.warning("could not release block leases (they lapse after %.0f s): %s", self.lease_seconds, exc)
 
 
-def measure_blocks(store: PerformanceStore, plan: Plan, ctx: TaskContext, cluster: ClusterSettings,
-                   lease: LeaseKeeper, show_progress: bool = True) -> list[TaskOutcome]:
+def measure_blocks(
+    store: PerformanceStore,
+    plan: Plan,
+    ctx: TaskContext,
+    cluster: ClusterSettings,
+    lease: LeaseKeeper,
+    show_progress: bool = True,
+) -> list[TaskOutcome]:
     """Measure every block of ``plan`` not yet done, each at most once across all drivers.
 
     Each pass claims what is free, runs it on Ray, and waits for blocks other drivers hold. A block this
@@ -77,7 +83,10 @@ def measure_blocks(store: PerformanceStore, plan: Plan, ctx: TaskContext, cluste
             attempted |= claimed
             continue
         if not said_waiting:
-            print(f"{len(open_blocks)} blocks are being measured by another driver; waiting for them (a driver "
-                  f"that stops renewing its lease for {cluster.lease_seconds:.0f} s is taken over)", flush=True)
+            print(
+                f"{len(open_blocks)} blocks are being measured by another driver; waiting for them (a driver "
+                f"that stops renewing its lease for {cluster.lease_seconds:.0f} s is taken over)",
+                flush=True,
+            )
             said_waiting = True
         time.sleep(min(2.0, cluster.lease_seconds / 4))

@@ -48,8 +48,6 @@ class TaskContext:
     block_runs: bool = True  # one MLflow run per block, from the worker; else the driver batches them
 
 
-
-
 @dataclass(frozen=True)
 class TaskOutcome:
     network_hash: str
@@ -94,8 +92,10 @@ def _init_ray(cluster: ClusterSettings) -> None:
     else:
         # A user's spaces, blocks and scorers named by import path are found in the driver's directory, after
         # the installed packages (workers.registry.user_directories); PYTHONPATH is inherited as it is.
-        common["runtime_env"] = {"env_vars": {USER_PATH_ENV: os.pathsep.join(user_directories())},
-                                 "worker_process_setup_hook": "blocknas.workers.registry.enter_user_directory"}
+        common["runtime_env"] = {
+            "env_vars": {USER_PATH_ENV: os.pathsep.join(user_directories())},
+            "worker_process_setup_hook": "blocknas.workers.registry.enter_user_directory",
+        }
         with _loopback_only(), _neutral_directory():
             ray.init(
                 address="local",
@@ -147,10 +147,18 @@ def _loopback_only():
 
 def block_row(block: BlockJob, ctx: TaskContext) -> dict:
     """The identifying columns of a block's row in the performance table."""
-    return {"job_hash": block.job_hash, "experiment": ctx.experiment, "space": ctx.space,
-            "scorer_hash": ctx.scorer_hash, "slot_index": block.slot_index, "slot": block.slot,
-            "block": block.block_key, "choice_index": block.choice_index, "network_hash": block.network_hash,
-            "context_index": block.context_index}
+    return {
+        "job_hash": block.job_hash,
+        "experiment": ctx.experiment,
+        "space": ctx.space,
+        "scorer_hash": ctx.scorer_hash,
+        "slot_index": block.slot_index,
+        "slot": block.slot,
+        "block": block.block_key,
+        "choice_index": block.choice_index,
+        "network_hash": block.network_hash,
+        "context_index": block.context_index,
+    }
 
 
 def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext) -> TaskOutcome:
@@ -167,8 +175,11 @@ def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext)
         if ctx.block_runs and row.attempts > 1 and row.mlflow_run_id:
             _close_lost_run(ctx, row.mlflow_run_id, row.attempts - 1)
     attempt = max(s.attempts for s in earlier.values())
-    run_ids = ({b.job_hash: _start_block_run(ctx, b, job, node, earlier[b.job_hash].attempts) for b in blocks}
-               if ctx.block_runs else {})
+    run_ids = (
+        {b.job_hash: _start_block_run(ctx, b, job, node, earlier[b.job_hash].attempts) for b in blocks}
+        if ctx.block_runs
+        else {}
+    )
     try:
         result = score_network(job)
     except Exception:
@@ -193,16 +204,26 @@ def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext)
 def _close_lost_run(ctx: TaskContext, run_id: str, attempt: int) -> None:
     try:
         if tracking.client_for(ctx.tracking_uri).get_run(run_id).info.status == "RUNNING":
-            tracking.finish_run(ctx.tracking_uri, run_id, status="FAILED",
-                                tags={"blocknas.error": f"attempt {attempt} lost: its worker process died"})
+            tracking.finish_run(
+                ctx.tracking_uri,
+                run_id,
+                status="FAILED",
+                tags={"blocknas.error": f"attempt {attempt} lost: its worker process died"},
+            )
     except Exception as exc:  # noqa: BLE001
         log.warning("MLflow: could not close the lost run %s: %s", run_id, exc)
 
 
 def _metrics(result: NetworkResult) -> dict:
-    return {"accuracy": result.accuracy, "loss": result.loss, "train_loss": result.train_loss,
-            "train_seconds": result.train_seconds, "params": result.params, "flops": result.flops,
-            "device": result.device}
+    return {
+        "accuracy": result.accuracy,
+        "loss": result.loss,
+        "train_loss": result.train_loss,
+        "train_seconds": result.train_seconds,
+        "params": result.params,
+        "flops": result.flops,
+        "device": result.device,
+    }
 
 
 def _start_block_run(ctx: TaskContext, block: BlockJob, job: NetworkJob, node: str, attempt: int) -> str | None:
@@ -212,13 +233,25 @@ def _start_block_run(ctx: TaskContext, block: BlockJob, job: NetworkJob, node: s
             ctx.tracking_uri,
             ctx.mlflow_experiment_id,
             run_name=block.block_key,
-            tags={"blocknas.kind": "block", "blocknas.search": ctx.parent_run_id or "",
-                  "blocknas.experiment": ctx.experiment, "blocknas.block": block.block_key,
-                  "blocknas.job_hash": block.job_hash, "blocknas.network_hash": block.network_hash,
-                  "blocknas.node": node, "blocknas.attempt": attempt},
-            params={"slot": block.slot, "slot_index": block.slot_index, "block": block.block_key,
-                    "choice": block.choice, "context_index": block.context_index,
-                    "network": ",".join(job.choices), **ctx.scorer_params},
+            tags={
+                "blocknas.kind": "block",
+                "blocknas.search": ctx.parent_run_id or "",
+                "blocknas.experiment": ctx.experiment,
+                "blocknas.block": block.block_key,
+                "blocknas.job_hash": block.job_hash,
+                "blocknas.network_hash": block.network_hash,
+                "blocknas.node": node,
+                "blocknas.attempt": attempt,
+            },
+            params={
+                "slot": block.slot,
+                "slot_index": block.slot_index,
+                "block": block.block_key,
+                "choice": block.choice,
+                "context_index": block.context_index,
+                "network": ",".join(job.choices),
+                **ctx.scorer_params,
+            },
             parent_run_id=ctx.parent_run_id,
         )
         shared_store(ctx.storage_url).set_mlflow_run(block.job_hash, run_id)
@@ -228,8 +261,9 @@ def _start_block_run(ctx: TaskContext, block: BlockJob, job: NetworkJob, node: s
         return None
 
 
-def _finish_block_run(ctx: TaskContext, run_id: str | None, result: NetworkResult | None, status: str,
-                      error: str | None) -> None:
+def _finish_block_run(
+    ctx: TaskContext, run_id: str | None, result: NetworkResult | None, status: str, error: str | None
+) -> None:
     if run_id is None:
         return
     try:
@@ -254,8 +288,12 @@ def run_block_jobs(
     show_progress: bool = True,
 ) -> list[TaskOutcome]:
     """Submit one Ray task per pending network, wait for all, show blocks done / total."""
-    options = {"num_cpus": cluster.cpus_per_block, "num_gpus": cluster.gpus_per_block,
-               "max_retries": cluster.max_retries, "retry_exceptions": False}
+    options = {
+        "num_cpus": cluster.cpus_per_block,
+        "num_gpus": cluster.gpus_per_block,
+        "max_retries": cluster.max_retries,
+        "retry_exceptions": False,
+    }
     futures = {
         _remote_score.options(name=f"block:{blocks[0].block_key}", **options).remote(jobs[h], blocks, ctx): h
         for h, blocks in pending.items()
@@ -306,8 +344,16 @@ class BatchedBlockLog:
         for block in self.pending[outcome.network_hash]:
             prefix = _UNSAFE.sub("_", f"block/{block.block_key}/c{block.context_index}")
             self.metrics |= {f"{prefix}/{k}": float(v) for k, v in values.items()}
-            self.rows.append({"block": block.block_key, "context": block.context_index, "job_hash": block.job_hash,
-                              "node": outcome.node, "error": outcome.error, **values})
+            self.rows.append(
+                {
+                    "block": block.block_key,
+                    "context": block.context_index,
+                    "job_hash": block.job_hash,
+                    "node": outcome.node,
+                    "error": outcome.error,
+                    **values,
+                }
+            )
         if len(self.metrics) >= self._PER_CALL:
             self._flush()
 
@@ -316,8 +362,9 @@ class BatchedBlockLog:
         self.metrics = {}
         try:
             for start in range(0, len(items), self._PER_CALL):
-                tracking.log_metrics(self.ctx.tracking_uri, self.ctx.parent_run_id,
-                                     dict(items[start:start + self._PER_CALL]))
+                tracking.log_metrics(
+                    self.ctx.tracking_uri, self.ctx.parent_run_id, dict(items[start : start + self._PER_CALL])
+                )
         except Exception as exc:  # noqa: BLE001
             log.warning("MLflow logging of %d block metrics failed: %s", len(items), exc)
 
@@ -341,8 +388,9 @@ def _node_and_fingerprint() -> tuple[str, dict]:
 def timing_node(num_cpus: float, num_gpus: float = 0) -> tuple[str, dict]:
     """The node Ray places a task of ``num_cpus`` CPUs (and ``num_gpus`` GPUs) on, and that node's own
     machine fingerprint."""
-    return ray.get(ray.remote(_node_and_fingerprint).options(num_cpus=num_cpus, num_gpus=num_gpus,
-                                                             max_retries=1).remote())
+    return ray.get(
+        ray.remote(_node_and_fingerprint).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1).remote()
+    )
 
 
 def require_gpu(cluster: ClusterSettings, setting: str) -> None:
@@ -351,8 +399,10 @@ def require_gpu(cluster: ClusterSettings, setting: str) -> None:
     start_ray(cluster)
     if ray.cluster_resources().get("GPU", 0) < 1:
         where = f"the Ray cluster at {cluster.address}" if cluster.address else "this machine"
-        raise ConfigError(f"{setting}, but {where} has no GPU that Ray can give a task; run it where one is "
-                          f"(cluster.address=...) or ask for the CPU")
+        raise ConfigError(
+            f"{setting}, but {where} has no GPU that Ray can give a task; run it where one is "
+            f"(cluster.address=...) or ask for the CPU"
+        )
 
 
 def measure_on_worker(function, *args, num_cpus: float = 1, num_gpus: float = 0, node: str | None = None):

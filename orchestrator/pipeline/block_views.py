@@ -18,12 +18,14 @@ VIEW_FILTER_CHARS = 15_000  # room left for the columns in MLflow's 20,000 chara
 def base_deltas(scores: list[BlockScore]) -> dict[str, float]:
     """Accuracy of each block's network minus that of the slot's first (base) choice, in the same context
     network and scorer. Positive: the block made the context network more accurate than the base block."""
+
     def key(s):
         return s.scorer_hash, s.context_index, s.slot
 
     base = {key(s): s.accuracy for s in scores if s.choice_index == 0 and s.accuracy is not None}
-    return {s.job_hash: round(s.accuracy - base[key(s)], 4) for s in scores
-            if s.accuracy is not None and key(s) in base}
+    return {
+        s.job_hash: round(s.accuracy - base[key(s)], 4) for s in scores if s.accuracy is not None and key(s) in base
+    }
 
 
 def context_networks(scores: list[BlockScore]) -> dict[tuple[str, int], BlockScore]:
@@ -49,17 +51,26 @@ def context_deltas(scores: list[BlockScore]) -> dict[str, float]:
     return out
 
 
-def block_rows(scores: list[BlockScore], table: BlockTable | None = None,
-               contexts: tuple[tuple[str, ...], ...] = ()) -> list[dict]:
+def block_rows(
+    scores: list[BlockScore], table: BlockTable | None = None, contexts: tuple[tuple[str, ...], ...] = ()
+) -> list[dict]:
     """One row per measured block: ``value`` (the table's, over every context), ``delta_vs_base``,
     ``delta_vs_context``, ``cost.<target>`` (the block's own cost) and the context network's blocks."""
     by_base, by_context = base_deltas(scores), context_deltas(scores)
     rows = []
     for s in scores:
-        row = {"slot": s.slot, "block": s.block, "context": s.context_index, "status": s.status,
-               "accuracy": s.accuracy, "delta_vs_base": by_base.get(s.job_hash),
-               "delta_vs_context": by_context.get(s.job_hash), "train_seconds": s.train_seconds,
-               "job_hash": s.job_hash, "mlflow_run_id": s.mlflow_run_id}
+        row = {
+            "slot": s.slot,
+            "block": s.block,
+            "context": s.context_index,
+            "status": s.status,
+            "accuracy": s.accuracy,
+            "delta_vs_base": by_base.get(s.job_hash),
+            "delta_vs_context": by_context.get(s.job_hash),
+            "train_seconds": s.train_seconds,
+            "job_hash": s.job_hash,
+            "mlflow_run_id": s.mlflow_run_id,
+        }
         if s.context_index < len(contexts):
             row["context_network"] = " ".join(contexts[s.context_index])
         if table is not None:
@@ -70,8 +81,14 @@ def block_rows(scores: list[BlockScore], table: BlockTable | None = None,
     return rows
 
 
-def log_block_table(uri: str, experiment_id: str | None, parent_run_id: str | None, scores: list[BlockScore],
-                    rows: list[dict], config_yaml: str) -> str | None:
+def log_block_table(
+    uri: str,
+    experiment_id: str | None,
+    parent_run_id: str | None,
+    scores: list[BlockScore],
+    rows: list[dict],
+    config_yaml: str,
+) -> str | None:
     """Best effort, like all tracking; returns the URL path of the search's block view (None without one).
 
     The parent run gets ``config.yaml`` and ``block_table.json`` (a table artifact the UI shows and
@@ -99,21 +116,32 @@ def log_block_table(uri: str, experiment_id: str | None, parent_run_id: str | No
         if not score.mlflow_run_id or score.mlflow_run_id in logged:
             continue
         context = contexts.get((score.scorer_hash, score.context_index))
-        values = {k: v for k, v in row.items() if (k in ("value", "delta_vs_base", "delta_vs_context")
-                                                   or k.startswith("cost.")) and v is not None}
+        values = {
+            k: v
+            for k, v in row.items()
+            if (k in ("value", "delta_vs_base", "delta_vs_context") or k.startswith("cost.")) and v is not None
+        }
         links = [f"- search: [{parent_run_id[:8]}]({base}/{parent_run_id})"]
         if context is not None and context.mlflow_run_id:
             links.append(f"- context network (measured in [{context.block}]({base}/{context.mlflow_run_id}))")
-        note = (f"**{score.block}** in context network {score.context_index}: value "
-                f"{row.get('value', float('nan')):+.4g} points (vs. base {row['delta_vs_base']}, vs. context "
-                f"{row['delta_vs_context']})\n\n" + "\n".join(links))
+        note = (
+            f"**{score.block}** in context network {score.context_index}: value "
+            f"{row.get('value', float('nan')):+.4g} points (vs. base {row['delta_vs_base']}, vs. context "
+            f"{row['delta_vs_context']})\n\n" + "\n".join(links)
+        )
         tags = {"blocknas.context_network": row.get("context_network", ""), "mlflow.note.content": note}
-        tracking.best_effort(f"log the value of {score.block}", tracking.log_metrics, uri, score.mlflow_run_id,
-                             values, tags)
+        tracking.best_effort(
+            f"log the value of {score.block}", tracking.log_metrics, uri, score.mlflow_run_id, values, tags
+        )
     view = block_view(run_ids, [k for k in columns if k.startswith("cost.")])
     key = f"blocks-{parent_run_id}"
-    tracking.best_effort("save the block view", client.set_experiment_tag, experiment_id,
-                         f"{tracking.SHARED_VIEW}{key}", json.dumps(view))
+    tracking.best_effort(
+        "save the block view",
+        client.set_experiment_tag,
+        experiment_id,
+        f"{tracking.SHARED_VIEW}{key}",
+        json.dumps(view),
+    )
     return tracking.runs_page(experiment_id, viewStateShareKey=key)
 
 
@@ -122,12 +150,19 @@ def block_view(run_ids: list[str], cost_columns: list[str]) -> dict:
     its parent), sorted by value, with value, deltas, costs, accuracy and context network as columns. More
     runs than the view's filter can name (MLflow keeps 20,000 characters a tag): every block run of the
     MLflow experiment (one per blocknas experiment) instead."""
+
     def metric(name):
         return f"metrics.`{name}`"
 
-    columns = [metric(c) for c in ("value", "delta_vs_context", "delta_vs_base", *cost_columns, "accuracy",
-                                   "train_seconds")] + ["tags.`blocknas.context_network`"]
+    columns = [
+        metric(c) for c in ("value", "delta_vs_context", "delta_vs_base", *cost_columns, "accuracy", "train_seconds")
+    ] + ["tags.`blocknas.context_network`"]
     named = "attributes.run_id IN (" + ", ".join(f"'{r}'" for r in run_ids) + ")"
     search = named if len(named) < VIEW_FILTER_CHARS else "tags.`blocknas.kind` = 'block'"
-    return {"searchFilter": search, "orderByKey": metric("value"), "orderByAsc": False, "selectedColumns": columns,
-            "columnOrder": columns}
+    return {
+        "searchFilter": search,
+        "orderByKey": metric("value"),
+        "orderByAsc": False,
+        "selectedColumns": columns,
+        "columnOrder": columns,
+    }

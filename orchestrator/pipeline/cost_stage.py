@@ -62,8 +62,10 @@ def _measured_networks(space: Space, plan: Plan, target: TargetSpec) -> dict[tup
     for job in plan.networks.values():
         key = space.network_key(job.choices)
         if key not in table:
-            raise TabularDataError(f"targets.{target.name}: {target.file} has no row for network {key!r} "
-                                   f"({' '.join(job.choices)}) in column {target.key_column!r}")
+            raise TabularDataError(
+                f"targets.{target.name}: {target.file} has no row for network {key!r} "
+                f"({' '.join(job.choices)}) in column {target.key_column!r}"
+            )
         values[tuple(names.index(c) for names, c in zip(choices, job.choices, strict=True))] = table[key]
     return values
 
@@ -84,13 +86,20 @@ def substitution_costs(space: Space, plan: Plan, target: TargetSpec) -> CostTabl
     offset += sum(shifts)
     if offset < 0:
         fitted = _nonnegative_fit(sizes, values)
-        print(f"blocknas: warning: targets.{target.name}: substitution around the context networks predicts "
-              f"networks at {offset:g} {target.metric} (below zero); fitted non-negative block costs by least "
-              f"squares over the {len(values)} measured networks instead (summary.json reports the fit's error: "
-              "targets.NAME.conversion)", file=sys.stderr, flush=True)
+        print(
+            f"blocknas: warning: targets.{target.name}: substitution around the context networks predicts "
+            f"networks at {offset:g} {target.metric} (below zero); fitted non-negative block costs by least "
+            f"squares over the {len(values)} measured networks instead (summary.json reports the fit's error: "
+            "targets.NAME.conversion)",
+            file=sys.stderr,
+            flush=True,
+        )
         offset, per_slot = fitted
-    return CostTable(target.metric, float(offset), {(i, c): float(per_slot[i][j]) for i, slot in enumerate(space.slots)
-                                                    for j, c in enumerate(slot.choices)})
+    return CostTable(
+        target.metric,
+        float(offset),
+        {(i, c): float(per_slot[i][j]) for i, slot in enumerate(space.slots) for j, c in enumerate(slot.choices)},
+    )
 
 
 def _nonnegative_fit(sizes: list[int], values: dict[tuple[int, ...], float]) -> tuple[float, list[np.ndarray]]:
@@ -104,7 +113,7 @@ def _nonnegative_fit(sizes: list[int], values: dict[tuple[int, ...], float]) -> 
     for row, selection in enumerate(values):
         design[row, [start + j for start, j in zip(starts, selection, strict=True)]] = 1.0
     solution, _ = nnls(design, np.array(list(values.values()), dtype=float), maxiter=50 * design.shape[1])
-    return float(solution[0]), [solution[start:start + n] for start, n in zip(starts, sizes, strict=True)]
+    return float(solution[0]), [solution[start : start + n] for start, n in zip(starts, sizes, strict=True)]
 
 
 def conversion_report(space: Space, plan: Plan, target: TargetSpec, table: CostTable) -> dict:
@@ -115,11 +124,16 @@ def conversion_report(space: Space, plan: Plan, target: TargetSpec, table: CostT
     errors = np.array([table.total([names[i][j] for i, j in enumerate(s)]) - v for s, v in values.items()])
     measured = np.array(list(values.values()), dtype=float)
     nonzero = measured != 0
-    return {"networks": len(values), "mean_abs_error": float(np.abs(errors).mean()),
-            "max_abs_error": float(np.abs(errors).max()),
-            "mean_abs_percent_error": float(np.mean(np.abs(errors[nonzero] / measured[nonzero])) * 100)
-            if nonzero.any() else None,
-            "measured_min": float(measured.min()), "measured_max": float(measured.max())}
+    return {
+        "networks": len(values),
+        "mean_abs_error": float(np.abs(errors).mean()),
+        "max_abs_error": float(np.abs(errors).max()),
+        "mean_abs_percent_error": float(np.mean(np.abs(errors[nonzero] / measured[nonzero])) * 100)
+        if nonzero.any()
+        else None,
+        "measured_min": float(measured.min()),
+        "measured_max": float(measured.max()),
+    }
 
 
 def space_hash_of(settings: RunSettings) -> str:
@@ -140,8 +154,9 @@ def _from_entries(metric: str, space: Space, entries: list[CostEntry]) -> CostTa
     return CostTable(metric, by_key[(FIXED_SLOT, FIXED_CHOICE)], {k: by_key[k] for k in needed})
 
 
-def _stored(store: PerformanceStore, settings: RunSettings, plan: Plan,
-            target: TargetSpec) -> tuple[str, CostTable | None]:
+def _stored(
+    store: PerformanceStore, settings: RunSettings, plan: Plan, target: TargetSpec
+) -> tuple[str, CostTable | None]:
     space_hash = space_hash_of(settings)
     version = target_version(settings, target, plan)
     return version, _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))

@@ -44,8 +44,10 @@ class EstimatorSettings:
 
     def __post_init__(self) -> None:
         if self.kind not in ESTIMATOR_REGISTRY and not looks_like_import_path(self.kind):
-            raise ValueError(f"estimator must be one of {tuple(ESTIMATORS)}{did_you_mean(self.kind, ESTIMATORS)} "
-                             f"or an import path, got {self.kind!r}")
+            raise ValueError(
+                f"estimator must be one of {tuple(ESTIMATORS)}{did_you_mean(self.kind, ESTIMATORS)} "
+                f"or an import path, got {self.kind!r}"
+            )
         try:  # an import path is resolved now, before anything is written, not when the first plan needs it
             ESTIMATOR_REGISTRY.get(self.kind)
         except RegistryError as exc:
@@ -97,8 +99,6 @@ def sampled_contexts(settings, sizes, base, flops, is_valid) -> tuple[Selection,
 
 
 ESTIMATORS = tuple(ESTIMATOR_REGISTRY.names())
-
-
 
 
 def swap_networks(contexts: Sequence[Selection], sizes: Sequence[int]) -> list[Selection]:

@@ -31,8 +31,9 @@ class FrontInputs:
 
     @property
     def digest(self) -> str:
-        return content_hash({"budgets": dict(sorted(self.budgets.items())), "max_points": self.max_points,
-                             "predictor": self.predictor})
+        return content_hash(
+            {"budgets": dict(sorted(self.budgets.items())), "max_points": self.max_points, "predictor": self.predictor}
+        )
 
     def holds_every_budget(self, points: list[dict]) -> bool:
         """Whether a complete front's points hold the best network for any budget: it was not cut at the cap
@@ -66,9 +67,12 @@ class SolvedFront:
 
 def point_json(slots: tuple[str, ...], point: ParetoPoint) -> dict:
     """A point as it is stored and printed: blocks as ``slot:choice``."""
-    found = {"blocks": [f"{s}:{c}" for s, c in zip(slots, point.blocks, strict=True)],
-             "predicted_accuracy": point.predicted_accuracy, "cost": point.cost,
-             "costs": {k: v for k, v in point.costs.items() if not k.startswith(LOWER)}}  # no lower-bound helpers
+    found = {
+        "blocks": [f"{s}:{c}" for s, c in zip(slots, point.blocks, strict=True)],
+        "predicted_accuracy": point.predicted_accuracy,
+        "cost": point.cost,
+        "costs": {k: v for k, v in point.costs.items() if not k.startswith(LOWER)},
+    }  # no lower-bound helpers
     if point.optimal_up_to is not None:  # a spread front's point: null = the best for any budget above its cost
         found["optimal_up_to"] = point.optimal_up_to if math.isfinite(point.optimal_up_to) else None
     return found
@@ -79,12 +83,23 @@ def point_of(found: dict) -> ParetoPoint:
     bound = found.get("optimal_up_to")
     if "optimal_up_to" in found and bound is None:  # stored as null: the best for any budget above its cost
         bound = math.inf
-    return ParetoPoint(tuple(b.split(":", 1)[1] for b in found["blocks"]), found["predicted_accuracy"],
-                       found["cost"], found["costs"], bound)
+    return ParetoPoint(
+        tuple(b.split(":", 1)[1] for b in found["blocks"]),
+        found["predicted_accuracy"],
+        found["cost"],
+        found["costs"],
+        bound,
+    )
 
 
-def front_for(store: PerformanceStore, key: FrontKey, metric: str, slots: tuple[str, ...],
-              solve: Callable[[], list[ParetoPoint]], config_hash: str = "") -> SolvedFront:
+def front_for(
+    store: PerformanceStore,
+    key: FrontKey,
+    metric: str,
+    slots: tuple[str, ...],
+    solve: Callable[[], list[ParetoPoint]],
+    config_hash: str = "",
+) -> SolvedFront:
     """The stored front of ``key``, or ``solve()``'s, stored first."""
     stored = key.stored(store)
     if stored is not None:
@@ -108,10 +123,12 @@ def rounded(values) -> list[float] | float:
 
 def table_hash_of(table: BlockTable) -> str:
     """What names a block table in front keys: its choices, values and costs (rounded, see ``rounded``)."""
-    return content_hash({
-        "choices": table.choices,
-        "accuracy": [rounded(a) for a in table.accuracy],
-        "offset": rounded(table.accuracy_offset),
-        "costs": {k: [rounded(c) for c in v] for k, v in table.costs.items()},
-        "cost_offsets": {k: rounded(v) for k, v in table.cost_offsets.items()},
-    })
+    return content_hash(
+        {
+            "choices": table.choices,
+            "accuracy": [rounded(a) for a in table.accuracy],
+            "offset": rounded(table.accuracy_offset),
+            "costs": {k: [rounded(c) for c in v] for k, v in table.costs.items()},
+            "cost_offsets": {k: rounded(v) for k, v in table.cost_offsets.items()},
+        }
+    )

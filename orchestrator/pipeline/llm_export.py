@@ -23,8 +23,10 @@ EVAL_WINDOWS = 16  # held-out windows of the eval split every verification reads
 
 def _check_llm(settings: RunSettings, command: str) -> None:
     if settings.space_definition.get("kind") != "llm":
-        raise ConfigError(f"{command} exports language-model experiments (space.kind=llm), not "
-                          f"space.kind={settings.space_definition.get('kind')}")
+        raise ConfigError(
+            f"{command} exports language-model experiments (space.kind=llm), not "
+            f"space.kind={settings.space_definition.get('kind')}"
+        )
 
 
 def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, show_progress: bool = True) -> dict:
@@ -41,17 +43,22 @@ def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, 
     check_new_directory(directory, "export-child")  # before any work
     _check_llm(settings, "export-child")
     if not settings.solver.budgets:
-        raise ConfigError("export-child saves the best child within budgets: set at least one, e.g. "
-                          "solver.budgets.params=60000")
+        raise ConfigError(
+            "export-child saves the best child within budgets: set at least one, e.g. solver.budgets.params=60000"
+        )
     if not 0 <= global_steps <= 1_000_000:
         raise ConfigError(f"--global-steps must be between 0 and 1000000, got {global_steps}")
     table = experiment_table(settings)
     point = best_within_budgets(table, settings.solver.budgets)
     child = assemble_child(settings.space, point.blocks, settings.scorer.settings)
-    description = {"experiment": settings.name, "config_hash": settings.config_hash,
-                   "budgets": settings.solver.budgets, "predicted_kl": -point.predicted_accuracy,
-                   "costs": point.costs, "blocks": [s.key(c) for s, c in zip(settings.space.slots, point.blocks,
-                                                                             strict=True)]}
+    description = {
+        "experiment": settings.name,
+        "config_hash": settings.config_hash,
+        "budgets": settings.solver.budgets,
+        "predicted_kl": -point.predicted_accuracy,
+        "costs": point.costs,
+        "blocks": [s.key(c) for s, c in zip(settings.space.slots, point.blocks, strict=True)],
+    }
     description |= _verified(settings, child, global_steps, show_progress)
     with atomic_directory(directory) as written:  # whole or not at all
         save_decoder(child, written)
@@ -71,14 +78,21 @@ def _verified(settings: RunSettings, child, global_steps: int, show_progress: bo
     parent, encode = space.load_parent()
     decode = space.token_decoder()
     held_out = parent_reference(parent, windows("eval", encode, bld.context, EVAL_WINDOWS))
-    verification = {"parent": verify_child(parent, held_out, encode, decode),
-                    "assembled": verify_child(child, held_out, encode, decode)}
+    verification = {
+        "parent": verify_child(parent, held_out, encode, decode),
+        "assembled": verify_child(child, held_out, encode, decode),
+    }
     if not global_steps:
         return {"verification": verification}
     tokens = windows("distill", encode, bld.context, bld.distill_windows, seed=bld.seed + 1)
     with tqdm(total=global_steps, desc="global distillation", unit="step", disable=not show_progress) as bar:
-        curve = distill_globally(parent, child, tokens, GlobalDistillSettings(steps=global_steps, seed=bld.seed),
-                                 progress=lambda _: bar.update())
+        curve = distill_globally(
+            parent,
+            child,
+            tokens,
+            GlobalDistillSettings(steps=global_steps, seed=bld.seed),
+            progress=lambda _: bar.update(),
+        )
     verification["globally_distilled"] = verify_child(child, held_out, encode, decode)
     return {"verification": verification, "global_distillation": {"steps": global_steps, "curve": curve}}
 
@@ -95,8 +109,13 @@ def export_library(settings: RunSettings) -> dict:
         attention, ffn = 2 * layer, 2 * layer + 1
         library[f"layer_{layer}"] = {
             LayerVariant(a_name, f_name).name: library_entry(
-                a_name, f_name, {t: c[attention][a] for t, c in table.costs.items()},
+                a_name,
+                f_name,
+                {t: c[attention][a] for t, c in table.costs.items()},
                 {t: c[ffn][f] for t, c in table.costs.items()},
-                -float(table.accuracy[attention][a] + table.accuracy[ffn][f]))
-            for a, a_name in enumerate(table.choices[attention]) for f, f_name in enumerate(table.choices[ffn])}
+                -float(table.accuracy[attention][a] + table.accuracy[ffn][f]),
+            )
+            for a, a_name in enumerate(table.choices[attention])
+            for f, f_name in enumerate(table.choices[ffn])
+        }
     return library

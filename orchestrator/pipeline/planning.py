@@ -1,7 +1,7 @@
 """Plan the network evaluations of a search: which networks to train, and which are already measured.
 
-The estimator (``scorer.estimator``, see ``blocknas.orchestrator.pipeline.estimation``) picks the context networks; block
-``j`` at slot ``i`` is measured by evaluating each context with ``b_ij`` swapped in. Jobs that evaluate
+The estimator (``scorer.estimator``, see ``blocknas.orchestrator.pipeline.estimation``) picks the context
+networks; block ``j`` at slot ``i`` is measured by evaluating each context with ``b_ij`` swapped in. Jobs that evaluate
 the same network (a context itself, or overlapping swaps of two contexts) share one network job: one
 context measures all ``m*n`` blocks with ``m*(n-1) + 1`` trainings.
 """
@@ -81,10 +81,19 @@ class JobSpec:
 
 def network_job(space_definition: dict, choices: tuple[str, ...], spec: JobSpec) -> NetworkJob:
     """The job that scores one whole network; its hash depends on the space, the choices and the scorer."""
-    network_hash = content_hash({"space": content_hash(space_definition), "choices": list(choices),
-                                 "scorer": spec.scorer})
-    return NetworkJob(network_hash, space_definition, choices, spec.settings, spec.device, spec.scorer["kind"],
-                      spec.data or {}, spec.threads)
+    network_hash = content_hash(
+        {"space": content_hash(space_definition), "choices": list(choices), "scorer": spec.scorer}
+    )
+    return NetworkJob(
+        network_hash,
+        space_definition,
+        choices,
+        spec.settings,
+        spec.device,
+        spec.scorer["kind"],
+        spec.data or {},
+        spec.threads,
+    )
 
 
 def plan_blocks(space: Space, space_definition: dict, contexts: tuple[tuple[str, ...], ...], spec: JobSpec) -> Plan:
@@ -97,8 +106,9 @@ def plan_blocks(space: Space, space_definition: dict, contexts: tuple[tuple[str,
             for j, choice in enumerate(slot.choices):
                 choices = context[:i] + (choice,) + context[i + 1 :]
                 job = network_job(space_definition, choices, spec)
-                job_hash = content_hash({"space": space_hash, "slot": i, "choice": choice, "scorer": scorer_hash,
-                                         "context": k})
+                job_hash = content_hash(
+                    {"space": space_hash, "slot": i, "choice": choice, "scorer": scorer_hash, "context": k}
+                )
                 blocks.append(BlockJob(job_hash, i, slot.name, choice, j, slot.key(choice), job.network_hash, k))
                 networks.setdefault(job.network_hash, job)
     return Plan(contexts, scorer_hash, tuple(blocks), networks, spec.scorer, spec)

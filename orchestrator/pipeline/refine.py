@@ -80,8 +80,9 @@ def _fits(costs: dict[str, float], budgets: dict[str, float]) -> bool:
     return all(costs[name] <= limit + 1e-12 for name, limit in budgets.items())
 
 
-def best_verified(verified: Verified, budgets: dict[str, float],
-                  cost_models: dict[str, SurrogateModel]) -> Selection | None:
+def best_verified(
+    verified: Verified, budgets: dict[str, float], cost_models: dict[str, SurrogateModel]
+) -> Selection | None:
     """The most accurate verified network within ``budgets`` (measured costs where known, else exact ones)."""
     fitting = [s for s in verified.accuracy if _fits(_costs_of(s, verified, cost_models), budgets)]
     return max(fitting, key=lambda s: (verified.accuracy[s], s), default=None)
@@ -120,8 +121,14 @@ def refine(
         out = []
         for budgets in points:
             pick = best_verified(verified, budgets, models)
-            out.append(PointResult(budgets, pick, verified.accuracy.get(pick) if pick else None,
-                                   _costs_of(pick, verified, models) if pick else {}))
+            out.append(
+                PointResult(
+                    budgets,
+                    pick,
+                    verified.accuracy.get(pick) if pick else None,
+                    _costs_of(pick, verified, models) if pick else {},
+                )
+            )
         return out
 
     best_so_far = [p.accuracy for p in picks()]
@@ -160,8 +167,9 @@ def refine(
         now = picks()
         if on_round:
             on_round(round_index, now)
-        improved = any(p.accuracy is not None and (b is None or p.accuracy > b)
-                       for p, b in zip(now, best_so_far, strict=True))
+        improved = any(
+            p.accuracy is not None and (b is None or p.accuracy > b) for p, b in zip(now, best_so_far, strict=True)
+        )
         best_so_far = [p.accuracy for p in now]
         stale = 0 if improved else stale + 1
         if stale >= settings.patience:
@@ -170,24 +178,35 @@ def refine(
     else:
         if settings.max_evaluations - evaluations_so_far - evaluations <= 0:
             stopped = "max_evaluations"
-    return RefineResult(picks(), rounds, evaluations, measurements, candidates_all, rejected_all, stopped,
-                        accuracy_model)
+    return RefineResult(
+        picks(), rounds, evaluations, measurements, candidates_all, rejected_all, stopped, accuracy_model
+    )
 
 
-def _propose(settings: RefineSettings, table: BlockTable, accuracy: SurrogateModel,
-             costs: dict[str, SurrogateModel], points: list[dict[str, float]], verified: Verified,
-             round_index: int) -> list[Candidate]:
+def _propose(
+    settings: RefineSettings,
+    table: BlockTable,
+    accuracy: SurrogateModel,
+    costs: dict[str, SurrogateModel],
+    points: list[dict[str, float]],
+    verified: Verified,
+    round_index: int,
+) -> list[Candidate]:
     chosen: dict[Selection, Candidate] = {}
     for p, budgets in enumerate(points):
-        over = [s for s, measured in verified.costs.items()
-                if any(name in measured and measured[name] > limit for name, limit in budgets.items())]
+        over = [
+            s
+            for s, measured in verified.costs.items()
+            if any(name in measured and measured[name] > limit for name, limit in budgets.items())
+        ]
         exclude = list({*verified.accuracy, *over, *chosen})
         point_costs = {name: costs[name] for name in budgets}
 
         def add(selections: list[Selection], source: str, point: int = p) -> None:
             for s in selections:
-                chosen[s] = Candidate(s, point, source, accuracy.predict(s),
-                                      {n: m.predict(s) for n, m in costs.items()}, round_index)
+                chosen[s] = Candidate(
+                    s, point, source, accuracy.predict(s), {n: m.predict(s) for n, m in costs.items()}, round_index
+                )
 
         incumbent = best_verified(verified, budgets, costs)
         global_size = settings.k - 1 if incumbent is not None else settings.k
@@ -195,6 +214,8 @@ def _propose(settings: RefineSettings, table: BlockTable, accuracy: SurrogateMod
             add(surrogate_pool(table, accuracy, global_size, point_costs, budgets, exclude), "pool")
         if incumbent is not None:
             exclude = list({*exclude, *chosen})
-            add(surrogate_pool(table, accuracy, 1, point_costs, budgets, exclude, incumbent, settings.radius),
-                "trust_region")
+            add(
+                surrogate_pool(table, accuracy, 1, point_costs, budgets, exclude, incumbent, settings.radius),
+                "trust_region",
+            )
     return list(chosen.values())

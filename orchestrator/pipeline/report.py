@@ -22,8 +22,11 @@ def measured_checks(settings: RunSettings, plan, measured: dict, costs: dict[str
     from blocknas.orchestrator.targets.kinds import TARGET_KINDS
 
     ranges = {"accuracy": (min(measured.values()), max(measured.values()))} if measured else {}
-    conversions = {name: conversion_report(settings.space, plan, tc.target, tc.table) for name, tc in costs.items()
-                   if TARGET_KINDS.get(tc.target.kind).per_network}
+    conversions = {
+        name: conversion_report(settings.space, plan, tc.target, tc.table)
+        for name, tc in costs.items()
+        if TARGET_KINDS.get(tc.target.kind).per_network
+    }
     ranges |= {name: (c["measured_min"], c["measured_max"]) for name, c in conversions.items()}
     return ranges, conversions
 
@@ -35,10 +38,21 @@ def mark_extrapolations(point: dict, ranges: dict) -> dict:
     return point | {"outside_measured": outside} if outside else point
 
 
-def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, TargetCosts], *, blocks_total: int,
-                  evaluations: int, blocks_trained: int, blocks_cached: int, contexts: tuple[tuple[str, ...], ...],
-                  mlflow_run_id: str | None, output_dir: Path, ranges: dict | None = None,
-                  conversions: dict | None = None) -> dict:
+def build_summary(
+    settings: RunSettings,
+    result: Fronts,
+    costs: dict[str, TargetCosts],
+    *,
+    blocks_total: int,
+    evaluations: int,
+    blocks_trained: int,
+    blocks_cached: int,
+    contexts: tuple[tuple[str, ...], ...],
+    mlflow_run_id: str | None,
+    output_dir: Path,
+    ranges: dict | None = None,
+    conversions: dict | None = None,
+) -> dict:
     objective = objective_of_space(settings.space_definition.get("kind"))
     metrics = {name: tc.target.metric for name, tc in costs.items()}
     summary = {
@@ -63,10 +77,14 @@ def build_summary(settings: RunSettings, result: Fronts, costs: dict[str, Target
             name: {
                 "metric": costs[name].target.metric,
                 "version": costs[name].version,
-                "pareto": with_answers([mark_extrapolations(point_json(result.table.slots, p), ranges or {})
-                                        for p in points], objective, metrics),
+                "pareto": with_answers(
+                    [mark_extrapolations(point_json(result.table.slots, p), ranges or {}) for p in points],
+                    objective,
+                    metrics,
+                ),
                 "cap": front_cap(points, settings.solver.max_points),
-            } | ({"conversion": conversions[name]} if name in (conversions or {}) else {})
+            }
+            | ({"conversion": conversions[name]} if name in (conversions or {}) else {})
             for name, points in result.fronts.items()
         },
     }
@@ -97,47 +115,61 @@ def format_fronts(summary: dict) -> str:
         lines.append(f"\nPareto front: predicted accuracy vs. {name} ({unit}), {len(target['pareto'])} points")
         if "conversion" in target:
             c = target["conversion"]
-            lines.append(f"  block costs fitted on {c['networks']} measured networks: mean error "
-                         f"{_fmt(c['mean_abs_error'])} {unit} (max {_fmt(c['max_abs_error'])}); measured "
-                         f"{_fmt(c['measured_min'])} to {_fmt(c['measured_max'])} {unit}")
+            lines.append(
+                f"  block costs fitted on {c['networks']} measured networks: mean error "
+                f"{_fmt(c['mean_abs_error'])} {unit} (max {_fmt(c['max_abs_error'])}); measured "
+                f"{_fmt(c['measured_min'])} to {_fmt(c['measured_max'])} {unit}"
+            )
         lines.append(f"  {'cost':>10}  {'pred. acc %':>11}  blocks")
         for point in target["pareto"]:
             blocks = " ".join(point["blocks"])
             mark = "*" if point.get("outside_measured") else " "
             lines.append(f"  {_fmt(point['cost']):>10}  {point['predicted_accuracy']:>10.2f}{mark}  {blocks}")
         if any(p.get("outside_measured") for p in target["pareto"]):
-            lines.append("  * predicted outside the range of the networks measured (accuracy or cost): an "
-                         "extrapolation, verify it (refine.rounds)")
+            lines.append(
+                "  * predicted outside the range of the networks measured (accuracy or cost): an "
+                "extrapolation, verify it (refine.rounds)"
+            )
     if "best" in summary:
         best = summary["best"]
         limits = ", ".join(f"{k} <= {v:g}" for k, v in summary["budgets"].items())
-        lines.append(f"\nBest within {limits}: {' '.join(best['blocks'])}  "
-                     f"predicted accuracy {best['predicted_accuracy']:.2f} %, costs "
-                     + ", ".join(f"{k} {_fmt(v)}" for k, v in best["costs"].items()))
+        lines.append(
+            f"\nBest within {limits}: {' '.join(best['blocks'])}  "
+            f"predicted accuracy {best['predicted_accuracy']:.2f} %, costs "
+            + ", ".join(f"{k} {_fmt(v)}" for k, v in best["costs"].items())
+        )
     if "refine" in summary:
         refined = summary["refine"]
-        lines.append(f"\nRefine loop: {refined['rounds']} rounds, {refined['evaluations']} networks verified, "
-                     f"stopped by {refined['stopped']}")
+        lines.append(
+            f"\nRefine loop: {refined['rounds']} rounds, {refined['evaluations']} networks verified, "
+            f"stopped by {refined['stopped']}"
+        )
         for pick in refined["picks"]:
             limits = ", ".join(f"{k} <= {v:g}" for k, v in pick["budgets"].items()) or "no budget"
             if pick["blocks"] is None:
                 lines.append(f"  {limits}: no verified network fits")
                 continue
-            lines.append(f"  best verified within {limits}: {' '.join(pick['blocks'])}  accuracy "
-                         f"{pick['verified_accuracy']:.2f} % (measured), costs "
-                         + ", ".join(f"{k} {_fmt(v)}" for k, v in pick["costs"].items()))
+            lines.append(
+                f"  best verified within {limits}: {' '.join(pick['blocks'])}  accuracy "
+                f"{pick['verified_accuracy']:.2f} % (measured), costs "
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in pick["costs"].items())
+            )
     return "\n".join(lines)
 
 
 def format_blocks(scores: list[BlockScore], deltas: dict[str, float]) -> str:
-    header = f"{'experiment':<14} {'block':<20} {'status':<8} {'att':>3} {'acc %':>7} {'delta':>7} {'loss':>7} " \
-             f"{'train s':>8} {'node':<12}"
+    header = (
+        f"{'experiment':<14} {'block':<20} {'status':<8} {'att':>3} {'acc %':>7} {'delta':>7} {'loss':>7} "
+        f"{'train s':>8} {'node':<12}"
+    )
     lines = [header, "-" * len(header)]
     for s in scores:
         acc = f"{s.accuracy:7.2f}" if s.accuracy is not None else f"{'-':>7}"
         delta = f"{deltas[s.job_hash]:7.2f}" if s.job_hash in deltas else f"{'-':>7}"
         loss = f"{s.loss:7.3f}" if s.loss is not None else f"{'-':>7}"
         secs = f"{s.train_seconds:8.1f}" if s.train_seconds is not None else f"{'-':>8}"
-        lines.append(f"{s.experiment:<14} {s.block:<20} {s.status:<8} {s.attempts:>3} {acc} {delta} {loss} {secs} "
-                     f"{(s.node or '-')[:12]:<12}")
+        lines.append(
+            f"{s.experiment:<14} {s.block:<20} {s.status:<8} {s.attempts:>3} {acc} {delta} {loss} {secs} "
+            f"{(s.node or '-')[:12]:<12}"
+        )
     return "\n".join(lines)

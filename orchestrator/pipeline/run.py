@@ -96,8 +96,11 @@ def _output_dir(settings: RunSettings, kind: str) -> Path:
 
 def _scorer_params(settings: RunSettings) -> dict:
     data = {f"data.{k}": v for k, v in (settings.scorer.data or {}).items()}
-    return {f"scorer.{k}": v for k, v in settings.scorer.settings_dict().items()} | {
-        "scorer.kind": settings.scorer.kind} | data
+    return (
+        {f"scorer.{k}": v for k, v in settings.scorer.settings_dict().items()}
+        | {"scorer.kind": settings.scorer.kind}
+        | data
+    )
 
 
 def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
@@ -109,26 +112,45 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     done = store.done_job_hashes([b.job_hash for b in plan.blocks])
     pending = pending_networks(plan, done)
     pending_blocks = sum(len(v) for v in pending.values())
-    contexts = (f"context network {' '.join(plan.contexts[0])}" if len(plan.contexts) == 1
-                else f"{len(plan.contexts)} sampled context networks")
+    contexts = (
+        f"context network {' '.join(plan.contexts[0])}"
+        if len(plan.contexts) == 1
+        else f"{len(plan.contexts)} sampled context networks"
+    )
     if settings.search.whole_networks:
-        print(f"{settings.name}: {settings.search.method} over {settings.space.num_networks} networks, at most "
-              f"{settings.search.settings.evaluations} network evaluations within {settings.solver.budgets}",
-              flush=True)
+        print(
+            f"{settings.name}: {settings.search.method} over {settings.space.num_networks} networks, at most "
+            f"{settings.search.settings.evaluations} network evaluations within {settings.solver.budgets}",
+            flush=True,
+        )
     else:
-        print(f"{settings.name}: {len(plan.blocks)} block measurements ({settings.scorer.estimator.kind} "
-              f"estimator, {contexts}), {len(done)} already done, {pending_blocks} to measure in {len(pending)} "
-              "network evaluations", flush=True)
+        print(
+            f"{settings.name}: {len(plan.blocks)} block measurements ({settings.scorer.estimator.kind} "
+            f"estimator, {contexts}), {len(done)} already done, {pending_blocks} to measure in {len(pending)} "
+            "network evaluations",
+            flush=True,
+        )
 
     experiment_id, parent = tracking.open_parent_run(
-        settings.tracking.uri, settings.name, settings.tracking.artifact_location,
+        settings.tracking.uri,
+        settings.name,
+        settings.tracking.artifact_location,
         run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}",
-        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
-              "blocknas.kind": "run"},
-        params={"config_hash": settings.config_hash, "space": settings.space.name,
-                "blocks_total": len(plan.blocks), "networks_total": len(plan.networks),
-                "estimator": settings.scorer.estimator.kind, "predictor": settings.solver.predictor,
-                "contexts": len(plan.contexts), **_scorer_params(settings)},
+        tags={
+            "blocknas.experiment": settings.name,
+            "blocknas.config_hash": settings.config_hash,
+            "blocknas.kind": "run",
+        },
+        params={
+            "config_hash": settings.config_hash,
+            "space": settings.space.name,
+            "blocks_total": len(plan.blocks),
+            "networks_total": len(plan.networks),
+            "estimator": settings.scorer.estimator.kind,
+            "predictor": settings.solver.predictor,
+            "contexts": len(plan.contexts),
+            **_scorer_params(settings),
+        },
     )
     out_dir = _output_dir(settings, "run")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,9 +159,17 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     try:
         costs = ensure_costs(store, settings, plan)  # starts Ray only if a measured target is not stored yet
         trained = 0
-        ctx = TaskContext(settings.name, settings.space.name, plan.scorer_hash, _scorer_params(settings),
-                          settings.storage_url, settings.tracking.uri, experiment_id, parent,
-                          settings.tracking.block_runs)
+        ctx = TaskContext(
+            settings.name,
+            settings.space.name,
+            plan.scorer_hash,
+            _scorer_params(settings),
+            settings.storage_url,
+            settings.tracking.uri,
+            experiment_id,
+            parent,
+            settings.tracking.block_runs,
+        )
         if settings.search.whole_networks:
             result = _search_networks_and_write(store, settings, plan, costs, out_dir, parent, ctx)
             status = "FINISHED"
@@ -150,51 +180,93 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
                 outcomes = measure_blocks(store, plan, ctx, settings.cluster, lease, show_progress)
             failed = [o for o in outcomes if not o.ok]
             trained = sum(len(o.block_keys) for o in outcomes if o.ok)
-            print(f"measured {trained} blocks with {len(outcomes)} network evaluations in "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            print(
+                f"measured {trained} blocks with {len(outcomes)} network evaluations in "
+                f"{time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
             if failed:
                 keys = [k for o in failed for k in o.block_keys]
                 raise BlockFailuresError(
                     f"{len(keys)} blocks failed ({', '.join(keys)}); their errors are in `blocknas blocks "
                     "--status failed`; the next `blocknas run` retries only them"
                 )
-        result = _solve_and_write(store, settings, plan, costs, out_dir, parent,
-                                  blocks_trained=trained, blocks_cached=len(done),
-                                  refine_ctx=ctx if settings.refine.rounds else None,
-                                  experiment_id=experiment_id)
+        result = _solve_and_write(
+            store,
+            settings,
+            plan,
+            costs,
+            out_dir,
+            parent,
+            blocks_trained=trained,
+            blocks_cached=len(done),
+            refine_ctx=ctx if settings.refine.rounds else None,
+            experiment_id=experiment_id,
+        )
         status = "FINISHED"
         return result
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was stopped, not broken
         status = "KILLED"
-        tracking.best_effort("close the block runs in flight", tracking.close_children, settings.tracking.uri,
-                             experiment_id, parent, "KILLED", "the run was stopped (SIGTERM or Ctrl-C)")
+        tracking.best_effort(
+            "close the block runs in flight",
+            tracking.close_children,
+            settings.tracking.uri,
+            experiment_id,
+            parent,
+            "KILLED",
+            "the run was stopped (SIGTERM or Ctrl-C)",
+        )
         raise
     finally:
         tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
 
 
-def _search_networks_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
-                        costs: dict[str, TargetCosts], out_dir: Path, parent_run_id: str,
-                        ctx: TaskContext) -> JobResult:
+def _search_networks_and_write(
+    store: PerformanceStore,
+    settings: RunSettings,
+    plan: Plan,
+    costs: dict[str, TargetCosts],
+    out_dir: Path,
+    parent_run_id: str,
+    ctx: TaskContext,
+) -> JobResult:
     from blocknas.orchestrator.search.network_stage import run_network_search
     from blocknas.orchestrator.storage import public_url
 
     start_ray(settings.cluster)
     search = run_network_search(settings, store, plan, costs, replace(ctx, scorer_hash=verification_scorer_hash(plan)))
-    summary = {"experiment": settings.name, "config_hash": settings.config_hash,
-               "store": public_url(settings.storage_url), "tracking_uri": settings.tracking.uri,
-               "mlflow_run_id": parent_run_id, "output_dir": str(out_dir), "budgets": settings.solver.budgets,
-               "targets": {name: {"metric": tc.target.metric, "version": tc.version} for name, tc in costs.items()},
-               "search": search}
+    summary = {
+        "experiment": settings.name,
+        "config_hash": settings.config_hash,
+        "store": public_url(settings.storage_url),
+        "tracking_uri": settings.tracking.uri,
+        "mlflow_run_id": parent_run_id,
+        "output_dir": str(out_dir),
+        "budgets": settings.solver.budgets,
+        "targets": {name: {"metric": tc.target.metric, "version": tc.version} for name, tc in costs.items()},
+        "search": search,
+    }
     path = write_summary(summary, out_dir)
     tracking.best_effort("log the summary", tracking.log_artifacts, settings.tracking.uri, parent_run_id, [path])
-    tracking.best_effort("log the search", tracking.log_metrics, settings.tracking.uri, parent_run_id,
-                         {"search.evaluations": search["evaluations"]}
-                         | ({"search.pick_accuracy": search["pick"]["verified_accuracy"]} if search["pick"] else {}))
+    tracking.best_effort(
+        "log the search",
+        tracking.log_metrics,
+        settings.tracking.uri,
+        parent_run_id,
+        {"search.evaluations": search["evaluations"]}
+        | ({"search.pick_accuracy": search["pick"]["verified_accuracy"]} if search["pick"] else {}),
+    )
     pick = search["pick"]
-    print(f"{search['method']}: {search['evaluations']} networks evaluated ({search['read_back']} read back), "
-          + (f"pick {' '.join(pick['blocks'])}: verified {pick['verified_accuracy']:.3f}, "
-             + ", ".join(f"{k} {v:g}" for k, v in pick["costs"].items()) if pick else "no pick"), flush=True)
+    print(
+        f"{search['method']}: {search['evaluations']} networks evaluated ({search['read_back']} read back), "
+        + (
+            f"pick {' '.join(pick['blocks'])}: verified {pick['verified_accuracy']:.3f}, "
+            + ", ".join(f"{k} {v:g}" for k, v in pick["costs"].items())
+            if pick
+            else "no pick"
+        ),
+        flush=True,
+    )
     return JobResult(summary, path)
 
 
@@ -215,17 +287,31 @@ def run_solve(settings: RunSettings) -> JobResult:
     # A budget nothing fits is refused before anything is written, an MLflow run included.
     check_budgets(measured_table[1], settings.solver.budgets)
     experiment_id, parent = tracking.open_parent_run(
-        settings.tracking.uri, settings.name, settings.tracking.artifact_location,
+        settings.tracking.uri,
+        settings.name,
+        settings.tracking.artifact_location,
         run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
-        tags={"blocknas.experiment": settings.name, "blocknas.config_hash": settings.config_hash,
-              "blocknas.kind": "solve"},
+        tags={
+            "blocknas.experiment": settings.name,
+            "blocknas.config_hash": settings.config_hash,
+            "blocknas.kind": "solve",
+        },
         params={"config_hash": settings.config_hash, "budgets": json.dumps(settings.solver.budgets)},
     )
     status = "FAILED"
     try:
-        result = _solve_and_write(store, settings, plan, costs, _output_dir(settings, "solve"), parent,
-                                  blocks_trained=0, blocks_cached=len(plan.blocks), measured_table=measured_table,
-                                  experiment_id=experiment_id)
+        result = _solve_and_write(
+            store,
+            settings,
+            plan,
+            costs,
+            _output_dir(settings, "solve"),
+            parent,
+            blocks_trained=0,
+            blocks_cached=len(plan.blocks),
+            measured_table=measured_table,
+            experiment_id=experiment_id,
+        )
         status = "FINISHED"
         return result
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was stopped, not broken
@@ -235,8 +321,9 @@ def run_solve(settings: RunSettings) -> JobResult:
         tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
 
 
-def _measured_table(store: PerformanceStore, settings: RunSettings, plan: Plan,
-                    costs: dict[str, TargetCosts]) -> tuple[dict, BlockTable]:
+def _measured_table(
+    store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts]
+) -> tuple[dict, BlockTable]:
     measured = measured_networks(settings, plan, store.block_scores([b.job_hash for b in plan.blocks]))
     return measured, build_block_table(settings, plan, measured, costs)
 
@@ -268,9 +355,12 @@ class StoredExperiment:
 
     def solved(self, target: str) -> list[dict]:
         """``target``'s front solved now, not stored: what ``blocknas fronts show TARGET`` would store."""
-        return self.marked([point_json(self.table.slots, p)
-                            for p in self.prediction.front(target, self.settings.solver.budgets,
-                                                           self.settings.solver.max_points)])
+        return self.marked(
+            [
+                point_json(self.table.slots, p)
+                for p in self.prediction.front(target, self.settings.solver.budgets, self.settings.solver.max_points)
+            ]
+        )
 
     def best(self, target: str, budget: float) -> dict:
         """What ``blocknas solve solver.budgets.TARGET=budget`` reports as ``best``, with the config's other
@@ -309,14 +399,30 @@ def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
     return SolvedFront(replace(front, points=found.marked(front.points)), target not in result.reused)
 
 
-def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts],
-                     out_dir: Path, parent_run_id: str, *, blocks_trained: int, blocks_cached: int,
-                     refine_ctx: TaskContext | None = None, measured_table: tuple[dict, BlockTable] | None = None,
-                     experiment_id: str | None = None) -> JobResult:
+def _solve_and_write(
+    store: PerformanceStore,
+    settings: RunSettings,
+    plan: Plan,
+    costs: dict[str, TargetCosts],
+    out_dir: Path,
+    parent_run_id: str,
+    *,
+    blocks_trained: int,
+    blocks_cached: int,
+    refine_ctx: TaskContext | None = None,
+    measured_table: tuple[dict, BlockTable] | None = None,
+    experiment_id: str | None = None,
+) -> JobResult:
     measured, table = measured_table or _measured_table(store, settings, plan, costs)
     scores = store.block_scores([b.job_hash for b in plan.blocks])
-    block_view = log_block_table(settings.tracking.uri, experiment_id, parent_run_id, scores,
-                                 block_rows(scores, table, plan.contexts), settings.config_yaml)
+    block_view = log_block_table(
+        settings.tracking.uri,
+        experiment_id,
+        parent_run_id,
+        scores,
+        block_rows(scores, table, plan.contexts),
+        settings.config_yaml,
+    )
     refined = None
     if refine_ctx is not None:
         start_ray(settings.cluster)
@@ -327,10 +433,20 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
     result = solve_fronts(settings, table, prediction, store, costs)
     solve_seconds = time.perf_counter() - started
     ranges, conversions = measured_checks(settings, plan, measured, costs)
-    summary = build_summary(settings, result, costs, blocks_total=len(plan.blocks),
-                            evaluations=len(plan.networks), blocks_trained=blocks_trained,
-                            blocks_cached=blocks_cached, contexts=plan.contexts, mlflow_run_id=parent_run_id,
-                            output_dir=out_dir, ranges=ranges, conversions=conversions)
+    summary = build_summary(
+        settings,
+        result,
+        costs,
+        blocks_total=len(plan.blocks),
+        evaluations=len(plan.networks),
+        blocks_trained=blocks_trained,
+        blocks_cached=blocks_cached,
+        contexts=plan.contexts,
+        mlflow_run_id=parent_run_id,
+        output_dir=out_dir,
+        ranges=ranges,
+        conversions=conversions,
+    )
     files = write_front_files(out_dir, settings, result, costs, summary, verified_networks(store, plan, table.slots))
     summary["solve_seconds"] = round(solve_seconds, 4)
     summary["fronts_reused"] = list(result.reused)
@@ -339,10 +455,15 @@ def _solve_and_write(store: PerformanceStore, settings: RunSettings, plan: Plan,
     if refined is not None:
         summary["refine"] = refined
     summary_path = write_summary(summary, out_dir)
-    tracking.best_effort("log the fronts", tracking.log_artifacts, settings.tracking.uri, parent_run_id,
-                         files + [summary_path])
-    tracking.best_effort("log the front sizes", tracking.log_metrics, settings.tracking.uri, parent_run_id,
-                         {f"front_points.{k}": len(v) for k, v in result.fronts.items()}
-                         | {"solve_seconds": solve_seconds})
+    tracking.best_effort(
+        "log the fronts", tracking.log_artifacts, settings.tracking.uri, parent_run_id, files + [summary_path]
+    )
+    tracking.best_effort(
+        "log the front sizes",
+        tracking.log_metrics,
+        settings.tracking.uri,
+        parent_run_id,
+        {f"front_points.{k}": len(v) for k, v in result.fronts.items()} | {"solve_seconds": solve_seconds},
+    )
     print(format_fronts(summary))
     return JobResult(summary, summary_path)

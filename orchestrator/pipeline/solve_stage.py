@@ -60,12 +60,15 @@ def measured_networks(settings: RunSettings, plan: Plan, scores: list[BlockScore
             f"{len(missing)} of {len(plan.blocks)} block measurements are not done yet ({', '.join(missing[:5])}"
             f"{', ...' if len(missing) > 5 else ''}); run `blocknas run` with this config to measure them"
         )
-    return {_selection(settings.space, plan.networks[b.network_hash].choices): by_hash[b.job_hash].accuracy
-            for b in plan.blocks}
+    return {
+        _selection(settings.space, plan.networks[b.network_hash].choices): by_hash[b.job_hash].accuracy
+        for b in plan.blocks
+    }
 
 
-def build_block_table(settings: RunSettings, plan: Plan, measured: dict[tuple[int, ...], float],
-                      costs: dict[str, TargetCosts]) -> BlockTable:
+def build_block_table(
+    settings: RunSettings, plan: Plan, measured: dict[tuple[int, ...], float], costs: dict[str, TargetCosts]
+) -> BlockTable:
     """Block values by the estimator's swap-in differences (``blocknas.orchestrator.pipeline.estimation.block_values``).
 
     With one context ``N_avg``, ``accuracy[i][j] = Acc(N_avg with b_ij at i) - Acc(N_avg)`` and the offset
@@ -96,8 +99,14 @@ def front_key(settings: RunSettings, prediction: str, costs: dict[str, TargetCos
     return FrontKey(settings.name, target, costs[target].version, prediction, inputs)
 
 
-def solve_fronts(settings: RunSettings, table: BlockTable, prediction: Prediction,
-                 store: PerformanceStore, costs: dict[str, TargetCosts], only: tuple[str, ...] | None = None) -> Fronts:
+def solve_fronts(
+    settings: RunSettings,
+    table: BlockTable,
+    prediction: Prediction,
+    store: PerformanceStore,
+    costs: dict[str, TargetCosts],
+    only: tuple[str, ...] | None = None,
+) -> Fronts:
     """Every target's exact front (or ``only`` these), for the configured predictor (the
     FLOPs-aware one, through the front service: a front stored for exactly these inputs is used as it is, a
     new one is stored."""
@@ -105,8 +114,14 @@ def solve_fronts(settings: RunSettings, table: BlockTable, prediction: Predictio
     fronts, best, reused, stored = {}, None, [], {}
     for name in only or tuple(table.costs):
         key = front_key(settings, table_hash, costs, name)
-        found = front_for(store, key, costs[name].target.metric, table.slots,
-                          lambda name=name: prediction.front(name, settings.solver.budgets, settings.solver.max_points), settings.config_hash)
+        found = front_for(
+            store,
+            key,
+            costs[name].target.metric,
+            table.slots,
+            lambda name=name: prediction.front(name, settings.solver.budgets, settings.solver.max_points),
+            settings.config_hash,
+        )
         fronts[name], stored[name] = [point_of(p) for p in found.front.points], found.front
         if not found.solved:
             reused.append(name)
@@ -115,8 +130,14 @@ def solve_fronts(settings: RunSettings, table: BlockTable, prediction: Predictio
     return Fronts(table, table_hash, fronts, best, prediction, tuple(reused), stored)
 
 
-def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts, costs: dict[str, TargetCosts],
-                      summary: dict, verified: list[dict] = ()) -> list[Path]:
+def write_front_files(
+    out_dir: Path,
+    settings: RunSettings,
+    result: Fronts,
+    costs: dict[str, TargetCosts],
+    summary: dict,
+    verified: list[dict] = (),
+) -> list[Path]:
     """Per target ``pareto_<target>.json`` and ``pareto_<target>.png``, and one ``figures.html`` (every
     front interactive, side by side, and the block heatmap); returns the paths. ``summary``: the run's
     summary (its points carry the extrapolation marks); ``verified``: networks verified whole."""
@@ -135,27 +156,44 @@ def write_front_files(out_dir: Path, settings: RunSettings, result: Fronts, cost
     for name in result.fronts:
         metric = costs[name].target.metric
         points = summary["targets"][name]["pareto"]
-        payload = {"experiment": settings.name, "target": name, "metric": metric,
-                   "target_version": costs[name].version, "budgets": settings.solver.budgets, "pareto": points}
+        payload = {
+            "experiment": settings.name,
+            "target": name,
+            "metric": metric,
+            "target_version": costs[name].version,
+            "budgets": settings.solver.budgets,
+            "pareto": points,
+        }
         json_path = write_atomically(out_dir / f"pareto_{name}.json", json.dumps(payload, indent=2))
         background = (cloud[1][name].tolist(), cloud[0].tolist()) if cloud else None
         budget = settings.solver.budgets.get(name)
         png_path = out_dir / f"pareto_{name}.png"
         with atomic_target(png_path) as temporary:
-            plot_front(temporary, name, metric, [(p["cost"], p["predicted_accuracy"]) for p in points],
-                       background, unit=figures.unit_of(metric), budget=budget,
-                       verified=[(v["costs"][name], v["accuracy"]) for v in verified if name in v["costs"]],
-                       outside=[bool(p.get("outside_measured")) for p in points])
+            plot_front(
+                temporary,
+                name,
+                metric,
+                [(p["cost"], p["predicted_accuracy"]) for p in points],
+                background,
+                unit=figures.unit_of(metric),
+                budget=budget,
+                verified=[(v["costs"][name], v["accuracy"]) for v in verified if name in v["costs"]],
+                outside=[bool(p.get("outside_measured")) for p in points],
+            )
         paths += [json_path, png_path]
         pages.append(figures.front_figure(name, metric, points, budget=budget, verified=verified, cloud=background))
     table = result.table
-    heatmap = figures.heatmap_figure(table.slots, table.choices, table.accuracy,
-                                     {n: (costs[n].target.metric, table.costs[n]) for n in result.fronts})
+    heatmap = figures.heatmap_figure(
+        table.slots, table.choices, table.accuracy, {n: (costs[n].target.metric, table.costs[n]) for n in result.fronts}
+    )
     overview = figures.fronts_figure(summary["targets"], settings.solver.budgets, verified)
     with atomic_target(out_dir / "figures.html") as temporary:
         figures.write_html(
-            temporary, f"{settings.name}: fronts and blocks", [overview, *pages, heatmap],
+            temporary,
+            f"{settings.name}: fronts and blocks",
+            [overview, *pages, heatmap],
             intro=f"config {settings.config_hash[:12]}; hover a point for its architecture and costs; open "
-                  "circles are predictions outside the range of the networks measured; diamonds are verified "
-                  "networks.")
+            "circles are predictions outside the range of the networks measured; diamonds are verified "
+            "networks.",
+        )
     return [*paths, out_dir / "figures.html"]

@@ -39,37 +39,71 @@ def _verify(job: NetworkJob, candidate: Candidate, ctx: TaskContext, costs: dict
     run_id = None
     try:
         run_id = tracking.start_run(
-            ctx.tracking_uri, ctx.mlflow_experiment_id, run_name=f"verify:{key}",
-            tags={"blocknas.experiment": ctx.experiment, "blocknas.kind": "verify", "blocknas.node": node,
-                  "blocknas.network_hash": job.network_hash},
-            params={"network": key, "refine_round": candidate.round, "source": candidate.source,
-                    **({"predicted_accuracy": round(candidate.predicted_accuracy, 6)}
-                       if candidate.predicted_accuracy is not None else {}), **ctx.scorer_params},
-            parent_run_id=ctx.parent_run_id)
+            ctx.tracking_uri,
+            ctx.mlflow_experiment_id,
+            run_name=f"verify:{key}",
+            tags={
+                "blocknas.experiment": ctx.experiment,
+                "blocknas.kind": "verify",
+                "blocknas.node": node,
+                "blocknas.network_hash": job.network_hash,
+            },
+            params={
+                "network": key,
+                "refine_round": candidate.round,
+                "source": candidate.source,
+                **(
+                    {"predicted_accuracy": round(candidate.predicted_accuracy, 6)}
+                    if candidate.predicted_accuracy is not None
+                    else {}
+                ),
+                **ctx.scorer_params,
+            },
+            parent_run_id=ctx.parent_run_id,
+        )
     except Exception as exc:  # noqa: BLE001 - tracking is best effort
         log.warning("MLflow logging failed for %s: %s", key, exc)
     try:
         result = score_network(job)
     except Exception:  # noqa: BLE001
         if run_id:
-            tracking.finish_run(ctx.tracking_uri, run_id, status="FAILED",
-                                tags={"blocknas.error": traceback.format_exc()})
+            tracking.finish_run(
+                ctx.tracking_uri, run_id, status="FAILED", tags={"blocknas.error": traceback.format_exc()}
+            )
         return None
-    shared_store(ctx.storage_url).record_network_result({
-        "experiment": ctx.experiment, "scorer_hash": ctx.scorer_hash, "network_key": key,
-        "choices": list(job.choices), "accuracy": result.accuracy,
-        "predicted_accuracy": candidate.predicted_accuracy, "costs": costs,
-        "predicted_costs": candidate.predicted_costs, "refine_round": candidate.round, "source": candidate.source,
-        "node": node, "device": result.device, "mlflow_run_id": run_id,
-    })
+    shared_store(ctx.storage_url).record_network_result(
+        {
+            "experiment": ctx.experiment,
+            "scorer_hash": ctx.scorer_hash,
+            "network_key": key,
+            "choices": list(job.choices),
+            "accuracy": result.accuracy,
+            "predicted_accuracy": candidate.predicted_accuracy,
+            "costs": costs,
+            "predicted_costs": candidate.predicted_costs,
+            "refine_round": candidate.round,
+            "source": candidate.source,
+            "node": node,
+            "device": result.device,
+            "mlflow_run_id": run_id,
+        }
+    )
     if run_id:
         try:
             predicted = candidate.predicted_accuracy
-            tracking.finish_run(ctx.tracking_uri, run_id, {
-                "accuracy": result.accuracy, **({"predicted_accuracy": predicted,
-                                                 "prediction_error": result.accuracy - predicted}
-                                                if predicted is not None else {}),
-                **{f"cost.{k}": v for k, v in costs.items()}})
+            tracking.finish_run(
+                ctx.tracking_uri,
+                run_id,
+                {
+                    "accuracy": result.accuracy,
+                    **(
+                        {"predicted_accuracy": predicted, "prediction_error": result.accuracy - predicted}
+                        if predicted is not None
+                        else {}
+                    ),
+                    **{f"cost.{k}": v for k, v in costs.items()},
+                },
+            )
         except Exception as exc:  # noqa: BLE001
             log.warning("MLflow logging failed for %s: %s", key, exc)
     return result.accuracy
@@ -83,34 +117,48 @@ def verification_scorer_hash(plan: Plan) -> str:
     return content_hash({"verify": plan.scorer})
 
 
-def verify_networks(settings: RunSettings, plan: Plan, ctx: TaskContext, candidates: list[Candidate],
-                    cost_record, names) -> dict[Selection, float]:
+def verify_networks(
+    settings: RunSettings, plan: Plan, ctx: TaskContext, candidates: list[Candidate], cost_record, names
+) -> dict[Selection, float]:
     """Verify ``candidates`` whole as parallel Ray tasks; the accuracy of each that did not fail.
     ``cost_record(selection)`` is what the row stores as its costs, ``names(selection)`` its blocks."""
     futures = {}
     for c in candidates:
         job = network_job(settings.space_definition, names(c.selection), plan.spec)
-        options = {"num_cpus": settings.cluster.cpus_per_block, "num_gpus": settings.cluster.gpus_per_block,
-                   "max_retries": settings.cluster.max_retries}
+        options = {
+            "num_cpus": settings.cluster.cpus_per_block,
+            "num_gpus": settings.cluster.gpus_per_block,
+            "max_retries": settings.cluster.max_retries,
+        }
         futures[_remote_verify.options(**options).remote(job, c, ctx, cost_record(c.selection))] = c.selection
     results = {}
     for future, selection in futures.items():
         accuracy = ray.get(future)
         if accuracy is None:
-            print(f"verification of {settings.space.network_key(names(selection))} failed; see its MLflow run",
-                  flush=True)
+            print(
+                f"verification of {settings.space.network_key(names(selection))} failed; see its MLflow run", flush=True
+            )
         else:
             results[selection] = accuracy
     return results
 
 
-def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, table: BlockTable,
-                  measured: dict[Selection, float], costs: dict[str, TargetCosts],
-                  ctx: TaskContext) -> RefineResult:
+def refine_search(
+    settings: RunSettings,
+    store: PerformanceStore,
+    plan: Plan,
+    table: BlockTable,
+    measured: dict[Selection, float],
+    costs: dict[str, TargetCosts],
+    ctx: TaskContext,
+) -> RefineResult:
     """Run the loop of ``blocknas.orchestrator.pipeline.refine`` on the cluster (module docstring)."""
     space = settings.space
-    files = {name: read_network_table(tc.target.file, tc.target.column, tc.target.key_column)
-             for name, tc in costs.items() if TARGET_KINDS.get(tc.target.kind).per_network}
+    files = {
+        name: read_network_table(tc.target.file, tc.target.column, tc.target.key_column)
+        for name, tc in costs.items()
+        if TARGET_KINDS.get(tc.target.kind).per_network
+    }
 
     def names(selection: Selection) -> tuple[str, ...]:
         return tuple(slot.choices[j] for slot, j in zip(space.slots, selection, strict=True))
@@ -121,8 +169,10 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
             key = space.network_key(names(s))
             missing = [n for n, values in files.items() if key not in values]
             if missing:
-                raise KeyError(f"network {key!r} is not in the file of target(s) {missing}; per-network "
-                               "targets must cover every network the loop may propose")
+                raise KeyError(
+                    f"network {key!r} is not in the file of target(s) {missing}; per-network "
+                    "targets must cover every network the loop may propose"
+                )
             out[s] = {n: float(values[key]) for n, values in files.items()}
         return out
 
@@ -145,13 +195,24 @@ def refine_search(settings: RunSettings, store: PerformanceStore, plan: Plan, ta
 
     def progress(round_index: int, picks) -> None:
         best = ", ".join(f"{p.accuracy:.2f}" if p.accuracy is not None else "-" for p in picks)
-        print(f"refine round {round_index}: {len(verified.accuracy)} networks verified, best verified {best}",
-              flush=True)
+        print(
+            f"refine round {round_index}: {len(verified.accuracy)} networks verified, best verified {best}", flush=True
+        )
 
-    return refine(settings.refine, table, SurrogateModel.additive(table.accuracy_offset, table.accuracy), exact,
-                  set(files), [settings.solver.budgets], verified, stored_before, evaluate,
-                  lambda candidates: lookup([c.selection for c in candidates]), progress,
-                  first_round=1 + max((r.refine_round for r in stored), default=0))
+    return refine(
+        settings.refine,
+        table,
+        SurrogateModel.additive(table.accuracy_offset, table.accuracy),
+        exact,
+        set(files),
+        [settings.solver.budgets],
+        verified,
+        stored_before,
+        evaluate,
+        lambda candidates: lookup([c.selection for c in candidates]),
+        progress,
+        first_round=1 + max((r.refine_round for r in stored), default=0),
+    )
 
 
 def refine_summary(result: RefineResult, table: BlockTable, settings: RunSettings) -> dict:
@@ -162,20 +223,33 @@ def refine_summary(result: RefineResult, table: BlockTable, settings: RunSetting
         "stopped": result.stopped,
         "settings": settings.refine.__dict__,
         "rejected_over_budget": len(result.rejected),
-        "picks": [{
-            "budgets": p.budgets,
-            "blocks": [f"{slot}:{table.choices[i][j]}" for i, (slot, j) in enumerate(zip(table.slots, p.pick,
-                                                                                         strict=True))]
-            if p.pick else None,
-            "verified_accuracy": p.accuracy,
-            "costs": p.costs,
-        } for p in result.points],
+        "picks": [
+            {
+                "budgets": p.budgets,
+                "blocks": [
+                    f"{slot}:{table.choices[i][j]}" for i, (slot, j) in enumerate(zip(table.slots, p.pick, strict=True))
+                ]
+                if p.pick
+                else None,
+                "verified_accuracy": p.accuracy,
+                "costs": p.costs,
+            }
+            for p in result.points
+        ],
     }
 
 
 def verified_networks(store: PerformanceStore, plan: Plan, slots: tuple[str, ...]) -> list[dict]:
     """Every network verified whole for this scorer (refine loop, LayerNAS), as the figures draw them:
     blocks as ``slot:choice``, measured accuracy and costs, the prediction beside them."""
-    return [{"blocks": [f"{s}:{c}" for s, c in zip(slots, r.choices, strict=True)], "accuracy": r.accuracy,
-             "predicted_accuracy": r.predicted_accuracy, "costs": r.costs, "source": r.source,
-             "round": r.refine_round} for r in store.network_results(verification_scorer_hash(plan))]
+    return [
+        {
+            "blocks": [f"{s}:{c}" for s, c in zip(slots, r.choices, strict=True)],
+            "accuracy": r.accuracy,
+            "predicted_accuracy": r.predicted_accuracy,
+            "costs": r.costs,
+            "source": r.source,
+            "round": r.refine_round,
+        }
+        for r in store.network_results(verification_scorer_hash(plan))
+    ]

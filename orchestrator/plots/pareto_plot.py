@@ -34,14 +34,26 @@ def plot_front(
     inside = [(c, a) for (c, a), o in zip(front, marks, strict=True) if not o]
     beyond = [(c, a) for (c, a), o in zip(front, marks, strict=True) if o]
     if inside:
-        ax.scatter(*zip(*inside, strict=True), s=28, color="tab:blue", zorder=3,
-                   label=f"Pareto front, predicted ({len(front)} points)")
+        ax.scatter(
+            *zip(*inside, strict=True),
+            s=28,
+            color="tab:blue",
+            zorder=3,
+            label=f"Pareto front, predicted ({len(front)} points)",
+        )
     if beyond:
-        ax.scatter(*zip(*beyond, strict=True), s=28, facecolors="none", edgecolors="tab:orange", zorder=3,
-                   label="predicted outside the measured range")
+        ax.scatter(
+            *zip(*beyond, strict=True),
+            s=28,
+            facecolors="none",
+            edgecolors="tab:orange",
+            zorder=3,
+            label="predicted outside the measured range",
+        )
     if verified:
-        ax.scatter(*zip(*verified, strict=True), s=40, marker="D", color="tab:green", zorder=4,
-                   label="verified (measured)")
+        ax.scatter(
+            *zip(*verified, strict=True), s=40, marker="D", color="tab:green", zorder=4, label="verified (measured)"
+        )
     if budget is not None:
         ax.axvline(budget, color="tab:red", linestyle="--", label=f"budget {budget:g}")
     ax.set_xlabel(f"{target}: {metric} ({unit or metric})")

@@ -56,9 +56,16 @@ class LayerNasResult:
         return max(self.accuracy, key=self.accuracy.get) if self.accuracy else None
 
 
-def layernas(sizes: Sequence[int], cost: Callable[[Selection], float], allowed: Callable[[Selection], bool],
-             evaluate: Callable[[list[Selection]], dict[Selection, float]], budget: float, evaluations: int,
-             start: Selection, settings: LayerNasSettings = LayerNasSettings()) -> LayerNasResult:
+def layernas(
+    sizes: Sequence[int],
+    cost: Callable[[Selection], float],
+    allowed: Callable[[Selection], bool],
+    evaluate: Callable[[list[Selection]], dict[Selection, float]],
+    budget: float,
+    evaluations: int,
+    start: Selection,
+    settings: LayerNasSettings = LayerNasSettings(),
+) -> LayerNasResult:
     """Search ``sizes`` (options per slot) with at most ``evaluations`` calls' worth of networks.
 
     ``start`` must be allowed (the cheapest allowed network is LayerNAS's choice); ``evaluate`` gets each
@@ -74,17 +81,20 @@ def layernas(sizes: Sequence[int], cost: Callable[[Selection], float], allowed: 
         result.sweeps += 1
         new_in_sweep = 0
         for slot, options in enumerate(sizes):
-            children = list(dict.fromkeys(k[:slot] + (o,) + k[slot + 1:] for k in kept for o in range(options)))
+            children = list(dict.fromkeys(k[:slot] + (o,) + k[slot + 1 :] for k in kept for o in range(options)))
             children = [c for c in children if allowed(c)]
-            fresh = [c for c in children if c not in result.accuracy][:evaluations - len(result.accuracy)]
+            fresh = [c for c in children if c not in result.accuracy][: evaluations - len(result.accuracy)]
             if fresh:
                 result.accuracy |= evaluate(fresh)
                 new_in_sweep += len(fresh)
             buckets: dict[int, list[Selection]] = {}
             for child in (c for c in children if c in result.accuracy):
                 buckets.setdefault(min(settings.buckets - 1, int((cost(child) - low) / width)), []).append(child)
-            kept = [c for members in buckets.values()
-                    for c in sorted(members, key=result.accuracy.get, reverse=True)[:settings.per_bucket]] or kept
+            kept = [
+                c
+                for members in buckets.values()
+                for c in sorted(members, key=result.accuracy.get, reverse=True)[: settings.per_bucket]
+            ] or kept
             result.kept.append(list(kept))
             if len(result.accuracy) >= evaluations:
                 break

@@ -61,8 +61,10 @@ def _adapt(name: str, obj) -> SearchMethod:
         return obj
     settings = getattr(obj, "Settings", None)
     if not callable(obj) or settings is None:
-        raise RegistryError(f"search method {name!r} must be a function search(problem, settings, seed) with a "
-                            "Settings dataclass as its attribute (see blocknas.orchestrator.search.methods)")
+        raise RegistryError(
+            f"search method {name!r} must be a function search(problem, settings, seed) with a "
+            "Settings dataclass as its attribute (see blocknas.orchestrator.search.methods)"
+        )
     return SearchMethod(name, settings, obj, (obj.__doc__ or "").strip().split("\n")[0])
 
 
@@ -82,8 +84,12 @@ class BlocksSettings:
     """``search=blocks``: no settings of its own (solver.*, refine.* and the estimator say what it does)."""
 
 
-SEARCH_METHODS.register("blocks", SearchMethod(
-    "blocks", BlocksSettings, None, "MathNAS: measure the m*n blocks, predict every network, solve the exact front"))
+SEARCH_METHODS.register(
+    "blocks",
+    SearchMethod(
+        "blocks", BlocksSettings, None, "MathNAS: measure the m*n blocks, predict every network, solve the exact front"
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -96,19 +102,31 @@ class LayerNasMethodSettings:
         _positive("search", evaluations=self.evaluations, buckets=self.buckets, per_bucket=self.per_bucket)
 
 
-@_register("layernas", LayerNasMethodSettings, "LayerNAS (Fan et al. 2023): layer by layer over cost buckets of "
-           "the first budget, from the cheapest allowed network")
+@_register(
+    "layernas",
+    LayerNasMethodSettings,
+    "LayerNAS (Fan et al. 2023): layer by layer over cost buckets of "
+    "the first budget, from the cheapest allowed network",
+)
 def layernas_search(problem: NetworkProblem, settings: LayerNasMethodSettings, seed: int) -> None:
     metric = next(iter(problem.budgets))
     start = problem.start or problem.cheapest_allowed(metric)
     if start is None:
         from blocknas.solvers import InfeasibleBudgetError
 
-        raise InfeasibleBudgetError("search=layernas: no network fits the budgets near the cheapest one; relax a "
-                                    "budget")
-    layernas(problem.sizes, lambda s: problem.cost(s)[metric], problem.allowed, problem.evaluate,
-             problem.budgets[metric], problem.evaluations, start,
-             LayerNasSettings(settings.buckets, settings.per_bucket))
+        raise InfeasibleBudgetError(
+            "search=layernas: no network fits the budgets near the cheapest one; relax a budget"
+        )
+    layernas(
+        problem.sizes,
+        lambda s: problem.cost(s)[metric],
+        problem.allowed,
+        problem.evaluate,
+        problem.budgets[metric],
+        problem.evaluations,
+        start,
+        LayerNasSettings(settings.buckets, settings.per_bucket),
+    )
 
 
 @dataclass(frozen=True)
@@ -150,8 +168,13 @@ class ReaSettings:
     draws_per_evaluation: int = 1000
 
     def __post_init__(self) -> None:
-        _positive("search", evaluations=self.evaluations, population=self.population, sample=self.sample,
-                  draws_per_evaluation=self.draws_per_evaluation)
+        _positive(
+            "search",
+            evaluations=self.evaluations,
+            population=self.population,
+            sample=self.sample,
+            draws_per_evaluation=self.draws_per_evaluation,
+        )
 
 
 @_register("rea", ReaSettings, "regularized evolution (Real et al. 2019) as the NAS-Bench-201 paper runs it")
@@ -160,8 +183,9 @@ def regularized_evolution(problem: NetworkProblem, settings: ReaSettings, seed: 
     rng = np.random.default_rng(seed)
     budget = min(settings.evaluations, problem.remaining)
     start = len(problem.accuracy)
-    first = _distinct_allowed(problem, rng, min(settings.population, budget),
-                              budget * settings.draws_per_evaluation, problem.accuracy)
+    first = _distinct_allowed(
+        problem, rng, min(settings.population, budget), budget * settings.draws_per_evaluation, problem.accuracy
+    )
     alive = deque(problem.evaluate(first))
     for _ in range(budget * settings.draws_per_evaluation):
         if len(problem.accuracy) - start >= budget or not alive:
@@ -172,7 +196,7 @@ def regularized_evolution(problem: NetworkProblem, settings: ReaSettings, seed: 
         if problem.sizes[slot] < 2:
             continue
         options = [j for j in range(problem.sizes[slot]) if j != parent[slot]]
-        child = parent[:slot] + (int(rng.choice(options)),) + parent[slot + 1:]
+        child = parent[:slot] + (int(rng.choice(options)),) + parent[slot + 1 :]
         if child in problem.accuracy or not problem.allowed(child):
             continue
         if problem.evaluate([child]):

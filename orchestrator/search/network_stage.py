@@ -28,8 +28,11 @@ from blocknas.workers.tabular import read_network_table
 
 def network_costs(settings: RunSettings, costs: dict[str, TargetCosts]):
     """``(choices) -> {target: cost}``, exact for every target: block sums, or the target's own file."""
-    files = {name: read_network_table(tc.target.file, tc.target.column, tc.target.key_column)
-             for name, tc in costs.items() if TARGET_KINDS.get(tc.target.kind).per_network}
+    files = {
+        name: read_network_table(tc.target.file, tc.target.column, tc.target.key_column)
+        for name, tc in costs.items()
+        if TARGET_KINDS.get(tc.target.kind).per_network
+    }
 
     def of(choices: tuple[str, ...]) -> dict[str, float]:
         key = settings.space.network_key(choices)
@@ -37,8 +40,10 @@ def network_costs(settings: RunSettings, costs: dict[str, TargetCosts]):
         for name, tc in costs.items():
             if name in files:
                 if key not in files[name]:
-                    raise KeyError(f"network {key!r} is not in the file of target {name!r}; per-network "
-                                   "targets must cover every network the search may visit")
+                    raise KeyError(
+                        f"network {key!r} is not in the file of target {name!r}; per-network "
+                        "targets must cover every network the search may visit"
+                    )
                 out[name] = float(files[name][key])
             else:
                 out[name] = tc.table.total(choices)
@@ -47,8 +52,9 @@ def network_costs(settings: RunSettings, costs: dict[str, TargetCosts]):
     return of
 
 
-def run_network_search(settings: RunSettings, store: PerformanceStore, plan: Plan, costs: dict[str, TargetCosts],
-                       ctx: TaskContext) -> dict:
+def run_network_search(
+    settings: RunSettings, store: PerformanceStore, plan: Plan, costs: dict[str, TargetCosts], ctx: TaskContext
+) -> dict:
     """The search, its pick and what it spent (``summary.json``'s ``search``)."""
     method = SEARCH_METHODS.get(settings.search.method)
     space, budgets = settings.space, settings.solver.budgets
@@ -67,8 +73,10 @@ def run_network_search(settings: RunSettings, store: PerformanceStore, plan: Pla
     def allowed(selection: Selection) -> bool:
         return space.is_network(names(selection)) and all(cost(selection)[n] <= v for n, v in budgets.items())
 
-    stored = {tuple(space.slots[i].choices.index(c) for i, c in enumerate(r.choices)): r.accuracy
-              for r in store.network_results(ctx.scorer_hash)}
+    stored = {
+        tuple(space.slots[i].choices.index(c) for i, c in enumerate(r.choices)): r.accuracy
+        for r in store.network_results(ctx.scorer_hash)
+    }
     batches = itertools.count()
     verified: dict[Selection, float] = {}
 
@@ -77,20 +85,31 @@ def run_network_search(settings: RunSettings, store: PerformanceStore, plan: Pla
         candidates = [Candidate(s, 0, method.name, None, cost(s), index) for s in batch]
         results = verify_networks(settings, plan, ctx, candidates, cost, names)
         verified.update(results)
-        print(f"{method.name} batch {index}: {len(batch)} networks verified, best so far "
-              f"{max([*problem.accuracy.values(), *results.values()], default=float('nan')):.3f}", flush=True)
+        print(
+            f"{method.name} batch {index}: {len(batch)} networks verified, best so far "
+            f"{max([*problem.accuracy.values(), *results.values()], default=float('nan')):.3f}",
+            flush=True,
+        )
         return results
 
     sizes = tuple(len(slot.choices) for slot in space.slots)
-    problem = NetworkProblem(sizes, cost, allowed, measure, dict(budgets), settings.search.settings.evaluations,
-                             known=stored)
+    problem = NetworkProblem(
+        sizes, cost, allowed, measure, dict(budgets), settings.search.settings.evaluations, known=stored
+    )
     method.search(problem, settings.search.settings, settings.search.seed)
     pick = problem.pick
     return {
-        "method": method.name, "budgets": budgets,
-        "evaluations": len(problem.accuracy), "verified_now": len(verified),
-        "read_back": len(problem.accuracy) - len(verified), "settings": asdict(settings.search.settings),
-        "pick": None if pick is None else {
+        "method": method.name,
+        "budgets": budgets,
+        "evaluations": len(problem.accuracy),
+        "verified_now": len(verified),
+        "read_back": len(problem.accuracy) - len(verified),
+        "settings": asdict(settings.search.settings),
+        "pick": None
+        if pick is None
+        else {
             "blocks": [slot.key(c) for slot, c in zip(space.slots, names(pick), strict=True)],
-            "verified_accuracy": problem.accuracy[pick], "costs": cost(pick)},
+            "verified_accuracy": problem.accuracy[pick],
+            "costs": cost(pick),
+        },
     }

@@ -37,10 +37,15 @@ class NetworkProblem:
         rows = {tuple(r): i for i, r in enumerate(np.asarray(selections).tolist())}
         costs = costs or {}
         budgets = {k: float(np.max(v[allowed])) if np.any(allowed) else 0.0 for k, v in costs.items()}
-        return cls(tuple(int(n) for n in np.asarray(selections).max(axis=0) + 1),
-                   lambda s: {k: float(v[rows[s]]) if s in rows else float("inf") for k, v in costs.items()},
-                   lambda s: s in rows and bool(allowed[rows[s]]),
-                   lambda batch: {s: float(accuracy[rows[s]]) for s in batch}, budgets, evaluations, rows=rows)
+        return cls(
+            tuple(int(n) for n in np.asarray(selections).max(axis=0) + 1),
+            lambda s: {k: float(v[rows[s]]) if s in rows else float("inf") for k, v in costs.items()},
+            lambda s: s in rows and bool(allowed[rows[s]]),
+            lambda batch: {s: float(accuracy[rows[s]]) for s in batch},
+            budgets,
+            evaluations,
+            rows=rows,
+        )
 
     @property
     def remaining(self) -> int:
@@ -70,10 +75,11 @@ class NetworkProblem:
         def with_choice(slot: int, choice: int) -> Selection:
             return tuple(choice if i == slot else 0 for i in range(len(self.sizes)))
 
-        start = tuple(min(range(n), key=lambda j, i=i: self.cost(with_choice(i, j))[metric])
-                      for i, n in enumerate(self.sizes))
+        start = tuple(
+            min(range(n), key=lambda j, i=i: self.cost(with_choice(i, j))[metric]) for i, n in enumerate(self.sizes)
+        )
         if self.allowed(start):
             return start
-        neighbours = [start[:i] + (j,) + start[i + 1:] for i, n in enumerate(self.sizes) for j in range(n)]
+        neighbours = [start[:i] + (j,) + start[i + 1 :] for i, n in enumerate(self.sizes) for j in range(n)]
         fitting = [s for s in neighbours if self.allowed(s)]
         return min(fitting, key=lambda s: self.cost(s)[metric]) if fitting else None

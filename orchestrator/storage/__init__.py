@@ -4,5 +4,15 @@ from blocknas.orchestrator.storage._base import BaseStore
 from blocknas.orchestrator.storage._records import BlockScore, CostEntry, NetworkResult, RegisteredTarget, StoredFront
 from blocknas.orchestrator.storage._store import PerformanceStore, StorageError, public_url, shared_store
 
-__all__ = ["BaseStore", "BlockScore", "CostEntry", "NetworkResult", "PerformanceStore", "RegisteredTarget",
-           "StorageError", "StoredFront", "public_url", "shared_store"]
+__all__ = [
+    "BaseStore",
+    "BlockScore",
+    "CostEntry",
+    "NetworkResult",
+    "PerformanceStore",
+    "RegisteredTarget",
+    "StorageError",
+    "StoredFront",
+    "public_url",
+    "shared_store",
+]

@@ -64,8 +64,9 @@ class BaseStore(abc.ABC):
         """Link a block to the MLflow run of its current attempt."""
 
     @abc.abstractmethod
-    def block_scores(self, job_hashes: Sequence[str] | None = None, experiment: str | None = None,
-                     status: str | None = None) -> list[BlockScore]:
+    def block_scores(
+        self, job_hashes: Sequence[str] | None = None, experiment: str | None = None, status: str | None = None
+    ) -> list[BlockScore]:
         """Block results, filtered by hash, experiment and status, ordered by experiment and slot."""
 
     # Costs and fronts ---------------------------------------------------------------------------------
@@ -74,13 +75,29 @@ class BaseStore(abc.ABC):
         """The stored per-block costs of a target version on a space (empty if not measured)."""
 
     @abc.abstractmethod
-    def record_costs(self, space_hash: str, target: str, target_version: str, metric: str,
-                     entries: list[CostEntry], measured_on: str | None) -> None:
+    def record_costs(
+        self,
+        space_hash: str,
+        target: str,
+        target_version: str,
+        metric: str,
+        entries: list[CostEntry],
+        measured_on: str | None,
+    ) -> None:
         """Store per-block costs once; entries already stored keep their first value."""
 
     @abc.abstractmethod
-    def record_front(self, experiment: str, config_hash: str, target: str, target_version: str, metric: str,
-                     table_hash: str, budgets_hash: str, points: list[dict]) -> None:
+    def record_front(
+        self,
+        experiment: str,
+        config_hash: str,
+        target: str,
+        target_version: str,
+        metric: str,
+        table_hash: str,
+        budgets_hash: str,
+        points: list[dict],
+    ) -> None:
         """Store the front of exactly these inputs (replacing an earlier one of the same inputs)."""
 
     @abc.abstractmethod
@@ -88,8 +105,9 @@ class BaseStore(abc.ABC):
         """The most recently computed front of a target (of one version, when given)."""
 
     @abc.abstractmethod
-    def find_front(self, experiment: str, target: str, target_version: str, table_hash: str,
-                   budgets_hash: str) -> StoredFront | None:
+    def find_front(
+        self, experiment: str, target: str, target_version: str, table_hash: str, budgets_hash: str
+    ) -> StoredFront | None:
         """The front stored for exactly these inputs, if any."""
 
     # Verified networks --------------------------------------------------------------------------------

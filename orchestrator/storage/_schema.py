@@ -64,8 +64,10 @@ def _read_revision(connection) -> str | None:
     return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
-_UNVERSIONED = ("the store has blocknas tables but no schema revision (it was written before migrations existed); "
-                "export what you need and point storage.url at a new database")
+_UNVERSIONED = (
+    "the store has blocknas tables but no schema revision (it was written before migrations existed); "
+    "export what you need and point storage.url at a new database"
+)
 
 
 def _has_tables(bind) -> bool:

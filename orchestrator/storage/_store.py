@@ -107,12 +107,14 @@ class PerformanceStore(BaseStore):
     def _check_file(self) -> None:
         """Fail at once, not after minutes of "database is locked" or with a silent new empty table, when
         the SQLite file this store opened was deleted, emptied or replaced under it."""
-        if self._file is not None and (self._file_identity is None or
-                                       _file_identity(self._file) != self._file_identity):
+        if self._file is not None and (
+            self._file_identity is None or _file_identity(self._file) != self._file_identity
+        ):
             raise StorageError(
                 f"performance table {public_url(self.url)}: the SQLite file {self._file} was deleted, emptied "
                 "or replaced while blocknas was using it, so results written since are lost; restore it from "
-                "a backup, or give a new storage.url (the next `blocknas run` measures what is missing)")
+                "a backup, or give a new storage.url (the next `blocknas run` measures what is missing)"
+            )
 
     @staticmethod
     def _make_engine(url: str) -> Engine:
@@ -156,8 +158,14 @@ class PerformanceStore(BaseStore):
                 if attempt == self.retries or not _is_transient(exc):
                     tried = f" after {attempt + 1} attempts" if attempt else ""
                     raise StorageError(f"performance table {public_url(self.url)}{tried}: {exc}") from exc
-                log.warning("performance table %s: transient error (%s); retry %d/%d in %.1f s",
-                            public_url(self.url), type(exc.orig or exc).__name__, attempt + 1, self.retries, delay)
+                log.warning(
+                    "performance table %s: transient error (%s); retry %d/%d in %.1f s",
+                    public_url(self.url),
+                    type(exc.orig or exc).__name__,
+                    attempt + 1,
+                    self.retries,
+                    delay,
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
             except BaseException:
@@ -201,20 +209,32 @@ class PerformanceStore(BaseStore):
         """
         table = BlockScoreRow.__table__
         now = _now()
-        free = or_(table.c.lease_owner.is_(None), table.c.lease_owner == owner, table.c.status == "failed",
-                   table.c.heartbeat_at.is_(None), table.c.heartbeat_at < now - timedelta(seconds=lease_seconds))
+        free = or_(
+            table.c.lease_owner.is_(None),
+            table.c.lease_owner == owner,
+            table.c.status == "failed",
+            table.c.heartbeat_at.is_(None),
+            table.c.heartbeat_at < now - timedelta(seconds=lease_seconds),
+        )
         lease = {"status": "queued", "lease_owner": owner, "heartbeat_at": now}
         params = [{"context_index": 0, **row, **lease, "attempts": 0} for row in rows]
 
         def work(s: Session):
             statement = _insert_for(s)(table)
             statement = statement.on_conflict_do_update(
-                index_elements=["job_hash"], set_={**{k: statement.excluded[k] for k in lease}, "error": None},
-                where=(table.c.status != "done") & free)
+                index_elements=["job_hash"],
+                set_={**{k: statement.excluded[k] for k in lease}, "error": None},
+                where=(table.c.status != "done") & free,
+            )
             s.execute(statement, params)  # one statement for all rows (executemany)
             hashes = [r["job_hash"] for r in rows]
-            return set(s.scalars(select(table.c.job_hash).where(
-                table.c.job_hash.in_(hashes), table.c.lease_owner == owner, table.c.status != "done")))
+            return set(
+                s.scalars(
+                    select(table.c.job_hash).where(
+                        table.c.job_hash.in_(hashes), table.c.lease_owner == owner, table.c.status != "done"
+                    )
+                )
+            )
 
         return self._run(work)
 
@@ -223,9 +243,11 @@ class PerformanceStore(BaseStore):
         table = BlockScoreRow.__table__
 
         def work(s: Session):
-            return s.execute(update(table).where(table.c.lease_owner == owner,
-                                                 table.c.status.in_(("queued", "running")))
-                             .values(heartbeat_at=_now())).rowcount
+            return s.execute(
+                update(table)
+                .where(table.c.lease_owner == owner, table.c.status.in_(("queued", "running")))
+                .values(heartbeat_at=_now())
+            ).rowcount
 
         return self._run(work)
 
@@ -234,9 +256,11 @@ class PerformanceStore(BaseStore):
         table = BlockScoreRow.__table__
 
         def work(s: Session):
-            return s.execute(update(table).where(table.c.lease_owner == owner,
-                                                 table.c.status.in_(("queued", "running")))
-                             .values(status="failed", error=reason, lease_owner=None, finished_at=_now())).rowcount
+            return s.execute(
+                update(table)
+                .where(table.c.lease_owner == owner, table.c.status.in_(("queued", "running")))
+                .values(status="failed", error=reason, lease_owner=None, finished_at=_now())
+            ).rowcount
 
         return self._run(work)
 
@@ -327,7 +351,12 @@ class PerformanceStore(BaseStore):
         return self._run(work)
 
     def record_costs(
-        self, space_hash: str, target: str, target_version: str, metric: str, entries: list[CostEntry],
+        self,
+        space_hash: str,
+        target: str,
+        target_version: str,
+        metric: str,
+        entries: list[CostEntry],
         measured_on: str | None,
     ) -> None:
         def work(s: Session):
@@ -335,9 +364,17 @@ class PerformanceStore(BaseStore):
                 _upsert(
                     s,
                     BlockCostRow.__table__,
-                    {"space_hash": space_hash, "target": target, "target_version": target_version,
-                     "metric": metric, "slot_index": entry.slot_index, "choice": entry.choice,
-                     "value": entry.value, "measured_on": measured_on, "created_at": _now()},
+                    {
+                        "space_hash": space_hash,
+                        "target": target,
+                        "target_version": target_version,
+                        "metric": metric,
+                        "slot_index": entry.slot_index,
+                        "choice": entry.choice,
+                        "value": entry.value,
+                        "measured_on": measured_on,
+                        "created_at": _now(),
+                    },
                     ["space_hash", "target", "target_version", "slot_index", "choice"],
                     {},
                 )
@@ -346,8 +383,15 @@ class PerformanceStore(BaseStore):
 
     # Pareto fronts ----------------------------------------------------------------------------------
     def record_front(
-        self, experiment: str, config_hash: str, target: str, target_version: str, metric: str,
-        table_hash: str, budgets_hash: str, points: list[dict],
+        self,
+        experiment: str,
+        config_hash: str,
+        target: str,
+        target_version: str,
+        metric: str,
+        table_hash: str,
+        budgets_hash: str,
+        points: list[dict],
     ) -> None:
         now = _now()
 
@@ -355,9 +399,17 @@ class PerformanceStore(BaseStore):
             _upsert(
                 s,
                 ParetoFrontRow.__table__,
-                {"experiment": experiment, "config_hash": config_hash, "target": target,
-                 "target_version": target_version, "metric": metric, "table_hash": table_hash,
-                 "budgets_hash": budgets_hash, "points": points, "computed_at": now},
+                {
+                    "experiment": experiment,
+                    "config_hash": config_hash,
+                    "target": target,
+                    "target_version": target_version,
+                    "metric": metric,
+                    "table_hash": table_hash,
+                    "budgets_hash": budgets_hash,
+                    "points": points,
+                    "computed_at": now,
+                },
                 ["experiment", "target", "target_version", "table_hash", "budgets_hash"],
                 {"points": points, "computed_at": now, "config_hash": config_hash},
             )
@@ -371,22 +423,36 @@ class PerformanceStore(BaseStore):
             query = query.where(ParetoFrontRow.target_version == target_version)
         return self._one_front(query)
 
-    def find_front(self, experiment: str, target: str, target_version: str, table_hash: str,
-                   budgets_hash: str) -> StoredFront | None:
+    def find_front(
+        self, experiment: str, target: str, target_version: str, table_hash: str, budgets_hash: str
+    ) -> StoredFront | None:
         """The front stored for exactly these inputs, if any."""
-        return self._one_front(select(ParetoFrontRow).where(
-            ParetoFrontRow.experiment == experiment, ParetoFrontRow.target == target,
-            ParetoFrontRow.target_version == target_version, ParetoFrontRow.table_hash == table_hash,
-            ParetoFrontRow.budgets_hash == budgets_hash))
+        return self._one_front(
+            select(ParetoFrontRow).where(
+                ParetoFrontRow.experiment == experiment,
+                ParetoFrontRow.target == target,
+                ParetoFrontRow.target_version == target_version,
+                ParetoFrontRow.table_hash == table_hash,
+                ParetoFrontRow.budgets_hash == budgets_hash,
+            )
+        )
 
     def _one_front(self, query) -> StoredFront | None:
         def work(s: Session):
-            row = s.scalars(query.order_by(ParetoFrontRow.computed_at.desc(), ParetoFrontRow.id.desc())
-                            .limit(1)).first()
+            row = s.scalars(
+                query.order_by(ParetoFrontRow.computed_at.desc(), ParetoFrontRow.id.desc()).limit(1)
+            ).first()
             if row is None:
                 return None
-            return StoredFront(row.experiment, row.target, row.target_version, row.metric, row.table_hash,
-                               list(row.points), row.computed_at)
+            return StoredFront(
+                row.experiment,
+                row.target,
+                row.target_version,
+                row.metric,
+                row.table_hash,
+                list(row.points),
+                row.computed_at,
+            )
 
         return self._run(work)
 
@@ -395,8 +461,7 @@ class PerformanceStore(BaseStore):
         """Insert one verified network; a second result for the same (scorer, network) is ignored."""
 
         def work(s: Session):
-            _upsert(s, NetworkResultRow.__table__, {**values, "created_at": _now()},
-                    ["scorer_hash", "network_key"], {})
+            _upsert(s, NetworkResultRow.__table__, {**values, "created_at": _now()}, ["scorer_hash", "network_key"], {})
 
         return self._run(work)
 
@@ -404,12 +469,14 @@ class PerformanceStore(BaseStore):
         columns = [f.name for f in fields(NetworkResult)]
 
         def work(s: Session):
-            rows = s.scalars(select(NetworkResultRow).where(NetworkResultRow.scorer_hash == scorer_hash)
-                             .order_by(NetworkResultRow.id)).all()
+            rows = s.scalars(
+                select(NetworkResultRow)
+                .where(NetworkResultRow.scorer_hash == scorer_hash)
+                .order_by(NetworkResultRow.id)
+            ).all()
             return [NetworkResult(**{c: getattr(r, c) for c in columns}) for r in rows]
 
         return self._run(work)
-
 
     def all_network_results(self, experiment: str | None = None) -> list[NetworkResult]:
         """Every verified network (of ``experiment``, when given), oldest first: what the dashboard lists."""
@@ -426,29 +493,49 @@ class PerformanceStore(BaseStore):
     # Read-only views (the dashboard) -----------------------------------------------------------------
     def experiments(self) -> list[dict]:
         """Every recorded (experiment, config) with when it was first recorded, newest first."""
+
         def work(s: Session):
             rows = s.scalars(select(ExperimentRow).order_by(ExperimentRow.created_at.desc(), ExperimentRow.id.desc()))
-            return [{"name": r.name, "config_hash": r.config_hash, "config_yaml": r.config_yaml,
-                     "created_at": r.created_at} for r in rows]
+            return [
+                {"name": r.name, "config_hash": r.config_hash, "config_yaml": r.config_yaml, "created_at": r.created_at}
+                for r in rows
+            ]
 
         return self._run(work)
 
     def target_versions(self) -> list[dict]:
         """Every stored version of every target (registered or not any more), oldest first."""
+
         def work(s: Session):
             rows = s.scalars(select(TargetVersionRow).order_by(TargetVersionRow.created_at, TargetVersionRow.id))
-            return [{"name": r.name, "version": r.version, "kind": r.kind, "created_at": r.created_at,
-                     "source": (r.definition or {}).get("source")} for r in rows]
+            return [
+                {
+                    "name": r.name,
+                    "version": r.version,
+                    "kind": r.kind,
+                    "created_at": r.created_at,
+                    "source": (r.definition or {}).get("source"),
+                }
+                for r in rows
+            ]
 
         return self._run(work)
 
     def front_history(self, limit: int = 500) -> list[StoredFront]:
         """The latest ``limit`` fronts stored, newest first: each re-solve (run, solve, scheduler) once."""
+
         def work(s: Session):
-            rows = s.scalars(select(ParetoFrontRow).order_by(ParetoFrontRow.computed_at.desc(),
-                                                             ParetoFrontRow.id.desc()).limit(limit))
-            return [StoredFront(r.experiment, r.target, r.target_version, r.metric, r.table_hash, list(r.points),
-                                r.computed_at) for r in rows]
+            rows = s.scalars(
+                select(ParetoFrontRow)
+                .order_by(ParetoFrontRow.computed_at.desc(), ParetoFrontRow.id.desc())
+                .limit(limit)
+            )
+            return [
+                StoredFront(
+                    r.experiment, r.target, r.target_version, r.metric, r.table_hash, list(r.points), r.computed_at
+                )
+                for r in rows
+            ]
 
         return self._run(work)
 
@@ -459,16 +546,23 @@ class PerformanceStore(BaseStore):
         ``exists``: whether ``name`` must already be registered (update) or must not be (add); a violation
         raises ``LookupError`` and changes nothing.
         """
+
         def work(s: Session):
             current = s.scalars(select(RegisteredTargetRow).where(RegisteredTargetRow.name == name)).first()
             if exists and current is None:
                 raise LookupError(f"no hardware target named {name!r}; `blocknas targets add {name} --file F` adds it")
             if not exists and current is not None:
-                raise LookupError(f"hardware target {name!r} exists (version {current.version}); "
-                                  f"`blocknas targets update {name} --file F` replaces it")
-            _upsert(s, TargetVersionRow.__table__, {"name": name, "version": version, "kind": kind,
-                                                    "definition": definition, "created_at": _now()},
-                    ["name", "version"], {})
+                raise LookupError(
+                    f"hardware target {name!r} exists (version {current.version}); "
+                    f"`blocknas targets update {name} --file F` replaces it"
+                )
+            _upsert(
+                s,
+                TargetVersionRow.__table__,
+                {"name": name, "version": version, "kind": kind, "definition": definition, "created_at": _now()},
+                ["name", "version"],
+                {},
+            )
             previous = current.version if current else None
             if current is None:
                 s.add(RegisteredTargetRow(name=name, version=version, updated_at=_now()))
@@ -480,16 +574,24 @@ class PerformanceStore(BaseStore):
 
     def registered_targets(self) -> list[RegisteredTarget]:
         """Every registered target at its current version, by name."""
+
         def work(s: Session):
-            rows = s.execute(select(RegisteredTargetRow, TargetVersionRow).join(
-                TargetVersionRow, (TargetVersionRow.name == RegisteredTargetRow.name)
-                & (TargetVersionRow.version == RegisteredTargetRow.version)).order_by(RegisteredTargetRow.name))
+            rows = s.execute(
+                select(RegisteredTargetRow, TargetVersionRow)
+                .join(
+                    TargetVersionRow,
+                    (TargetVersionRow.name == RegisteredTargetRow.name)
+                    & (TargetVersionRow.version == RegisteredTargetRow.version),
+                )
+                .order_by(RegisteredTargetRow.name)
+            )
             return [RegisteredTarget(r.name, r.version, v.kind, v.definition, r.updated_at) for r, v in rows]
 
         return self._run(work)
 
     def current_target_version(self, name: str) -> str | None:
         """The registered version of ``name`` (one small query: what a cached definition is checked by)."""
+
         def work(s: Session):
             return s.scalar(select(RegisteredTargetRow.version).where(RegisteredTargetRow.name == name))
 
@@ -497,6 +599,7 @@ class PerformanceStore(BaseStore):
 
     def remove_target(self, name: str) -> str:
         """Unregister ``name`` (its versions stay, for the fronts computed from them); returns its version."""
+
         def work(s: Session):
             current = s.scalars(select(RegisteredTargetRow).where(RegisteredTargetRow.name == name)).first()
             if current is None:

@@ -74,8 +74,15 @@ class TargetData:
     source: str = ""  # the format it was read from
 
     def as_json(self) -> dict:
-        out = {"kind": self.kind, "metrics": list(self.metrics), "budgets": self.budgets, "costs": self.costs,
-               "scores": self.scores, "settings": self.settings, "source": self.source}
+        out = {
+            "kind": self.kind,
+            "metrics": list(self.metrics),
+            "budgets": self.budgets,
+            "costs": self.costs,
+            "scores": self.scores,
+            "settings": self.settings,
+            "source": self.source,
+        }
         if self.objective is not None:  # only libraries choose one (older versions keep their hash)
             out["objective"] = self.objective
         return out
@@ -85,8 +92,9 @@ def read_target_file(path: str | Path) -> TargetData:
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in TARGET_FORMATS:
-        raise TargetFileError(path, f"unknown file type '.{suffix}': give a "
-                                    f"{', '.join('.' + s for s in TARGET_FORMATS.names())} file")
+        raise TargetFileError(
+            path, f"unknown file type '.{suffix}': give a {', '.join('.' + s for s in TARGET_FORMATS.names())} file"
+        )
     text = _read_text(path)
     try:
         return TARGET_FORMATS.get(suffix)(path, text)
@@ -143,7 +151,7 @@ def _put(path: Path, costs: dict, metric: str, slot: str, block: str, value: flo
         table[FIXED], table.fixed_given = value, True
         return
     if block.startswith(f"{slot}:"):  # the block key as `blocknas blocks` prints it
-        block = block[len(slot) + 1:]
+        block = block[len(slot) + 1 :]
     blocks = table["blocks"].setdefault(slot, {})
     if block in blocks:
         raise TargetFileError(path, f"{metric} of {slot}:{block} is given twice", line)
@@ -159,17 +167,22 @@ def _check_complete(path: Path, costs: dict) -> None:
     for metric, shape in shapes.items():
         if shape != shapes[first]:
             missing = {f"{s}:{b}" for s, bs in shapes[first].items() for b in bs} ^ {
-                f"{s}:{b}" for s, bs in shape.items() for b in bs}
-            raise TargetFileError(path, f"metrics {first} and {metric} cover different blocks: "
-                                        f"{', '.join(sorted(missing)[:5])}")
+                f"{s}:{b}" for s, bs in shape.items() for b in bs
+            }
+            raise TargetFileError(
+                path, f"metrics {first} and {metric} cover different blocks: {', '.join(sorted(missing)[:5])}"
+            )
     for metric, table in costs.items():
         # Block costs may be signed (differences to a base network, as MathNAS's tables are); what a
         # network costs in total may not.
         cheapest = table[FIXED] + sum(min(b.values()) for b in table["blocks"].values())
         if cheapest < 0:
-            raise TargetFileError(path, f"{metric}: the cheapest network would cost {cheapest:g} (the fixed part "
-                                        "plus the smallest block of every slot); block costs may be negative, a "
-                                        "network's total may not: raise the fixed part")
+            raise TargetFileError(
+                path,
+                f"{metric}: the cheapest network would cost {cheapest:g} (the fixed part "
+                "plus the smallest block of every slot); block costs may be negative, a "
+                "network's total may not: raise the fixed part",
+            )
 
 
 # ------------------------------------------------------------------------------------------------- CSV
@@ -182,8 +195,12 @@ def _read_csv(path: Path, text: str) -> TargetData:
         return _read_block_csv(path, rows[1:])
     if header == ["architecture", "metric", "value"]:
         return _read_network_csv(path, rows[1:])
-    raise TargetFileError(path, f"header {','.join(header)!r}: expected 'slot,block,metric,value' (per-block costs) "
-                                "or 'architecture,metric,value' (per-network measurements)", 1)
+    raise TargetFileError(
+        path,
+        f"header {','.join(header)!r}: expected 'slot,block,metric,value' (per-block costs) "
+        "or 'architecture,metric,value' (per-network measurements)",
+        1,
+    )
 
 
 def _cells(path: Path, row: list[str], width: int, line: int) -> list[str]:
@@ -200,8 +217,9 @@ def _read_block_csv(path: Path, rows: list[list[str]]) -> TargetData:
         slot, block, metric, value = _cells(path, row, 4, line)
         if not slot or (not block and slot != FIXED):
             raise TargetFileError(path, "slot and block must not be empty (use slot 'fixed' for the fixed part)", line)
-        _put(path, costs, _metric(path, metric, line), slot, block,
-             _number(path, value, metric, line, signed=True), line)
+        _put(
+            path, costs, _metric(path, metric, line), slot, block, _number(path, value, metric, line, signed=True), line
+        )
     _check_complete(path, costs)
     return TargetData("table", tuple(costs), costs=costs, source="block_csv")
 
@@ -237,16 +255,23 @@ def _substitute(path: Path, networks: dict) -> dict:
     slots = [s for s, _ in archs[0]]
     for arch in archs:
         if [s for s, _ in arch] != slots:
-            raise TargetFileError(path, f"architecture {' '.join(f'{s}:{b}' for s, b in arch)!r} does not have "
-                                        f"the slots {' '.join(slots)} in that order", networks[arch][1])
+            raise TargetFileError(
+                path,
+                f"architecture {' '.join(f'{s}:{b}' for s, b in arch)!r} does not have "
+                f"the slots {' '.join(slots)} in that order",
+                networks[arch][1],
+            )
 
     def distance(a, b) -> int:
         return sum(x != y for x, y in zip(a, b, strict=True))
 
     bases = [a for a in archs if all(distance(a, other) <= 1 for other in archs)]
     if not bases or len(archs) < 2:
-        raise TargetFileError(path, "no base network: substitution needs one network that every other row differs "
-                                    "from in exactly one slot (MathNAS), plus at least one such row")
+        raise TargetFileError(
+            path,
+            "no base network: substitution needs one network that every other row differs "
+            "from in exactly one slot (MathNAS), plus at least one such row",
+        )
     base = bases[0]
     base_value = networks[base][0]
     blocks: dict[str, dict[str, float]] = {slot: {block: 0.0} for slot, block in base}
@@ -264,8 +289,10 @@ class _LineLoader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError(f"line {self.peek_event().start_mark.line + 1}: aliases (*name) are not "
-                                 "supported in target files: write the values out")
+            raise yaml.YAMLError(
+                f"line {self.peek_event().start_mark.line + 1}: aliases (*name) are not "
+                "supported in target files: write the values out"
+            )
         return super().compose_node(parent, index)
 
 
@@ -288,8 +315,9 @@ def _read_yaml(path: Path, text: str) -> TargetData:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise TargetFileError(path, f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                              mark.line + 1 if mark else None) from None
+        raise TargetFileError(
+            path, f"not valid YAML: {getattr(exc, 'problem', exc)}", mark.line + 1 if mark else None
+        ) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict) or not data:
@@ -313,8 +341,10 @@ def _read_block_yaml(path: Path, data: dict, line) -> TargetData:
     budgets_in = data.get("budgets") or {}
     if not isinstance(budgets_in, dict):
         raise TargetFileError(path, "budgets must map metrics to limits", line(data, "budgets"))
-    budgets = {_metric(path, m, line(budgets_in, m)): _number(path, v, f"budgets.{m}", line(budgets_in, m))
-               for m, v in budgets_in.items()}
+    budgets = {
+        _metric(path, m, line(budgets_in, m)): _number(path, v, f"budgets.{m}", line(budgets_in, m))
+        for m, v in budgets_in.items()
+    }
     if kind == "analytic":
         metrics = data.get("metrics") or []
         if not metrics or not isinstance(metrics, list) or any(m not in ("flops", "params") for m in metrics):
@@ -335,8 +365,9 @@ def _read_block_yaml(path: Path, data: dict, line) -> TargetData:
         return TargetData(kind, ("latency_ms",), budgets, settings=settings, source="yaml")
     costs_in = data.get("costs")
     if not isinstance(costs_in, dict) or not costs_in:
-        raise TargetFileError(path, "a table target needs costs: {metric: {fixed: x, SLOT: {BLOCK: value}}}",
-                              line(data, "costs") or 1)
+        raise TargetFileError(
+            path, "a table target needs costs: {metric: {fixed: x, SLOT: {BLOCK: value}}}", line(data, "costs") or 1
+        )
     costs: dict = {}
     for metric, slots in costs_in.items():
         _metric(path, metric, line(costs_in, metric))
@@ -345,15 +376,29 @@ def _read_block_yaml(path: Path, data: dict, line) -> TargetData:
         for slot, blocks in slots.items():
             where = line(slots, slot)
             if slot == FIXED:
-                _put(path, costs, metric, FIXED, "",
-                     _number(path, blocks, f"costs.{metric}.fixed", where, signed=True), where)
+                _put(
+                    path,
+                    costs,
+                    metric,
+                    FIXED,
+                    "",
+                    _number(path, blocks, f"costs.{metric}.fixed", where, signed=True),
+                    where,
+                )
                 continue
             if not isinstance(blocks, dict) or not blocks:
                 raise TargetFileError(path, f"costs.{metric}.{slot} must map blocks to values", where)
             for block, value in blocks.items():
                 at = line(blocks, block)
-                _put(path, costs, metric, str(slot), str(block),
-                     _number(path, value, f"costs.{metric}.{slot}.{block}", at, signed=True), at)
+                _put(
+                    path,
+                    costs,
+                    metric,
+                    str(slot),
+                    str(block),
+                    _number(path, value, f"costs.{metric}.{slot}.{block}", at, signed=True),
+                    at,
+                )
     _check_complete(path, costs)
     return TargetData("table", tuple(costs), budgets, costs=costs, source="block_yaml")
 
@@ -392,8 +437,10 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
     except json.JSONDecodeError as exc:
         raise TargetFileError(path, f"not valid JSON: {exc.msg}", exc.lineno) from None
     if not isinstance(data, dict) or not data:
-        raise TargetFileError(path, 'expected a Puzzle block library: {"layer_0": {"VARIANT": {"stats": {...}, '
-                                    '"metrics": {...}}, ...}, ...}')
+        raise TargetFileError(
+            path,
+            'expected a Puzzle block library: {"layer_0": {"VARIANT": {"stats": {...}, "metrics": {...}}, ...}, ...}',
+        )
     budgets_in = {}
     if isinstance(data.get("layers"), list):  # the older shape
         layers = {}
@@ -406,8 +453,11 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
                     raise TargetFileError(path, f"layers[{i}].variants[{j}]: expected a name and stats")
                 variants[str(variant["name"])] = variant
             if not layer.get("name"):
-                raise TargetFileError(path, f"layers[{i}] has no name: give every layer the name the space uses "
-                                            "for its slot (a position would silently match another slot)")
+                raise TargetFileError(
+                    path,
+                    f"layers[{i}] has no name: give every layer the name the space uses "
+                    "for its slot (a position would silently match another slot)",
+                )
             if str(layer["name"]) in layers:
                 raise TargetFileError(path, f"layers[{i}]: layer {layer['name']!r} is given twice")
             layers[str(layer["name"])] = variants
@@ -424,7 +474,7 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
         for block, variant in variants.items():
             at = f"{slot}.{block!r}"
             if not isinstance(variant, dict) or not isinstance(variant.get("stats"), dict):
-                raise TargetFileError(path, f"{at}: expected {{\"stats\": {{...}}, \"metrics\": {{...}}}}")
+                raise TargetFileError(path, f'{at}: expected {{"stats": {{...}}, "metrics": {{...}}}}')
             for section in ("stats", "metrics"):
                 for name, value in (variant.get(section) or {}).items():
                     if not LIBRARY_NAME.match(str(name)):
@@ -435,11 +485,15 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
                     else:
                         scores.setdefault(str(name), {}).setdefault(str(slot), {})[str(block)] = number
     # Scores and stats checked together: a variant without metrics would silently drop out of every front.
-    _check_complete(path, {**{f"stats.{m}": t for m, t in costs.items()},
-                           **{f"metrics.{m}": {FIXED: 0.0, "blocks": b} for m, b in scores.items()}})
+    _check_complete(
+        path,
+        {
+            **{f"stats.{m}": t for m, t in costs.items()},
+            **{f"metrics.{m}": {FIXED: 0.0, "blocks": b} for m, b in scores.items()},
+        },
+    )
     metrics = sorted(costs, key=lambda m: LIBRARY_METRIC_ORDER.index(m) if m in LIBRARY_METRIC_ORDER else 99)
-    budgets = {library_name(path, m, metrics, "stats"): _number(path, v, f"budgets.{m}")
-               for m, v in budgets_in.items()}
+    budgets = {library_name(path, m, metrics, "stats"): _number(path, v, f"budgets.{m}") for m, v in budgets_in.items()}
     return TargetData("table", tuple(metrics), budgets, costs=costs, scores=scores, source="puzzle_json")
 
 
@@ -449,8 +503,11 @@ def library_name(where, name: str, known, section: str) -> str:
     plain = name.split(".", 1)[1] if name.startswith(f"{section}.") else name
     if plain not in known:
         hint = did_you_mean(plain, known)
-        raise TargetFileError(where, f"{section}.{plain}: no such {'stat' if section == 'stats' else 'score'} in "
-                                     f"this library{hint}; it has {', '.join(f'{section}.{k}' for k in known)}")
+        raise TargetFileError(
+            where,
+            f"{section}.{plain}: no such {'stat' if section == 'stats' else 'score'} in "
+            f"this library{hint}; it has {', '.join(f'{section}.{k}' for k in known)}",
+        )
     return plain
 
 

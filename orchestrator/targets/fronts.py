@@ -58,13 +58,16 @@ def library_accuracy(entry: RegisteredTarget) -> AccuracyTable:
     """A block library's own scores (its objective, else the first score it brings), as ``-score`` per block."""
     scores = entry.definition.get("scores") or {}
     if not scores:
-        raise TargetMismatchError(f"target {entry.name!r} brings no block scores: solve it against an "
-                                  "experiment's block table (blocknas fronts show NAME experiment=...)")
+        raise TargetMismatchError(
+            f"target {entry.name!r} brings no block scores: solve it against an "
+            "experiment's block table (blocknas fronts show NAME experiment=...)"
+        )
     per_slot = scores[entry.definition.get("objective") or next(iter(scores))]
     slots = tuple(per_slot)
     choices = tuple(tuple(per_slot[s]) for s in slots)
-    accuracy = tuple(-np.array([per_slot[s][c] for c in names], dtype=float) for s, names in zip(slots, choices,
-                                                                                                 strict=True))
+    accuracy = tuple(
+        -np.array([per_slot[s][c] for c in names], dtype=float) for s, names in zip(slots, choices, strict=True)
+    )
     return AccuracyTable(LIBRARY, slots, choices, accuracy, 0.0)
 
 
@@ -80,7 +83,8 @@ def with_target(base: AccuracyTable, entry: RegisteredTarget) -> BlockTable:
                 raise TargetMismatchError(
                     f"target {entry.name!r} (version {entry.version}) has no {metric} for "
                     f"{', '.join(f'{slot}:{c}' for c in missing[:5])}; add them to its file and "
-                    f"`blocknas targets update {entry.name} --file F`")
+                    f"`blocknas targets update {entry.name} --file F`"
+                )
             per_slot.append(np.array([given[c] for c in names], dtype=float))
         costs[metric], offsets[metric] = tuple(per_slot), float(table[FIXED])
     _, minimums = split(entry.definition.get("budgets") or {})
@@ -109,13 +113,20 @@ def target_key(base: AccuracyTable, entry: RegisteredTarget, table_hash: str, ma
     return FrontKey(base.experiment, entry.name, entry.version, table_hash, FrontInputs(budgets, max_points))
 
 
-def solve_target(store: PerformanceStore, base: AccuracyTable, entry: RegisteredTarget, max_points: int,
-                 config_hash: str = "") -> SolvedFront:
+def solve_target(
+    store: PerformanceStore, base: AccuracyTable, entry: RegisteredTarget, max_points: int, config_hash: str = ""
+) -> SolvedFront:
     """The target's front (its first metric, within its budgets on the others), solved at most once."""
     metric, budgets = target_budgets(entry)
     table = with_target(base, entry)
-    return front_for(store, target_key(base, entry, table_hash_of(table), max_points), metric, table.slots,
-                     lambda: front_points(table, metric, budgets, max_points), config_hash)
+    return front_for(
+        store,
+        target_key(base, entry, table_hash_of(table), max_points),
+        metric,
+        table.slots,
+        lambda: front_points(table, metric, budgets, max_points),
+        config_hash,
+    )
 
 
 def best_for_budget(points: list[dict], budget: float) -> dict | None:
@@ -149,8 +160,9 @@ def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
     return AccuracyTable(settings.name, table.slots, table.choices, table.accuracy, table.accuracy_offset, table.rules)
 
 
-def prepare(store: PerformanceStore, entry: RegisteredTarget, settings,
-            measure: bool = True) -> tuple[AccuracyTable, RegisteredTarget]:
+def prepare(
+    store: PerformanceStore, entry: RegisteredTarget, settings, measure: bool = True
+) -> tuple[AccuracyTable, RegisteredTarget]:
     """What ``entry`` is solved against, and ``entry`` with costs for it.
 
     A library with scores is solved on them; anything else on the experiment's block table. Table targets
@@ -169,12 +181,18 @@ def prepare(store: PerformanceStore, entry: RegisteredTarget, settings,
     from blocknas.orchestrator.targets.kinds import TargetSpec
 
     options = definition.get("settings") or {}
-    specs = tuple(TargetSpec(f"{entry.name}.{metric}", entry.kind, metric, **options)
-                  for metric in definition["metrics"])
+    specs = tuple(
+        TargetSpec(f"{entry.name}.{metric}", entry.kind, metric, **options) for metric in definition["metrics"]
+    )
     measured = (ensure_costs if measure else load_costs)(store, replace(settings, targets=specs), make_plan(settings))
     costs = {}
     for spec in specs:
         table = measured[spec.name].table
-        costs[spec.metric] = {FIXED: table.fixed, "blocks": {
-            slot.name: {c: table.blocks[(i, c)] for c in slot.choices} for i, slot in enumerate(settings.space.slots)}}
+        costs[spec.metric] = {
+            FIXED: table.fixed,
+            "blocks": {
+                slot.name: {c: table.blocks[(i, c)] for c in slot.choices}
+                for i, slot in enumerate(settings.space.slots)
+            },
+        }
     return base, replace(entry, definition={**definition, "costs": costs})

@@ -46,11 +46,21 @@ class TargetSpec:
         if self.options:
             return {"kind": self.kind, "metric": self.metric, **dict(self.options)}
         if self.kind == "network_table":
-            return {"kind": self.kind, "metric": self.metric, "file": self.file, "column": self.column,
-                    "key_column": self.key_column}
+            return {
+                "kind": self.kind,
+                "metric": self.metric,
+                "file": self.file,
+                "column": self.column,
+                "key_column": self.key_column,
+            }
         # the device only when not the CPU: targets defined before it existed keep their versions
-        return {"kind": self.kind, "metric": self.metric, "warmup": self.warmup, "repeats": self.repeats,
-                "threads": self.threads} | ({"device": self.device} if self.device != "cpu" else {})
+        return {
+            "kind": self.kind,
+            "metric": self.metric,
+            "warmup": self.warmup,
+            "repeats": self.repeats,
+            "threads": self.threads,
+        } | ({"device": self.device} if self.device != "cpu" else {})
 
 
 @dataclass(frozen=True)
@@ -120,8 +130,9 @@ class NetworkTableSettings:
         if self.metric not in TABLE_METRICS:
             raise ValueError(f"metric must be one of {TABLE_METRICS} for network_table targets, got {self.metric!r}")
         if not self.file or not self.column:
-            raise ValueError("file and column must be set (the per-network CSV and the column holding this "
-                             "target's values)")
+            raise ValueError(
+                "file and column must be set (the per-network CSV and the column holding this target's values)"
+            )
 
 
 @dataclass(frozen=True)
@@ -162,8 +173,9 @@ def _llm_costs(settings, plan, target: TargetSpec):
 
     node, _ = _timing_machine(settings, target)
     start_ray(settings.cluster)
-    table, machine = measure_on_worker(space_costs, settings.space_definition, target.metric, costs,
-                                       target.threads, num_cpus=target.threads, node=node)
+    table, machine = measure_on_worker(
+        space_costs, settings.space_definition, target.metric, costs, target.threads, num_cpus=target.threads, node=node
+    )
     return table, machine_label(machine)
 
 
@@ -220,9 +232,17 @@ def _measured_costs(settings, plan, target: TargetSpec):
     node, _ = _timing_machine(settings, target)
     start_ray(settings.cluster)
     _require_gpu(settings, target)
-    table, machine = measure_on_worker(measured_latency_of, settings.space_definition, target.warmup,
-                                       target.repeats, target.threads, target.device, num_cpus=target.threads,
-                                       num_gpus=_gpus(target), node=node)
+    table, machine = measure_on_worker(
+        measured_latency_of,
+        settings.space_definition,
+        target.warmup,
+        target.repeats,
+        target.threads,
+        target.device,
+        num_cpus=target.threads,
+        num_gpus=_gpus(target),
+        node=node,
+    )
     return table, machine_label(machine)
 
 
@@ -240,24 +260,51 @@ def _table_version(settings, target: TargetSpec, plan) -> dict:
     from blocknas.orchestrator.pipeline.cost_stage import file_digest
 
     # "conversion": block costs from whole networks are never negative (a table stored before that is not reused)
-    return {"file_sha256": file_digest(target.file), "contexts": [list(c) for c in plan.contexts],
-            "conversion": "nonnegative"}
+    return {
+        "file_sha256": file_digest(target.file),
+        "contexts": [list(c) for c in plan.contexts],
+        "conversion": "nonnegative",
+    }
 
 
 TARGET_KINDS: Registry[TargetKind] = Registry("target_kind")
-TARGET_KINDS.register("analytic", TargetKind(
-    AnalyticSettings, lambda name, s: TargetSpec(name, s.kind, s.metric), _analytic_costs))
-TARGET_KINDS.register("measured", TargetKind(
-    MeasuredSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, s.warmup, s.repeats, s.threads,
-                                                 device=s.device),
-    _measured_costs, _measured_version, needs_modules=True))
-TARGET_KINDS.register("structure", TargetKind(
-    StructureSettings, lambda name, s: TargetSpec(name, s.kind, s.metric), _structure_costs, needs_modules=True))
+TARGET_KINDS.register(
+    "analytic", TargetKind(AnalyticSettings, lambda name, s: TargetSpec(name, s.kind, s.metric), _analytic_costs)
+)
+TARGET_KINDS.register(
+    "measured",
+    TargetKind(
+        MeasuredSettings,
+        lambda name, s: TargetSpec(name, s.kind, s.metric, s.warmup, s.repeats, s.threads, device=s.device),
+        _measured_costs,
+        _measured_version,
+        needs_modules=True,
+    ),
+)
+TARGET_KINDS.register(
+    "structure",
+    TargetKind(
+        StructureSettings, lambda name, s: TargetSpec(name, s.kind, s.metric), _structure_costs, needs_modules=True
+    ),
+)
 TARGET_KINDS.register("llm", TargetKind(LlmTargetSettings, _llm_spec, _llm_costs, _llm_version, spaces=("llm",)))
-TARGET_KINDS.register("network_table", TargetKind(
-    NetworkTableSettings, lambda name, s: TargetSpec(name, s.kind, s.metric, file=str(Path(s.file).expanduser()
-                                                     .resolve()), column=s.column, key_column=s.key_column),
-    _table_costs, _table_version, per_network=True))
+TARGET_KINDS.register(
+    "network_table",
+    TargetKind(
+        NetworkTableSettings,
+        lambda name, s: TargetSpec(
+            name,
+            s.kind,
+            s.metric,
+            file=str(Path(s.file).expanduser().resolve()),
+            column=s.column,
+            key_column=s.key_column,
+        ),
+        _table_costs,
+        _table_version,
+        per_network=True,
+    ),
+)
 
 
 def target_from_config(name: str, config: dict) -> TargetSpec:

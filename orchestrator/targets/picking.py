@@ -16,13 +16,15 @@ from blocknas.orchestrator.targets.fronts import AccuracyTable, target_budgets, 
 from blocknas.solvers import best_within_budgets, solution_pool
 
 
-def pick(base: AccuracyTable, entry: RegisteredTarget, budgets: dict, num_solutions: int = 1,
-         minimal_diversity: int = 1) -> dict:
+def pick(
+    base: AccuracyTable, entry: RegisteredTarget, budgets: dict, num_solutions: int = 1, minimal_diversity: int = 1
+) -> dict:
     if num_solutions < 1:
         raise BudgetError(f"--num-solutions must be >= 1, got {num_solutions}")
     if not 1 <= minimal_diversity <= len(base.slots):
-        raise BudgetError(f"--minimal-diversity must be between 1 and the {len(base.slots)} layers, "
-                          f"got {minimal_diversity}")
+        raise BudgetError(
+            f"--minimal-diversity must be between 1 and the {len(base.slots)} layers, got {minimal_diversity}"
+        )
     definition = entry.definition
     joined = {**(definition.get("budgets") or {}), **resolve(entry.name, budgets, definition["metrics"])}
     entry = replace(entry, definition={**definition, "budgets": joined})
@@ -37,22 +39,32 @@ def pick(base: AccuracyTable, entry: RegisteredTarget, budgets: dict, num_soluti
     objective = definition.get("objective")  # a library's score (lower is better), else predicted accuracy
     shown = [m for m in definition["metrics"] if m in joined or m == metric]
     return {
-        "target": entry.name, "target_version": entry.version, "budgets": joined,
+        "target": entry.name,
+        "target_version": entry.version,
+        "budgets": joined,
         "objective": f"metrics.{objective}" if objective else "predicted_accuracy",
-        "minimal_diversity": minimal_diversity, "seconds": seconds,
-        "solutions": [{
-            "objective_value": -p.predicted_accuracy if objective else p.predicted_accuracy,
-            "blocks": dict(zip(table.slots, p.blocks, strict=True)),
-            "costs": {m: p.costs[m] for m in shown},
-            "answer": network_answer(point_json(table.slots, p), library_objective(objective) if objective else ACCURACY),
-        } for p in points],
+        "minimal_diversity": minimal_diversity,
+        "seconds": seconds,
+        "solutions": [
+            {
+                "objective_value": -p.predicted_accuracy if objective else p.predicted_accuracy,
+                "blocks": dict(zip(table.slots, p.blocks, strict=True)),
+                "costs": {m: p.costs[m] for m in shown},
+                "answer": network_answer(
+                    point_json(table.slots, p), library_objective(objective) if objective else ACCURACY
+                ),
+            }
+            for p in points
+        ],
     }
 
 
 def format_pick(out: dict) -> str:
-    lines = [f"{out['target']} (version {out['target_version']}), {out['objective']} within "
-             + (", ".join(f"{m} {_limit(v)}" for m, v in out["budgets"].items()) or "no budgets")
-             + f": {len(out['solutions'])} solution(s) in {out['seconds']:.2f} s"]
+    lines = [
+        f"{out['target']} (version {out['target_version']}), {out['objective']} within "
+        + (", ".join(f"{m} {_limit(v)}" for m, v in out["budgets"].items()) or "no budgets")
+        + f": {len(out['solutions'])} solution(s) in {out['seconds']:.2f} s"
+    ]
     for rank, solution in enumerate(out["solutions"], start=1):
         costs = ", ".join(f"{m} {v:,.6g}" for m, v in solution["costs"].items())
         lines.append(f"{rank}. {out['objective']} {solution['objective_value']:.9g}  ({costs})")

@@ -31,8 +31,15 @@ def version_of(definition: dict) -> str:
     return content_hash({k: v for k, v in definition.items() if k != "source"})
 
 
-def register(store: PerformanceStore, name: str, file: str | Path, update: bool, metric: str | None = None,
-             objective: str | None = None, budgets: dict | None = None) -> dict:
+def register(
+    store: PerformanceStore,
+    name: str,
+    file: str | Path,
+    update: bool,
+    metric: str | None = None,
+    objective: str | None = None,
+    budgets: dict | None = None,
+) -> dict:
     """``targets add`` (``update=False``) or ``targets update``: parse, version, store; returns a summary.
 
     ``metric``: the front's metric (default: the file's first); ``objective``: the library score solved for
@@ -41,8 +48,9 @@ def register(store: PerformanceStore, name: str, file: str | Path, update: bool,
     return put(store, name, read(name, file, metric, objective, budgets), update)
 
 
-def read(name: str, file: str | Path, metric: str | None = None, objective: str | None = None,
-         budgets: dict | None = None) -> TargetData:
+def read(
+    name: str, file: str | Path, metric: str | None = None, objective: str | None = None, budgets: dict | None = None
+) -> TargetData:
     """The target ``register`` would store, parsed and checked whole, without touching any store."""
     if not name or len(name) > 100 or not name.replace("_", "").replace("-", "").isalnum():
         raise TargetRegistryError(f"target name {name!r}: use letters, digits, '-' and '_' (at most 100)")
@@ -52,12 +60,20 @@ def read(name: str, file: str | Path, metric: str | None = None, objective: str 
 def put(store: PerformanceStore, name: str, data: TargetData, update: bool) -> dict:
     """Store a target ``read`` returned as ``name``'s current version."""
     version, previous = store_definition(store, name, data.kind, data.as_json(), update)
-    return {"name": name, "version": version, "previous_version": previous, "changed": previous != version,
-            "kind": data.kind, "metrics": list(data.metrics), "source": data.source}
+    return {
+        "name": name,
+        "version": version,
+        "previous_version": previous,
+        "changed": previous != version,
+        "kind": data.kind,
+        "metrics": list(data.metrics),
+        "source": data.source,
+    }
 
 
-def store_definition(store: PerformanceStore, name: str, kind: str, definition: dict, update: bool
-                     ) -> tuple[str, str | None]:
+def store_definition(
+    store: PerformanceStore, name: str, kind: str, definition: dict, update: bool
+) -> tuple[str, str | None]:
     """(version, previous version): every version is stored through here, its costs checked finite first."""
     _check_costs(name, "the new version", definition)
     version = version_of(definition)
@@ -78,20 +94,27 @@ def _chosen(data: TargetData, path: Path, metric: str | None, objective: str | N
         objective = library_name(path, objective, list(data.scores), "metrics")
     elif data.scores:
         objective = "kl_div" if "kl_div" in data.scores else next(iter(data.scores))
-    return replace(data, metrics=tuple(metrics), objective=objective,
-                   budgets={**data.budgets, **resolve(path, budgets, metrics)})
+    return replace(
+        data, metrics=tuple(metrics), objective=objective, budgets={**data.budgets, **resolve(path, budgets, metrics)}
+    )
 
 
 def describe(entry: RegisteredTarget, full: bool = False) -> dict:
     definition = entry.definition
     costs = definition.get("costs") or {}
     first = next(iter(costs.values()), {"blocks": {}})
-    out = {"name": entry.name, "version": entry.version, "kind": entry.kind,
-           "metrics": definition["metrics"], "budgets": definition.get("budgets") or {},
-           "objective": definition.get("objective"),
-           "source": definition.get("source"), "slots": len(first["blocks"]),
-           "blocks": sum(len(b) for b in first["blocks"].values()),
-           "updated_at": entry.updated_at.isoformat()}
+    out = {
+        "name": entry.name,
+        "version": entry.version,
+        "kind": entry.kind,
+        "metrics": definition["metrics"],
+        "budgets": definition.get("budgets") or {},
+        "objective": definition.get("objective"),
+        "source": definition.get("source"),
+        "slots": len(first["blocks"]),
+        "blocks": sum(len(b) for b in first["blocks"].values()),
+        "updated_at": entry.updated_at.isoformat(),
+    }
     if full:
         out |= {"costs": costs, "scores": definition.get("scores") or {}, "settings": definition.get("settings") or {}}
     return out
@@ -127,4 +150,5 @@ def _check_costs(name: str, which: str, definition: dict) -> None:
         if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
             raise TargetRegistryError(
                 f"target {name!r}: {which} has non-finite {metric} costs; nothing is solved or stored with "
-                f"them: register finite ones with `blocknas targets update {name} --file F`")
+                f"them: register finite ones with `blocknas targets update {name} --file F`"
+            )

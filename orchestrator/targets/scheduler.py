@@ -104,15 +104,19 @@ class TargetScheduler:
             except StorageError:
                 raise  # the store itself: nothing else can be checked either; the tick retries
             except Exception:  # noqa: BLE001 - one target's failure never stops the others' re-solves
-                log.exception("%s: re-solving version %s failed; the other targets go on", entry.name,
-                              entry.version)
+                log.exception("%s: re-solving version %s failed; the other targets go on", entry.name, entry.version)
                 continue
             if result.solved:
                 seconds = time.perf_counter() - started
                 solved += 1
                 self._log_research(entry, result.front, seconds)
-                log.info("%s: front of version %s re-solved (%d points, %.3f s)", entry.name, entry.version,
-                         len(result.front.points), seconds)
+                log.info(
+                    "%s: front of version %s re-solved (%d points, %.3f s)",
+                    entry.name,
+                    entry.version,
+                    len(result.front.points),
+                    seconds,
+                )
         self.researches += solved
         return solved
 
@@ -120,12 +124,18 @@ class TargetScheduler:
         try:
             uri, name = self.settings.tracking.uri, f"{front.experiment}-targets"
             experiment = tracking.prepare_experiment(uri, name, self.settings.tracking.artifact_location)
-            run = tracking.start_run(uri, experiment, f"research-{entry.name}",
-                                     tags={"blocknas.kind": "research", "blocknas.target": entry.name,
-                                           "blocknas.target_version": entry.version,
-                                           "blocknas.table_hash": front.table_hash},
-                                     params={"target": entry.name, "target_version": entry.version,
-                                             "metric": front.metric})
+            run = tracking.start_run(
+                uri,
+                experiment,
+                f"research-{entry.name}",
+                tags={
+                    "blocknas.kind": "research",
+                    "blocknas.target": entry.name,
+                    "blocknas.target_version": entry.version,
+                    "blocknas.table_hash": front.table_hash,
+                },
+                params={"target": entry.name, "target_version": entry.version, "metric": front.metric},
+            )
             tracking.finish_run(uri, run, {"front_points": len(front.points), "solve_seconds": seconds})
         except Exception as exc:  # noqa: BLE001
             log.warning("MLflow logging of the re-search of %s failed: %s", entry.name, exc)
@@ -144,8 +154,9 @@ def serve(settings: RunSettings, schedule: SchedulerSettings) -> int:
     """Run until SIGTERM or SIGINT; returns the number of re-searches made."""
     worker = TargetScheduler(settings, schedule)
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(worker.tick, "interval", seconds=schedule.poll_seconds, id="poll",
-                      next_run_time=datetime.now(UTC))
+    scheduler.add_job(
+        worker.tick, "interval", seconds=schedule.poll_seconds, id="poll", next_run_time=datetime.now(UTC)
+    )
     if schedule.cron:
         scheduler.add_job(worker.tick, CronTrigger.from_crontab(schedule.cron, timezone="UTC"), id="cron")
 
@@ -155,9 +166,12 @@ def serve(settings: RunSettings, schedule: SchedulerSettings) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("scheduler started: every %.1f s%s, %d watched files", schedule.poll_seconds,
-             f" and on cron {schedule.cron!r}" if schedule.cron else "", len(schedule.watch or {}))
+    log.info(
+        "scheduler started: every %.1f s%s, %d watched files",
+        schedule.poll_seconds,
+        f" and on cron {schedule.cron!r}" if schedule.cron else "",
+        len(schedule.watch or {}),
+    )
     scheduler.start()  # blocks until shutdown
     log.info("scheduler stopped after %d re-searches", worker.researches)
     return worker.researches
-

@@ -46,9 +46,15 @@ class Switch:
     infeasible: str | None = None  # why nothing fits (the smallest feasible cost), as ``solve`` says it
 
     def as_json(self) -> dict:
-        return {"target": self.target, "target_version": self.version, "metric": self.metric,
-                "budget": self.budget, "solved": self.solved, "seconds": round(self.seconds, 6),
-                **(self.point or {"blocks": None})}
+        return {
+            "target": self.target,
+            "target_version": self.version,
+            "metric": self.metric,
+            "budget": self.budget,
+            "solved": self.solved,
+            "seconds": round(self.seconds, 6),
+            **(self.point or {"blocks": None}),
+        }
 
 
 # In-process caches of immutable things: a target version's definition, the table it makes with a given
@@ -94,8 +100,14 @@ def answers(points: list[dict], inputs: FrontInputs, budget: float) -> bool:
     return best["optimal_up_to"] is None or budget <= best["optimal_up_to"]
 
 
-def switch(store: PerformanceStore, base: AccuracyTable, name: str, budget: float, max_points: int,
-           entry: RegisteredTarget | None = None) -> Switch:
+def switch(
+    store: PerformanceStore,
+    base: AccuracyTable,
+    name: str,
+    budget: float,
+    max_points: int,
+    entry: RegisteredTarget | None = None,
+) -> Switch:
     if not 0 <= budget < math.inf:
         raise TargetRegistryError(f"the budget must be a finite number >= 0, got {budget}")
     started = time.perf_counter()
@@ -134,23 +146,36 @@ def _infeasible(table, metric: str, budget: float, budgets: dict) -> str:
     return f"no architecture fits {metric} <= {budget:g}"
 
 
-def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: float, predicted: float,
-            budget: float, max_points: int) -> Switch:
+def correct(
+    store: PerformanceStore,
+    base: AccuracyTable,
+    name: str,
+    measured: float,
+    predicted: float,
+    budget: float,
+    max_points: int,
+) -> Switch:
     """Rescale the target's primary-metric costs by ``measured / predicted``, store that as a new version,
     and answer ``budget`` on the rescaled costs."""
     if not (0 < measured < math.inf and 0 < predicted < math.inf and 0 <= budget < math.inf):
-        raise TargetRegistryError(f"measured ({measured}) and predicted ({predicted}) costs must be positive finite "
-                                  f"numbers and the budget ({budget}) a finite number >= 0; nothing was stored")
+        raise TargetRegistryError(
+            f"measured ({measured}) and predicted ({predicted}) costs must be positive finite "
+            f"numbers and the budget ({budget}) a finite number >= 0; nothing was stored"
+        )
     entry = find(store, name)
     definition = entry.definition
     metric = definition["metrics"][0]
     if not definition.get("costs"):
-        raise TargetRegistryError(f"target {name!r} is {entry.kind}: its costs are computed, not given, so "
-                                  "there is nothing to rescale; register its measured costs as a table instead")
+        raise TargetRegistryError(
+            f"target {name!r} is {entry.kind}: its costs are computed, not given, so "
+            "there is nothing to rescale; register its measured costs as a table instead"
+        )
     scale = measured / predicted
     table = definition["costs"][metric]
-    rescaled = {FIXED: table[FIXED] * scale,
-                "blocks": {s: {b: v * scale for b, v in blocks.items()} for s, blocks in table["blocks"].items()}}
+    rescaled = {
+        FIXED: table[FIXED] * scale,
+        "blocks": {s: {b: v * scale for b, v in blocks.items()} for s, blocks in table["blocks"].items()},
+    }
     before = [table[FIXED], *(v for blocks in table["blocks"].values() for v in blocks.values())]
     after = [rescaled[FIXED], *(v for blocks in rescaled["blocks"].values() for v in blocks.values())]
     lost = [a for a, b in zip(after, before, strict=True) if not math.isfinite(a) or (a == 0) != (b == 0)]
@@ -158,8 +183,12 @@ def correct(store: PerformanceStore, base: AccuracyTable, name: str, measured: f
         raise TargetRegistryError(
             f"correcting {name} by measured {measured:g} / predicted {predicted:g} = x{scale:.6g} would make "
             f"{metric} costs {'infinite' if not math.isfinite(scale) or math.inf in map(abs, lost) else 'zero'}; "
-            "check that both numbers are the running network's, in the same unit; nothing was stored")
-    corrected = {**definition, "costs": {**definition["costs"], metric: rescaled},
-                 "source": f"corrected from {entry.version} by x{scale:.6g}"}
+            "check that both numbers are the running network's, in the same unit; nothing was stored"
+        )
+    corrected = {
+        **definition,
+        "costs": {**definition["costs"], metric: rescaled},
+        "source": f"corrected from {entry.version} by x{scale:.6g}",
+    }
     version, _ = store_definition(store, name, entry.kind, corrected, update=True)
     return switch(store, base, name, budget, max_points, replace(entry, version=version, definition=corrected))

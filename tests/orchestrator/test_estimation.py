@@ -52,8 +52,9 @@ def test_block_values_recover_an_additive_function_exactly(kind):
     sizes = [3, 4, 2, 5]
     truth = [rng.normal(size=n) for n in sizes]
     f = lambda s: 50.0 + sum(truth[i][j] for i, j in enumerate(s))  # noqa: E731
-    contexts = choose_contexts(EstimatorSettings(kind, 0.3, 1), sizes, (0, 0, 0, 0),
-                               tuple(np.arange(n, dtype=float) for n in sizes))
+    contexts = choose_contexts(
+        EstimatorSettings(kind, 0.3, 1), sizes, (0, 0, 0, 0), tuple(np.arange(n, dtype=float) for n in sizes)
+    )
     measured, _ = evaluate_all(contexts, sizes, f)
     values, offset = block_values(contexts, sizes, measured)
     for s in itertools.product(*map(range, sizes)):

@@ -40,8 +40,7 @@ def test_layernas_evaluates_each_allowed_network_once_and_keeps_at_most_per_buck
     evaluated = [s for batch in calls for s in batch]
     assert len(evaluated) == len(set(evaluated)) == len(result.evaluated) <= 60  # never twice
     if len(evaluated) < 60:  # stopped early only when converged: every neighbour of what it keeps is known
-        neighbours = {k[:i] + (o,) + k[i + 1:] for k in result.kept[-1] for i, n in enumerate(SIZES)
-                      for o in range(n)}
+        neighbours = {k[:i] + (o,) + k[i + 1 :] for k in result.kept[-1] for i, n in enumerate(SIZES) for o in range(n)}
         assert all(n in result.accuracy for n in neighbours if cost(n) <= budget)
     assert all(cost(s) <= budget for s in evaluated)
     width = (budget - cost(start)) / buckets
@@ -58,8 +57,15 @@ def test_layernas_evaluates_each_allowed_network_once_and_keeps_at_most_per_buck
 
 def test_a_small_space_stops_when_nothing_new_is_left():
     sizes = (2, 2)
-    result = layernas(sizes, lambda s: float(sum(s)), lambda s: True, lambda b: {s: -float(sum(s)) for s in b},
-                      budget=2.0, evaluations=60, start=(0, 0))
+    result = layernas(
+        sizes,
+        lambda s: float(sum(s)),
+        lambda s: True,
+        lambda b: {s: -float(sum(s)) for s in b},
+        budget=2.0,
+        evaluations=60,
+        start=(0, 0),
+    )
     assert sorted(result.evaluated) == [(0, 0), (0, 1), (1, 0), (1, 1)] and result.sweeps <= 3
 
 

@@ -29,11 +29,19 @@ def library_file(path, layers: int = 40, seed: int = 0):
             for f_share, f_kl in FFN:
                 attention, ffn = 760 * a_share + rng.uniform(0, 3), 670 * f_share + rng.uniform(0, 3)
                 variants[f"attention = {a_share:.0%}\t&&\tffn = {f_share:.0%}"] = {
-                    "stats": {"memory_mib": attention + ffn, "runtime_ms": 0.46 * attention + 0.69 * ffn + 8,
-                              "num_params": int(1.2e6 * (attention + ffn)), "attention_memory_mib": attention,
-                              "ffn_memory_mib": ffn},
-                    "metrics": {"kl_div": sum(noop if k is None else sensitivity * k * rng.uniform(0.7, 1.3)
-                                              for k in (a_kl, f_kl))}}
+                    "stats": {
+                        "memory_mib": attention + ffn,
+                        "runtime_ms": 0.46 * attention + 0.69 * ffn + 8,
+                        "num_params": int(1.2e6 * (attention + ffn)),
+                        "attention_memory_mib": attention,
+                        "ffn_memory_mib": ffn,
+                    },
+                    "metrics": {
+                        "kl_div": sum(
+                            noop if k is None else sensitivity * k * rng.uniform(0.7, 1.3) for k in (a_kl, f_kl)
+                        )
+                    },
+                }
         data[f"layer_{i}"] = variants
     path.write_text(json.dumps(data))
     return path
@@ -57,8 +65,15 @@ def test_pick_equals_an_independent_mip_and_its_json_is_json(library):
     home, table, parent = library
     memory, runtime = 0.7 * parent["memory_mib"], 0.6 * parent["runtime_ms"]
     # a process of its own: HiGHS's banner, printed when a process first creates a solver, would go to stdout
-    result = run_cli(home, "pick", "h100", f"--budget=stats.memory_mib={memory}",
-                     f"--budget=stats.runtime_ms={runtime}", "--json", subprocess_=True)
+    result = run_cli(
+        home,
+        "pick",
+        "h100",
+        f"--budget=stats.memory_mib={memory}",
+        f"--budget=stats.runtime_ms={runtime}",
+        "--json",
+        subprocess_=True,
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     (solution,) = out["solutions"]
@@ -71,8 +86,10 @@ def test_pick_equals_an_independent_mip_and_its_json_is_json(library):
 
 def test_diverse_solutions_and_ranges(library):
     home, table, parent = library
-    budgets = [f"--budget=stats.memory_mib={0.8 * parent['memory_mib']}",
-               f"--budget=stats.runtime_ms={0.8 * parent['runtime_ms']}"]
+    budgets = [
+        f"--budget=stats.memory_mib={0.8 * parent['memory_mib']}",
+        f"--budget=stats.runtime_ms={0.8 * parent['runtime_ms']}",
+    ]
     one = json.loads(run_cli(home, "pick", "h100", *budgets, "--json").stdout)["solutions"][0]
     many = run_cli(home, "pick", "h100", *budgets, "--num-solutions", "3", "--minimal-diversity", "10", "--json")
     assert many.returncode == 0, many.stderr
@@ -93,8 +110,11 @@ def test_diverse_solutions_and_ranges(library):
     assert solution["costs"]["attention_memory_mib"] >= floor
     memory, runtime = (float(b.split("=")[-1]) for b in budgets)
     kl = -_flat(table.accuracy)
-    best = oracle(table, kl, [(_flat(table.costs["memory_mib"]), memory), (_flat(table.costs["runtime_ms"]), runtime),
-                              (-attention, -floor)])
+    best = oracle(
+        table,
+        kl,
+        [(_flat(table.costs["memory_mib"]), memory), (_flat(table.costs["runtime_ms"]), runtime), (-attention, -floor)],
+    )
     assert solution["objective_value"] == pytest.approx(kl[best].sum(), rel=1e-9)
     assert solution["objective_value"] >= one["objective_value"] * (1 - 1e-12)  # a bound never helps
 
@@ -146,7 +166,9 @@ def test_pick_switch_and_fronts_show_answer_one_network_with_one_object(library)
     fitting = [p for p in front["points"] if p["cost"] <= budget]
     assert max(fitting, key=lambda p: p["predicted_accuracy"])["answer"] == answer
     assert answer["objective"]["name"] == "metrics.kl_div" and answer["objective"]["direction"] == "minimize"
-    assert answer["objective"]["predicted"] == pytest.approx(json.loads(picked.stdout)["solutions"][0]["objective_value"])
+    assert answer["objective"]["predicted"] == pytest.approx(
+        json.loads(picked.stdout)["solutions"][0]["objective_value"]
+    )
     assert answer["costs"]["memory_mib"]["unit"] == "MiB" and answer["costs"]["runtime_ms"]["unit"] == "ms"
     assert len(answer["choices"]) == 40
     assert front["cap"] == {"points": len(front["points"]), "max_points": 2000, "capped": len(front["points"]) >= 2000}

@@ -42,8 +42,7 @@ def test_plan_measures_every_block_with_m_times_n_minus_1_plus_1_trainings():
 def test_base_estimator_uses_the_base_network_and_sampled_several_contexts():
     base = make_plan(load_settings(["experiment=smoke", "scorer.estimator=base", "+space.base=[sep_k3,conv_k3]"]))
     assert base.contexts == (("sep_k3", "conv_k3"),) and len(base.networks) == 1 + 2 + 2
-    sampled = make_plan(load_settings(["experiment=smoke", "scorer.estimator=sampled",
-                                       "scorer.sample_fraction=1.0"]))
+    sampled = make_plan(load_settings(["experiment=smoke", "scorer.estimator=sampled", "scorer.sample_fraction=1.0"]))
     # 9 networks / 5 per context: 2 distinct contexts, every block measured in each, overlapping networks once
     assert len(sampled.contexts) == 2 and len(sampled.blocks) == 2 * 6
     assert len(sampled.networks) < 2 * 5 and len({b.job_hash for b in sampled.blocks}) == 12
@@ -58,16 +57,27 @@ def test_nb201_plan_samples_only_connected_contexts():
     assert all(job.scorer == "tabular" and job.settings.dataset == "cifar10" for job in plan.networks.values())
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["experiment=nb201", "scorer=swap_in"], "scorer.kind=swap_in trains networks, but space.kind=nb201 builds none"),
-    (["experiment=smoke", "scorer=nb201_tabular"], "scorer.kind=tabular works on space.kind nb201, not 'cnn'"),
-    (["experiment=nb201", "scorer.dataset=mnist"], "scorer.dataset must be one of"),
-    (["experiment=nb201", "scorer.estimator=best"], "estimator must be one of"),
-    (["experiment=nb201", "solver.predictor=mlp"], "solver.predictor .mlp. is not a known predictor; valid: flops, linear"),
-    (["experiment=nb201", "+targets.t={kind: measured, metric: latency_ms, warmup: 1, repeats: 1, threads: 1}"],
-     "network_table target"),
-    (["experiment=nb201", "+targets.t={kind: network_table, metric: latency_ms}"], "targets.t.file is required"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            ["experiment=nb201", "scorer=swap_in"],
+            "scorer.kind=swap_in trains networks, but space.kind=nb201 builds none",
+        ),
+        (["experiment=smoke", "scorer=nb201_tabular"], "scorer.kind=tabular works on space.kind nb201, not 'cnn'"),
+        (["experiment=nb201", "scorer.dataset=mnist"], "scorer.dataset must be one of"),
+        (["experiment=nb201", "scorer.estimator=best"], "estimator must be one of"),
+        (
+            ["experiment=nb201", "solver.predictor=mlp"],
+            "solver.predictor .mlp. is not a known predictor; valid: flops, linear",
+        ),
+        (
+            ["experiment=nb201", "+targets.t={kind: measured, metric: latency_ms, warmup: 1, repeats: 1, threads: 1}"],
+            "network_table target",
+        ),
+        (["experiment=nb201", "+targets.t={kind: network_table, metric: latency_ms}"], "targets.t.file is required"),
+    ],
+)
 def test_estimator_predictor_and_space_mismatches_are_config_errors(overrides, message):
     from blocknas.orchestrator.config import ConfigError
 
@@ -78,7 +88,8 @@ def test_estimator_predictor_and_space_mismatches_are_config_errors(overrides, m
 def test_hashes_are_stable_and_cover_what_affects_results():
     base = make_plan(load_settings(["experiment=smoke"]))
     assert [b.job_hash for b in make_plan(load_settings(["experiment=smoke"])).blocks] == [
-        b.job_hash for b in base.blocks]
+        b.job_hash for b in base.blocks
+    ]
     for override in ("scorer.seed=3", "scorer.steps=81", "scorer.val_size=400"):
         changed = make_plan(load_settings(["experiment=smoke", override]))
         assert not {b.job_hash for b in changed.blocks} & {b.job_hash for b in base.blocks}, override

@@ -15,14 +15,22 @@ EVERY = np.array(list(itertools.product(*(range(n) for n in SIZES))))
 
 def _world(seed=0):
     rng = np.random.default_rng(seed)
-    truth = SurrogateModel(50.0, tuple(rng.normal(size=n) * 3 for n in SIZES),
-                           {(0, 1): rng.normal(size=(4, 4)) * 3, (2, 3): rng.normal(size=(4, 4)) * 3})
-    latency = SurrogateModel(5.0, tuple(rng.uniform(0.5, 2, size=n) for n in SIZES),
-                             {(1, 2): rng.uniform(0, 1, size=(4, 4))})
-    table = BlockTable(slots=tuple(f"s{i}" for i in range(len(SIZES))),
-                       choices=tuple(tuple(f"b{j}" for j in range(n)) for n in SIZES),
-                       accuracy=truth.unary, accuracy_offset=truth.offset,
-                       costs={"latency": latency.unary}, cost_offsets={"latency": latency.offset})
+    truth = SurrogateModel(
+        50.0,
+        tuple(rng.normal(size=n) * 3 for n in SIZES),
+        {(0, 1): rng.normal(size=(4, 4)) * 3, (2, 3): rng.normal(size=(4, 4)) * 3},
+    )
+    latency = SurrogateModel(
+        5.0, tuple(rng.uniform(0.5, 2, size=n) for n in SIZES), {(1, 2): rng.uniform(0, 1, size=(4, 4))}
+    )
+    table = BlockTable(
+        slots=tuple(f"s{i}" for i in range(len(SIZES))),
+        choices=tuple(tuple(f"b{j}" for j in range(n)) for n in SIZES),
+        accuracy=truth.unary,
+        accuracy_offset=truth.offset,
+        costs={"latency": latency.unary},
+        cost_offsets={"latency": latency.offset},
+    )
     return truth, latency, table
 
 
@@ -39,9 +47,18 @@ def _run(settings, budget, verified=None, log=None):
         calls["measured"] += [c.selection for c in candidates]
         return {c.selection: {"latency": latency.predict(c.selection)} for c in candidates}
 
-    result = refine(settings, table, SurrogateModel.additive(table.accuracy_offset, table.accuracy),
-                    {"latency": SurrogateModel.additive(table.cost_offsets["latency"], table.costs["latency"])},
-                    {"latency"}, [{"latency": budget}], verified, len(verified.accuracy), evaluate, measure)
+    result = refine(
+        settings,
+        table,
+        SurrogateModel.additive(table.accuracy_offset, table.accuracy),
+        {"latency": SurrogateModel.additive(table.cost_offsets["latency"], table.costs["latency"])},
+        {"latency"},
+        [{"latency": budget}],
+        verified,
+        len(verified.accuracy),
+        evaluate,
+        measure,
+    )
     return result, calls, truth, latency
 
 
@@ -71,8 +88,9 @@ def test_loop_pick_is_verified_within_budget_and_beats_the_one_shot_pick():
     fits = lat <= budget
     best = truth.predict_all(EVERY)[fits].max()
     additive = table.accuracy_offset + sum(table.accuracy[i][EVERY[:, i]] for i in range(len(SIZES)))
-    additive_latency = table.cost_offsets["latency"] + sum(table.costs["latency"][i][EVERY[:, i]]
-                                                           for i in range(len(SIZES)))
+    additive_latency = table.cost_offsets["latency"] + sum(
+        table.costs["latency"][i][EVERY[:, i]] for i in range(len(SIZES))
+    )
     one_shot = EVERY[np.argmax(np.where(additive_latency <= budget, additive, -np.inf))]
     one_shot_regret = best - truth.predict(tuple(one_shot)) if latency.predict(tuple(one_shot)) <= budget else np.inf
     assert best - pick.accuracy < one_shot_regret
@@ -93,4 +111,3 @@ def test_settings_are_validated():
         RefineSettings.from_dict({"round": 3})
     with pytest.raises(ValueError, match="interactions"):
         RefineSettings(interactions="triples")
-

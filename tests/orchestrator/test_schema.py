@@ -27,10 +27,13 @@ def test_an_outdated_store_is_refused_until_db_upgrade_and_keeps_its_rows(store_
     engine = create_engine(store_url)
     assert upgrade(engine, "0001") == (None, "0001")
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO block_scores (job_hash, experiment, space, scorer_hash, slot_index, slot, block, "
-            "choice_index, network_hash, context_index, status, attempts, accuracy) VALUES "
-            "('h1', 'e', 'sp', 'sc', 0, 's0', 's0:a', 0, 'n1', 0, 'done', 1, 0.5)"))
+        connection.execute(
+            text(
+                "INSERT INTO block_scores (job_hash, experiment, space, scorer_hash, slot_index, slot, block, "
+                "choice_index, network_hash, context_index, status, attempts, accuracy) VALUES "
+                "('h1', 'e', 'sp', 'sc', 0, 's0', 's0:a', 0, 'n1', 0, 'done', 1, 0.5)"
+            )
+        )
     engine.dispose()
 
     with pytest.raises(StorageError, match=r"revision 0001, this blocknas needs .*blocknas db upgrade"):
@@ -69,8 +72,18 @@ def test_a_store_without_revision_but_with_tables_is_refused(tmp_path):
 def test_parameter_and_flops_counts_beyond_32_bits_are_stored(store_url):
     """ResNet-50 has 4.1e9 MACs: a 32-bit column overflowed on PostgreSQL (migration 0004 widens it)."""
     store = PerformanceStore(store_url)
-    row = {"job_hash": "big", "experiment": "e", "space": "sp", "scorer_hash": "sc", "slot_index": 0, "slot": "s0",
-           "block": "s0:a", "choice_index": 0, "network_hash": "n", "context_index": 0}
+    row = {
+        "job_hash": "big",
+        "experiment": "e",
+        "space": "sp",
+        "scorer_hash": "sc",
+        "slot_index": 0,
+        "slot": "s0",
+        "block": "s0:a",
+        "choice_index": 0,
+        "network_hash": "n",
+        "context_index": 0,
+    }
     store.mark_running([row], node=None, host=None)
     store.record_result(["big"], {"accuracy": 76.1, "params": 25_557_032_000, "flops": 4_100_000_000})
     [score] = store.block_scores(["big"])

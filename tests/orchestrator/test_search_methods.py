@@ -20,8 +20,11 @@ def _problem(evaluations: int, seed: int = 0) -> tuple[NetworkProblem, np.ndarra
     rng = np.random.default_rng(seed)
     allowed = rng.random(len(EVERY)) < 0.3
     accuracy = rng.normal(size=len(EVERY))
-    return NetworkProblem.from_arrays(EVERY, allowed, accuracy, evaluations, {"flops": EVERY.sum(axis=1) * 1.0}), \
-        allowed, accuracy
+    return (
+        NetworkProblem.from_arrays(EVERY, allowed, accuracy, evaluations, {"flops": EVERY.sum(axis=1) * 1.0}),
+        allowed,
+        accuracy,
+    )
 
 
 @pytest.mark.parametrize("name", [n for n in SEARCH_METHODS.names() if SEARCH_METHODS.get(n).whole_networks])

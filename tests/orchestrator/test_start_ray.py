@@ -20,8 +20,9 @@ ray.shutdown()
 def test_a_local_run_ignores_a_stale_cluster_address_and_its_workers_are_not_deprioritised(tmp_path):
     # what a `ray start` cluster that died without `ray stop` leaves behind: an address nothing answers at
     env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300,
-                            cwd=os.getcwd())
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300, cwd=os.getcwd()
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "answer 42" in result.stdout
     assert f"worker nice {os.nice(0)}" in result.stdout  # the driver's niceness, not Ray's 15

@@ -8,8 +8,17 @@ from blocknas.orchestrator.storage import CostEntry, PerformanceStore, public_ur
 
 
 def block_row(i: int, network: str = "net") -> dict:
-    return {"job_hash": f"job{i}", "experiment": "exp", "space": "space", "scorer_hash": "sh", "slot_index": i % 4,
-            "slot": f"s{i % 4}", "block": f"s{i % 4}:b{i}", "choice_index": i // 4, "network_hash": network}
+    return {
+        "job_hash": f"job{i}",
+        "experiment": "exp",
+        "space": "space",
+        "scorer_hash": "sh",
+        "slot_index": i % 4,
+        "slot": f"s{i % 4}",
+        "block": f"s{i % 4}:b{i}",
+        "choice_index": i // 4,
+        "network_hash": network,
+    }
 
 
 def test_retry_upserts_one_row_and_counts_attempts(store_url):
@@ -87,8 +96,10 @@ def test_concurrent_writers_lose_and_duplicate_nothing(store_url):
 
 @pytest.mark.parametrize(
     "url,expected",
-    [("postgresql+psycopg://alice:s3cret@db:5432/perf", "postgresql+psycopg://db:5432/perf"),
-     ("sqlite:////tmp/x/perf.db", "sqlite:////tmp/x/perf.db")],
+    [
+        ("postgresql+psycopg://alice:s3cret@db:5432/perf", "postgresql+psycopg://db:5432/perf"),
+        ("sqlite:////tmp/x/perf.db", "sqlite:////tmp/x/perf.db"),
+    ],
 )
 def test_public_url_drops_credentials(url, expected):
     assert public_url(url) == expected

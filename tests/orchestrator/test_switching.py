@@ -23,10 +23,22 @@ def library(slots: int, variants: int, seed: int = 0) -> dict:
     for i in range(slots):
         latency = rng.uniform(0.1, 2.0, variants)
         kl = np.maximum(0.0, 1.0 / (latency + 0.2) + rng.normal(0, 0.1, variants))
-        layers.append({"name": f"layer_{i}", "variants": [
-            {"name": f"v{j}", "stats": {"latency_ms": round(float(latency[j]), 4),
-                                        "memory_mib": round(float(10 * latency[j] + 5), 3)},
-             "metrics": {"kl_div": round(float(kl[j]), 4)}} for j in range(variants)]})
+        layers.append(
+            {
+                "name": f"layer_{i}",
+                "variants": [
+                    {
+                        "name": f"v{j}",
+                        "stats": {
+                            "latency_ms": round(float(latency[j]), 4),
+                            "memory_mib": round(float(10 * latency[j] + 5), 3),
+                        },
+                        "metrics": {"kl_div": round(float(kl[j]), 4)},
+                    }
+                    for j in range(variants)
+                ],
+            }
+        )
     return {"layers": layers}
 
 
@@ -49,7 +61,8 @@ def test_a_front_is_exact_and_solved_once_per_target_version(phone):
     table = with_target(base, entry)
     expected = brute_force_front(table, "latency_ms")
     assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 9)) for p in first.front.points] == [
-        (round(c, 9), round(a, 9)) for c, a in expected]
+        (round(c, 9), round(a, 9)) for c, a in expected
+    ]
 
 
 def test_switch_answers_from_the_stored_front_as_a_fresh_solve_would(phone):
@@ -91,8 +104,9 @@ def test_correction_rescales_the_target_stores_a_new_version_and_resolves(phone)
     assert corrected.solved and corrected.version != before.version
     assert registry.find(store, "phone").version == corrected.version
     scaled = with_target(base, registry.find(store, "phone"))
-    np.testing.assert_allclose(np.concatenate(scaled.costs["latency_ms"]),
-                               2 * np.concatenate(with_target(base, entry).costs["latency_ms"]))
+    np.testing.assert_allclose(
+        np.concatenate(scaled.costs["latency_ms"]), 2 * np.concatenate(with_target(base, entry).costs["latency_ms"])
+    )
     fresh = best_by_solving(scaled, "latency_ms", 6.0)
     assert corrected.point["predicted_accuracy"] == pytest.approx(fresh["predicted_accuracy"], abs=1e-9)
     assert corrected.point["cost"] <= 6.0 + 1e-9
@@ -129,7 +143,8 @@ def test_a_library_within_budgets_gets_a_spread_front_that_switch_answers_exactl
             again = switching.switch(store, base, "llm", below, CAP)
             assert not again.solved and again.point == result.point
             assert best_by_solving(table, "latency_ms", below, lib["budgets"])["predicted_accuracy"] == (
-                pytest.approx(result.point["predicted_accuracy"], abs=1e-9))
+                pytest.approx(result.point["predicted_accuracy"], abs=1e-9)
+            )
     below = switching.switch(store, base, "llm", points[0]["cost"] - 1e-3, CAP)
     assert below.point is None and not below.solved
 
@@ -158,8 +173,11 @@ def test_fronts_show_and_switch_cli(home, tmp_path):
         refused = run_cli(home, "switch", "edge", "--budget", at, "--measured", measured, "--predicted", predicted)
         assert refused.returncode == 2 and "finite" in refused.stderr, refused.stderr
     assert run_cli(home, "targets", "show", "edge", "--json").stdout == versions  # nothing stored
-    corrected = json.loads(run_cli(home, "switch", "edge", "--budget", str(budget), "--measured", "1.1",
-                                   "--predicted", "1.0", "--json").stdout)
+    corrected = json.loads(
+        run_cli(
+            home, "switch", "edge", "--budget", str(budget), "--measured", "1.1", "--predicted", "1.0", "--json"
+        ).stdout
+    )
     assert corrected["solved"] and corrected["target_version"] != switched["target_version"]
 
 
@@ -175,15 +193,16 @@ def test_switch_answers_are_exact_with_costs_from_1e_minus_6_to_1e300(tmp_path, 
     for layer in lib["layers"]:
         for variant in layer["variants"]:
             exponent = rng.uniform(-6, 300) if rng.random() < 0.3 else rng.uniform(-1, 1)
-            variant["stats"]["latency_ms"] = float(10.0 ** exponent)
+            variant["stats"]["latency_ms"] = float(10.0**exponent)
     path = tmp_path / "wide.json"
     path.write_text(json.dumps(lib))
     store = PerformanceStore(f"sqlite:///{tmp_path}/perf.db")
     registry.register(store, "wide", path, update=False)
     base = library_accuracy(registry.find(store, "wide"))
-    networks = [(math.fsum(v["stats"]["latency_ms"] for v in chosen),
-                 -math.fsum(v["metrics"]["kl_div"] for v in chosen))
-                for chosen in itertools.product(*(layer["variants"] for layer in lib["layers"]))]
+    networks = [
+        (math.fsum(v["stats"]["latency_ms"] for v in chosen), -math.fsum(v["metrics"]["kl_div"] for v in chosen))
+        for chosen in itertools.product(*(layer["variants"] for layer in lib["layers"]))
+    ]
     for cost, _ in networks[:: max(1, len(networks) // 12)]:
         for budget in (cost, cost * 1.5):
             best = max(a for c, a in networks if c <= budget)

@@ -42,14 +42,40 @@ expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1
 Logits-input:7x7x1280-output:1000: {mean: 0.1}
 """
 
-PUZZLE_JSON = {"layers": [
-    {"name": "block_0", "variants": [
-        {"name": "attn_full+ffn_100", "stats": {"latency_ms": 2.0, "memory_mib": 300}, "metrics": {"kl_div": 0.0}},
-        {"name": "attn_none+ffn_50", "stats": {"latency_ms": 0.6, "memory_mib": 120}, "metrics": {"kl_div": 0.4}}]},
-    {"name": "block_1", "variants": [
-        {"name": "attn_full+ffn_100", "stats": {"latency_ms": 2.0, "memory_mib": 300}, "metrics": {"kl_div": 0.0}},
-        {"name": "attn_linear+ffn_25", "stats": {"latency_ms": 0.4, "memory_mib": 90}, "metrics": {"kl_div": 0.9}}]},
-]}
+PUZZLE_JSON = {
+    "layers": [
+        {
+            "name": "block_0",
+            "variants": [
+                {
+                    "name": "attn_full+ffn_100",
+                    "stats": {"latency_ms": 2.0, "memory_mib": 300},
+                    "metrics": {"kl_div": 0.0},
+                },
+                {
+                    "name": "attn_none+ffn_50",
+                    "stats": {"latency_ms": 0.6, "memory_mib": 120},
+                    "metrics": {"kl_div": 0.4},
+                },
+            ],
+        },
+        {
+            "name": "block_1",
+            "variants": [
+                {
+                    "name": "attn_full+ffn_100",
+                    "stats": {"latency_ms": 2.0, "memory_mib": 300},
+                    "metrics": {"kl_div": 0.0},
+                },
+                {
+                    "name": "attn_linear+ffn_25",
+                    "stats": {"latency_ms": 0.4, "memory_mib": 90},
+                    "metrics": {"kl_div": 0.9},
+                },
+            ],
+        },
+    ]
+}
 
 
 # MathNAS's own tables: block costs relative to the base network (here conv_k3 at both slots), so signed.
@@ -73,8 +99,16 @@ def _write(tmp_path, name: str, text: str):
 def test_per_block_csv_and_yaml_give_the_same_costs(tmp_path):
     from_csv = read_target_file(_write(tmp_path, "t.csv", BLOCK_CSV))
     from_yaml = read_target_file(_write(tmp_path, "t.yaml", BLOCK_YAML))
-    assert from_csv.costs == from_yaml.costs == {"latency_ms": {
-        "fixed": 0.5, "blocks": {"s0": {"skip": 0.0, "conv_k3": 0.4}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3}}}}
+    assert (
+        from_csv.costs
+        == from_yaml.costs
+        == {
+            "latency_ms": {
+                "fixed": 0.5,
+                "blocks": {"s0": {"skip": 0.0, "conv_k3": 0.4}, "s1": {"conv_k3": 0.9, "sep_k3": 0.3}},
+            }
+        }
+    )
     assert from_yaml.budgets == {"latency_ms": 1.5} and from_csv.kind == from_yaml.kind == "table"
 
 
@@ -97,8 +131,10 @@ def test_per_network_csv_is_converted_by_substitution_around_the_base_network(tm
     table = data.costs["latency_ms"]
     # base s0:skip s1:conv_k3 (1.4): every other network differs from it in one slot
     assert table["fixed"] == 1.4
-    assert table["blocks"] == {"s0": {"skip": 0.0, "conv_k3": pytest.approx(0.4)},
-                               "s1": {"conv_k3": 0.0, "sep_k3": pytest.approx(-0.6)}}
+    assert table["blocks"] == {
+        "s0": {"skip": 0.0, "conv_k3": pytest.approx(0.4)},
+        "s1": {"conv_k3": 0.0, "sep_k3": pytest.approx(-0.6)},
+    }
 
 
 def test_ofa_lookup_groups_layers_into_slots_and_single_choices_into_the_fixed_cost(tmp_path):
@@ -106,10 +142,15 @@ def test_ofa_lookup_groups_layers_into_slots_and_single_choices_into_the_fixed_c
     table = data.costs["latency_ms"]
     assert table["fixed"] == pytest.approx(1.0)  # stem 0.9 + logits 0.1
     assert table["blocks"] == {
-        "112x112x32>56x56x24/s2": {"expanded_conv-expand3-idskip0-kernel3": 1.2,
-                                   "expanded_conv-expand6-idskip0-kernel5": 2.5},
-        "56x56x24>56x56x24/s1": {"expanded_conv-expand3-idskip1-kernel3": 0.7,
-                                 "expanded_conv-expand6-idskip1-kernel7": 1.6}}
+        "112x112x32>56x56x24/s2": {
+            "expanded_conv-expand3-idskip0-kernel3": 1.2,
+            "expanded_conv-expand6-idskip0-kernel5": 2.5,
+        },
+        "56x56x24>56x56x24/s1": {
+            "expanded_conv-expand3-idskip1-kernel3": 0.7,
+            "expanded_conv-expand6-idskip1-kernel7": 1.6,
+        },
+    }
 
 
 def test_puzzle_library_brings_costs_per_metric_and_block_scores(tmp_path):
@@ -120,48 +161,74 @@ def test_puzzle_library_brings_costs_per_metric_and_block_scores(tmp_path):
 
 
 def test_a_measured_file_target_names_its_device_only_when_it_is_a_gpu(tmp_path):
-    on_cpu, default, on_gpu = (read_target_file(_write(tmp_path, f"m{i}.yaml", f"kind: measured\nrepeats: 5\n{extra}"))
-                               for i, extra in enumerate(("device: cpu\n", "", "device: cuda\n")))
+    on_cpu, default, on_gpu = (
+        read_target_file(_write(tmp_path, f"m{i}.yaml", f"kind: measured\nrepeats: 5\n{extra}"))
+        for i, extra in enumerate(("device: cpu\n", "", "device: cuda\n"))
+    )
     assert on_cpu.settings == default.settings == {"warmup": 5, "repeats": 5, "threads": 1}  # versions as before
     assert on_gpu.settings == default.settings | {"device": "cuda"}
 
 
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("bad.csv", BLOCK_CSV + "s1,mbconv,latency_ms,fast\n", r"bad.csv:7: latency_ms: 'fast' is not a number"),
-    ("bad.csv", BLOCK_CSV.replace("latency_ms,0.3", "latency_sec,0.3"), r"bad.csv:6: unknown metric 'latency_sec'"),
-    ("bad.csv", BLOCK_CSV + "s1,sep_k3,latency_ms,0.2\n", r"bad.csv:7: latency_ms of s1:sep_k3 is given twice"),
-    ("bad.csv", "slot,block,value\ns0,a,1\n", r"bad.csv:1: header 'slot,block,value'"),
-    ("bad.csv", BLOCK_CSV + "s1,sep_k3,energy_mj,2\n", r"metrics latency_ms and energy_mj cover different blocks"),
-    ("bad.yaml", BLOCK_YAML.replace("conv_k3: 0.9", "conv_k3: -0.9"),
-     r"latency_ms: the cheapest network would cost -0.4 .*a network's total may not"),
-    ("bad.yaml", BLOCK_YAML.replace("budgets: {latency_ms: 1.5}", "budgets: {latency_ms: -1}"),
-     r"bad.yaml:2: budgets.latency_ms: -1 must be a finite number >= 0"),
-    ("bad.yaml", "kind: table\ncosts: [1, 2\n", r"bad.yaml:\d+: not valid YAML"),
-    ("bad.yaml", BLOCK_YAML.replace("kind: table", "kind: guess"), r"bad.yaml:1: kind must be one of"),
-    ("bad.csv", "architecture,metric,value\ns0:a s1:b,latency_ms,1\ns0:c s1:d,latency_ms,2\n", r"no base network"),
-    ("bad.json", '{"layers": [{"name": "b0", "variants": [{"name": "v", "stats": {"latency": "fast"}}]}]}',
-     r"b0.'v'.stats.latency: 'fast' is not a number"),
-    ("bad.json", '{"layer_0": {"v": {"stats": {"memory_mib": 1}}}, "layer_1": {"v": {"metrics": {"kl_div": 0}}}}',
-     r"layer_1.'v': expected"),
-    ("bad.txt", "x", r"unknown file type '.txt'"),
-    ("bad.yaml", "kind: measured\nrepeats: 5\ndevice: gpu\n", r"bad.yaml:3: device must be cpu or cuda, got 'gpu'"),
-    ("bad.csv", BLOCK_CSV.replace("fixed,,latency_ms,0.5\n", "fixed,,latency_ms,0.5\nfixed,,latency_ms,2.0\n"),
-     r"bad.csv:3: the fixed cost of latency_ms is given twice"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("bad.csv", BLOCK_CSV + "s1,mbconv,latency_ms,fast\n", r"bad.csv:7: latency_ms: 'fast' is not a number"),
+        ("bad.csv", BLOCK_CSV.replace("latency_ms,0.3", "latency_sec,0.3"), r"bad.csv:6: unknown metric 'latency_sec'"),
+        ("bad.csv", BLOCK_CSV + "s1,sep_k3,latency_ms,0.2\n", r"bad.csv:7: latency_ms of s1:sep_k3 is given twice"),
+        ("bad.csv", "slot,block,value\ns0,a,1\n", r"bad.csv:1: header 'slot,block,value'"),
+        ("bad.csv", BLOCK_CSV + "s1,sep_k3,energy_mj,2\n", r"metrics latency_ms and energy_mj cover different blocks"),
+        (
+            "bad.yaml",
+            BLOCK_YAML.replace("conv_k3: 0.9", "conv_k3: -0.9"),
+            r"latency_ms: the cheapest network would cost -0.4 .*a network's total may not",
+        ),
+        (
+            "bad.yaml",
+            BLOCK_YAML.replace("budgets: {latency_ms: 1.5}", "budgets: {latency_ms: -1}"),
+            r"bad.yaml:2: budgets.latency_ms: -1 must be a finite number >= 0",
+        ),
+        ("bad.yaml", "kind: table\ncosts: [1, 2\n", r"bad.yaml:\d+: not valid YAML"),
+        ("bad.yaml", BLOCK_YAML.replace("kind: table", "kind: guess"), r"bad.yaml:1: kind must be one of"),
+        ("bad.csv", "architecture,metric,value\ns0:a s1:b,latency_ms,1\ns0:c s1:d,latency_ms,2\n", r"no base network"),
+        (
+            "bad.json",
+            '{"layers": [{"name": "b0", "variants": [{"name": "v", "stats": {"latency": "fast"}}]}]}',
+            r"b0.'v'.stats.latency: 'fast' is not a number",
+        ),
+        (
+            "bad.json",
+            '{"layer_0": {"v": {"stats": {"memory_mib": 1}}}, "layer_1": {"v": {"metrics": {"kl_div": 0}}}}',
+            r"layer_1.'v': expected",
+        ),
+        ("bad.txt", "x", r"unknown file type '.txt'"),
+        ("bad.yaml", "kind: measured\nrepeats: 5\ndevice: gpu\n", r"bad.yaml:3: device must be cpu or cuda, got 'gpu'"),
+        (
+            "bad.csv",
+            BLOCK_CSV.replace("fixed,,latency_ms,0.5\n", "fixed,,latency_ms,0.5\nfixed,,latency_ms,2.0\n"),
+            r"bad.csv:3: the fixed cost of latency_ms is given twice",
+        ),
+    ],
+)
 def test_bad_files_are_rejected_naming_the_line_and_the_problem(tmp_path, name, text, message):
     with pytest.raises(TargetFileError, match=message):
         read_target_file(_write(tmp_path, name, text))
 
 
-BOMB = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)) + "kind: *i\n"
+BOMB = (
+    "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    + "kind: *i\n"
+)
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("garbage.csv", bytes(range(128, 256)) * 4, r"not UTF-8 text \(byte 0\)"),
-    ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    ("bomb.yaml", BOMB.encode(), r"line 2: aliases \(\*name\) are not supported"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("garbage.csv", bytes(range(128, 256)) * 4, r"not UTF-8 text \(byte 0\)"),
+        ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        ("bomb.yaml", BOMB.encode(), r"line 2: aliases \(\*name\) are not supported"),
+    ],
+)
 def test_hostile_files_are_refused_quickly_with_a_short_message(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
@@ -184,8 +251,9 @@ def test_a_device_or_directory_is_not_read_and_a_bom_is_accepted(tmp_path):
 def test_registry_versions_are_content_hashes_and_a_bad_update_keeps_the_old_version(store_url, tmp_path):
     store = PerformanceStore(store_url)
     added = registry.register(store, "phone", _write(tmp_path, "t.csv", BLOCK_CSV), update=False)
-    same = registry.register(store, "phone", _write(tmp_path, "t.yaml", BLOCK_YAML.replace(
-        "budgets: {latency_ms: 1.5}\n", "")), update=True)
+    same = registry.register(
+        store, "phone", _write(tmp_path, "t.yaml", BLOCK_YAML.replace("budgets: {latency_ms: 1.5}\n", "")), update=True
+    )
     assert same["version"] == added["version"] and not same["changed"], "same content, same version"
     with pytest.raises(registry.TargetRegistryError, match="exists"):
         registry.register(store, "phone", _write(tmp_path, "t.csv", BLOCK_CSV), update=False)
@@ -220,9 +288,18 @@ def test_targets_cli_add_list_show_update_remove_with_json_and_exit_codes(home, 
     assert "no hardware targets registered" in run_cli(home, "targets", "list").stdout
 
 
-@pytest.mark.parametrize(("name", "text"), [
-    ("t.csv", BLOCK_CSV), ("t.yaml", BLOCK_YAML), ("n.csv", NETWORK_CSV), ("ofa.yaml", OFA_YAML),
-    ("lib.json", json.dumps(PUZZLE_JSON)), ("signed.csv", SIGNED_CSV), ("keyed.csv", KEYED_CSV)])
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("t.csv", BLOCK_CSV),
+        ("t.yaml", BLOCK_YAML),
+        ("n.csv", NETWORK_CSV),
+        ("ofa.yaml", OFA_YAML),
+        ("lib.json", json.dumps(PUZZLE_JSON)),
+        ("signed.csv", SIGNED_CSV),
+        ("keyed.csv", KEYED_CSV),
+    ],
+)
 def test_every_format_is_solved_exactly_once_registered(tmp_path, name, text):
     import numpy as np
 
@@ -234,30 +311,50 @@ def test_every_format_is_solved_exactly_once_registered(tmp_path, name, text):
     entry = registry.find(store, "device")
     blocks = next(iter(entry.definition["costs"].values()))["blocks"]
     rng = np.random.default_rng(0)
-    base = AccuracyTable("exp", tuple(blocks), tuple(tuple(b) for b in blocks.values()),
-                         tuple(rng.normal(0, 1, len(b)) for b in blocks.values()), 70.0)
+    base = AccuracyTable(
+        "exp",
+        tuple(blocks),
+        tuple(tuple(b) for b in blocks.values()),
+        tuple(rng.normal(0, 1, len(b)) for b in blocks.values()),
+        70.0,
+    )
     solved = solve_target(store, base, entry, max_points=2000)
     metric = entry.definition["metrics"][0]
     expected = brute_force_front(with_target(base, entry), metric)
     assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 9)) for p in solved.front.points] == [
-        (round(c, 9), round(a, 9)) for c, a in expected]
+        (round(c, 9), round(a, 9)) for c, a in expected
+    ]
 
 
 # Puzzle's block library as it ships (NVlabs/puzzle, examples/data/*/block_library.json): layer -> variant
 # description (tab-separated sub-blocks) -> stats (costs, per sub-block too) and metrics (scores).
 def _variant(attention: str, ffn: str, memory: float, runtime: float, kl: float) -> tuple[str, dict]:
     return f"attention = {attention}\t&&\tffn = {ffn}", {
-        "stats": {"num_kv_heads": 8 if attention != "no_op" else 0, "memory_mib": memory, "runtime_ms": runtime,
-                  "num_params": int(memory * 6e5), "attention_memory_mib": memory * 0.5,
-                  "ffn_memory_mib": memory * 0.5},
-        "metrics": {"kl_div": kl, "lm_loss": 1.64 + kl}}
+        "stats": {
+            "num_kv_heads": 8 if attention != "no_op" else 0,
+            "memory_mib": memory,
+            "runtime_ms": runtime,
+            "num_params": int(memory * 6e5),
+            "attention_memory_mib": memory * 0.5,
+            "ffn_memory_mib": memory * 0.5,
+        },
+        "metrics": {"kl_div": kl, "lm_loss": 1.64 + kl},
+    }
 
 
-REAL_PUZZLE = {f"layer_{i}": dict([
-    _variant("8 kv heads (parent * 100%)", "intermediate size 29e3 (parent * 100%)", 1437.1, 817.0, 0.0),
-    _variant("8 kv heads (parent * 100%)", "intermediate size 14e3 (parent * 50%)", 1101.1, 580.2, 0.06 + i / 100),
-    _variant("no_op", "intermediate size 14e3 (parent * 50%)", 336.0, 226.3, 0.9 + i / 50),
-    _variant("no_op", "no_op", 0.0, 0.0, 400.0 + i)]) for i in range(3)}
+REAL_PUZZLE = {
+    f"layer_{i}": dict(
+        [
+            _variant("8 kv heads (parent * 100%)", "intermediate size 29e3 (parent * 100%)", 1437.1, 817.0, 0.0),
+            _variant(
+                "8 kv heads (parent * 100%)", "intermediate size 14e3 (parent * 50%)", 1101.1, 580.2, 0.06 + i / 100
+            ),
+            _variant("no_op", "intermediate size 14e3 (parent * 50%)", 336.0, 226.3, 0.9 + i / 50),
+            _variant("no_op", "no_op", 0.0, 0.0, 400.0 + i),
+        ]
+    )
+    for i in range(3)
+}
 
 
 def test_puzzle_library_as_it_ships_keeps_names_and_every_stat(tmp_path):
@@ -272,9 +369,15 @@ def test_puzzle_library_as_it_ships_keeps_names_and_every_stat(tmp_path):
 def test_puzzle_names_choose_metric_objective_and_budgets_and_typos_are_named(tmp_path, store_url):
     path = _write(tmp_path, "block_library.json", json.dumps(REAL_PUZZLE))
     store = PerformanceStore(store_url)
-    out = registry.register(store, "h100", path, update=False, metric="stats.memory_mib",
-                            objective="metrics.lm_loss", budgets={"stats.runtime_ms": 2000.0,
-                                                                  "stats.num_params": [1e8, None]})
+    out = registry.register(
+        store,
+        "h100",
+        path,
+        update=False,
+        metric="stats.memory_mib",
+        objective="metrics.lm_loss",
+        budgets={"stats.runtime_ms": 2000.0, "stats.num_params": [1e8, None]},
+    )
     entry = registry.find(store, "h100")
     assert out["metrics"][0] == entry.definition["metrics"][0] == "memory_mib"
     assert entry.definition["objective"] == "lm_loss"

@@ -10,8 +10,14 @@ def test_parent_and_nested_block_runs_are_recorded(tmp_path):
     experiment_id = tracking.prepare_experiment(uri, "exp", str(tmp_path / "artifacts"))
     assert tracking.prepare_experiment(uri, "exp", str(tmp_path / "artifacts")) == experiment_id
     parent = tracking.start_run(uri, experiment_id, "run-1", {"blocknas.experiment": "exp"}, {"config_hash": "abc"})
-    child = tracking.start_run(uri, experiment_id, "s0:skip", {"blocknas.block": "s0:skip"},
-                               {"slot": "s0", "scorer.steps": 10}, parent_run_id=parent)
+    child = tracking.start_run(
+        uri,
+        experiment_id,
+        "s0:skip",
+        {"blocknas.block": "s0:skip"},
+        {"slot": "s0", "scorer.steps": 10},
+        parent_run_id=parent,
+    )
     tracking.finish_run(uri, child, {"accuracy": 97.5, "loss": 0.1}, tags={"blocknas.device": "cpu"})
     artifact = tmp_path / "pareto_cpu.json"
     artifact.write_text("{}")
@@ -40,8 +46,10 @@ def test_the_block_view_names_its_runs_and_falls_back_to_every_block_run_past_ml
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     experiment_id = tracking.prepare_experiment(uri, "exp", str(tmp_path / "artifacts"))
     parent = tracking.start_run(uri, experiment_id, "run-1", {"blocknas.kind": "run"}, {})
-    blocks = [tracking.start_run(uri, experiment_id, f"s0:b{k}", {"blocknas.kind": "block"}, {}, parent_run_id=parent)
-              for k in range(3)]
+    blocks = [
+        tracking.start_run(uri, experiment_id, f"s0:b{k}", {"blocknas.kind": "block"}, {}, parent_run_id=parent)
+        for k in range(3)
+    ]
     client = MlflowClient(uri)
     for ids, expected in ((blocks[:2], set(blocks[:2])), (blocks + [f"{k:032x}" for k in range(500)], set(blocks))):
         view = block_view(ids, ["cost.flops"])

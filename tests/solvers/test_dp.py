@@ -43,9 +43,12 @@ def test_the_dp_equals_brute_force_when_a_bucket_is_one_unit_of_integer_cost(see
 @pytest.mark.parametrize("buckets", [1, 3, 10, 100])
 def test_coarse_buckets_never_break_the_budget_and_never_beat_the_optimum(buckets):
     rng = np.random.default_rng(buckets)
-    table = BlockTable(slots=("a", "b", "c"), choices=(("x", "y", "z"),) * 3,
-                       accuracy=tuple(rng.normal(0, 1, 3) for _ in range(3)),
-                       costs={"m": tuple(rng.uniform(0, 5, 3) for _ in range(3))})
+    table = BlockTable(
+        slots=("a", "b", "c"),
+        choices=(("x", "y", "z"),) * 3,
+        accuracy=tuple(rng.normal(0, 1, 3) for _ in range(3)),
+        costs={"m": tuple(rng.uniform(0, 5, 3) for _ in range(3))},
+    )
     for budget in np.linspace(sum(c.min() for c in table.costs["m"]), 15, 9):
         point = dp_best_within_budget(table, "m", float(budget), buckets)
         assert point.costs["m"] <= budget + 1e-9
@@ -59,8 +62,9 @@ def test_what_the_dp_cannot_model_or_satisfy_is_refused():
         dp_best_within_budget(table, "latency_ms", floor - 1)
     with pytest.raises(KeyError, match="no cost metric 'energy'"):
         dp_best_within_budget(table, "energy", 10)
-    ruled = BlockTable(table.slots, table.choices, table.accuracy, costs=table.costs,
-                       rules=(ConnectivityRule(((0, 1),), "b0"),))
+    ruled = BlockTable(
+        table.slots, table.choices, table.accuracy, costs=table.costs, rules=(ConnectivityRule(((0, 1),), "b0"),)
+    )
     with pytest.raises(ValueError, match="without structural rules"):
         dp_best_within_budget(ruled, "latency_ms", 100)
 
@@ -68,13 +72,15 @@ def test_what_the_dp_cannot_model_or_satisfy_is_refused():
 @pytest.mark.parametrize("seed", range(6))
 def test_costs_on_a_decimal_grid_are_solved_exactly_even_at_a_budget_one_network_costs_exactly(seed):
     rng = np.random.default_rng(seed)
-    table = BlockTable(slots=("a", "b", "c", "d"), choices=(("w", "x", "y", "z"),) * 4,
-                       accuracy=tuple(rng.normal(0, 1, 4) for _ in range(4)),
-                       costs={"ms": tuple(rng.integers(0, 5000, 4) / 1000 for _ in range(4))})  # 0.001 ms grid
+    table = BlockTable(
+        slots=("a", "b", "c", "d"),
+        choices=(("w", "x", "y", "z"),) * 4,
+        accuracy=tuple(rng.normal(0, 1, 4) for _ in range(4)),
+        costs={"ms": tuple(rng.integers(0, 5000, 4) / 1000 for _ in range(4))},
+    )  # 0.001 ms grid
     selections, _, costs = enumerate_networks(table, ["ms"])
     for budget in rng.choice(costs["ms"], 5):  # exactly what some network costs: rounding up would lose it
         exact = dp_best_within_budget(table, "ms", float(budget))
         rounded = dp_best_within_budget(table, "ms", float(budget), buckets=7, max_grid_buckets=0)
         assert exact.predicted_accuracy == pytest.approx(brute_best(table, float(budget), "ms"), abs=1e-12)
         assert rounded.predicted_accuracy <= exact.predicted_accuracy + 1e-12 and rounded.costs["ms"] <= budget + 1e-9
-

@@ -21,15 +21,19 @@ def library(seed: int, slots: int, variants: int, integer_latency: bool = False)
     return BlockTable(
         slots=tuple(f"layer{i}" for i in range(slots)),
         choices=tuple(tuple(f"v{j}" for j in range(variants)) for _ in range(slots)),
-        accuracy=tuple(accuracy), accuracy_offset=80.0,
+        accuracy=tuple(accuracy),
+        accuracy_offset=80.0,
         costs={"latency": tuple(latency), "memory": tuple(memory), "params": tuple(params)},
         cost_offsets={"latency": 1.5, "memory": 100.0, "params": 0.0},
     )
 
 
 def budgets_at(table: BlockTable, share: float) -> dict[str, float]:
-    return {m: table.min_cost(m) + share * (table.cost_offsets[m] + sum(float(c.max()) for c in table.costs[m])
-                                            - table.min_cost(m)) for m in ("memory", "params")}
+    return {
+        m: table.min_cost(m)
+        + share * (table.cost_offsets[m] + sum(float(c.max()) for c in table.costs[m]) - table.min_cost(m))
+        for m in ("memory", "params")
+    }
 
 
 def brute_step(table: BlockTable, budgets: dict[str, float], cap: float) -> tuple[float, float] | None:
@@ -107,8 +111,14 @@ def test_cores_of_a_library_are_small_and_its_spread_front_equals_the_whole_tabl
 def test_the_tie_break_keeps_every_candidate_of_every_network_that_ties(seed):
     # accuracies on a coarse grid: many networks tie with the optimum, in different candidates
     table = library(20 + seed, slots=5, variants=6)
-    table = BlockTable(table.slots, table.choices, tuple(np.round(a * 4) / 4 for a in table.accuracy),
-                       table.accuracy_offset, table.costs, table.cost_offsets)
+    table = BlockTable(
+        table.slots,
+        table.choices,
+        tuple(np.round(a * 4) / 4 for a in table.accuracy),
+        table.accuracy_offset,
+        table.costs,
+        table.cost_offsets,
+    )
     budgets = budgets_at(table, 0.6)
     solver = CoreSolver(table, "latency", budgets)
     networks, accuracy, costs = enumerate_networks(table, ["latency", *budgets])
@@ -147,15 +157,21 @@ def test_the_core_solver_refuses_tables_with_structural_rules():
     from blocknas.solvers.structure import ConnectivityRule
 
     table = library(0, slots=3, variants=2)
-    ruled = BlockTable(table.slots, table.choices, table.accuracy, table.accuracy_offset, table.costs,
-                       table.cost_offsets, rules=(ConnectivityRule(paths=((0, 1),), inactive="v0"),))
+    ruled = BlockTable(
+        table.slots,
+        table.choices,
+        table.accuracy,
+        table.accuracy_offset,
+        table.costs,
+        table.cost_offsets,
+        rules=(ConnectivityRule(paths=((0, 1),), inactive="v0"),),
+    )
     with pytest.raises(ValueError, match="without structural rules"):
         CoreSolver(ruled, "latency", {})
 
 
 @pytest.mark.parametrize("min_candidates", [0, 10**9])  # by cores, and by one whole-table model
-def test_each_spread_point_is_the_best_network_for_every_budget_up_to_its_optimal_up_to(min_candidates,
-                                                                                       monkeypatch):
+def test_each_spread_point_is_the_best_network_for_every_budget_up_to_its_optimal_up_to(min_candidates, monkeypatch):
     monkeypatch.setattr(pareto, "CORE_MIN_CANDIDATES", min_candidates)
     table = library(21, slots=5, variants=6)
     budgets = budgets_at(table, 0.5)

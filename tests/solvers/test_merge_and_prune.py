@@ -15,8 +15,10 @@ def random_table(seed: int, slots: int = 4, choices: int = 5) -> BlockTable:
         choices=tuple(tuple(f"b{j}" for j in range(choices)) for _ in range(slots)),
         accuracy=tuple(rng.normal(0, 1, choices).round(3) for _ in range(slots)),
         accuracy_offset=50.0,
-        costs={"lat": tuple(rng.uniform(0, 2, choices).round(3) for _ in range(slots)),
-               "mem": tuple(rng.uniform(0, 5, choices).round(2) for _ in range(slots))},
+        costs={
+            "lat": tuple(rng.uniform(0, 2, choices).round(3) for _ in range(slots)),
+            "mem": tuple(rng.uniform(0, 5, choices).round(2) for _ in range(slots)),
+        },
         cost_offsets={"lat": 0.5, "mem": 1.0},
     )
 
@@ -53,9 +55,12 @@ def test_the_mip_sweep_on_a_pruned_table_agrees_with_brute_force_under_budgets(s
 
 
 def test_pruning_drops_only_dominated_blocks_and_keeps_the_first_of_identical_ones():
-    table = BlockTable(slots=("s0",), choices=(("a", "b", "c", "d"),),
-                       accuracy=(np.array([1.0, 0.5, 1.0, 2.0]),),
-                       costs={"lat": (np.array([1.0, 2.0, 1.0, 3.0]),)})
+    table = BlockTable(
+        slots=("s0",),
+        choices=(("a", "b", "c", "d"),),
+        accuracy=(np.array([1.0, 0.5, 1.0, 2.0]),),
+        costs={"lat": (np.array([1.0, 2.0, 1.0, 3.0]),)},
+    )
     pruned = prune_dominated(table, ["lat"])
     assert pruned.choices == (("a", "d"),)  # b is worse than a; c is a's twin
     assert prune_dominated(table, []).choices == (("d",),)  # accuracy alone: only the best survives
@@ -63,13 +68,19 @@ def test_pruning_drops_only_dominated_blocks_and_keeps_the_first_of_identical_on
 
 def test_costs_that_differ_by_rounding_only_are_one_cost():
     """0.1 + 0.2 and 0.3 + 0.0 are the same cost: only the more accurate of the two networks is on the front."""
-    table = BlockTable(slots=("a", "b"), choices=(("x", "y"), ("x", "y")),
-                       accuracy=(np.array([0.0, 0.3]), np.array([0.5, 0.0])),
-                       costs={"lat": (np.array([0.1, 0.3]), np.array([0.2, 0.0])), "mem": (np.ones(2), np.ones(2))})
+    table = BlockTable(
+        slots=("a", "b"),
+        choices=(("x", "y"), ("x", "y")),
+        accuracy=(np.array([0.0, 0.3]), np.array([0.5, 0.0])),
+        costs={"lat": (np.array([0.1, 0.3]), np.array([0.2, 0.0])), "mem": (np.ones(2), np.ones(2))},
+    )
     expected = [(0.1, 0.0), (0.3, 0.5), (0.5, 0.8)]
-    for front in (brute_force_front(table, "lat"), [(c, a) for _, c, a in merge_front(table, "lat")],
-                  [(p.cost, p.predicted_accuracy) for p in pareto_front(table, "lat", {"mem": 10})],
-                  [(p.cost, p.predicted_accuracy) for p in pareto_front(table, "lat")]):
+    for front in (
+        brute_force_front(table, "lat"),
+        [(c, a) for _, c, a in merge_front(table, "lat")],
+        [(p.cost, p.predicted_accuracy) for p in pareto_front(table, "lat", {"mem": 10})],
+        [(p.cost, p.predicted_accuracy) for p in pareto_front(table, "lat")],
+    ):
         assert np.allclose(front, expected, atol=1e-12), front
 
 
@@ -87,13 +98,21 @@ def test_the_nb201_fpga_front_equals_brute_force_on_real_latencies():
     from blocknas.orchestrator.pipeline.solve_stage import build_block_table
     from blocknas.workers.tabular import nb201_accuracies
 
-    settings = load_settings(["experiment=nb201", "scorer.estimator=sampled",
-                              f"+targets.fpga={{kind: network_table, metric: latency_ms, file: {csv_path}, "
-                              "column: fpga}"])
+    settings = load_settings(
+        [
+            "experiment=nb201",
+            "scorer.estimator=sampled",
+            f"+targets.fpga={{kind: network_table, metric: latency_ms, file: {csv_path}, column: fpga}}",
+        ]
+    )
     plan = make_plan(settings)
     accuracy = nb201_accuracies("cifar10")
-    measured = {tuple(s.choices.index(c) for s, c in zip(settings.space.slots, job.choices, strict=True)):
-                accuracy[settings.space.network_key(job.choices)] for job in plan.networks.values()}
+    measured = {
+        tuple(s.choices.index(c) for s, c in zip(settings.space.slots, job.choices, strict=True)): accuracy[
+            settings.space.network_key(job.choices)
+        ]
+        for job in plan.networks.values()
+    }
     target = next(t for t in settings.targets if t.name == "fpga")
     costs = {"fpga": TargetCosts(target, "v", substitution_costs(settings.space, plan, target))}
     table = build_block_table(settings, plan, measured, costs)

@@ -89,7 +89,9 @@ def test_infeasible_budget_names_the_smallest_feasible_cost():
 
 def test_jointly_infeasible_budgets_are_reported_as_such():
     table = BlockTable(
-        slots=("a",), choices=(("x", "y"),), accuracy=(np.array([0.0, 1.0]),),
+        slots=("a",),
+        choices=(("x", "y"),),
+        accuracy=(np.array([0.0, 1.0]),),
         costs={"c1": (np.array([0.0, 10.0]),), "c2": (np.array([10.0, 0.0]),)},
     )
     with pytest.raises(InfeasibleBudgetError, match="all budgets together"):
@@ -98,19 +100,32 @@ def test_jointly_infeasible_budgets_are_reported_as_such():
 
 def test_table_rejects_missing_costs():
     with pytest.raises(ValueError, match="non-finite"):
-        BlockTable(slots=("a",), choices=(("x", "y"),), accuracy=(np.array([0.0, 1.0]),),
-                   costs={"c": (np.array([1.0, np.nan]),)})
+        BlockTable(
+            slots=("a",),
+            choices=(("x", "y"),),
+            accuracy=(np.array([0.0, 1.0]),),
+            costs={"c": (np.array([1.0, np.nan]),)},
+        )
 
 
 def test_tables_with_a_slot_per_llm_sub_block_count_and_enumerate_exactly():
     # 60 slots (30 layers x attention and FFN): the network count overflows int64, numpy's meshgrid
     # stops at 32 dimensions
-    wide = BlockTable(slots=tuple(f"s{i}" for i in range(60)), choices=(("a", "b", "c", "d"),) * 60,
-                      accuracy=(np.zeros(4),) * 60, accuracy_offset=0.0, costs={"c": (np.arange(4.0),) * 60})
+    wide = BlockTable(
+        slots=tuple(f"s{i}" for i in range(60)),
+        choices=(("a", "b", "c", "d"),) * 60,
+        accuracy=(np.zeros(4),) * 60,
+        accuracy_offset=0.0,
+        costs={"c": (np.arange(4.0),) * 60},
+    )
     assert wide.num_networks == 4**60
-    narrow = BlockTable(slots=tuple(f"s{i}" for i in range(40)), choices=(("a",),) * 38 + (("a", "b"), ("a", "b", "c")),
-                        accuracy=(np.zeros(1),) * 38 + (np.array([0.0, 1.0]), np.array([0.0, 2.0, 3.0])),
-                        accuracy_offset=0.0, costs={"c": (np.zeros(1),) * 38 + (np.arange(2.0), np.arange(3.0))})
+    narrow = BlockTable(
+        slots=tuple(f"s{i}" for i in range(40)),
+        choices=(("a",),) * 38 + (("a", "b"), ("a", "b", "c")),
+        accuracy=(np.zeros(1),) * 38 + (np.array([0.0, 1.0]), np.array([0.0, 2.0, 3.0])),
+        accuracy_offset=0.0,
+        costs={"c": (np.zeros(1),) * 38 + (np.arange(2.0), np.arange(3.0))},
+    )
     selections, accuracy, costs = enumerate_networks(narrow, ["c"])
     assert selections.shape == (6, 40) and sorted(accuracy.tolist()) == [0.0, 1.0, 2.0, 3.0, 3.0, 4.0]
     assert costs["c"].tolist() == (selections[:, 38] + selections[:, 39]).tolist()

@@ -14,17 +14,24 @@ def random_table(seed: int, slots: int = 4, n: int = 4, rules=()) -> BlockTable:
     rng = np.random.default_rng(seed)
     names = tuple(["none"] + [f"b{j}" for j in range(1, n)])
     return BlockTable(
-        slots=tuple(f"s{i}" for i in range(slots)), choices=(names,) * slots,
-        accuracy=tuple(rng.normal(size=n) for _ in range(slots)), accuracy_offset=70.0,
-        costs={"lat": tuple(rng.uniform(0, 3, n) for _ in range(slots))}, cost_offsets={"lat": 1.0}, rules=rules,
+        slots=tuple(f"s{i}" for i in range(slots)),
+        choices=(names,) * slots,
+        accuracy=tuple(rng.normal(size=n) for _ in range(slots)),
+        accuracy_offset=70.0,
+        costs={"lat": tuple(rng.uniform(0, 3, n) for _ in range(slots))},
+        cost_offsets={"lat": 1.0},
+        rules=rules,
     )
 
 
 def greedy_pool(table, k, budget, min_distance, exclude=()):
     """Brute force: sort every feasible network by accuracy, accept those far enough from the accepted."""
     selections, accuracy, costs = enumerate_networks(table, ["lat"])
-    order = [s for s in np.argsort(-accuracy) if costs["lat"][s] <= budget
-             and tuple(selections[s]) not in {tuple(e) for e in exclude}]
+    order = [
+        s
+        for s in np.argsort(-accuracy)
+        if costs["lat"][s] <= budget and tuple(selections[s]) not in {tuple(e) for e in exclude}
+    ]
     accepted = []
     for s in order:
         if all((selections[s] != selections[a]).sum() >= min_distance for a in accepted):

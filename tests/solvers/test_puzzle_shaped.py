@@ -32,9 +32,13 @@ def puzzle_like(seed: int, layers: int = 40, typed: bool = False) -> BlockTable:
             for f, (f_share, f_kl) in enumerate(FFN):
                 loss = sum(noop_kl if v is None else sensitivity * v * rng.uniform(0.7, 1.3) for v in (a_kl, f_kl))
                 noise = jitter[:, k * len(FFN) + f] if typed else rng.uniform(0, 1, 2)
-                rows.append((round(loss, 3),  # rounded: exact ties between variants
-                             round(760 * a_share + 670 * f_share + 2 + 5 * noise[0], 2),
-                             round(350 * a_share + 460 * f_share + 8 + 20 * noise[1], 1)))
+                rows.append(
+                    (
+                        round(loss, 3),  # rounded: exact ties between variants
+                        round(760 * a_share + 670 * f_share + 2 + 5 * noise[0], 2),
+                        round(350 * a_share + 460 * f_share + 8 + 20 * noise[1], 1),
+                    )
+                )
         values = np.array(rows)
         kl.append(values[:, 0])
         memory.append(values[:, 1])
@@ -53,8 +57,7 @@ def oracle(table: BlockTable, objective: np.ndarray, rows: list[tuple[np.ndarray
     n, starts = sum(sizes), np.r_[0, np.cumsum(sizes)[:-1]]
     highs = new_highs()
     highs.addVars(n, np.zeros(n), np.ones(n))
-    highs.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
-                                np.array([highspy.HighsVarType.kInteger] * n))
+    highs.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.array([highspy.HighsVarType.kInteger] * n))
     highs.changeColsCost(n, np.arange(n, dtype=np.int32), objective)
     for start, size in zip(starts, sizes, strict=True):
         highs.addRow(1, 1, size, np.arange(start, start + size, dtype=np.int32), np.ones(size))
@@ -86,8 +89,11 @@ def test_best_within_two_budgets_equals_an_independent_mip_and_ties_go_to_the_ch
     if memory[best].sum() <= budgets["memory_mib"] and runtime[best].sum() <= budgets["runtime_ms"]:
         assert -point.predicted_accuracy <= kl[best].sum() * (1 + 1e-9), "worse than the independent MIP"
     # Ties: no network as good (to 1e-12) uses less memory (the first budget's metric) within the budgets.
-    cheaper = oracle(table, memory, [(kl, -point.predicted_accuracy), (memory, budgets["memory_mib"]),
-                                     (runtime, budgets["runtime_ms"])])
+    cheaper = oracle(
+        table,
+        memory,
+        [(kl, -point.predicted_accuracy), (memory, budgets["memory_mib"]), (runtime, budgets["runtime_ms"])],
+    )
     if kl[cheaper].sum() <= -point.predicted_accuracy * (1 + 1e-12) and runtime[cheaper].sum() <= budgets["runtime_ms"]:
         assert point.costs["memory_mib"] <= memory[cheaper].sum() + 1e-9 * parent["memory_mib"]
 
@@ -104,7 +110,7 @@ def test_spread_front_points_and_diverse_pools_equal_an_independent_mip(typed):
     first = oracle(table, kl, [(memory, limit)])
     assert -pool[0].predicted_accuracy <= kl[first].sum() * (1 + 1e-9)
     picked = [np.array(table.index_of(p.blocks)) for p in pool]
-    assert all((a != b).sum() >= 8 for i, a in enumerate(picked) for b in picked[i + 1:])
+    assert all((a != b).sum() >= 8 for i, a in enumerate(picked) for b in picked[i + 1 :])
     assert [p.predicted_accuracy for p in pool] == sorted((p.predicted_accuracy for p in pool), reverse=True)
 
 

@@ -29,10 +29,13 @@ def nb201_table(seed: int) -> tuple[BlockTable, FractionalAccuracy]:
     rng = np.random.default_rng(seed)
     flops = tuple(np.array([0.0, 0.0, rng.uniform(1, 3), rng.uniform(5, 9), 0.1]) for _ in range(6))
     table = BlockTable(
-        slots=tuple(f"{a}<-{b}" for a, b in EDGES), choices=(OPS,) * 6,
-        accuracy=tuple(rng.normal(size=5) for _ in range(6)), accuracy_offset=80.0,
+        slots=tuple(f"{a}<-{b}" for a, b in EDGES),
+        choices=(OPS,) * 6,
+        accuracy=tuple(rng.normal(size=5) for _ in range(6)),
+        accuracy_offset=80.0,
         costs={"flops": flops, "latency": tuple(rng.uniform(0, 3, 5) for _ in range(6))},
-        cost_offsets={"flops": 2.0, "latency": 1.0}, rules=(NB201_CONNECTIVITY,),
+        cost_offsets={"flops": 2.0, "latency": 1.0},
+        rules=(NB201_CONNECTIVITY,),
     )
     return table, FractionalAccuracy(90.0, tuple(rng.normal(0, 5, 5) for _ in range(6)), flops, 2.0)
 

@@ -15,7 +15,8 @@ SIZES = (3, 4, 3, 3)
 
 def _random_model(rng, sizes, pairs, scale=1.0) -> SurrogateModel:
     return SurrogateModel(
-        float(rng.normal()), tuple(rng.normal(size=n) * scale for n in sizes),
+        float(rng.normal()),
+        tuple(rng.normal(size=n) * scale for n in sizes),
         {(a, b): rng.normal(size=(sizes[a], sizes[b])) * scale for a, b in pairs},
     )
 
@@ -25,9 +26,12 @@ def _all(sizes):
 
 
 def _table(sizes, rules=()):
-    return BlockTable(slots=tuple(f"s{i}" for i in range(len(sizes))),
-                      choices=tuple(tuple(f"b{j}" for j in range(n)) for n in sizes),
-                      accuracy=tuple(np.zeros(n) for n in sizes), rules=rules)
+    return BlockTable(
+        slots=tuple(f"s{i}" for i in range(len(sizes))),
+        choices=tuple(tuple(f"b{j}" for j in range(n)) for n in sizes),
+        accuracy=tuple(np.zeros(n) for n in sizes),
+        rules=rules,
+    )
 
 
 def test_refit_recovers_known_interactions():
@@ -78,10 +82,10 @@ def test_pool_is_exact_against_brute_force(seed):
     exclude = [tuple(s) for s in every[np.argsort(-acc)[:3]]]
     center = tuple(every[rng.integers(len(every))])
     for kwargs in ({}, {"center": center, "radius": 2}):
-        pool = surrogate_pool(_table(SIZES), accuracy, 5, {"latency": latency}, {"latency": budget},
-                              exclude=exclude, **kwargs)
-        ok = (lat <= budget + 1e-9) & ~np.isin(np.arange(len(every)),
-                                               [np.ravel_multi_index(s, SIZES) for s in exclude])
+        pool = surrogate_pool(
+            _table(SIZES), accuracy, 5, {"latency": latency}, {"latency": budget}, exclude=exclude, **kwargs
+        )
+        ok = (lat <= budget + 1e-9) & ~np.isin(np.arange(len(every)), [np.ravel_multi_index(s, SIZES) for s in exclude])
         if kwargs:
             ok &= (every != np.array(center)).sum(axis=1) <= 2
         expected = np.sort(acc[ok])[::-1][:5]

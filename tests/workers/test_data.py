@@ -36,14 +36,17 @@ def test_npz_and_csv_files_load_and_their_fingerprint_follows_the_content(tmp_pa
     assert d.shape == (1, 3, 3) and d.images[1, 0, 0, 0] == 0.5 and list(d.labels) == [0, 1, 0, 1, 0, 1]
 
 
-@pytest.mark.parametrize("spec,message", [
-    ({"kind": "npz", "path": "/nonexistent.npz"}, "data.path: the .npz file /nonexistent.npz does not exist"),
-    ({"kind": "npz", "path": "A", "images_key": "images"}, "has no array 'images'"),
-    ({"kind": "csv", "path": "B", "shape": [2, 2]}, "9 pixel columns but data.shape [2, 2] has 4 pixels"),
-    ({"kind": "csv", "path": "B", "shape": [3, 3], "label_column": "y"}, "no column 'y' in the header"),
-    ({"kind": "csv", "path": "B", "shape": [3]}, "data.shape must be [C, H, W] or [H, W]"),
-    ({"kind": "npz", "path": "A", "colour": True}, "unknown config key 'data.colour'"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ({"kind": "npz", "path": "/nonexistent.npz"}, "data.path: the .npz file /nonexistent.npz does not exist"),
+        ({"kind": "npz", "path": "A", "images_key": "images"}, "has no array 'images'"),
+        ({"kind": "csv", "path": "B", "shape": [2, 2]}, "9 pixel columns but data.shape [2, 2] has 4 pixels"),
+        ({"kind": "csv", "path": "B", "shape": [3, 3], "label_column": "y"}, "no column 'y' in the header"),
+        ({"kind": "csv", "path": "B", "shape": [3]}, "data.shape must be [C, H, W] or [H, W]"),
+        ({"kind": "npz", "path": "A", "colour": True}, "unknown config key 'data.colour'"),
+    ],
+)
 def test_bad_data_is_a_clear_error(spec, message, tmp_path):
     np.savez(tmp_path / "a.npz", x=np.zeros((4, 4, 4)), y=np.zeros(4, int))
     (tmp_path / "b.csv").write_text("label," + ",".join(f"p{i}" for i in range(9)) + "\n1," + ",".join("0" * 9) + "\n")

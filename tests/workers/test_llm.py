@@ -31,8 +31,9 @@ DISTILL = DistillSettings(steps=40, lr=1e-3)
 @pytest.fixture(scope="module")
 def parent():
     torch.manual_seed(0)
-    return train_tiny_parent(TinyParentSettings(layers=3, hidden=48, heads=4, kv_heads=2, intermediate=96,
-                                                steps=80, context=64))
+    return train_tiny_parent(
+        TinyParentSettings(layers=3, hidden=48, heads=4, kv_heads=2, intermediate=96, steps=80, context=64)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +110,11 @@ def test_costs_follow_the_variants(measured):
 
 def test_cached_generation_equals_recomputing_every_prefix(parent, measured):
     blocks, _ = measured
-    child = assemble(parent, [LayerVariant("attn_kv1", "ffn_48"), LayerVariant("attn_noop", "ffn_96"),
-                              LayerVariant("attn_kv2", "ffn_noop")], blocks)
+    child = assemble(
+        parent,
+        [LayerVariant("attn_kv1", "ffn_48"), LayerVariant("attn_noop", "ffn_96"), LayerVariant("attn_kv2", "ffn_noop")],
+        blocks,
+    )
     prompt = torch.tensor([ByteTokenizer().encode("def main():\n    ")] * 2)
     generated = child.generate(prompt, 12)
     expected = prompt
@@ -137,10 +141,12 @@ def test_the_puzzle_library_reads_back_unchanged_and_solves_like_brute_force(mea
     parent_memory = sum(max(v["stats"]["memory_mib"] for v in layer.values()) for layer in library.values())
     budget = {"memory_mib": 0.6 * parent_memory}
     point = best_within_budgets(table, budget)
-    best = min((sum(layer[v]["metrics"]["kl_div"] for layer, v in zip(library.values(), pick, strict=True)), pick)
-               for pick in itertools.product(*library.values())
-               if sum(layer[v]["stats"]["memory_mib"] for layer, v in zip(library.values(), pick, strict=True))
-               <= budget["memory_mib"])
+    best = min(
+        (sum(layer[v]["metrics"]["kl_div"] for layer, v in zip(library.values(), pick, strict=True)), pick)
+        for pick in itertools.product(*library.values())
+        if sum(layer[v]["stats"]["memory_mib"] for layer, v in zip(library.values(), pick, strict=True))
+        <= budget["memory_mib"]
+    )
     assert -point.predicted_accuracy == pytest.approx(best[0], abs=1e-12)
 
 
@@ -150,8 +156,11 @@ def test_an_all_parent_child_is_the_parent_and_children_save_and_load(parent, me
     tokens = reference.tokens[:2]
     with torch.no_grad():
         assert torch.equal(same(tokens), parent(tokens))
-    layers = [LayerVariant("attn_kv1", "ffn_48"), LayerVariant("attn_kv2", "ffn_noop"),
-              LayerVariant("attn_noop", "ffn_96")]
+    layers = [
+        LayerVariant("attn_kv1", "ffn_48"),
+        LayerVariant("attn_kv2", "ffn_noop"),
+        LayerVariant("attn_noop", "ffn_96"),
+    ]
     child = assemble(parent, layers, blocks)
     loaded = load_decoder(save_decoder(child, tmp_path / "child"))
     assert loaded.variants == layers
@@ -182,21 +191,28 @@ def test_global_distillation_lowers_the_held_out_kl_of_an_assembled_child(parent
     from blocknas.workers.llm.verification import verify_child
 
     blocks, _ = measured
-    layers = [LayerVariant("attn_kv1", "ffn_48"), LayerVariant("attn_noop", "ffn_48"), LayerVariant("attn_kv1",
-                                                                                                     "ffn_noop")]
+    layers = [
+        LayerVariant("attn_kv1", "ffn_48"),
+        LayerVariant("attn_noop", "ffn_48"),
+        LayerVariant("attn_kv1", "ffn_noop"),
+    ]
     child = assemble(parent, layers, blocks)
     before_parent = [p.detach().clone() for p in parent.parameters()]
     tokenizer = ByteTokenizer()
     held_out = parent_reference(parent, windows("eval", tokenizer.encode, 64, 8))
     before = verify_child(child, held_out, tokenizer.encode, tokenizer.decode, new_tokens=8)
-    curve = distill_globally(parent, child, windows("distill", tokenizer.encode, 64, 32, seed=3),
-                             GlobalDistillSettings(steps=60, lr=1e-3))
+    curve = distill_globally(
+        parent, child, windows("distill", tokenizer.encode, 64, 32, seed=3), GlobalDistillSettings(steps=60, lr=1e-3)
+    )
     after = verify_child(child, held_out, tokenizer.encode, tokenizer.decode, new_tokens=8)
     assert len(curve) == 60 and np.mean(curve[-10:]) < np.mean(curve[:10])
     assert after["kl_div"] < 0.8 * before["kl_div"], (before, after)  # on windows it never trained on
     assert all(torch.equal(a, b) for a, b in zip(before_parent, parent.parameters(), strict=True))  # parent intact
     assert child.embed_tokens.weight.data_ptr() != parent.embed_tokens.weight.data_ptr()
-    assert after["params"] == sum(p.numel() for p in child.layers.parameters()) < sum(
-        p.numel() for p in parent.layers.parameters())
+    assert (
+        after["params"]
+        == sum(p.numel() for p in child.layers.parameters())
+        < sum(p.numel() for p in parent.layers.parameters())
+    )
     assert min(after["prefill_tokens_per_s"], after["decode_tokens_per_s"]) > 0
     assert isinstance(after["text"], str) and len(tokenizer.encode(after["text"])) >= 1

@@ -20,8 +20,11 @@ from blocknas.workers.spaces.nb201 import DATASET_SHAPES, OPS, Nb201Space
 from blocknas.workers.spaces.nb201_torch import build_nb201_network, input_shape
 from tests.conftest import run_cli, summary_of
 
-CELLS = [("nor_conv_3x3",) * 6, ("none", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "none", "nor_conv_3x3"),
-         *[tuple(OPS[j] for j in row) for row in np.random.default_rng(0).integers(0, 5, (4, 6))]]
+CELLS = [
+    ("nor_conv_3x3",) * 6,
+    ("none", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "none", "nor_conv_3x3"),
+    *[tuple(OPS[j] for j in row) for row in np.random.default_rng(0).integers(0, 5, (4, 6))],
+]
 
 
 @pytest.mark.parametrize("dataset", sorted(DATASET_SHAPES))
@@ -51,10 +54,12 @@ def test_proxies_are_deterministic_for_a_seed_and_rank_a_cut_cell_last():
         assert first == proxy_score(proxy, space, working, small) and math.isfinite(first)
         assert proxy_score(proxy, space, cut, small) < first, proxy
     assert proxy_score("params", space, working) == pytest.approx(
-        math.log(count_params(build_nb201_network(space, working))))
+        math.log(count_params(build_nb201_network(space, working)))
+    )
     # the initialisation is the seed's: another seed gives another score where the score reads the weights
-    assert proxy_score("grad_norm", space, working, small) != proxy_score("grad_norm", space, working,
-                                                                          ProxySettings(batch=8, seed=1))
+    assert proxy_score("grad_norm", space, working, small) != proxy_score(
+        "grad_norm", space, working, ProxySettings(batch=8, seed=1)
+    )
 
 
 def test_every_proxy_is_a_registered_scorer_that_needs_no_training():
@@ -67,8 +72,15 @@ def test_every_proxy_is_a_registered_scorer_that_needs_no_training():
 
 @pytest.mark.slow
 def test_a_proxy_fills_the_nb201_block_table_with_no_training(home):
-    result = run_cli(home, "run", "experiment=nb201", "scorer=proxy", "scorer.kind=proxy_synflow",
-                     "solver.predictor=linear", "cluster.num_cpus=2")
+    result = run_cli(
+        home,
+        "run",
+        "experiment=nb201",
+        "scorer=proxy",
+        "scorer.kind=proxy_synflow",
+        "solver.predictor=linear",
+        "cluster.num_cpus=2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = summary_of(result)
     assert summary["blocks_total"] == 30 and summary["blocks_trained"] == 30
@@ -115,9 +127,17 @@ def test_a_deepmad_search_within_a_depth_budget_picks_a_network_that_fits(home):
     space = load_settings([]).space  # the default MNIST CNN: a proxy trains nothing, so its 256 networks are cheap
     depths = sorted({depth_costs(space).total(c) for c in itertools.product(*(s.choices for s in space.slots))})
     budget = depths[len(depths) // 2]
-    result = run_cli(home, "run", "name=deepmad", "scorer=proxy", "scorer.kind=proxy_deepmad",
-                     "solver.predictor=linear", "cluster.num_cpus=2", "+targets.depth={kind: structure}",
-                     f"+solver.budgets.depth={budget}")
+    result = run_cli(
+        home,
+        "run",
+        "name=deepmad",
+        "scorer=proxy",
+        "scorer.kind=proxy_deepmad",
+        "solver.predictor=linear",
+        "cluster.num_cpus=2",
+        "+targets.depth={kind: structure}",
+        f"+solver.budgets.depth={budget}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     best = summary_of(result)["best"]
     assert best["costs"]["depth"] <= budget

@@ -18,8 +18,11 @@ def test_registered_names_and_near_misses():
 
     assert registry.get("round") == 1 and registry.get("square") is square
     assert registry.names() == ["round", "square"]
-    with pytest.raises(RegistryError, match=r"widget 'sqaure' is not a known widget \(did you mean 'square'\?\); "
-                                            r"valid: round, square"):
+    with pytest.raises(
+        RegistryError,
+        match=r"widget 'sqaure' is not a known widget \(did you mean 'square'\?\); "
+        r"valid: round, square",
+    ):
         registry.get("sqaure")
     with pytest.raises(RegistryError, match="registered twice"):
         registry.register("round", 3)
@@ -42,11 +45,13 @@ def test_entry_points_of_installed_distributions_are_found(tmp_path, monkeypatch
     info = tmp_path / "widget_plugin-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: widget-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent("""\
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent("""\
         [blocknas.widgets]
         fancy = widget_plugin:make
         broken = widget_plugin_missing:thing
-        """))
+        """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = Registry("widget")
     assert {"fancy", "broken"} <= set(registry.names()) and "fancy" in registry

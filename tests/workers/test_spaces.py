@@ -42,8 +42,14 @@ def test_bad_block_strings_name_the_grammar(bad):
 
 
 def test_space_validation_names_the_slot_and_the_fix():
-    spec = {"name": "x", "input_channels": 1, "input_size": 28, "num_classes": 10, "stem_channels": 8,
-            "slots": [{"name": "a", "in_channels": 8, "out_channels": 16, "stride": 2, "choices": ["skip"]}]}
+    spec = {
+        "name": "x",
+        "input_channels": 1,
+        "input_size": 28,
+        "num_classes": 10,
+        "stem_channels": 8,
+        "slots": [{"name": "a", "in_channels": 8, "out_channels": 16, "stride": 2, "choices": ["skip"]}],
+    }
     with pytest.raises(SearchSpaceError, match="slot 'a'.*skip"):
         CnnSpace.from_dict(spec)
     spec["slots"][0] |= {"in_channels": 4, "choices": ["conv_k3"]}

@@ -23,12 +23,17 @@ class Widen(nn.Module):
 
 
 def make_space(width: int = 4, bad_slot: bool = False, head_classes: int = 3) -> TorchSpace:
-    candidates = {"skip": nn.Identity, "conv": partial(nn.Conv2d, width, width, 3, padding=1),
-                  "wide": lambda: nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.Conv2d(2 * width, width, 1))}
+    candidates = {
+        "skip": nn.Identity,
+        "conv": partial(nn.Conv2d, width, width, 3, padding=1),
+        "wide": lambda: nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.Conv2d(2 * width, width, 1)),
+    }
     if bad_slot:
         candidates["shrink"] = partial(nn.Conv2d, width, width, 3)  # no padding: 6x6 -> 4x4
     return TorchSpace(
-        name="tiny", input_shape=(1, 6, 6), num_classes=3,
+        name="tiny",
+        input_shape=(1, 6, 6),
+        num_classes=3,
         stem=lambda: nn.Conv2d(1, width, 3, padding=1),
         slots=[TorchSlot("a", candidates), TorchSlot("b", candidates)],
         head=lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, head_classes)),
@@ -47,11 +52,14 @@ def test_a_torch_space_from_its_factory_builds_networks_and_additive_costs():
         assert analytic_costs(space, metric).total(("conv", "wide")) == whole
 
 
-@pytest.mark.parametrize("options,message", [
-    ({"bad_slot": True}, "slot 'a': its candidates give different output shapes"),
-    ({"head_classes": 5}, r"the head gives shape \[1, 5\], expected \[batch, num_classes\] = \[1, 3\]"),
-    ({"colour": 1}, "does not take space.options"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"bad_slot": True}, "slot 'a': its candidates give different output shapes"),
+        ({"head_classes": 5}, r"the head gives shape \[1, 5\], expected \[batch, num_classes\] = \[1, 3\]"),
+        ({"colour": 1}, "does not take space.options"),
+    ],
+)
 def test_a_space_whose_blocks_do_not_fit_is_refused(options, message):
     with pytest.raises(SearchSpaceError, match=message):
         space_from_dict({**SPEC, "options": options})
@@ -76,9 +84,23 @@ def test_the_fingerprint_follows_the_modules_and_a_worker_with_other_code_is_ref
 
 
 def test_cnn_spaces_take_registered_and_imported_blocks():
-    spec = {"kind": "cnn", "name": "own", "input_channels": 1, "input_size": 8, "num_classes": 10, "stem_channels": 4,
-            "slots": [{"name": "s0", "in_channels": 4, "out_channels": 8, "stride": 2,
-                       "choices": ["resnet_basic", f"{__name__}:Widen", f"{__name__}.Widen"]}]}
+    spec = {
+        "kind": "cnn",
+        "name": "own",
+        "input_channels": 1,
+        "input_size": 8,
+        "num_classes": 10,
+        "stem_channels": 4,
+        "slots": [
+            {
+                "name": "s0",
+                "in_channels": 4,
+                "out_channels": 8,
+                "stride": 2,
+                "choices": ["resnet_basic", f"{__name__}:Widen", f"{__name__}.Widen"],
+            }
+        ],
+    }
     space = space_from_dict(spec)
     for choice in space.slots[0].choices:
         out = space.build_block(0, choice)(torch.zeros(1, 4, 8, 8))

@@ -9,8 +9,9 @@ SMOKE = load_settings(["experiment=smoke"])
 
 
 def _job(steps: int, seed: int = 0) -> NetworkJob:
-    settings = TrainSettings(steps=steps, batch_size=32, lr=0.02, weight_decay=1e-4, seed=seed,
-                             train_size=1000, val_size=500)
+    settings = TrainSettings(
+        steps=steps, batch_size=32, lr=0.02, weight_decay=1e-4, seed=seed, train_size=1000, val_size=500
+    )
     return NetworkJob("h", SMOKE.space_definition, ("conv_k3", "conv_k3"), settings, "cpu")
 
 

@@ -59,8 +59,9 @@ def _important_channels(parent: SwiGLU, child: SwiGLU, normed: torch.Tensor) -> 
     child.down_proj.weight.copy_(parent.down_proj.weight[:, keep])
 
 
-def variant_names(config: DecoderConfig, kv_heads: list[int] | None = None,
-                  ffn_fractions: list[float] | None = None) -> tuple[list[str], list[str]]:
+def variant_names(
+    config: DecoderConfig, kv_heads: list[int] | None = None, ffn_fractions: list[float] | None = None
+) -> tuple[list[str], list[str]]:
     """Puzzle's space for one layer: attention (parent GQA, fewer KV heads, linear, no-op) and FFN (the
     given fractions of the intermediate size, linear, no-op). Defaults: every divisor of the parent's KV
     heads; 100, 87, 75, 50, 25, 20 and 10 %."""
@@ -69,10 +70,14 @@ def variant_names(config: DecoderConfig, kv_heads: list[int] | None = None,
     sizes = sorted({max(1, round(config.intermediate * f)) for f in fractions}, reverse=True)
     for k in heads:
         if k < 1 or config.heads % k or k > config.kv_heads:
-            raise ValueError(f"attention with {k} key-value heads: use a divisor of the parent's "
-                             f"{config.kv_heads} that splits its {config.heads} query heads")
-    return ([f"attn_kv{k}" for k in heads] + ["attn_linear", "attn_noop"],
-            [f"ffn_{s}" for s in sizes] + ["ffn_linear", "ffn_noop"])
+            raise ValueError(
+                f"attention with {k} key-value heads: use a divisor of the parent's "
+                f"{config.kv_heads} that splits its {config.heads} query heads"
+            )
+    return (
+        [f"attn_kv{k}" for k in heads] + ["attn_linear", "attn_noop"],
+        [f"ffn_{s}" for s in sizes] + ["ffn_linear", "ffn_noop"],
+    )
 
 
 def is_attention(variant: str) -> bool:

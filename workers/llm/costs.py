@@ -85,8 +85,10 @@ def space_costs(space_definition: dict, metric: str, settings: CostSettings, thr
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(settings.seed)
-        per_variant = {v: sub_block_costs(SubBlock(space.config, v), space.config, settings)[metric]
-                       for v in (*space.attention, *space.ffn)}
+        per_variant = {
+            v: sub_block_costs(SubBlock(space.config, v), space.config, settings)[metric]
+            for v in (*space.attention, *space.ffn)
+        }
         fixed = _head_cost(space.config, metric, settings)
     finally:
         torch.set_num_threads(previous)

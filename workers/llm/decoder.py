@@ -75,13 +75,15 @@ class LayerVariant:
     def check(self, config: DecoderConfig) -> None:
         attention, ffn = _ATTENTION.match(self.attention), _FFN.match(self.ffn)
         if attention is None:
-            raise VariantError(f"unknown attention variant {self.attention!r}: use attn_kv<K>, attn_linear or "
-                               "attn_noop")
+            raise VariantError(
+                f"unknown attention variant {self.attention!r}: use attn_kv<K>, attn_linear or attn_noop"
+            )
         if ffn is None:
             raise VariantError(f"unknown FFN variant {self.ffn!r}: use ffn_<size>, ffn_linear or ffn_noop")
         if attention["kv"] and config.heads % int(attention["kv"]):
-            raise VariantError(f"{self.attention}: {config.heads} query heads do not split into "
-                               f"{attention['kv']} key-value groups")
+            raise VariantError(
+                f"{self.attention}: {config.heads} query heads do not split into {attention['kv']} key-value groups"
+            )
 
 
 def kv_heads_of(variant: str) -> int | None:
@@ -105,8 +107,9 @@ class RMSNorm(nn.Module):
         return (x.float() * torch.rsqrt(variance + self.eps)).to(x.dtype) * self.weight
 
 
-def rotary(positions: int, head_dim: int, theta: float, device=None,
-           start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def rotary(
+    positions: int, head_dim: int, theta: float, device=None, start: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Llama's rotary embedding (the half-split form HF uses) of positions ``start .. start + positions - 1``:
     cos and sin of shape [positions, head_dim]."""
     inverse = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)

@@ -30,8 +30,7 @@ class DistillSettings:
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch < 1 or not self.lr > 0 or not 0 < self.holdout < 1:
-            raise ValueError(f"invalid distillation settings {self}: steps >= 0, batch >= 1, lr > 0, "
-                             "0 < holdout < 1")
+            raise ValueError(f"invalid distillation settings {self}: steps >= 0, batch >= 1, lr > 0, 0 < holdout < 1")
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,13 @@ def normalized_mse(target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     return (target - output).pow(2).mean() / target.pow(2).mean().clamp_min(1e-12)
 
 
-def distill_sub_block(parent: Decoder, layer: int, variant: str, streams: list[torch.Tensor],
-                      settings: DistillSettings = DistillSettings()) -> tuple[SubBlock, DistillResult]:
+def distill_sub_block(
+    parent: Decoder,
+    layer: int,
+    variant: str,
+    streams: list[torch.Tensor],
+    settings: DistillSettings = DistillSettings(),
+) -> tuple[SubBlock, DistillResult]:
     """The child sub-block ``variant`` of ``layer``, initialised from the parent and trained by BLD."""
     if not 0 <= layer < len(parent.layers):
         raise ValueError(f"layer {layer} is not one of the parent's {len(parent.layers)} layers")
@@ -85,8 +89,9 @@ def distill_sub_block(parent: Decoder, layer: int, variant: str, streams: list[t
     initial, curve = held_out_loss(), []
     trainable = [p for p in child.parameters() if p.requires_grad]
     if trainable and settings.steps:
-        optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay,
-                                      betas=settings.betas)
+        optimizer = torch.optim.AdamW(
+            trainable, lr=settings.lr, weight_decay=settings.weight_decay, betas=settings.betas
+        )
         generator = torch.Generator().manual_seed(settings.seed)
         count = len(inputs) - held
         child.train()

@@ -27,8 +27,9 @@ class GlobalDistillSettings:
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch < 1 or not self.lr > 0 or not self.cosine_weight >= 0:
-            raise ValueError(f"invalid global distillation settings {self}: steps >= 0, batch >= 1, lr > 0, "
-                             "cosine_weight >= 0")
+            raise ValueError(
+                f"invalid global distillation settings {self}: steps >= 0, batch >= 1, lr > 0, cosine_weight >= 0"
+            )
 
 
 def distillation_loss(parent: Decoder, child: Decoder, tokens: torch.Tensor, cosine_weight: float) -> torch.Tensor:
@@ -38,13 +39,19 @@ def distillation_loss(parent: Decoder, child: Decoder, tokens: torch.Tensor, cos
     states = child.hidden_states(tokens)
     log_probs = F.log_softmax(child.head(states[-1]).float(), dim=-1)
     kl = F.kl_div(log_probs, teacher_log_probs, log_target=True, reduction="none").sum(-1).mean()
-    cosine = torch.stack([1 - F.cosine_similarity(s, t, dim=-1).mean()
-                          for s, t in zip(states[1:], teacher[1:], strict=True)]).mean()
+    cosine = torch.stack(
+        [1 - F.cosine_similarity(s, t, dim=-1).mean() for s, t in zip(states[1:], teacher[1:], strict=True)]
+    ).mean()
     return kl + cosine_weight * cosine
 
 
-def distill_globally(parent: Decoder, child: Decoder, tokens: torch.Tensor,
-                     settings: GlobalDistillSettings = GlobalDistillSettings(), progress=None) -> tuple[float, ...]:
+def distill_globally(
+    parent: Decoder,
+    child: Decoder,
+    tokens: torch.Tensor,
+    settings: GlobalDistillSettings = GlobalDistillSettings(),
+    progress=None,
+) -> tuple[float, ...]:
     """Train ``child``'s layers in place on ``tokens`` ``[windows, length]``; the loss per step.
     ``progress(step)`` is called after every step (a progress bar's update)."""
     parent.eval().requires_grad_(False)

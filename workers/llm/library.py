@@ -32,12 +32,21 @@ class BlockRecord:
         return self.score.layer, self.score.variant
 
 
-def measure_block(parent: Decoder, layer: int, variant: str, streams, reference: ParentReference,
-                  distill: DistillSettings | None = None,
-                  costs: CostSettings | None = None) -> tuple[SubBlock, BlockRecord]:
+def measure_block(
+    parent: Decoder,
+    layer: int,
+    variant: str,
+    streams,
+    reference: ParentReference,
+    distill: DistillSettings | None = None,
+    costs: CostSettings | None = None,
+) -> tuple[SubBlock, BlockRecord]:
     block, distilled = distill_sub_block(parent, layer, variant, streams, distill or DistillSettings())
-    record = BlockRecord(distilled, score_swap(parent, reference, layer, block),
-                         sub_block_costs(block, parent.config, costs or CostSettings()))
+    record = BlockRecord(
+        distilled,
+        score_swap(parent, reference, layer, block),
+        sub_block_costs(block, parent.config, costs or CostSettings()),
+    )
     return block, record
 
 
@@ -56,19 +65,32 @@ def puzzle_library(records: list[BlockRecord], parent_lm_loss: float) -> dict:
         ffn = [v for v in measured if not is_attention(v)]
         if not attention or not ffn:
             raise ValueError(f"layer {layer} needs at least one attention and one FFN variant measured")
-        library[f"layer_{layer}"] = {LayerVariant(a, f).name: _combined(measured[a], measured[f], parent_lm_loss)
-                                     for a in attention for f in ffn}
+        library[f"layer_{layer}"] = {
+            LayerVariant(a, f).name: _combined(measured[a], measured[f], parent_lm_loss) for a in attention for f in ffn
+        }
     return library
 
 
 def _combined(attention: BlockRecord, ffn: BlockRecord, parent_lm_loss: float) -> dict:
     lm_loss = parent_lm_loss + (attention.score.lm_loss - parent_lm_loss) + (ffn.score.lm_loss - parent_lm_loss)
-    return library_entry(attention.score.variant, ffn.score.variant, attention.costs, ffn.costs,
-                         attention.score.kl_div + ffn.score.kl_div, lm_loss)
+    return library_entry(
+        attention.score.variant,
+        ffn.score.variant,
+        attention.costs,
+        ffn.costs,
+        attention.score.kl_div + ffn.score.kl_div,
+        lm_loss,
+    )
 
 
-def library_entry(attention: str, ffn: str, attention_costs: Mapping[str, float], ffn_costs: Mapping[str, float],
-                  kl_div: float, lm_loss: float | None = None) -> dict:
+def library_entry(
+    attention: str,
+    ffn: str,
+    attention_costs: Mapping[str, float],
+    ffn_costs: Mapping[str, float],
+    kl_div: float,
+    lm_loss: float | None = None,
+) -> dict:
     """One layer variant of Puzzle's block-library format: every cost summed over the two sub-blocks and
     apart (``attention_<cost>``, ``ffn_<cost>``), the KV heads and FFN width, and the scores."""
     stats = {name: float(attention_costs[name] + ffn_costs[name]) for name in attention_costs}
@@ -79,8 +101,7 @@ def library_entry(attention: str, ffn: str, attention_costs: Mapping[str, float]
     return {"stats": stats, "metrics": metrics}
 
 
-def assemble(parent: Decoder, layers: list[LayerVariant],
-             blocks: Mapping[tuple[int, str], SubBlock]) -> Decoder:
+def assemble(parent: Decoder, layers: list[LayerVariant], blocks: Mapping[tuple[int, str], SubBlock]) -> Decoder:
     """The child whose layer i is ``layers[i]``: the parent's embeddings, norm and head, every sub-block
     the parent's own where the variant is the parent's, else the trained block of ``blocks``."""
     child = Decoder(parent.config, layers)

@@ -39,11 +39,18 @@ def lm_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 def train_tiny_parent(settings: TinyParentSettings = TinyParentSettings()) -> Decoder:
     """A byte-level Llama decoder trained on the ``distill`` split (AdamW, cosine decay, seeded)."""
     torch.manual_seed(settings.seed)
-    config = DecoderConfig(vocab_size=ByteTokenizer.vocab_size, hidden=settings.hidden, layers=settings.layers,
-                           heads=settings.heads, kv_heads=settings.kv_heads, intermediate=settings.intermediate)
+    config = DecoderConfig(
+        vocab_size=ByteTokenizer.vocab_size,
+        hidden=settings.hidden,
+        layers=settings.layers,
+        heads=settings.heads,
+        kv_heads=settings.kv_heads,
+        intermediate=settings.intermediate,
+    )
     model = Decoder(config)
-    data = windows("distill", ByteTokenizer().encode, settings.context, settings.steps * settings.batch // 4,
-                   seed=settings.seed)
+    data = windows(
+        "distill", ByteTokenizer().encode, settings.context, settings.steps * settings.batch // 4, seed=settings.seed
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.1, betas=(0.9, 0.95))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -69,15 +76,25 @@ def from_hf_llama(model) -> Decoder:
     hf = model.config
     if getattr(hf, "rope_scaling", None) or getattr(hf, "attention_bias", False) or getattr(hf, "mlp_bias", False):
         raise ParentError("parents with RoPE scaling or biases are not supported yet")
-    config = DecoderConfig(vocab_size=hf.vocab_size, hidden=hf.hidden_size, layers=hf.num_hidden_layers,
-                           heads=hf.num_attention_heads, kv_heads=hf.num_key_value_heads,
-                           intermediate=hf.intermediate_size, rope_theta=float(hf.rope_theta),
-                           rms_eps=float(hf.rms_norm_eps), tie_embeddings=bool(hf.tie_word_embeddings))
+    config = DecoderConfig(
+        vocab_size=hf.vocab_size,
+        hidden=hf.hidden_size,
+        layers=hf.num_hidden_layers,
+        heads=hf.num_attention_heads,
+        kv_heads=hf.num_key_value_heads,
+        intermediate=hf.intermediate_size,
+        rope_theta=float(hf.rope_theta),
+        rms_eps=float(hf.rms_norm_eps),
+        tie_embeddings=bool(hf.tie_word_embeddings),
+    )
     if getattr(hf, "head_dim", config.head_dim) != config.head_dim:
         raise ParentError(f"head_dim {hf.head_dim} differs from hidden / heads = {config.head_dim}")
     decoder = Decoder(config)
-    names = {"embed_tokens.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
-             "lm_head.weight": "model.embed_tokens.weight" if config.tie_embeddings else "lm_head.weight"}
+    names = {
+        "embed_tokens.weight": "model.embed_tokens.weight",
+        "norm.weight": "model.norm.weight",
+        "lm_head.weight": "model.embed_tokens.weight" if config.tie_embeddings else "lm_head.weight",
+    }
     for i in range(config.layers):
         source, target = f"model.layers.{i}.", f"layers.{i}."
         names[target + "attention.norm.weight"] = source + "input_layernorm.weight"

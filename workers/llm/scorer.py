@@ -36,8 +36,9 @@ class BldSettings:
 
     def __post_init__(self) -> None:
         if min(self.context, self.distill_windows, self.score_windows) < 2 or self.steps < 0 or self.batch < 1:
-            raise ValueError("scorer: context, distill_windows and score_windows must be >= 2, steps >= 0 and "
-                             "batch >= 1")
+            raise ValueError(
+                "scorer: context, distill_windows and score_windows must be >= 2, steps >= 0 and batch >= 1"
+            )
         if not self.lr > 0:
             raise ValueError(f"scorer.lr must be > 0, got {self.lr}")
         if self.steps > MAX_STEPS:
@@ -84,8 +85,11 @@ def _prepared(space, settings: BldSettings, device="cpu"):
                 parent = copy.deepcopy(parent).to(device)
             distill = windows("distill", encode, settings.context, settings.distill_windows, seed=settings.seed + 1)
             score = windows("score", encode, settings.context, settings.score_windows)
-            _references[key] = (parent, parent_streams(parent, distill.to(device)),
-                                parent_reference(parent, score.to(device)))
+            _references[key] = (
+                parent,
+                parent_streams(parent, distill.to(device)),
+                parent_reference(parent, score.to(device)),
+            )
         return _references[key]
 
 
@@ -99,9 +103,13 @@ def blocks_dir() -> Path:
 
 def block_path(space, settings: BldSettings, slot: int, variant: str) -> Path:
     """The content address of one distilled block: the parent, the text, the BLD settings, slot, variant."""
-    identity = {"parent": [space.parent_kind, asdict(space.tiny) if space.tiny else None],
-                "text": _text_hash(settings), "settings": asdict(settings), "slot": space.slots[slot].name,
-                "variant": variant}
+    identity = {
+        "parent": [space.parent_kind, asdict(space.tiny) if space.tiny else None],
+        "text": _text_hash(settings),
+        "settings": asdict(settings),
+        "slot": space.slots[slot].name,
+        "variant": variant,
+    }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
     return blocks_dir() / f"{space.slots[slot].name}-{variant}-{digest}.safetensors"
 
@@ -140,8 +148,11 @@ def assemble_child(space, choices, settings: BldSettings, device="cpu"):
     from blocknas.workers.llm.library import assemble
 
     parent, _, _ = _prepared(space, settings, device)
-    blocks = {(slot // 2, c): distilled_block(space, settings, slot, c, device)[0]
-              for slot, (c, b) in enumerate(zip(choices, space.base, strict=True)) if c != b}
+    blocks = {
+        (slot // 2, c): distilled_block(space, settings, slot, c, device)[0]
+        for slot, (c, b) in enumerate(zip(choices, space.base, strict=True))
+        if c != b
+    }
     return assemble(parent, space.layers_of(choices), blocks).to(device)
 
 
@@ -158,8 +169,11 @@ def evaluate(space, choices, settings: BldSettings, device="cpu") -> dict:
         slot, variant = swapped[0]
         block, record = distilled_block(space, settings, slot, variant, device)
         if record is not None:
-            return {"accuracy": -record.score.kl_div, "loss": record.score.lm_loss,
-                    "train_loss": record.distillation.final_loss}
+            return {
+                "accuracy": -record.score.kl_div,
+                "loss": record.score.lm_loss,
+                "train_loss": record.distillation.final_loss,
+            }
         score = score_swap(parent, reference, slot // 2, block)
         return {"accuracy": -score.kl_div, "loss": score.lm_loss}
     kl, loss = score_network(assemble_child(space, choices, settings, device), reference)

@@ -52,7 +52,7 @@ def score_swap(parent: Decoder, reference: ParentReference, layer: int, block: S
     """The parent with sub-block ``block`` (an attention or FFN variant) in ``layer``, scored."""
     with torch.no_grad():
         h = parent.layers[layer].with_block(block, reference.streams[layer])
-        for later in parent.layers[layer + 1:]:
+        for later in parent.layers[layer + 1 :]:
             h = later(h)
         logits = parent.head(h)
     return BlockScore(layer, block.variant, kl_from_parent(reference, logits), float(lm_loss(logits, reference.tokens)))

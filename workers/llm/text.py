@@ -65,5 +65,6 @@ def windows(split: str, encode: Callable[[str], list[int]], length: int, count: 
         tokens.extend(encode(path.read_text(encoding="utf-8", errors="replace")))
         if len(tokens) >= needed:
             return torch.tensor(tokens[:needed], dtype=torch.long).view(count, length)
-    raise TextError(f"the {split!r} split has {len(tokens)} tokens, fewer than the {needed} asked for "
-                    f"({count} windows of {length})")
+    raise TextError(
+        f"the {split!r} split has {len(tokens)} tokens, fewer than the {needed} asked for ({count} windows of {length})"
+    )

@@ -11,7 +11,7 @@ import torch
 from blocknas.workers.llm.decoder import Decoder
 from blocknas.workers.llm.scoring import ParentReference, score_network, tokens_per_second
 
-PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
+PROMPT = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n'
 
 
 def decode_tokens_per_second(model: Decoder, prompt: torch.Tensor, new_tokens: int = 32) -> float:
@@ -28,7 +28,12 @@ def verify_child(child: Decoder, reference: ParentReference, encode, decode, new
     kl, loss = score_network(child, reference)
     prompt = torch.tensor([encode(PROMPT)])
     with torch.no_grad():
-        text = decode(child.generate(prompt, new_tokens)[0, prompt.shape[1]:].tolist())
-    return {"kl_div": kl, "lm_loss": loss, "params": sum(p.numel() for p in child.layers.parameters()),
-            "prefill_tokens_per_s": tokens_per_second(child, reference.tokens),
-            "decode_tokens_per_s": decode_tokens_per_second(child, prompt, new_tokens), "text": text}
+        text = decode(child.generate(prompt, new_tokens)[0, prompt.shape[1] :].tolist())
+    return {
+        "kl_div": kl,
+        "lm_loss": loss,
+        "params": sum(p.numel() for p in child.layers.parameters()),
+        "prefill_tokens_per_s": tokens_per_second(child, reference.tokens),
+        "decode_tokens_per_s": decode_tokens_per_second(child, prompt, new_tokens),
+        "text": text,
+    }

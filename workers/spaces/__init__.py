@@ -45,5 +45,18 @@ def space_from_dict(spec: dict) -> Space:
     return kind.from_dict(spec)
 
 
-__all__ = ["BLOCKS", "CnnSpace", "Nb201Space", "SPACES", "SearchSpace", "SlotSpec", "SearchSpaceError", "Space",
-           "TorchSlot", "TorchSpace", "build_block", "decode_block", "space_from_dict"]
+__all__ = [
+    "BLOCKS",
+    "CnnSpace",
+    "Nb201Space",
+    "SPACES",
+    "SearchSpace",
+    "SlotSpec",
+    "SearchSpaceError",
+    "Space",
+    "TorchSlot",
+    "TorchSpace",
+    "build_block",
+    "decode_block",
+    "space_from_dict",
+]

@@ -22,8 +22,10 @@ _PATTERNS = {
     "sep": re.compile(r"^sep_k(?P<k>\d+)$"),
     "mbconv": re.compile(r"^mbconv_k(?P<k>\d+)_e(?P<e>\d+)$"),
 }
-GRAMMAR = ("skip | conv_k<K> | sep_k<K> | mbconv_k<K>_e<E> (K odd, E >= 1), a registered block, or an import "
-           "path package.module:builder")
+GRAMMAR = (
+    "skip | conv_k<K> | sep_k<K> | mbconv_k<K>_e<E> (K odd, E >= 1), a registered block, or an import "
+    "path package.module:builder"
+)
 BLOCKS: Registry = Registry("block")
 
 
@@ -85,8 +87,7 @@ class ResNetBasic(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
         self.body = nn.Sequential(_conv_bn(cin, cout, 3, stride), _conv_bn(cout, cout, 3, 1, act=False))
-        self.shortcut = (nn.Identity() if stride == 1 and cin == cout
-                         else _conv_bn(cin, cout, 1, stride, act=False))
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else _conv_bn(cin, cout, 1, stride, act=False)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x):
@@ -117,14 +118,10 @@ def build_block(choice: str, cin: int, cout: int, stride: int) -> nn.Module:
     spec = decode_block(choice)
     if spec.kind == "skip":
         if cin != cout or stride != 1:
-            raise ValueError(
-                f"block 'skip' needs in == out channels and stride 1, got {cin}->{cout} stride {stride}"
-            )
+            raise ValueError(f"block 'skip' needs in == out channels and stride 1, got {cin}->{cout} stride {stride}")
         return nn.Identity()
     if spec.kind == "conv":
         return _conv_bn(cin, cout, spec.kernel, stride)
     if spec.kind == "sep":
-        return nn.Sequential(
-            _conv_bn(cin, cin, spec.kernel, stride, groups=cin), _conv_bn(cin, cout, 1, 1)
-        )
+        return nn.Sequential(_conv_bn(cin, cin, spec.kernel, stride, groups=cin), _conv_bn(cin, cout, 1, 1))
     return MBConv(cin, cout, spec.kernel, stride, spec.expansion)

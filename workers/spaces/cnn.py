@@ -14,8 +14,18 @@ from torch import nn
 from blocknas.workers.spaces._blocks import build_block
 from blocknas.workers.typed import check_keys
 
-CNN_KEYS = ["kind", "name", "input_channels", "input_size", "num_classes", "stem_channels", "stem_stride",
-            "head_channels", "base", "slots"]
+CNN_KEYS = [
+    "kind",
+    "name",
+    "input_channels",
+    "input_size",
+    "num_classes",
+    "stem_channels",
+    "stem_stride",
+    "head_channels",
+    "base",
+    "slots",
+]
 SLOT_KEYS = ["name", "in_channels", "out_channels", "stride", "choices"]
 
 
@@ -167,8 +177,11 @@ class CnnSpace:
         if self.head_channels:
             # A fixed feature layer before pooling keeps every network's classifier reasonably strong, so
             # that dropping blocks (skip) degrades accuracy more additively.
-            layers += [nn.Conv2d(channels, self.head_channels, 1, bias=False), nn.BatchNorm2d(self.head_channels),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(channels, self.head_channels, 1, bias=False),
+                nn.BatchNorm2d(self.head_channels),
+                nn.ReLU(inplace=True),
+            ]
             channels = self.head_channels
         return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, self.num_classes))
 

@@ -48,8 +48,11 @@ class Nb201Space:
 
     @classmethod
     def from_dict(cls, spec: dict) -> Nb201Space:
-        check_keys(spec, ["kind", "name", "dataset", "base", "input_size", "num_classes", "channels",
-                          "cells_per_stage"], "space")
+        check_keys(
+            spec,
+            ["kind", "name", "dataset", "base", "input_size", "num_classes", "channels", "cells_per_stage"],
+            "space",
+        )
         base = spec.get("base", "nor_conv_3x3")
         base = (base,) * len(EDGES) if isinstance(base, str) else tuple(base)
         if len(base) != len(EDGES) or any(b not in OPS for b in base):

@@ -26,8 +26,9 @@ class Zero(nn.Module):
 
 
 def relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.ReLU(), nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
-                         nn.BatchNorm2d(c_out))
+    return nn.Sequential(
+        nn.ReLU(), nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(c_out)
+    )
 
 
 def operation(name: str, channels: int) -> nn.Module:
@@ -50,8 +51,9 @@ class Cell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for target in (1, 2, 3):
-            nodes.append(sum(op(nodes[source]) for op, (t, source) in zip(self.edges, EDGE_NODES, strict=True)
-                             if t == target))
+            nodes.append(
+                sum(op(nodes[source]) for op, (t, source) in zip(self.edges, EDGE_NODES, strict=True) if t == target)
+            )
         return nodes[3]
 
 

@@ -82,10 +82,13 @@ class TorchSpace:
         names = [s.name for s in self.slots]
         if len(set(names)) != len(names) or any(":" in n for n in names):
             raise SearchSpaceError(f"space {self.name!r}: slot names must be distinct and without ':': {names}")
-        if self.base_choices is not None and (len(self.base_choices) != len(self.slots) or any(
-                b not in s.choices for b, s in zip(self.base_choices, self.slots, strict=False))):
-            raise SearchSpaceError(f"space {self.name!r}: base must name one candidate of each of the "
-                                   f"{len(self.slots)} slots")
+        if self.base_choices is not None and (
+            len(self.base_choices) != len(self.slots)
+            or any(b not in s.choices for b, s in zip(self.base_choices, self.slots, strict=False))
+        ):
+            raise SearchSpaceError(
+                f"space {self.name!r}: base must name one candidate of each of the {len(self.slots)} slots"
+            )
         with torch.inference_mode():
             x = self._call(self.build_stem(), torch.zeros(self.input_shape), "the stem")
             for i, slot in enumerate(self.slots):
@@ -97,13 +100,16 @@ class TorchSpace:
                     raise SearchSpaceError(
                         f"slot {slot.name!r}: its candidates give different output shapes "
                         f"({', '.join(f'{c}: {list(s)}' for c, s in outputs.items())}); every candidate of a "
-                        "slot must map the slot's input to the same shape")
+                        "slot must map the slot's input to the same shape"
+                    )
                 x = self._call(self.build_block(i, self.base[i]), x, slot.key(self.base[i]))
             self._shapes.append(tuple(x.shape))
             logits = self._call(self.build_head(), x, "the head")
         if tuple(logits.shape) != (self.input_shape[0], self.num_classes):
-            raise SearchSpaceError(f"space {self.name!r}: the head gives shape {list(logits.shape)}, expected "
-                                   f"[batch, num_classes] = {[self.input_shape[0], self.num_classes]}")
+            raise SearchSpaceError(
+                f"space {self.name!r}: the head gives shape {list(logits.shape)}, expected "
+                f"[batch, num_classes] = {[self.input_shape[0], self.num_classes]}"
+            )
 
     @staticmethod
     def _call(module, x, what: str):
@@ -152,8 +158,9 @@ class TorchSpace:
 
         if len(choices) != len(self.slots):
             raise SearchSpaceError(f"expected {len(self.slots)} choices, got {len(choices)}")
-        return nn.Sequential(self.build_stem(), *(self.build_block(i, c) for i, c in enumerate(choices)),
-                             self.build_head())
+        return nn.Sequential(
+            self.build_stem(), *(self.build_block(i, c) for i, c in enumerate(choices)), self.build_head()
+        )
 
     def slot_input_shape(self, index: int) -> tuple[int, ...]:
         return self._shapes[index]
@@ -164,7 +171,8 @@ class TorchSpace:
     def fingerprint(self) -> str:
         """Hash of the structure of every module (stem, each candidate, head): what a job's result depends on."""
         modules = [self.build_stem(), self.build_head()] + [
-            self.build_block(i, c) for i, s in enumerate(self.slots) for c in s.choices]
+            self.build_block(i, c) for i, s in enumerate(self.slots) for c in s.choices
+        ]
         return structure_hash(modules)
 
 
@@ -186,8 +194,10 @@ def torch_space_from_dict(spec: dict) -> TorchSpace:
     check_keys(spec, TORCH_KEYS, "space")
     path = spec.get("factory")
     if not isinstance(path, str) or not path:
-        raise SearchSpaceError("space.factory must be the import path of a function returning a TorchSpace, "
-                               "e.g. my_project.space:make_space")
+        raise SearchSpaceError(
+            "space.factory must be the import path of a function returning a TorchSpace, "
+            "e.g. my_project.space:make_space"
+        )
     options = spec.get("options") or {}
     if not isinstance(options, Mapping):
         raise SearchSpaceError(f"space.options must be a mapping of the factory's keyword arguments, got {options!r}")
@@ -205,11 +215,12 @@ def torch_space_from_dict(spec: dict) -> TorchSpace:
         object.__setattr__(space, "name", str(spec["name"]))
     if spec.get("base"):
         base = tuple(str(b) for b in spec["base"])
-        space = TorchSpace(space.name, space.input_shape, space.num_classes, space.slots, space.head,
-                           space.stem, base)
+        space = TorchSpace(space.name, space.input_shape, space.num_classes, space.slots, space.head, space.stem, base)
     expected = spec.get("fingerprint")
     if expected and expected != space.fingerprint():
-        raise SearchSpaceError(f"space {space.name!r}: this worker's {path} builds other modules (fingerprint "
-                               f"{space.fingerprint()}) than the driver's ({expected}); install the same version "
-                               "of the space's code on every node")
+        raise SearchSpaceError(
+            f"space {space.name!r}: this worker's {path} builds other modules (fingerprint "
+            f"{space.fingerprint()}) than the driver's ({expected}); install the same version "
+            "of the space's code on every node"
+        )
     return space

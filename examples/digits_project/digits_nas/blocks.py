@@ -8,8 +8,9 @@ class ConvBlock(nn.Module):
 
     def __init__(self, channels: int, kernel: int = 3):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False),
-                                  nn.BatchNorm2d(channels), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(channels), nn.ReLU()
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -20,10 +21,18 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 4):
         super().__init__()
-        self.depthwise = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
-                                       nn.BatchNorm2d(channels), nn.ReLU())
-        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels // reduction, 1), nn.ReLU(),
-                                  nn.Conv2d(channels // reduction, channels, 1), nn.Sigmoid())
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+        )
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, channels // reduction, 1),
+            nn.ReLU(),
+            nn.Conv2d(channels // reduction, channels, 1),
+            nn.Sigmoid(),
+        )
 
     def forward(self, x):
         y = self.depthwise(x)
@@ -36,9 +45,16 @@ class Bottleneck(nn.Module):
     def __init__(self, channels: int, expansion: int = 2):
         super().__init__()
         hidden = channels * expansion
-        self.body = nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(),
-                                  nn.Conv2d(hidden, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
-                                  nn.ReLU(), nn.Conv2d(hidden, channels, 1, bias=False), nn.BatchNorm2d(channels))
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(),
+            nn.Conv2d(hidden, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
 
     def forward(self, x):
         return x + self.body(x)

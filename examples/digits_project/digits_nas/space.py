@@ -9,8 +9,12 @@ from digits_nas.blocks import Bottleneck, ConvBlock, SqueezeExcite
 
 
 def make_space(width: int = 16, slots: int = 3, classes: int = 10) -> TorchSpace:
-    candidates = {"skip": nn.Identity, "conv": partial(ConvBlock, width), "se": partial(SqueezeExcite, width),
-                  "bottleneck": partial(Bottleneck, width)}
+    candidates = {
+        "skip": nn.Identity,
+        "conv": partial(ConvBlock, width),
+        "se": partial(SqueezeExcite, width),
+        "bottleneck": partial(Bottleneck, width),
+    }
     return TorchSpace(
         name="digits_blocks",
         input_shape=(1, 8, 8),
