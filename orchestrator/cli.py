@@ -211,6 +211,64 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt("SIGTERM")
 
 
+# Commands on the store, or on a block library that brings its own scores, build no search space (torch,
+# the data set): ``full`` builds it when a command turns out to need the experiment's table.
+STORE_COMMANDS = ("targets", "db", "blocks", "fronts", "switch", "pick", "dashboard")
+
+
+def _command(args) -> int:
+    """Run the parsed command; its errors are classified by ``main``."""
+    # Imported here so that `blocknas --help` and argument errors answer instantly.
+    from blocknas.orchestrator.config import ConfigSource, load_settings
+
+    if args.command in SOLVING_COMMANDS:
+        from blocknas.solvers.highs import time_limit
+
+        time_limit()  # a bad BLOCKNAS_SOLVER_TIME_LIMIT is refused before any work
+    if args.command == "bench":
+        return _bench(args)
+    if args.command == "targets" and args.name and "=" in args.name:  # an override, not a name
+        args.overrides, args.name = [args.name, *args.overrides], None
+    source = ConfigSource(args.config_dir, args.config_name)
+    if getattr(args, "multirun", False):
+        return _multirun(args, source)
+    if args.command == "config":
+        return _config_show(args.overrides, source)
+    settings = load_settings(args.overrides, source, check_space=args.command not in STORE_COMMANDS)
+
+    def full():
+        return settings if settings.space is not None else load_settings(args.overrides, source)
+
+    handlers = {
+        "targets": lambda: _targets(settings.storage_url, args),
+        "fronts": lambda: _fronts(settings, args, full),
+        "switch": lambda: _fronts(settings, args, full),
+        "pick": lambda: _fronts(settings, args, full),
+        "scheduler": lambda: _scheduler(settings),
+        "dashboard": lambda: _dashboard(settings, full, args.host, args.port),
+        "db": lambda: _db(settings.storage_url, args.action),
+        "blocks": lambda: _blocks(settings, args),
+        "export-library": lambda: _export_library(settings, Path(args.output), args.force),
+        "export-child": lambda: _export_child(settings, Path(args.directory), args.global_steps, not args.no_progress),
+    }
+    return handlers.get(args.command, lambda: _search(settings, args))()
+
+
+def _search(settings, args) -> int:
+    """``blocknas run`` or ``solve``: the job, then where its results are."""
+    from blocknas.orchestrator.pipeline.run import run_search, run_solve
+    from blocknas.orchestrator.tracking import ui_command
+
+    result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
+    print(f"\nMLflow UI: {ui_command(settings.tracking.uri)}")
+    if view := result.summary.get("mlflow_block_view"):
+        print(f"  then open {view}\n  (this search's block runs, flat: value, deltas and cost on every target)")
+    if (figures := result.summary_path.parent / "figures.html").exists():
+        print(f"figures: {figures}")
+    print(f"summary: {result.summary_path}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -227,62 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     # directory after every installed package (workers.registry): nothing else is imported from it.
     if args.command == "plugins":
         return _plugins()
-    # Imported here so that `blocknas --help` and argument errors answer instantly.
-    from blocknas.orchestrator.config import ConfigSource, load_settings
-
     try:
-        if args.command in SOLVING_COMMANDS:
-            from blocknas.solvers.highs import time_limit
-
-            time_limit()  # a bad BLOCKNAS_SOLVER_TIME_LIMIT is refused before any work
-        if args.command == "bench":
-            return _bench(args)
-        if args.command == "targets" and args.name and "=" in args.name:  # an override, not a name
-            args.overrides, args.name = [args.name, *args.overrides], None
-        source = ConfigSource(args.config_dir, args.config_name)
-        if getattr(args, "multirun", False):
-            return _multirun(args, source)
-        if args.command == "config":
-            return _config_show(args.overrides, source)
-        # Commands on the store, or on a block library that brings its own scores, build no search space
-        # (torch, the data set): ``full`` builds it when a command turns out to need the experiment's table.
-        settings = load_settings(
-            args.overrides,
-            source,
-            check_space=args.command not in ("targets", "db", "blocks", "fronts", "switch", "pick", "dashboard"),
-        )
-
-        def full():
-            return settings if settings.space is not None else load_settings(args.overrides, source)
-
-        if args.command == "targets":
-            return _targets(settings.storage_url, args)
-        if args.command in ("fronts", "switch", "pick"):
-            return _fronts(settings, args, full)
-        if args.command == "scheduler":
-            return _scheduler(settings)
-        if args.command == "dashboard":
-            return _dashboard(settings, full, args.host, args.port)
-        if args.command == "db":
-            return _db(settings.storage_url, args.action)
-        if args.command == "blocks":
-            return _blocks(settings, args)
-        if args.command == "export-library":
-            return _export_library(settings, Path(args.output), args.force)
-        if args.command == "export-child":
-            return _export_child(settings, Path(args.directory), args.global_steps, not args.no_progress)
-        from blocknas.orchestrator.pipeline.run import run_search, run_solve
-
-        result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
-        from blocknas.orchestrator.tracking import ui_command
-
-        print(f"\nMLflow UI: {ui_command(settings.tracking.uri)}")
-        if view := result.summary.get("mlflow_block_view"):
-            print(f"  then open {view}\n  (this search's block runs, flat: value, deltas and cost on every target)")
-        if (figures := result.summary_path.parent / "figures.html").exists():
-            print(f"figures: {figures}")
-        print(f"summary: {result.summary_path}")
-        return EXIT_OK
+        return _command(args)
     except BrokenPipeError:  # the reader went away (`blocknas fronts show X | head`): nothing left to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

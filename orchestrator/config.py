@@ -435,14 +435,77 @@ def _check_sections(cfg: dict) -> None:
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) -> RunSettings:
-    _check_sections(cfg)
+def _experiment_name(cfg: dict) -> str:
     name = str(cfg.get("name") or "")
     if not EXPERIMENT_NAME.fullmatch(name):
         raise ConfigError(
             f"name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
             f"(it names a directory under paths.output_dir), got {name[:120]!r}"
         )
+    return name
+
+
+def _estimator(scorer_cfg: dict) -> EstimatorSettings:
+    try:
+        return EstimatorSettings(
+            str(scorer_cfg.get("estimator", "avg_context")),
+            float(scorer_cfg.get("sample_fraction", 0.05)),
+            int(scorer_cfg.get("sample_seed", 0)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"scorer.{exc}") from exc
+
+
+def _targets(targets_cfg: dict, space_kind: str | None, space) -> tuple[TargetSpec, ...]:
+    """``targets.*``, each checked against the space (``space`` None: a command that builds none)."""
+    targets = tuple(_target(tname, tcfg) for tname, tcfg in targets_cfg.items())
+    if not targets:
+        raise ConfigError(
+            "targets is empty: configure at least one hardware target (`blocknas config show` prints the defaults)"
+        )
+    for target in targets:
+        kind = TARGET_KINDS.get(target.kind)
+        if kind.spaces and space_kind not in kind.spaces:
+            raise ConfigError(
+                f"targets.{target.name}: kind {target.kind} works on space.kind "
+                f"{' or '.join(kind.spaces)}, not {space_kind!r}"
+            )
+        if kind.needs_modules and space is not None and not space.builds_modules:
+            raise ConfigError(
+                f"targets.{target.name}: measured targets time the space's blocks in torch, which this space "
+                "does not build; give this space's costs as a network_table target (a per-network CSV) instead"
+            )
+    return targets
+
+
+def _refine_and_search(cfg: dict, solver: SolverSettings, first_target: str) -> tuple[RefineSettings, SearchSettings]:
+    """``refine.*`` and ``search.*``: two ways to spend evaluations, checked against each other and the solver."""
+    try:
+        refine = RefineSettings.from_dict(cfg.get("refine"))
+        search = SearchSettings.from_dict(cfg.get("search"))
+    except (TypeError, ValueError, SettingsError) as exc:
+        raise ConfigError(str(exc)) from exc
+    if refine.rounds and solver.predictor != "linear":
+        raise ConfigError(
+            "refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
+            "(or refine.rounds=0 to keep the flops predictor without refinement)"
+        )
+    if search.whole_networks and not solver.budgets:
+        raise ConfigError(
+            f"search={search.method} searches within budgets: set at least one, e.g. "
+            f"+solver.budgets.{first_target}=...; LayerNAS buckets the first one's cost"
+        )
+    if search.whole_networks and refine.rounds:
+        raise ConfigError(
+            f"search={search.method} and refine.rounds > 0 are two ways to spend the evaluations: "
+            "set refine.rounds=0, or search=blocks"
+        )
+    return refine, search
+
+
+def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) -> RunSettings:
+    _check_sections(cfg)
+    name = _experiment_name(cfg)
 
     space_cfg = cfg["space"]
     scorer_cfg = dict(cfg["scorer"])
@@ -461,58 +524,11 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
     device = scorer_cfg.get("device", "auto")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"scorer.device must be cpu, cuda or auto, got {device!r}")
-    try:
-        estimator = EstimatorSettings(
-            str(scorer_cfg.get("estimator", "avg_context")),
-            float(scorer_cfg.get("sample_fraction", 0.05)),
-            int(scorer_cfg.get("sample_seed", 0)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"scorer.{exc}") from exc
-
-    targets = tuple(_target(tname, tcfg) for tname, tcfg in (cfg.get("targets") or {}).items())
-    if not targets:
-        raise ConfigError(
-            "targets is empty: configure at least one hardware target (`blocknas config show` prints the defaults)"
-        )
-    for target in targets:
-        spaces = TARGET_KINDS.get(target.kind).spaces
-        if spaces and space_cfg.get("kind") not in spaces:
-            raise ConfigError(
-                f"targets.{target.name}: kind {target.kind} works on space.kind "
-                f"{' or '.join(spaces)}, not {space_cfg.get('kind')!r}"
-            )
-        if TARGET_KINDS.get(target.kind).needs_modules and space is not None and not space.builds_modules:
-            raise ConfigError(
-                f"targets.{target.name}: measured targets time the space's blocks in torch, which this space "
-                "does not build; give this space's costs as a network_table target (a per-network CSV) instead"
-            )
+    estimator = _estimator(scorer_cfg)
+    targets = _targets(cfg.get("targets") or {}, space_cfg.get("kind"), space)
     solver = SolverSettings.from_config(cfg["solver"], {t.name for t in targets})
     storage_url = _storage_url(cfg["storage"]["url"])
-    try:
-        refine = RefineSettings.from_dict(cfg.get("refine"))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from exc
-    if refine.rounds and solver.predictor != "linear":
-        raise ConfigError(
-            "refine.rounds > 0 learns on top of the linear block table: set solver.predictor=linear "
-            "(or refine.rounds=0 to keep the flops predictor without refinement)"
-        )
-    try:
-        search = SearchSettings.from_dict(cfg.get("search"))
-    except (TypeError, ValueError, SettingsError) as exc:
-        raise ConfigError(str(exc)) from exc
-    if search.whole_networks:
-        if not solver.budgets:
-            raise ConfigError(
-                f"search={search.method} searches within budgets: set at least one, e.g. "
-                f"+solver.budgets.{targets[0].name}=...; LayerNAS buckets the first one's cost"
-            )
-        if refine.rounds:
-            raise ConfigError(
-                f"search={search.method} and refine.rounds > 0 are two ways to spend the evaluations: "
-                "set refine.rounds=0, or search=blocks"
-            )
+    refine, search = _refine_and_search(cfg, solver, targets[0].name)
     science = {
         "name": name,
         "space": space_cfg,

@@ -43,8 +43,8 @@ class ScaledTerm:
         mins = [float(v.min()) for v in per_slot]
         scale = float(sum(float(v.max()) - lo for v, lo in zip(per_slot, mins, strict=True))) or 1.0
         scale = scale if scaled else 1.0
-        scaled = tuple((np.asarray(v, dtype=float) - lo) / scale for v, lo in zip(per_slot, mins, strict=True))
-        return cls(offset + sum(mins), scale, scaled)
+        values = tuple((np.asarray(v, dtype=float) - lo) / scale for v, lo in zip(per_slot, mins, strict=True))
+        return cls(offset + sum(mins), scale, values)
 
     def to_scaled(self, value: float) -> float:
         return (value - self.offset) / self.scale

@@ -99,7 +99,8 @@ def _interruptibly(work: Callable):
     it into an error of its own)."""
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         return work(lambda highs: None)
-    pressed, hooks = [], []
+    pressed: list[int] = []
+    hooks: list = []
 
     def check(event) -> None:
         if pressed:
@@ -144,7 +145,7 @@ def run_highs(highs: highspy.Highs) -> highspy.HighsModelStatus:
     _interruptibly(work)
     status = highs.getModelStatus()
     if status == highspy.HighsModelStatus.kTimeLimit:
-        raise _time_limit_error(highs.getOptionValue("time_limit"))
+        raise _time_limit_error(time_limit())
     return status
 
 

@@ -149,7 +149,10 @@ class CoreSolver:
         ``pen > -floor - bound``. Just below the optimum that leaves about one candidate per slot, so the
         tie-break on cost is a MIP of a few candidates (or none, when one network is left)."""
         limits = np.r_[cost_cap, math.inf, self.budget_limits, self.cut_limits]
-        penalty, bound = self._penalties(-self.accuracy, limits)
+        penalties = self._penalties(-self.accuracy, limits)
+        if penalties is None:  # even the LP is infeasible: no candidate can be in such a network
+            return np.zeros(self.accuracy.shape, dtype=bool)
+        penalty, bound = penalties
         return penalty <= -floor - bound + _BOUND_SLACK
 
     def _penalties(self, objective: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, float] | None:

@@ -180,6 +180,7 @@ def spread_front(
         raise InfeasibleBudgetError(_joint_infeasibility_message(table, budgets))
     found = {(p := _point_of(table, top, metric)).blocks: replace(p, optimal_up_to=math.inf)}
     bottom = sweep.cheapest()
+    assert bottom is not None  # the most accurate network fits, so a cheapest one exists
     for cap in np.linspace(sweep.scaled_cost(top), sweep.scaled_cost(bottom), max(points, 2))[1:]:
         selection = sweep.step(float(cap) + STEP)
         if selection is not None:  # the most accurate network within cap, so the best for budgets up to it

@@ -66,8 +66,8 @@ def solution_pool(
         def best() -> tuple[int, ...] | None:
             return solve_exactly(solver, model, table)
 
-    for selection in exclude:
-        cut(tuple(selection), 1)
+    for excluded in exclude:
+        cut(tuple(excluded), 1)
     pool: list[ParetoPoint] = []
     while len(pool) < k and (selection := best()) is not None:
         pool.append(

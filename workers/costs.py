@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
 from blocknas.workers.profiling import count_flops, count_params, measure_latency_ms
 from blocknas.workers.spaces import Space
+from blocknas.workers.spaces.protocol import ModuleSpace, TabularSpace
 
 ANALYTIC_METRICS = ("flops", "params")
 
@@ -29,8 +31,13 @@ def analytic_costs(space: Space, metric: str) -> CostTable:
     if metric not in ANALYTIC_METRICS:
         raise ValueError(f"unknown analytic metric {metric!r}; expected one of {ANALYTIC_METRICS}")
     if not space.builds_modules:  # a tabular space computes its costs per edge
-        blocks = {(i, c): space.edge_cost(c, metric) for i, slot in enumerate(space.slots) for c in slot.choices}
-        return CostTable(metric, space.fixed_cost(metric), blocks)
+        table = cast(TabularSpace, space)
+        blocks = {(i, c): table.edge_cost(c, metric) for i, slot in enumerate(space.slots) for c in slot.choices}
+        return CostTable(metric, table.fixed_cost(metric), blocks)
+    return _module_costs(cast(ModuleSpace, space), metric)
+
+
+def _module_costs(space: ModuleSpace, metric: str) -> CostTable:
 
     def cost(module: torch.nn.Module, shape: tuple[int, ...]) -> float:
         return float(count_flops(module, shape) if metric == "flops" else count_params(module))
@@ -44,7 +51,7 @@ def analytic_costs(space: Space, metric: str) -> CostTable:
     return CostTable(metric, fixed, blocks)
 
 
-def depth_costs(space: Space) -> CostTable:
+def depth_costs(space: ModuleSpace) -> CostTable:
     """Layers with weights (convolutions and linear layers) of every block: a network's depth adds up."""
 
     def depth(module: torch.nn.Module) -> float:
@@ -58,7 +65,7 @@ def depth_costs(space: Space) -> CostTable:
     return CostTable("depth", depth(space.build_stem()) + depth(space.build_head()), blocks)
 
 
-def measured_latency(space: Space, warmup: int, repeats: int, threads: int, device: str = "cpu") -> CostTable:
+def measured_latency(space: ModuleSpace, warmup: int, repeats: int, threads: int, device: str = "cpu") -> CostTable:
     """Latency of every block in milliseconds, timed in isolation on its slot's input (batch 1), on
     ``device``.
 
@@ -95,4 +102,6 @@ def measured_latency_of(
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("a measured target with device=cuda was placed on a worker with no CUDA device")
     fingerprint = machine_fingerprint() | ({"gpu": torch.cuda.get_device_name()} if device == "cuda" else {})
-    return measured_latency(space_from_dict(space_definition), warmup, repeats, threads, device), fingerprint
+    return measured_latency(
+        cast(ModuleSpace, space_from_dict(space_definition)), warmup, repeats, threads, device
+    ), fingerprint

@@ -22,10 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from blocknas.workers.registry import Registry
+
+if TYPE_CHECKING:  # torch loads where a split is made, not when data is configured
+    import torch
 from blocknas.workers.typed import SettingsError, from_mapping
 
 
@@ -35,10 +39,10 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Split:
-    train_x: object  # torch.Tensor (N, C, H, W) float32
-    train_y: object  # torch.Tensor (N,) int64
-    val_x: object
-    val_y: object
+    train_x: torch.Tensor  # (N, C, H, W) float32
+    train_y: torch.Tensor  # (N,) int64
+    val_x: torch.Tensor
+    val_y: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ class Dataset:
     labels: np.ndarray
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def shape(self) -> tuple[int, ...]:
+        """``(C, H, W)``."""
         return tuple(int(d) for d in self.images.shape[1:])
 
     @property
@@ -221,14 +226,15 @@ def load_image_folder(settings: ImageFolderSettings) -> Dataset:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"{root} has no class sub-folders; put each class's images in a folder of its own")
-    images, labels = [], []
+    images: list[np.ndarray] = []
+    labels: list[int] = []
     for label, name in enumerate(classes):
         for file in sorted((root / name).iterdir()):
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             try:
-                with Image.open(file) as img:
-                    img = img.convert("L" if settings.grayscale else "RGB")
+                with Image.open(file) as opened:
+                    img = opened.convert("L" if settings.grayscale else "RGB")
                     if settings.size:
                         img = img.resize((settings.size, settings.size))
                     array = np.asarray(img, dtype=np.float32) / 255.0

@@ -39,7 +39,7 @@ def minibatch(shape: tuple[int, ...], num_classes: int, batch: int, seed: int) -
     return images.repeat(1, shape[1], 1, 1), torch.from_numpy(data.labels[pick] % num_classes)
 
 
-def _weights(model: nn.Module) -> list[nn.Parameter]:
+def _weights(model: nn.Module) -> list[torch.Tensor]:
     return [m.weight for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
 
 

@@ -137,7 +137,7 @@ class Registry(Generic[T]):
     def __contains__(self, name: str) -> bool:
         return name in self._entries or name in self._entry_points()
 
-    def get(self, name: str, where: str | None = None) -> T:
+    def get(self, name: Any, where: str | None = None) -> T:
         """The entry called ``name`` (registered, entry point or import path); ``RegistryError`` otherwise."""
         if not isinstance(name, str) or not name:
             raise RegistryError(f"{where or self.kind} must name a {self.kind}, got {name!r}")

@@ -23,12 +23,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from blocknas.workers import proxies
 from blocknas.workers.llm import scorer as llm_scorer
 from blocknas.workers.records import NetworkJob, NetworkResult, TrainSettings
 from blocknas.workers.registry import Registry
 from blocknas.workers.typed import SettingsError, from_mapping
+
+if TYPE_CHECKING:  # a space module loads torch: only where a network is scored
+    from blocknas.workers.spaces.protocol import ModuleSpace
 
 COMMON_KEYS = ("kind", "device", "estimator", "sample_fraction", "sample_seed")
 
@@ -139,9 +143,9 @@ def score_network(job: NetworkJob) -> NetworkResult:
             device = resolve_device(job.device)
             metrics = entry.evaluate(space, job.choices, job.settings, device)
         else:
-            device, metrics = "table", entry.evaluate(space, job.choices, job.settings)
+            device, metrics = None, entry.evaluate(space, job.choices, job.settings)
         params, flops = (analytic_costs(space, m).total(job.choices) for m in ("params", "flops"))
-        return _result(metrics, time.perf_counter() - started, int(params), int(flops), str(device))
+        return _result(metrics, time.perf_counter() - started, int(params), int(flops), str(device or "table"))
     import torch
 
     from blocknas.workers.data import load_dataset
@@ -150,12 +154,13 @@ def score_network(job: NetworkJob) -> NetworkResult:
 
     seed = job.settings.get("seed", 0) if isinstance(job.settings, dict) else getattr(job.settings, "seed", 0)
     seed_everything(seed, job.threads)
-    model = space.build_network(job.choices)
-    params, flops = count_params(model), count_flops(model, space.input_shape)
+    modules = cast("ModuleSpace", space)  # a training scorer's space builds torch modules (checked with the config)
+    model = modules.build_network(job.choices)
+    params, flops = count_params(model), count_flops(model, modules.input_shape)
     data = load_dataset(job.data)
     device = resolve_device(job.device)
     torch.manual_seed(seed)  # re-seed after profiling so the initialisation does not depend on it
-    model = space.build_network(job.choices)
+    model = modules.build_network(job.choices)
     started = time.perf_counter()
     metrics = entry.evaluate(model, data, job.settings, device)
     return _result(metrics, time.perf_counter() - started, params, flops, str(device))

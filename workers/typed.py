@@ -13,7 +13,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from blocknas.workers.registry import did_you_mean
@@ -39,56 +39,73 @@ def check_keys(data: Mapping, allowed: list[str], where: str) -> None:
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """``value`` checked against ``annotation`` (and converted: an int where a float is asked, a list where a
+    tuple is); ``SettingsError`` names ``where`` and what was expected."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, where)
-            except SettingsError as exc:
-                errors.append(str(exc))
-        raise SettingsError(errors[0] if len(errors) == 1 else f"{where} has the wrong type: {value!r}")
+        return _coerce_union(value, typing.get_args(annotation), where)
     if annotation is Any:
         return value
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
             raise SettingsError(f"{where} must be a list, got {value!r}")
         args = typing.get_args(annotation)
-        item = args[0] if args else Any
-        items = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [_coerce(v, args[0] if args else Any, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict or annotation is dict:
         if not isinstance(value, Mapping):
             raise SettingsError(f"{where} must be a mapping, got {value!r}")
         return dict(value)
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise SettingsError(f"{where} must be true or false, got {value!r}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SettingsError(f"{where} must be an int, got {value!r}")
-        return value
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SettingsError(f"{where} must be a float, got {value!r}")
-        if not math.isfinite(value):
-            raise SettingsError(f"{where} must be a finite number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise SettingsError(f"{where} must be a string, got {value!r}")
-        return value
+    if annotation in _SCALARS:
+        return _SCALARS[annotation](value, where)
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, Mapping):
             raise SettingsError(f"{where} must be a mapping, got {value!r}")
-        return from_mapping(annotation, value, where)
+        return from_mapping(typing.cast(type, annotation), value, where)
     return value
+
+
+def _coerce_union(value: Any, options: tuple, where: str) -> Any:
+    if value is None and type(None) in options:
+        return None
+    errors = []
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return _coerce(value, option, where)
+        except SettingsError as exc:
+            errors.append(str(exc))
+    raise SettingsError(errors[0] if len(errors) == 1 else f"{where} has the wrong type: {value!r}")
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"{where} must be an int, got {value!r}")
+    return value
+
+
+def _float(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SettingsError(f"{where} must be a float, got {value!r}")
+    if not math.isfinite(value):
+        raise SettingsError(f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise SettingsError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+_SCALARS: dict[Any, Callable[[Any, str], Any]] = {bool: _bool, int: _int, float: _float, str: _str}
 
 
 def from_mapping(cls: type[S], data: Mapping | None, where: str) -> S:
@@ -98,7 +115,7 @@ def from_mapping(cls: type[S], data: Mapping | None, where: str) -> S:
     names = field_names(cls)
     check_keys(data, names, where)
     values = {}
-    for field in dataclasses.fields(cls):
+    for field in dataclasses.fields(typing.cast(Any, cls)):
         if not field.init:
             continue
         if field.name not in data:

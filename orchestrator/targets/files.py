@@ -36,7 +36,9 @@ from pathlib import Path
 
 import yaml
 
+from blocknas.orchestrator.targets.kinds import MeasuredSettings
 from blocknas.workers.registry import Registry, did_you_mean
+from blocknas.workers.typed import SettingsError, from_mapping
 
 COST_METRICS = ("latency_ms", "energy_mj", "memory_mib", "flops", "params")
 LIBRARY_METRIC_ORDER = ("runtime_ms", "latency_ms", "memory_mib")  # a block library's default front metric
@@ -351,22 +353,30 @@ def _read_block_yaml(path: Path, data: dict, line) -> TargetData:
             raise TargetFileError(path, "analytic targets list metrics among flops, params", line(data, "metrics"))
         return TargetData(kind, tuple(metrics), budgets, source="yaml")
     if kind == "measured":
-        settings = {}
-        for key, default in (("warmup", 5), ("repeats", 20), ("threads", 1)):
-            value = data.get(key, default)
-            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "warmup" else 1):
-                raise TargetFileError(path, f"{key} must be a whole number, got {value!r}", line(data, key))
-            settings[key] = value
-        device = data.get("device", "cpu")
-        if device not in ("cpu", "cuda"):
-            raise TargetFileError(path, f"device must be cpu or cuda, got {device!r}", line(data, "device"))
-        if device == "cuda":  # only then: a CPU target's definition (its version) is what it always was
-            settings["device"] = device
-        return TargetData(kind, ("latency_ms",), budgets, settings=settings, source="yaml")
-    costs_in = data.get("costs")
+        return TargetData(kind, ("latency_ms",), budgets, settings=_measured(path, data, line), source="yaml")
+    costs = _block_costs(path, data.get("costs"), line(data, "costs"), line)
+    return TargetData("table", tuple(costs), budgets, costs=costs, source="block_yaml")
+
+
+def _measured(path: Path, data: dict, line) -> dict:
+    """A measured target's settings: the run's ``measured`` kind's typed settings and defaults (targets.kinds)."""
+    given = {k: data[k] for k in ("warmup", "repeats", "threads", "device") if k in data}
+    try:
+        settings = from_mapping(MeasuredSettings, {"kind": "measured", **given}, "target")
+    except (SettingsError, ValueError) as exc:
+        message = str(exc).removeprefix("target: ")
+        key = next((k for k in given if k in message), next(iter(given), "kind"))  # the line of the key it names
+        raise TargetFileError(path, message, line(data, key)) from None
+    found = {"warmup": settings.warmup, "repeats": settings.repeats, "threads": settings.threads}
+    # the device only when a GPU: a CPU target's definition (its version) is what it always was
+    return found | ({"device": settings.device} if settings.device != "cpu" else {})
+
+
+def _block_costs(path: Path, costs_in, costs_line, line) -> dict:
+    """``costs: {metric: {fixed: x, SLOT: {BLOCK: value}}}`` of a block YAML, checked complete."""
     if not isinstance(costs_in, dict) or not costs_in:
         raise TargetFileError(
-            path, "a table target needs costs: {metric: {fixed: x, SLOT: {BLOCK: value}}}", line(data, "costs") or 1
+            path, "a table target needs costs: {metric: {fixed: x, SLOT: {BLOCK: value}}}", costs_line or 1
         )
     costs: dict = {}
     for metric, slots in costs_in.items():
@@ -400,7 +410,7 @@ def _read_block_yaml(path: Path, data: dict, line) -> TargetData:
                     at,
                 )
     _check_complete(path, costs)
-    return TargetData("table", tuple(costs), budgets, costs=costs, source="block_yaml")
+    return costs
 
 
 _OFA_KEY = re.compile(r"^(?P<op>[A-Za-z_]+)-input:(?P<input>\d+(?:x\d+)*)-output:(?P<output>\d+(?:x\d+)*)(?P<rest>.*)$")
@@ -431,41 +441,31 @@ def _read_ofa(path: Path, data: dict, line) -> TargetData:
 
 
 # ------------------------------------------------------------------------------------------------ JSON
-def _read_puzzle(path: Path, text: str) -> TargetData:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TargetFileError(path, f"not valid JSON: {exc.msg}", exc.lineno) from None
-    if not isinstance(data, dict) or not data:
-        raise TargetFileError(
-            path,
-            'expected a Puzzle block library: {"layer_0": {"VARIANT": {"stats": {...}, "metrics": {...}}, ...}, ...}',
-        )
-    budgets_in = {}
-    if isinstance(data.get("layers"), list):  # the older shape
-        layers = {}
-        for i, layer in enumerate(data["layers"]):
-            if not isinstance(layer, dict) or not isinstance(layer.get("variants"), list) or not layer["variants"]:
-                raise TargetFileError(path, f"layers[{i}]: expected a name and a non-empty list of variants")
-            variants = {}
-            for j, variant in enumerate(layer["variants"]):
-                if not isinstance(variant, dict) or not variant.get("name"):
-                    raise TargetFileError(path, f"layers[{i}].variants[{j}]: expected a name and stats")
-                variants[str(variant["name"])] = variant
-            if not layer.get("name"):
-                raise TargetFileError(
-                    path,
-                    f"layers[{i}] has no name: give every layer the name the space uses "
-                    "for its slot (a position would silently match another slot)",
-                )
-            if str(layer["name"]) in layers:
-                raise TargetFileError(path, f"layers[{i}]: layer {layer['name']!r} is given twice")
-            layers[str(layer["name"])] = variants
-        budgets_in = data.get("budgets") or {}
-        if not isinstance(budgets_in, dict):
-            raise TargetFileError(path, "budgets: expected {metric: limit}")
-    else:
-        layers = data
+def _older_library_layers(path: Path, layers_in: list) -> dict:
+    """``{"layers": [{"name": ..., "variants": [{"name": ..., "stats": ...}]}]}`` as ``{layer: {variant: ...}}``."""
+    layers: dict = {}
+    for i, layer in enumerate(layers_in):
+        if not isinstance(layer, dict) or not isinstance(layer.get("variants"), list) or not layer["variants"]:
+            raise TargetFileError(path, f"layers[{i}]: expected a name and a non-empty list of variants")
+        variants = {}
+        for j, variant in enumerate(layer["variants"]):
+            if not isinstance(variant, dict) or not variant.get("name"):
+                raise TargetFileError(path, f"layers[{i}].variants[{j}]: expected a name and stats")
+            variants[str(variant["name"])] = variant
+        if not layer.get("name"):
+            raise TargetFileError(
+                path,
+                f"layers[{i}] has no name: give every layer the name the space uses "
+                "for its slot (a position would silently match another slot)",
+            )
+        if str(layer["name"]) in layers:
+            raise TargetFileError(path, f"layers[{i}]: layer {layer['name']!r} is given twice")
+        layers[str(layer["name"])] = variants
+    return layers
+
+
+def _library_stats(path: Path, layers: dict) -> tuple[dict, dict]:
+    """Each variant's ``stats`` as costs and its ``metrics`` as scores, by metric, layer and variant."""
     costs: dict = {}
     scores: dict = {}
     for slot, variants in layers.items():
@@ -484,6 +484,27 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
                         _put(path, costs, str(name), str(slot), str(block), number, None)
                     else:
                         scores.setdefault(str(name), {}).setdefault(str(slot), {})[str(block)] = number
+    return costs, scores
+
+
+def _read_puzzle(path: Path, text: str) -> TargetData:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TargetFileError(path, f"not valid JSON: {exc.msg}", exc.lineno) from None
+    if not isinstance(data, dict) or not data:
+        raise TargetFileError(
+            path,
+            'expected a Puzzle block library: {"layer_0": {"VARIANT": {"stats": {...}, "metrics": {...}}, ...}, ...}',
+        )
+    budgets_in = {}
+    layers = data
+    if isinstance(data.get("layers"), list):  # the older shape
+        layers = _older_library_layers(path, data["layers"])
+        budgets_in = data.get("budgets") or {}
+        if not isinstance(budgets_in, dict):
+            raise TargetFileError(path, "budgets: expected {metric: limit}")
+    costs, scores = _library_stats(path, layers)
     # Scores and stats checked together: a variant without metrics would silently drop out of every front.
     _check_complete(
         path,

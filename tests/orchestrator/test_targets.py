@@ -165,7 +165,8 @@ def test_a_measured_file_target_names_its_device_only_when_it_is_a_gpu(tmp_path)
         read_target_file(_write(tmp_path, f"m{i}.yaml", f"kind: measured\nrepeats: 5\n{extra}"))
         for i, extra in enumerate(("device: cpu\n", "", "device: cuda\n"))
     )
-    assert on_cpu.settings == default.settings == {"warmup": 5, "repeats": 5, "threads": 1}  # versions as before
+    # the run's measured kind's settings and defaults (warmup 10); a CPU target names no device
+    assert on_cpu.settings == default.settings == {"warmup": 10, "repeats": 5, "threads": 1}
     assert on_gpu.settings == default.settings | {"device": "cuda"}
 
 

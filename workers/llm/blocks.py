@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 
@@ -27,9 +28,9 @@ def child_sub_block(parent: SubBlock, config: DecoderConfig, variant: str, input
     child.norm.load_state_dict(parent.norm.state_dict())
     with torch.no_grad():
         if isinstance(child.op, Attention):
-            _fewer_kv_heads(parent.op, child.op)
+            _fewer_kv_heads(cast(Attention, parent.op), child.op)
         elif isinstance(child.op, SwiGLU):
-            _important_channels(parent.op, child.op, parent.norm(inputs))
+            _important_channels(cast(SwiGLU, parent.op), child.op, parent.norm(inputs))
         elif isinstance(child.op, Linear):
             normed = parent.norm(inputs)
             flat_in, flat_out = normed.reshape(-1, normed.shape[-1]), parent.op(normed).reshape(-1, normed.shape[-1])

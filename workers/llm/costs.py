@@ -11,10 +11,14 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 
 from blocknas.workers.llm.decoder import Attention, DecoderConfig, KVCache, SubBlock
+
+if TYPE_CHECKING:
+    from blocknas.workers.llm.space import LlmSpace
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def space_costs(space_definition: dict, metric: str, settings: CostSettings, thr
 
     if metric not in LLM_METRICS:
         raise ValueError(f"unknown LLM cost {metric!r}; expected one of {LLM_METRICS}")
-    space = space_from_dict(space_definition)
+    space = cast("LlmSpace", space_from_dict(space_definition))
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

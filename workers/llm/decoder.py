@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -166,7 +167,7 @@ class KVCache:
         return 0 if self.keys is None else self.keys.shape[2]
 
     def extend(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.keys is not None:
+        if self.keys is not None and self.values is not None:
             keys, values = torch.cat([self.keys, keys], dim=2), torch.cat([self.values, values], dim=2)
         self.keys, self.values = keys, values
         return keys, values
@@ -204,6 +205,7 @@ class SubBlock(nn.Module):
         if self.noop:
             return
         self.norm = RMSNorm(config.hidden, config.rms_eps)
+        self.op: nn.Module
         if (kv := kv_heads_of(variant)) is not None:
             self.op = Attention(config, kv)
         elif (size := ffn_size_of(variant)) is not None:
@@ -258,7 +260,7 @@ class Decoder(nn.Module):
 
     @property
     def variants(self) -> list[LayerVariant]:
-        return [layer.variant for layer in self.layers]
+        return [cast(DecoderLayer, layer).variant for layer in self.layers]
 
     def forward(self, tokens: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
         h = self.embed_tokens(tokens)

@@ -10,11 +10,12 @@ the ``(attention + FFN variants) x layers`` trainings are independent jobs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
 from blocknas.workers.llm.blocks import child_sub_block, is_attention
-from blocknas.workers.llm.decoder import Decoder, SubBlock
+from blocknas.workers.llm.decoder import Decoder, DecoderLayer, SubBlock
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,13 @@ def distill_sub_block(
     if not 0 <= layer < len(parent.layers):
         raise ValueError(f"layer {layer} is not one of the parent's {len(parent.layers)} layers")
     torch.manual_seed(settings.seed)
-    parent_layer = parent.layers[layer].requires_grad_(False)
+    parent_layer = cast(DecoderLayer, parent.layers[layer]).requires_grad_(False)
     attention = is_attention(variant)
     inputs, target = streams[layer], streams[layer + 1]
     with torch.no_grad():  # an FFN variant's input: the parent's attention already applied
         block_inputs = inputs if attention else inputs + parent_layer.attention(inputs)
     calibration = block_inputs[: max(1, settings.calibration_tokens // block_inputs.shape[1])]
-    parent_block = parent_layer.attention if attention else parent_layer.ffn
+    parent_block = cast(SubBlock, parent_layer.attention if attention else parent_layer.ffn)
     child = child_sub_block(parent_block, parent.config, variant, calibration).to(inputs.device)
 
     def layer_output(child_block: SubBlock, x: torch.Tensor) -> torch.Tensor:

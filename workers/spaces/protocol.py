@@ -4,7 +4,7 @@ by entry point or import path) is used the same way, and what it can do is a met
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -47,3 +47,35 @@ class SearchSpace(Protocol):
     def is_network(self, choices: Sequence[str]) -> bool:
         """Whether ``choices`` make a real network (NAS-Bench-201: the cell's output is connected)."""
         ...
+
+
+@runtime_checkable
+class ModuleSpace(SearchSpace, Protocol):
+    """A space whose networks are torch modules (``builds_modules``): built, trained, profiled per block."""
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One input with its batch dimension, ``(1, C, H, W)``."""
+        ...
+
+    def build_stem(self) -> Any: ...
+
+    def build_head(self) -> Any: ...
+
+    def build_block(self, index: int, choice: str) -> Any: ...
+
+    def build_network(self, choices: Sequence[str]) -> Any: ...
+
+    def slot_input_shape(self, index: int) -> tuple[int, ...]: ...
+
+    def head_input_shape(self) -> tuple[int, ...]: ...
+
+
+@runtime_checkable
+class TabularSpace(SearchSpace, Protocol):
+    """A space that is looked up, not built (NAS-Bench-201, a language model's sub-blocks): its costs come per
+    block choice and for what every network shares."""
+
+    def edge_cost(self, choice: str, metric: str) -> float: ...
+
+    def fixed_cost(self, metric: str) -> float: ...
