@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
 # The errors that are the user's input (exit 2) or a failed run (exit 1), by qualified class name: naming
 # them here, rather than importing them, keeps commands that need no torch, Ray or MLflow from loading them.
 BAD_INPUT_ERRORS = {
-    "blocknas.orchestrator.config.ConfigError",
+    "blocknas.orchestrator.settings.ConfigError",
     "blocknas.solvers.pareto.InfeasibleBudgetError",
     "blocknas.orchestrator.bench.nb201.BenchConfigError",
     "blocknas.workers.tabular.TabularDataError",
@@ -358,7 +358,7 @@ def sweep(overrides: list[str]) -> list[list[str]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from blocknas.orchestrator.config import ConfigError
+    from blocknas.orchestrator.settings import ConfigError
 
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
@@ -636,7 +636,7 @@ def _fronts(settings, args, full) -> int:
 
 def _dashboard(settings, full, host: str, port: int) -> int:
     from blocknas.dashboards.app import serve
-    from blocknas.orchestrator.config import ConfigError
+    from blocknas.orchestrator.settings import ConfigError
 
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be in 1..65535, got {port}")
@@ -652,7 +652,7 @@ def _dashboard(settings, full, host: str, port: int) -> int:
 
 
 def _scheduler(settings) -> int:
-    from blocknas.orchestrator.config import ConfigError
+    from blocknas.orchestrator.settings import ConfigError
     from blocknas.orchestrator.targets.scheduler import SchedulerSettings, serve
 
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -26,12 +26,21 @@ from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.pipeline.estimation import EstimatorSettings
 from blocknas.orchestrator.predictors import PREDICTORS
 from blocknas.orchestrator.search.methods import SEARCH_METHODS
+from blocknas.orchestrator.settings import (
+    ClusterSettings,
+    ConfigError,
+    RefineSettings,
+    RunSettings,
+    ScorerSettings,
+    SearchSettings,
+    SolverSettings,
+    TrackingSettings,
+)
 from blocknas.orchestrator.targets.kinds import TARGET_KINDS, TargetSpec, target_from_config
 from blocknas.workers.registry import RegistryError, did_you_mean
-from blocknas.workers.typed import SettingsError, check_keys, from_mapping
+from blocknas.workers.typed import SettingsError, check_keys
 
 CONFIG_MODULE = "blocknas.conf"
-INTERACTIONS = ("all", "adjacent", "none")  # solvers.surrogate.interaction_pairs
 TOP_LEVEL_KEYS = [
     "name",
     "paths",
@@ -60,35 +69,6 @@ if not OmegaConf.has_resolver("abspath"):
     OmegaConf.register_new_resolver("abspath", lambda p: str(Path(p).expanduser().resolve()))
 
 
-class ConfigError(ValueError):
-    """The composed configuration is invalid; the message names the key and how to fix it."""
-
-
-@dataclass(frozen=True)
-class RefineSettings:
-    """``refine.*``: the verify-and-refit loop (orchestrator/pipeline/refine.py)."""
-
-    rounds: int = 0  # 0: no refinement
-    k: int = 2  # candidates per budget point and round: k - 1 from the global pool, 1 from the trust region
-    max_evaluations: int = 60  # network evaluations in total, the block table's included
-    patience: int = 5  # stop after this many rounds without a better pick
-    radius: int = 1  # trust region: slots that may differ from the incumbent
-    interactions: str = "all"  # slot pairs with learned interactions: all, adjacent, none
-
-    def __post_init__(self) -> None:
-        for name in ("rounds", "k", "max_evaluations", "patience", "radius"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == "rounds" else 1):
-                raise ValueError(f"refine.{name} must be an integer >= {0 if name == 'rounds' else 1}, got {value!r}")
-        if self.interactions not in INTERACTIONS:
-            hint = did_you_mean(self.interactions, INTERACTIONS)
-            raise ValueError(f"refine.interactions must be one of {INTERACTIONS}{hint}, got {self.interactions!r}")
-
-    @classmethod
-    def from_dict(cls, cfg: dict | None) -> RefineSettings:
-        return from_mapping(cls, cfg, "refine")
-
-
 @dataclass(frozen=True)
 class ConfigSource:
     """Where the config tree comes from: the packaged one, or a user's ``--config-dir`` in front of it."""
@@ -97,200 +77,108 @@ class ConfigSource:
     config_name: str = "config"
 
 
-@dataclass(frozen=True)
-class ClusterSettings:
-    """``cluster.*`` and ``resources.*``: where blocks run and what each one takes."""
-
-    address: str | None
-    num_cpus: int | None
-    cpus_per_block: float
-    gpus_per_block: float
-    max_retries: int
-    object_store_mb: int
-    lease_seconds: float = 60.0
-
-    @classmethod
-    def from_config(cls, cluster: dict, resources: dict) -> ClusterSettings:
-        cpus_per_block = _positive(
-            _require(resources, "cpus_per_block", float, "resources"), "resources.cpus_per_block"
+def _cluster_settings(cluster: dict, resources: dict) -> ClusterSettings:
+    cpus_per_block = _positive(_require(resources, "cpus_per_block", float, "resources"), "resources.cpus_per_block")
+    num_cpus = cluster.get("num_cpus")
+    # Bounds of what a machine or Ray can mean: a local instance's logical CPUs (Ray accepts any number),
+    # retries, memory, and a lease its driver can renew (every lease_seconds / 4, over the network).
+    cpus = os.cpu_count() or 1
+    if num_cpus is not None:
+        num_cpus = _within(
+            _require(cluster, "num_cpus", int, "cluster"),
+            1,
+            64 * cpus,
+            "cluster.num_cpus",
+            f"64 x this machine's {cpus} CPUs",
         )
-        num_cpus = cluster.get("num_cpus")
-        # Bounds of what a machine or Ray can mean: a local instance's logical CPUs (Ray accepts any number),
-        # retries, memory, and a lease its driver can renew (every lease_seconds / 4, over the network).
-        cpus = os.cpu_count() or 1
-        if num_cpus is not None:
-            num_cpus = _within(
-                _require(cluster, "num_cpus", int, "cluster"),
-                1,
-                64 * cpus,
-                "cluster.num_cpus",
-                f"64 x this machine's {cpus} CPUs",
+        if cpus_per_block > num_cpus:
+            raise ConfigError(f"resources.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return ClusterSettings(
+        address=cluster.get("address") or None,
+        num_cpus=num_cpus,
+        cpus_per_block=_within(cpus_per_block, 0, 4096, "resources.cpus_per_block", "what a node can have"),
+        gpus_per_block=_within(
+            _require(resources, "gpus_per_block", float, "resources"),
+            0,
+            64,
+            "resources.gpus_per_block",
+            "what a node can have",
+        ),
+        max_retries=_within(
+            _require(cluster, "max_retries", int, "cluster"),
+            0,
+            100,
+            "cluster.max_retries",
+            "a block that failed 100 times will fail again",
+        ),
+        object_store_mb=_within(
+            _require(cluster, "object_store_mb", int, "cluster"),
+            64,
+            memory_mb,
+            "cluster.object_store_mb",
+            f"this machine's {memory_mb} MB of memory",
+        ),
+        lease_seconds=_within(
+            _require(cluster, "lease_seconds", float, "cluster"),
+            1.0,
+            86400.0,
+            "cluster.lease_seconds",
+            "a lease must outlast the network round trips that "
+            "renew it, and a dead driver's be taken over within a day",
+        ),
+    )
+
+
+def _solver_settings(solver: dict, target_names: set[str]) -> SolverSettings:
+    budgets = {}
+    for key, value in (solver.get("budgets") or {}).items():
+        if value is None:
+            continue
+        if key not in target_names:
+            raise ConfigError(
+                f"solver.budgets.{key}: no hardware target named {key!r}"
+                f"{did_you_mean(key, target_names)}; targets: {sorted(target_names)}"
             )
-            if cpus_per_block > num_cpus:
-                raise ConfigError(f"resources.cpus_per_block={cpus_per_block} exceeds cluster.num_cpus={num_cpus}")
-        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-        return cls(
-            address=cluster.get("address") or None,
-            num_cpus=num_cpus,
-            cpus_per_block=_within(cpus_per_block, 0, 4096, "resources.cpus_per_block", "what a node can have"),
-            gpus_per_block=_within(
-                _require(resources, "gpus_per_block", float, "resources"),
-                0,
-                64,
-                "resources.gpus_per_block",
-                "what a node can have",
-            ),
-            max_retries=_within(
-                _require(cluster, "max_retries", int, "cluster"),
-                0,
-                100,
-                "cluster.max_retries",
-                "a block that failed 100 times will fail again",
-            ),
-            object_store_mb=_within(
-                _require(cluster, "object_store_mb", int, "cluster"),
-                64,
-                memory_mb,
-                "cluster.object_store_mb",
-                f"this machine's {memory_mb} MB of memory",
-            ),
-            lease_seconds=_within(
-                _require(cluster, "lease_seconds", float, "cluster"),
-                1.0,
-                86400.0,
-                "cluster.lease_seconds",
-                "a lease must outlast the network round trips that "
-                "renew it, and a dead driver's be taken over within a day",
-            ),
-        )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(f"solver.budgets.{key} must be a number, got {value!r}")
+        budgets[key] = float(value)
+    max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
+    predictor = solver.get("predictor", "linear")
+    try:  # an import path or entry point is resolved now: not after every block was trained
+        PREDICTORS.get(predictor, "solver.predictor")
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    return SolverSettings(budgets, max_points, predictor)
 
 
-@dataclass(frozen=True)
-class ScorerSettings:
-    """``scorer.*`` (and ``data.*`` for a scorer that trains): what a block's score is and how it is got."""
-
-    kind: str  # the registered scorer (workers.scoring.SCORERS) or an import path
-    settings: object  # its typed settings (TrainSettings for swap_in, TabularSettings, ...)
-    trains: bool  # it trains networks (else it looks them up)
-    data: dict | None  # the data config of a training scorer (workers.data); None for lookup scorers
-    device: str  # cpu, cuda or auto
-    estimator: EstimatorSettings  # which context networks are scored
-
-    def settings_dict(self) -> dict:
-        value = self.settings
-        return asdict(value) if is_dataclass(value) else dict(value or {})
-
-
-@dataclass(frozen=True)
-class SolverSettings:
-    """``solver.*``: the budgets a run's pick must meet, the point cap of every front, the predictor."""
-
-    budgets: dict[str, float]
-    max_points: int
-    predictor: str
-
-    @classmethod
-    def from_config(cls, solver: dict, target_names: set[str]) -> SolverSettings:
-        budgets = {}
-        for key, value in (solver.get("budgets") or {}).items():
-            if value is None:
-                continue
-            if key not in target_names:
-                raise ConfigError(
-                    f"solver.budgets.{key}: no hardware target named {key!r}"
-                    f"{did_you_mean(key, target_names)}; targets: {sorted(target_names)}"
-                )
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                raise ConfigError(f"solver.budgets.{key} must be a number, got {value!r}")
-            budgets[key] = float(value)
-        max_points = _positive(_require(solver, "max_points", int, "solver"), "solver.max_points")
-        predictor = solver.get("predictor", "linear")
-        try:  # an import path or entry point is resolved now: not after every block was trained
-            PREDICTORS.get(predictor, "solver.predictor")
-        except RegistryError as exc:
-            raise ConfigError(str(exc)) from None
-        return cls(budgets, max_points, predictor)
+def _tracking_settings(tracking: dict, trains: bool) -> TrackingSettings:
+    uri = _url(
+        tracking["uri"],
+        "tracking.uri",
+        "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment",
+    )
+    block_runs = tracking.get("block_runs", "auto")
+    if block_runs not in ("auto", "per_block", "batched"):
+        raise ConfigError(f"tracking.block_runs must be auto, per_block or batched, got {block_runs!r}")
+    return TrackingSettings(
+        uri,
+        str(tracking.get("artifact_location") or ""),
+        block_runs == "per_block" or (block_runs == "auto" and trains),
+    )
 
 
-@dataclass(frozen=True)
-class TrackingSettings:
-    """``tracking.*``: the MLflow store, and whether each block gets a run of its own."""
-
-    uri: str
-    artifact_location: str
-    block_runs: bool  # one MLflow run per block (else batched on the parent run)
-
-    @classmethod
-    def from_config(cls, tracking: dict, trains: bool) -> TrackingSettings:
-        uri = _url(
-            tracking["uri"],
-            "tracking.uri",
-            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment",
-        )
-        block_runs = tracking.get("block_runs", "auto")
-        if block_runs not in ("auto", "per_block", "batched"):
-            raise ConfigError(f"tracking.block_runs must be auto, per_block or batched, got {block_runs!r}")
-        return cls(
-            uri,
-            str(tracking.get("artifact_location") or ""),
-            block_runs == "per_block" or (block_runs == "auto" and trains),
-        )
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """``search.*``: how a run spends its evaluations (``search=<method>``, conf/search/<method>.yaml): the
-    method's name in ``blocknas.orchestrator.search.methods.SEARCH_METHODS``, its own typed settings, a seed."""
-
-    method: str = "blocks"
-    settings: object = None  # the method's Settings dataclass; None: its defaults
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.settings is None:
-            object.__setattr__(self, "settings", SEARCH_METHODS.get(self.method).Settings())
-
-    @property
-    def whole_networks(self) -> bool:
-        return SEARCH_METHODS.get(self.method).whole_networks
-
-    @classmethod
-    def from_dict(cls, cfg: dict | None) -> SearchSettings:
-        values = dict(cfg or {})
-        name = values.pop("method", "blocks")
-        seed = values.pop("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"search.seed must be an integer, got {seed!r}")
-        try:
-            method = SEARCH_METHODS.get(name, "search.method")
-        except RegistryError as exc:
-            raise ValueError(f"{exc}; pick one with search=<name>") from exc
-        return cls(method.name, method.settings(values, "search"), seed)
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """One experiment's validated settings: a few small typed groups, each validated where it is built."""
-
-    name: str
-    space: object  # a workers.spaces space; None for commands that only touch the store
-    space_definition: dict
-    scorer: ScorerSettings
-    targets: tuple[TargetSpec, ...]
-    solver: SolverSettings
-    cluster: ClusterSettings
-    storage_url: str
-    tracking: TrackingSettings
-    output_dir: Path
-    config_yaml: str
-    config_hash: str
-    refine: RefineSettings = RefineSettings()
-    search: SearchSettings = SearchSettings()
-    scheduler: dict | None = None  # conf/scheduler: validated by orchestrator.targets.scheduler when it starts
-
-    @property
-    def threads(self) -> int:
-        return max(1, int(self.cluster.cpus_per_block))
+def _search_settings(cfg: dict | None) -> SearchSettings:
+    values = dict(cfg or {})
+    name = values.pop("method", "blocks")
+    seed = values.pop("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"search.seed must be an integer, got {seed!r}")
+    try:
+        method = SEARCH_METHODS.get(name, "search.method")
+    except RegistryError as exc:
+        raise ValueError(f"{exc}; pick one with search=<name>") from exc
+    return SearchSettings(method.name, method.settings(values, "search"), seed, method.whole_networks)
 
 
 def compose_config(overrides: list[str], source: ConfigSource = ConfigSource()) -> DictConfig:
@@ -482,7 +370,7 @@ def _refine_and_search(cfg: dict, solver: SolverSettings, first_target: str) -> 
     """``refine.*`` and ``search.*``: two ways to spend evaluations, checked against each other and the solver."""
     try:
         refine = RefineSettings.from_dict(cfg.get("refine"))
-        search = SearchSettings.from_dict(cfg.get("search"))
+        search = _search_settings(cfg.get("search"))
     except (TypeError, ValueError, SettingsError) as exc:
         raise ConfigError(str(exc)) from exc
     if refine.rounds and solver.predictor != "linear":
@@ -509,7 +397,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
 
     space_cfg = cfg["space"]
     scorer_cfg = dict(cfg["scorer"])
-    cluster = ClusterSettings.from_config(cfg["cluster"], cfg["resources"])
+    cluster = _cluster_settings(cfg["cluster"], cfg["resources"])
     scorer_kind, scorer_settings, trains = _scorer(scorer_cfg, space_cfg.get("kind"))
     data = cfg.get("data") if trains else None
     if trains:
@@ -526,7 +414,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         raise ConfigError(f"scorer.device must be cpu, cuda or auto, got {device!r}")
     estimator = _estimator(scorer_cfg)
     targets = _targets(cfg.get("targets") or {}, space_cfg.get("kind"), space)
-    solver = SolverSettings.from_config(cfg["solver"], {t.name for t in targets})
+    solver = _solver_settings(cfg["solver"], {t.name for t in targets})
     storage_url = _storage_url(cfg["storage"]["url"])
     refine, search = _refine_and_search(cfg, solver, targets[0].name)
     science = {
@@ -550,7 +438,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         solver=solver,
         cluster=cluster,
         storage_url=storage_url,
-        tracking=TrackingSettings.from_config(cfg["tracking"], trains),
+        tracking=_tracking_settings(cfg["tracking"], trains),
         output_dir=Path(cfg["paths"]["output_dir"]),
         config_yaml=config_yaml,
         config_hash=content_hash(science),

@@ -137,3 +137,20 @@ def test_the_sources_pass_ruff_lint_and_format():
         [_tool("ruff"), "format", "--check", *SOURCES], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert form.returncode == 0, form.stdout[-4000:]
+
+
+def test_no_module_of_the_product_imports_itself_back(unpacked_wheel, monkeypatch):
+    """No import cycle between blocknas's modules (imports for type checkers only aside: they never run). Each
+    direct import A -> B is checked for a chain B -> ... -> A (grimp, import-linter's graph)."""
+    import grimp
+
+    monkeypatch.syspath_prepend(str(unpacked_wheel))
+    for name in [m for m in sys.modules if m == "blocknas" or m.startswith("blocknas.")]:
+        monkeypatch.delitem(sys.modules, name)  # grimp finds the package where Python would: the wheel's
+    graph = grimp.build_graph("blocknas", exclude_type_checking_imports=True, cache_dir=None)
+    cycles = []
+    for module in sorted(m for m in graph.modules if m.startswith("blocknas.")):
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported.startswith("blocknas.") and (back := graph.find_shortest_chain(imported, module)):
+                cycles.append(" -> ".join((module, *back)))
+    assert cycles == []

@@ -54,15 +54,3 @@ def minibatch_fingerprint(settings: ProxySettings) -> tuple[str, str]:
     from blocknas.workers.data import load_dataset
 
     return "mnist-minibatch", load_dataset({"kind": "mnist"}).fingerprint()
-
-
-def proxy_scorer(name: str):
-    """The lookup-style scorer of proxy ``name``: ``evaluate(space, choices, settings, device)``."""
-
-    def evaluate(space, choices, settings: ProxySettings, device="cpu") -> dict:
-        from blocknas.workers.proxy_scores import proxy_score  # torch: in the worker only
-
-        return {"accuracy": proxy_score(name, space, choices, settings, device)}
-
-    evaluate.__name__ = f"proxy_{name}"
-    return evaluate

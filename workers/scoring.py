@@ -101,13 +101,25 @@ def _tabular(space, choices, settings: TabularSettings) -> dict:
     return {"accuracy": nb201_accuracies(settings.dataset)[space.network_key(choices)]}
 
 
+def _proxy_scorer(name: str):
+    """The lookup-style scorer of proxy ``name``: ``evaluate(space, choices, settings, device)``."""
+
+    def evaluate(space, choices, settings: proxies.ProxySettings, device="cpu") -> dict:
+        from blocknas.workers.proxy_scores import proxy_score  # torch: in the worker only
+
+        return {"accuracy": proxy_score(name, space, choices, settings, device)}
+
+    evaluate.__name__ = f"proxy_{name}"
+    return evaluate
+
+
 SCORERS.register("swap_in", ScorerEntry(_swap_in, TrainSettings))
 SCORERS.register("tabular", ScorerEntry(_tabular, TabularSettings, trains=False, spaces=("nb201",)))
 for _proxy in proxies.PROXIES:
     SCORERS.register(
         f"proxy_{_proxy}",
         ScorerEntry(
-            proxies.proxy_scorer(_proxy),
+            _proxy_scorer(_proxy),
             proxies.ProxySettings,
             trains=False,
             fingerprint=proxies.minibatch_fingerprint,

@@ -24,8 +24,8 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
 from blocknas.orchestrator import tracking
-from blocknas.orchestrator.config import ClusterSettings, ConfigError
 from blocknas.orchestrator.pipeline.planning import BlockJob
+from blocknas.orchestrator.settings import ClusterSettings, ConfigError
 from blocknas.orchestrator.storage import StorageError, shared_store
 from blocknas.workers.records import NetworkJob, NetworkResult
 from blocknas.workers.registry import USER_PATH_ENV, user_directories

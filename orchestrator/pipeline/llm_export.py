@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from blocknas.orchestrator.config import ConfigError, RunSettings
 from blocknas.orchestrator.output_files import atomic_directory, check_new_directory
+from blocknas.orchestrator.settings import ConfigError, RunSettings
 
 EVAL_WINDOWS = 16  # held-out windows of the eval split every verification reads
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from blocknas.orchestrator.config import RefineSettings
+from blocknas.orchestrator.settings import RefineSettings
 from blocknas.solvers import BlockTable
 from blocknas.solvers.surrogate import Selection, SurrogateModel, fit_surrogate, interaction_pairs
 from blocknas.solvers.surrogate_mip import surrogate_pool

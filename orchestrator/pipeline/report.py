@@ -6,20 +6,20 @@ import json
 from pathlib import Path
 
 from blocknas.orchestrator.answers import front_cap, objective_of_space, with_answers
-from blocknas.orchestrator.config import RunSettings
 from blocknas.orchestrator.output_files import write_atomically
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
 from blocknas.orchestrator.pipeline.front_service import point_json
 from blocknas.orchestrator.pipeline.solve_stage import Fronts
 from blocknas.orchestrator.plots.units import unit_of
+from blocknas.orchestrator.settings import RunSettings
 from blocknas.orchestrator.storage import BlockScore, public_url
 
 
 def measured_checks(settings: RunSettings, plan, measured: dict, costs: dict[str, TargetCosts]) -> tuple[dict, dict]:
     """(ranges, conversions): the range of what was measured (``accuracy`` over the evaluated networks, and
     each per-network target's values over them), and each per-network target's conversion report."""
-    from blocknas.orchestrator.pipeline.cost_stage import conversion_report
     from blocknas.orchestrator.targets.kinds import TARGET_KINDS
+    from blocknas.orchestrator.targets.network_tables import conversion_report
 
     ranges = {"accuracy": (min(measured.values()), max(measured.values()))} if measured else {}
     conversions = {

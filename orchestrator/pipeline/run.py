@@ -10,7 +10,6 @@ from functools import cached_property
 from pathlib import Path
 
 from blocknas.orchestrator import tracking
-from blocknas.orchestrator.config import RunSettings
 from blocknas.orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from blocknas.orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
 from blocknas.orchestrator.hashing import content_hash
@@ -47,6 +46,7 @@ from blocknas.orchestrator.pipeline.verify_stage import (
     verified_networks,
 )
 from blocknas.orchestrator.predictors import Prediction, fit_prediction
+from blocknas.orchestrator.settings import RunSettings
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.solvers import BlockTable, check_budgets
 from blocknas.workers.costs import analytic_costs

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from blocknas.orchestrator.config import RunSettings
 from blocknas.orchestrator.output_files import atomic_target, write_atomically
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
 from blocknas.orchestrator.pipeline.estimation import block_values
@@ -21,6 +20,7 @@ from blocknas.orchestrator.pipeline.front_service import (
 from blocknas.orchestrator.pipeline.planning import Plan
 from blocknas.orchestrator.plots.pareto_plot import plot_front
 from blocknas.orchestrator.predictors import Prediction
+from blocknas.orchestrator.settings import RunSettings
 from blocknas.orchestrator.storage import BlockScore, PerformanceStore, StoredFront
 from blocknas.solvers import BlockTable, ParetoPoint, enumerate_networks
 from blocknas.solvers.structure import ConnectivityRule

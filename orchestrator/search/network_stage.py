@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict
 
-from blocknas.orchestrator.config import RunSettings
 from blocknas.orchestrator.distributed.tasks import TaskContext
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
 from blocknas.orchestrator.pipeline.planning import Plan
@@ -21,6 +20,7 @@ from blocknas.orchestrator.pipeline.refine import Candidate
 from blocknas.orchestrator.pipeline.verify_stage import verify_networks
 from blocknas.orchestrator.search.methods import SEARCH_METHODS
 from blocknas.orchestrator.search.problem import NetworkProblem, Selection
+from blocknas.orchestrator.settings import RunSettings
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.orchestrator.targets.kinds import TARGET_KINDS
 from blocknas.workers.tabular import read_network_table

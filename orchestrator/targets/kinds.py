@@ -251,13 +251,13 @@ def _measured_version(settings, target: TargetSpec, plan) -> dict:
 
 
 def _table_costs(settings, plan, target: TargetSpec):
-    from blocknas.orchestrator.pipeline.cost_stage import substitution_costs
+    from blocknas.orchestrator.targets.network_tables import substitution_costs
 
     return substitution_costs(settings.space, plan, target), None
 
 
 def _table_version(settings, target: TargetSpec, plan) -> dict:
-    from blocknas.orchestrator.pipeline.cost_stage import file_digest
+    from blocknas.orchestrator.targets.network_tables import file_digest
 
     # "conversion": block costs from whole networks are never negative (a table stored before that is not reused)
     return {

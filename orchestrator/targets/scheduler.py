@@ -26,8 +26,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from blocknas.orchestrator import tracking
-from blocknas.orchestrator.config import RunSettings
 from blocknas.orchestrator.pipeline.solve_stage import MissingScoresError
+from blocknas.orchestrator.settings import RunSettings
 from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget, StorageError
 from blocknas.orchestrator.targets import registry
 from blocknas.orchestrator.targets.files import TargetFileError
