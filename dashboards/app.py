@@ -9,6 +9,7 @@ a front not stored yet is solved in memory, a measured target never timed is ref
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 from dash.dash_table.Format import Format, Scheme, Trim
 
+from blocknas.orchestrator.answers import objective_of_space, registered_objective, with_answers
 from blocknas.orchestrator.pipeline.block_views import block_rows
 from blocknas.orchestrator.pipeline.front_service import point_json, table_hash_of
 from blocknas.orchestrator.plots import figures
@@ -203,15 +205,19 @@ class Views:
             found = self.experiment()
             front = self._run_front(name, found)
             try:
-                return front, found.best(name, budget), "solved now, as `blocknas solve`", None
+                point = found.best(name, budget)
             except InfeasibleBudgetError as exc:
                 return front, None, "", str(exc)
+            objective = objective_of_space(self.settings.space_definition.get("kind"))
+            metrics = {target: tc.target.metric for target, tc in found.costs.items()}
+            return front, with_answers([point], objective, metrics)[0], "solved now, as `blocknas solve`", None
         prepared = self.prepared(name)
         base, entry, _, _ = prepared
         result = switching.switch(self.store, base, name, budget, self.settings.solver.max_points, entry)
+        answered = with_answers([result.point], registered_objective(entry.definition))[0]
         return (
             self._registered_front(name, prepared),
-            result.point,
+            answered if result.point is not None else None,
             "solved now" if result.solved else "from the stored front",
             result.infeasible,
         )
@@ -516,6 +522,12 @@ def create_app(settings, full_settings: Callable) -> Dash:
                         f"predicted {point['predicted_accuracy']:.4f}, {front.metric} "
                         f"{point['cost']:.6g} {unit_of(front.metric)} ({how})",
                         id="answer-detail",
+                    ),
+                    html.Details(
+                        [
+                            html.Summary("the answer as JSON (docs/answers.md)"),
+                            html.Pre(json.dumps(point["answer"], indent=2), id="answer-json"),
+                        ]
                     ),
                 ]
             )

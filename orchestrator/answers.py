@@ -48,6 +48,12 @@ def library_objective(metric: str) -> Objective:
     return Objective(f"metrics.{metric}", unit_of(metric), "minimize")
 
 
+def registered_objective(definition: dict) -> Objective:
+    """A registered target's objective: its library's score where it brings one, else predicted accuracy."""
+    objective = definition.get("objective")
+    return library_objective(objective) if objective else ACCURACY
+
+
 def network_answer(point: dict, objective: Objective = ACCURACY, metrics: dict[str, str] | None = None) -> dict:
     """The answer for a stored front point (``blocks``, ``predicted_accuracy``, ``costs``; where verified,
     ``verified_accuracy``; where predicted beyond the measurements, ``outside_measured``). ``metrics``: each

@@ -528,7 +528,7 @@ def _prepared(store, settings, full, name: str):
 def _shown_front(store, settings, full, name: str):
     """A registered target's front, or else that of one of the experiment's own targets (the run's front);
     with what its answers need: the objective, and each cost's metric (a run's costs are keyed by target)."""
-    from blocknas.orchestrator.answers import objective_of_space
+    from blocknas.orchestrator.answers import objective_of_space, registered_objective
     from blocknas.orchestrator.targets import registry
     from blocknas.orchestrator.targets.fronts import solve_target
 
@@ -548,14 +548,7 @@ def _shown_front(store, settings, full, name: str):
             objective_of_space(settings.space_definition.get("kind")),
             {t.name: t.metric for t in settings.targets},
         )
-    return solve_target(store, base, entry, settings.solver.max_points), _registered_objective(entry), {}
-
-
-def _registered_objective(entry):
-    from blocknas.orchestrator.answers import ACCURACY, library_objective
-
-    objective = entry.definition.get("objective")
-    return library_objective(objective) if objective else ACCURACY
+    return solve_target(store, base, entry, settings.solver.max_points), registered_objective(entry.definition), {}
 
 
 def _cost_text(cost: float) -> str:
@@ -622,9 +615,9 @@ def _fronts(settings, args, full) -> int:
             from blocknas.solvers import InfeasibleBudgetError
 
             raise InfeasibleBudgetError(result.infeasible)
-        from blocknas.orchestrator.answers import network_answer
+        from blocknas.orchestrator.answers import network_answer, registered_objective
 
-        out = result.as_json() | {"answer": network_answer(result.point, _registered_objective(entry))}
+        out = result.as_json() | {"answer": network_answer(result.point, registered_objective(entry.definition))}
         text = (
             f"{args.target} within {result.metric} <= {args.budget:g}: {_blocks_text(result.point['blocks'])} "
             f"(predicted {result.point['predicted_accuracy']:.4f}, "

@@ -7,13 +7,15 @@ from blocknas.workers.registry import Registry
 
 def registries() -> list[Registry]:
     """Each registry: spaces, blocks, datasets, scorers, estimators, predictors, target kinds, target file
-    formats, search methods. Each is open to entry points of its group (``blocknas.<kind>s``)."""
+    formats, search methods, language-model parents. Each is open to entry points of its group
+    (``blocknas.<kind>s``)."""
     from blocknas.orchestrator.pipeline.estimation import ESTIMATOR_REGISTRY
     from blocknas.orchestrator.predictors import PREDICTORS
     from blocknas.orchestrator.search.methods import SEARCH_METHODS
     from blocknas.orchestrator.targets.files import TARGET_FORMATS
     from blocknas.orchestrator.targets.kinds import TARGET_KINDS
     from blocknas.workers.data import DATASETS
+    from blocknas.workers.llm.parents import PARENT_KINDS
     from blocknas.workers.scoring import SCORERS
     from blocknas.workers.spaces import BLOCKS, SPACES
 
@@ -27,4 +29,5 @@ def registries() -> list[Registry]:
         TARGET_KINDS,
         TARGET_FORMATS,
         SEARCH_METHODS,
+        PARENT_KINDS,
     ]

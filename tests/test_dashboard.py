@@ -246,6 +246,8 @@ def test_a_runs_own_target_shows_its_front_and_answers_budgets_as_solve(dashboar
     solved = run_cli(home, "solve", "experiment=smoke", f"solver.budgets.local_cpu={budget!r}")
     assert solved.returncode == 0, solved.stderr[-2000:]
     assert _answer_for(driver, budget).text == " ".join(summary_of(solved)["best"]["blocks"])
+    shown_answer = driver.find_element(By.ID, "answer-json").get_attribute("textContent")
+    assert json.loads(shown_answer) == summary_of(solved)["best"]["answer"]  # one answer schema (docs/answers.md)
     error = _answer_for(driver, costs[0] / 2)
     assert error.get_attribute("id") == "answer-error"
     assert f"smallest feasible local_cpu cost is {costs[0]:g}" in error.text

@@ -24,10 +24,11 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
 from blocknas.orchestrator import tracking
+from blocknas.orchestrator.observers import MlflowObserver, NoObserver, Observer, result_metrics
 from blocknas.orchestrator.pipeline.planning import BlockJob
 from blocknas.orchestrator.settings import ClusterSettings, ConfigError
 from blocknas.orchestrator.storage import StorageError, shared_store
-from blocknas.workers.records import NetworkJob, NetworkResult
+from blocknas.workers.records import NetworkJob
 from blocknas.workers.registry import USER_PATH_ENV, user_directories
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,15 @@ class TaskContext:
     mlflow_experiment_id: str | None  # None: tracking is off for this run (every tracking call does nothing)
     parent_run_id: str | None
     block_runs: bool = True  # one MLflow run per block, from the worker; else the driver batches them
+
+    def observer(self) -> Observer:
+        """What records this run's blocks (in the worker that measures them)."""
+        if self.mlflow_experiment_id is None:
+            return NoObserver()
+        params = tuple(self.scorer_params.items())
+        return MlflowObserver(
+            self.tracking_uri, self.experiment, "", self.mlflow_experiment_id, self.parent_run_id, params
+        )
 
 
 @dataclass(frozen=True)
@@ -175,30 +185,33 @@ def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext)
         if ctx.block_runs and row.attempts > 1 and row.mlflow_run_id:
             _close_lost_run(ctx, row.mlflow_run_id, row.attempts - 1)
     attempt = max(s.attempts for s in earlier.values())
-    run_ids = (
-        {b.job_hash: _start_block_run(ctx, b, job, node, earlier[b.job_hash].attempts) for b in blocks}
-        if ctx.block_runs
-        else {}
-    )
+    observer = ctx.observer() if ctx.block_runs else NoObserver()
+    run_ids = {b.job_hash: observer.block_start(b, job, node, earlier[b.job_hash].attempts) for b in blocks}
+    for job_hash, run_id in run_ids.items():
+        if run_id is not None:  # the link from the table to the block's run: best effort, as all tracking
+            try:
+                store.set_mlflow_run(job_hash, run_id)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not link block %s to its MLflow run: %s", job_hash, exc)
     try:
         result = score_network(job)
     except Exception:
         error = traceback.format_exc()
         store.record_failure(hashes, error)
         for run_id in run_ids.values():
-            _finish_block_run(ctx, run_id, None, "FAILED", error)
+            observer.block_error(run_id, error)
         return TaskOutcome(job.network_hash, keys, False, error, attempts=attempt, node=node)
     try:
-        store.record_result(hashes, _metrics(result))
+        store.record_result(hashes, result_metrics(result))
     except StorageError as exc:  # permanent (transient errors were retried): fail these blocks, not the run
         error = f"the result was measured but could not be stored: {exc}"
         store.record_failure(hashes, error)
         for run_id in run_ids.values():
-            _finish_block_run(ctx, run_id, result, "FAILED", error)
+            observer.block_error(run_id, error)
         return TaskOutcome(job.network_hash, keys, False, error, attempts=attempt, node=node)
     for run_id in run_ids.values():
-        _finish_block_run(ctx, run_id, result, "FINISHED", None)
-    return TaskOutcome(job.network_hash, keys, True, metrics=_metrics(result), attempts=attempt, node=node)
+        observer.block_complete(run_id, result)
+    return TaskOutcome(job.network_hash, keys, True, metrics=result_metrics(result), attempts=attempt, node=node)
 
 
 def _close_lost_run(ctx: TaskContext, run_id: str, attempt: int) -> None:
@@ -212,69 +225,6 @@ def _close_lost_run(ctx: TaskContext, run_id: str, attempt: int) -> None:
             )
     except Exception as exc:  # noqa: BLE001
         log.warning("MLflow: could not close the lost run %s: %s", run_id, exc)
-
-
-def _metrics(result: NetworkResult) -> dict:
-    return {
-        "accuracy": result.accuracy,
-        "loss": result.loss,
-        "train_loss": result.train_loss,
-        "train_seconds": result.train_seconds,
-        "params": result.params,
-        "flops": result.flops,
-        "device": result.device,
-    }
-
-
-def _start_block_run(ctx: TaskContext, block: BlockJob, job: NetworkJob, node: str, attempt: int) -> str | None:
-    """Tracking is best effort: a tracking failure never loses a block result."""
-    try:
-        run_id = tracking.start_run(
-            ctx.tracking_uri,
-            ctx.mlflow_experiment_id,
-            run_name=block.block_key,
-            tags={
-                "blocknas.kind": "block",
-                "blocknas.search": ctx.parent_run_id or "",
-                "blocknas.experiment": ctx.experiment,
-                "blocknas.block": block.block_key,
-                "blocknas.job_hash": block.job_hash,
-                "blocknas.network_hash": block.network_hash,
-                "blocknas.node": node,
-                "blocknas.attempt": attempt,
-            },
-            params={
-                "slot": block.slot,
-                "slot_index": block.slot_index,
-                "block": block.block_key,
-                "choice": block.choice,
-                "context_index": block.context_index,
-                "network": ",".join(job.choices),
-                **ctx.scorer_params,
-            },
-            parent_run_id=ctx.parent_run_id,
-        )
-        shared_store(ctx.storage_url).set_mlflow_run(block.job_hash, run_id)
-        return run_id
-    except Exception as exc:  # noqa: BLE001
-        log.warning("MLflow logging failed for %s: %s", block.block_key, exc)
-        return None
-
-
-def _finish_block_run(
-    ctx: TaskContext, run_id: str | None, result: NetworkResult | None, status: str, error: str | None
-) -> None:
-    if run_id is None:
-        return
-    try:
-        metrics = {k: v for k, v in (_metrics(result) if result else {}).items() if v is not None}
-        metrics.pop("device", None)
-        tags = {"blocknas.device": result.device} if result else {"blocknas.error": error or ""}
-        if result and result.curve:
-            tracking.log_curve(ctx.tracking_uri, run_id, result.curve)
-        tracking.finish_run(ctx.tracking_uri, run_id, metrics, status, tags)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("MLflow logging failed for run %s: %s", run_id, exc)
 
 
 _remote_score = ray.remote(_score_and_record)

@@ -13,6 +13,7 @@ from blocknas.orchestrator import tracking
 from blocknas.orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from blocknas.orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
 from blocknas.orchestrator.hashing import content_hash
+from blocknas.orchestrator.observers import MlflowObserver, Observer
 from blocknas.orchestrator.output_files import write_atomically
 from blocknas.orchestrator.pipeline.block_views import block_rows, log_block_table
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
@@ -131,27 +132,18 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
             flush=True,
         )
 
-    experiment_id, parent = tracking.open_parent_run(
-        settings.tracking.uri,
-        settings.name,
-        settings.tracking.artifact_location,
-        run_name=f"run-{datetime.now():%Y%m%d-%H%M%S}",
-        tags={
-            "blocknas.experiment": settings.name,
-            "blocknas.config_hash": settings.config_hash,
-            "blocknas.kind": "run",
-        },
-        params={
-            "config_hash": settings.config_hash,
-            "space": settings.space.name,
-            "blocks_total": len(plan.blocks),
-            "networks_total": len(plan.networks),
-            "estimator": settings.scorer.estimator.kind,
-            "predictor": settings.solver.predictor,
-            "contexts": len(plan.contexts),
-            **_scorer_params(settings),
-        },
-    )
+    params = {
+        "config_hash": settings.config_hash,
+        "space": settings.space.name,
+        "blocks_total": len(plan.blocks),
+        "networks_total": len(plan.networks),
+        "estimator": settings.scorer.estimator.kind,
+        "predictor": settings.solver.predictor,
+        "contexts": len(plan.contexts),
+        **_scorer_params(settings),
+    }
+    observer = _observer(settings).run_start("run", {"blocknas.config_hash": settings.config_hash}, params)
+    experiment_id, parent = observer.experiment_id, observer.run_id
     out_dir = _output_dir(settings, "run")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(out_dir / "config.yaml", settings.config_yaml)
@@ -171,7 +163,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
             settings.tracking.block_runs,
         )
         if settings.search.whole_networks:
-            result = _search_networks_and_write(store, settings, plan, costs, out_dir, parent, ctx)
+            result = _search_networks_and_write(store, settings, plan, costs, out_dir, observer, ctx)
             status = "FINISHED"
             return result
         if pending:
@@ -197,28 +189,18 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
             plan,
             costs,
             out_dir,
-            parent,
+            observer,
             blocks_trained=trained,
             blocks_cached=len(done),
             refine_ctx=ctx if settings.refine.rounds else None,
-            experiment_id=experiment_id,
         )
         status = "FINISHED"
         return result
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run was stopped, not broken
         status = "KILLED"
-        tracking.best_effort(
-            "close the block runs in flight",
-            tracking.close_children,
-            settings.tracking.uri,
-            experiment_id,
-            parent,
-            "KILLED",
-            "the run was stopped (SIGTERM or Ctrl-C)",
-        )
         raise
     finally:
-        tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
+        observer.run_end(status, "the run was stopped (SIGTERM or Ctrl-C)" if status == "KILLED" else None)
 
 
 def _search_networks_and_write(
@@ -227,7 +209,7 @@ def _search_networks_and_write(
     plan: Plan,
     costs: dict[str, TargetCosts],
     out_dir: Path,
-    parent_run_id: str,
+    observer: Observer,
     ctx: TaskContext,
 ) -> JobResult:
     from blocknas.orchestrator.search.network_stage import run_network_search
@@ -240,19 +222,15 @@ def _search_networks_and_write(
         "config_hash": settings.config_hash,
         "store": public_url(settings.storage_url),
         "tracking_uri": settings.tracking.uri,
-        "mlflow_run_id": parent_run_id,
+        "mlflow_run_id": observer.run_id,
         "output_dir": str(out_dir),
         "budgets": settings.solver.budgets,
         "targets": {name: {"metric": tc.target.metric, "version": tc.version} for name, tc in costs.items()},
         "search": search,
     }
     path = write_summary(summary, out_dir)
-    tracking.best_effort("log the summary", tracking.log_artifacts, settings.tracking.uri, parent_run_id, [path])
-    tracking.best_effort(
-        "log the search",
-        tracking.log_metrics,
-        settings.tracking.uri,
-        parent_run_id,
+    observer.front(
+        [path],
         {"search.evaluations": search["evaluations"]}
         | ({"search.pick_accuracy": search["pick"]["verified_accuracy"]} if search["pick"] else {}),
     )
@@ -268,6 +246,11 @@ def _search_networks_and_write(
         flush=True,
     )
     return JobResult(summary, path)
+
+
+def _observer(settings: RunSettings) -> Observer:
+    """What records the run: MLflow at ``tracking.uri`` (a run without it gets a ``NoObserver`` when it starts)."""
+    return MlflowObserver(settings.tracking.uri, settings.name, settings.tracking.artifact_location)
 
 
 def _refuse_missing_gpus(settings: RunSettings) -> None:
@@ -286,17 +269,10 @@ def run_solve(settings: RunSettings) -> JobResult:
     measured_table = _measured_table(store, settings, plan, costs)
     # A budget nothing fits is refused before anything is written, an MLflow run included.
     check_budgets(measured_table[1], settings.solver.budgets)
-    experiment_id, parent = tracking.open_parent_run(
-        settings.tracking.uri,
-        settings.name,
-        settings.tracking.artifact_location,
-        run_name=f"solve-{datetime.now():%Y%m%d-%H%M%S}",
-        tags={
-            "blocknas.experiment": settings.name,
-            "blocknas.config_hash": settings.config_hash,
-            "blocknas.kind": "solve",
-        },
-        params={"config_hash": settings.config_hash, "budgets": json.dumps(settings.solver.budgets)},
+    observer = _observer(settings).run_start(
+        "solve",
+        {"blocknas.config_hash": settings.config_hash},
+        {"config_hash": settings.config_hash, "budgets": json.dumps(settings.solver.budgets)},
     )
     status = "FAILED"
     try:
@@ -306,11 +282,10 @@ def run_solve(settings: RunSettings) -> JobResult:
             plan,
             costs,
             _output_dir(settings, "solve"),
-            parent,
+            observer,
             blocks_trained=0,
             blocks_cached=len(plan.blocks),
             measured_table=measured_table,
-            experiment_id=experiment_id,
         )
         status = "FINISHED"
         return result
@@ -318,7 +293,7 @@ def run_solve(settings: RunSettings) -> JobResult:
         status = "KILLED"
         raise
     finally:
-        tracking.best_effort("close the run", tracking.finish_run, settings.tracking.uri, parent, status=status)
+        observer.run_end(status)
 
 
 def _measured_table(
@@ -405,20 +380,19 @@ def _solve_and_write(
     plan: Plan,
     costs: dict[str, TargetCosts],
     out_dir: Path,
-    parent_run_id: str,
+    observer: Observer,
     *,
     blocks_trained: int,
     blocks_cached: int,
     refine_ctx: TaskContext | None = None,
     measured_table: tuple[dict, BlockTable] | None = None,
-    experiment_id: str | None = None,
 ) -> JobResult:
     measured, table = measured_table or _measured_table(store, settings, plan, costs)
     scores = store.block_scores([b.job_hash for b in plan.blocks])
     block_view = log_block_table(
         settings.tracking.uri,
-        experiment_id,
-        parent_run_id,
+        observer.experiment_id,
+        observer.run_id,
         scores,
         block_rows(scores, table, plan.contexts),
         settings.config_yaml,
@@ -442,7 +416,7 @@ def _solve_and_write(
         blocks_trained=blocks_trained,
         blocks_cached=blocks_cached,
         contexts=plan.contexts,
-        mlflow_run_id=parent_run_id,
+        mlflow_run_id=observer.run_id,
         output_dir=out_dir,
         ranges=ranges,
         conversions=conversions,
@@ -455,14 +429,8 @@ def _solve_and_write(
     if refined is not None:
         summary["refine"] = refined
     summary_path = write_summary(summary, out_dir)
-    tracking.best_effort(
-        "log the fronts", tracking.log_artifacts, settings.tracking.uri, parent_run_id, files + [summary_path]
-    )
-    tracking.best_effort(
-        "log the front sizes",
-        tracking.log_metrics,
-        settings.tracking.uri,
-        parent_run_id,
+    observer.front(
+        files + [summary_path],
         {f"front_points.{k}": len(v) for k, v in result.fronts.items()} | {"solve_seconds": solve_seconds},
     )
     print(format_fronts(summary))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from blocknas.orchestrator.answers import ACCURACY, library_objective, network_answer
+from blocknas.orchestrator.answers import network_answer, registered_objective
 from blocknas.orchestrator.pipeline.front_service import point_json
 from blocknas.orchestrator.storage import RegisteredTarget
 from blocknas.orchestrator.targets.budgets import BudgetError, resolve
@@ -50,9 +50,7 @@ def pick(
                 "objective_value": -p.predicted_accuracy if objective else p.predicted_accuracy,
                 "blocks": dict(zip(table.slots, p.blocks, strict=True)),
                 "costs": {m: p.costs[m] for m in shown},
-                "answer": network_answer(
-                    point_json(table.slots, p), library_objective(objective) if objective else ACCURACY
-                ),
+                "answer": network_answer(point_json(table.slots, p), registered_objective(definition)),
             }
             for p in points
         ],
