@@ -214,10 +214,10 @@ class Views:
         prepared = self.prepared(name)
         base, entry, _, _ = prepared
         result = switching.switch(self.store, base, name, budget, self.settings.solver.max_points, entry)
-        answered = with_answers([result.point], registered_objective(entry.definition))[0]
+        answered = with_answers([result.point], registered_objective(entry.definition)) if result.point else [None]
         return (
             self._registered_front(name, prepared),
-            answered if result.point is not None else None,
+            answered[0],
             "solved now" if result.solved else "from the stored front",
             result.infeasible,
         )
