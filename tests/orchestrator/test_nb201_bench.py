@@ -11,7 +11,7 @@ import pytest
 from blocknas.orchestrator.bench.nb201 import GroundTruth, PeerSettings, baseline_regret, budget_row
 from tests.conftest import run_cli, summary_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LATENCY_CSV = Path(os.environ.get("BLOCKNAS_NB201_LATENCY_CSV", ROOT.parent / "shared/data/nb201_latency_ms.csv"))
 
 
@@ -199,13 +199,13 @@ def test_a_search_method_of_ones_own_is_one_function(home):
         f"bench.latency_csv={LATENCY_CSV}",
         "bench.seeds=2",
         "bench.quantiles=[0.5]",
-        "bench.method=tests.test_nb201_bench:cheapest_fitting",
+        "bench.method=tests.orchestrator.test_nb201_bench:cheapest_fitting",
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
     report = summary_of(result)
     row = report["budgets"][0]
-    assert report["method"] == "tests.test_nb201_bench:cheapest_fitting" and row["mine"] and row["evaluations"] == 1
+    assert report["method"] == "tests.orchestrator.test_nb201_bench:cheapest_fitting" and row["mine"] and row["evaluations"] == 1
     assert row["chosen_true_latency_ms"] <= row["budget_ms"] and row["regret"] > 0  # the cheapest is not the best
 
 

@@ -15,7 +15,7 @@ from blocknas.orchestrator.cli import _parser
 from blocknas.orchestrator.config import load_settings
 from tests.conftest import POSTGRES_ENV, postgres_schema, postgres_url, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker" / "compose.yaml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 

@@ -17,7 +17,7 @@ import yaml
 from blocknas.orchestrator.cli import _parser
 from blocknas.orchestrator.config import ConfigSource, load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((ROOT / "docker" / "kubernetes").glob("*.yaml"))
 CRDS = Path(os.environ.get("BLOCKNAS_KUBERAY_CRDS", ROOT.parent / "shared" / "data" / "kuberay"))
 KUBERNETES = "1.33.0"

@@ -15,7 +15,7 @@ from blocknas.orchestrator.storage import PerformanceStore
 from tests.conftest import summary_of
 
 pytestmark = pytest.mark.slow
-PROJECT = Path(__file__).resolve().parents[1] / "examples" / "digits_project"
+PROJECT = Path(__file__).resolve().parents[2] / "examples" / "digits_project"
 
 
 def _cli(cwd: Path, home: Path, *args: str, pythonpath: str = "") -> subprocess.CompletedProcess:

@@ -162,7 +162,7 @@ def _only_scorer(home) -> str:
     return scorer
 
 
-LATENCY_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201_latency_ms.csv"
+LATENCY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "nb201_latency_ms.csv"
 
 
 @pytest.mark.skipif(not LATENCY_CSV.is_file(), reason=f"needs the HELP latency table at {LATENCY_CSV}")
