@@ -32,7 +32,7 @@ from blocknas.orchestrator.targets.registry import find
 from blocknas.solvers import InfeasibleBudgetError
 
 if TYPE_CHECKING:
-    from blocknas.orchestrator.pipeline.run import StoredExperiment
+    from blocknas.orchestrator.experiments import StoredExperiment
 
 REGISTERED, RUN = "t", "r"  # the query parameter naming a front's target: registered, or the run's own
 PAGES = [
@@ -114,7 +114,7 @@ class Views:
 
     def experiment(self) -> StoredExperiment:
         """The configured experiment's table, predictor and costs as stored now (errors: run it first)."""
-        from blocknas.orchestrator.pipeline.run import read_experiment  # imports Ray: only once a page needs it
+        from blocknas.orchestrator.experiments import read_experiment  # imports Ray: only once a page needs it
 
         return read_experiment(self.full(), self.store)
 

@@ -541,7 +541,7 @@ def _shown_front(store, settings, full, name: str):
                 f"no hardware target named {name!r}: not registered (`blocknas targets list` shows those) and "
                 f"not one of experiment {settings.name!r}'s own targets ({', '.join(own) or 'none'})"
             ) from None
-        from blocknas.orchestrator.pipeline.run import run_target_front
+        from blocknas.orchestrator.experiments import run_target_front
 
         return (
             run_target_front(full(), name),

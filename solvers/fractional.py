@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from blocknas.solvers.additive_mip import create_model, selection_of
+from blocknas.solvers.formulations.additive_mip import create_model, selection_of
 from blocknas.solvers.highs import new_solver, solve_model
 from blocknas.solvers.pareto import STEP, InfeasibleBudgetError, ParetoPoint, check_budgets
 from blocknas.solvers.table import BlockTable

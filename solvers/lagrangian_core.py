@@ -33,7 +33,7 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from blocknas.solvers.additive_mip import (
+from blocknas.solvers.formulations.additive_mip import (
     NO_CAP,
     ROW_TOLERANCE,
     STEP,

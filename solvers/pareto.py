@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from blocknas.solvers.additive_mip import NO_CAP, STEP, create_model, solve_exactly
+from blocknas.solvers.formulations.additive_mip import NO_CAP, STEP, create_model, solve_exactly
 from blocknas.solvers.highs import new_solver
 from blocknas.solvers.lagrangian_core import CoreSolver
 from blocknas.solvers.merge_front import COST_TIE, merge_front

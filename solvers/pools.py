@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from blocknas.solvers.additive_mip import create_model, solve_exactly
+from blocknas.solvers.formulations.additive_mip import create_model, solve_exactly
 from blocknas.solvers.highs import new_solver
 from blocknas.solvers.lagrangian_core import CoreSolver
 from blocknas.solvers.pareto import InfeasibleBudgetError, ParetoPoint, check_budgets, uses_cores

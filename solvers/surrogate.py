@@ -8,8 +8,8 @@ networks measured whole: a Bayesian linear model over one-hot unary and pairwise
 maximising the evidence over a grid (empirical Bayes). With no verified network it is the prior itself;
 with few, the pairwise terms stay near zero, so the block table dominates until the data says otherwise.
 
-The model is linear in the products ``x[a, j] * x[b, l]``, so the MIP stays exact: ``blocknas.solvers.surrogate_mip``
-linearises them.
+The model is linear in the products ``x[a, j] * x[b, l]``, so the MIP stays exact:
+``blocknas.solvers.formulations.surrogate_mip`` linearises them.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, 
     ``global_steps`` > 0 globally distilled on the ``distill`` split and verified again; saved with
     ``save_decoder`` (``config.json``, ``model.safetensors``) plus ``blocknas.json`` (its blocks, predicted
     KL, costs, verification); load it with ``blocknas.workers.llm.decoder.load_decoder``."""
-    from blocknas.orchestrator.pipeline.run import experiment_table
+    from blocknas.orchestrator.experiments import experiment_table
     from blocknas.solvers import best_within_budgets
     from blocknas.workers.llm.decoder import save_decoder
     from blocknas.workers.llm.scorer import assemble_child
@@ -98,7 +98,7 @@ def _verified(settings: RunSettings, child, global_steps: int, show_progress: bo
 
 
 def export_library(settings: RunSettings) -> dict:
-    from blocknas.orchestrator.pipeline.run import experiment_table
+    from blocknas.orchestrator.experiments import experiment_table
     from blocknas.workers.llm.decoder import LayerVariant
     from blocknas.workers.llm.library import library_entry
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from blocknas.orchestrator.settings import RefineSettings
 from blocknas.solvers import BlockTable
+from blocknas.solvers.formulations.surrogate_mip import surrogate_pool
 from blocknas.solvers.surrogate import Selection, SurrogateModel, fit_surrogate, interaction_pairs
-from blocknas.solvers.surrogate_mip import surrogate_pool
 
 
 @dataclass

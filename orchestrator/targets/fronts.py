@@ -151,7 +151,7 @@ def best_by_solving(table: BlockTable, metric: str, budget: float, budgets: dict
 
 def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
     """The experiment's stored block table (no training: ``MissingScoresError`` if blocks are missing)."""
-    from blocknas.orchestrator.pipeline.run import make_plan
+    from blocknas.orchestrator.experiments import make_plan
     from blocknas.orchestrator.pipeline.solve_stage import build_block_table, measured_networks
 
     plan = make_plan(settings)
@@ -176,8 +176,8 @@ def prepare(
     base = experiment_accuracy(store, settings)
     if definition.get("costs"):
         return base, entry
+    from blocknas.orchestrator.experiments import make_plan
     from blocknas.orchestrator.pipeline.cost_stage import ensure_costs, load_costs
-    from blocknas.orchestrator.pipeline.run import make_plan
     from blocknas.orchestrator.targets.kinds import TargetSpec
 
     options = definition.get("settings") or {}

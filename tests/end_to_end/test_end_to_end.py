@@ -91,8 +91,8 @@ def test_fronts_show_and_run_share_one_front_per_inputs(smoke_runs):
 
 def test_fronts_are_exact_for_the_stored_table(smoke_runs):
     home, first, _ = smoke_runs
+    from blocknas.orchestrator.experiments import make_plan
     from blocknas.orchestrator.pipeline.cost_stage import load_costs
-    from blocknas.orchestrator.pipeline.run import make_plan
     from blocknas.orchestrator.pipeline.solve_stage import build_block_table, measured_networks
 
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])

@@ -51,7 +51,7 @@ def test_layernas_verifies_networks_within_the_budget_once_and_the_next_run_read
 
 
 def _scorer_hash(home) -> str:
-    from blocknas.orchestrator.pipeline.run import make_plan
+    from blocknas.orchestrator.experiments import make_plan
     from blocknas.orchestrator.pipeline.verify_stage import verification_scorer_hash
 
     return verification_scorer_hash(make_plan(load_settings(["experiment=smoke", "scorer.steps=40"])))
@@ -99,7 +99,7 @@ def test_layernas_on_nb201_never_verifies_a_cut_cell(home):
 
 
 def _nb201_scorer_hash() -> str:
-    from blocknas.orchestrator.pipeline.run import make_plan
+    from blocknas.orchestrator.experiments import make_plan
     from blocknas.orchestrator.pipeline.verify_stage import verification_scorer_hash
 
     return verification_scorer_hash(make_plan(load_settings(["experiment=nb201", "solver.predictor=linear"])))

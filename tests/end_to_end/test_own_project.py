@@ -281,7 +281,7 @@ def test_a_search_method_a_predictor_and_a_target_kind_from_entry_points_alone(t
     each extension, and `blocknas run` searches with its method, predicts with its predictor and costs with
     its target kind."""
     from blocknas.orchestrator.config import load_settings
-    from blocknas.orchestrator.pipeline.run import experiment_table
+    from blocknas.orchestrator.experiments import experiment_table
 
     source, site, home = tmp_path / "plugin", tmp_path / "site", tmp_path / "home"
     source.mkdir()

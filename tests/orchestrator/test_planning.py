@@ -1,6 +1,7 @@
 import pytest
 
 from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.experiments import make_plan
 from blocknas.orchestrator.pipeline.estimation import EstimatorSettings
 from blocknas.orchestrator.pipeline.planning import (
     JobSpec,
@@ -9,7 +10,6 @@ from blocknas.orchestrator.pipeline.planning import (
     plan_blocks,
     scorer_fingerprint,
 )
-from blocknas.orchestrator.pipeline.run import make_plan
 from blocknas.workers.costs import analytic_costs
 
 

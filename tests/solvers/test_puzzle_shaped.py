@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from blocknas.solvers import BlockTable, best_within_budgets, solution_pool
-from blocknas.solvers.additive_mip import _cost_types
+from blocknas.solvers.formulations.additive_mip import _cost_types
 from blocknas.solvers.highs import SolverTimeLimitError, new_highs, run_highs
 from blocknas.solvers.pareto import spread_front
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from blocknas.solvers import BlockTable
-from blocknas.solvers.structure import ConnectivityRule
+from blocknas.solvers.formulations.structure import ConnectivityRule
+from blocknas.solvers.formulations.surrogate_mip import surrogate_pool
 from blocknas.solvers.surrogate import SurrogateModel, fit_surrogate, interaction_pairs
-from blocknas.solvers.surrogate_mip import surrogate_pool
 
 SIZES = (3, 4, 3, 3)
 

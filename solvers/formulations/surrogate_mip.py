@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import pyomo.environ as pyo
 
-from blocknas.solvers.additive_mip import _add_rules, selection_of
+from blocknas.solvers.formulations.additive_mip import _add_rules, selection_of
 from blocknas.solvers.highs import new_solver, solve_model
 from blocknas.solvers.surrogate import Selection, SurrogateModel
 from blocknas.solvers.table import BlockTable
