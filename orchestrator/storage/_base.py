@@ -11,7 +11,7 @@ Contract (every backend, tested by ``tests/orchestrator/test_storage.py`` on SQL
 - **Safe for concurrent writers.** Many processes (Ray workers on many nodes, several drivers) may write at
   once; ``claim`` gives each block to exactly one live driver.
 - **Immutable answers.** Readers get frozen records (``BlockScore``, ``CostEntry``, ``StoredFront``,
-  ``NetworkResult``, ``RegisteredTarget``) or plain data built for the caller, never ORM rows: what a
+  ``VerifiedNetwork``, ``RegisteredTarget``) or plain data built for the caller, never ORM rows: what a
   caller holds does not change under it.
 - **Versioned schema.** A store at an older schema revision is refused with a message naming
   ``blocknas db upgrade``; one written by a newer blocknas is refused too.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from blocknas.orchestrator.storage._records import BlockScore, CostEntry, NetworkResult, RegisteredTarget, StoredFront
+from blocknas.orchestrator.storage._records import BlockScore, CostEntry, RegisteredTarget, StoredFront, VerifiedNetwork
 
 
 class BaseStore(abc.ABC):
@@ -116,7 +116,7 @@ class BaseStore(abc.ABC):
         """Store one verified network; a second result for the same (scorer, network) is ignored."""
 
     @abc.abstractmethod
-    def network_results(self, scorer_hash: str) -> list[NetworkResult]:
+    def network_results(self, scorer_hash: str) -> list[VerifiedNetwork]:
         """Every verified network of a scorer, in the order they were stored."""
 
     # Hardware-target registry -------------------------------------------------------------------------

@@ -63,7 +63,7 @@ class StoredFront:
 
 
 @dataclass(frozen=True)
-class NetworkResult:
+class VerifiedNetwork:
     """A whole network verified by the refine loop: measured beside predicted accuracy and costs."""
 
     experiment: str

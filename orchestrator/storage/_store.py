@@ -31,7 +31,7 @@ from blocknas.orchestrator.storage._models import (
     RegisteredTargetRow,
     TargetVersionRow,
 )
-from blocknas.orchestrator.storage._records import BlockScore, CostEntry, NetworkResult, RegisteredTarget, StoredFront
+from blocknas.orchestrator.storage._records import BlockScore, CostEntry, RegisteredTarget, StoredFront, VerifiedNetwork
 from blocknas.orchestrator.storage._schema import SchemaError, ensure_current
 
 log = logging.getLogger(__name__)
@@ -465,8 +465,8 @@ class PerformanceStore(BaseStore):
 
         return self._run(work)
 
-    def network_results(self, scorer_hash: str) -> list[NetworkResult]:
-        columns = [f.name for f in fields(NetworkResult)]
+    def network_results(self, scorer_hash: str) -> list[VerifiedNetwork]:
+        columns = [f.name for f in fields(VerifiedNetwork)]
 
         def work(s: Session):
             rows = s.scalars(
@@ -474,19 +474,19 @@ class PerformanceStore(BaseStore):
                 .where(NetworkResultRow.scorer_hash == scorer_hash)
                 .order_by(NetworkResultRow.id)
             ).all()
-            return [NetworkResult(**{c: getattr(r, c) for c in columns}) for r in rows]
+            return [VerifiedNetwork(**{c: getattr(r, c) for c in columns}) for r in rows]
 
         return self._run(work)
 
-    def all_network_results(self, experiment: str | None = None) -> list[NetworkResult]:
+    def all_network_results(self, experiment: str | None = None) -> list[VerifiedNetwork]:
         """Every verified network (of ``experiment``, when given), oldest first: what the dashboard lists."""
-        columns = [f.name for f in fields(NetworkResult)]
+        columns = [f.name for f in fields(VerifiedNetwork)]
         query = select(NetworkResultRow).order_by(NetworkResultRow.id)
         if experiment is not None:
             query = query.where(NetworkResultRow.experiment == experiment)
 
         def work(s: Session):
-            return [NetworkResult(**{c: getattr(r, c) for c in columns}) for r in s.scalars(query)]
+            return [VerifiedNetwork(**{c: getattr(r, c) for c in columns}) for r in s.scalars(query)]
 
         return self._run(work)
 
