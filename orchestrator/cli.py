@@ -645,13 +645,8 @@ def _dashboard(settings, full, host: str, port: int) -> int:
 
 
 def _scheduler(settings) -> int:
-    from blocknas.orchestrator.settings import ConfigError
-    from blocknas.orchestrator.targets.scheduler import SchedulerSettings, serve
+    from blocknas.orchestrator.targets.scheduler import serve
 
-    try:
-        schedule = SchedulerSettings.from_dict(settings.scheduler)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     logger = logging.getLogger("blocknas.scheduler")
@@ -659,7 +654,7 @@ def _scheduler(settings) -> int:
     logger.setLevel(logging.INFO)
     logger.propagate = False
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    serve(settings, schedule)
+    serve(settings, settings.scheduler)
     return EXIT_OK
 
 

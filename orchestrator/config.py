@@ -12,6 +12,7 @@ does not fit the space.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -31,6 +32,7 @@ from blocknas.orchestrator.settings import (
     ConfigError,
     RefineSettings,
     RunSettings,
+    SchedulerSettings,
     ScorerSettings,
     SearchSettings,
     SolverSettings,
@@ -179,6 +181,26 @@ def _search_settings(cfg: dict | None) -> SearchSettings:
     except RegistryError as exc:
         raise ValueError(f"{exc}; pick one with search=<name>") from exc
     return SearchSettings(method.name, method.settings(values, "search"), seed, method.whole_networks)
+
+
+def _scheduler_settings(cfg: dict | None) -> SchedulerSettings:
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - {"poll_seconds", "cron", "watch"})
+    if unknown:
+        raise ConfigError(f"unknown scheduler settings {unknown}; known: cron, poll_seconds, watch")
+    poll = cfg.get("poll_seconds", 5.0)
+    if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 < poll < math.inf:
+        raise ConfigError(f"scheduler.poll_seconds must be a number > 0, got {poll!r}")
+    cron = cfg.get("cron")
+    if cron:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(str(cron), timezone="UTC")
+        except ValueError as exc:
+            raise ConfigError(f"scheduler.cron {cron!r} is not a crontab expression: {exc}") from exc
+    watch = {str(k): str(v) for k, v in (cfg.get("watch") or {}).items()}
+    return SchedulerSettings(float(poll), str(cron) if cron else None, watch)
 
 
 def compose_config(overrides: list[str], source: ConfigSource = ConfigSource()) -> DictConfig:
@@ -444,7 +466,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         config_hash=content_hash(science),
         refine=refine,
         search=search,
-        scheduler=cfg.get("scheduler"),
+        scheduler=_scheduler_settings(cfg.get("scheduler")),
     )
 
 

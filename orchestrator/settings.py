@@ -106,6 +106,15 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class SchedulerSettings:
+    """``scheduler.*``: how often ``blocknas scheduler`` checks the targets, on what cron, which files it watches."""
+
+    poll_seconds: float = 5.0
+    cron: str | None = None
+    watch: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """One experiment's validated settings: a few small typed groups, each validated where it is built."""
 
@@ -123,7 +132,7 @@ class RunSettings:
     config_hash: str
     refine: RefineSettings = RefineSettings()
     search: SearchSettings = SearchSettings()
-    scheduler: dict | None = None  # conf/scheduler: validated by orchestrator.targets.scheduler when it starts
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @property
     def threads(self) -> int:

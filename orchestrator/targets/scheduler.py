@@ -18,7 +18,6 @@ import hashlib
 import logging
 import signal
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,38 +26,13 @@ from apscheduler.triggers.cron import CronTrigger
 
 from blocknas.orchestrator import tracking
 from blocknas.orchestrator.pipeline.solve_stage import MissingScoresError
-from blocknas.orchestrator.settings import RunSettings
+from blocknas.orchestrator.settings import RunSettings, SchedulerSettings
 from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget, StorageError
 from blocknas.orchestrator.targets import registry
 from blocknas.orchestrator.targets.files import TargetFileError
 from blocknas.orchestrator.targets.fronts import TargetMismatchError, prepare, solve_target
 
 log = logging.getLogger("blocknas.scheduler")
-
-
-@dataclass(frozen=True)
-class SchedulerSettings:
-    poll_seconds: float = 5.0
-    cron: str | None = None
-    watch: dict[str, str] | None = None
-
-    @classmethod
-    def from_dict(cls, cfg: dict | None) -> SchedulerSettings:
-        cfg = dict(cfg or {})
-        unknown = sorted(set(cfg) - {"poll_seconds", "cron", "watch"})
-        if unknown:
-            raise ValueError(f"unknown scheduler settings {unknown}; known: cron, poll_seconds, watch")
-        poll = cfg.get("poll_seconds", 5.0)
-        if isinstance(poll, bool) or not isinstance(poll, int | float) or poll <= 0:
-            raise ValueError(f"scheduler.poll_seconds must be a number > 0, got {poll!r}")
-        cron = cfg.get("cron")
-        if cron:
-            try:
-                CronTrigger.from_crontab(str(cron), timezone="UTC")
-            except ValueError as exc:
-                raise ValueError(f"scheduler.cron {cron!r} is not a crontab expression: {exc}") from exc
-        watch = {str(k): str(v) for k, v in (cfg.get("watch") or {}).items()}
-        return cls(float(poll), str(cron) if cron else None, watch)
 
 
 class TargetScheduler:
