@@ -20,34 +20,34 @@ from blocknas.orchestrator.pipeline.planning import (
 from blocknas.orchestrator.pipeline.report import mark_extrapolations, measured_checks
 from blocknas.orchestrator.pipeline.solve_stage import build_block_table, front_key, measured_networks, solve_fronts
 from blocknas.orchestrator.predictors import Prediction, fit_prediction
-from blocknas.orchestrator.settings import RunSettings
+from blocknas.orchestrator.settings import RunSettings, ScorerSettings
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.solvers import BlockTable
 from blocknas.workers.costs import analytic_costs
 from blocknas.workers.tabular import nb201_accuracies
 
 
-def data_fingerprint(settings: RunSettings) -> tuple[str, str]:
+def data_fingerprint(scorer: ScorerSettings) -> tuple[str, str]:
     """(dataset name, content hash of the scorer's data): a changed data set never reuses old block results.
 
     For training scorers the data was loaded and checked against the space by ``load_settings``.
     """
-    if not settings.scorer.trains:
+    if not scorer.trains:
         from blocknas.workers.scoring import SCORERS
 
-        entry = SCORERS.get(settings.scorer.kind)
+        entry = SCORERS.get(scorer.kind)
         if entry.fingerprint is not None:
-            return entry.fingerprint(settings.scorer.settings)
-        dataset = getattr(settings.scorer.settings, "dataset", settings.scorer.kind)
+            return entry.fingerprint(scorer.settings)
+        dataset = getattr(scorer.settings, "dataset", scorer.kind)
         return dataset, content_hash({k: round(v, 6) for k, v in sorted(nb201_accuracies(dataset).items())})
     from blocknas.workers.data import load_dataset
 
-    return settings.scorer.data["kind"], load_dataset(settings.scorer.data).fingerprint()
+    return scorer.data["kind"], load_dataset(scorer.data).fingerprint()
 
 
 def make_plan(settings: RunSettings) -> Plan:
     contexts = choose_space_contexts(settings.space, settings.scorer.estimator, analytic_costs(settings.space, "flops"))
-    dataset, fingerprint = data_fingerprint(settings)
+    dataset, fingerprint = data_fingerprint(settings.scorer)
     scorer = scorer_fingerprint(settings.scorer.kind, dataset, fingerprint, settings.scorer.settings_dict())
     spec = JobSpec(scorer, settings.scorer.settings, settings.scorer.data, settings.scorer.device, settings.threads)
     return plan_blocks(settings.space, settings.space_definition, contexts, spec)
@@ -56,8 +56,8 @@ def make_plan(settings: RunSettings) -> Plan:
 def measured_table(
     store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts]
 ) -> tuple[dict, BlockTable]:
-    measured = measured_networks(settings, plan, store.block_scores([b.job_hash for b in plan.blocks]))
-    return measured, build_block_table(settings, plan, measured, costs)
+    measured = measured_networks(settings.space, plan, store.block_scores([b.job_hash for b in plan.blocks]))
+    return measured, build_block_table(settings.space, plan, measured, costs)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class StoredExperiment:
     def measured_ranges(self) -> dict[str, tuple[float, float]]:
         """The range of what was measured: accuracy, and each per-network target's values (``summary.json``'s
         ``measured_range``)."""
-        return measured_checks(self.settings, self.plan, self.measured, self.costs)[0]
+        return measured_checks(self.settings.space, self.plan, self.measured, self.costs)[0]
 
     def marked(self, points: list[dict]) -> list[dict]:
         """Points as ``summary.json`` holds them: ``outside_measured`` where a prediction extrapolates."""

@@ -36,12 +36,12 @@ class TargetCosts:
 
 def target_version(settings: RunSettings, target: TargetSpec, plan: Plan) -> str:
     extra = TARGET_KINDS.get(target.kind).version_extra(settings, target, plan)
-    space_hash = space_hash_of(settings)
+    space_hash = space_hash_of(settings.space_definition)
     return content_hash({"space": space_hash, "definition": target.definition(), **extra})
 
 
-def space_hash_of(settings: RunSettings) -> str:
-    return content_hash(settings.space_definition)
+def space_hash_of(space_definition: dict) -> str:
+    return content_hash(space_definition)
 
 
 def _entries(table: CostTable) -> list[CostEntry]:
@@ -61,7 +61,7 @@ def _from_entries(metric: str, space: Space, entries: list[CostEntry]) -> CostTa
 def _stored(
     store: PerformanceStore, settings: RunSettings, plan: Plan, target: TargetSpec
 ) -> tuple[str, CostTable | None]:
-    space_hash = space_hash_of(settings)
+    space_hash = space_hash_of(settings.space_definition)
     version = target_version(settings, target, plan)
     return version, _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))
 
@@ -88,7 +88,12 @@ def ensure_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> 
         if table is None:
             table, measured_on = TARGET_KINDS.get(target.kind).costs(settings, plan, target)
             store.record_costs(
-                space_hash_of(settings), target.name, version, target.metric, _entries(table), measured_on
+                space_hash_of(settings.space_definition),
+                target.name,
+                version,
+                target.metric,
+                _entries(table),
+                measured_on,
             )
             # The first measurement stored wins: a driver that measured at the same time uses it too.
             _, table = _stored(store, settings, plan, target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blocknas.orchestrator.answers import front_cap, objective_of_space, with_answers
 from blocknas.orchestrator.output_files import write_atomically
@@ -14,8 +15,11 @@ from blocknas.orchestrator.plots.units import unit_of
 from blocknas.orchestrator.settings import RunSettings
 from blocknas.orchestrator.storage import BlockScore, public_url
 
+if TYPE_CHECKING:  # the space's kind loads torch: not for a summary
+    from blocknas.workers.spaces import Space
 
-def measured_checks(settings: RunSettings, plan, measured: dict, costs: dict[str, TargetCosts]) -> tuple[dict, dict]:
+
+def measured_checks(space: Space, plan, measured: dict, costs: dict[str, TargetCosts]) -> tuple[dict, dict]:
     """(ranges, conversions): the range of what was measured (``accuracy`` over the evaluated networks, and
     each per-network target's values over them), and each per-network target's conversion report."""
     from blocknas.orchestrator.targets.kinds import TARGET_KINDS
@@ -23,7 +27,7 @@ def measured_checks(settings: RunSettings, plan, measured: dict, costs: dict[str
 
     ranges = {"accuracy": (min(measured.values()), max(measured.values()))} if measured else {}
     conversions = {
-        name: conversion_report(settings.space, plan, tc.target, tc.table)
+        name: conversion_report(space, plan, tc.target, tc.table)
         for name, tc in costs.items()
         if TARGET_KINDS.get(tc.target.kind).per_network
     }

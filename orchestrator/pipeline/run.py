@@ -38,7 +38,7 @@ from blocknas.orchestrator.pipeline.verify_stage import (
     verified_networks,
 )
 from blocknas.orchestrator.predictors import fit_prediction
-from blocknas.orchestrator.settings import RunSettings
+from blocknas.orchestrator.settings import RunSettings, ScorerSettings
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.solvers import BlockTable, check_budgets
 
@@ -58,13 +58,9 @@ def _output_dir(settings: RunSettings, kind: str) -> Path:
     return settings.output_dir / settings.name / f"{kind}-{stamp}"
 
 
-def _scorer_params(settings: RunSettings) -> dict:
-    data = {f"data.{k}": v for k, v in (settings.scorer.data or {}).items()}
-    return (
-        {f"scorer.{k}": v for k, v in settings.scorer.settings_dict().items()}
-        | {"scorer.kind": settings.scorer.kind}
-        | data
-    )
+def _scorer_params(scorer: ScorerSettings) -> dict:
+    data = {f"data.{k}": v for k, v in (scorer.data or {}).items()}
+    return {f"scorer.{k}": v for k, v in scorer.settings_dict().items()} | {"scorer.kind": scorer.kind} | data
 
 
 def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
@@ -103,7 +99,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
         "estimator": settings.scorer.estimator.kind,
         "predictor": settings.solver.predictor,
         "contexts": len(plan.contexts),
-        **_scorer_params(settings),
+        **_scorer_params(settings.scorer),
     }
     observer = _observer(settings).run_start("run", {"blocknas.config_hash": settings.config_hash}, params)
     experiment_id, parent = observer.experiment_id, observer.run_id
@@ -118,7 +114,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
             settings.name,
             settings.space.name,
             plan.scorer_hash,
-            _scorer_params(settings),
+            _scorer_params(settings.scorer),
             settings.storage_url,
             settings.tracking.uri,
             experiment_id,
@@ -286,12 +282,14 @@ def _solve_and_write(
     if refine_ctx is not None:
         start_ray(settings.cluster)
         ctx = replace(refine_ctx, scorer_hash=verification_scorer_hash(plan))
-        refined = refine_summary(refine_search(settings, store, plan, table, measured, costs, ctx), table, settings)
+        refined = refine_summary(
+            refine_search(settings, store, plan, table, measured, costs, ctx), table, settings.refine
+        )
     prediction = fit_prediction(settings.solver.predictor, settings.space, table, measured)
     started = time.perf_counter()
     result = solve_fronts(settings, table, prediction, store, costs)
     solve_seconds = time.perf_counter() - started
-    ranges, conversions = measured_checks(settings, plan, measured, costs)
+    ranges, conversions = measured_checks(settings.space, plan, measured, costs)
     summary = build_summary(
         settings,
         result,

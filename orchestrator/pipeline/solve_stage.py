@@ -51,7 +51,7 @@ def _selection(space: Space, choices: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(slot.choices.index(c) for slot, c in zip(space.slots, choices, strict=True))
 
 
-def measured_networks(settings: RunSettings, plan: Plan, scores: list[BlockScore]) -> dict[tuple[int, ...], float]:
+def measured_networks(space: Space, plan: Plan, scores: list[BlockScore]) -> dict[tuple[int, ...], float]:
     """Accuracy of every network the plan evaluated, by selection; ``MissingScoresError`` if any is missing."""
     by_hash = {s.job_hash: s for s in scores if s.status == "done"}
     missing = [b.block_key for b in plan.blocks if b.job_hash not in by_hash]
@@ -60,14 +60,11 @@ def measured_networks(settings: RunSettings, plan: Plan, scores: list[BlockScore
             f"{len(missing)} of {len(plan.blocks)} block measurements are not done yet ({', '.join(missing[:5])}"
             f"{', ...' if len(missing) > 5 else ''}); run `blocknas run` with this config to measure them"
         )
-    return {
-        _selection(settings.space, plan.networks[b.network_hash].choices): by_hash[b.job_hash].accuracy
-        for b in plan.blocks
-    }
+    return {_selection(space, plan.networks[b.network_hash].choices): by_hash[b.job_hash].accuracy for b in plan.blocks}
 
 
 def build_block_table(
-    settings: RunSettings, plan: Plan, measured: dict[tuple[int, ...], float], costs: dict[str, TargetCosts]
+    space: Space, plan: Plan, measured: dict[tuple[int, ...], float], costs: dict[str, TargetCosts]
 ) -> BlockTable:
     """Block values by the estimator's swap-in differences (``blocknas.orchestrator.pipeline.estimation.block_values``).
 
@@ -75,7 +72,6 @@ def build_block_table(
     is ``Acc(N_avg)``: the additive prediction is exact on every measured network. Relative to the base
     block this is MathNAS's ``-bA_ij`` up to a per-slot constant, which no ranking depends on.
     """
-    space = settings.space
     sizes = [len(s.choices) for s in space.slots]
     values, offset = block_values([_selection(space, c) for c in plan.contexts], sizes, measured)
     rules = (ConnectivityRule(*space.connectivity),) if space.connectivity else ()

@@ -20,7 +20,7 @@ from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
 from blocknas.orchestrator.pipeline.planning import Plan, network_job
 from blocknas.orchestrator.pipeline.refine import Candidate, RefineResult, Verified, refine
-from blocknas.orchestrator.settings import RunSettings
+from blocknas.orchestrator.settings import RefineSettings, RunSettings
 from blocknas.orchestrator.storage import PerformanceStore, shared_store
 from blocknas.orchestrator.targets.kinds import TARGET_KINDS
 from blocknas.solvers import BlockTable
@@ -215,13 +215,13 @@ def refine_search(
     )
 
 
-def refine_summary(result: RefineResult, table: BlockTable, settings: RunSettings) -> dict:
+def refine_summary(result: RefineResult, table: BlockTable, refine: RefineSettings) -> dict:
     return {
         "rounds": result.rounds,
         "evaluations": result.evaluations,
         "cost_measurements": result.cost_measurements,
         "stopped": result.stopped,
-        "settings": settings.refine.__dict__,
+        "settings": refine.__dict__,
         "rejected_over_budget": len(result.rejected),
         "picks": [
             {

@@ -23,10 +23,11 @@ from blocknas.orchestrator.search.problem import NetworkProblem, Selection
 from blocknas.orchestrator.settings import RunSettings
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.orchestrator.targets.kinds import TARGET_KINDS
+from blocknas.workers.spaces import Space
 from blocknas.workers.tabular import read_network_table
 
 
-def network_costs(settings: RunSettings, costs: dict[str, TargetCosts]):
+def network_costs(space: Space, costs: dict[str, TargetCosts]):
     """``(choices) -> {target: cost}``, exact for every target: block sums, or the target's own file."""
     files = {
         name: read_network_table(tc.target.file, tc.target.column, tc.target.key_column)
@@ -35,7 +36,7 @@ def network_costs(settings: RunSettings, costs: dict[str, TargetCosts]):
     }
 
     def of(choices: tuple[str, ...]) -> dict[str, float]:
-        key = settings.space.network_key(choices)
+        key = space.network_key(choices)
         out = {}
         for name, tc in costs.items():
             if name in files:
@@ -58,7 +59,7 @@ def run_network_search(
     """The search, its pick and what it spent (``summary.json``'s ``search``)."""
     method = SEARCH_METHODS.get(settings.search.method)
     space, budgets = settings.space, settings.solver.budgets
-    cost_of = network_costs(settings, costs)
+    cost_of = network_costs(settings.space, costs)
 
     def names(selection: Selection) -> tuple[str, ...]:
         return tuple(slot.choices[j] for slot, j in zip(space.slots, selection, strict=True))

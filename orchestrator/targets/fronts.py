@@ -155,8 +155,8 @@ def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
     from blocknas.orchestrator.pipeline.solve_stage import build_block_table, measured_networks
 
     plan = make_plan(settings)
-    measured = measured_networks(settings, plan, store.block_scores([b.job_hash for b in plan.blocks]))
-    table = build_block_table(settings, plan, measured, {})
+    measured = measured_networks(settings.space, plan, store.block_scores([b.job_hash for b in plan.blocks]))
+    table = build_block_table(settings.space, plan, measured, {})
     return AccuracyTable(settings.name, table.slots, table.choices, table.accuracy, table.accuracy_offset, table.rules)
 
 

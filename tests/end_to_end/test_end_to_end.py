@@ -99,7 +99,10 @@ def test_fronts_are_exact_for_the_stored_table(smoke_runs):
     store = PerformanceStore(settings.storage_url)
     plan = make_plan(settings)
     table = build_block_table(
-        settings, plan, measured_networks(settings, plan, store.block_scores()), load_costs(store, settings, plan)
+        settings.space,
+        plan,
+        measured_networks(settings.space, plan, store.block_scores()),
+        load_costs(store, settings, plan),
     )
     for name, target in summary_of(first)["targets"].items():
         expected = brute_force_front(table, name)

@@ -116,7 +116,7 @@ def test_the_nb201_fpga_front_equals_brute_force_on_real_latencies():
     }
     target = next(t for t in settings.targets if t.name == "fpga")
     costs = {"fpga": TargetCosts(target, "v", substitution_costs(settings.space, plan, target))}
-    table = build_block_table(settings, plan, measured, costs)
+    table = build_block_table(settings.space, plan, measured, costs)
     front = [(p.cost, p.predicted_accuracy) for p in pareto_front(table, "fpga")]
     # An independent truth: every valid cell, costs rounded to 9 decimals, the most accurate per cost.
     from blocknas.solvers import enumerate_networks
