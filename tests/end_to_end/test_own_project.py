@@ -310,7 +310,7 @@ def test_a_search_method_a_predictor_and_a_target_kind_from_entry_points_alone(t
     for kind, name in (("search methods", "greedy"), ("predictors", "halved"), ("target kinds", "energy_model")):
         line = next(line for line in listed.splitlines() if line.startswith(kind))
         assert name in line, listed
-    energy = ("+targets.energy.kind=energy_model", "+targets.energy.millijoules_per_mac=2e-6")
+    energy = ("+targets.energy.kind=energy_model", "+targets.energy.millijoules_per_mac=2e-6", "scorer.steps=30")
     searched = _cli(
         tmp_path,
         home,
