@@ -403,7 +403,8 @@ def _refine_and_search(cfg: dict, solver: SolverSettings, first_target: str) -> 
     if search.whole_networks and not solver.budgets:
         raise ConfigError(
             f"search={search.method} searches within budgets: set at least one, e.g. "
-            f"+solver.budgets.{first_target}=...; LayerNAS buckets the first one's cost"
+            f"+solver.budgets.{first_target}=..."
+            + ("; LayerNAS buckets the first one's cost" if search.method == "layernas" else "")
         )
     if search.whole_networks and refine.rounds:
         raise ConfigError(
