@@ -218,6 +218,8 @@ STORE_COMMANDS = ("targets", "db", "blocks", "fronts", "switch", "pick", "dashbo
 
 def _command(args) -> int:
     """Run the parsed command; its errors are classified by ``main``."""
+    if args.command == "plugins":
+        return _plugins()
     # Imported here so that `blocknas --help` and argument errors answer instantly.
     from blocknas.orchestrator.config import ConfigSource, load_settings
 
@@ -283,8 +285,6 @@ def main(argv: list[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _terminated)  # `kill`, a container stop: as on Ctrl-C
     # A user's own spaces, blocks, data loaders and scorers named by import path are found in the working
     # directory after every installed package (workers.registry): nothing else is imported from it.
-    if args.command == "plugins":
-        return _plugins()
     try:
         return _command(args)
     except BrokenPipeError:  # the reader went away (`blocknas fronts show X | head`): nothing left to say

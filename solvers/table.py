@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from blocknas.solvers.formulations.structure import ConnectivityRule
+from blocknas.solvers.structure import ConnectivityRule
 
 LOWER = "-"  # a lower bound ``cost >= min`` is solved as the budget ``-cost <= -min`` on metric ``"-" + cost``
 

@@ -45,7 +45,7 @@ from blocknas.orchestrator.search.layernas import LayerNasSettings
 from blocknas.orchestrator.search.methods import SEARCH_METHODS, SearchMethod
 from blocknas.orchestrator.search.problem import NetworkProblem
 from blocknas.solvers import BlockTable, InfeasibleBudgetError
-from blocknas.solvers.formulations.structure import ConnectivityRule
+from blocknas.solvers.structure import ConnectivityRule
 from blocknas.solvers.surrogate import SurrogateModel
 from blocknas.workers.costs import analytic_costs
 from blocknas.workers.proxies import PROXIES

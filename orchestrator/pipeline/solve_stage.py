@@ -23,7 +23,7 @@ from blocknas.orchestrator.predictors import Prediction
 from blocknas.orchestrator.settings import RunSettings
 from blocknas.orchestrator.storage import BlockScore, PerformanceStore, StoredFront
 from blocknas.solvers import BlockTable, ParetoPoint, enumerate_networks
-from blocknas.solvers.formulations.structure import ConnectivityRule
+from blocknas.solvers.structure import ConnectivityRule
 from blocknas.workers.spaces import Space
 
 CLOUD_LIMIT = 50_000  # plot every network's prediction up to this many networks

@@ -137,7 +137,7 @@ def _cost_types(table: BlockTable, metrics: list[str]) -> list[list[tuple[int, i
 
 
 def _add_rules(model: pyo.ConcreteModel, table: BlockTable) -> None:
-    """Connectivity rules (see ``blocknas.solvers.formulations.structure``): one path variable per path, sum >= 1."""
+    """Connectivity rules (see ``blocknas.solvers.structure``): one path variable per path, sum >= 1."""
     rows = [(r, k) for r, rule in enumerate(table.rules) for k in range(len(rule.paths))]
     model.RULE_PATHS = pyo.Set(initialize=rows, dimen=2, ordered=True)
     model.path_active = pyo.Var(model.RULE_PATHS, bounds=(0, 1))

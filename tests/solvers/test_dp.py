@@ -8,7 +8,7 @@ import pytest
 
 from blocknas.solvers import BlockTable, InfeasibleBudgetError, best_within_budgets, enumerate_networks
 from blocknas.solvers.dp import dp_best_within_budget
-from blocknas.solvers.formulations.structure import ConnectivityRule
+from blocknas.solvers.structure import ConnectivityRule
 
 
 def integer_table(seed: int, slots: int = 4, choices: int = 5) -> BlockTable:

@@ -154,7 +154,7 @@ def test_jointly_infeasible_budgets_are_reported_by_the_core_path(monkeypatch):
 
 
 def test_the_core_solver_refuses_tables_with_structural_rules():
-    from blocknas.solvers.formulations.structure import ConnectivityRule
+    from blocknas.solvers.structure import ConnectivityRule
 
     table = library(0, slots=3, variants=2)
     ruled = BlockTable(

@@ -5,8 +5,8 @@ import pytest
 
 import blocknas.solvers.pareto as pareto
 from blocknas.solvers import BlockTable, enumerate_networks
-from blocknas.solvers.formulations.structure import ConnectivityRule
 from blocknas.solvers.pools import solution_pool
+from blocknas.solvers.structure import ConnectivityRule
 from blocknas.workers.spaces.nb201 import PATHS
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from blocknas.solvers import BlockTable, best_within_budgets, brute_force_front, enumerate_networks, pareto_front
-from blocknas.solvers.formulations.structure import ConnectivityRule
 from blocknas.solvers.fractional import FractionalAccuracy, best_fractional, fractional_front
+from blocknas.solvers.structure import ConnectivityRule
 from blocknas.workers.spaces.nb201 import PATHS
 
 NB201_CONNECTIVITY = ConnectivityRule(PATHS, "none")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from blocknas.solvers import BlockTable
-from blocknas.solvers.formulations.structure import ConnectivityRule
 from blocknas.solvers.formulations.surrogate_mip import surrogate_pool
+from blocknas.solvers.structure import ConnectivityRule
 from blocknas.solvers.surrogate import SurrogateModel, fit_surrogate, interaction_pairs
 
 SIZES = (3, 4, 3, 3)

@@ -24,15 +24,8 @@ SPACES.register("nb201", Nb201Space)
 SPACES.register("torch", _TorchKind)
 
 
-class _LlmKind:
-    @staticmethod
-    def from_dict(spec: dict):
-        from blocknas.workers.llm.space import LlmSpace
-
-        return LlmSpace.from_dict(spec)
-
-
-SPACES.register("llm", _LlmKind)
+# ``llm`` (blocknas.workers.llm.space.LlmSpace) registers as any plugin does, by an entry point of
+# blocknas.spaces (pyproject.toml): the spaces package knows nothing of the language-model side.
 Space = SearchSpace  # CnnSpace, Nb201Space, TorchSpace, LlmSpace or a kind of your own
 
 
