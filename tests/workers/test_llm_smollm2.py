@@ -31,6 +31,7 @@ def smollm2():
     return hf, from_hf_llama(hf), lambda text: tokenizer(text)["input_ids"]
 
 
+@pytest.mark.slow  # loads the real 135M-parameter model
 def test_smollm2_in_the_decoder_gives_hf_logits_and_knows_python(smollm2):
     hf, parent, encode = smollm2
     # the space's constant (its slots and costs, without loading the model) is the shipped model's config
@@ -43,6 +44,7 @@ def test_smollm2_in_the_decoder_gives_hf_logits_and_knows_python(smollm2):
     assert parent_reference(parent, tokens).lm_loss < 4.0  # a uniform guess over 49,152 tokens: 10.8
 
 
+@pytest.mark.slow
 def test_bld_and_scoring_on_a_real_layer(smollm2):
     _, parent, encode = smollm2
     streams = parent_streams(parent, windows("distill", encode, 128, 12, seed=1))
