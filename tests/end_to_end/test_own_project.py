@@ -104,30 +104,21 @@ PLUGIN = {
 }
 
 
-def test_a_scorer_installed_as_a_plugin_is_found_by_its_entry_point(tmp_path):
-    source, site, home = tmp_path / "plugin", tmp_path / "site", tmp_path / "home"
+def _install(files: dict[str, str], source: Path, site: Path) -> None:
+    """A plugin package of ``files`` pip-installed into the folder ``site`` (put on PYTHONPATH to use it)."""
     source.mkdir()
-    for name, text in PLUGIN.items():
+    for name, text in files.items():
         (source / name).write_text(textwrap.dedent(text))
+    command = ["pip", "install", "--quiet", "--no-deps", "--no-index", "--no-build-isolation", "--target"]
     installed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-m", *command, str(site), str(source)], capture_output=True, text=True, timeout=300
     )
     assert installed.returncode == 0, installed.stderr
+
+
+def test_a_scorer_installed_as_a_plugin_is_found_by_its_entry_point(tmp_path):
+    source, site, home = tmp_path / "plugin", tmp_path / "site", tmp_path / "home"
+    _install(PLUGIN, source, site)
     listed = _cli(PROJECT, home, "plugins", pythonpath=str(site))
     assert "probe" in listed.stdout.split("scorers", 1)[1].splitlines()[0]
     wrong = _cli(
@@ -284,28 +275,7 @@ def test_a_search_method_a_predictor_and_a_target_kind_from_entry_points_alone(t
     from blocknas.orchestrator.experiments import experiment_table
 
     source, site, home = tmp_path / "plugin", tmp_path / "site", tmp_path / "home"
-    source.mkdir()
-    for name, text in EXTENSIONS.items():
-        (source / name).write_text(textwrap.dedent(text))
-    installed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert installed.returncode == 0, installed.stderr
+    _install(EXTENSIONS, source, site)
     listed = _cli(tmp_path, home, "plugins", pythonpath=str(site)).stdout
     for kind, name in (("search methods", "greedy"), ("predictors", "halved"), ("target kinds", "energy_model")):
         line = next(line for line in listed.splitlines() if line.startswith(kind))
