@@ -42,15 +42,7 @@ def lm_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 def train_tiny_parent(settings: TinyParentSettings = TinyParentSettings()) -> Decoder:
     """A byte-level Llama decoder trained on the ``distill`` split (AdamW, cosine decay, seeded)."""
     torch.manual_seed(settings.seed)
-    config = DecoderConfig(
-        vocab_size=ByteTokenizer.vocab_size,
-        hidden=settings.hidden,
-        layers=settings.layers,
-        heads=settings.heads,
-        kv_heads=settings.kv_heads,
-        intermediate=settings.intermediate,
-    )
-    model = Decoder(config)
+    model = Decoder(_tiny_config(settings))
     data = windows(
         "distill", ByteTokenizer().encode, settings.context, settings.steps * settings.batch // 4, seed=settings.seed
     )
