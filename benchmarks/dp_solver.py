@@ -55,7 +55,7 @@ def puzzle_sized(seed: int, layers: int = 80) -> BlockTable:
 
 def nb201_tables(latency_csv: Path):
     from blocknas.orchestrator.bench.nb201 import estimator_networks
-    from blocknas.orchestrator.pipeline.estimation import EstimatorSettings, block_values
+    from blocknas.orchestrator.estimation import EstimatorSettings, block_values
     from blocknas.workers.spaces.nb201 import EDGES, OPS, Nb201Space
     from blocknas.workers.tabular import nb201_accuracies, read_network_table
 

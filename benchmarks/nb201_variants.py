@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from blocknas.orchestrator.bench.nb201 import BenchSettings, run_nb201_bench
-from blocknas.orchestrator.pipeline.estimation import ESTIMATORS, PREDICTORS, EstimatorSettings
+from blocknas.orchestrator.estimation import ESTIMATORS, PREDICTORS, EstimatorSettings
 
 KEYS = (
     "kendall_all",

@@ -25,7 +25,7 @@ from blocknas.orchestrator.config import ClusterSettings
 from blocknas.orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from blocknas.orchestrator.distributed.tasks import TaskContext, block_row, start_ray
 from blocknas.orchestrator.hashing import content_hash
-from blocknas.orchestrator.pipeline.planning import BlockJob, JobSpec, Plan, network_job
+from blocknas.orchestrator.planning import BlockJob, JobSpec, Plan, network_job
 from blocknas.orchestrator.storage import PerformanceStore, shared_store
 from blocknas.workers.scoring import TabularSettings, score_network
 from blocknas.workers.spaces.nb201 import EDGES, OPS

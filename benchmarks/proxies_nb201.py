@@ -52,7 +52,7 @@ def correlations(dataset: str, cells: int) -> dict:
 
 def zero_evaluation_regret(dataset: str, latency_csv: Path, devices: list[str]) -> dict:
     from blocknas.orchestrator.bench.nb201 import NB201_CONNECTIVITY, estimator_networks, load_ground_truth
-    from blocknas.orchestrator.pipeline.estimation import EstimatorSettings, block_values
+    from blocknas.orchestrator.estimation import EstimatorSettings, block_values
     from blocknas.solvers import BlockTable, best_within_budgets
 
     space = Nb201Space.from_dict({"dataset": dataset, "base": "nor_conv_3x3"})

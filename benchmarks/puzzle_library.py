@@ -25,8 +25,8 @@ from pathlib import Path
 import highspy
 import numpy as np
 
+from blocknas.orchestrator.deploy.fronts import library_accuracy, with_target
 from blocknas.orchestrator.storage import RegisteredTarget
-from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
 from blocknas.orchestrator.targets.registry import version_of
 from blocknas.solvers import best_within_budgets, solution_pool
 from blocknas.solvers.highs import new_highs, run_highs

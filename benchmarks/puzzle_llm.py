@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 from scipy.stats import spearmanr
 
+from blocknas.orchestrator.deploy.fronts import library_accuracy, with_target
 from blocknas.orchestrator.storage import RegisteredTarget
 from blocknas.orchestrator.targets.files import read_target_file
-from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
 from blocknas.orchestrator.targets.registry import version_of
 from blocknas.solvers import best_within_budgets
 from blocknas.solvers.pareto import spread_front

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from blocknas.orchestrator.bench.nb201 import PEERS, BenchSettings, run_nb201_bench
-from blocknas.orchestrator.pipeline.estimation import EstimatorSettings
+from blocknas.orchestrator.estimation import EstimatorSettings
 from blocknas.orchestrator.pipeline.refine import RefineSettings
 
 

@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.deploy import switching
+from blocknas.orchestrator.deploy.fronts import library_accuracy, with_target
+from blocknas.orchestrator.deploy.scheduler import SchedulerSettings, TargetScheduler
 from blocknas.orchestrator.storage import PerformanceStore
-from blocknas.orchestrator.targets import registry, switching
-from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
-from blocknas.orchestrator.targets.scheduler import SchedulerSettings, TargetScheduler
+from blocknas.orchestrator.targets import registry
 from blocknas.solvers import pareto
 from blocknas.solvers.pareto import spread_front
 

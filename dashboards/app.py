@@ -1,7 +1,7 @@
 """``blocknas dashboard``: a read-only web app over the performance table (Dash, on Flask).
 
 Pages: experiments and their block tables; hardware targets and every stored version; each registered
-target's front with a budget control that answers through ``blocknas.orchestrator.targets.switching.switch``, the
+target's front with a budget control that answers through ``blocknas.orchestrator.deploy.switching.switch``, the
 very function behind ``blocknas switch``; verified networks, predicted against measured; the history of
 stored fronts (every run, solve, ``fronts show`` and scheduler re-search). Nothing here writes to the store:
 a front not stored yet is solved in memory, a measured target never timed is refused (run first).
@@ -21,13 +21,13 @@ from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_upda
 from dash.dash_table.Format import Format, Scheme, Trim
 
 from blocknas.orchestrator.answers import objective_of_space, registered_objective, with_answers
+from blocknas.orchestrator.deploy import switching
+from blocknas.orchestrator.deploy.fronts import front_points, prepare, target_budgets, target_key, with_target
+from blocknas.orchestrator.front_service import point_json, table_hash_of
 from blocknas.orchestrator.pipeline.block_views import block_rows
-from blocknas.orchestrator.pipeline.front_service import point_json, table_hash_of
 from blocknas.orchestrator.plots import figures
 from blocknas.orchestrator.plots.units import unit_of
 from blocknas.orchestrator.storage import PerformanceStore, public_url
-from blocknas.orchestrator.targets import switching
-from blocknas.orchestrator.targets.fronts import front_points, prepare, target_budgets, target_key, with_target
 from blocknas.orchestrator.targets.registry import find
 from blocknas.solvers import InfeasibleBudgetError
 

@@ -258,7 +258,7 @@ def _command(args) -> int:
 
 def _search(settings, args) -> int:
     """``blocknas run`` or ``solve``: the job, then where its results are."""
-    from blocknas.orchestrator.pipeline.run import run_search, run_solve
+    from blocknas.orchestrator.jobs.run import run_search, run_solve
     from blocknas.orchestrator.tracking import ui_command
 
     result = run_search(settings, not args.no_progress) if args.command == "run" else run_solve(settings)
@@ -326,14 +326,14 @@ BAD_INPUT_ERRORS = {
     "blocknas.workers.tabular.TabularDataError",
     "blocknas.orchestrator.targets.files.TargetFileError",
     "blocknas.orchestrator.targets.registry.TargetRegistryError",
-    "blocknas.orchestrator.targets.fronts.TargetMismatchError",
+    "blocknas.orchestrator.deploy.fronts.TargetMismatchError",
     "blocknas.orchestrator.targets.budgets.BudgetError",
     "blocknas.solvers.highs.SolverSettingError",
     "blocknas.orchestrator.output_files.OutputPathError",
 }
 SOLVING_COMMANDS = ("run", "solve", "fronts", "switch", "pick", "scheduler", "dashboard", "export-child", "bench")
 RUN_FAILED_ERRORS = {
-    "blocknas.orchestrator.pipeline.run.BlockFailuresError",
+    "blocknas.orchestrator.jobs.run.BlockFailuresError",
     "blocknas.orchestrator.pipeline.solve_stage.MissingScoresError",
     "blocknas.orchestrator.pipeline.cost_stage.MissingCostsError",
     "blocknas.orchestrator.storage._store.StorageError",
@@ -374,7 +374,7 @@ def sweep(overrides: list[str]) -> list[list[str]]:
 def _multirun(args, source) -> int:
     """Validate every job of the sweep before any runs; run them in turn; one line per job at the end."""
     from blocknas.orchestrator.config import ConfigError, load_settings
-    from blocknas.orchestrator.pipeline.run import run_search, run_solve
+    from blocknas.orchestrator.jobs.run import run_search, run_solve
 
     jobs = sweep(args.overrides)
     settings = []
@@ -413,8 +413,8 @@ def _config_show(overrides: list[str], source) -> int:
 
 
 def _export_library(settings, path: Path, force: bool) -> int:
+    from blocknas.orchestrator.jobs.llm_export import export_library
     from blocknas.orchestrator.output_files import check_new_file, write_atomically
-    from blocknas.orchestrator.pipeline.llm_export import export_library
 
     check_new_file(path, force, "export-library")
     library = export_library(settings)
@@ -428,7 +428,7 @@ def _export_library(settings, path: Path, force: bool) -> int:
 
 
 def _export_child(settings, directory: Path, global_steps: int, show_progress: bool) -> int:
-    from blocknas.orchestrator.pipeline.llm_export import export_child
+    from blocknas.orchestrator.jobs.llm_export import export_child
 
     child = export_child(settings, directory, global_steps, show_progress)
     costs = ", ".join(f"{name} {value:.6g}" for name, value in child["costs"].items())
@@ -518,8 +518,8 @@ def _targets(url: str, args) -> int:
 
 def _prepared(store, settings, full, name: str):
     """A registered target and what it is solved against: its own scores, or the experiment's table."""
+    from blocknas.orchestrator.deploy.fronts import prepare
     from blocknas.orchestrator.targets import registry
-    from blocknas.orchestrator.targets.fronts import prepare
 
     entry = registry.find(store, name)
     return prepare(store, entry, settings if entry.definition.get("scores") else full())
@@ -529,8 +529,8 @@ def _shown_front(store, settings, full, name: str):
     """A registered target's front, or else that of one of the experiment's own targets (the run's front);
     with what its answers need: the objective, and each cost's metric (a run's costs are keyed by target)."""
     from blocknas.orchestrator.answers import objective_of_space, registered_objective
+    from blocknas.orchestrator.deploy.fronts import solve_target
     from blocknas.orchestrator.targets import registry
-    from blocknas.orchestrator.targets.fronts import solve_target
 
     try:
         base, entry = _prepared(store, settings, full, name)
@@ -562,13 +562,14 @@ def _blocks_text(blocks: list[str]) -> str:
 
 
 def _fronts(settings, args, full) -> int:
+    from blocknas.orchestrator.deploy import switching
     from blocknas.orchestrator.storage import PerformanceStore
-    from blocknas.orchestrator.targets import registry, switching
+    from blocknas.orchestrator.targets import registry
 
     store = PerformanceStore(settings.storage_url)
     if args.command == "pick":
+        from blocknas.orchestrator.deploy.picking import format_pick, pick
         from blocknas.orchestrator.targets.budgets import parse_budget
-        from blocknas.orchestrator.targets.picking import format_pick, pick
 
         budgets = dict(parse_budget(b) for b in args.budget)
         base, entry = _prepared(store, settings, full, args.target)
@@ -645,7 +646,7 @@ def _dashboard(settings, full, host: str, port: int) -> int:
 
 
 def _scheduler(settings) -> int:
-    from blocknas.orchestrator.targets.scheduler import serve
+    from blocknas.orchestrator.deploy.scheduler import serve
 
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))

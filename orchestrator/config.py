@@ -23,8 +23,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from blocknas.orchestrator.estimation import EstimatorSettings
 from blocknas.orchestrator.hashing import content_hash
-from blocknas.orchestrator.pipeline.estimation import EstimatorSettings
 from blocknas.orchestrator.predictors import PREDICTORS
 from blocknas.orchestrator.search.methods import SEARCH_METHODS
 from blocknas.orchestrator.settings import (

@@ -7,18 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from blocknas.orchestrator.front_service import FrontKey, SolvedFront, point_json
 from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts, load_costs
-from blocknas.orchestrator.pipeline.front_service import FrontKey, SolvedFront, point_json
-from blocknas.orchestrator.pipeline.planning import (
+from blocknas.orchestrator.pipeline.report import mark_extrapolations, measured_checks
+from blocknas.orchestrator.pipeline.solve_stage import build_block_table, front_key, measured_networks, solve_fronts
+from blocknas.orchestrator.planning import (
     JobSpec,
     Plan,
     choose_space_contexts,
     plan_blocks,
     scorer_fingerprint,
 )
-from blocknas.orchestrator.pipeline.report import mark_extrapolations, measured_checks
-from blocknas.orchestrator.pipeline.solve_stage import build_block_table, front_key, measured_networks, solve_fronts
 from blocknas.orchestrator.predictors import Prediction, fit_prediction
 from blocknas.orchestrator.settings import RunSettings, ScorerSettings
 from blocknas.orchestrator.storage import PerformanceStore

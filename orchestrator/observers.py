@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from blocknas.orchestrator import tracking
 
 if TYPE_CHECKING:
-    from blocknas.orchestrator.pipeline.planning import BlockJob
+    from blocknas.orchestrator.planning import BlockJob
     from blocknas.workers.records import NetworkJob, NetworkResult
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ def registries() -> list[Registry]:
     """Each registry: spaces, blocks, datasets, scorers, estimators, predictors, target kinds, target file
     formats, search methods, language-model parents. Each is open to entry points of its group
     (``blocknas.<kind>s``)."""
-    from blocknas.orchestrator.pipeline.estimation import ESTIMATOR_REGISTRY
+    from blocknas.orchestrator.estimation import ESTIMATOR_REGISTRY
     from blocknas.orchestrator.predictors import PREDICTORS
     from blocknas.orchestrator.search.methods import SEARCH_METHODS
     from blocknas.orchestrator.targets.files import TARGET_FORMATS

@@ -66,7 +66,7 @@ class LinearPrediction:
         return best_within_budgets(self.table, budgets)
 
     def key(self):
-        from blocknas.orchestrator.pipeline.front_service import table_hash_of
+        from blocknas.orchestrator.front_service import table_hash_of
 
         return table_hash_of(self.table)
 
@@ -93,7 +93,7 @@ class FractionalPrediction:
         return best_fractional(self.table, self.fractional, budgets)[0]
 
     def key(self):
-        from blocknas.orchestrator.pipeline.front_service import rounded, table_hash_of
+        from blocknas.orchestrator.front_service import rounded, table_hash_of
 
         return content_hash(
             [
@@ -114,7 +114,7 @@ class FlopsPredictor:
     @staticmethod
     def fit(space, table: BlockTable, measured: dict[Selection, float]) -> FractionalPrediction:
         """Eq. 5 over the table's block values, with the space's analytic FLOPs."""
-        from blocknas.orchestrator.pipeline.estimation import flops_accuracy
+        from blocknas.orchestrator.estimation import flops_accuracy
         from blocknas.workers.costs import analytic_costs
 
         flops = analytic_costs(space, "flops")

@@ -12,7 +12,7 @@ from blocknas.workers.registry import did_you_mean
 from blocknas.workers.typed import from_mapping
 
 if TYPE_CHECKING:
-    from blocknas.orchestrator.pipeline.estimation import EstimatorSettings
+    from blocknas.orchestrator.estimation import EstimatorSettings
     from blocknas.orchestrator.targets.kinds import TargetSpec
 
 INTERACTIONS = ("all", "adjacent", "none")  # solvers.surrogate.interaction_pairs

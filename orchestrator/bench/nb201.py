@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from blocknas.orchestrator.output_files import write_atomically
-from blocknas.orchestrator.pipeline.estimation import (
+from blocknas.orchestrator.estimation import (
     EstimatorSettings,
     block_values,
     choose_contexts,
     swap_networks,
 )
+from blocknas.orchestrator.output_files import write_atomically
 from blocknas.orchestrator.pipeline.refine import RefineSettings, Verified, refine
 from blocknas.orchestrator.predictors import PREDICTORS, Prediction, fit_prediction
 from blocknas.orchestrator.search.layernas import LayerNasSettings

@@ -14,7 +14,7 @@ import time
 import uuid
 
 from blocknas.orchestrator.distributed.tasks import TaskContext, TaskOutcome, block_row, run_block_jobs, start_ray
-from blocknas.orchestrator.pipeline.planning import Plan, pending_networks
+from blocknas.orchestrator.planning import Plan, pending_networks
 from blocknas.orchestrator.settings import ClusterSettings
 from blocknas.orchestrator.storage import PerformanceStore, StorageError
 

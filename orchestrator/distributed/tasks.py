@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from blocknas.orchestrator import tracking
 from blocknas.orchestrator.observers import MlflowObserver, NoObserver, Observer, result_metrics
-from blocknas.orchestrator.pipeline.planning import BlockJob
+from blocknas.orchestrator.planning import BlockJob
 from blocknas.orchestrator.settings import ClusterSettings, ConfigError
 from blocknas.orchestrator.storage import StorageError, shared_store
 from blocknas.workers.records import NetworkJob

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from blocknas.orchestrator.hashing import content_hash
-from blocknas.orchestrator.pipeline.planning import Plan
+from blocknas.orchestrator.planning import Plan
 from blocknas.orchestrator.settings import RunSettings
 from blocknas.orchestrator.storage import CostEntry, PerformanceStore
 from blocknas.orchestrator.targets.kinds import TARGET_KINDS, TargetSpec

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blocknas.orchestrator.answers import front_cap, objective_of_space, with_answers
+from blocknas.orchestrator.front_service import point_json
 from blocknas.orchestrator.output_files import write_atomically
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
-from blocknas.orchestrator.pipeline.front_service import point_json
 from blocknas.orchestrator.pipeline.solve_stage import Fronts
 from blocknas.orchestrator.plots.units import unit_of
 from blocknas.orchestrator.settings import RunSettings

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from blocknas.orchestrator.output_files import atomic_target, write_atomically
-from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
-from blocknas.orchestrator.pipeline.estimation import block_values
-from blocknas.orchestrator.pipeline.front_service import (
+from blocknas.orchestrator.estimation import block_values
+from blocknas.orchestrator.front_service import (
     FrontInputs,
     FrontKey,
     front_for,
     point_of,
 )
-from blocknas.orchestrator.pipeline.planning import Plan
+from blocknas.orchestrator.output_files import atomic_target, write_atomically
+from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
+from blocknas.orchestrator.planning import Plan
 from blocknas.orchestrator.plots.pareto_plot import plot_front
 from blocknas.orchestrator.predictors import Prediction
 from blocknas.orchestrator.settings import RunSettings
@@ -66,7 +66,7 @@ def measured_networks(space: Space, plan: Plan, scores: list[BlockScore]) -> dic
 def build_block_table(
     space: Space, plan: Plan, measured: dict[tuple[int, ...], float], costs: dict[str, TargetCosts]
 ) -> BlockTable:
-    """Block values by the estimator's swap-in differences (``blocknas.orchestrator.pipeline.estimation.block_values``).
+    """Block values by the estimator's swap-in differences (``blocknas.orchestrator.estimation.block_values``).
 
     With one context ``N_avg``, ``accuracy[i][j] = Acc(N_avg with b_ij at i) - Acc(N_avg)`` and the offset
     is ``Acc(N_avg)``: the additive prediction is exact on every measured network. Relative to the base

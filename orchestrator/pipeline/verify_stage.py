@@ -18,8 +18,8 @@ from blocknas.orchestrator import tracking
 from blocknas.orchestrator.distributed.tasks import TaskContext
 from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
-from blocknas.orchestrator.pipeline.planning import Plan, network_job
 from blocknas.orchestrator.pipeline.refine import Candidate, RefineResult, Verified, refine
+from blocknas.orchestrator.planning import Plan, network_job
 from blocknas.orchestrator.settings import RefineSettings, RunSettings
 from blocknas.orchestrator.storage import PerformanceStore, shared_store
 from blocknas.orchestrator.targets.kinds import TARGET_KINDS

@@ -15,9 +15,9 @@ from dataclasses import asdict
 
 from blocknas.orchestrator.distributed.tasks import TaskContext
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
-from blocknas.orchestrator.pipeline.planning import Plan
 from blocknas.orchestrator.pipeline.refine import Candidate
 from blocknas.orchestrator.pipeline.verify_stage import verify_networks
+from blocknas.orchestrator.planning import Plan
 from blocknas.orchestrator.search.methods import SEARCH_METHODS
 from blocknas.orchestrator.search.problem import NetworkProblem, Selection
 from blocknas.orchestrator.settings import RunSettings

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from blocknas.orchestrator.pipeline.estimation import block_values
+from blocknas.orchestrator.estimation import block_values
 from blocknas.workers.costs import CostTable
 from blocknas.workers.tabular import TabularDataError, read_network_table
 
 if TYPE_CHECKING:
-    from blocknas.orchestrator.pipeline.planning import Plan
+    from blocknas.orchestrator.planning import Plan
     from blocknas.orchestrator.targets.kinds import TargetSpec
     from blocknas.workers.spaces import Space
 

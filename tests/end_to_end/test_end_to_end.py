@@ -284,7 +284,7 @@ def test_a_registered_target_is_solved_on_the_stored_block_table_without_trainin
     assert front["experiment"] == "smoke" and front["solved_now"]
     assert "measured" not in shown.stdout and "blocks" not in shown.stderr  # no training, no Ray
 
-    from blocknas.orchestrator.targets.fronts import experiment_accuracy, with_target
+    from blocknas.orchestrator.deploy.fronts import experiment_accuracy, with_target
     from blocknas.orchestrator.targets.registry import find
 
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from blocknas.orchestrator.pipeline.estimation import (
+from blocknas.orchestrator.estimation import (
     EstimatorSettings,
     block_values,
     choose_contexts,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from mlflow.tracking import MlflowClient
 
 from blocknas.orchestrator.observers import MlflowObserver, NoObserver
-from blocknas.orchestrator.pipeline.planning import BlockJob
+from blocknas.orchestrator.planning import BlockJob
 from blocknas.workers.records import NetworkJob, NetworkResult
 
 BLOCK = BlockJob("h1", 0, "s0", "conv_k3", 1, "s0:conv_k3", "n1")

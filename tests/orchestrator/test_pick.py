@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from blocknas.orchestrator.deploy.fronts import library_accuracy, with_target
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.orchestrator.targets import registry
-from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
 from tests.conftest import run_cli
 from tests.solvers.test_puzzle_shaped import ATTENTION, FFN, oracle
 

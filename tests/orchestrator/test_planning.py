@@ -1,9 +1,9 @@
 import pytest
 
 from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.estimation import EstimatorSettings
 from blocknas.orchestrator.experiments import make_plan
-from blocknas.orchestrator.pipeline.estimation import EstimatorSettings
-from blocknas.orchestrator.pipeline.planning import (
+from blocknas.orchestrator.planning import (
     JobSpec,
     choose_space_contexts,
     pending_networks,

@@ -10,11 +10,11 @@ import logging
 import pytest
 
 from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.deploy.fronts import LIBRARY
+from blocknas.orchestrator.deploy.scheduler import TargetScheduler
 from blocknas.orchestrator.settings import SchedulerSettings
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.orchestrator.targets import registry
-from blocknas.orchestrator.targets.fronts import LIBRARY
-from blocknas.orchestrator.targets.scheduler import TargetScheduler
 from tests.conftest import run_cli
 from tests.orchestrator.test_switching import library
 

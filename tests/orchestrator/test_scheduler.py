@@ -12,8 +12,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sqlalchemy import create_engine, text
 
+from blocknas.orchestrator.deploy.fronts import LIBRARY
 from blocknas.orchestrator.storage import PerformanceStore
-from blocknas.orchestrator.targets.fronts import LIBRARY
 from tests.conftest import kill_session, listening_sockets, session_pids, start_cli, wait_for
 from tests.orchestrator.test_switching import library
 

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from blocknas.orchestrator.deploy import fronts, switching
+from blocknas.orchestrator.deploy.fronts import best_by_solving, library_accuracy, solve_target, with_target
 from blocknas.orchestrator.storage import PerformanceStore
-from blocknas.orchestrator.targets import fronts, registry, switching
-from blocknas.orchestrator.targets.fronts import best_by_solving, library_accuracy, solve_target, with_target
+from blocknas.orchestrator.targets import registry
 from blocknas.solvers import brute_force_front
 from tests.conftest import run_cli
 
@@ -214,7 +215,7 @@ def test_switch_answers_are_exact_with_costs_from_1e_minus_6_to_1e300(tmp_path, 
 def test_table_hashes_tell_apart_huge_costs_without_overflow():
     import warnings
 
-    from blocknas.orchestrator.pipeline.front_service import table_hash_of
+    from blocknas.orchestrator.front_service import table_hash_of
     from blocknas.solvers import BlockTable
 
     def table(cost: float) -> BlockTable:

@@ -304,7 +304,7 @@ def test_targets_cli_add_list_show_update_remove_with_json_and_exit_codes(home, 
 def test_every_format_is_solved_exactly_once_registered(tmp_path, name, text):
     import numpy as np
 
-    from blocknas.orchestrator.targets.fronts import AccuracyTable, solve_target, with_target
+    from blocknas.orchestrator.deploy.fronts import AccuracyTable, solve_target, with_target
     from blocknas.solvers import brute_force_front
 
     store = PerformanceStore(f"sqlite:///{tmp_path}/perf.db")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from blocknas.orchestrator.deploy.fronts import library_accuracy, with_target
 from blocknas.orchestrator.storage import RegisteredTarget
 from blocknas.orchestrator.targets.files import read_target_file
-from blocknas.orchestrator.targets.fronts import library_accuracy, with_target
 from blocknas.orchestrator.targets.registry import version_of
 from blocknas.solvers import best_within_budgets
 from blocknas.workers.llm.blocks import child_sub_block, variant_names

@@ -9,10 +9,10 @@ import time
 from dataclasses import replace
 
 from blocknas.orchestrator.answers import network_answer, registered_objective
-from blocknas.orchestrator.pipeline.front_service import point_json
+from blocknas.orchestrator.deploy.fronts import AccuracyTable, target_budgets, with_target
+from blocknas.orchestrator.front_service import point_json
 from blocknas.orchestrator.storage import RegisteredTarget
 from blocknas.orchestrator.targets.budgets import BudgetError, resolve
-from blocknas.orchestrator.targets.fronts import AccuracyTable, target_budgets, with_target
 from blocknas.solvers import best_within_budgets, solution_pool
 
 

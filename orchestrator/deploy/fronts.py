@@ -6,7 +6,7 @@ A registered target is solved against an accuracy table:
 - or, for an imported block library (Puzzle JSON) that brings its own block scores, those scores: a
   score is a loss (e.g. KL divergence), so the predicted quality of a network is minus their sum.
 
-Fronts go through the front service (``blocknas.orchestrator.pipeline.front_service``), keyed by (experiment, target,
+Fronts go through the front service (``blocknas.orchestrator.front_service``), keyed by (experiment, target,
 target version, table hash, budgets, point cap, predictor): no inputs are ever solved twice. The point cap
 is the experiment's ``solver.max_points``, as for a run's fronts.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from blocknas.orchestrator.pipeline.front_service import (
+from blocknas.orchestrator.front_service import (
     FrontInputs,
     FrontKey,
     SolvedFront,

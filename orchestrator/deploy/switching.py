@@ -19,10 +19,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 
-from blocknas.orchestrator.pipeline.front_service import FrontInputs, table_hash_of
-from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget
-from blocknas.orchestrator.targets.files import FIXED
-from blocknas.orchestrator.targets.fronts import (
+from blocknas.orchestrator.deploy.fronts import (
     AccuracyTable,
     best_by_solving,
     best_for_budget,
@@ -30,6 +27,9 @@ from blocknas.orchestrator.targets.fronts import (
     target_key,
     with_target,
 )
+from blocknas.orchestrator.front_service import FrontInputs, table_hash_of
+from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget
+from blocknas.orchestrator.targets.files import FIXED
 from blocknas.orchestrator.targets.registry import TargetRegistryError, find, store_definition
 from blocknas.solvers import InfeasibleBudgetError, best_within_budgets
 

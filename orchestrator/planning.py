@@ -1,6 +1,6 @@
 """Plan the network evaluations of a search: which networks to train, and which are already measured.
 
-The estimator (``scorer.estimator``, see ``blocknas.orchestrator.pipeline.estimation``) picks the context
+The estimator (``scorer.estimator``, see ``blocknas.orchestrator.estimation``) picks the context
 networks; block ``j`` at slot ``i`` is measured by evaluating each context with ``b_ij`` swapped in. Jobs that evaluate
 the same network (a context itself, or overlapping swaps of two contexts) share one network job: one
 context measures all ``m*n`` blocks with ``m*(n-1) + 1`` trainings.
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from blocknas.orchestrator.estimation import EstimatorSettings, choose_contexts
 from blocknas.orchestrator.hashing import content_hash
-from blocknas.orchestrator.pipeline.estimation import EstimatorSettings, choose_contexts
 from blocknas.workers.costs import CostTable
 from blocknas.workers.records import NetworkJob
 from blocknas.workers.spaces import Space

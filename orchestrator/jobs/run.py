@@ -17,10 +17,6 @@ from blocknas.orchestrator.observers import MlflowObserver, Observer
 from blocknas.orchestrator.output_files import write_atomically
 from blocknas.orchestrator.pipeline.block_views import block_rows, log_block_table
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts, ensure_costs, load_costs
-from blocknas.orchestrator.pipeline.planning import (
-    Plan,
-    pending_networks,
-)
 from blocknas.orchestrator.pipeline.report import (
     build_summary,
     format_fronts,
@@ -36,6 +32,10 @@ from blocknas.orchestrator.pipeline.verify_stage import (
     refine_summary,
     verification_scorer_hash,
     verified_networks,
+)
+from blocknas.orchestrator.planning import (
+    Plan,
+    pending_networks,
 )
 from blocknas.orchestrator.predictors import fit_prediction
 from blocknas.orchestrator.settings import RunSettings, ScorerSettings

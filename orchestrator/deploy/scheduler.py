@@ -25,12 +25,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from blocknas.orchestrator import tracking
+from blocknas.orchestrator.deploy.fronts import TargetMismatchError, prepare, solve_target
 from blocknas.orchestrator.pipeline.solve_stage import MissingScoresError
 from blocknas.orchestrator.settings import RunSettings, SchedulerSettings
 from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget, StorageError
 from blocknas.orchestrator.targets import registry
 from blocknas.orchestrator.targets.files import TargetFileError
-from blocknas.orchestrator.targets.fronts import TargetMismatchError, prepare, solve_target
 
 log = logging.getLogger("blocknas.scheduler")
 
