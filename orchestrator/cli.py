@@ -330,6 +330,8 @@ BAD_INPUT_ERRORS = {
     "blocknas.orchestrator.targets.budgets.BudgetError",
     "blocknas.solvers.highs.SolverSettingError",
     "blocknas.orchestrator.output_files.OutputPathError",
+    "blocknas.workers.llm.text.TextError",
+    "blocknas.workers.llm.hf.ParentError",
 }
 SOLVING_COMMANDS = ("run", "solve", "fronts", "switch", "pick", "scheduler", "dashboard", "export-child", "bench")
 RUN_FAILED_ERRORS = {

@@ -7,7 +7,7 @@ from blocknas.workers.registry import Registry
 
 def registries() -> list[Registry]:
     """Each registry: spaces, blocks, datasets, scorers, estimators, predictors, target kinds, target file
-    formats, search methods, language-model parents. Each is open to entry points of its group
+    formats, search methods, language-model parents and text sources. Each is open to entry points of its group
     (``blocknas.<kind>s``)."""
     from blocknas.orchestrator.estimation import ESTIMATOR_REGISTRY
     from blocknas.orchestrator.predictors import PREDICTORS
@@ -16,6 +16,7 @@ def registries() -> list[Registry]:
     from blocknas.orchestrator.targets.kinds import TARGET_KINDS
     from blocknas.workers.data import DATASETS
     from blocknas.workers.llm.parents import PARENT_KINDS
+    from blocknas.workers.llm.text import TEXT_SOURCES
     from blocknas.workers.scoring import SCORERS
     from blocknas.workers.spaces import BLOCKS, SPACES
 
@@ -30,4 +31,5 @@ def registries() -> list[Registry]:
         TARGET_FORMATS,
         SEARCH_METHODS,
         PARENT_KINDS,
+        TEXT_SOURCES,
     ]

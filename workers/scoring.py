@@ -47,6 +47,7 @@ class ScorerEntry:
     # a lookup scorer's data: settings -> (name, content hash), so changed data never reuses old results
     fingerprint: Callable | None = None
     uses_device: bool = False  # a lookup scorer that runs torch on the job's device (a 4th argument)
+    check: Callable | None = None  # (space, settings) -> None, raising ValueError: its input, before jobs run
 
     def parse_settings(self, values: dict, where: str = "scorer"):
         if self.settings is None:
@@ -136,6 +137,7 @@ SCORERS.register(
         estimators=("base",),
         fingerprint=llm_scorer.text_fingerprint,
         uses_device=True,
+        check=llm_scorer.check_text,
     ),
 )
 

@@ -77,14 +77,14 @@ def _verified(settings: RunSettings, child, global_steps: int, show_progress: bo
     space, bld = settings.space, settings.scorer.settings
     parent, encode = space.load_parent()
     decode = space.token_decoder()
-    held_out = parent_reference(parent, windows("eval", encode, bld.context, EVAL_WINDOWS))
+    held_out = parent_reference(parent, windows("eval", encode, bld.context, EVAL_WINDOWS, source=bld.text))
     verification = {
         "parent": verify_child(parent, held_out, encode, decode),
         "assembled": verify_child(child, held_out, encode, decode),
     }
     if not global_steps:
         return {"verification": verification}
-    tokens = windows("distill", encode, bld.context, bld.distill_windows, seed=bld.seed + 1)
+    tokens = windows("distill", encode, bld.context, bld.distill_windows, bld.seed + 1, bld.text)
     with tqdm(total=global_steps, desc="global distillation", unit="step", disable=not show_progress) as bar:
         curve = distill_globally(
             parent,

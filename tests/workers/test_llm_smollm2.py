@@ -11,7 +11,7 @@ from blocknas.workers.llm.distillation import DistillSettings, distill_sub_block
 from blocknas.workers.llm.parents import (  # noqa: E402
     SMOLLM2,  # noqa: E402
     ParentError,
-    from_hf_llama,
+    from_hf_model,
     smollm2_files,
 )
 from blocknas.workers.llm.scoring import parent_reference, score_swap  # noqa: E402
@@ -28,7 +28,7 @@ def smollm2():
         pytest.skip(str(error))
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     hf = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32).eval()
-    return hf, from_hf_llama(hf), lambda text: tokenizer(text)["input_ids"]
+    return hf, from_hf_model(hf), lambda text: tokenizer(text)["input_ids"]
 
 
 @pytest.mark.slow  # loads the real 135M-parameter model

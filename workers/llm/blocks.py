@@ -43,11 +43,13 @@ def _fewer_kv_heads(parent: Attention, child: Attention) -> None:
     if parent.kv_heads % child.kv_heads:
         raise ValueError(f"{parent.kv_heads} key-value heads do not average into {child.kv_heads}")
     group, head_dim = parent.kv_heads // child.kv_heads, parent.head_dim
-    child.q_proj.weight.copy_(parent.q_proj.weight)
-    child.o_proj.weight.copy_(parent.o_proj.weight)
+    for name in ("q_proj", "o_proj", "q_norm", "k_norm"):  # queries, output and per-head q/k norms unchanged
+        if hasattr(parent, name):
+            getattr(child, name).load_state_dict(getattr(parent, name).state_dict())
     for name in ("k_proj", "v_proj"):
-        weight = getattr(parent, name).weight.view(child.kv_heads, group, head_dim, -1)
-        getattr(child, name).weight.copy_(weight.mean(dim=1).reshape(child.kv_heads * head_dim, -1))
+        for kind, tensor in getattr(parent, name).named_parameters():
+            pooled = tensor.view(child.kv_heads, group, head_dim, -1).mean(dim=1)
+            getattr(getattr(child, name), kind).copy_(pooled.reshape(getattr(getattr(child, name), kind).shape))
 
 
 def _important_channels(parent: SwiGLU, child: SwiGLU, normed: torch.Tensor) -> None:
@@ -55,9 +57,12 @@ def _important_channels(parent: SwiGLU, child: SwiGLU, normed: torch.Tensor) -> 
     activation = torch.nn.functional.silu(parent.gate_proj(normed)) * parent.up_proj(normed)
     importance = activation.abs().reshape(-1, activation.shape[-1]).mean(dim=0) * parent.down_proj.weight.norm(dim=0)
     keep = importance.topk(size).indices.sort().values
-    child.gate_proj.weight.copy_(parent.gate_proj.weight[keep])
-    child.up_proj.weight.copy_(parent.up_proj.weight[keep])
+    for name in ("gate_proj", "up_proj"):
+        for kind, tensor in getattr(parent, name).named_parameters():
+            getattr(getattr(child, name), kind).copy_(tensor[keep])
     child.down_proj.weight.copy_(parent.down_proj.weight[:, keep])
+    if parent.down_proj.bias is not None:
+        child.down_proj.bias.copy_(parent.down_proj.bias)
 
 
 def variant_names(

@@ -33,6 +33,12 @@ class VariantError(ValueError):
 
 @dataclass(frozen=True)
 class DecoderConfig:
+    """A Llama-family decoder: Llama, Mistral, Qwen2 (``qkv_bias``) and Qwen3 (``qk_norm``, its own
+    ``head_dim``). ``head_dim`` 0 means ``hidden / heads``. RoPE: ``rope_inv_freq`` (empty: the plain
+    frequencies of ``rope_theta``) as transformers computes them for the parent's scaling (``linear``,
+    ``llama3``, ``yarn``), ``rope_attention_scale`` multiplying cos and sin (YaRN's), and for ``dynamic`` NTK
+    scaling its factor and the context beyond which it rescales."""
+
     vocab_size: int
     hidden: int
     layers: int
@@ -42,16 +48,26 @@ class DecoderConfig:
     rope_theta: float = 10_000.0
     rms_eps: float = 1e-5
     tie_embeddings: bool = True
+    head_dim: int = 0
+    qkv_bias: bool = False
+    o_bias: bool = False
+    mlp_bias: bool = False
+    qk_norm: bool = False
+    rope_inv_freq: tuple[float, ...] = ()
+    rope_attention_scale: float = 1.0
+    rope_dynamic_factor: float = 0.0
+    rope_dynamic_positions: int = 0
 
     def __post_init__(self) -> None:
-        if self.hidden % self.heads:
-            raise VariantError(f"hidden size {self.hidden} is not a multiple of the {self.heads} heads")
+        if not self.head_dim:
+            if self.hidden % self.heads:
+                raise VariantError(f"hidden size {self.hidden} is not a multiple of the {self.heads} heads")
+            object.__setattr__(self, "head_dim", self.hidden // self.heads)
         if self.heads % self.kv_heads:
             raise VariantError(f"{self.heads} heads do not split into {self.kv_heads} key-value groups")
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
+        object.__setattr__(self, "rope_inv_freq", tuple(float(f) for f in self.rope_inv_freq))
+        if self.rope_inv_freq and len(self.rope_inv_freq) != self.head_dim // 2:
+            raise VariantError(f"{len(self.rope_inv_freq)} RoPE frequencies for a head of {self.head_dim}")
 
     def parent_layer(self) -> LayerVariant:
         return LayerVariant(f"attn_kv{self.kv_heads}", f"ffn_{self.intermediate}")
@@ -108,15 +124,27 @@ class RMSNorm(nn.Module):
         return (x.float() * torch.rsqrt(variance + self.eps)).to(x.dtype) * self.weight
 
 
-def rotary(
-    positions: int, head_dim: int, theta: float, device=None, start: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
+def inverse_frequencies(config: DecoderConfig, positions: int, device=None) -> torch.Tensor:
+    """RoPE's inverse frequencies for a sequence of ``positions``: the config's own, or, with dynamic NTK
+    scaling past its context, those of the base transformers' ``dynamic`` type computes for that length."""
+    dim = config.head_dim
+    exponents = torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim
+    theta = config.rope_theta
+    if config.rope_dynamic_factor and positions > config.rope_dynamic_positions:
+        factor = config.rope_dynamic_factor
+        theta *= (factor * positions / config.rope_dynamic_positions - (factor - 1)) ** (dim / (dim - 2))
+    elif config.rope_inv_freq:
+        return torch.tensor(config.rope_inv_freq, device=device, dtype=torch.float32)
+    return 1.0 / theta**exponents
+
+
+def rotary(positions: int, config: DecoderConfig, device=None, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Llama's rotary embedding (the half-split form HF uses) of positions ``start .. start + positions - 1``:
-    cos and sin of shape [positions, head_dim]."""
-    inverse = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    cos and sin of shape [positions, head_dim], times the config's attention scale."""
+    inverse = inverse_frequencies(config, start + positions, device)
     angles = torch.outer(torch.arange(start, start + positions, device=device, dtype=torch.float32), inverse)
     angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
+    return angles.cos() * config.rope_attention_scale, angles.sin() * config.rope_attention_scale
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -126,16 +154,20 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 class Attention(nn.Module):
-    """Causal grouped-query self-attention with rotary positions (Llama's, bias-free)."""
+    """Causal grouped-query self-attention with rotary positions (Llama's; Qwen2's q/k/v biases and Qwen3's
+    per-head q/k norms where the config has them)."""
 
     def __init__(self, config: DecoderConfig, kv_heads: int) -> None:
         super().__init__()
+        self.config = config
         self.heads, self.kv_heads, self.head_dim = config.heads, kv_heads, config.head_dim
-        self.theta = config.rope_theta
-        self.q_proj = nn.Linear(config.hidden, config.heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(config.hidden, kv_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(config.hidden, kv_heads * self.head_dim, bias=False)
-        self.o_proj = nn.Linear(config.heads * self.head_dim, config.hidden, bias=False)
+        self.q_proj = nn.Linear(config.hidden, config.heads * self.head_dim, bias=config.qkv_bias)
+        self.k_proj = nn.Linear(config.hidden, kv_heads * self.head_dim, bias=config.qkv_bias)
+        self.v_proj = nn.Linear(config.hidden, kv_heads * self.head_dim, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(config.heads * self.head_dim, config.hidden, bias=config.o_bias)
+        if config.qk_norm:
+            self.q_norm = RMSNorm(self.head_dim, config.rms_eps)
+            self.k_norm = RMSNorm(self.head_dim, config.rms_eps)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """``cache``: keys and values of the earlier positions (extended in place): a prompt is processed
@@ -144,10 +176,13 @@ class Attention(nn.Module):
         start = cache.length if cache is not None else 0
         if start and length != 1:
             raise ValueError("with a filled KV cache, decode one token at a time")
-        q = self.q_proj(x).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
+        q = self.q_proj(x).view(batch, length, self.heads, self.head_dim)
+        k = self.k_proj(x).view(batch, length, self.kv_heads, self.head_dim)
         v = self.v_proj(x).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
-        cos, sin = rotary(length, self.head_dim, self.theta, x.device, start)
+        if self.config.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
+        cos, sin = rotary(length, self.config, x.device, start)
         q, k = _rotate(q, cos.to(q.dtype), sin.to(q.dtype)), _rotate(k, cos.to(k.dtype), sin.to(k.dtype))
         if cache is not None:
             k, v = cache.extend(k, v)
@@ -174,11 +209,11 @@ class KVCache:
 
 
 class SwiGLU(nn.Module):
-    def __init__(self, hidden: int, intermediate: int) -> None:
+    def __init__(self, hidden: int, intermediate: int, bias: bool = False) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(hidden, intermediate, bias=False)
-        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
-        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
+        self.gate_proj = nn.Linear(hidden, intermediate, bias=bias)
+        self.up_proj = nn.Linear(hidden, intermediate, bias=bias)
+        self.down_proj = nn.Linear(intermediate, hidden, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -209,7 +244,7 @@ class SubBlock(nn.Module):
         if (kv := kv_heads_of(variant)) is not None:
             self.op = Attention(config, kv)
         elif (size := ffn_size_of(variant)) is not None:
-            self.op = SwiGLU(config.hidden, size)
+            self.op = SwiGLU(config.hidden, size, config.mlp_bias)
         else:
             self.op = Linear(config.hidden)
 

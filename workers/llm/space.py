@@ -16,6 +16,7 @@ from functools import cached_property
 
 from blocknas.workers.llm.blocks import variant_names
 from blocknas.workers.llm.decoder import DecoderConfig, LayerVariant, VariantError, ffn_size_of, kv_heads_of
+from blocknas.workers.llm.hf import ParentError
 from blocknas.workers.llm.parents import PARENT_KINDS
 from blocknas.workers.registry import RegistryError
 from blocknas.workers.spaces.cnn import SearchSpaceError
@@ -151,25 +152,32 @@ class LlmSpace:
         """The parent tokenizer's decoder: token ids -> text."""
         return _parent(self.parent_kind, self.parent_settings)[2]
 
+    def tokenizer(self):
+        """The parent's tokenizer (encode, decode), without loading its weights where the kind allows."""
+        return PARENT_KINDS.get(self.parent_kind).tokenizer_of(self.parent_settings)
+
 
 def sub_block_params(config: DecoderConfig, variant: str) -> int:
+    """The weights of one sub-block (its norm included) as the decoder builds it."""
     hidden = config.hidden
     if variant.endswith("_noop"):
         return 0
     if variant.endswith("_linear"):
         return hidden + hidden * hidden
     if (kv := kv_heads_of(variant)) is not None:
-        return hidden + 2 * hidden * config.heads * config.head_dim + 2 * hidden * kv * config.head_dim
+        width = (config.heads + 2 * kv) * config.head_dim  # queries, keys and values
+        biases = width * config.qkv_bias + hidden * config.o_bias + 2 * config.head_dim * config.qk_norm
+        return hidden + 2 * hidden * config.heads * config.head_dim + 2 * hidden * kv * config.head_dim + biases
     size = ffn_size_of(variant)
     if size is None:
         raise VariantError(f"unknown sub-block variant {variant!r}")
-    return hidden + 3 * hidden * size
+    return hidden + 3 * hidden * size + (2 * size + hidden) * config.mlp_bias
 
 
 def _config_of(kind: str, settings) -> DecoderConfig:
     try:
         return PARENT_KINDS.get(kind).config(settings)
-    except VariantError as exc:
+    except (VariantError, ParentError) as exc:
         raise SearchSpaceError(f"space.parent: {exc}") from exc
 
 

@@ -1,27 +1,66 @@
-"""Real text for language-model blocks: the Python standard library's own sources, on every machine.
+"""Text for language-model blocks, from a registry of sources (``scorer.text.kind``):
 
-Files are assigned to one of three disjoint splits by a hash of their path inside the standard library
-(so the same on every machine of one Python version): ``distill`` (blockwise local distillation, the
-tiny parent's training), ``score`` (replace-one-block scoring) and ``eval`` (verifying assembled children).
+- ``stdlib`` (the default): the Python standard library's own sources, on every machine;
+- ``txt``: a ``.txt`` file, or every ``.txt`` file under a folder, each file one document;
+- ``jsonl``: ``.jsonl`` files, each line one document, its text under ``scorer.text.field``;
+- ``parquet``: ``.parquet`` files, each row one document, its text in the column ``scorer.text.field``.
+
+Documents are assigned to one of three disjoint splits by a hash of their name (a file's path inside the
+source, and a line or row number), so the same on every machine: ``distill`` (blockwise local distillation,
+the tiny parent's training), ``score`` (replace-one-block scoring) and ``eval`` (verifying assembled
+children). An empty file, text that is not UTF-8 and a record without its text field are refused, naming
+the file; so is a split with too few tokens for the windows asked of it, saying how many it needs.
+A third-party source registers in ``TEXT_SOURCES`` (or as an entry point of ``blocknas.text_sources``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import sysconfig
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from blocknas.workers.registry import Registry
 
-SPLITS = {"distill": (0, 80), "score": (80, 90), "eval": (90, 100)}  # percent ranges of the path hash
+if TYPE_CHECKING:
+    import torch
+
+SPLITS = {"distill": (0, 80), "score": (80, 90), "eval": (90, 100)}  # percent ranges of the name's hash
 _SKIPPED_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
 
 
 class TextError(ValueError):
-    """Not enough text, or an unknown split."""
+    """Text that cannot be used: missing, empty, not UTF-8, without its field, or too little of it."""
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """``scorer.text``: the source's kind, its file or folder (not for ``stdlib``) and the text field of
+    ``jsonl`` records and ``parquet`` rows."""
+
+    kind: str = "stdlib"
+    path: str = ""
+    field: str = "text"
+
+
+# A document: its name (what the split is decided by) and how to read its text.
+Document = tuple[str, Callable[[], str]]
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """One kind of text: its documents, each named and read on demand."""
+
+    documents: Callable[[TextSettings], list[Document]]
+    suffix: str = ""  # the files a folder is searched for
+
+
+TEXT_SOURCES: Registry[TextSource] = Registry("text_source")
 
 
 @cache
@@ -31,16 +70,117 @@ def stdlib_files() -> tuple[Path, ...]:
     return tuple(sorted(files))
 
 
-def split_of(path: Path) -> str:
+def _stdlib(settings: TextSettings) -> list[Document]:
     root = Path(sysconfig.get_paths()["stdlib"])
-    bucket = int(hashlib.sha256(path.relative_to(root).as_posix().encode()).hexdigest(), 16) % 100
-    return next(name for name, (low, high) in SPLITS.items() if low <= bucket < high)
+    return [
+        (p.relative_to(root).as_posix(), lambda p=p: p.read_text(encoding="utf-8", errors="replace"))
+        for p in stdlib_files()
+    ]
 
 
-def split_files(split: str) -> list[Path]:
+def source_files(settings: TextSettings, suffix: str) -> tuple[Path, list[Path]]:
+    """The source's root folder and its files: ``path`` itself, or every ``*suffix`` file under it."""
+    path = Path(settings.path).expanduser()
+    if not settings.path or not path.exists():
+        raise TextError(f"scorer.text.path {settings.path!r} does not exist: give a {suffix} file or a folder of them")
+    files = [path] if path.is_file() else sorted(p for p in path.rglob(f"*{suffix}") if p.is_file())
+    if not files:
+        raise TextError(f"scorer.text.path {path} holds no {suffix} file")
+    return (path.parent if path.is_file() else path), files
+
+
+def _utf8(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise TextError(f"{path} is empty: remove it or give it text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TextError(f"{path} is not UTF-8 text (byte {exc.start}): convert it, e.g. with iconv -t UTF-8") from None
+
+
+def _txt(settings: TextSettings) -> list[Document]:
+    root, files = source_files(settings, ".txt")
+    return [(p.relative_to(root).as_posix(), lambda p=p: _utf8(p)) for p in files]
+
+
+def _field(record, settings: TextSettings, where: str) -> str:
+    text = record.get(settings.field) if isinstance(record, dict) else None
+    if not isinstance(text, str):
+        raise TextError(f"{where} has no text field {settings.field!r} (set scorer.text.field to the field that has)")
+    return text
+
+
+def _jsonl(settings: TextSettings) -> list[Document]:
+    root, files = source_files(settings, ".jsonl")
+    documents: list[Document] = []
+    for path in files:
+        lines = [(n, line) for n, line in enumerate(_utf8(path).splitlines(), 1) if line.strip()]
+        for n, line in lines:
+            try:
+                text = _field(json.loads(line), settings, f"{path}:{n}")
+            except json.JSONDecodeError as exc:
+                raise TextError(f"{path}:{n} is not a JSON object: {exc.msg}") from None
+            documents.append((f"{path.relative_to(root).as_posix()}:{n}", lambda text=text: text))
+    return documents
+
+
+def _parquet(settings: TextSettings) -> list[Document]:
+    import pyarrow.parquet as pq
+
+    root, files = source_files(settings, ".parquet")
+    documents: list[Document] = []
+    for path in files:
+        table = pq.read_table(path)
+        if settings.field not in table.column_names:
+            raise TextError(
+                f"{path} has no column {settings.field!r} (its columns: {', '.join(table.column_names)}); "
+                "set scorer.text.field"
+            )
+        for n, text in enumerate(table.column(settings.field).to_pylist()):
+            if not isinstance(text, str):
+                raise TextError(f"{path} row {n}: {settings.field!r} is {type(text).__name__}, not text")
+            documents.append((f"{path.relative_to(root).as_posix()}:{n}", lambda text=text: text))
+    if not documents:
+        raise TextError(f"{settings.path} holds no rows")
+    return documents
+
+
+TEXT_SOURCES.register("stdlib", TextSource(_stdlib))
+TEXT_SOURCES.register("txt", TextSource(_txt, ".txt"))
+TEXT_SOURCES.register("jsonl", TextSource(_jsonl, ".jsonl"))
+TEXT_SOURCES.register("parquet", TextSource(_parquet, ".parquet"))
+
+
+def split_of(name: str) -> str:
+    bucket = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 100
+    return next(split for split, (low, high) in SPLITS.items() if low <= bucket < high)
+
+
+def split_documents(split: str, source: TextSettings = TextSettings()) -> list[Document]:
     if split not in SPLITS:
         raise TextError(f"unknown text split {split!r}; the splits are {sorted(SPLITS)}")
-    return [p for p in stdlib_files() if split_of(p) == split]
+    documents = TEXT_SOURCES.get(source.kind, "scorer.text.kind").documents(source)
+    return [d for d in documents if split_of(d[0]) == split]
+
+
+def text_fingerprint(source: TextSettings) -> tuple[str, str]:
+    """(a name, the content hash) of every document of ``source``: changed text never reuses old blocks.
+    The standard library is named by its Python version and hashed by its files' names and sizes."""
+    import sys
+
+    digest = hashlib.sha256()
+    if source.kind == "stdlib":
+        root = Path(sysconfig.get_paths()["stdlib"])
+        for split in SPLITS:
+            for path in stdlib_files():
+                if split_of(path.relative_to(root).as_posix()) == split:
+                    digest.update(f"{split}:{path.name}:{path.stat().st_size}\n".encode())
+        return f"python{sys.version_info.major}.{sys.version_info.minor}-stdlib", digest.hexdigest()
+    for name, read in TEXT_SOURCES.get(source.kind, "scorer.text.kind").documents(source):
+        text = read().encode()
+        digest.update(f"{name}\n{len(text)}\n".encode() + text)
+    return f"{source.kind}:{Path(source.path).name}", digest.hexdigest()
 
 
 class ByteTokenizer:
@@ -55,16 +195,27 @@ class ByteTokenizer:
         return bytes(tokens).decode("utf-8", errors="replace")
 
 
-def windows(split: str, encode: Callable[[str], list[int]], length: int, count: int, seed: int = 0) -> torch.Tensor:
-    """``count`` disjoint windows of ``length`` tokens, ``[count, length]``, from the split's files in a
-    seeded order (files read only until there are enough tokens)."""
-    files = split_files(split)
-    random.Random(seed).shuffle(files)
+def windows(
+    split: str,
+    encode: Callable[[str], list[int]],
+    length: int,
+    count: int,
+    seed: int = 0,
+    source: TextSettings = TextSettings(),
+) -> torch.Tensor:
+    """``count`` disjoint windows of ``length`` tokens, ``[count, length]``, from the split's documents in a
+    seeded order (documents read only until there are enough tokens)."""
+    import torch
+
+    documents = split_documents(split, source)
+    random.Random(seed).shuffle(documents)
     needed, tokens = length * count, []
-    for path in files:
-        tokens.extend(encode(path.read_text(encoding="utf-8", errors="replace")))
+    for _, read in documents:
+        tokens.extend(encode(read()))
         if len(tokens) >= needed:
             return torch.tensor(tokens[:needed], dtype=torch.long).view(count, length)
+    where = "the standard library" if source.kind == "stdlib" else f"{source.kind} text at {source.path}"
     raise TextError(
-        f"the {split!r} split has {len(tokens)} tokens, fewer than the {needed} asked for ({count} windows of {length})"
+        f"the {split!r} split of {where} has {len(tokens):,} tokens ({len(documents)} documents), fewer than the "
+        f"{needed:,} asked for ({count} windows of {length}): give more text, or fewer or shorter windows"
     )
