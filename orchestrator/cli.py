@@ -87,7 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the best LLM child within solver.budgets, assembled from the "
         "run's distilled blocks and saved as a model directory",
     )
-    child.add_argument("directory", help="a new directory for config.json, model.safetensors, blocknas.json")
+    child.add_argument("directory", help="a new directory for the child's config, weights and blocknas.json")
+    child.add_argument(
+        "--format",
+        default="hf",
+        help="hf (default): the Nemotron-NAS layout that transformers (trust_remote_code=True) and vLLM load; "
+        "blocknas: blocknas's own files, read by workers.llm.decoder.load_decoder",
+    )
     child.add_argument(
         "--global-steps",
         type=int,
@@ -251,7 +257,9 @@ def _command(args) -> int:
         "db": lambda: _db(settings.storage_url, args.action),
         "blocks": lambda: _blocks(settings, args),
         "export-library": lambda: _export_library(settings, Path(args.output), args.force),
-        "export-child": lambda: _export_child(settings, Path(args.directory), args.global_steps, not args.no_progress),
+        "export-child": lambda: _export_child(
+            settings, Path(args.directory), args.global_steps, not args.no_progress, args.format
+        ),
     }
     return handlers.get(args.command, lambda: _search(settings, args))()
 
@@ -332,6 +340,7 @@ BAD_INPUT_ERRORS = {
     "blocknas.orchestrator.output_files.OutputPathError",
     "blocknas.workers.llm.text.TextError",
     "blocknas.workers.llm.hf.ParentError",
+    "blocknas.workers.llm.child_formats.ChildFormatError",
 }
 SOLVING_COMMANDS = ("run", "solve", "fronts", "switch", "pick", "scheduler", "dashboard", "export-child", "bench")
 RUN_FAILED_ERRORS = {
@@ -429,15 +438,22 @@ def _export_library(settings, path: Path, force: bool) -> int:
     return EXIT_OK
 
 
-def _export_child(settings, directory: Path, global_steps: int, show_progress: bool) -> int:
+def _export_child(settings, directory: Path, global_steps: int, show_progress: bool, format: str) -> int:
     from blocknas.orchestrator.jobs.llm_export import export_child
 
-    child = export_child(settings, directory, global_steps, show_progress)
+    child = export_child(settings, directory, global_steps, show_progress, format)
     costs = ", ".join(f"{name} {value:.6g}" for name, value in child["costs"].items())
+    loader = (
+        "transformers.AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True) or vLLM"
+        if format == "hf"
+        else "blocknas.workers.llm.decoder.load_decoder"
+    )
     print(
         f"wrote {directory}: predicted KL {child['predicted_kl']:.6g} against the parent, {costs}; "
-        "load it with workers.llm.decoder.load_decoder"
+        f"load it with {loader}"
     )
+    for note in child["notes"]:
+        print(f"  note: {note}")
     for name, measured in child["verification"].items():
         print(
             f"  {name}: held-out KL {measured['kl_div']:.4f}, LM loss {measured['lm_loss']:.4f}, "

@@ -29,18 +29,26 @@ def _check_llm(settings: RunSettings, command: str) -> None:
         )
 
 
-def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, show_progress: bool = True) -> dict:
+def export_child(
+    settings: RunSettings, directory: Path, global_steps: int = 0, show_progress: bool = True, format: str = "hf"
+) -> dict:
     """The most accurate child within ``solver.budgets`` (exact, from the stored table), assembled from the
     run's distilled blocks, verified on the held-out ``eval`` split (``blocknas.workers.llm.verification``), and with
-    ``global_steps`` > 0 globally distilled on the ``distill`` split and verified again; saved with
-    ``save_decoder`` (``config.json``, ``model.safetensors``) plus ``blocknas.json`` (its blocks, predicted
-    KL, costs, verification); load it with ``blocknas.workers.llm.decoder.load_decoder``."""
+    ``global_steps`` > 0 globally distilled on the ``distill`` split and verified again; saved in ``format``
+    (``blocknas.workers.llm.child_formats``: ``hf``, the Nemotron-NAS layout transformers and vLLM load, or
+    ``blocknas``) plus ``blocknas.json`` (its blocks, predicted KL, costs, verification, notes)."""
     from blocknas.orchestrator.experiments import experiment_table
     from blocknas.solvers import best_within_budgets
-    from blocknas.workers.llm.decoder import save_decoder
+    from blocknas.workers.llm.child_formats import CHILD_FORMATS
+    from blocknas.workers.llm.parents import PARENT_KINDS
     from blocknas.workers.llm.scorer import assemble_child
+    from blocknas.workers.registry import RegistryError
 
     check_new_directory(directory, "export-child")  # before any work
+    try:
+        saver = CHILD_FORMATS.get(format, "--format")
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from exc
     _check_llm(settings, "export-child")
     if not settings.solver.budgets:
         raise ConfigError(
@@ -51,6 +59,7 @@ def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, 
     table = experiment_table(settings)
     point = best_within_budgets(table, settings.solver.budgets)
     child = assemble_child(settings.space, point.blocks, settings.scorer.settings)
+    saver.check(child)  # refused before the verification's work, with nothing written
     description = {
         "experiment": settings.name,
         "config_hash": settings.config_hash,
@@ -60,8 +69,11 @@ def export_child(settings: RunSettings, directory: Path, global_steps: int = 0, 
         "blocks": [s.key(c) for s, c in zip(settings.space.slots, point.blocks, strict=True)],
     }
     description |= _verified(settings, child, global_steps, show_progress)
+    kind = PARENT_KINDS.get(settings.space.parent_kind)
+    parent_settings = settings.space.parent_settings
     with atomic_directory(directory) as written:  # whole or not at all
-        save_decoder(child, written)
+        notes = saver.save(child, lambda d: kind.hf_files(parent_settings, d) if kind.hf_files else None, written)
+        description |= {"format": format, "notes": notes}
         (written / "blocknas.json").write_text(json.dumps(description, indent=2) + "\n")
     return description
 

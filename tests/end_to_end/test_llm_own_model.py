@@ -108,3 +108,30 @@ def test_bad_models_and_bad_text_are_refused_before_anything_is_stored(project, 
         not (home / ".blocknas" / "perf.db").exists()
         or not PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()
     )
+
+
+def test_the_best_child_exports_in_the_layout_transformers_and_vllm_load(project, tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from blocknas.orchestrator.config import load_settings
+    from blocknas.workers.llm.scorer import assemble_child
+
+    root, model, text = project
+    home = root / "home"  # the first test's run: its blocks are stored
+    args = (*_args(model, text), "solver.budgets.params=60000")
+    saved = run_cli(home, "export-child", str(tmp_path / "child"), *args)
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    assert "trust_remote_code=True" in saved.stdout and "q/k norms" in saved.stdout  # a Qwen3 child: says so
+    description = json.loads((tmp_path / "child" / "blocknas.json").read_text())
+    assert description["format"] == "hf" and description["costs"]["params"] <= 60000
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "child"), trust_remote_code=True).eval()
+    monkeypatch.setenv("BLOCKNAS_HOME", str(home))  # the blocks the run distilled
+    settings = load_settings(list(args))
+    choices = tuple(block.split(":", 1)[1] for block in description["blocks"])
+    child = assemble_child(settings.space, choices, settings.scorer.settings)
+    tokens = torch.randint(0, 300, (2, 48), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(tokens).logits, child(tokens), rtol=1e-5, atol=1e-5)
+    unknown = run_cli(home, "export-child", str(tmp_path / "other"), "--format", "onnx", *args)
+    assert unknown.returncode == 2 and "onnx" in unknown.stderr and not (tmp_path / "other").exists()

@@ -106,7 +106,17 @@ def test_the_experiments_blocks_export_as_a_puzzle_library_that_reads_back(runs)
 def test_the_best_child_within_budgets_is_saved_and_loads_back(runs):
     home, first, _ = runs
     directory = home / "child"
-    saved = run_cli(home, "export-child", str(directory), "--global-steps", "20", *SMALL, "solver.budgets.params=20000")
+    saved = run_cli(
+        home,
+        "export-child",
+        str(directory),
+        "--format",
+        "blocknas",
+        "--global-steps",
+        "20",
+        *SMALL,
+        "solver.budgets.params=20000",
+    )
     assert saved.returncode == 0, saved.stderr[-2000:]
     description = json.loads((directory / "blocknas.json").read_text())
     verified = description["verification"]  # held out: the eval split; the child saved is the distilled one

@@ -4,6 +4,7 @@ unsupported models are refused from their config, and children start from biased
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -147,3 +148,86 @@ def test_pickled_weights_are_not_read(tmp_path):
         hf_parent_config(HfParentSettings(str(tmp_path)))
     with pytest.raises(ParentError, match="dtype 'int8'"):
         hf_parent_config(HfParentSettings(str(tmp_path), dtype="int8"))
+
+
+def _child_of(parent, layers):
+    from blocknas.workers.llm.decoder import LayerVariant
+    from blocknas.workers.llm.library import assemble
+
+    inputs = torch.randn(2, 8, parent.config.hidden, generator=torch.Generator().manual_seed(3))
+    variants = [LayerVariant(*layer) for layer in layers]
+    blocks = {}
+    for i, variant in enumerate(variants):
+        for part, name in (("attention", variant.attention), ("ffn", variant.ffn)):
+            own = getattr(parent.layers[i], part)
+            if name != own.variant:
+                blocks[(i, name)] = child_sub_block(own, parent.config, name, inputs)
+    return assemble(parent, variants, blocks)
+
+
+def _export(child, folder, directory):
+    from blocknas.workers.llm.child_formats import CHILD_FORMATS
+    from blocknas.workers.llm.hf import save_hf_files
+
+    directory.mkdir()
+    CHILD_FORMATS.get("hf").check(child)
+    return CHILD_FORMATS.get("hf").save(child, lambda d: save_hf_files(HfParentSettings(str(folder)), d), directory)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_an_exported_child_loads_in_transformers_with_its_logits(folders, family, tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from blocknas.workers.llm import child_formats
+
+    monkeypatch.setattr(child_formats, "MAX_SHARD_SIZE", "100KB")  # several shards and their index
+    parent, _, _ = load_hf_parent(HfParentSettings(str(folders[family])))
+    child = _child_of(parent, [("attn_kv1", "ffn_40"), ("attn_noop", "ffn_96")])
+    notes = _export(child, folders[family], tmp_path / "child")
+    config = json.loads((tmp_path / "child" / "config.json").read_text())
+    assert (
+        config["architectures"] == ["DeciLMForCausalLM"] and (tmp_path / "child/model.safetensors.index.json").exists()
+    )
+    assert [b["attention"]["n_heads_in_group"] for b in config["block_configs"]] == [4, None]
+    assert [b["ffn"]["intermediate_size"] for b in config["block_configs"]] == [40, 96]
+    assert bool(notes) == (family == "qwen3")  # q/k norms: transformers only, and the export says so
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "child"), trust_remote_code=True).eval()
+    tokens = torch.randint(0, VOCAB, (2, COMMON["max_position_embeddings"] + 20), generator=torch.Generator())
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(tokens).logits, child(tokens), rtol=1e-5, atol=1e-5)
+        prompt = tokens[:1, :12]
+        assert torch.equal(loaded.generate(prompt, max_new_tokens=6, do_sample=False), child.generate(prompt, 6))
+    text = "def f(x):\n    return x"
+    assert (
+        AutoTokenizer.from_pretrained(str(tmp_path / "child"))(text)["input_ids"]
+        == (AutoTokenizer.from_pretrained(str(folders[family]))(text)["input_ids"])
+    )
+
+
+def test_a_child_keeping_every_parent_block_gives_the_parents_logits(folders, tmp_path):
+    parent, _, _ = load_hf_parent(HfParentSettings(str(folders["llama3_biases"])))
+    _export(parent, folders["llama3_biases"], tmp_path / "child")
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "child"), trust_remote_code=True).eval()
+    tokens = torch.randint(0, VOCAB, (2, 40), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded(tokens).logits, _hf_logits(folders["llama3_biases"], tokens), rtol=1e-5, atol=1e-5
+        )
+
+
+def test_linear_replacements_are_refused_by_the_hf_format(folders):
+    from blocknas.workers.llm.child_formats import CHILD_FORMATS, ChildFormatError
+
+    parent, _, _ = load_hf_parent(HfParentSettings(str(folders["qwen2"])))
+    child = _child_of(parent, [("attn_kv2", "ffn_linear"), ("attn_kv2", "ffn_96")])
+    with pytest.raises(
+        ChildFormatError, match="no linear replacements.*layer 0: attn_kv2\\+ffn_linear.*space.servable"
+    ):
+        CHILD_FORMATS.get("hf").check(child)
+    CHILD_FORMATS.get("blocknas").check(child)  # blocknas's own format keeps them
+    with pytest.raises(SearchSpaceError, match="space.servable=true leaves out linear"):
+        LlmSpace.from_dict({"kind": "llm", "servable": True, "ffn": ["ffn_192", "ffn_linear"]})
+    servable = LlmSpace.from_dict({"kind": "llm", "servable": True})
+    assert not [v for v in (*servable.attention, *servable.ffn) if v.endswith("_linear")]

@@ -123,7 +123,7 @@ def _rope_fields(hf: Any, where: str) -> dict[str, Any]:
         return {}
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
-    inverse, scale = ROPE_INIT_FUNCTIONS[kind](hf, "cpu")
+    inverse, scale = ROPE_INIT_FUNCTIONS[kind](hf, torch.device("cpu"))
     fields: dict[str, Any] = {"rope_inv_freq": tuple(inverse.tolist()), "rope_attention_scale": float(scale)}
     if kind == "dynamic":
         fields |= {
@@ -216,6 +216,17 @@ def hf_tokenizer(settings: HfParentSettings):
             "with tokenizer.save_pretrained(DIR)"
         ) from exc
     return lambda text: tokenizer(text)["input_ids"], tokenizer.decode
+
+
+def save_hf_files(settings: HfParentSettings, directory: Path) -> dict:
+    """The parent folder's tokenizer and generation config, saved into ``directory``; its config as a dict."""
+    from transformers import AutoTokenizer, GenerationConfig
+
+    folder = Path(settings.path).expanduser()
+    AutoTokenizer.from_pretrained(str(folder), local_files_only=True).save_pretrained(directory)
+    if (folder / "generation_config.json").is_file():
+        GenerationConfig.from_pretrained(str(folder)).save_pretrained(directory)
+    return json.loads((folder / "config.json").read_text())
 
 
 def load_hf_parent(settings: HfParentSettings):

@@ -23,6 +23,7 @@ from blocknas.workers.llm.hf import (
     hf_parent_config,
     hf_tokenizer,
     load_hf_parent,
+    save_hf_files,
 )
 from blocknas.workers.llm.text import ByteTokenizer, windows
 from blocknas.workers.registry import Registry
@@ -118,6 +119,9 @@ class ParentKind:
     config: Callable[[Any], DecoderConfig]  # settings -> the parent's architecture
     load: Callable[[Any], tuple[Decoder, Callable[[str], list[int]], Callable[[list[int]], str]]]  # + encode, decode
     tokenizer: Callable[[Any], tuple[Callable, Callable]] | None = None  # encode, decode without the weights
+    # (settings, directory) -> the parent's transformers config: its tokenizer and generation config saved
+    # there, for a child in Hugging Face's format; None: the parent has no Hugging Face files
+    hf_files: Callable[[Any, Path], dict] | None = None
 
     def tokenizer_of(self, settings) -> tuple[Callable, Callable]:
         return self.tokenizer(settings) if self.tokenizer is not None else self.load(settings)[1:]
@@ -157,6 +161,14 @@ def _smollm2_tokenizer(settings: NoSettings):
     return lambda text: tokenizer(text)["input_ids"], tokenizer.decode
 
 
+def _smollm2_hf_files(settings: NoSettings, directory: Path) -> dict:
+    from transformers import AutoConfig, AutoTokenizer
+
+    gguf = smollm2_files()
+    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(directory)
+    return AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name).to_dict()
+
+
 def _byte_tokenizer(settings: TinyParentSettings):
     tokenizer = ByteTokenizer()
     return tokenizer.encode, tokenizer.decode
@@ -166,5 +178,7 @@ def _byte_tokenizer(settings: TinyParentSettings):
 # ``blocknas.parent_kinds`` or an import path.
 PARENT_KINDS: Registry[ParentKind] = Registry("parent_kind")
 PARENT_KINDS.register("tiny", ParentKind(TinyParentSettings, _tiny_config, _tiny_load, _byte_tokenizer))
-PARENT_KINDS.register("smollm2", ParentKind(NoSettings, lambda settings: SMOLLM2, _smollm2_load, _smollm2_tokenizer))
-PARENT_KINDS.register("hf", ParentKind(HfParentSettings, hf_parent_config, load_hf_parent, hf_tokenizer))
+PARENT_KINDS.register(
+    "smollm2", ParentKind(NoSettings, lambda settings: SMOLLM2, _smollm2_load, _smollm2_tokenizer, _smollm2_hf_files)
+)
+PARENT_KINDS.register("hf", ParentKind(HfParentSettings, hf_parent_config, load_hf_parent, hf_tokenizer, save_hf_files))

@@ -40,12 +40,13 @@ class LlmSpace:
     attention: tuple[str, ...]
     ffn: tuple[str, ...]
     cost_sequence: int = 128
+    servable: bool = False  # only variants vLLM serves from a Nemotron-NAS child (no linear replacements)
     connectivity = None
     builds_modules = False
 
     @classmethod
     def from_dict(cls, spec: dict) -> LlmSpace:
-        check_keys(spec, ["kind", "name", "parent", "attention", "ffn", "cost_sequence"], "space")
+        check_keys(spec, ["kind", "name", "parent", "attention", "ffn", "cost_sequence", "servable"], "space")
         parent = dict(spec.get("parent") or {"kind": "tiny"})
         kind = parent.pop("kind", "tiny")
         try:
@@ -55,7 +56,10 @@ class LlmSpace:
         except (RegistryError, SettingsError) as exc:
             raise SearchSpaceError(str(exc)) from exc
         config = _config_of(kind, settings)
-        default_attention, default_ffn = variant_names(config)
+        servable = bool(spec.get("servable", False))
+        default_attention, default_ffn = (
+            [v for v in defaults if not (servable and v.endswith("_linear"))] for defaults in variant_names(config)
+        )
         space = cls(
             str(spec.get("name", f"llm_{kind}")),
             kind,
@@ -63,6 +67,7 @@ class LlmSpace:
             tuple(spec.get("attention") or default_attention),
             tuple(spec.get("ffn") or default_ffn),
             int(spec.get("cost_sequence", 128)),
+            servable,
         )
         space._check()
         return space
@@ -90,6 +95,10 @@ class LlmSpace:
             raise SearchSpaceError(f"space.attention: more key-value heads than the parent's {config.kv_heads}")
         if (sizes := [n for f in self.ffn if (n := ffn_size_of(f))]) and max(sizes) > config.intermediate:
             raise SearchSpaceError(f"space.ffn: wider than the parent's {config.intermediate}")
+        if self.servable and (linear := [v for v in (*self.attention, *self.ffn) if v.endswith("_linear")]):
+            raise SearchSpaceError(
+                f"space.servable=true leaves out linear replacements (vLLM serves none): drop {', '.join(linear)}"
+            )
         if self.cost_sequence < 1:
             raise SearchSpaceError("space.cost_sequence must be >= 1")
 

@@ -21,7 +21,7 @@ import random
 import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,10 +70,14 @@ def stdlib_files() -> tuple[Path, ...]:
     return tuple(sorted(files))
 
 
+def _constant(text: str) -> Callable[[], str]:
+    return lambda: text
+
+
 def _stdlib(settings: TextSettings) -> list[Document]:
     root = Path(sysconfig.get_paths()["stdlib"])
     return [
-        (p.relative_to(root).as_posix(), lambda p=p: p.read_text(encoding="utf-8", errors="replace"))
+        (p.relative_to(root).as_posix(), partial(p.read_text, encoding="utf-8", errors="replace"))
         for p in stdlib_files()
     ]
 
@@ -101,7 +105,7 @@ def _utf8(path: Path) -> str:
 
 def _txt(settings: TextSettings) -> list[Document]:
     root, files = source_files(settings, ".txt")
-    return [(p.relative_to(root).as_posix(), lambda p=p: _utf8(p)) for p in files]
+    return [(p.relative_to(root).as_posix(), partial(_utf8, p)) for p in files]
 
 
 def _field(record, settings: TextSettings, where: str) -> str:
@@ -121,7 +125,7 @@ def _jsonl(settings: TextSettings) -> list[Document]:
                 text = _field(json.loads(line), settings, f"{path}:{n}")
             except json.JSONDecodeError as exc:
                 raise TextError(f"{path}:{n} is not a JSON object: {exc.msg}") from None
-            documents.append((f"{path.relative_to(root).as_posix()}:{n}", lambda text=text: text))
+            documents.append((f"{path.relative_to(root).as_posix()}:{n}", _constant(text)))
     return documents
 
 
@@ -140,7 +144,7 @@ def _parquet(settings: TextSettings) -> list[Document]:
         for n, text in enumerate(table.column(settings.field).to_pylist()):
             if not isinstance(text, str):
                 raise TextError(f"{path} row {n}: {settings.field!r} is {type(text).__name__}, not text")
-            documents.append((f"{path.relative_to(root).as_posix()}:{n}", lambda text=text: text))
+            documents.append((f"{path.relative_to(root).as_posix()}:{n}", _constant(text)))
     if not documents:
         raise TextError(f"{settings.path} holds no rows")
     return documents
