@@ -431,9 +431,9 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
     if space is not None:
         _check_scorer_input(scorer_kind, space, scorer_settings)
     space_definition = dict(space_cfg)
-    if space is not None and hasattr(space, "fingerprint"):
-        # A user's own modules: their structure goes into every job hash, and workers check they match.
-        space_definition["fingerprint"] = space.fingerprint()
+    if space is not None and hasattr(space, "fingerprint") and (fingerprint := space.fingerprint()):
+        # A user's own modules, a parent model's files: they go into every job hash, and workers check them.
+        space_definition["fingerprint"] = fingerprint
     device = scorer_cfg.get("device", "auto")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"scorer.device must be cpu, cuda or auto, got {device!r}")

@@ -8,6 +8,8 @@ UNITS = {
     "memory_mib": "MiB",
     "depth": "layers",
     "runtime_ms": "ms",
+    "decode_ms": "ms",
+    "workload_ms": "ms",
 }
 
 

@@ -25,7 +25,7 @@ from blocknas.workers.typed import from_mapping
 
 ANALYTIC_METRICS = ("flops", "params")  # workers.costs computes them
 TABLE_METRICS = ("latency_ms", "energy_mj", "memory_mib")
-LLM_METRICS = ("memory_mib", "runtime_ms", "decode_ms")  # workers.llm.costs computes or measures them
+LLM_METRICS = ("memory_mib", "runtime_ms", "decode_ms", "workload_ms")  # workers.llm.costs computes or measures them
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,9 @@ class NetworkTableSettings:
 
 @dataclass(frozen=True)
 class LlmTargetSettings:
-    """A language-model target (``space.kind: llm``): memory with the KV cache, or runtime measured here."""
+    """A language-model target (``space.kind: llm``): memory with the KV cache, or runtime measured here: a
+    prefill, one decoded token, or a serving workload (``workload_ms``: ``batch`` prompts of ``sequence``
+    tokens, then ``generated`` tokens each)."""
 
     kind: str
     metric: str
@@ -146,18 +148,25 @@ class LlmTargetSettings:
     bytes_per_value: int = 4  # 4: float32 as run here; 2: bf16; 1: FP8
     repeats: int = 5
     threads: int = 1
+    generated: int = 0  # workload_ms: the tokens generated after each prompt
 
     def __post_init__(self) -> None:
         if self.metric not in LLM_METRICS:
             raise ValueError(f"metric must be one of {LLM_METRICS} for llm targets, got {self.metric!r}")
         if min(self.batch, self.sequence, self.bytes_per_value, self.repeats, self.threads) < 1:
             raise ValueError("batch, sequence, bytes_per_value, repeats and threads must be >= 1")
+        if (self.metric == "workload_ms") != (self.generated > 0):
+            raise ValueError(
+                "generated (the tokens each prompt generates) is set for workload_ms targets only, and must be >= 1"
+            )
 
 
 def _llm_spec(name: str, s: LlmTargetSettings) -> TargetSpec:
     options = {"batch": s.batch, "sequence": s.sequence, "bytes_per_value": s.bytes_per_value}
     if s.metric != "memory_mib":
         options |= {"repeats": s.repeats, "threads": s.threads}
+    if s.generated:
+        options["generated"] = s.generated
     return TargetSpec(name, s.kind, s.metric, repeats=s.repeats, threads=s.threads, options=tuple(options.items()))
 
 
@@ -166,7 +175,13 @@ def _llm_costs(settings, plan, target: TargetSpec):
     from blocknas.workers.machine import machine_label
 
     options = dict(target.options)
-    costs = CostSettings(options["batch"], options["sequence"], options["bytes_per_value"], target.repeats)
+    costs = CostSettings(
+        options["batch"],
+        options["sequence"],
+        options["bytes_per_value"],
+        target.repeats,
+        generated=options.get("generated", 0),
+    )
     if target.metric == "memory_mib":  # computed, the same everywhere
         return space_costs(settings.space_definition, target.metric, costs)[0], None
     from blocknas.orchestrator.distributed.tasks import measure_on_worker, start_ray

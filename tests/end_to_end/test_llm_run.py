@@ -27,6 +27,9 @@ SMALL = (
     "scorer.score_windows=4",
     "space.attention=[attn_kv2,attn_kv1,attn_noop]",
     "space.ffn=[ffn_64,ffn_32,ffn_noop]",
+    # two serving workloads, each a constraint of its own in the same solve
+    "+targets.chat={kind: llm, metric: workload_ms, batch: 1, sequence: 32, generated: 8, repeats: 3}",
+    "+targets.bulk={kind: llm, metric: workload_ms, batch: 4, sequence: 16, generated: 4, repeats: 3}",
 )
 
 
@@ -145,6 +148,9 @@ def test_memory_with_the_kv_cache_and_measured_prefill_are_targets(runs):
     assert targets["memory"]["pareto"][-1]["cost"] == pytest.approx((parent_params + kv_cache) * 4 / 2**20)
     prefill = targets["prefill"]["pareto"]
     assert prefill[-1]["cost"] > prefill[0]["cost"] > 0  # timed here; the cheapest keeps only embeddings and head
+    for workload in ("chat", "bulk"):  # a prefill and every generated token, timed here
+        front = targets[workload]["pareto"]
+        assert front[-1]["cost"] > front[0]["cost"] > 0 and front[-1]["predicted_accuracy"] == pytest.approx(0.0)
 
 
 def test_the_refine_loop_verifies_children_assembled_from_the_stored_blocks(runs, monkeypatch):

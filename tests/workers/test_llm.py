@@ -216,3 +216,19 @@ def test_global_distillation_lowers_the_held_out_kl_of_an_assembled_child(parent
     )
     assert min(after["prefill_tokens_per_s"], after["decode_tokens_per_s"]) > 0
     assert isinstance(after["text"], str) and len(tokenizer.encode(after["text"])) >= 1
+
+
+def test_a_serving_workload_costs_its_prefill_and_every_generated_token(parent):
+    from blocknas.workers.llm.costs import CostSettings, space_costs, sub_block_costs
+    from blocknas.workers.llm.decoder import SubBlock
+
+    block = SubBlock(parent.config, "attn_kv2")
+    short = sub_block_costs(block, parent.config, CostSettings(sequence=16, generated=1, repeats=3))
+    long = sub_block_costs(block, parent.config, CostSettings(sequence=16, generated=64, repeats=3))
+    assert long["workload_ms"] > 8 * short["workload_ms"] > 0  # 64 decoded tokens against one, the same prefill
+    assert (
+        sub_block_costs(SubBlock(parent.config, "ffn_noop"), parent.config, CostSettings(generated=4))["workload_ms"]
+        == 0
+    )
+    with pytest.raises(ValueError, match="generated >= 1"):
+        space_costs({"kind": "llm"}, "workload_ms", CostSettings())

@@ -231,3 +231,19 @@ def test_linear_replacements_are_refused_by_the_hf_format(folders):
         LlmSpace.from_dict({"kind": "llm", "servable": True, "ffn": ["ffn_192", "ffn_linear"]})
     servable = LlmSpace.from_dict({"kind": "llm", "servable": True})
     assert not [v for v in (*servable.attention, *servable.ffn) if v.endswith("_linear")]
+
+
+def test_a_parent_saved_again_at_the_same_path_is_another_parent(folders, tmp_path):
+    import shutil
+
+    from blocknas.workers.llm.hf import hf_fingerprint
+
+    folder = tmp_path / "qwen2"
+    shutil.copytree(folders["qwen2"], folder)
+    spec = {"kind": "llm", "parent": {"kind": "hf", "path": str(folder)}}
+    before = LlmSpace.from_dict(spec).fingerprint()
+    assert before == hf_fingerprint(HfParentSettings(str(folder))) == LlmSpace.from_dict(spec).fingerprint()
+    save_model(FAMILIES["qwen2"], folder, seed=1)  # fine-tuned, say, and saved over the old weights
+    assert LlmSpace.from_dict(spec).fingerprint() != before
+    with pytest.raises(SearchSpaceError, match="the parent's files changed"):
+        LlmSpace.from_dict(spec | {"fingerprint": before})

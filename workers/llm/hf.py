@@ -199,6 +199,23 @@ def safetensors_weights(folder: Path) -> Callable[[str], torch.Tensor]:
     return weight
 
 
+def hf_fingerprint(settings: HfParentSettings) -> str:
+    """The parent folder's identity, cheap to compute for any size: its config, and each weight file's name,
+    size, modification time and safetensors header (every tensor's name, type, shape and offsets). A model
+    saved again at the same path is another parent: its blocks are distilled again."""
+    import hashlib
+
+    folder = Path(settings.path).expanduser()
+    digest = hashlib.sha256((folder / "config.json").read_bytes())
+    for file in sorted(folder.glob("*.safetensors")):
+        stat = file.stat()
+        with file.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            header = handle.read(min(size, 100_000_000))
+        digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode() + header)
+    return digest.hexdigest()[:16]
+
+
 def hf_parent_config(settings: HfParentSettings) -> DecoderConfig:
     return decoder_config_of(hf_config_of(settings), f"space.parent.path {settings.path}")
 

@@ -20,6 +20,7 @@ from blocknas.workers.llm.hf import (
     HfParentSettings,
     ParentError,
     from_hf_model,
+    hf_fingerprint,
     hf_parent_config,
     hf_tokenizer,
     load_hf_parent,
@@ -122,6 +123,8 @@ class ParentKind:
     # (settings, directory) -> the parent's transformers config: its tokenizer and generation config saved
     # there, for a child in Hugging Face's format; None: the parent has no Hugging Face files
     hf_files: Callable[[Any, Path], dict] | None = None
+    # settings -> what identifies the parent beyond its settings (the files of a folder); "": nothing
+    fingerprint: Callable[[Any], str] | None = None
 
     def tokenizer_of(self, settings) -> tuple[Callable, Callable]:
         return self.tokenizer(settings) if self.tokenizer is not None else self.load(settings)[1:]
@@ -181,4 +184,6 @@ PARENT_KINDS.register("tiny", ParentKind(TinyParentSettings, _tiny_config, _tiny
 PARENT_KINDS.register(
     "smollm2", ParentKind(NoSettings, lambda settings: SMOLLM2, _smollm2_load, _smollm2_tokenizer, _smollm2_hf_files)
 )
-PARENT_KINDS.register("hf", ParentKind(HfParentSettings, hf_parent_config, load_hf_parent, hf_tokenizer, save_hf_files))
+PARENT_KINDS.register(
+    "hf", ParentKind(HfParentSettings, hf_parent_config, load_hf_parent, hf_tokenizer, save_hf_files, hf_fingerprint)
+)

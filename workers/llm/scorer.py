@@ -115,8 +115,9 @@ def block_path(space, settings: BldSettings, slot: int, variant: str) -> Path:
     identity = {
         "parent": [
             space.parent_kind,
-            asdict(cast(Any, space.parent_settings)) or None,
-        ],  # a kind without settings: None
+            asdict(cast(Any, space.parent_settings)) or None,  # a kind without settings: None
+            *([fingerprint] if (fingerprint := space.fingerprint()) else []),  # a folder's files
+        ],
         "text": _text_hash(settings),
         "settings": {k: v for k, v in asdict(settings).items() if k != "text"},  # the text: by its content
         "slot": space.slots[slot].name,

@@ -46,7 +46,9 @@ class LlmSpace:
 
     @classmethod
     def from_dict(cls, spec: dict) -> LlmSpace:
-        check_keys(spec, ["kind", "name", "parent", "attention", "ffn", "cost_sequence", "servable"], "space")
+        check_keys(
+            spec, ["kind", "name", "parent", "attention", "ffn", "cost_sequence", "servable", "fingerprint"], "space"
+        )
         parent = dict(spec.get("parent") or {"kind": "tiny"})
         kind = parent.pop("kind", "tiny")
         try:
@@ -70,6 +72,11 @@ class LlmSpace:
             servable,
         )
         space._check()
+        if (expected := spec.get("fingerprint")) and expected != space.fingerprint():
+            raise SearchSpaceError(
+                f"space.parent: the parent's files changed since the run started (fingerprint {space.fingerprint()}, "
+                f"the driver's {expected}), or this worker sees other files: give every node the same model folder"
+            )
         return space
 
     def _check(self) -> None:
@@ -160,6 +167,11 @@ class LlmSpace:
     def token_decoder(self):
         """The parent tokenizer's decoder: token ids -> text."""
         return _parent(self.parent_kind, self.parent_settings)[2]
+
+    def fingerprint(self) -> str:
+        """What identifies the parent beyond its settings (a folder's files), "" where nothing does."""
+        kind = PARENT_KINDS.get(self.parent_kind)
+        return kind.fingerprint(self.parent_settings) if kind.fingerprint is not None else ""
 
     def tokenizer(self):
         """The parent's tokenizer (encode, decode), without loading its weights where the kind allows."""

@@ -57,7 +57,6 @@ class TextSource:
     """One kind of text: its documents, each named and read on demand."""
 
     documents: Callable[[TextSettings], list[Document]]
-    suffix: str = ""  # the files a folder is searched for
 
 
 TEXT_SOURCES: Registry[TextSource] = Registry("text_source")
@@ -151,9 +150,9 @@ def _parquet(settings: TextSettings) -> list[Document]:
 
 
 TEXT_SOURCES.register("stdlib", TextSource(_stdlib))
-TEXT_SOURCES.register("txt", TextSource(_txt, ".txt"))
-TEXT_SOURCES.register("jsonl", TextSource(_jsonl, ".jsonl"))
-TEXT_SOURCES.register("parquet", TextSource(_parquet, ".parquet"))
+TEXT_SOURCES.register("txt", TextSource(_txt))
+TEXT_SOURCES.register("jsonl", TextSource(_jsonl))
+TEXT_SOURCES.register("parquet", TextSource(_parquet))
 
 
 def split_of(name: str) -> str:
