@@ -1,6 +1,6 @@
 """The read side of an experiment: its plan, and its block table, prediction and targets' costs as the store
 holds them, read without Ray, training, measuring or writing. ``blocknas run`` and ``solve`` (the jobs, in
-``pipeline.run``), ``fronts``, ``pick``, ``export-*`` and the dashboard all read an experiment through here."""
+``jobs.run``), ``fronts``, ``pick``, ``export-*`` and the dashboard all read an experiment through here."""
 
 from __future__ import annotations
 
