@@ -22,8 +22,8 @@ from dash.dash_table.Format import Format, Scheme, Trim
 
 from blocknas.orchestrator.answers import objective_of_space, registered_objective, with_answers
 from blocknas.orchestrator.deploy import switching
-from blocknas.orchestrator.deploy.fronts import front_points, prepare, target_budgets, target_key, with_target
-from blocknas.orchestrator.front_service import point_json, table_hash_of
+from blocknas.orchestrator.deploy.fronts import front_points, prepare, target_budgets, target_key, target_table
+from blocknas.orchestrator.front_service import point_json
 from blocknas.orchestrator.pipeline.block_views import block_rows
 from blocknas.orchestrator.plots import figures
 from blocknas.orchestrator.plots.units import unit_of
@@ -124,13 +124,12 @@ class Views:
         return [name for name in (t.name for t in self.settings.targets) if name in stored]
 
     def prepared(self, name: str):
-        """(base, entry, table, table hash) of a registered target, read now: a re-run or a new version shows
+        """(base, entry, its TargetTable) of a registered target, read now: a re-run or a new version shows
         at the next request (tens of milliseconds)."""
         entry = find(self.store, name)
         settings = self.settings if entry.definition.get("scores") else self.full()
         base, entry = prepare(self.store, entry, settings, measure=False)
-        table = with_target(base, entry)
-        return base, entry, table, table_hash_of(table)
+        return base, entry, target_table(base, entry)
 
     def front(self, kind: str, name: str) -> ShownFront:
         """A registered target's front (``kind`` "t"), solved on the experiment's table or the library's
@@ -138,16 +137,19 @@ class Views:
         return self._run_front(name) if kind == RUN else self._registered_front(name)
 
     def _registered_front(self, name: str, prepared: tuple | None = None) -> ShownFront:
-        base, entry, table, digest = prepared or self.prepared(name)
+        base, entry, solved = prepared or self.prepared(name)
         metric, budgets = target_budgets(entry)
         max_points = self.settings.solver.max_points
-        stored = target_key(base, entry, digest, max_points).stored(self.store)
+        stored = target_key(base, entry, solved.digest, max_points).stored(self.store)
         points = (
             stored.points
             if stored is not None
             else self._solved_now(
-                (REGISTERED, name, entry.version, digest),
-                lambda: [point_json(table.slots, p) for p in front_points(table, metric, budgets, max_points)],
+                (REGISTERED, name, entry.version, solved.digest),
+                lambda: [
+                    point_json(solved.table.slots, p)
+                    for p in front_points(solved.table, metric, budgets, max_points, solved.prediction)
+                ],
             )
         )
         library = bool(entry.definition.get("scores"))
@@ -212,7 +214,7 @@ class Views:
             metrics = {target: tc.target.metric for target, tc in found.costs.items()}
             return front, with_answers([point], objective, metrics)[0], "solved now, as `blocknas solve`", None
         prepared = self.prepared(name)
-        base, entry, _, _ = prepared
+        base, entry, _ = prepared
         result = switching.switch(self.store, base, name, budget, self.settings.solver.max_points, entry)
         answered = with_answers([result.point], registered_objective(entry.definition)) if result.point else [None]
         return (

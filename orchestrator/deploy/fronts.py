@@ -14,7 +14,10 @@ is the experiment's ``solver.max_points``, as for a run's fronts.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +35,9 @@ from blocknas.orchestrator.targets.files import FIXED
 from blocknas.solvers import BlockTable, ParetoPoint, pareto_front
 from blocknas.solvers.pareto import best_within_budgets, spread_front, uses_cores
 from blocknas.solvers.table import LOWER
+
+if TYPE_CHECKING:
+    from blocknas.orchestrator.predictors import Prediction
 
 SPREAD_POINTS = 100  # points of a block library's front within budgets: exact, spread over its cost range;
 # each records up to which budget it is the best network, so `switch` answers those budgets without a solve
@@ -52,6 +58,8 @@ class AccuracyTable:
     accuracy: tuple[np.ndarray, ...]
     offset: float
     rules: tuple = ()
+    # the experiment's predictor, fitted to a table with a target's costs; None: the table's sum (linear)
+    fit: Callable[[BlockTable], Prediction] | None = field(default=None, compare=False)
 
 
 def library_accuracy(entry: RegisteredTarget) -> AccuracyTable:
@@ -92,9 +100,36 @@ def with_target(base: AccuracyTable, entry: RegisteredTarget) -> BlockTable:
     return table.with_lower_bounds(minimums)
 
 
-def front_points(table: BlockTable, metric: str, budgets: dict[str, float], max_points: int) -> list[ParetoPoint]:
+@dataclass(frozen=True)
+class TargetTable:
+    """A registered target's table, its prediction (None: the table's sum) and the digest naming its fronts."""
+
+    table: BlockTable
+    prediction: Prediction | None
+    digest: str
+
+
+def target_table(base: AccuracyTable, entry: RegisteredTarget) -> TargetTable:
+    """``base`` with the target's costs, and the experiment's predictor fitted to it (``solver.predictor``)."""
+    table = with_target(base, entry)
+    if base.fit is None:
+        return TargetTable(table, None, table_hash_of(table))
+    prediction = base.fit(table)
+    return TargetTable(table, prediction, prediction.key())
+
+
+def front_points(
+    table: BlockTable,
+    metric: str,
+    budgets: dict[str, float],
+    max_points: int,
+    prediction: Prediction | None = None,
+) -> list[ParetoPoint]:
     """The complete front (up to ``max_points`` from the most accurate), or, for a block library within
-    budgets (a front too large to list), ``SPREAD_POINTS`` exact points spread over its cost range."""
+    budgets (a front too large to list), ``SPREAD_POINTS`` exact points spread over its cost range; with a
+    ``prediction`` other than the table's sum, that prediction's exact front."""
+    if prediction is not None:
+        return prediction.front(metric, budgets, max_points)
     if budgets and uses_cores(table):
         return spread_front(table, metric, budgets, min(SPREAD_POINTS, max_points))
     return pareto_front(table, metric, budgets, max_points)
@@ -118,13 +153,13 @@ def solve_target(
 ) -> SolvedFront:
     """The target's front (its first metric, within its budgets on the others), solved at most once."""
     metric, budgets = target_budgets(entry)
-    table = with_target(base, entry)
+    solved = target_table(base, entry)
     return front_for(
         store,
-        target_key(base, entry, table_hash_of(table), max_points),
+        target_key(base, entry, solved.digest, max_points),
         metric,
-        table.slots,
-        lambda: front_points(table, metric, budgets, max_points),
+        solved.table.slots,
+        lambda: front_points(solved.table, metric, budgets, max_points, solved.prediction),
         config_hash,
     )
 
@@ -141,23 +176,32 @@ def best_for_budget(points: list[dict], budget: float) -> dict | None:
     return points[lo - 1] if lo else None
 
 
-def best_by_solving(table: BlockTable, metric: str, budget: float, budgets: dict | None = None) -> dict:
-    """A fresh solve for one budget, within the target's other ``budgets`` (what a stored front agrees with)."""
-    # ``metric`` first: best_within_budgets reports its "cost" in the first budget's metric
+def best_by_solving(
+    table: BlockTable, metric: str, budget: float, budgets: dict | None = None, prediction: Prediction | None = None
+) -> dict:
+    """A fresh solve for one budget, within the target's other ``budgets`` (what a stored front agrees with),
+    by ``prediction`` where given, else by the table's sum."""
+    # ``metric`` first: a solve reports its "cost" in the first budget's metric
     budgets = dict(budgets or {})
-    limit = min(budget, budgets.pop(metric, math.inf))
-    return point_json(table.slots, best_within_budgets(table, {metric: limit, **budgets}))
+    limits = {metric: min(budget, budgets.pop(metric, math.inf)), **budgets}
+    best = prediction.best(limits) if prediction is not None else best_within_budgets(table, limits)
+    return point_json(table.slots, best)
 
 
 def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
     """The experiment's stored block table (no training: ``MissingScoresError`` if blocks are missing)."""
     from blocknas.orchestrator.experiments import make_plan
     from blocknas.orchestrator.pipeline.solve_stage import build_block_table, measured_networks
+    from blocknas.orchestrator.predictors import fit_prediction
 
     plan = make_plan(settings)
     measured = measured_networks(settings.space, plan, store.block_scores([b.job_hash for b in plan.blocks]))
     table = build_block_table(settings.space, plan, measured, {})
-    return AccuracyTable(settings.name, table.slots, table.choices, table.accuracy, table.accuracy_offset, table.rules)
+    predictor = settings.solver.predictor
+    fit = None if predictor == "linear" else partial(fit_prediction, predictor, settings.space, measured=measured)
+    return AccuracyTable(
+        settings.name, table.slots, table.choices, table.accuracy, table.accuracy_offset, table.rules, fit
+    )
 
 
 def prepare(

@@ -9,7 +9,7 @@ import time
 from dataclasses import replace
 
 from blocknas.orchestrator.answers import network_answer, registered_objective
-from blocknas.orchestrator.deploy.fronts import AccuracyTable, target_budgets, with_target
+from blocknas.orchestrator.deploy.fronts import AccuracyTable, target_budgets, target_table
 from blocknas.orchestrator.front_service import point_json
 from blocknas.orchestrator.storage import RegisteredTarget
 from blocknas.orchestrator.targets.budgets import BudgetError, resolve
@@ -29,10 +29,16 @@ def pick(
     joined = {**(definition.get("budgets") or {}), **resolve(entry.name, budgets, definition["metrics"])}
     entry = replace(entry, definition={**definition, "budgets": joined})
     metric, limits = target_budgets(entry)
-    table = with_target(base, entry)
+    solved = target_table(base, entry)
+    table = solved.table
     started = time.perf_counter()
     if num_solutions == 1:
-        points = [best_within_budgets(table, limits)]
+        points = [solved.prediction.best(limits) if solved.prediction else best_within_budgets(table, limits)]
+    elif solved.prediction is not None:
+        raise BudgetError(
+            "--num-solutions > 1 (a pool of diverse networks) solves the table's sum: pick with "
+            "solver.predictor=linear, or one network with this predictor"
+        )
     else:
         points = solution_pool(table, num_solutions, limits, min_distance=minimal_diversity)
     seconds = time.perf_counter() - started

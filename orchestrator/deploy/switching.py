@@ -21,13 +21,14 @@ from dataclasses import dataclass, replace
 
 from blocknas.orchestrator.deploy.fronts import (
     AccuracyTable,
+    TargetTable,
     best_by_solving,
     best_for_budget,
     target_budgets,
     target_key,
-    with_target,
+    target_table,
 )
-from blocknas.orchestrator.front_service import FrontInputs, table_hash_of
+from blocknas.orchestrator.front_service import FrontInputs
 from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget
 from blocknas.orchestrator.targets.files import FIXED
 from blocknas.orchestrator.targets.registry import TargetRegistryError, find, store_definition
@@ -60,7 +61,7 @@ class Switch:
 # In-process caches of immutable things: a target version's definition, the table it makes with a given
 # accuracy table (kept alive with it, so its id is not reused), and the front stored for exact inputs.
 _entries: dict[tuple[str, str], RegisteredTarget] = {}
-_tables: dict[tuple[int, str], tuple[AccuracyTable, object, str]] = {}
+_tables: dict[tuple[int, str], tuple[AccuracyTable, TargetTable]] = {}
 _fronts: dict[tuple, object] = {}
 # What earlier solves proved, per front key: the network solved for budget B is the best for every budget
 # from its cost up to B (no network fits below B when it was None). Repeated budgets skip the solve.
@@ -79,13 +80,12 @@ def _current_entry(store: PerformanceStore, name: str) -> RegisteredTarget:
     return _entries[name, version]
 
 
-def _table_of(base: AccuracyTable, entry: RegisteredTarget):
+def _table_of(base: AccuracyTable, entry: RegisteredTarget) -> TargetTable:
     key = (id(base), entry.version)
     cached = _tables.get(key)
     if cached is None or cached[0] is not base:
-        table = with_target(base, entry)
-        cached = _tables[key] = (base, table, table_hash_of(table))
-    return cached[1], cached[2]
+        cached = _tables[key] = (base, target_table(base, entry))
+    return cached[1]
 
 
 def answers(points: list[dict], inputs: FrontInputs, budget: float) -> bool:
@@ -112,9 +112,10 @@ def switch(
         raise TargetRegistryError(f"the budget must be a finite number >= 0, got {budget}")
     started = time.perf_counter()
     entry = entry or _current_entry(store, name)
-    table, digest = _table_of(base, entry)
+    solved = _table_of(base, entry)
+    table = solved.table
     metric, budgets = target_budgets(entry)
-    key = target_key(base, entry, digest, max_points)
+    key = target_key(base, entry, solved.digest, max_points)
     memo = (store.url, *key.ident)  # per store: what one store's user may see
     front = _fronts.get(memo) or key.stored(store)
     if front is not None:
@@ -125,7 +126,7 @@ def switch(
         point, solved = proof[2], False
     else:
         try:
-            point = best_by_solving(table, metric, budget, budgets)
+            point = best_by_solving(table, metric, budget, budgets, solved.prediction)
         except InfeasibleBudgetError:
             point = None
         solved = True

@@ -202,3 +202,29 @@ def test_the_raspi4_front_of_the_readme_costs_nothing_negative(tmp_path, estimat
     if "fitted non-negative block costs" in done.stderr:  # the substitution alone went below zero
         assert "substitution around the context networks predicts networks at -" in done.stderr
     assert "block costs fitted on" in done.stdout
+
+
+def test_registered_targets_are_solved_with_the_experiments_predictor(nb201_runs):
+    """A registered target with the run's own FLOPs gets the run's FLOPs-aware front, not the table's sum;
+    `pick` and `switch` answer with the same prediction."""
+    import json
+
+    home, args, first, _ = nb201_runs
+    (home / "flops_again.yaml").write_text("kind: analytic\nmetrics: [flops]\n")
+    assert run_cli(home, "targets", "add", "flops_again", "--file", str(home / "flops_again.yaml")).returncode == 0
+    run_front = summary_of(first)["targets"]["flops"]["pareto"]
+    shown = run_cli(home, "fronts", "show", "flops_again", "--json", *args, subprocess_=True)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    front = json.loads(shown.stdout)["points"]
+    assert [p["cost"] for p in front] == pytest.approx([p["cost"] for p in run_front])
+    assert [p["predicted_accuracy"] for p in front] == pytest.approx([p["predicted_accuracy"] for p in run_front])
+    linear = [a for a in args if not a.startswith("solver.predictor")] + ["solver.predictor=linear"]
+    summed = json.loads(run_cli(home, "fronts", "show", "flops_again", "--json", *linear, subprocess_=True).stdout)
+    assert [p["predicted_accuracy"] for p in summed["points"]] != pytest.approx(
+        [p["predicted_accuracy"] for p in front]
+    )
+    budget = run_front[len(run_front) // 2]["cost"]
+    switched = run_cli(home, "switch", "flops_again", "--budget", str(budget), "--json", *args, subprocess_=True)
+    assert json.loads(switched.stdout)["predicted_accuracy"] == pytest.approx(
+        run_front[len(run_front) // 2]["predicted_accuracy"]
+    )
