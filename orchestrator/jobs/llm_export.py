@@ -79,6 +79,14 @@ def export_child(
 
 
 def _verified(settings: RunSettings, child, global_steps: int, show_progress: bool) -> dict:
+    from blocknas.workers.llm.distillation import precision
+
+    space, bld = settings.space, settings.scorer.settings
+    with precision("cpu", bld.precision):  # verified as it was scored
+        return _verified_in_precision(space, bld, child, global_steps, show_progress)
+
+
+def _verified_in_precision(space, bld, child, global_steps: int, show_progress: bool) -> dict:
     from tqdm import tqdm
 
     from blocknas.workers.llm.global_distillation import GlobalDistillSettings, distill_globally
@@ -86,7 +94,6 @@ def _verified(settings: RunSettings, child, global_steps: int, show_progress: bo
     from blocknas.workers.llm.text import windows
     from blocknas.workers.llm.verification import verify_child
 
-    space, bld = settings.space, settings.scorer.settings
     parent, encode = space.load_parent()
     decode = space.token_decoder()
     held_out = parent_reference(parent, windows("eval", encode, bld.context, EVAL_WINDOWS, source=bld.text))

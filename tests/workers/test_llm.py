@@ -232,3 +232,20 @@ def test_a_serving_workload_costs_its_prefill_and_every_generated_token(parent):
     )
     with pytest.raises(ValueError, match="generated >= 1"):
         space_costs({"kind": "llm"}, "workload_ms", CostSettings())
+
+
+def test_bfloat16_autocast_distils_and_scores_close_to_float32(parent, streams, reference):
+    from blocknas.workers.llm.distillation import precision
+
+    full = {r.score.variant: r for r in (measure_block(parent, 1, v, streams, reference, DISTILL)[1] for v in FFN[1:])}
+    with precision("cpu", "bfloat16"):  # as the scorer runs it: the reference in the same precision
+        half_reference = parent_reference(parent, reference.tokens)
+        half = {v: measure_block(parent, 1, v, streams, half_reference, DISTILL)[1] for v in FFN[1:]}
+    for variant, record in half.items():
+        assert record.score.kl_div != full[variant].score.kl_div  # autocast ran: not the float32 numbers
+        assert record.score.kl_div == pytest.approx(full[variant].score.kl_div, rel=0.5, abs=2e-3)
+    assert half["ffn_noop"].score.kl_div > 5 * half["ffn_48"].score.kl_div  # the ranking survives
+    assert half["ffn_48"].distillation.final_loss < half["ffn_48"].distillation.initial_loss
+    assert {p.dtype for p in parent.parameters()} == {torch.float32}  # autocast leaves the weights alone
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        precision("cpu", "fp8")

@@ -51,7 +51,23 @@ def parent_streams(parent: Decoder, tokens: torch.Tensor) -> list[torch.Tensor]:
 
 
 def normalized_mse(target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    target, output = target.float(), output.float()  # in float32 under bfloat16 autocast too
     return (target - output).pow(2).mean() / target.pow(2).mean().clamp_min(1e-12)
+
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def precision(device, name: str = "float32"):
+    """The context BLD, scoring and verification run in: float32, or bfloat16 autocast on ``device`` (CUDA
+    or CPU; weights, optimizer state and losses stay float32)."""
+    import contextlib
+
+    if name not in PRECISIONS:
+        raise ValueError(f"precision {name!r}: use one of {', '.join(PRECISIONS)}")
+    if name == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
 def distill_sub_block(

@@ -36,6 +36,7 @@ class BldSettings:
     score_windows: int = 16
     seed: int = 0
     text: TextSettings = TextSettings()  # where the distill, score and eval text comes from
+    precision: str = "float32"  # bfloat16: BLD, scoring and verification in bfloat16 autocast on the device
 
     def __post_init__(self) -> None:
         if min(self.context, self.distill_windows, self.score_windows) < 2 or self.steps < 0 or self.batch < 1:
@@ -46,6 +47,8 @@ class BldSettings:
             raise ValueError(f"scorer.lr must be > 0, got {self.lr}")
         if self.steps > MAX_STEPS:
             raise ValueError(f"scorer.steps must be at most {MAX_STEPS:,}, got {self.steps}")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"scorer.precision must be float32 or bfloat16, got {self.precision!r}")
 
     def distill(self):
         from blocknas.workers.llm.distillation import DistillSettings
@@ -139,6 +142,7 @@ def distilled_block(space, settings: BldSettings, slot: int, variant: str, devic
     from safetensors.torch import load_file, save_file
 
     from blocknas.workers.llm.decoder import SubBlock
+    from blocknas.workers.llm.distillation import precision
     from blocknas.workers.llm.library import measure_block
 
     parent, streams, reference = _prepared(space, settings, device)
@@ -147,7 +151,8 @@ def distilled_block(space, settings: BldSettings, slot: int, variant: str, devic
         block = SubBlock(parent.config, variant)
         block.load_state_dict(load_file(str(path)))
         return block.to(device).eval(), None
-    block, record = measure_block(parent, slot // 2, variant, streams, reference, settings.distill())
+    with precision(device, settings.precision):
+        block, record = measure_block(parent, slot // 2, variant, streams, reference, settings.distill())
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.partial")
     save_file({k: v.detach().cpu().contiguous() for k, v in block.state_dict().items()}, str(partial))
@@ -172,6 +177,7 @@ def assemble_child(space, choices, settings: BldSettings, device="cpu"):
 def evaluate(space, choices, settings: BldSettings, device="cpu") -> dict:
     """One block swapped: that block's BLD and replace-one-block score. More (a whole child, as the refine
     loop verifies it): the assembled child's KL against the parent and LM loss on the same scoring set."""
+    from blocknas.workers.llm.distillation import precision
     from blocknas.workers.llm.scoring import score_network, score_swap
 
     swapped = [(i, c) for i, (c, b) in enumerate(zip(choices, space.base, strict=True)) if c != b]
@@ -187,7 +193,10 @@ def evaluate(space, choices, settings: BldSettings, device="cpu") -> dict:
                 "loss": record.score.lm_loss,
                 "train_loss": record.distillation.final_loss,
             }
-        score = score_swap(parent, reference, slot // 2, block)
+        with precision(device, settings.precision):
+            score = score_swap(parent, reference, slot // 2, block)
         return {"accuracy": -score.kl_div, "loss": score.lm_loss}
-    kl, loss = score_network(assemble_child(space, choices, settings, device), reference)
+    child = assemble_child(space, choices, settings, device)
+    with precision(device, settings.precision):
+        kl, loss = score_network(child, reference)
     return {"accuracy": -kl, "loss": loss}
