@@ -145,11 +145,12 @@ def main() -> None:
             (layers for layers in uniform_layers if fits(layers)),
             key=lambda layers: score_network(assemble(parent, layers, blocks), reference)[0],
         )
-        width = max((layers for layers in width_layers if fits(layers)), key=lambda layers: cost(layers, "num_params"))
+        fitting = [layers for layers in width_layers if fits(layers)]  # none: width alone cannot get there
+        width = max(fitting, key=lambda layers: cost(layers, "num_params")) if fitting else None
         results[name] = {
             "mip": finish(assemble(parent, mip_layers, blocks), args.global_steps, bld_tokens),
             "uniform": finish(assemble(parent, uniform, blocks), args.global_steps, bld_tokens),
-            "minitron": finish(minitron(parent, streams, width), peer_steps),
+            "minitron": finish(minitron(parent, streams, width), peer_steps) if width else None,
             "shortgpt": finish(minitron(parent, streams, shortgpt_layers(fits)), peer_steps),
         }
 
@@ -162,6 +163,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name, row in results.items():
         for method, r in row.items():
+            if r is None:
+                print(f"| {name} | {method} | no child of this kind fits the budget | | | | |")
+                continue
             print(
                 f"| {name} | {method} | {r['kl_before']:.4f} / {r['kl']:.4f} | {r['lm_loss']:.4f} | {r['params']} | "
                 f"{r['tokens_per_s']:.0f} | {r['tokens']:,} |"
