@@ -73,3 +73,28 @@ def test_bad_text_is_refused_naming_the_file(tmp_path):
         windows("eval", ByteTokenizer().encode, 1000, 1000, source=_write("jsonl", tmp_path / "j"))
     with pytest.raises(TextError, match="does not exist"):
         split_documents("eval", TextSettings(kind="txt", path=str(tmp_path / "nowhere")))
+
+
+def test_conversations_are_rendered_by_the_parents_chat_template(tmp_path):
+    pytest.importorskip("transformers", reason="a parent's tokenizer needs the llm extra")
+    from transformers import AutoTokenizer
+
+    from blocknas.workers.llm.hf import ParentError, hf_encoder
+    from tests.hf_models import save_tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(save_tokenizer(tmp_path / "tokenizer")))
+    (tmp_path / "chats").mkdir()
+    with (tmp_path / "chats" / "chats.jsonl").open("w") as out:
+        for i, text in enumerate(DOCUMENTS):
+            messages = [{"role": "user", "content": f"question {i}?"}, {"role": "assistant", "content": text}]
+            out.write(json.dumps({"messages": messages, "text": text}) + "\n")
+    chats = TextSettings(kind="jsonl", path=str(tmp_path / "chats"), field="messages", chat=True)
+    with pytest.raises(ParentError, match="its tokenizer has none"):
+        windows("distill", hf_encoder(tokenizer), 32, 4, source=chats)
+    tokenizer.chat_template = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+    rendered = tokenizer.decode(windows("distill", hf_encoder(tokenizer), 256, 4, source=chats).flatten().tolist())
+    assert "<|user|>question" in rendered and "<|assistant|>document" in rendered
+    with pytest.raises(TextError, match="'text' is not a conversation"):
+        split_documents("distill", TextSettings(kind="jsonl", path=str(tmp_path / "chats"), field="text", chat=True))
+    with pytest.raises(TextError, match="no chat template"):
+        windows("distill", ByteTokenizer().encode, 32, 4, source=chats)

@@ -232,7 +232,23 @@ def hf_tokenizer(settings: HfParentSettings):
             f"{folder} has no tokenizer transformers can load ({exc}); save the parent's beside its weights "
             "with tokenizer.save_pretrained(DIR)"
         ) from exc
-    return lambda text: tokenizer(text)["input_ids"], tokenizer.decode
+    return hf_encoder(tokenizer), tokenizer.decode
+
+
+def hf_encoder(tokenizer):
+    """A transformers tokenizer's ``encode``: a text, or a conversation rendered by its chat template."""
+
+    def encode(text) -> list[int]:
+        if isinstance(text, str):
+            return tokenizer(text)["input_ids"]
+        if not getattr(tokenizer, "chat_template", None):
+            raise ParentError(
+                "scorer.text.chat=true renders conversations with the parent's chat template, and its tokenizer "
+                "has none: set scorer.text.chat=false, or save a tokenizer that has one"
+            )
+        return list(tokenizer.apply_chat_template(text, tokenize=True))
+
+    return encode
 
 
 def save_hf_files(settings: HfParentSettings, directory: Path) -> dict:

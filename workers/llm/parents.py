@@ -20,6 +20,7 @@ from blocknas.workers.llm.hf import (
     HfParentSettings,
     ParentError,
     from_hf_model,
+    hf_encoder,
     hf_fingerprint,
     hf_parent_config,
     hf_tokenizer,
@@ -153,7 +154,7 @@ def _tiny_load(settings: TinyParentSettings):
 
 def _smollm2_load(settings: NoSettings):
     model, tokenizer = smollm2_parent()
-    return model, lambda text: tokenizer(text)["input_ids"], tokenizer.decode
+    return model, hf_encoder(tokenizer), tokenizer.decode
 
 
 def _smollm2_tokenizer(settings: NoSettings):
@@ -161,7 +162,7 @@ def _smollm2_tokenizer(settings: NoSettings):
 
     gguf = smollm2_files()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    return lambda text: tokenizer(text)["input_ids"], tokenizer.decode
+    return hf_encoder(tokenizer), tokenizer.decode
 
 
 def _smollm2_hf_files(settings: NoSettings, directory: Path) -> dict:

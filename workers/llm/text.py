@@ -41,15 +41,17 @@ class TextError(ValueError):
 @dataclass(frozen=True)
 class TextSettings:
     """``scorer.text``: the source's kind, its file or folder (not for ``stdlib``) and the text field of
-    ``jsonl`` records and ``parquet`` rows."""
+    ``jsonl`` records and ``parquet`` rows; with ``chat``, that field is a conversation (a list of
+    ``{"role", "content"}`` messages) that the parent's tokenizer renders with its chat template."""
 
     kind: str = "stdlib"
     path: str = ""
     field: str = "text"
+    chat: bool = False  # jsonl, parquet: the field holds a conversation, rendered by the parent's chat template
 
 
-# A document: its name (what the split is decided by) and how to read its text.
-Document = tuple[str, Callable[[], str]]
+# A document: its name (what the split is decided by) and how to read its text (or its conversation).
+Document = tuple[str, Callable[[], "str | list[dict]"]]
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def stdlib_files() -> tuple[Path, ...]:
     return tuple(sorted(files))
 
 
-def _constant(text: str) -> Callable[[], str]:
+def _constant(text: str | list[dict]) -> Callable[[], str | list[dict]]:
     return lambda: text
 
 
@@ -107,11 +109,29 @@ def _txt(settings: TextSettings) -> list[Document]:
     return [(p.relative_to(root).as_posix(), partial(_utf8, p)) for p in files]
 
 
-def _field(record, settings: TextSettings, where: str) -> str:
-    text = record.get(settings.field) if isinstance(record, dict) else None
-    if not isinstance(text, str):
+def _field(record, settings: TextSettings, where: str) -> str | list[dict]:
+    value = record.get(settings.field) if isinstance(record, dict) else None
+    if settings.chat:
+        return conversation(value, where, settings.field)
+    if not isinstance(value, str):
         raise TextError(f"{where} has no text field {settings.field!r} (set scorer.text.field to the field that has)")
-    return text
+    return value
+
+
+def conversation(value, where: str, field: str = "messages") -> list[dict]:
+    """``value`` as a conversation: a non-empty list of ``{"role": str, "content": str}`` messages."""
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
+        )
+    ):
+        raise TextError(
+            f'{where}: {field!r} is not a conversation (a list of {{"role": ..., "content": ...}} messages); '
+            "set scorer.text.chat=false for plain text"
+        )
+    return [{"role": m["role"], "content": m["content"]} for m in value]
 
 
 def _jsonl(settings: TextSettings) -> list[Document]:
@@ -140,9 +160,8 @@ def _parquet(settings: TextSettings) -> list[Document]:
                 f"{path} has no column {settings.field!r} (its columns: {', '.join(table.column_names)}); "
                 "set scorer.text.field"
             )
-        for n, text in enumerate(table.column(settings.field).to_pylist()):
-            if not isinstance(text, str):
-                raise TextError(f"{path} row {n}: {settings.field!r} is {type(text).__name__}, not text")
+        for n, value in enumerate(table.column(settings.field).to_pylist()):
+            text = _field({settings.field: value}, settings, f"{path} row {n}")
             documents.append((f"{path.relative_to(root).as_posix()}:{n}", _constant(text)))
     if not documents:
         raise TextError(f"{settings.path} holds no rows")
@@ -181,7 +200,8 @@ def text_fingerprint(source: TextSettings) -> tuple[str, str]:
                     digest.update(f"{split}:{path.name}:{path.stat().st_size}\n".encode())
         return f"python{sys.version_info.major}.{sys.version_info.minor}-stdlib", digest.hexdigest()
     for name, read in TEXT_SOURCES.get(source.kind, "scorer.text.kind").documents(source):
-        text = read().encode()
+        value = read()
+        text = (value if isinstance(value, str) else json.dumps(value, sort_keys=True)).encode()
         digest.update(f"{name}\n{len(text)}\n".encode() + text)
     return f"{source.kind}:{Path(source.path).name}", digest.hexdigest()
 
@@ -191,7 +211,9 @@ class ByteTokenizer:
 
     vocab_size = 256
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str | list[dict]) -> list[int]:
+        if not isinstance(text, str):
+            raise TextError("the tiny parent reads UTF-8 bytes and has no chat template: set scorer.text.chat=false")
         return list(text.encode("utf-8"))
 
     def decode(self, tokens: list[int]) -> str:
@@ -200,14 +222,15 @@ class ByteTokenizer:
 
 def windows(
     split: str,
-    encode: Callable[[str], list[int]],
+    encode: Callable[[str | list[dict]], list[int]],
     length: int,
     count: int,
     seed: int = 0,
     source: TextSettings = TextSettings(),
 ) -> torch.Tensor:
     """``count`` disjoint windows of ``length`` tokens, ``[count, length]``, from the split's documents in a
-    seeded order (documents read only until there are enough tokens)."""
+    seeded order (documents read only until there are enough tokens); ``encode`` takes a text, or a
+    conversation it renders with the parent's chat template."""
     import torch
 
     documents = split_documents(split, source)
