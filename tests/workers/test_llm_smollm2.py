@@ -53,3 +53,36 @@ def test_bld_and_scoring_on_a_real_layer(smollm2):
     assert result.final_loss < result.initial_loss
     noop, _ = distill_sub_block(parent, 10, "ffn_noop", streams, DistillSettings(steps=0))
     assert score_swap(parent, reference, 10, noop).kl_div > score_swap(parent, reference, 10, half).kl_div > 0
+
+
+@pytest.mark.slow
+def test_a_smollm2_child_exported_for_hugging_face_gives_its_logits(smollm2, tmp_path):
+    """The real model's child (fewer KV heads and a narrower FFN in two layers, one layer removed) in the
+    Nemotron-NAS layout, loaded back by transformers with trust_remote_code."""
+    from transformers import AutoModelForCausalLM
+
+    from blocknas.workers.llm.blocks import child_sub_block
+    from blocknas.workers.llm.child_formats import CHILD_FORMATS
+    from blocknas.workers.llm.decoder import LayerVariant
+    from blocknas.workers.llm.library import assemble
+    from blocknas.workers.llm.parents import PARENT_KINDS, NoSettings
+
+    _, parent, encode = smollm2
+    config, calibration = parent.config, torch.randn(2, 16, parent.config.hidden)
+    layers = [config.parent_layer()] * config.layers
+    layers[3], layers[17], layers[25] = (LayerVariant("attn_kv1", "ffn_768"),) * 2 + (
+        LayerVariant("attn_noop", "ffn_noop"),
+    )
+    blocks = {
+        (i, variant): child_sub_block(getattr(parent.layers[i], part), config, variant, calibration)
+        for i in (3, 17, 25)
+        for part, variant in (("attention", layers[i].attention), ("ffn", layers[i].ffn))
+    }
+    child = assemble(parent, layers, blocks)
+    hf_files = PARENT_KINDS.get("smollm2").hf_files
+    CHILD_FORMATS.get("hf").save(child, lambda d: hf_files(NoSettings(), d), tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path), trust_remote_code=True, dtype=torch.float32).eval()
+    tokens = torch.tensor([encode("def read_config(path):\n    with open(path) as f:\n        return json.load(f)\n")])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(tokens).logits, child(tokens), rtol=1e-5, atol=1e-5)
+        assert torch.equal(loaded.generate(tokens, max_new_tokens=8, do_sample=False), child.generate(tokens, 8))
