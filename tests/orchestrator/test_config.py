@@ -30,9 +30,10 @@ def test_every_group_option_composes_and_validates(group, option, home, monkeypa
         ("targets", "llm"),
         ("experiment", "puzzle_tiny"),
         ("experiment", "puzzle_smollm2"),
+        ("experiment", "puzzle_hf"),
     }
     experiment = ["experiment=nb201"] if nb201 else ["experiment=puzzle_tiny"] if llm else []
-    if option == "llm_hf":  # your own model: a tiny Qwen2 folder saved by transformers
+    if option in ("llm_hf", "puzzle_hf"):  # your own model: a tiny Qwen2 folder saved by transformers
         pytest.importorskip("transformers", reason="parents from a folder need the llm extra")
         from tests.hf_models import family_configs, save_model, save_tokenizer
 
