@@ -12,7 +12,7 @@ import torch
 pytest.importorskip("transformers", reason="parents from a folder need the llm extra: pip install '.[llm]'")
 
 from blocknas.workers.llm.blocks import child_sub_block  # noqa: E402
-from blocknas.workers.llm.decoder import Decoder, SubBlock  # noqa: E402
+from blocknas.workers.llm.decoder import Decoder, LayerVariant, SubBlock  # noqa: E402
 from blocknas.workers.llm.hf import HfParentSettings, ParentError, hf_parent_config, load_hf_parent  # noqa: E402
 from blocknas.workers.llm.space import LlmSpace, sub_block_params  # noqa: E402
 from blocknas.workers.spaces.cnn import SearchSpaceError  # noqa: E402
@@ -247,3 +247,21 @@ def test_a_parent_saved_again_at_the_same_path_is_another_parent(folders, tmp_pa
     assert LlmSpace.from_dict(spec).fingerprint() != before
     with pytest.raises(SearchSpaceError, match="the parent's files changed"):
         LlmSpace.from_dict(spec | {"fingerprint": before})
+
+
+def test_a_bfloat16_parent_distils_scores_and_costs_its_blocks_in_bfloat16(folders):
+    from blocknas.workers.llm.distillation import DistillSettings, parent_streams
+    from blocknas.workers.llm.library import assemble, measure_block
+    from blocknas.workers.llm.scoring import parent_reference
+
+    parent, _, _ = load_hf_parent(HfParentSettings(str(folders["qwen3"]), dtype="bfloat16"))
+    tokens = torch.randint(0, VOCAB, (8, 24), generator=torch.Generator().manual_seed(5))
+    streams, reference = parent_streams(parent, tokens), parent_reference(parent, tokens[:4])
+    blocks = {}
+    for variant in ("attn_kv1", "ffn_40", "attn_linear", "ffn_noop"):
+        blocks[1, variant], record = measure_block(parent, 1, variant, streams, reference, DistillSettings(steps=3))
+        assert {p.dtype for p in blocks[1, variant].parameters()} <= {torch.bfloat16}, variant
+        assert record.score.kl_div > 0 and record.costs["runtime_ms"] >= 0
+    child = assemble(parent, [parent.config.parent_layer(), LayerVariant("attn_kv1", "ffn_40")], blocks)
+    assert {p.dtype for p in child.parameters()} == {torch.bfloat16}
+    assert torch.isfinite(child(tokens[:2]).float()).all()

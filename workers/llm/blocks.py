@@ -22,7 +22,7 @@ def child_sub_block(parent: SubBlock, config: DecoderConfig, variant: str, input
     hidden]`` are calibration inputs of that sub-block (the residual stream before it)."""
     if variant == parent.variant:
         return copy.deepcopy(parent)
-    child = SubBlock(config, variant)
+    child = SubBlock(config, variant).to(next(parent.parameters()).dtype)  # the parent's (e.g. bfloat16)
     if child.noop:
         return child
     child.norm.load_state_dict(parent.norm.state_dict())

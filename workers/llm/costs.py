@@ -61,10 +61,11 @@ def sub_block_costs(block: SubBlock, config: DecoderConfig, settings: CostSettin
 
 def _runtimes_ms(block: SubBlock, config: DecoderConfig, settings: CostSettings) -> tuple[float, float]:
     """On the block's device; on a GPU each time waits for the kernels it launched."""
-    device = next(block.parameters()).device
+    weight = next(block.parameters())
+    device = weight.device
     wait = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     generator = torch.Generator().manual_seed(settings.seed)
-    x = torch.randn(settings.batch, settings.sequence + 1, config.hidden, generator=generator).to(device)
+    x = torch.randn(settings.batch, settings.sequence + 1, config.hidden, generator=generator).to(device, weight.dtype)
     prompt, token = x[:, :-1], x[:, -1:]
     prefill, decode = [], []
     with torch.no_grad():

@@ -104,7 +104,7 @@ def library_entry(
 def assemble(parent: Decoder, layers: list[LayerVariant], blocks: Mapping[tuple[int, str], SubBlock]) -> Decoder:
     """The child whose layer i is ``layers[i]``: the parent's embeddings, norm and head, every sub-block
     the parent's own where the variant is the parent's, else the trained block of ``blocks``."""
-    child = Decoder(parent.config, layers)
+    child = Decoder(parent.config, layers).to(parent.embed_tokens.weight.dtype)  # in the parent's dtype
     child.embed_tokens.load_state_dict(parent.embed_tokens.state_dict())
     child.norm.load_state_dict(parent.norm.state_dict())
     if not parent.config.tie_embeddings:

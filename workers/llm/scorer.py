@@ -148,7 +148,7 @@ def distilled_block(space, settings: BldSettings, slot: int, variant: str, devic
     parent, streams, reference = _prepared(space, settings, device)
     path = block_path(space, settings, slot, variant)
     if path.exists():
-        block = SubBlock(parent.config, variant)
+        block = SubBlock(parent.config, variant).to(parent.embed_tokens.weight.dtype)
         block.load_state_dict(load_file(str(path)))
         return block.to(device).eval(), None
     with precision(device, settings.precision):
