@@ -428,8 +428,6 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
     space = _space(space_cfg, scorer_kind, trains) if check_space else None
     if trains and space is not None:
         _check_data_fits(data, space, scorer_settings)
-    if space is not None:
-        _check_scorer_input(scorer_kind, space, scorer_settings)
     space_definition = dict(space_cfg)
     if space is not None and hasattr(space, "fingerprint") and (fingerprint := space.fingerprint()):
         # A user's own modules, a parent model's files: they go into every job hash, and workers check them.
@@ -571,18 +569,6 @@ def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool
             message + (_moved_key_hint("scorer.dataset") if "'scorer.dataset'" in message else "")
         ) from exc
     return kind, settings, entry.trains
-
-
-def _check_scorer_input(kind: str, space, settings) -> None:
-    """A lookup scorer's own check of what it reads (the ``bld`` scorer's text), before anything runs."""
-    from blocknas.workers.scoring import SCORERS
-
-    check = SCORERS.get(kind).check
-    if check is not None:
-        try:
-            check(space, settings)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
 
 
 def _check_data(data: dict | None) -> None:

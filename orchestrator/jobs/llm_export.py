@@ -79,41 +79,36 @@ def export_child(
 
 
 def _verified(settings: RunSettings, child, global_steps: int, show_progress: bool) -> dict:
-    from blocknas.workers.llm.distillation import precision
-
-    space, bld = settings.space, settings.scorer.settings
-    with precision("cpu", bld.precision):  # verified as it was scored
-        return _verified_in_precision(space, bld, child, global_steps, show_progress)
-
-
-def _verified_in_precision(space, bld, child, global_steps: int, show_progress: bool) -> dict:
     from tqdm import tqdm
 
+    from blocknas.workers.llm.distillation import precision
     from blocknas.workers.llm.global_distillation import GlobalDistillSettings, distill_globally
     from blocknas.workers.llm.scoring import parent_reference
     from blocknas.workers.llm.text import windows
     from blocknas.workers.llm.verification import verify_child
 
-    parent, encode = space.load_parent()
-    decode = space.token_decoder()
-    held_out = parent_reference(parent, windows("eval", encode, bld.context, EVAL_WINDOWS, source=bld.text))
-    verification = {
-        "parent": verify_child(parent, held_out, encode, decode),
-        "assembled": verify_child(child, held_out, encode, decode),
-    }
-    if not global_steps:
-        return {"verification": verification}
-    tokens = windows("distill", encode, bld.context, bld.distill_windows, bld.seed + 1, bld.text)
-    with tqdm(total=global_steps, desc="global distillation", unit="step", disable=not show_progress) as bar:
-        curve = distill_globally(
-            parent,
-            child,
-            tokens,
-            GlobalDistillSettings(steps=global_steps, seed=bld.seed),
-            progress=lambda _: bar.update(),
-        )
-    verification["globally_distilled"] = verify_child(child, held_out, encode, decode)
-    return {"verification": verification, "global_distillation": {"steps": global_steps, "curve": curve}}
+    space, bld = settings.space, settings.scorer.settings
+    with precision("cpu", bld.precision):  # verified as it was scored
+        parent, encode = space.load_parent()
+        decode = space.token_decoder()
+        held_out = parent_reference(parent, windows("eval", encode, bld.context, EVAL_WINDOWS, source=bld.text))
+        verification = {
+            "parent": verify_child(parent, held_out, encode, decode),
+            "assembled": verify_child(child, held_out, encode, decode),
+        }
+        if not global_steps:
+            return {"verification": verification}
+        tokens = windows("distill", encode, bld.context, bld.distill_windows, bld.seed + 1, bld.text)
+        with tqdm(total=global_steps, desc="global distillation", unit="step", disable=not show_progress) as bar:
+            curve = distill_globally(
+                parent,
+                child,
+                tokens,
+                GlobalDistillSettings(steps=global_steps, seed=bld.seed),
+                progress=lambda _: bar.update(),
+            )
+        verification["globally_distilled"] = verify_child(child, held_out, encode, decode)
+        return {"verification": verification, "global_distillation": {"steps": global_steps, "curve": curve}}
 
 
 def export_library(settings: RunSettings) -> dict:

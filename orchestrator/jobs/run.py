@@ -63,10 +63,21 @@ def _scorer_params(scorer: ScorerSettings) -> dict:
     return {f"scorer.{k}": v for k, v in scorer.settings_dict().items()} | {"scorer.kind": scorer.kind} | data
 
 
+def _check_scorer_input(settings: RunSettings) -> None:
+    """A lookup scorer's own check of what it reads (the ``bld`` scorer's text, tokenized as the jobs will),
+    before anything is stored or submitted; read-only commands never pay for it."""
+    from blocknas.workers.scoring import SCORERS
+
+    check = SCORERS.get(settings.scorer.kind).check
+    if check is not None:
+        check(settings.space, settings.scorer.settings)
+
+
 def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     """Plan, measure what is missing on Ray, persist, solve every target's front, write the summary."""
     _refuse_missing_gpus(settings)
-    plan = make_plan(settings)  # first: data it cannot read is refused with nothing stored
+    _check_scorer_input(settings)  # first: input the scorer cannot read is refused with nothing stored
+    plan = make_plan(settings)
     store = PerformanceStore(settings.storage_url)
     store.record_experiment(settings.name, settings.config_hash, settings.config_yaml)
     done = store.done_job_hashes([b.job_hash for b in plan.blocks])

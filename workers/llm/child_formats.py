@@ -16,7 +16,6 @@ config there and returns its transformers config (``None`` where the parent has 
 from __future__ import annotations
 
 import copy
-import json
 import re
 import shutil
 from collections.abc import Callable
@@ -140,9 +139,6 @@ def _save_hf(child: Decoder, parent_files: Callable[[Path], dict | None], direct
     here = Path(__file__).parent
     for name in MODELING_FILES:
         shutil.copy(here / name, directory / name)
-    written = json.loads((directory / "config.json").read_text())
-    written["auto_map"] = config.auto_map
-    (directory / "config.json").write_text(json.dumps(written, indent=2) + "\n")
     if child.config.qk_norm:
         notes.append(
             "a Qwen3 child: its per-head q/k norms are beyond vLLM's Nemotron-NAS layout; transformers loads it "

@@ -10,7 +10,8 @@ source, and a line or row number), so the same on every machine: ``distill`` (bl
 the tiny parent's training), ``score`` (replace-one-block scoring) and ``eval`` (verifying assembled
 children). An empty file, text that is not UTF-8 and a record without its text field are refused, naming
 the file; so is a split with too few tokens for the windows asked of it, saying how many it needs.
-A third-party source registers in ``TEXT_SOURCES`` (or as an entry point of ``blocknas.text_sources``).
+A third-party source is a function ``TextSettings -> [(name, read)]`` registered in ``TEXT_SOURCES`` (or
+an entry point of ``blocknas.text_sources``).
 """
 
 from __future__ import annotations
@@ -54,14 +55,8 @@ class TextSettings:
 Document = tuple[str, Callable[[], "str | list[dict]"]]
 
 
-@dataclass(frozen=True)
-class TextSource:
-    """One kind of text: its documents, each named and read on demand."""
-
-    documents: Callable[[TextSettings], list[Document]]
-
-
-TEXT_SOURCES: Registry[TextSource] = Registry("text_source")
+# A text source: ``settings -> its documents`` (each named and read on demand).
+TEXT_SOURCES: Registry[Callable[[TextSettings], list[Document]]] = Registry("text_source")
 
 
 @cache
@@ -168,10 +163,10 @@ def _parquet(settings: TextSettings) -> list[Document]:
     return documents
 
 
-TEXT_SOURCES.register("stdlib", TextSource(_stdlib))
-TEXT_SOURCES.register("txt", TextSource(_txt))
-TEXT_SOURCES.register("jsonl", TextSource(_jsonl))
-TEXT_SOURCES.register("parquet", TextSource(_parquet))
+TEXT_SOURCES.register("stdlib", _stdlib)
+TEXT_SOURCES.register("txt", _txt)
+TEXT_SOURCES.register("jsonl", _jsonl)
+TEXT_SOURCES.register("parquet", _parquet)
 
 
 def split_of(name: str) -> str:
@@ -182,7 +177,7 @@ def split_of(name: str) -> str:
 def split_documents(split: str, source: TextSettings = TextSettings()) -> list[Document]:
     if split not in SPLITS:
         raise TextError(f"unknown text split {split!r}; the splits are {sorted(SPLITS)}")
-    documents = TEXT_SOURCES.get(source.kind, "scorer.text.kind").documents(source)
+    documents = TEXT_SOURCES.get(source.kind, "scorer.text.kind")(source)
     return [d for d in documents if split_of(d[0]) == split]
 
 
@@ -199,7 +194,7 @@ def text_fingerprint(source: TextSettings) -> tuple[str, str]:
                 if split_of(path.relative_to(root).as_posix()) == split:
                     digest.update(f"{split}:{path.name}:{path.stat().st_size}\n".encode())
         return f"python{sys.version_info.major}.{sys.version_info.minor}-stdlib", digest.hexdigest()
-    for name, read in TEXT_SOURCES.get(source.kind, "scorer.text.kind").documents(source):
+    for name, read in TEXT_SOURCES.get(source.kind, "scorer.text.kind")(source):
         value = read()
         text = (value if isinstance(value, str) else json.dumps(value, sort_keys=True)).encode()
         digest.update(f"{name}\n{len(text)}\n".encode() + text)
