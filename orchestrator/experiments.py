@@ -20,6 +20,7 @@ from blocknas.orchestrator.planning import (
     scorer_fingerprint,
 )
 from blocknas.orchestrator.predictors import Prediction, fit_prediction
+from blocknas.orchestrator.run_context import RunContext
 from blocknas.orchestrator.settings import RunSettings, ScorerSettings
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.solvers import BlockTable
@@ -46,6 +47,7 @@ def data_fingerprint(scorer: ScorerSettings) -> tuple[str, str]:
 
 
 def make_plan(settings: RunSettings) -> Plan:
+    """The block measurements and context networks of the experiment (no store read, nothing measured)."""
     contexts = choose_space_contexts(settings.space, settings.scorer.estimator, analytic_costs(settings.space, "flops"))
     dataset, fingerprint = data_fingerprint(settings.scorer)
     scorer = scorer_fingerprint(settings.scorer.kind, dataset, fingerprint, settings.scorer.settings_dict())
@@ -53,11 +55,17 @@ def make_plan(settings: RunSettings) -> Plan:
     return plan_blocks(settings.space, settings.space_definition, contexts, spec)
 
 
-def measured_table(
-    store: PerformanceStore, settings: RunSettings, plan: Plan, costs: dict[str, TargetCosts]
-) -> tuple[dict, BlockTable]:
-    measured = measured_networks(settings.space, plan, store.block_scores([b.job_hash for b in plan.blocks]))
-    return measured, build_block_table(settings.space, plan, measured, costs)
+def open_run(settings: RunSettings, store: PerformanceStore | None = None) -> RunContext:
+    """The context every stage of a job on this experiment reads: its settings, its store (the one at
+    ``storage_url`` unless given) and its plan."""
+    return RunContext(settings, store or PerformanceStore(settings.storage_url), make_plan(settings))
+
+
+def measured_table(run: RunContext, costs: dict[str, TargetCosts]) -> tuple[dict, BlockTable]:
+    """(every measured network's accuracy, the block table built from them and ``costs``)."""
+    plan, space = run.plan, run.settings.space
+    measured = measured_networks(space, plan, run.store.block_scores([b.job_hash for b in plan.blocks]))
+    return measured, build_block_table(space, plan, measured, costs)
 
 
 @dataclass(frozen=True)
@@ -65,12 +73,19 @@ class StoredExperiment:
     """An experiment as the store holds it, read without Ray, training, measuring or writing: its plan, block
     table, predictor and every target's costs (``read_experiment``)."""
 
-    settings: RunSettings
-    plan: Plan
+    run: RunContext
     measured: dict[tuple[int, ...], float]
     table: BlockTable
     prediction: Prediction
     costs: dict[str, TargetCosts]
+
+    @property
+    def settings(self) -> RunSettings:
+        return self.run.settings
+
+    @property
+    def plan(self) -> Plan:
+        return self.run.plan
 
     def front_key(self, target: str) -> FrontKey:
         return front_key(self.settings, self.prediction.key(), self.costs, target)
@@ -104,28 +119,25 @@ class StoredExperiment:
 def read_experiment(settings: RunSettings, store: PerformanceStore | None = None) -> StoredExperiment:
     """The experiment's table as the store holds it; blocks or costs not stored yet are an error that says
     to run first (``MissingScoresError``, ``MissingCostsError``)."""
-    store = store or PerformanceStore(settings.storage_url)
-    plan = make_plan(settings)
-    costs = load_costs(store, settings, plan)
-    measured, table = measured_table(store, settings, plan, costs)
+    run = open_run(settings, store)
+    costs = load_costs(run)
+    measured, table = measured_table(run, costs)
     prediction = fit_prediction(settings.solver.predictor, settings.space, table, measured)
-    return StoredExperiment(settings, plan, measured, table, prediction, costs)
+    return StoredExperiment(run, measured, table, prediction, costs)
 
 
 def experiment_table(settings: RunSettings) -> BlockTable:
     """The experiment's block table as the store holds it (block values and every target's costs), without
     Ray, training or measuring (nor the predictor); costs not stored yet are an error that says to run first."""
-    store = PerformanceStore(settings.storage_url)
-    plan = make_plan(settings)
-    return measured_table(store, settings, plan, load_costs(store, settings, plan))[1]
+    run = open_run(settings)
+    return measured_table(run, load_costs(run))[1]
 
 
 def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
     """The front of one of the run's own targets (``blocknas fronts show TARGET`` for a target of the
     experiment's config): the one ``blocknas run`` or ``solve`` stored for the same inputs, or solved now
     from the stored table and costs, and stored (no Ray, no training, no measuring)."""
-    store = PerformanceStore(settings.storage_url)
-    found = read_experiment(settings, store)
-    result = solve_fronts(settings, found.table, found.prediction, store, found.costs, only=(target,))
+    found = read_experiment(settings)
+    result = solve_fronts(found.run, found.table, found.prediction, found.costs, only=(target,))
     front = result.stored[target]  # marked as the run's summary marks it
     return SolvedFront(replace(front, points=found.marked(front.points)), target not in result.reused)

@@ -38,6 +38,7 @@ from blocknas.solvers.table import LOWER
 
 if TYPE_CHECKING:
     from blocknas.orchestrator.predictors import Prediction
+    from blocknas.orchestrator.run_context import RunContext
 
 SPREAD_POINTS = 100  # points of a block library's front within budgets: exact, spread over its cost range;
 # each records up to which budget it is the best network, so `switch` answers those budgets without a solve
@@ -188,15 +189,13 @@ def best_by_solving(
     return point_json(table.slots, best)
 
 
-def experiment_accuracy(store: PerformanceStore, settings) -> AccuracyTable:
+def experiment_accuracy(run: RunContext) -> AccuracyTable:
     """The experiment's stored block table (no training: ``MissingScoresError`` if blocks are missing)."""
-    from blocknas.orchestrator.experiments import make_plan
-    from blocknas.orchestrator.pipeline.solve_stage import build_block_table, measured_networks
+    from blocknas.orchestrator.experiments import measured_table
     from blocknas.orchestrator.predictors import fit_prediction
 
-    plan = make_plan(settings)
-    measured = measured_networks(settings.space, plan, store.block_scores([b.job_hash for b in plan.blocks]))
-    table = build_block_table(settings.space, plan, measured, {})
+    settings = run.settings
+    measured, table = measured_table(run, {})
     predictor = settings.solver.predictor
     fit = None if predictor == "linear" else partial(fit_prediction, predictor, settings.space, measured=measured)
     return AccuracyTable(
@@ -217,18 +216,20 @@ def prepare(
     definition = entry.definition
     if definition.get("scores"):
         return library_accuracy(entry), entry
-    base = experiment_accuracy(store, settings)
+    from blocknas.orchestrator.experiments import open_run
+    from blocknas.orchestrator.pipeline.cost_stage import ensure_costs, load_costs
+
+    run = open_run(settings, store)
+    base = experiment_accuracy(run)
     if definition.get("costs"):
         return base, entry
-    from blocknas.orchestrator.experiments import make_plan
-    from blocknas.orchestrator.pipeline.cost_stage import ensure_costs, load_costs
     from blocknas.orchestrator.targets.kinds import TargetSpec
 
     options = definition.get("settings") or {}
     specs = tuple(
         TargetSpec(f"{entry.name}.{metric}", entry.kind, metric, **options) for metric in definition["metrics"]
     )
-    measured = (ensure_costs if measure else load_costs)(store, replace(settings, targets=specs), make_plan(settings))
+    measured = (ensure_costs if measure else load_costs)(replace(run, settings=replace(settings, targets=specs)))
     costs = {}
     for spec in specs:
         table = measured[spec.name].table

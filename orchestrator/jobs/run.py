@@ -12,7 +12,7 @@ from pathlib import Path
 from blocknas.orchestrator import tracking
 from blocknas.orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from blocknas.orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
-from blocknas.orchestrator.experiments import make_plan, measured_table
+from blocknas.orchestrator.experiments import measured_table, open_run
 from blocknas.orchestrator.observers import MlflowObserver, Observer
 from blocknas.orchestrator.output_files import write_atomically
 from blocknas.orchestrator.pipeline.block_views import block_rows, log_block_table
@@ -34,12 +34,11 @@ from blocknas.orchestrator.pipeline.verify_stage import (
     verified_networks,
 )
 from blocknas.orchestrator.planning import (
-    Plan,
     pending_networks,
 )
 from blocknas.orchestrator.predictors import fit_prediction
+from blocknas.orchestrator.run_context import RunContext
 from blocknas.orchestrator.settings import RunSettings, ScorerSettings
-from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.solvers import BlockTable, check_budgets
 
 
@@ -77,8 +76,8 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     """Plan, measure what is missing on Ray, persist, solve every target's front, write the summary."""
     _refuse_missing_gpus(settings)
     _check_scorer_input(settings)  # first: input the scorer cannot read is refused with nothing stored
-    plan = make_plan(settings)
-    store = PerformanceStore(settings.storage_url)
+    run = open_run(settings)
+    store, plan = run.store, run.plan
     store.record_experiment(settings.name, settings.config_hash, settings.config_yaml)
     done = store.done_job_hashes([b.job_hash for b in plan.blocks])
     pending = pending_networks(plan, done)
@@ -119,7 +118,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     write_atomically(out_dir / "config.yaml", settings.config_yaml)
     status = "FAILED"
     try:
-        costs = ensure_costs(store, settings, plan)  # starts Ray only if a measured target is not stored yet
+        costs = ensure_costs(run)  # starts Ray only if a measured target is not stored yet
         trained = 0
         ctx = TaskContext(
             settings.name,
@@ -133,7 +132,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
             settings.tracking.block_runs,
         )
         if settings.search.whole_networks:
-            result = _search_networks_and_write(store, settings, plan, costs, out_dir, observer, ctx)
+            result = _search_networks_and_write(run, costs, out_dir, observer, ctx)
             status = "FINISHED"
             return result
         if pending:
@@ -154,9 +153,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
                     "--status failed`; the next `blocknas run` retries only them"
                 )
         result = _solve_and_write(
-            store,
-            settings,
-            plan,
+            run,
             costs,
             out_dir,
             observer,
@@ -174,9 +171,7 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
 
 
 def _search_networks_and_write(
-    store: PerformanceStore,
-    settings: RunSettings,
-    plan: Plan,
+    run: RunContext,
     costs: dict[str, TargetCosts],
     out_dir: Path,
     observer: Observer,
@@ -185,8 +180,9 @@ def _search_networks_and_write(
     from blocknas.orchestrator.search.network_stage import run_network_search
     from blocknas.orchestrator.storage import public_url
 
+    settings = run.settings
     start_ray(settings.cluster)
-    search = run_network_search(settings, store, plan, costs, replace(ctx, scorer_hash=verification_scorer_hash(plan)))
+    search = run_network_search(run, costs, replace(ctx, scorer_hash=verification_scorer_hash(run.plan)))
     summary = {
         "experiment": settings.name,
         "config_hash": settings.config_hash,
@@ -233,10 +229,9 @@ def _refuse_missing_gpus(settings: RunSettings) -> None:
 
 def run_solve(settings: RunSettings) -> JobResult:
     """Only the solver stage, from what the table holds: no Ray, no training, no measuring."""
-    store = PerformanceStore(settings.storage_url)
-    plan = make_plan(settings)
-    costs = load_costs(store, settings, plan)
-    stored = measured_table(store, settings, plan, costs)
+    run = open_run(settings)
+    costs = load_costs(run)
+    stored = measured_table(run, costs)
     # A budget nothing fits is refused before anything is written, an MLflow run included.
     check_budgets(stored[1], settings.solver.budgets)
     observer = _observer(settings).run_start(
@@ -247,14 +242,12 @@ def run_solve(settings: RunSettings) -> JobResult:
     status = "FAILED"
     try:
         result = _solve_and_write(
-            store,
-            settings,
-            plan,
+            run,
             costs,
             _output_dir(settings, "solve"),
             observer,
             blocks_trained=0,
-            blocks_cached=len(plan.blocks),
+            blocks_cached=len(run.plan.blocks),
             stored=stored,
         )
         status = "FINISHED"
@@ -267,9 +260,7 @@ def run_solve(settings: RunSettings) -> JobResult:
 
 
 def _solve_and_write(
-    store: PerformanceStore,
-    settings: RunSettings,
-    plan: Plan,
+    run: RunContext,
     costs: dict[str, TargetCosts],
     out_dir: Path,
     observer: Observer,
@@ -279,7 +270,8 @@ def _solve_and_write(
     refine_ctx: TaskContext | None = None,
     stored: tuple[dict, BlockTable] | None = None,  # (measured networks, block table) read already
 ) -> JobResult:
-    measured, table = stored or measured_table(store, settings, plan, costs)
+    settings, store, plan = run.settings, run.store, run.plan
+    measured, table = stored or measured_table(run, costs)
     scores = store.block_scores([b.job_hash for b in plan.blocks])
     block_view = log_block_table(
         settings.tracking.uri,
@@ -293,12 +285,10 @@ def _solve_and_write(
     if refine_ctx is not None:
         start_ray(settings.cluster)
         ctx = replace(refine_ctx, scorer_hash=verification_scorer_hash(plan))
-        refined = refine_summary(
-            refine_search(settings, store, plan, table, measured, costs, ctx), table, settings.refine
-        )
+        refined = refine_summary(refine_search(run, table, measured, costs, ctx), table, settings.refine)
     prediction = fit_prediction(settings.solver.predictor, settings.space, table, measured)
     started = time.perf_counter()
-    result = solve_fronts(settings, table, prediction, store, costs)
+    result = solve_fronts(run, table, prediction, costs)
     solve_seconds = time.perf_counter() - started
     ranges, conversions = measured_checks(settings.space, plan, measured, costs)
     summary = build_summary(

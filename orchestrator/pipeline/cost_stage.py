@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.planning import Plan
+from blocknas.orchestrator.run_context import RunContext
 from blocknas.orchestrator.settings import RunSettings
-from blocknas.orchestrator.storage import CostEntry, PerformanceStore
+from blocknas.orchestrator.storage import CostEntry
 from blocknas.orchestrator.targets.kinds import TARGET_KINDS, TargetSpec
 from blocknas.workers.costs import CostTable
 from blocknas.workers.spaces import Space
@@ -58,19 +59,17 @@ def _from_entries(metric: str, space: Space, entries: list[CostEntry]) -> CostTa
     return CostTable(metric, by_key[(FIXED_SLOT, FIXED_CHOICE)], {k: by_key[k] for k in needed})
 
 
-def _stored(
-    store: PerformanceStore, settings: RunSettings, plan: Plan, target: TargetSpec
-) -> tuple[str, CostTable | None]:
-    space_hash = space_hash_of(settings.space_definition)
-    version = target_version(settings, target, plan)
-    return version, _from_entries(target.metric, settings.space, store.costs(space_hash, target.name, version))
+def _stored(run: RunContext, target: TargetSpec) -> tuple[str, CostTable | None]:
+    space_hash = space_hash_of(run.settings.space_definition)
+    version = target_version(run.settings, target, run.plan)
+    return version, _from_entries(target.metric, run.settings.space, run.store.costs(space_hash, target.name, version))
 
 
-def load_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> dict[str, TargetCosts]:
+def load_costs(run: RunContext) -> dict[str, TargetCosts]:
     """Stored costs of every target; raise ``MissingCostsError`` naming the first one not stored."""
     result = {}
-    for target in settings.targets:
-        version, table = _stored(store, settings, plan, target)
+    for target in run.settings.targets:
+        version, table = _stored(run, target)
         if table is None:
             raise MissingCostsError(
                 f"no stored costs for target {target.name!r} (version {version}); run `blocknas run` with "
@@ -80,15 +79,15 @@ def load_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> di
     return result
 
 
-def ensure_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> dict[str, TargetCosts]:
+def ensure_costs(run: RunContext) -> dict[str, TargetCosts]:
     """Load each target's costs, measuring and storing the ones not stored yet."""
     result = {}
-    for target in settings.targets:
-        version, table = _stored(store, settings, plan, target)
+    for target in run.settings.targets:
+        version, table = _stored(run, target)
         if table is None:
-            table, measured_on = TARGET_KINDS.get(target.kind).costs(settings, plan, target)
-            store.record_costs(
-                space_hash_of(settings.space_definition),
+            table, measured_on = TARGET_KINDS.get(target.kind).costs(run.settings, run.plan, target)
+            run.store.record_costs(
+                space_hash_of(run.settings.space_definition),
                 target.name,
                 version,
                 target.metric,
@@ -96,6 +95,6 @@ def ensure_costs(store: PerformanceStore, settings: RunSettings, plan: Plan) -> 
                 measured_on,
             )
             # The first measurement stored wins: a driver that measured at the same time uses it too.
-            _, table = _stored(store, settings, plan, target)
+            _, table = _stored(run, target)
         result[target.name] = TargetCosts(target, version, table)
     return result

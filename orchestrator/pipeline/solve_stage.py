@@ -20,8 +20,9 @@ from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
 from blocknas.orchestrator.planning import Plan
 from blocknas.orchestrator.plots.pareto_plot import plot_front
 from blocknas.orchestrator.predictors import Prediction
+from blocknas.orchestrator.run_context import RunContext
 from blocknas.orchestrator.settings import RunSettings
-from blocknas.orchestrator.storage import BlockScore, PerformanceStore, StoredFront
+from blocknas.orchestrator.storage import BlockScore, StoredFront
 from blocknas.solvers import BlockTable, ParetoPoint, enumerate_networks
 from blocknas.solvers.structure import ConnectivityRule
 from blocknas.workers.spaces import Space
@@ -96,22 +97,21 @@ def front_key(settings: RunSettings, prediction: str, costs: dict[str, TargetCos
 
 
 def solve_fronts(
-    settings: RunSettings,
+    run: RunContext,
     table: BlockTable,
     prediction: Prediction,
-    store: PerformanceStore,
     costs: dict[str, TargetCosts],
     only: tuple[str, ...] | None = None,
 ) -> Fronts:
     """Every target's exact front (or ``only`` these), for the configured predictor (the
     FLOPs-aware one, through the front service: a front stored for exactly these inputs is used as it is, a
     new one is stored."""
-    table_hash = prediction.key()
+    settings, table_hash = run.settings, prediction.key()
     fronts, best, reused, stored = {}, None, [], {}
     for name in only or tuple(table.costs):
         key = front_key(settings, table_hash, costs, name)
         found = front_for(
-            store,
+            run.store,
             key,
             costs[name].target.metric,
             table.slots,

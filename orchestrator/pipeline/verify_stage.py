@@ -20,7 +20,8 @@ from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
 from blocknas.orchestrator.pipeline.refine import Candidate, RefineResult, Verified, refine
 from blocknas.orchestrator.planning import Plan, network_job
-from blocknas.orchestrator.settings import RefineSettings, RunSettings
+from blocknas.orchestrator.run_context import RunContext
+from blocknas.orchestrator.settings import RefineSettings
 from blocknas.orchestrator.storage import PerformanceStore, shared_store
 from blocknas.orchestrator.targets.kinds import TARGET_KINDS
 from blocknas.solvers import BlockTable
@@ -118,11 +119,11 @@ def verification_scorer_hash(plan: Plan) -> str:
 
 
 def verify_networks(
-    settings: RunSettings, plan: Plan, ctx: TaskContext, candidates: list[Candidate], cost_record, names
+    run: RunContext, ctx: TaskContext, candidates: list[Candidate], cost_record, names
 ) -> dict[Selection, float]:
     """Verify ``candidates`` whole as parallel Ray tasks; the accuracy of each that did not fail.
     ``cost_record(selection)`` is what the row stores as its costs, ``names(selection)`` its blocks."""
-    futures = {}
+    settings, plan, futures = run.settings, run.plan, {}
     for c in candidates:
         job = network_job(settings.space_definition, names(c.selection), plan.spec)
         options = {
@@ -144,16 +145,14 @@ def verify_networks(
 
 
 def refine_search(
-    settings: RunSettings,
-    store: PerformanceStore,
-    plan: Plan,
+    run: RunContext,
     table: BlockTable,
     measured: dict[Selection, float],
     costs: dict[str, TargetCosts],
     ctx: TaskContext,
 ) -> RefineResult:
     """Run the loop of ``blocknas.orchestrator.pipeline.refine`` on the cluster (module docstring)."""
-    space = settings.space
+    settings, space = run.settings, run.settings.space
     files = {
         name: read_network_table(tc.target.file, tc.target.column, tc.target.key_column)
         for name, tc in costs.items()
@@ -179,7 +178,7 @@ def refine_search(
     exact = {name: SurrogateModel.additive(table.cost_offsets.get(name, 0.0), table.costs[name]) for name in costs}
     verified = Verified(dict(measured), lookup(measured))
     index_of = {names(s): s for s in measured}
-    stored = store.network_results(ctx.scorer_hash)
+    stored = run.store.network_results(ctx.scorer_hash)
     for row in stored:
         selection = index_of.get(tuple(row.choices)) or table.index_of(row.choices)
         verified.accuracy[selection] = row.accuracy
@@ -191,7 +190,7 @@ def refine_search(
         return {name: known.get(name, model.predict(selection)) for name, model in exact.items()}
 
     def evaluate(candidates: list[Candidate]) -> dict[Selection, float]:
-        return verify_networks(settings, plan, ctx, candidates, cost_record, names)
+        return verify_networks(run, ctx, candidates, cost_record, names)
 
     def progress(round_index: int, picks) -> None:
         best = ", ".join(f"{p.accuracy:.2f}" if p.accuracy is not None else "-" for p in picks)

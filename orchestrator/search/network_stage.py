@@ -17,11 +17,9 @@ from blocknas.orchestrator.distributed.tasks import TaskContext
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
 from blocknas.orchestrator.pipeline.refine import Candidate
 from blocknas.orchestrator.pipeline.verify_stage import verify_networks
-from blocknas.orchestrator.planning import Plan
+from blocknas.orchestrator.run_context import RunContext
 from blocknas.orchestrator.search.methods import SEARCH_METHODS
 from blocknas.orchestrator.search.problem import NetworkProblem, Selection
-from blocknas.orchestrator.settings import RunSettings
-from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.orchestrator.targets.kinds import TARGET_KINDS
 from blocknas.workers.spaces import Space
 from blocknas.workers.tabular import read_network_table
@@ -53,10 +51,9 @@ def network_costs(space: Space, costs: dict[str, TargetCosts]):
     return of
 
 
-def run_network_search(
-    settings: RunSettings, store: PerformanceStore, plan: Plan, costs: dict[str, TargetCosts], ctx: TaskContext
-) -> dict:
+def run_network_search(run: RunContext, costs: dict[str, TargetCosts], ctx: TaskContext) -> dict:
     """The search, its pick and what it spent (``summary.json``'s ``search``)."""
+    settings = run.settings
     method = SEARCH_METHODS.get(settings.search.method)
     space, budgets = settings.space, settings.solver.budgets
     cost_of = network_costs(settings.space, costs)
@@ -76,7 +73,7 @@ def run_network_search(
 
     stored = {
         tuple(space.slots[i].choices.index(c) for i, c in enumerate(r.choices)): r.accuracy
-        for r in store.network_results(ctx.scorer_hash)
+        for r in run.store.network_results(ctx.scorer_hash)
     }
     batches = itertools.count()
     verified: dict[Selection, float] = {}
@@ -84,7 +81,7 @@ def run_network_search(
     def measure(batch: list[Selection]) -> dict[Selection, float]:
         index = next(batches)
         candidates = [Candidate(s, 0, method.name, None, cost(s), index) for s in batch]
-        results = verify_networks(settings, plan, ctx, candidates, cost, names)
+        results = verify_networks(run, ctx, candidates, cost, names)
         verified.update(results)
         print(
             f"{method.name} batch {index}: {len(batch)} networks verified, best so far "

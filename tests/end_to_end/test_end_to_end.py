@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from blocknas.orchestrator.config import load_settings
+from blocknas.orchestrator.experiments import open_run
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.solvers import brute_force_front
 from tests.conftest import kill_session, listening_sockets, run_cli, session_pids, start_cli, summary_of, wait_for
@@ -91,18 +92,16 @@ def test_fronts_show_and_run_share_one_front_per_inputs(smoke_runs):
 
 def test_fronts_are_exact_for_the_stored_table(smoke_runs):
     home, first, _ = smoke_runs
-    from blocknas.orchestrator.experiments import make_plan
     from blocknas.orchestrator.pipeline.cost_stage import load_costs
     from blocknas.orchestrator.pipeline.solve_stage import build_block_table, measured_networks
 
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])
-    store = PerformanceStore(settings.storage_url)
-    plan = make_plan(settings)
+    run = open_run(settings)
     table = build_block_table(
         settings.space,
-        plan,
-        measured_networks(settings.space, plan, store.block_scores()),
-        load_costs(store, settings, plan),
+        run.plan,
+        measured_networks(settings.space, run.plan, run.store.block_scores()),
+        load_costs(run),
     )
     for name, target in summary_of(first)["targets"].items():
         expected = brute_force_front(table, name)
@@ -289,7 +288,7 @@ def test_a_registered_target_is_solved_on_the_stored_block_table_without_trainin
 
     settings = load_settings(["experiment=smoke", f"paths.root={home}"])
     store = PerformanceStore(settings.storage_url)
-    table = with_target(experiment_accuracy(store, settings), find(store, "phone"))
+    table = with_target(experiment_accuracy(open_run(settings, store)), find(store, "phone"))
     expected = brute_force_front(table, "latency_ms")
     assert [(round(p["cost"], 9), round(p["predicted_accuracy"], 6)) for p in front["points"]] == [
         (round(c, 9), round(a, 6)) for c, a in expected
