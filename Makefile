@@ -29,9 +29,11 @@ browser:
 	    { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }; } || \
 	echo "note: chromium and chromedriver are not installed (apt-get install chromium chromium-driver); the browser tests skip"
 
-# The whole test suite (.ci/run calls exactly this).
+# The whole test suite (.ci/run calls exactly this), in TEST_WORKERS processes (pytest-xdist): a test file
+# runs whole in one of them, so its module fixtures (a trained experiment, a cluster) are built once.
+TEST_WORKERS ?= 2
 test: install browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The unit tier for the inner loop: everything but the end-to-end runs (marked slow), a few minutes here.
 test-fast: install

@@ -242,23 +242,16 @@ def test_ray_job_submit_with_postgresql_storage_and_an_mlflow_server(
         "--no-progress",
     ]
     env_json = json.dumps({"env_vars": {"BLOCKNAS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}})
-    result = subprocess.run(
-        [
-            str(BIN / "ray"),
-            "job",
-            "submit",
-            "--address",
-            cluster_env["dashboard"],
-            "--runtime-env-json",
-            env_json,
-            "--",
-            *entry,
-        ],
-        capture_output=True,
-        text=True,
-        env=cluster_env["env"],
-        timeout=600,
-    )
+    submit = [str(BIN / "ray"), "job", "submit", "--address", cluster_env["dashboard"], "--runtime-env-json", env_json]
+    deadline = time.monotonic() + 180
+    while True:
+        result = subprocess.run(
+            [*submit, "--", *entry], capture_output=True, text=True, env=cluster_env["env"], timeout=600
+        )
+        # The job server answers before its agents register (slowly on a busy machine); Ray says to retry.
+        if "No available agent to submit job" not in result.stdout + result.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(2.0)
     assert result.returncode == 0 and "succeeded" in result.stdout + result.stderr, result.stdout[-3000:]
     [summary_line] = [line for line in result.stdout.splitlines() if line.startswith("summary: ")]
     summary = json.loads(Path(summary_line.removeprefix("summary: ")).read_text())

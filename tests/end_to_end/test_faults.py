@@ -16,7 +16,7 @@ from blocknas.orchestrator.storage import PerformanceStore, StorageError
 from tests.conftest import kill_session, postgres_schema, run_cli, start_cli, summary_of, wait_for
 
 pytestmark = pytest.mark.slow
-SLOW_SMOKE = ("experiment=smoke", "scorer.steps=1500", "--no-progress")  # ~10 s per network: time to strike
+SLOW_SMOKE = ("experiment=smoke", "scorer.steps=500", "--no-progress")  # ~3 s per network: time to strike
 
 
 def _scores(url: str):

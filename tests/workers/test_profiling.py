@@ -43,18 +43,27 @@ def test_latency_is_measured_and_heavier_blocks_take_longer():
 
 
 def test_measured_block_latencies_predict_the_network_latency():
-    """The per-block latency table, summed, should be close to timing the whole network."""
+    """The per-block latency table, summed, should be close to timing the whole network.
+
+    Holds on a busy machine (the suite runs in parallel): interference only ever adds time, so the table is
+    measured twice and each entry keeps its faster time, and each network keeps the fastest of three timings."""
     space = load_settings(["space=mnist_cnn"]).space
-    table = measured_latency(space, warmup=5, repeats=15, threads=1)
-    assert set(table.blocks) == {(i, c) for i, s in enumerate(space.slots) for c in s.choices}
+    tables = [measured_latency(space, warmup=5, repeats=15, threads=1) for _ in range(2)]
+    assert set(tables[0].blocks) == {(i, c) for i, s in enumerate(space.slots) for c in s.choices}
+    fixed = min(t.fixed for t in tables)
+    blocks = {k: min(t.blocks[k] for t in tables) for k in tables[0].blocks}
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     ratios = []
-    for k in range(3):
-        choices = [s.choices[(k + i) % len(s.choices)] for i, s in enumerate(space.slots)]
-        predicted = table.fixed + sum(table.blocks[(i, c)] for i, c in enumerate(choices))
-        whole = measure_latency_ms(space.build_network(choices), (1, 1, 28, 28), 5, 15)
-        ratios.append(predicted / whole)
-    # The right magnitude only: timing shares the machine with whatever ran before (CI saw 1.4-1.6 right
-    # after the Ray end-to-end tests). The accuracy of the table is measured by
-    # benchmarks/latency_additivity.py (about 11 % mean error on an idle machine).
+    try:
+        for k in range(3):
+            choices = [s.choices[(k + i) % len(s.choices)] for i, s in enumerate(space.slots)]
+            predicted = fixed + sum(blocks[(i, c)] for i, c in enumerate(choices))
+            network = space.build_network(choices)
+            whole = min(measure_latency_ms(network, (1, 1, 28, 28), 5, 15) for _ in range(3))
+            ratios.append(predicted / whole)
+    finally:
+        torch.set_num_threads(threads)
+    # The right magnitude only: timing shares the machine with whatever runs beside it. The accuracy of the
+    # table is measured by benchmarks/latency_additivity.py (about 11 % mean error on an idle machine).
     assert all(0.5 < r < 2.0 for r in ratios), ratios
