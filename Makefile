@@ -37,7 +37,7 @@ test: install browser
 
 # The unit tier for the inner loop: everything but the end-to-end runs (marked slow), a few minutes here.
 test-fast: install
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # The house rules, as the suite checks them (tests/test_architecture.py): ruff's lint (complexity <= 15 included)
 # and format, mypy on the pure packages, the import contracts, the wheel's one top-level package.
