@@ -15,7 +15,7 @@ from typing import cast
 import torch
 
 from blocknas.workers.llm.blocks import child_sub_block, is_attention
-from blocknas.workers.llm.decoder import Decoder, DecoderLayer, SubBlock
+from blocknas.workers.llm.decoder import Decoder, DecoderConfig, DecoderLayer, SubBlock
 
 
 @dataclass(frozen=True)
@@ -80,15 +80,30 @@ def distill_sub_block(
     """The child sub-block ``variant`` of ``layer``, initialised from the parent and trained by BLD."""
     if not 0 <= layer < len(parent.layers):
         raise ValueError(f"layer {layer} is not one of the parent's {len(parent.layers)} layers")
+    parent_layer = cast(DecoderLayer, parent.layers[layer])
+    return distill_in_layer(parent_layer, parent.config, layer, variant, streams[layer], streams[layer + 1], settings)
+
+
+def distill_in_layer(
+    parent_layer: DecoderLayer,
+    config: DecoderConfig,
+    layer: int,
+    variant: str,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    settings: DistillSettings = DistillSettings(),
+) -> tuple[SubBlock, DistillResult]:
+    """BLD with only what it reads: the parent's layer ``layer``, the residual stream into it (``inputs``) and
+    out of it (``target``) on the distill windows. A job that holds these and nothing else of the parent
+    (``blocknas.workers.llm.shards``) gets the same block as ``distill_sub_block``."""
     torch.manual_seed(settings.seed)
-    parent_layer = cast(DecoderLayer, parent.layers[layer]).requires_grad_(False)
+    parent_layer = parent_layer.requires_grad_(False)
     attention = is_attention(variant)
-    inputs, target = streams[layer], streams[layer + 1]
     with torch.no_grad():  # an FFN variant's input: the parent's attention already applied
         block_inputs = inputs if attention else inputs + parent_layer.attention(inputs)
     calibration = block_inputs[: max(1, settings.calibration_tokens // block_inputs.shape[1])]
     parent_block = cast(SubBlock, parent_layer.attention if attention else parent_layer.ffn)
-    child = child_sub_block(parent_block, parent.config, variant, calibration).to(inputs.device)
+    child = child_sub_block(parent_block, config, variant, calibration).to(inputs.device)
 
     def layer_output(child_block: SubBlock, x: torch.Tensor) -> torch.Tensor:
         # an FFN variant's input already holds the parent's attention (computed once above)

@@ -9,6 +9,7 @@ reused, so a swap in layer i runs only layers i..L-1.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
@@ -51,11 +52,27 @@ def kl_from_parent(reference: ParentReference, logits: torch.Tensor) -> float:
 
 def score_swap(parent: Decoder, reference: ParentReference, layer: int, block: SubBlock) -> BlockScore:
     """The parent with sub-block ``block`` (an attention or FFN variant) in ``layer``, scored."""
+    layers = cast(list[DecoderLayer], list(parent.layers[layer:]))
+    return score_through(reference, layer, block, reference.streams[layer], layers, parent.head)
+
+
+def score_through(
+    reference: ParentReference,
+    layer: int,
+    block: SubBlock,
+    stream: torch.Tensor,
+    layers: Iterable[DecoderLayer],
+    head: Callable[[torch.Tensor], torch.Tensor],
+) -> BlockScore:
+    """``score_swap`` from what it reads: the parent's stream into ``layer`` on the scoring windows, its layers
+    from ``layer`` on (the first gets ``block``; an iterator may load each only when it is reached, as
+    ``blocknas.workers.llm.shards`` does) and its head."""
     with torch.no_grad():
-        h = cast(DecoderLayer, parent.layers[layer]).with_block(block, reference.streams[layer])
-        for later in parent.layers[layer + 1 :]:
+        layers = iter(layers)
+        h = next(layers).with_block(block, stream)
+        for later in layers:
             h = later(h)
-        logits = parent.head(h)
+        logits = head(h)
     return BlockScore(layer, block.variant, kl_from_parent(reference, logits), float(lm_loss(logits, reference.tokens)))
 
 
