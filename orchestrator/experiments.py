@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from blocknas.orchestrator.code_fingerprint import user_code
 from blocknas.orchestrator.front_service import FrontKey, SolvedFront, point_json
 from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts, load_costs
@@ -51,6 +52,8 @@ def make_plan(settings: RunSettings) -> Plan:
     contexts = choose_space_contexts(settings.space, settings.scorer.estimator, analytic_costs(settings.space, "flops"))
     dataset, fingerprint = data_fingerprint(settings.scorer)
     scorer = scorer_fingerprint(settings.scorer.kind, dataset, fingerprint, settings.scorer.settings_dict())
+    if code := user_code(settings):  # the user's space factory, loader and scorer: their code, not only settings
+        scorer["code"] = code
     spec = JobSpec(scorer, settings.scorer.settings, settings.scorer.data, settings.scorer.device, settings.threads)
     return plan_blocks(settings.space, settings.space_definition, contexts, spec)
 

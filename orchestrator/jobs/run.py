@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from blocknas.orchestrator import tracking
+from blocknas.orchestrator.code_fingerprint import changed_parts
 from blocknas.orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from blocknas.orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
 from blocknas.orchestrator.experiments import measured_table, open_run
@@ -78,10 +79,13 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     _check_scorer_input(settings)  # first: input the scorer cannot read is refused with nothing stored
     run = open_run(settings)
     store, plan = run.store, run.plan
-    store.record_experiment(settings.name, settings.config_hash, settings.config_yaml)
+    code = (plan.scorer or {}).get("code", {})
+    code_before = store.experiment_code(settings.name, settings.config_hash)
+    store.record_experiment(settings.name, settings.config_hash, settings.config_yaml, code)
     done = store.done_job_hashes([b.job_hash for b in plan.blocks])
     pending = pending_networks(plan, done)
     pending_blocks = sum(len(v) for v in pending.values())
+    changed = changed_parts(code_before, code) if code_before is not None and pending_blocks else []
     contexts = (
         f"context network {' '.join(plan.contexts[0])}"
         if len(plan.contexts) == 1
@@ -96,8 +100,9 @@ def run_search(settings: RunSettings, show_progress: bool = True) -> JobResult:
     else:
         print(
             f"{settings.name}: {len(plan.blocks)} block measurements ({settings.scorer.estimator.kind} "
-            f"estimator, {contexts}), {len(done)} already done, {pending_blocks} to measure in {len(pending)} "
-            "network evaluations",
+            f"estimator, {contexts}), {len(done)} already done, "
+            + (f"code changed ({', '.join(changed)}): " if changed else "")
+            + f"{pending_blocks} to measure in {len(pending)} network evaluations",
             flush=True,
         )
 

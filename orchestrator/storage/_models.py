@@ -27,6 +27,7 @@ class ExperimentRow(Base):
     config_hash: Mapped[str] = mapped_column(String(64))
     config_yaml: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    code: Mapped[str | None] = mapped_column(Text)  # JSON: the user code it last ran with (code_fingerprint)
 
 
 class BlockScoreRow(Base):

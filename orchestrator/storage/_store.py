@@ -5,6 +5,7 @@ frozen records for readers, a versioned schema.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -176,17 +177,37 @@ class PerformanceStore(BaseStore):
         raise AssertionError("unreachable")
 
     # experiments ------------------------------------------------------------------------------------
-    def record_experiment(self, name: str, config_hash: str, config_yaml: str) -> None:
+    def record_experiment(self, name: str, config_hash: str, config_yaml: str, code: dict | None = None) -> None:
+        """The config (once per name and hash) and the user code it runs with now (``code_fingerprint``)."""
+        code_json = json.dumps(code or {}, sort_keys=True)
+
         def work(s: Session):
             _upsert(
                 s,
                 ExperimentRow.__table__,
-                {"name": name, "config_hash": config_hash, "config_yaml": config_yaml, "created_at": _now()},
+                {
+                    "name": name,
+                    "config_hash": config_hash,
+                    "config_yaml": config_yaml,
+                    "created_at": _now(),
+                    "code": code_json,
+                },
                 ["name", "config_hash"],
-                {},
+                {"code": code_json},
             )
 
         return self._run(work)
+
+    def experiment_code(self, name: str, config_hash: str) -> dict | None:
+        """The user code this config last ran with; None when it never ran (or ran before this was kept)."""
+
+        def work(s: Session):
+            return s.scalar(
+                select(ExperimentRow.code).where(ExperimentRow.name == name, ExperimentRow.config_hash == config_hash)
+            )
+
+        stored = self._run(work)
+        return json.loads(stored) if stored else None
 
     # block scores -----------------------------------------------------------------------------------
     def done_job_hashes(self, job_hashes: Sequence[str]) -> set[str]:

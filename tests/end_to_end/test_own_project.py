@@ -154,6 +154,43 @@ def test_a_scorer_installed_as_a_plugin_is_found_by_its_entry_point(tmp_path):
     assert all(s.status == "done" for s in scores) and len({s.accuracy for s in scores}) > 2
 
 
+SIZE_SCORER = """\
+OFFSET = {offset}
+
+
+def size_score(model, data, settings, device):
+    \"\"\"No training: an accuracy from the network's size, and the offset this file's version sets.\"\"\"
+    return {{"accuracy": OFFSET + sum(p.numel() for p in model.parameters()) % 40}}
+"""
+
+
+def test_a_changed_scorer_re_measures_every_block_and_the_run_says_which_file_changed(tmp_path):
+    project, home = tmp_path / "project", tmp_path / "home"
+    project.mkdir()
+    scorer = project / "my_scoring.py"
+    scorer.write_text(SIZE_SCORER.format(offset=50))
+    args = ("run", "experiment=smoke", "~scorer", "+scorer.kind=my_scoring:size_score", "--no-progress")
+
+    first = _cli(project, home, *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert summary_of(first)["blocks_trained"] == 6 and "code changed" not in first.stdout
+    same = _cli(project, home, *args)
+    assert same.returncode == 0 and summary_of(same)["blocks_trained"] == 0, same.stdout[-2000:]
+
+    scorer.write_text(SIZE_SCORER.format(offset=30))  # the code changed; no setting did
+    changed = _cli(project, home, *args)
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    assert summary_of(changed)["blocks_trained"] == 6
+    assert "6 already done" not in changed.stdout
+    assert "code changed (my_scoring.py): 6 to measure" in changed.stdout, changed.stdout[:2000]
+    scores = PerformanceStore(summary_of(changed)["store"]).block_scores(experiment="smoke")
+    by_block: dict[str, list[float]] = {}
+    for row in scores:  # both versions' results are kept, each under the hash of its own code
+        by_block.setdefault(row.block, []).append(row.accuracy)
+    assert len(by_block) == 6 and all(len(v) == 2 for v in by_block.values()), by_block
+    assert all(max(v) - min(v) == pytest.approx(20) for v in by_block.values())  # each network, scored anew
+
+
 # The project's modules moved into folders named like blocknas's own (its packages were top-level once).
 COLLIDING = {"space.py": "workers", "blocks.py": "dashboards", "data.py": "orchestrator", "scoring.py": "solvers"}
 
