@@ -132,7 +132,12 @@ def _parser() -> argparse.ArgumentParser:
         help="add, update: a budget the target's networks keep, e.g. stats.memory_mib=80000 (repeatable)",
     )
     targets.add_argument("--json", action="store_true", help="print JSON")
-    targets.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
+    targets.add_argument(
+        "overrides",
+        nargs="*",
+        help="Hydra overrides selecting the store, e.g. storage.url=...; add, update: with experiment=... (or "
+        "space=...) a per-block file is checked against that space before it is stored",
+    )
     fronts = sub.add_parser(
         "fronts",
         help="a target's current Pareto front, registered or the experiment's own "
@@ -248,7 +253,7 @@ def _command(args) -> int:
         return settings if settings.space is not None else load_settings(args.overrides, source)
 
     handlers = {
-        "targets": lambda: _targets(settings.storage_url, args),
+        "targets": lambda: _targets(settings.storage_url, args, full),
         "fronts": lambda: _fronts(settings, args, full),
         "switch": lambda: _fronts(settings, args, full),
         "pick": lambda: _fronts(settings, args, full),
@@ -493,7 +498,12 @@ def _bench(args) -> int:
     return EXIT_OK
 
 
-def _targets(url: str, args) -> int:
+def _names_an_experiment(overrides: list[str]) -> bool:
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    return any(k in ("experiment", "space") or k.startswith("space.") for k in keys)
+
+
+def _targets(url: str, args, full) -> int:
     from blocknas.orchestrator.storage import PerformanceStore
     from blocknas.orchestrator.targets import registry
 
@@ -503,11 +513,15 @@ def _targets(url: str, args) -> int:
         raise registry.TargetRegistryError(f"`blocknas targets {args.action} {args.name}` needs --file F")
     data = None
     if args.action in ("add", "update"):  # checked whole before the store is opened (or created)
-        from blocknas.orchestrator.targets.budgets import parse_budget
+        from blocknas.orchestrator.targets.budgets import parse_budgets
 
-        data = registry.read(
-            args.name, args.file, args.metric, args.objective, dict(parse_budget(b) for b in args.budget)
-        )
+        data = registry.read(args.name, args.file, args.metric, args.objective, parse_budgets(args.budget))
+        if data.costs and _names_an_experiment(args.overrides):  # checked against that experiment's space
+            from blocknas.orchestrator.deploy.fronts import check_coverage
+
+            space = full().space
+            slots = tuple(s.name for s in space.slots)
+            check_coverage(args.name, args.file, slots, tuple(s.choices for s in space.slots), data.costs)
     store = PerformanceStore(url)
     if args.action == "list":
         out = [registry.describe(e) for e in store.registered_targets()]
@@ -587,9 +601,9 @@ def _fronts(settings, args, full) -> int:
     store = PerformanceStore(settings.storage_url)
     if args.command == "pick":
         from blocknas.orchestrator.deploy.picking import format_pick, pick
-        from blocknas.orchestrator.targets.budgets import parse_budget
+        from blocknas.orchestrator.targets.budgets import parse_budgets
 
-        budgets = dict(parse_budget(b) for b in args.budget)
+        budgets = parse_budgets(args.budget)
         base, entry = _prepared(store, settings, full, args.target)
         out = pick(base, entry, budgets, args.num_solutions, args.minimal_diversity)
         text = format_pick(out)

@@ -31,6 +31,7 @@ from blocknas.orchestrator.front_service import (
 )
 from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget
 from blocknas.orchestrator.targets.budgets import split
+from blocknas.orchestrator.targets.coverage import coverage_problems
 from blocknas.orchestrator.targets.files import FIXED
 from blocknas.solvers import BlockTable, ParetoPoint, pareto_front
 from blocknas.solvers.pareto import best_within_budgets, spread_front, uses_cores
@@ -63,6 +64,17 @@ class AccuracyTable:
     fit: Callable[[BlockTable], Prediction] | None = field(default=None, compare=False)
 
 
+def check_coverage(name: str, what: str, slots, choices, costs: dict) -> None:
+    """``TargetMismatchError`` naming every block ``costs`` lacks for the space, and its rows that are no
+    block of it, when any block is missing (rows for blocks beyond the space alone are fine)."""
+    problems = coverage_problems(slots, choices, costs)
+    if any(p.startswith("no ") for p in problems):
+        raise TargetMismatchError(
+            f"target {name!r} ({what}) does not cover the space: {'; '.join(problems)}; fix its file and "
+            f"`blocknas targets update {name} --file F`"
+        )
+
+
 def library_accuracy(entry: RegisteredTarget) -> AccuracyTable:
     """A block library's own scores (its objective, else the first score it brings), as ``-score`` per block."""
     scores = entry.definition.get("scores") or {}
@@ -81,20 +93,15 @@ def library_accuracy(entry: RegisteredTarget) -> AccuracyTable:
 
 
 def with_target(base: AccuracyTable, entry: RegisteredTarget) -> BlockTable:
-    """``base`` with every cost metric of the registered target; a block the target lacks is an error."""
+    """``base`` with every cost metric of the registered target; blocks the target lacks are an error that
+    lists them all, with the target's rows that name no block of the space (a misspelt block is both)."""
+    check_coverage(entry.name, f"version {entry.version}", base.slots, base.choices, entry.definition["costs"])
     costs, offsets = {}, {}
     for metric, table in entry.definition["costs"].items():
-        per_slot = []
-        for slot, names in zip(base.slots, base.choices, strict=True):
-            given = table["blocks"].get(slot)
-            missing = [c for c in names if given is None or c not in given]
-            if missing:
-                raise TargetMismatchError(
-                    f"target {entry.name!r} (version {entry.version}) has no {metric} for "
-                    f"{', '.join(f'{slot}:{c}' for c in missing[:5])}; add them to its file and "
-                    f"`blocknas targets update {entry.name} --file F`"
-                )
-            per_slot.append(np.array([given[c] for c in names], dtype=float))
+        per_slot = [
+            np.array([table["blocks"][slot][c] for c in names], dtype=float)
+            for slot, names in zip(base.slots, base.choices, strict=True)
+        ]
         costs[metric], offsets[metric] = tuple(per_slot), float(table[FIXED])
     _, minimums = split(entry.definition.get("budgets") or {})
     table = BlockTable(base.slots, base.choices, base.accuracy, base.offset, costs, offsets, base.rules)

@@ -297,7 +297,7 @@ def test_a_registered_target_is_solved_on_the_stored_block_table_without_trainin
     _write_block_csv(path, costs)
     assert run_cli(home, "targets", "update", "phone", "--file", str(path)).returncode == 0
     partial = run_cli(home, "fronts", "show", "phone", "experiment=smoke")
-    assert partial.returncode == 2 and "has no latency_ms for s1:mbconv_k3_e2" in partial.stderr
+    assert partial.returncode == 2 and "no latency_ms for 1 block: s1:mbconv_k3_e2" in partial.stderr
 
 
 def _add_yaml_target_and_show(home, path, name: str, yaml_text: str) -> dict:

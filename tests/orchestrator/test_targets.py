@@ -388,3 +388,43 @@ def test_puzzle_names_choose_metric_objective_and_budgets_and_typos_are_named(tm
     with pytest.raises(TargetFileError, match=r"metrics.kl: no such score.*metrics.kl_div, metrics.lm_loss"):
         registry.register(store, "x", path, update=False, objective="metrics.kl")
     assert [e.name for e in store.registered_targets()] == ["h100"]  # nothing stored by the refused ones
+
+
+def test_a_file_that_misses_a_block_and_misspells_another_is_refused_at_add_naming_both(home, tmp_path):
+    """Checked against the experiment's space when one is given: every missing block and every row that is
+    no block of the space, at once, with near misses; nothing stored. Without it, the file's own slots."""
+    typo = BLOCK_CSV.replace("s1,sep_k3,latency_ms,0.3", "s1,sep_k_3,latency_ms,0.3").replace(
+        "s0,skip,latency_ms,0.0\n", ""
+    )
+    path = _write(tmp_path, "typo.csv", typo)
+    refused = run_cli(home, "targets", "add", "phone", "--file", str(path), "experiment=smoke")
+    assert refused.returncode == 2, refused.stderr
+    for named in ("no latency_ms for", "s0:skip", "s1:sep_k3", "s1:sep_k_3 (did you mean 'sep_k3'?)"):
+        assert named in refused.stderr, refused.stderr
+    assert "no hardware targets registered" in run_cli(home, "targets", "list").stdout
+
+    added = run_cli(home, "targets", "add", "phone", "--file", str(path))  # no experiment: its own slots
+    assert added.returncode == 0, added.stderr
+    import numpy as np
+
+    from blocknas.orchestrator.config import load_settings
+    from blocknas.orchestrator.deploy.fronts import AccuracyTable, TargetMismatchError, with_target
+
+    space = load_settings(["experiment=smoke"]).space
+    slots, choices = tuple(s.name for s in space.slots), tuple(s.choices for s in space.slots)
+    base = AccuracyTable("smoke", slots, choices, tuple(np.zeros(len(c)) for c in choices), 0.0)
+    entry = registry.find(PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db"), "phone")
+    with pytest.raises(TargetMismatchError) as solved:  # solved on the space: the same list, at once
+        with_target(base, entry)
+    assert "s0:skip" in str(solved.value) and "s1:sep_k_3 (did you mean 'sep_k3'?)" in str(solved.value)
+
+
+def test_an_infinite_budget_is_no_budget(home, tmp_path):
+    path = _write(tmp_path, "t.csv", BLOCK_CSV)
+    added = run_cli(home, "targets", "add", "phone", "--file", str(path), "--budget", "latency_ms=inf", "--json")
+    assert added.returncode == 0, added.stderr
+    shown = json.loads(run_cli(home, "targets", "show", "phone", "--json").stdout)
+    assert not shown.get("budgets")
+    for bad, message in (("latency_ms=-inf", "no network fits it"), ("latency_ms=nan", "inf for no limit")):
+        refused = run_cli(home, "targets", "update", "phone", "--file", str(path), "--budget", bad)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
