@@ -69,9 +69,15 @@ def _parser() -> argparse.ArgumentParser:
             "then run one after another",
         )
     blocks = sub.add_parser("blocks", help="list the block results the performance table holds")
-    blocks.add_argument("overrides", nargs="*", help="Hydra overrides selecting the store, e.g. storage.url=...")
+    blocks.add_argument(
+        "overrides",
+        nargs="*",
+        help="Hydra overrides: the experiment whose blocks are listed (experiment=smoke) and the store",
+    )
     blocks.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    blocks.add_argument("--experiment", help="only this experiment's blocks")
+    shown = blocks.add_mutually_exclusive_group()
+    shown.add_argument("--experiment", help="this experiment's blocks (default: the composed config's)")
+    shown.add_argument("--all", action="store_true", help="every experiment's blocks")
     blocks.add_argument(
         "--status", choices=("queued", "running", "done", "failed"), help="only blocks with this status"
     )
@@ -723,8 +729,19 @@ def _blocks(settings, args) -> int:
     from blocknas.orchestrator.storage import PerformanceStore
 
     store = PerformanceStore(settings.storage_url)
-    scores = store.block_scores(experiment=args.experiment, status=args.status)
-    deltas = base_deltas(store.block_scores(experiment=args.experiment))
+    experiment = None if args.all else (args.experiment or settings.name)
+    if experiment is not None and not store.block_scores(experiment=experiment):
+        from blocknas.orchestrator.settings import ConfigError
+        from blocknas.workers.registry import did_you_mean
+
+        names = sorted({e["name"] for e in store.experiments()})
+        if experiment not in names:
+            raise ConfigError(
+                f"no experiment named {experiment!r} in the store{did_you_mean(experiment, names)}; it holds "
+                f"{', '.join(names) or 'none yet'} (--all lists every experiment's blocks)"
+            )
+    scores = store.block_scores(experiment=experiment, status=args.status)
+    deltas = base_deltas(store.block_scores(experiment=experiment))
     if args.json:
         print(json.dumps([s.as_json() | {"accuracy_delta": deltas.get(s.job_hash)} for s in scores], indent=2))
     else:

@@ -121,7 +121,12 @@ def test_table_holds_each_block_once_with_where_it_ran(smoke_runs):
         assert 0 <= block["accuracy"] <= 100 and block["train_seconds"] > 0 and block["flops"] > 0
     base = [b for b in blocks if b["block"] in ("s0:skip", "s1:conv_k3")]
     assert all(b["accuracy_delta"] == 0 for b in base)
-    assert run_cli(home, "blocks", "--status", "failed").stdout.count("smoke") == 0
+    failed = run_cli(home, "blocks", "--status", "failed", "experiment=smoke")  # the composed config's
+    assert failed.returncode == 0 and "0 block results" in failed.stdout, failed.stderr
+    assert json.loads(run_cli(home, "blocks", "--json", "experiment=smoke").stdout) == blocks
+    assert len(json.loads(run_cli(home, "blocks", "--json", "--all").stdout)) == 6
+    typo = run_cli(home, "blocks", "--experiment", "smok")
+    assert typo.returncode == 2 and "no experiment named 'smok'" in typo.stderr and "'smoke'" in typo.stderr
     from sqlalchemy import text
 
     from blocknas.workers.machine import machine_fingerprint
