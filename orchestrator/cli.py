@@ -350,6 +350,8 @@ BAD_INPUT_ERRORS = {
     "blocknas.solvers.highs.SolverSettingError",
     "blocknas.orchestrator.output_files.OutputPathError",
     "blocknas.workers.llm.text.TextError",
+    "blocknas.workers.proxies.ProxyInputError",
+    "blocknas.orchestrator.distributed.tasks.ScorerContractError",
     "blocknas.workers.llm.hf.ParentError",
     "blocknas.workers.llm.child_formats.ChildFormatError",
 }

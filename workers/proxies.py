@@ -54,3 +54,32 @@ def minibatch_fingerprint(settings: ProxySettings) -> tuple[str, str]:
     from blocknas.workers.data import load_dataset
 
     return "mnist-minibatch", load_dataset({"kind": "mnist"}).fingerprint()
+
+
+IMAGE_PROXIES = ("grad_norm", "naswot")  # feed a minibatch of images; the others need no data
+
+
+class ProxyInputError(ValueError):
+    """A space the chosen proxy cannot score (refused before any job runs)."""
+
+
+def check_input(name: str, space) -> None:
+    """Refuse, before any job runs, a space proxy ``name`` cannot score: the image proxies on a space whose
+    input is not an image, DeepMAD on networks without a convolution (its entropy would be 0 for all)."""
+    shape = tuple(getattr(space, "input_shape", ()) or ())
+    kind = getattr(space, "kind", type(space).__name__)
+    if name in IMAGE_PROXIES and shape and len(shape) != 4:
+        raise ProxyInputError(
+            f"scorer.kind=proxy_{name} scores a network on a minibatch of images (MNIST digits resized to its "
+            f"input), but space {getattr(space, 'name', kind)!r} takes inputs of shape {list(shape[1:])}: use "
+            "proxy_params or proxy_synflow (no data), or a training scorer"
+        )
+    if name == "deepmad" and getattr(space, "builds_modules", False):
+        from torch import nn
+
+        network = space.build_network(tuple(space.base))
+        if not any(isinstance(m, nn.Conv2d) for m in network.modules()):
+            raise ProxyInputError(
+                f"scorer.kind=proxy_deepmad scores the entropy of convolutions, and the networks of space "
+                f"{getattr(space, 'name', kind)!r} have none: use proxy_params or proxy_synflow, or a training scorer"
+            )

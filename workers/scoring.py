@@ -20,6 +20,7 @@ the training-free ``proxy_params``, ``proxy_synflow``, ``proxy_grad_norm``, ``pr
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,6 +126,7 @@ for _proxy in proxies.PROXIES:
             trains=False,
             fingerprint=proxies.minibatch_fingerprint,
             uses_device=True,
+            check=lambda space, _settings, name=_proxy: proxies.check_input(name, space),
         ),
     )
 SCORERS.register(
@@ -159,7 +161,8 @@ def score_network(job: NetworkJob) -> NetworkResult:
         else:
             device, metrics = None, entry.evaluate(space, job.choices, job.settings)
         params, flops = (analytic_costs(space, m).total(job.choices) for m in ("params", "flops"))
-        return _result(metrics, time.perf_counter() - started, int(params), int(flops), str(device or "table"))
+        seconds = time.perf_counter() - started
+        return _result(metrics, seconds, int(params), int(flops), str(device or "table"), trains=False)
     import torch
 
     from blocknas.workers.data import load_dataset
@@ -180,9 +183,30 @@ def score_network(job: NetworkJob) -> NetworkResult:
     return _result(metrics, time.perf_counter() - started, params, flops, str(device))
 
 
-def _result(metrics, seconds: float, params: int, flops: int, device: str) -> NetworkResult:
-    if not isinstance(metrics, dict) or not isinstance(metrics.get("accuracy"), int | float):
-        raise TypeError(f"a scorer must return a dict with a numeric 'accuracy' (percent), got {metrics!r}")
+class ScorerResultError(TypeError):
+    """A scorer returned what cannot be stored: no numeric ``accuracy``, or a training scorer's accuracy
+    outside 0..100 percent (a fraction, most often). The run stops at the first one (nothing else is right)."""
+
+
+def check_result(metrics, trains: bool) -> float:
+    """The ``accuracy`` of a scorer's result; ``ScorerResultError`` says what is wrong and how to fix it."""
+    accuracy = metrics.get("accuracy") if isinstance(metrics, dict) else None
+    if isinstance(accuracy, bool) or not isinstance(accuracy, int | float):
+        raise ScorerResultError(f"a scorer must return a dict with a numeric 'accuracy' (percent), got {metrics!r}")
+    if not math.isfinite(accuracy):
+        raise ScorerResultError(f"the scorer returned accuracy {accuracy}: it must be a finite number (percent)")
+    if trains and 0 < accuracy < 1:
+        raise ScorerResultError(
+            f"the scorer returned accuracy {accuracy:g}, which blocknas reads as {accuracy:g} %: return percent "
+            f"(accuracy * 100 = {accuracy * 100:g}), the unit every block table, front and target is in"
+        )
+    if trains and not 0 <= accuracy <= 100:
+        raise ScorerResultError(f"the scorer returned accuracy {accuracy:g}: a training scorer's is 0..100 percent")
+    return float(accuracy)
+
+
+def _result(metrics, seconds: float, params: int, flops: int, device: str, trains: bool = True) -> NetworkResult:
+    accuracy = check_result(metrics, trains)
 
     def optional(key: str) -> float | None:
         value = metrics.get(key)
@@ -194,7 +218,7 @@ def _result(metrics, seconds: float, params: int, flops: int, device: str) -> Ne
             f"a scorer's 'curve' must be a dict {{metric: [(step, value), ...]}}, got {type(curve).__name__}"
         )
     return NetworkResult(
-        accuracy=float(metrics["accuracy"]),
+        accuracy=accuracy,
         loss=optional("loss"),
         train_loss=optional("train_loss"),
         train_seconds=seconds,

@@ -272,9 +272,35 @@ def run_block_jobs(
                 bar.update(len(outcome.block_keys))
                 if not outcome.ok:
                     bar.write(f"FAILED {', '.join(outcome.block_keys)}: {outcome.error.strip().splitlines()[-1]}")
+                if not outcome.ok and f"{CONTRACT_ERROR}:" in outcome.error:
+                    _stop(remaining, batched)
+                    raise ScorerContractError(
+                        outcome.error.strip().splitlines()[-1].split(f"{CONTRACT_ERROR}: ", 1)[-1]
+                        + f"; the run stopped at the first such result ({', '.join(outcome.block_keys)}), the "
+                        "other blocks were not measured"
+                    )
     if batched:
         batched.close()
     return outcomes
+
+
+CONTRACT_ERROR = "ScorerResultError"  # blocknas.workers.scoring's, raised in a worker: its traceback's last line
+
+
+class ScorerContractError(RuntimeError):
+    """A scorer returned a result that cannot be stored (no accuracy, a fraction for a percentage): every
+    other network would too, so the run stops at the first one instead of measuring them all."""
+
+
+def _stop(remaining: list, batched, settle_seconds: float = 60.0) -> None:
+    """Cancel the tasks still to come and wait until they are gone: a task stopped mid-write would otherwise
+    hold the store or the MLflow database while the driver closes its runs."""
+    for future in remaining:
+        ray.cancel(future)
+    if remaining:
+        ray.wait(remaining, num_returns=len(remaining), timeout=settle_seconds)
+    if batched:
+        batched.close()
 
 
 class BatchedBlockLog:

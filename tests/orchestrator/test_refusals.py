@@ -228,3 +228,53 @@ def test_settings_beyond_what_the_machine_or_ray_can_mean_are_refused(home, over
     result = run_cli(home, "run", "experiment=smoke", override)
     assert result.returncode == 2 and problem in result.stderr, result.stderr
     assert _store_files(home) == []
+
+
+FLAT_SPACE = """\
+from torch import nn
+
+from blocknas import TorchSlot, TorchSpace
+
+
+def make_space():
+    blocks = {"skip": nn.Identity, "wide": lambda: nn.Sequential(nn.Linear(16, 16), nn.ReLU())}
+    return TorchSpace(
+        name="flat",
+        input_shape=(30,),
+        num_classes=3,
+        stem=lambda: nn.Linear(30, 16),
+        slots=[TorchSlot(f"s{i}", blocks) for i in range(2)],
+        head=lambda: nn.Linear(16, 3),
+    )
+"""
+
+
+@pytest.mark.parametrize(("proxy", "word"), [("naswot", "minibatch of images"), ("deepmad", "convolutions")])
+def test_a_proxy_that_cannot_score_a_flat_space_is_refused_before_anything_is_stored(home, proxy, word):
+    (home / "flat_space.py").write_text(FLAT_SPACE)
+    result = run_cli(
+        home,
+        "run",
+        "~space",
+        "+space.kind=torch",
+        "+space.factory=flat_space:make_space",
+        "scorer=proxy",
+        f"scorer.kind=proxy_{proxy}",
+        "--no-progress",
+    )
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert word in result.stderr and "proxy_params" in result.stderr and "Traceback" not in result.stderr
+    assert not (home / ".blocknas" / "perf.db").exists() and not (home / "outputs").exists()
+
+
+def test_a_scorer_returning_a_fraction_stops_the_run_at_its_first_result_with_the_fix(home):
+    (home / "fraction_scoring.py").write_text(
+        "def score(model, data, settings, device):\n    return {'accuracy': 0.83}  # a fraction, not percent\n"
+    )
+    args = ("run", "experiment=smoke", "~scorer", "+scorer.kind=fraction_scoring:score", "--no-progress")
+    result = run_cli(home, *args)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "return percent (accuracy * 100 = 83)" in result.stderr and "run stopped at the first" in result.stderr
+    assert "Traceback" not in result.stderr
+    scores = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()
+    assert scores and not [s for s in scores if s.status == "done"]  # nothing stored as a result
