@@ -283,7 +283,13 @@ def load_dataset(spec: dict) -> Dataset:
 def _load(spec_json: str) -> Dataset:
     spec = json.loads(spec_json)
     entry, settings = data_settings(spec)
-    data = entry.load(settings)
+    try:
+        data = entry.load(settings)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a loader's own error, named as the user's input
+        where = getattr(entry.load, "__module__", "?") + "." + getattr(entry.load, "__qualname__", "?")
+        raise DataError(f"data.kind {spec['kind']!r}: its loader ({where}) raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(data, Dataset):
         raise DataError(f"data.kind {spec['kind']!r}: its loader returned {type(data).__name__}, not a Dataset")
     return data

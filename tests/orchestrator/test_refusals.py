@@ -278,3 +278,11 @@ def test_a_scorer_returning_a_fraction_stops_the_run_at_its_first_result_with_th
     assert "Traceback" not in result.stderr
     scores = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db").block_scores()
     assert scores and not [s for s in scores if s.status == "done"]  # nothing stored as a result
+
+
+def test_an_exception_in_a_users_loader_is_exit_2_with_its_message(home):
+    (home / "broken_loader.py").write_text("def load(settings):\n    raise ValueError('labels.csv: no column y')\n")
+    result = run_cli(home, "config", "show", "experiment=smoke", "data.kind=broken_loader:load")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "its loader (broken_loader.load) raised ValueError: labels.csv: no column y" in result.stderr
+    assert "Traceback" not in result.stderr
