@@ -585,10 +585,11 @@ def _check_data(data: dict | None) -> None:
 def _check_data_fits(data_cfg: dict, space, scorer_settings) -> None:
     """Load the data (once per process) and check it against the space and the scorer's split sizes."""
     from blocknas.workers.data import DataError, check_fits, load_dataset
+    from blocknas.workers.spaces.torch_space import TorchSpace
 
     try:
         data = load_dataset(data_cfg)
-        check_fits(data, space.input_shape[1:], space.num_classes)
+        check_fits(data, space.input_shape[1:], space.num_classes, "torch" if isinstance(space, TorchSpace) else "")
     except (DataError, RegistryError) as exc:
         raise ConfigError(str(exc)) from exc
     wanted = getattr(scorer_settings, "train_size", 0) + getattr(scorer_settings, "val_size", 0)

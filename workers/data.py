@@ -295,16 +295,31 @@ def _load(spec_json: str) -> Dataset:
     return data
 
 
-def check_fits(data: Dataset, input_shape: tuple[int, ...], num_classes: int) -> None:
-    """``DataError`` unless the space takes the data's images and has an output for every class."""
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) + (" (C x H x W)" if len(shape) == 3 else " (features)" if len(shape) == 1 else "")
+
+
+def check_fits(data: Dataset, input_shape: tuple[int, ...], num_classes: int, space_kind: str = "cnn") -> None:
+    """``DataError`` unless the space takes the data's inputs and has an output for every class; the advice
+    names what sets them for ``space_kind`` (a config key of a built-in space, the factory of a torch one)."""
+    torch_space = space_kind == "torch"
     if tuple(input_shape) != data.shape:
+        fix = (
+            f"return input_shape={tuple(data.shape)} from your space factory (a stem that takes it)"
+            if torch_space
+            else "set the space's input shape to match (space.input_channels and space.input_size)"
+        )
         raise DataError(
-            f"dataset {data.name!r} has images of shape {'x'.join(map(str, data.shape))} (C x H x W) but the "
-            f"space takes {'x'.join(map(str, input_shape))}: set the space's input shape to match (for cnn "
-            "spaces space.input_channels and space.input_size) or choose other data"
+            f"dataset {data.name!r} has inputs of shape {_shape_text(data.shape)} but the space takes "
+            f"{_shape_text(tuple(input_shape))}: {fix}, or choose other data"
         )
     if data.num_classes > num_classes:
+        fix = (
+            f"return num_classes={data.num_classes} from your space factory (and a head with as many outputs)"
+            if torch_space
+            else f"set space.num_classes: {data.num_classes}"
+        )
         raise DataError(
-            f"dataset {data.name!r} has {data.num_classes} classes but the space's head has "
-            f"{num_classes} outputs: set space.num_classes: {data.num_classes}"
+            f"dataset {data.name!r} has {data.num_classes} classes but the space's head has {num_classes} "
+            f"outputs: {fix}"
         )

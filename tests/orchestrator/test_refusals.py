@@ -286,3 +286,12 @@ def test_an_exception_in_a_users_loader_is_exit_2_with_its_message(home):
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert "its loader (broken_loader.load) raised ValueError: labels.csv: no column y" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_data_that_does_not_fit_a_torch_space_is_advised_by_what_its_factory_returns(home):
+    (home / "flat_space.py").write_text(FLAT_SPACE)
+    result = run_cli(home, "config", "show", "~space", "+space.kind=torch", "+space.factory=flat_space:make_space")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "inputs of shape 1x28x28 (C x H x W) but the space takes 30 (features)" in result.stderr, result.stderr
+    assert "return input_shape=(1, 28, 28) from your space factory" in result.stderr
+    assert "space.input_size" not in result.stderr  # a key torch spaces do not have

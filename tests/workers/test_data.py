@@ -80,7 +80,7 @@ def test_data_is_checked_against_the_space():
     digits = load_dataset({"kind": "digits"})
     check_fits(digits, (1, 8, 8), 10)
     check_fits(digits, (1, 8, 8), 12)  # a head with spare outputs is fine
-    with pytest.raises(DataError, match="images of shape 1x8x8 .* but the space takes 3x8x8"):
+    with pytest.raises(DataError, match="inputs of shape 1x8x8 .* but the space takes 3x8x8"):
         check_fits(digits, (3, 8, 8), 10)
     with pytest.raises(DataError, match="has 10 classes but the space's head has 5 outputs"):
         check_fits(digits, (1, 8, 8), 5)
