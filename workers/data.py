@@ -108,19 +108,22 @@ DATASETS: Registry[DatasetEntry] = Registry(
 def _checked(name: str, images: np.ndarray, labels: np.ndarray) -> Dataset:
     images = np.asarray(images)
     labels = np.asarray(labels)
-    if images.ndim == 3:
+    if images.ndim == 3:  # one channel
         images = images[:, None]
-    if images.ndim != 4:
-        raise DataError(f"dataset {name!r}: images must be (N, C, H, W) or (N, H, W), got shape {images.shape}")
+    if images.ndim not in (2, 4):
+        raise DataError(
+            f"dataset {name!r}: inputs must be (N, F) features, (N, H, W) or (N, C, H, W) images, got shape "
+            f"{images.shape}"
+        )
     if labels.ndim != 1 or len(labels) != len(images):
-        raise DataError(f"dataset {name!r}: {len(images)} images but labels of shape {labels.shape}")
+        raise DataError(f"dataset {name!r}: {len(images)} inputs but labels of shape {labels.shape}")
     if len(labels) == 0:
         raise DataError(f"dataset {name!r} is empty")
     if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
         raise DataError(f"dataset {name!r}: labels must be integers 0 .. classes - 1")
     images = images.astype(np.float32)
     if not np.all(np.isfinite(images)):
-        raise DataError(f"dataset {name!r}: images hold NaN or infinite values")
+        raise DataError(f"dataset {name!r}: inputs hold NaN or infinite values")
     return Dataset(name, np.ascontiguousarray(images), labels.astype(np.int64))
 
 
@@ -177,13 +180,15 @@ def load_npz(settings: NpzSettings) -> Dataset:
 @dataclass(frozen=True)
 class CsvSettings:
     path: str
-    shape: tuple[int, ...]  # (C, H, W) or (H, W) of one image: the pixel columns in row-major order
+    shape: tuple[int, ...]  # [F] features, or [H, W] or [C, H, W] of one image: the value columns in row-major order
     label_column: str = "label"
     scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if len(self.shape) not in (2, 3) or min(self.shape) < 1:
-            raise ValueError(f"data.shape must be [C, H, W] or [H, W] of positive sizes, got {list(self.shape)}")
+        if len(self.shape) not in (1, 2, 3) or min(self.shape) < 1:
+            raise ValueError(
+                f"data.shape must be [F] (features), [H, W] or [C, H, W] of positive sizes, got {list(self.shape)}"
+            )
 
 
 def load_csv(settings: CsvSettings) -> Dataset:
@@ -197,7 +202,7 @@ def load_csv(settings: CsvSettings) -> Dataset:
         pixels = int(np.prod(settings.shape))
         if len(header) - 1 != pixels:
             raise DataError(
-                f"{file}:1: {len(header) - 1} pixel columns but data.shape {list(settings.shape)} has {pixels} pixels"
+                f"{file}:1: {len(header) - 1} value columns but data.shape {list(settings.shape)} has {pixels} values"
             )
         rows, labels = [], []
         for line, row in enumerate(reader, start=2):

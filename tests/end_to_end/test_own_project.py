@@ -357,3 +357,56 @@ def test_a_search_method_a_predictor_and_a_target_kind_from_entry_points_alone(t
         halved = table.accuracy_offset + 0.5 * sum(table.accuracy[i][j] for i, j in enumerate(picks))
         assert point["predicted_accuracy"] == pytest.approx(halved, abs=1e-6)
         assert point["costs"]["energy"] == pytest.approx(point["costs"]["flops"] * 2e-6)
+
+
+FLAT_SPACE = """\
+from torch import nn
+
+from blocknas import TorchSlot, TorchSpace
+
+
+def make_space():
+    blocks = {"skip": nn.Identity, "wide": lambda: nn.Sequential(nn.Linear(16, 16), nn.ReLU())}
+    return TorchSpace(
+        name="flat",
+        input_shape=(6,),
+        num_classes=3,
+        stem=lambda: nn.Linear(6, 16),
+        slots=[TorchSlot(f"s{i}", blocks) for i in range(2)],
+        head=lambda: nn.Linear(16, 3),
+    )
+"""
+
+
+def test_a_flat_csv_data_set_runs_end_to_end(tmp_path):
+    """Tabular data: a CSV of 6 feature columns and a label, data.shape [6], a space of linear blocks."""
+    import numpy as np
+
+    project, home = tmp_path / "project", tmp_path / "home"
+    project.mkdir()
+    (project / "flat_space.py").write_text(FLAT_SPACE)
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(600, 6))
+    labels = (features[:, 0] > 0).astype(int) + (features[:, 1] > 1).astype(int)  # learnable: 3 classes
+    rows = [",".join(f"{v:.4f}" for v in f) + f",{y}" for f, y in zip(features, labels, strict=True)]
+    (project / "table.csv").write_text("a,b,c,d,e,f,label\n" + "\n".join(rows) + "\n")
+    result = _cli(
+        project,
+        home,
+        "run",
+        "experiment=smoke",
+        "~space",
+        "+space.kind=torch",
+        "+space.factory=flat_space:make_space",
+        "data=csv",
+        "data.path=table.csv",
+        "data.shape=[6]",
+        "scorer.train_size=400",
+        "scorer.val_size=200",
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = summary_of(result)
+    assert (summary["blocks_total"], summary["blocks_trained"]) == (4, 4)
+    scores = PerformanceStore(summary["store"]).block_scores(experiment="smoke")
+    assert all(s.status == "done" and 100 / 3 < s.accuracy <= 100 for s in scores)  # better than chance

@@ -41,9 +41,9 @@ def test_npz_and_csv_files_load_and_their_fingerprint_follows_the_content(tmp_pa
     [
         ({"kind": "npz", "path": "/nonexistent.npz"}, "data.path: the .npz file /nonexistent.npz does not exist"),
         ({"kind": "npz", "path": "A", "images_key": "images"}, "has no array 'images'"),
-        ({"kind": "csv", "path": "B", "shape": [2, 2]}, "9 pixel columns but data.shape [2, 2] has 4 pixels"),
+        ({"kind": "csv", "path": "B", "shape": [2, 2]}, "9 value columns but data.shape [2, 2] has 4 values"),
         ({"kind": "csv", "path": "B", "shape": [3, 3], "label_column": "y"}, "no column 'y' in the header"),
-        ({"kind": "csv", "path": "B", "shape": [3]}, "data.shape must be [C, H, W] or [H, W]"),
+        ({"kind": "csv", "path": "B", "shape": [3, 1, 1, 1]}, "data.shape must be [F] .features., [H, W] or [C, H, W]"),
         ({"kind": "npz", "path": "A", "colour": True}, "unknown config key 'data.colour'"),
     ],
 )
