@@ -202,3 +202,23 @@ def store_url(request, tmp_path) -> str:
     with postgres_schema(url) as (schema, _):
         sep = "&" if "?" in url else "?"
         yield f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+# A user's own space on flat inputs (tabular features): a linear stem, two slots of linear blocks, 3 classes.
+FLAT_SPACE = """\
+from torch import nn
+
+from blocknas import TorchSlot, TorchSpace
+
+
+def make_space():
+    blocks = {{"skip": nn.Identity, "wide": lambda: nn.Sequential(nn.Linear(16, 16), nn.ReLU())}}
+    return TorchSpace(
+        name="flat",
+        input_shape=({features},),
+        num_classes=3,
+        stem=lambda: nn.Linear({features}, 16),
+        slots=[TorchSlot(f"s{{i}}", blocks) for i in range(2)],
+        head=lambda: nn.Linear(16, 3),
+    )
+"""

@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from blocknas.orchestrator.storage import PerformanceStore
-from tests.conftest import summary_of
+from tests.conftest import FLAT_SPACE, summary_of
 
 pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[2] / "examples" / "digits_project"
@@ -359,32 +359,13 @@ def test_a_search_method_a_predictor_and_a_target_kind_from_entry_points_alone(t
         assert point["costs"]["energy"] == pytest.approx(point["costs"]["flops"] * 2e-6)
 
 
-FLAT_SPACE = """\
-from torch import nn
-
-from blocknas import TorchSlot, TorchSpace
-
-
-def make_space():
-    blocks = {"skip": nn.Identity, "wide": lambda: nn.Sequential(nn.Linear(16, 16), nn.ReLU())}
-    return TorchSpace(
-        name="flat",
-        input_shape=(6,),
-        num_classes=3,
-        stem=lambda: nn.Linear(6, 16),
-        slots=[TorchSlot(f"s{i}", blocks) for i in range(2)],
-        head=lambda: nn.Linear(16, 3),
-    )
-"""
-
-
 def test_a_flat_csv_data_set_runs_end_to_end(tmp_path):
     """Tabular data: a CSV of 6 feature columns and a label, data.shape [6], a space of linear blocks."""
     import numpy as np
 
     project, home = tmp_path / "project", tmp_path / "home"
     project.mkdir()
-    (project / "flat_space.py").write_text(FLAT_SPACE)
+    (project / "flat_space.py").write_text(FLAT_SPACE.format(features=6))
     rng = np.random.default_rng(0)
     features = rng.normal(size=(600, 6))
     labels = (features[:, 0] > 0).astype(int) + (features[:, 1] > 1).astype(int)  # learnable: 3 classes

@@ -15,7 +15,7 @@ from blocknas.orchestrator.deploy.scheduler import TargetScheduler
 from blocknas.orchestrator.settings import SchedulerSettings
 from blocknas.orchestrator.storage import PerformanceStore
 from blocknas.orchestrator.targets import registry
-from tests.conftest import run_cli
+from tests.conftest import FLAT_SPACE, run_cli
 from tests.orchestrator.test_switching import library
 
 
@@ -230,28 +230,9 @@ def test_settings_beyond_what_the_machine_or_ray_can_mean_are_refused(home, over
     assert _store_files(home) == []
 
 
-FLAT_SPACE = """\
-from torch import nn
-
-from blocknas import TorchSlot, TorchSpace
-
-
-def make_space():
-    blocks = {"skip": nn.Identity, "wide": lambda: nn.Sequential(nn.Linear(16, 16), nn.ReLU())}
-    return TorchSpace(
-        name="flat",
-        input_shape=(30,),
-        num_classes=3,
-        stem=lambda: nn.Linear(30, 16),
-        slots=[TorchSlot(f"s{i}", blocks) for i in range(2)],
-        head=lambda: nn.Linear(16, 3),
-    )
-"""
-
-
 @pytest.mark.parametrize(("proxy", "word"), [("naswot", "minibatch of images"), ("deepmad", "convolutions")])
 def test_a_proxy_that_cannot_score_a_flat_space_is_refused_before_anything_is_stored(home, proxy, word):
-    (home / "flat_space.py").write_text(FLAT_SPACE)
+    (home / "flat_space.py").write_text(FLAT_SPACE.format(features=30))
     result = run_cli(
         home,
         "run",
@@ -289,7 +270,7 @@ def test_an_exception_in_a_users_loader_is_exit_2_with_its_message(home):
 
 
 def test_data_that_does_not_fit_a_torch_space_is_advised_by_what_its_factory_returns(home):
-    (home / "flat_space.py").write_text(FLAT_SPACE)
+    (home / "flat_space.py").write_text(FLAT_SPACE.format(features=30))
     result = run_cli(home, "config", "show", "~space", "+space.kind=torch", "+space.factory=flat_space:make_space")
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert "inputs of shape 1x28x28 (C x H x W) but the space takes 30 (features)" in result.stderr, result.stderr
