@@ -43,15 +43,16 @@ def objective_of_space(space_kind: str | None) -> Objective:
     return KL_DIVERGENCE if space_kind == "llm" else ACCURACY
 
 
-def library_objective(metric: str) -> Objective:
-    """A registered library's score (``--objective``): lower is better, stored negated."""
-    return Objective(f"metrics.{metric}", unit_of(metric), "minimize")
+def library_objective(metric: str, maximize: bool = False) -> Objective:
+    """A registered library's score (``--objective``): a loss, lower is better and stored negated; or, with
+    ``--maximize`` (an accuracy), higher is better and stored as it is."""
+    return Objective(f"metrics.{metric}", unit_of(metric), "maximize" if maximize else "minimize")
 
 
 def registered_objective(definition: dict) -> Objective:
     """A registered target's objective: its library's score where it brings one, else predicted accuracy."""
     objective = definition.get("objective")
-    return library_objective(objective) if objective else ACCURACY
+    return library_objective(objective, bool(definition.get("maximize"))) if objective else ACCURACY
 
 
 def network_answer(point: dict, objective: Objective = ACCURACY, metrics: dict[str, str] | None = None) -> dict:

@@ -128,7 +128,18 @@ def _parser() -> argparse.ArgumentParser:
         "Puzzle library runtime_ms), e.g. stats.runtime_ms",
     )
     targets.add_argument(
-        "--objective", help="add, update: the library score to minimise (default: kl_div), e.g. metrics.lm_loss"
+        "--objective", help="add, update: the library score solved for (default: kl_div), e.g. metrics.lm_loss"
+    )
+    direction = targets.add_mutually_exclusive_group()
+    direction.add_argument(
+        "--maximize",
+        dest="maximize",
+        action="store_true",
+        default=None,
+        help="add, update: the library's objective is bigger-is-better (an accuracy), as Puzzle's bigger_is_better",
+    )
+    direction.add_argument(
+        "--minimize", dest="maximize", action="store_false", help="add, update: it is a loss (the default)"
     )
     targets.add_argument(
         "--budget",
@@ -523,7 +534,8 @@ def _targets(url: str, args, full) -> int:
     if args.action in ("add", "update"):  # checked whole before the store is opened (or created)
         from blocknas.orchestrator.targets.budgets import parse_budgets
 
-        data = registry.read(args.name, args.file, args.metric, args.objective, parse_budgets(args.budget))
+        budgets = parse_budgets(args.budget)
+        data = registry.read(args.name, args.file, args.metric, args.objective, budgets, args.maximize)
         if data.costs and _names_an_experiment(args.overrides):  # checked against that experiment's space
             from blocknas.orchestrator.deploy.fronts import check_coverage
 

@@ -84,10 +84,11 @@ def library_accuracy(entry: RegisteredTarget) -> AccuracyTable:
             "experiment's block table (blocknas fronts show NAME experiment=...)"
         )
     per_slot = scores[entry.definition.get("objective") or next(iter(scores))]
+    sign = 1.0 if entry.definition.get("maximize") else -1.0  # a loss is minimised: stored negated
     slots = tuple(per_slot)
     choices = tuple(tuple(per_slot[s]) for s in slots)
     accuracy = tuple(
-        -np.array([per_slot[s][c] for c in names], dtype=float) for s, names in zip(slots, choices, strict=True)
+        sign * np.array([per_slot[s][c] for c in names], dtype=float) for s, names in zip(slots, choices, strict=True)
     )
     return AccuracyTable(LIBRARY, slots, choices, accuracy, 0.0)
 

@@ -42,7 +42,8 @@ def pick(
     else:
         points = solution_pool(table, num_solutions, limits, min_distance=minimal_diversity)
     seconds = time.perf_counter() - started
-    objective = definition.get("objective")  # a library's score (lower is better), else predicted accuracy
+    objective = definition.get("objective")  # a library's score, else predicted accuracy
+    answer_objective = registered_objective(definition)
     shown = [m for m in definition["metrics"] if m in joined or m == metric]
     return {
         "target": entry.name,
@@ -53,10 +54,10 @@ def pick(
         "seconds": seconds,
         "solutions": [
             {
-                "objective_value": -p.predicted_accuracy if objective else p.predicted_accuracy,
+                "objective_value": answer_objective.value(p.predicted_accuracy),
                 "blocks": dict(zip(table.slots, p.blocks, strict=True)),
                 "costs": {m: p.costs[m] for m in shown},
-                "answer": network_answer(point_json(table.slots, p), registered_objective(definition)),
+                "answer": network_answer(point_json(table.slots, p), answer_objective),
             }
             for p in points
         ],

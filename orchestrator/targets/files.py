@@ -71,7 +71,8 @@ class TargetData:
     # table targets: metric -> {"fixed": value, "blocks": {slot: {block: value}}}
     costs: dict[str, dict] = field(default_factory=dict)
     scores: dict[str, dict] = field(default_factory=dict)  # imported block scores: name -> {slot: {block: v}}
-    objective: str | None = None  # the score a library is solved for (lower is better); None: the first
+    objective: str | None = None  # the score a library is solved for; None: the first
+    maximize: bool = False  # the objective is bigger-is-better (an accuracy), not a loss
     settings: dict = field(default_factory=dict)  # measured: warmup, repeats, threads, device when cuda
     source: str = ""  # the format it was read from
 
@@ -87,6 +88,8 @@ class TargetData:
         }
         if self.objective is not None:  # only libraries choose one (older versions keep their hash)
             out["objective"] = self.objective
+        if self.maximize:  # likewise: only where it is maximised
+            out["maximize"] = True
         return out
 
 
@@ -497,13 +500,16 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
             path,
             'expected a Puzzle block library: {"layer_0": {"VARIANT": {"stats": {...}, "metrics": {...}}, ...}, ...}',
         )
-    budgets_in = {}
+    budgets_in, bigger_is_better = {}, False
     layers = data
-    if isinstance(data.get("layers"), list):  # the older shape
+    if isinstance(data.get("layers"), list):  # the older shape, with the library's own settings beside
         layers = _older_library_layers(path, data["layers"])
         budgets_in = data.get("budgets") or {}
         if not isinstance(budgets_in, dict):
             raise TargetFileError(path, "budgets: expected {metric: limit}")
+        bigger_is_better = data.get("bigger_is_better", False)
+        if not isinstance(bigger_is_better, bool):
+            raise TargetFileError(path, f"bigger_is_better: expected true or false, got {bigger_is_better!r}")
     costs, scores = _library_stats(path, layers)
     # Scores and stats checked together: a variant without metrics would silently drop out of every front.
     _check_complete(
@@ -515,7 +521,9 @@ def _read_puzzle(path: Path, text: str) -> TargetData:
     )
     metrics = sorted(costs, key=lambda m: LIBRARY_METRIC_ORDER.index(m) if m in LIBRARY_METRIC_ORDER else 99)
     budgets = {library_name(path, m, metrics, "stats"): _number(path, v, f"budgets.{m}") for m, v in budgets_in.items()}
-    return TargetData("table", tuple(metrics), budgets, costs=costs, scores=scores, source="puzzle_json")
+    return TargetData(
+        "table", tuple(metrics), budgets, costs=costs, scores=scores, maximize=bigger_is_better, source="puzzle_json"
+    )
 
 
 def library_name(where, name: str, known, section: str) -> str:

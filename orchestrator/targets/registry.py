@@ -49,12 +49,18 @@ def register(
 
 
 def read(
-    name: str, file: str | Path, metric: str | None = None, objective: str | None = None, budgets: dict | None = None
+    name: str,
+    file: str | Path,
+    metric: str | None = None,
+    objective: str | None = None,
+    budgets: dict | None = None,
+    maximize: bool | None = None,
 ) -> TargetData:
-    """The target ``register`` would store, parsed and checked whole, without touching any store."""
+    """The target ``register`` would store, parsed and checked whole, without touching any store.
+    ``maximize``: whether a library's objective is bigger-is-better (None: as the file says, else a loss)."""
     if not name or len(name) > 100 or not name.replace("_", "").replace("-", "").isalnum():
         raise TargetRegistryError(f"target name {name!r}: use letters, digits, '-' and '_' (at most 100)")
-    return _chosen(read_target_file(file), Path(file), metric, objective, budgets or {})
+    return _chosen(read_target_file(file), Path(file), metric, objective, budgets or {}, maximize)
 
 
 def put(store: PerformanceStore, name: str, data: TargetData, update: bool) -> dict:
@@ -83,7 +89,9 @@ def store_definition(
         raise TargetRegistryError(str(exc)) from exc
 
 
-def _chosen(data: TargetData, path: Path, metric: str | None, objective: str | None, budgets: dict) -> TargetData:
+def _chosen(
+    data: TargetData, path: Path, metric: str | None, objective: str | None, budgets: dict, maximize: bool | None
+) -> TargetData:
     metrics = list(data.metrics)
     if metric is not None:
         first = library_name(path, metric, metrics, "stats")
@@ -94,8 +102,14 @@ def _chosen(data: TargetData, path: Path, metric: str | None, objective: str | N
         objective = library_name(path, objective, list(data.scores), "metrics")
     elif data.scores:
         objective = "kl_div" if "kl_div" in data.scores else next(iter(data.scores))
+    if maximize is not None and not data.scores:
+        raise TargetFileError(path, f"--{'maximize' if maximize else 'minimize'}: this file brings no block scores")
     return replace(
-        data, metrics=tuple(metrics), objective=objective, budgets={**data.budgets, **resolve(path, budgets, metrics)}
+        data,
+        metrics=tuple(metrics),
+        objective=objective,
+        budgets={**data.budgets, **resolve(path, budgets, metrics)},
+        maximize=data.maximize if maximize is None else maximize,
     )
 
 
@@ -110,6 +124,9 @@ def describe(entry: RegisteredTarget, full: bool = False) -> dict:
         "metrics": definition["metrics"],
         "budgets": definition.get("budgets") or {},
         "objective": definition.get("objective"),
+        "direction": ("maximize" if definition.get("maximize") else "minimize")
+        if definition.get("objective")
+        else None,
         "source": definition.get("source"),
         "slots": len(first["blocks"]),
         "blocks": sum(len(b) for b in first["blocks"].values()),

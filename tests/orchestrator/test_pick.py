@@ -172,3 +172,38 @@ def test_pick_switch_and_fronts_show_answer_one_network_with_one_object(library)
     assert answer["costs"]["memory_mib"]["unit"] == "MiB" and answer["costs"]["runtime_ms"]["unit"] == "ms"
     assert len(answer["choices"]) == 40
     assert front["cap"] == {"points": len(front["points"]), "max_points": 2000, "capped": len(front["points"]) >= 2000}
+
+
+def test_a_bigger_is_better_library_is_maximised_as_brute_force_finds(home, tmp_path):
+    """A library whose score is an accuracy (Puzzle's bigger_is_better, or --maximize) is maximised; the same
+    file registered as a loss (the default) is minimised. Both against every network of the library."""
+    import itertools
+
+    from tests.orchestrator.test_switching import library as small_library
+
+    data = small_library(4, 3, seed=2)
+    budget = 0.6 * sum(max(v["stats"]["latency_ms"] for v in layer["variants"]) for layer in data["layers"])
+    path = tmp_path / "accuracy.json"
+    path.write_text(json.dumps({**data, "bigger_is_better": True}))
+    plain = tmp_path / "loss.json"
+    plain.write_text(json.dumps(data))
+    for name, file, flags in (("acc", path, []), ("flag", plain, ["--maximize"]), ("loss", plain, [])):
+        added = run_cli(home, "targets", "add", name, "--file", str(file), *flags)
+        assert added.returncode == 0, added.stderr
+
+    networks = []
+    for picks in itertools.product(*(layer["variants"] for layer in data["layers"])):
+        latency = sum(v["stats"]["latency_ms"] for v in picks)
+        if latency <= budget:
+            networks.append((sum(v["metrics"]["kl_div"] for v in picks), [v["name"] for v in picks]))
+    for name, best in (("acc", max(networks)), ("flag", max(networks)), ("loss", min(networks))):
+        result = run_cli(home, "pick", name, f"--budget=stats.latency_ms={budget}", "--json")
+        assert result.returncode == 0, result.stderr
+        (solution,) = json.loads(result.stdout)["solutions"]
+        assert solution["objective_value"] == pytest.approx(best[0], rel=1e-9), name
+        assert list(solution["blocks"].values()) == best[1], name
+        assert solution["answer"]["objective"]["direction"] == ("minimize" if name == "loss" else "maximize")
+    shown = json.loads(run_cli(home, "targets", "show", "acc", "--json").stdout)
+    assert shown["direction"] == "maximize"
+    wrong = run_cli(home, "targets", "add", "x", "--file", str(plain), "--maximize", "--minimize")
+    assert wrong.returncode == 2
