@@ -14,6 +14,7 @@ from blocknas.orchestrator.code_fingerprint import changed_parts
 from blocknas.orchestrator.distributed.leases import LeaseKeeper, measure_blocks
 from blocknas.orchestrator.distributed.tasks import TaskContext, require_gpu, start_ray
 from blocknas.orchestrator.experiments import measured_table, open_run
+from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.observers import MlflowObserver, Observer
 from blocknas.orchestrator.output_files import write_atomically
 from blocknas.orchestrator.pipeline.block_views import block_rows, log_block_table
@@ -25,6 +26,7 @@ from blocknas.orchestrator.pipeline.report import (
     write_summary,
 )
 from blocknas.orchestrator.pipeline.solve_stage import (
+    link_front_files,
     solve_fronts,
     write_front_files,
 )
@@ -219,6 +221,24 @@ def _search_networks_and_write(
     return JobResult(summary, path)
 
 
+def _run_with_figures(settings: RunSettings, digest: str, out_dir: Path, newest: int = 20) -> Path | None:
+    """The newest of the experiment's last ``newest`` run and solve folders whose figures are those of
+    ``digest`` (``summary.json``'s ``figures_digest``) and still on disk; None when there is none."""
+    folders = sorted(
+        (f for f in (settings.output_dir / settings.name).glob("*-*") if f.is_dir() and f != out_dir),
+        key=lambda f: f.stat().st_mtime,
+        reverse=True,
+    )
+    for folder in folders[:newest]:
+        try:
+            summary = json.loads((folder / "summary.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if summary.get("figures_digest") == digest and (folder / "figures.html").exists():
+            return folder
+    return None
+
+
 def _observer(settings: RunSettings) -> Observer:
     """What records the run: MLflow at ``tracking.uri`` (a run without it gets a ``NoObserver`` when it starts)."""
     return MlflowObserver(settings.tracking.uri, settings.name, settings.tracking.artifact_location)
@@ -310,7 +330,22 @@ def _solve_and_write(
         ranges=ranges,
         conversions=conversions,
     )
-    files = write_front_files(out_dir, settings, result, costs, summary, verified_networks(store, plan, table.slots))
+    verified = verified_networks(store, plan, table.slots)
+    # What the figures show: a later run that would draw the same links its files to the earlier run's.
+    summary["figures_digest"] = content_hash(
+        {
+            "config": settings.config_hash,
+            "table": result.table_hash,
+            "targets": summary["targets"],
+            "verified": verified,
+        }
+    )
+    earlier = _run_with_figures(settings, summary["figures_digest"], out_dir)
+    files = (
+        link_front_files(earlier, out_dir)
+        if earlier is not None
+        else write_front_files(out_dir, settings, result, costs, summary, verified)
+    )
     summary["solve_seconds"] = round(solve_seconds, 4)
     summary["fronts_reused"] = list(result.reused)
     if block_view is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,3 +194,24 @@ def write_front_files(
             "networks.",
         )
     return [*paths, out_dir / "figures.html"]
+
+
+FRONT_FILES = ("pareto_*.json", "pareto_*.png", "figures.html")
+
+
+def link_front_files(earlier: Path, out_dir: Path) -> list[Path]:
+    """The front files of an earlier run folder that drew the same fronts, linked into ``out_dir`` (hard
+    links: no second copy on disk and nothing drawn again; a copy where the file system has no links)."""
+    import shutil
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for pattern in FRONT_FILES:
+        for source in sorted(earlier.glob(pattern)):
+            target = out_dir / source.name
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+            paths.append(target)
+    return paths

@@ -54,6 +54,11 @@ def test_second_run_trains_nothing_and_gives_identical_fronts(smoke_runs):
     # The same table, targets, budgets, predictor and cap: the stored fronts are used, not solved again.
     assert a["fronts_reused"] == [] and sorted(b["fronts_reused"]) == ["flops", "local_cpu", "params"]
     assert "blocks:" not in second.stderr  # no progress bar: no Ray task was started
+    # The same fronts drawn: the second run's figures are the first's files, linked, not drawn and stored again.
+    assert a["figures_digest"] == b["figures_digest"]
+    for name in ("figures.html", "pareto_params.png", "pareto_params.json"):
+        one, other = Path(a["output_dir"]) / name, Path(b["output_dir"]) / name
+        assert one.stat().st_ino == other.stat().st_ino and one.stat().st_nlink >= 2, name
 
 
 def test_fronts_show_and_run_share_one_front_per_inputs(smoke_runs):
