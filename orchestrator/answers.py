@@ -84,3 +84,10 @@ def with_answers(points: list[dict], objective: Objective = ACCURACY, metrics: d
 def front_cap(points: list, max_points: int) -> dict:
     """Whether a front may have been cut at ``solver.max_points`` (it holds that many points)."""
     return {"points": len(points), "max_points": max_points, "capped": len(points) >= max_points}
+
+
+def mark_extrapolations(point: dict, ranges: dict) -> dict:
+    """``point`` with ``outside_measured``: what it predicts outside the range of what was measured."""
+    values = {"accuracy": point["predicted_accuracy"], **point["costs"]}
+    outside = [k for k, (lo, hi) in ranges.items() if k in values and not lo - 1e-9 <= values[k] <= hi + 1e-9]
+    return point | {"outside_measured": outside} if outside else point

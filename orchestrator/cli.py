@@ -23,6 +23,7 @@ Exit codes: 0 success, 1 a run failed (blocks failed, results missing, storage d
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -252,7 +253,7 @@ def _command(args) -> int:
     from blocknas.orchestrator.config import ConfigSource, load_settings
 
     if args.command in SOLVING_COMMANDS:
-        from blocknas.solvers.highs import time_limit
+        from blocknas.solvers.limits import time_limit
 
         time_limit()  # a bad BLOCKNAS_SOLVER_TIME_LIMIT is refused before any work
     if args.command == "bench":
@@ -266,6 +267,7 @@ def _command(args) -> int:
         return _config_show(args.overrides, source)
     settings = load_settings(args.overrides, source, check_space=args.command not in STORE_COMMANDS)
 
+    @functools.cache
     def full():
         return settings if settings.space is not None else load_settings(args.overrides, source)
 
@@ -351,14 +353,14 @@ def main(argv: list[str] | None = None) -> int:
 # them here, rather than importing them, keeps commands that need no torch, Ray or MLflow from loading them.
 BAD_INPUT_ERRORS = {
     "blocknas.orchestrator.settings.ConfigError",
-    "blocknas.solvers.pareto.InfeasibleBudgetError",
+    "blocknas.solvers.points.InfeasibleBudgetError",
     "blocknas.orchestrator.bench.nb201.BenchConfigError",
     "blocknas.workers.tabular.TabularDataError",
     "blocknas.orchestrator.targets.files.TargetFileError",
     "blocknas.orchestrator.targets.registry.TargetRegistryError",
     "blocknas.orchestrator.deploy.fronts.TargetMismatchError",
     "blocknas.orchestrator.targets.budgets.BudgetError",
-    "blocknas.solvers.highs.SolverSettingError",
+    "blocknas.solvers.limits.SolverSettingError",
     "blocknas.orchestrator.output_files.OutputPathError",
     "blocknas.workers.llm.text.TextError",
     "blocknas.workers.proxies.ProxyInputError",
@@ -372,7 +374,7 @@ RUN_FAILED_ERRORS = {
     "blocknas.orchestrator.pipeline.solve_stage.MissingScoresError",
     "blocknas.orchestrator.pipeline.cost_stage.MissingCostsError",
     "blocknas.orchestrator.storage._store.StorageError",
-    "blocknas.solvers.highs.SolverTimeLimitError",
+    "blocknas.solvers.limits.SolverTimeLimitError",
     "blocknas.orchestrator.output_files.OutputError",
 }
 
@@ -569,12 +571,20 @@ def _targets(url: str, args, full) -> int:
 
 
 def _prepared(store, settings, full, name: str):
-    """A registered target and what it is solved against: its own scores, or the experiment's table."""
+    """A registered target and what it is solved against: its own scores, or the experiment's table (from
+    the experiment's read snapshot where it has one: no torch, data or plan)."""
+    from blocknas.orchestrator import read_snapshot
     from blocknas.orchestrator.deploy.fronts import prepare
     from blocknas.orchestrator.targets import registry
 
     entry = registry.find(store, name)
-    return prepare(store, entry, settings if entry.definition.get("scores") else full())
+    if entry.definition.get("scores"):
+        return prepare(store, entry, settings)
+    if entry.definition.get("costs") and (base := read_snapshot.accuracy_table(settings)) is not None:
+        return base, entry
+    base, entry = prepare(store, entry, full())
+    read_snapshot.save_accuracy_table(full(), base)
+    return base, entry
 
 
 def _shown_front(store, settings, full, name: str):
@@ -593,10 +603,16 @@ def _shown_front(store, settings, full, name: str):
                 f"no hardware target named {name!r}: not registered (`blocknas targets list` shows those) and "
                 f"not one of experiment {settings.name!r}'s own targets ({', '.join(own) or 'none'})"
             ) from None
-        from blocknas.orchestrator.experiments import run_target_front
+        from blocknas.orchestrator import read_snapshot
 
+        solved = read_snapshot.run_front(store, settings, name)
+        if solved is None:
+            from blocknas.orchestrator.experiments import run_target_front
+
+            solved, key, ranges = run_target_front(full(), name)
+            read_snapshot.save_run_front(full(), name, key.ident, ranges)
         return (
-            run_target_front(full(), name),
+            solved,
             objective_of_space(settings.space_definition.get("kind")),
             {t.name: t.metric for t in settings.targets},
         )
@@ -738,8 +754,7 @@ def _db(url: str, action: str) -> int:
 
 
 def _blocks(settings, args) -> int:
-    from blocknas.orchestrator.pipeline.block_views import base_deltas
-    from blocknas.orchestrator.pipeline.report import format_blocks
+    from blocknas.orchestrator.pipeline.block_views import base_deltas, format_blocks
     from blocknas.orchestrator.storage import PerformanceStore
 
     store = PerformanceStore(settings.storage_url)

@@ -36,28 +36,43 @@ def _hashes(files: list[Path], root: Path) -> dict[str, str]:
     return {f.relative_to(root).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files}
 
 
-def code_identity(obj) -> dict | None:
-    """What identifies the code of ``obj`` (a function or class a config names): its module and the hash of
-    each source file it depends on (module docstring); None for blocknas's own and for what has no source
-    file (built into Python)."""
+def code_source(obj) -> dict | None:
+    """Where the code of ``obj`` (a function or class a config names) lives: its module with its file, its
+    package's directories, or its distribution; None for blocknas's own and for what has no source file
+    (built into Python). ``identity_of`` hashes it, without importing anything."""
     name = getattr(obj, "__module__", None) or type(obj).__module__
     top = name.split(".")[0]
     file = getattr(sys.modules.get(name), "__file__", None)
     if top == OWN or not file or top in sys.stdlib_module_names:
         return None
-    module_file = Path(file)
     if distributions := _distributions().get(top):
-        dist = distributions[0]
-        version = f"{dist}=={importlib.metadata.version(dist)}"
-        return {"module": name, "distribution": version, "files": _hashes([module_file], module_file.parent)}
-    roots = [Path(p) for p in getattr(sys.modules.get(top), "__path__", [])]
-    if roots:  # a package of the user's: all of its sources
+        return {"module": name, "distribution": distributions[0], "file": file}
+    if roots := list(getattr(sys.modules.get(top), "__path__", [])):
+        return {"module": name, "packages": roots}
+    return {"module": name, "file": file}
+
+
+def identity_of(source: dict) -> dict:
+    """What identifies the code at ``source`` (``code_source``): the hash of each source file it depends on
+    (module docstring), and a distribution's version."""
+    name = source["module"]
+    if roots := [Path(p) for p in source.get("packages", ())]:  # a package of the user's: all of its sources
         return {"module": name, "files": _hashes(sorted(f for r in roots for f in r.rglob("*.py")), roots[0].parent)}
-    return {"module": name, "files": _hashes([module_file], module_file.parent)}
+    module_file = Path(source["file"])
+    files = _hashes([module_file], module_file.parent)
+    if dist := source.get("distribution"):
+        return {"module": name, "distribution": f"{dist}=={importlib.metadata.version(dist)}", "files": files}
+    return {"module": name, "files": files}
 
 
-def user_code(settings: RunSettings) -> dict[str, dict]:
-    """The identity of each user extension a run's block results depend on: ``space`` (a torch space's
+def code_identity(obj) -> dict | None:
+    """``identity_of`` the code of ``obj``; None for blocknas's own and for what has no source file."""
+    source = code_source(obj)
+    return None if source is None else identity_of(source)
+
+
+def user_code_sources(settings: RunSettings) -> dict[str, dict]:
+    """``code_source`` of each user extension a run's block results depend on: ``space`` (a torch space's
     factory), ``data`` (the loader) and ``scorer``; only those that are not blocknas's own."""
     from blocknas.workers.registry import import_object
     from blocknas.workers.scoring import SCORERS
@@ -69,7 +84,12 @@ def user_code(settings: RunSettings) -> dict[str, dict]:
         from blocknas.workers.data import DATASETS
 
         found["data"] = DATASETS.get(settings.scorer.data["kind"]).load
-    return {part: identity for part, obj in found.items() if (identity := code_identity(obj)) is not None}
+    return {part: source for part, obj in found.items() if (source := code_source(obj)) is not None}
+
+
+def user_code(settings: RunSettings) -> dict[str, dict]:
+    """The identity of each user extension a run's block results depend on (``user_code_sources``)."""
+    return {part: identity_of(source) for part, source in user_code_sources(settings).items()}
 
 
 def changed_parts(before: dict[str, dict], now: dict[str, dict]) -> list[str]:

@@ -463,6 +463,7 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         storage_url=storage_url,
         tracking=_tracking_settings(cfg["tracking"], trains),
         output_dir=Path(cfg["paths"]["output_dir"]),
+        state_dir=Path(cfg["paths"]["state_dir"]),
         config_yaml=config_yaml,
         config_hash=content_hash(science),
         refine=refine,

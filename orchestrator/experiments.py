@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from blocknas.orchestrator.answers import mark_extrapolations
 from blocknas.orchestrator.code_fingerprint import user_code
 from blocknas.orchestrator.front_service import FrontKey, SolvedFront, point_json
 from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts, load_costs
-from blocknas.orchestrator.pipeline.report import mark_extrapolations, measured_checks
+from blocknas.orchestrator.pipeline.report import measured_checks
 from blocknas.orchestrator.pipeline.solve_stage import build_block_table, front_key, measured_networks, solve_fronts
 from blocknas.orchestrator.planning import (
     JobSpec,
@@ -136,11 +137,13 @@ def experiment_table(settings: RunSettings) -> BlockTable:
     return measured_table(run, load_costs(run))[1]
 
 
-def run_target_front(settings: RunSettings, target: str) -> SolvedFront:
+def run_target_front(settings: RunSettings, target: str) -> tuple[SolvedFront, FrontKey, dict]:
     """The front of one of the run's own targets (``blocknas fronts show TARGET`` for a target of the
     experiment's config): the one ``blocknas run`` or ``solve`` stored for the same inputs, or solved now
-    from the stored table and costs, and stored (no Ray, no training, no measuring)."""
+    from the stored table and costs, and stored (no Ray, no training, no measuring); with its key and the
+    measured ranges its points are marked by."""
     found = read_experiment(settings)
     result = solve_fronts(found.run, found.table, found.prediction, found.costs, only=(target,))
     front = result.stored[target]  # marked as the run's summary marks it
-    return SolvedFront(replace(front, points=found.marked(front.points)), target not in result.reused)
+    solved = SolvedFront(replace(front, points=found.marked(front.points)), target not in result.reused)
+    return solved, found.front_key(target), found.measured_ranges

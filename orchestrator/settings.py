@@ -133,6 +133,7 @@ class RunSettings:
     refine: RefineSettings = RefineSettings()
     search: SearchSettings = SearchSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    state_dir: Path | None = None  # paths.state_dir: where blocknas keeps what is not in the store
 
     @property
     def threads(self) -> int:

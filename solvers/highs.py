@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import signal
 import sys
@@ -30,34 +29,16 @@ import highspy
 from pyomo.contrib.appsi.base import TerminationCondition
 from pyomo.contrib.appsi.solvers import Highs
 
+from blocknas.solvers.limits import (  # noqa: F401 - their home for callers of highs
+    TIME_LIMIT_ENV,
+    TIME_LIMIT_S,
+    SolverSettingError,
+    SolverTimeLimitError,
+    time_limit,
+)
+
 SOLVER_NAME = "appsi_highs"
-TIME_LIMIT_ENV = "BLOCKNAS_SOLVER_TIME_LIMIT"
-TIME_LIMIT_S = 120.0
 OPTIONS = {"mip_abs_gap": 0.0, "mip_rel_gap": 0.0, "mip_feasibility_tolerance": 1e-8, "threads": 1, "random_seed": 0}
-
-
-class SolverTimeLimitError(RuntimeError):
-    """A MIP did not finish within the time limit; nothing was returned from it."""
-
-
-class SolverSettingError(ValueError):
-    """``BLOCKNAS_SOLVER_TIME_LIMIT`` is not a number of seconds."""
-
-
-def time_limit() -> float:
-    value = os.environ.get(TIME_LIMIT_ENV)
-    if not value:
-        return TIME_LIMIT_S
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise SolverSettingError(
-            f"{TIME_LIMIT_ENV} must be a number of seconds > 0, got {value!r}; unset it for "
-            f"the default {TIME_LIMIT_S:g} s"
-        )
-    return seconds
 
 
 def _time_limit_error(seconds: float) -> SolverTimeLimitError:

@@ -11,7 +11,7 @@ libraries), on ``blocknas.solvers.lagrangian_core``: the same exact steps, each 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from blocknas.solvers.formulations.additive_mip import NO_CAP, STEP, create_mode
 from blocknas.solvers.highs import new_solver
 from blocknas.solvers.lagrangian_core import CoreSolver
 from blocknas.solvers.merge_front import COST_TIE, merge_front
+from blocknas.solvers.points import InfeasibleBudgetError, ParetoPoint
 from blocknas.solvers.pruning import prune_dominated, within_caps
 from blocknas.solvers.table import BlockTable
 
@@ -29,21 +30,6 @@ RESCALE = 1e3
 # Tables without structural rules and with at least this many candidates (all slots together) are solved
 # by cores: below it one whole-table model is as fast (tens of milliseconds per step).
 CORE_MIN_CANDIDATES = 1000
-
-
-class InfeasibleBudgetError(ValueError):
-    """No network satisfies the budgets; the message names the smallest feasible cost."""
-
-
-@dataclass(frozen=True)
-class ParetoPoint:
-    blocks: tuple[str, ...]
-    predicted_accuracy: float
-    cost: float
-    costs: dict[str, float]  # every cost metric of the table, for reports
-    # spread fronts only: this network is the best one for every budget from ``cost`` up to this
-    # (inf: any budget above its cost); None where the next point of a complete front bounds it
-    optimal_up_to: float | None = None
 
 
 def _point_of(table: BlockTable, selection: tuple[int, ...], metric: str) -> ParetoPoint:

@@ -33,8 +33,7 @@ from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget
 from blocknas.orchestrator.targets.budgets import split
 from blocknas.orchestrator.targets.coverage import coverage_problems
 from blocknas.orchestrator.targets.files import FIXED
-from blocknas.solvers import BlockTable, ParetoPoint, pareto_front
-from blocknas.solvers.pareto import best_within_budgets, spread_front, uses_cores
+from blocknas.solvers import BlockTable, ParetoPoint
 from blocknas.solvers.table import LOWER
 
 if TYPE_CHECKING:
@@ -139,6 +138,8 @@ def front_points(
     ``prediction`` other than the table's sum, that prediction's exact front."""
     if prediction is not None:
         return prediction.front(metric, budgets, max_points)
+    from blocknas.solvers.pareto import pareto_front, spread_front, uses_cores  # a solve: Pyomo loads here
+
     if budgets and uses_cores(table):
         return spread_front(table, metric, budgets, min(SPREAD_POINTS, max_points))
     return pareto_front(table, metric, budgets, max_points)
@@ -193,6 +194,8 @@ def best_by_solving(
     # ``metric`` first: a solve reports its "cost" in the first budget's metric
     budgets = dict(budgets or {})
     limits = {metric: min(budget, budgets.pop(metric, math.inf)), **budgets}
+    from blocknas.solvers import best_within_budgets
+
     best = prediction.best(limits) if prediction is not None else best_within_budgets(table, limits)
     return point_json(table.slots, best)
 

@@ -32,7 +32,7 @@ from blocknas.orchestrator.front_service import FrontInputs
 from blocknas.orchestrator.storage import PerformanceStore, RegisteredTarget
 from blocknas.orchestrator.targets.files import FIXED
 from blocknas.orchestrator.targets.registry import TargetRegistryError, find, store_definition
-from blocknas.solvers import InfeasibleBudgetError, best_within_budgets
+from blocknas.solvers import InfeasibleBudgetError
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,8 @@ def switch(
 
 def _infeasible(table, metric: str, budget: float, budgets: dict) -> str:
     """What ``solve`` says for a budget nothing fits: the smallest feasible cost, named."""
+    from blocknas.solvers import best_within_budgets
+
     limit = min(budget, budgets.get(metric, math.inf))
     others = {k: v for k, v in budgets.items() if k != metric}
     try:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from blocknas.orchestrator import tracking
 from blocknas.orchestrator.storage import BlockScore
-from blocknas.solvers import BlockTable
+
+if TYPE_CHECKING:  # `blocknas blocks` reads the table without MLflow, Pyomo or torch: they load in ~4 s
+    from blocknas.solvers import BlockTable
 
 VIEW_FILTER_CHARS = 15_000  # room left for the columns in MLflow's 20,000 characters of an experiment tag
 
@@ -96,6 +98,8 @@ def log_block_table(
     earlier one that stopped before its solve) gets its value, deltas and costs as metrics, its context
     network as a tag and a note linking the runs: once, whichever search logs it. The experiment gets a saved
     view of the table's block runs, flat, with those metrics as columns (``block_view``)."""
+    from blocknas.orchestrator import tracking
+
     if parent_run_id is None:
         return None
     client = tracking.client_for(uri)
@@ -166,3 +170,21 @@ def block_view(run_ids: list[str], cost_columns: list[str]) -> dict:
         "selectedColumns": columns,
         "columnOrder": columns,
     }
+
+
+def format_blocks(scores: list[BlockScore], deltas: dict[str, float]) -> str:
+    header = (
+        f"{'experiment':<14} {'block':<20} {'status':<8} {'att':>3} {'acc %':>7} {'delta':>7} {'loss':>7} "
+        f"{'train s':>8} {'node':<12}"
+    )
+    lines = [header, "-" * len(header)]
+    for s in scores:
+        acc = f"{s.accuracy:7.2f}" if s.accuracy is not None else f"{'-':>7}"
+        delta = f"{deltas[s.job_hash]:7.2f}" if s.job_hash in deltas else f"{'-':>7}"
+        loss = f"{s.loss:7.3f}" if s.loss is not None else f"{'-':>7}"
+        secs = f"{s.train_seconds:8.1f}" if s.train_seconds is not None else f"{'-':>8}"
+        lines.append(
+            f"{s.experiment:<14} {s.block:<20} {s.status:<8} {s.attempts:>3} {acc} {delta} {loss} {secs} "
+            f"{(s.node or '-')[:12]:<12}"
+        )
+    return "\n".join(lines)

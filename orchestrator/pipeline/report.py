@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blocknas.orchestrator.answers import front_cap, objective_of_space, with_answers
+from blocknas.orchestrator.answers import front_cap, mark_extrapolations, objective_of_space, with_answers
 from blocknas.orchestrator.front_service import point_json
 from blocknas.orchestrator.output_files import write_atomically
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
 from blocknas.orchestrator.pipeline.solve_stage import Fronts
 from blocknas.orchestrator.plots.units import unit_of
 from blocknas.orchestrator.settings import RunSettings
-from blocknas.orchestrator.storage import BlockScore, public_url
+from blocknas.orchestrator.storage import public_url
 
 if TYPE_CHECKING:  # the space's kind loads torch: not for a summary
     from blocknas.workers.spaces import Space
@@ -33,13 +33,6 @@ def measured_checks(space: Space, plan, measured: dict, costs: dict[str, TargetC
     }
     ranges |= {name: (c["measured_min"], c["measured_max"]) for name, c in conversions.items()}
     return ranges, conversions
-
-
-def mark_extrapolations(point: dict, ranges: dict) -> dict:
-    """``point`` with ``outside_measured``: what it predicts outside the range of what was measured."""
-    values = {"accuracy": point["predicted_accuracy"], **point["costs"]}
-    outside = [k for k, (lo, hi) in ranges.items() if k in values and not lo - 1e-9 <= values[k] <= hi + 1e-9]
-    return point | {"outside_measured": outside} if outside else point
 
 
 def build_summary(
@@ -158,22 +151,4 @@ def format_fronts(summary: dict) -> str:
                 f"{pick['verified_accuracy']:.2f} % (measured), costs "
                 + ", ".join(f"{k} {_fmt(v)}" for k, v in pick["costs"].items())
             )
-    return "\n".join(lines)
-
-
-def format_blocks(scores: list[BlockScore], deltas: dict[str, float]) -> str:
-    header = (
-        f"{'experiment':<14} {'block':<20} {'status':<8} {'att':>3} {'acc %':>7} {'delta':>7} {'loss':>7} "
-        f"{'train s':>8} {'node':<12}"
-    )
-    lines = [header, "-" * len(header)]
-    for s in scores:
-        acc = f"{s.accuracy:7.2f}" if s.accuracy is not None else f"{'-':>7}"
-        delta = f"{deltas[s.job_hash]:7.2f}" if s.job_hash in deltas else f"{'-':>7}"
-        loss = f"{s.loss:7.3f}" if s.loss is not None else f"{'-':>7}"
-        secs = f"{s.train_seconds:8.1f}" if s.train_seconds is not None else f"{'-':>8}"
-        lines.append(
-            f"{s.experiment:<14} {s.block:<20} {s.status:<8} {s.attempts:>3} {acc} {delta} {loss} {secs} "
-            f"{(s.node or '-')[:12]:<12}"
-        )
     return "\n".join(lines)

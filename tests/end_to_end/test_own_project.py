@@ -1,7 +1,9 @@
 """A user's own project end to end: its space, blocks, data loader and scorer (examples/digits_project), and a
 third-party scorer pip-installed into a temporary location and found through the entry-point group."""
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,10 +20,13 @@ pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[2] / "examples" / "digits_project"
 
 
-def _cli(cwd: Path, home: Path, *args: str, pythonpath: str = "") -> subprocess.CompletedProcess:
+def _cli(cwd: Path, home: Path, *args: str, pythonpath: str = "", imports: bool = False) -> subprocess.CompletedProcess:
+    """``blocknas *args`` in ``cwd``; ``imports``: Python lists every module it imports on stderr."""
     env = {**os.environ, "BLOCKNAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
+    if imports:
+        env["PYTHONPROFILEIMPORTTIME"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "blocknas.orchestrator.cli", *args],
         cwd=cwd,
@@ -164,20 +169,35 @@ def size_score(model, data, settings, device):
 """
 
 
-def test_a_changed_scorer_re_measures_every_block_and_the_run_says_which_file_changed(tmp_path):
+def _shown_front(project: Path, home: Path, config: tuple[str, ...]) -> tuple[list[float], bool]:
+    """``fronts show local_cpu --json``: the front's predicted accuracies, and whether torch was imported."""
+    shown = _cli(project, home, "fronts", "show", "local_cpu", *config, "--json", imports=True)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    imported_torch = re.search(r"\|\s+torch$", shown.stderr, re.MULTILINE) is not None
+    return [p["predicted_accuracy"] for p in json.loads(shown.stdout)["points"]], imported_torch
+
+
+def test_a_changed_scorer_re_measures_every_block_and_no_answer_reads_the_old_results(tmp_path):
     project, home = tmp_path / "project", tmp_path / "home"
     project.mkdir()
     scorer = project / "my_scoring.py"
     scorer.write_text(SIZE_SCORER.format(offset=50))
-    args = ("run", "experiment=smoke", "~scorer", "+scorer.kind=my_scoring:size_score", "--no-progress")
+    config = ("experiment=smoke", "~scorer", "+scorer.kind=my_scoring:size_score")
+    args = ("run", *config, "--no-progress")
 
     first = _cli(project, home, *args)
     assert first.returncode == 0, first.stderr[-3000:]
     assert summary_of(first)["blocks_trained"] == 6 and "code changed" not in first.stdout
     same = _cli(project, home, *args)
     assert same.returncode == 0 and summary_of(same)["blocks_trained"] == 0, same.stdout[-2000:]
+    # The first read builds the space (torch) and saves the experiment's read snapshot; the next reads it.
+    front, imported_torch = _shown_front(project, home, config)
+    assert imported_torch and list((home / ".blocknas" / "reads").glob("smoke-*.json"))
+    assert _shown_front(project, home, config) == (front, False)
 
     scorer.write_text(SIZE_SCORER.format(offset=30))  # the code changed; no setting did
+    stale = _cli(project, home, "fronts", "show", "local_cpu", *config)  # the snapshot is not this code's
+    assert stale.returncode == 1 and "run" in stale.stderr, stale.stderr[-2000:]
     changed = _cli(project, home, *args)
     assert changed.returncode == 0, changed.stderr[-3000:]
     assert summary_of(changed)["blocks_trained"] == 6
@@ -189,6 +209,7 @@ def test_a_changed_scorer_re_measures_every_block_and_the_run_says_which_file_ch
         by_block.setdefault(row.block, []).append(row.accuracy)
     assert len(by_block) == 6 and all(len(v) == 2 for v in by_block.values()), by_block
     assert all(max(v) - min(v) == pytest.approx(20) for v in by_block.values())  # each network, scored anew
+    assert _shown_front(project, home, config)[0] == pytest.approx([a - 20 for a in front])
 
 
 # The project's modules moved into folders named like blocknas's own (its packages were top-level once).
