@@ -18,11 +18,10 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hydra import compose, initialize_config_module
-from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from blocknas.orchestrator.compose_cache import composed
 from blocknas.orchestrator.estimation import EstimatorSettings
 from blocknas.orchestrator.hashing import content_hash
 from blocknas.orchestrator.predictors import PREDICTORS
@@ -205,6 +204,9 @@ def _scheduler_settings(cfg: dict | None) -> SchedulerSettings:
 
 def compose_config(overrides: list[str], source: ConfigSource = ConfigSource()) -> DictConfig:
     """Compose the primary config (``config``, or ``source.config_name``) with Hydra overrides."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+
     overrides = list(overrides)
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
@@ -300,7 +302,13 @@ def _moved_key_hint(key: str) -> str:
 def load_settings(overrides: list[str], source: ConfigSource = ConfigSource(), check_space: bool = True) -> RunSettings:
     """Compose and validate. ``check_space=False`` (commands that only touch the store) skips building the
     search space, which imports torch and may import the user's code."""
-    cfg = compose_config(overrides, source)
+    cfg = composed(
+        list(overrides),
+        source.config_name,
+        source.config_dir,
+        CONFIG_MODULE,
+        lambda: compose_config(overrides, source),
+    )
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as exc:
