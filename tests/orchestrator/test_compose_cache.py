@@ -16,8 +16,9 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def _composed(overrides: list[str], source: ConfigSource = ConfigSource()) -> tuple[dict, int]:
+def _composed(overrides: list[str], source: ConfigSource | None = None) -> tuple[dict, int]:
     """(the config as ``composed`` gives it, unresolved; how many times it had to compose)."""
+    source = source or ConfigSource()
     calls = []
 
     def compose():
