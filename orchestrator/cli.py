@@ -641,7 +641,7 @@ def _fronts(settings, args, full) -> int:
 
         budgets = parse_budgets(args.budget)
         base, entry = _prepared(store, settings, full, args.target)
-        out = pick(base, entry, budgets, args.num_solutions, args.minimal_diversity)
+        out = pick(base, entry, budgets, args.num_solutions, args.minimal_diversity, store, settings.solver.max_points)
         text = format_pick(out)
     elif args.command == "fronts":
         from blocknas.orchestrator.answers import front_cap, with_answers

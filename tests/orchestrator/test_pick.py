@@ -207,3 +207,32 @@ def test_a_bigger_is_better_library_is_maximised_as_brute_force_finds(home, tmp_
     assert shown["direction"] == "maximize"
     wrong = run_cli(home, "targets", "add", "x", "--file", str(plain), "--maximize", "--minimize")
     assert wrong.returncode == 2
+
+
+def test_one_network_within_the_fronts_metric_is_read_off_the_stored_front(library, monkeypatch):
+    """``pick`` with the store: a budget on the front's metric alone is answered from the stored front (no
+    solver loaded), with the network the MIP finds; a budget on another metric is still solved."""
+    from blocknas.orchestrator.deploy.picking import pick
+    from blocknas.solvers import pareto
+
+    home, _, parent = library
+    shown = run_cli(home, "fronts", "show", "h100", "--json")  # stores the front
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    front = json.loads(shown.stdout)
+    store = PerformanceStore(f"sqlite:///{home}/.blocknas/perf.db")
+    entry = registry.find(store, "h100")
+    base, metric = library_accuracy(entry), front["metric"]
+    low, high = front["points"][0]["cost"], front["points"][-1]["cost"]
+    budgets = [{metric: low + share * (high - low)} for share in (0.1, 0.5, 0.9)]
+    solved = [pick(base, entry, b)["solutions"] for b in budgets]
+
+    def no_solver(*args, **kwargs):
+        raise AssertionError("solver called")
+
+    monkeypatch.setattr(pareto, "best_within_budgets", no_solver)
+    for budget, expected in zip(budgets, solved, strict=True):
+        (read,) = pick(base, entry, budget, store=store)["solutions"]
+        assert read["blocks"] == expected[0]["blocks"]
+        assert read["objective_value"] == pytest.approx(expected[0]["objective_value"], rel=1e-12)
+    with pytest.raises(AssertionError, match="solver called"):  # memory is no budget of the stored front
+        pick(base, entry, {**budgets[1], "memory_mib": 0.9 * parent["memory_mib"]}, store=store)
