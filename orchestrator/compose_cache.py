@@ -4,9 +4,9 @@ A composition depends only on the config files of its search path and on the ove
 config is kept in a file named by the overrides, the config name, every ``.yaml`` of the packaged tree and
 of ``--config-dir`` (path, size and modification time) and the installed Hydra and OmegaConf. It holds the
 config before resolution: interpolations such as ``${oc.env:BLOCKNAS_HOME,.}`` are resolved at each use, so
-environment variables are read fresh. The files live in ``$BLOCKNAS_CACHE_DIR``, else
-``$XDG_CACHE_HOME/blocknas/configs`` (``~/.cache``); a file that cannot be read is composed again, a
-composition that fails is never kept, and deleting the folder is always safe.
+environment variables are read fresh. The files live in ``configs/`` of the user cache
+(``blocknas.workers.user_cache``); a file that cannot be read is composed again, and a composition that
+fails is never kept.
 """
 
 from __future__ import annotations
@@ -20,14 +20,7 @@ import omegaconf
 from omegaconf import DictConfig, OmegaConf
 
 from blocknas.orchestrator.hashing import content_hash
-
-CACHE_ENV = "BLOCKNAS_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    if found := os.environ.get(CACHE_ENV):
-        return Path(found).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "blocknas" / "configs"
+from blocknas.workers.user_cache import cache_root, keep
 
 
 def _stamps(root: Path) -> list[list]:
@@ -56,17 +49,11 @@ def composed(
     overrides: list[str], config_name: str, config_dir: str | None, package: str, compose: Callable[[], DictConfig]
 ) -> DictConfig:
     """The config ``compose()`` gives for these inputs: from the cache, or composed and kept."""
-    file = cache_dir() / f"{_key(overrides, config_name, config_dir, package)}.yaml"
+    file = cache_root() / "configs" / f"{_key(overrides, config_name, config_dir, package)}.yaml"
     try:
         return OmegaConf.create(file.read_text())
     except (OSError, ValueError, omegaconf.errors.OmegaConfBaseException):
         pass
     cfg = compose()
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        partial = file.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(OmegaConf.to_yaml(cfg))
-        partial.replace(file)
-    except OSError:  # a read-only home: compose each time
-        pass
+    keep(file, lambda path: path.write_text(OmegaConf.to_yaml(cfg)))
     return cfg

@@ -6,14 +6,15 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from blocknas.orchestrator.compose_cache import CACHE_ENV, composed
+from blocknas.orchestrator.compose_cache import composed
 from blocknas.orchestrator.config import CONFIG_MODULE, ConfigSource, compose_config
+from blocknas.workers.user_cache import CACHE_ENV
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    return tmp_path / "cache"
+    return tmp_path / "cache" / "configs"
 
 
 def _composed(overrides: list[str], source: ConfigSource | None = None) -> tuple[dict, int]:

@@ -86,3 +86,20 @@ def test_data_is_checked_against_the_space():
         check_fits(digits, (1, 8, 8), 5)
     with pytest.raises(Exception, match="data.kind 'mnsit' is not a known dataset \\(did you mean 'mnist'"):
         data_settings({"kind": "mnsit"})
+
+
+def test_mnist_is_parsed_once_and_kept_in_the_user_cache(tmp_path, monkeypatch):
+    """The parsed MNIST array is kept, named by the shipped CSV's stamp: the same digits, whichever way
+    they were read, and a kept file that cannot be read is parsed again and replaced."""
+    from blocknas.workers.data import load_mnist
+    from blocknas.workers.user_cache import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    parsed = load_mnist(None)
+    (kept,) = (tmp_path / "data").glob("mnist-*.npy")
+    loaded = load_mnist(None)
+    assert np.array_equal(parsed.images, loaded.images) and np.array_equal(parsed.labels, loaded.labels)
+    assert parsed.fingerprint() == loaded.fingerprint()
+    kept.write_bytes(b"not an array")
+    assert np.array_equal(load_mnist(None).images, parsed.images)
+    assert np.load(kept).shape == (5000, 785)  # replaced by the parsed table again
