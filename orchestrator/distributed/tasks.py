@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import traceback
@@ -171,8 +172,22 @@ def block_row(block: BlockJob, ctx: TaskContext) -> dict:
     }
 
 
+def _quiet_cancellation() -> None:
+    """A task the driver cancels (a run stopped at its first bad result) gets ``KeyboardInterrupt`` wherever
+    it is, also inside a garbage-collection callback, which Python reports as "Exception ignored" with a
+    traceback that Ray forwards to the user's terminal: those are dropped; any other is reported as before."""
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            sys.__unraisablehook__(unraisable)
+
+    sys.unraisablehook = hook
+
+
 def _score_and_record(job: NetworkJob, blocks: list[BlockJob], ctx: TaskContext) -> TaskOutcome:
     from blocknas.workers.scoring import score_network  # imported in the worker: keeps the driver light
+
+    _quiet_cancellation()
 
     keys = tuple(b.block_key for b in blocks)
     hashes = [b.job_hash for b in blocks]

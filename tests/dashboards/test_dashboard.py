@@ -24,6 +24,7 @@ if not (CHROMIUM and DRIVER):
     )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -151,17 +152,23 @@ def test_the_front_shows_the_points_fronts_show_prints(dashboard):
     assert len(shown) == len(front["points"]) >= 3
 
 
-def _answer_for(driver, budget: float) -> str:
+def _answer_for(driver, budget: float) -> tuple[str, str]:
+    """(the answer element's id, its text) once the answer for ``budget`` shows, read inside the wait: Dash
+    may render the answer again at any moment, which leaves an element found earlier stale."""
     field = driver.find_element(By.ID, "budget-input")
     field.send_keys(Keys.CONTROL, "a")
     field.send_keys(Keys.DELETE, str(budget), Keys.ENTER)
-    return WebDriverWait(driver, 30).until(
-        lambda d: (
-            (el := d.find_elements(By.CSS_SELECTOR, "#answer-blocks, #answer-error"))
-            and f"<= {budget:g}" in d.find_element(By.ID, "answer").text
-            and el[0]
-        )
-    )
+
+    def shown(d):
+        try:
+            found = d.find_elements(By.CSS_SELECTOR, "#answer-blocks, #answer-error")
+            if found and f"<= {budget:g}" in d.find_element(By.ID, "answer").text:
+                return found[0].get_attribute("id"), found[0].text
+        except StaleElementReferenceException:
+            pass
+        return False
+
+    return WebDriverWait(driver, 30).until(shown)
 
 
 def test_moving_the_budget_shows_what_switch_answers(dashboard):
@@ -172,7 +179,7 @@ def test_moving_the_budget_shows_what_switch_answers(dashboard):
     for budget in budgets:
         switched = run_cli(home, "switch", "phone", "--budget", repr(budget), "experiment=smoke", "--json")
         assert switched.returncode == 0, switched.stderr
-        assert _answer_for(driver, budget).text == " ".join(json.loads(switched.stdout)["blocks"]), budget
+        assert _answer_for(driver, budget)[1] == " ".join(json.loads(switched.stdout)["blocks"]), budget
     # the slider moves the budget too: its new value is answered as switch answers it
     thumb = driver.find_element(By.CSS_SELECTOR, "#budget-slider [role=slider]")
     thumb.send_keys(Keys.HOME)
@@ -191,9 +198,8 @@ def test_a_budget_nothing_fits_says_the_smallest_feasible_cost(dashboard):
     _, _, port, driver, front = dashboard
     _open(driver, f"http://127.0.0.1:{port}/fronts?t=phone", "#budget-input")
     cheapest = front["points"][0]["cost"]
-    error = _answer_for(driver, cheapest / 2)
-    assert error.get_attribute("id") == "answer-error"
-    assert f"smallest feasible latency_ms cost is {cheapest:g}" in error.text
+    shown, text = _answer_for(driver, cheapest / 2)
+    assert shown == "answer-error" and f"smallest feasible latency_ms cost is {cheapest:g}" in text
 
 
 def test_verified_and_history_pages(dashboard):
@@ -245,12 +251,11 @@ def test_a_runs_own_target_shows_its_front_and_answers_budgets_as_solve(dashboar
     budget = (costs[0] + costs[-1]) / 2
     solved = run_cli(home, "solve", "experiment=smoke", f"solver.budgets.local_cpu={budget!r}")
     assert solved.returncode == 0, solved.stderr[-2000:]
-    assert _answer_for(driver, budget).text == " ".join(summary_of(solved)["best"]["blocks"])
+    assert _answer_for(driver, budget)[1] == " ".join(summary_of(solved)["best"]["blocks"])
     shown_answer = driver.find_element(By.ID, "answer-json").get_attribute("textContent")
     assert json.loads(shown_answer) == summary_of(solved)["best"]["answer"]  # one answer schema (docs/answers.md)
-    error = _answer_for(driver, costs[0] / 2)
-    assert error.get_attribute("id") == "answer-error"
-    assert f"smallest feasible local_cpu cost is {costs[0]:g}" in error.text
+    shown, text = _answer_for(driver, costs[0] / 2)
+    assert shown == "answer-error" and f"smallest feasible local_cpu cost is {costs[0]:g}" in text
     # the history links each of the run's fronts to this page
     history = _open(driver, f"http://127.0.0.1:{port}/history", "#history td")
     assert history.find_elements(By.XPATH, "//*[@id='history']//a[@href='/fronts?r=local_cpu']")

@@ -276,3 +276,28 @@ def test_data_that_does_not_fit_a_torch_space_is_advised_by_what_its_factory_ret
     assert "inputs of shape 1x28x28 (C x H x W) but the space takes 30 (features)" in result.stderr, result.stderr
     assert "return input_shape=(1, 28, 28) from your space factory" in result.stderr
     assert "space.input_size" not in result.stderr  # a key torch spaces do not have
+
+
+def test_a_cancelled_tasks_interrupt_in_a_gc_callback_prints_no_traceback(capsys, monkeypatch):
+    """A task cancelled when the run stops gets KeyboardInterrupt even inside a garbage-collection callback
+    (seen in SQLAlchemy's); Python would print that as "Exception ignored" with a traceback, which Ray
+    forwards to the terminal. The task's hook drops those, and reports every other such exception."""
+    import sys
+
+    from blocknas.orchestrator.distributed.tasks import _quiet_cancellation
+
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # restored after the test
+    _quiet_cancellation()
+
+    class Finalised:
+        def __init__(self, error: BaseException):
+            self.error = error
+
+        def __del__(self):
+            raise self.error
+
+    Finalised(KeyboardInterrupt())
+    assert capsys.readouterr().err == ""
+    Finalised(ValueError("a real problem"))
+    err = capsys.readouterr().err
+    assert "Exception ignored" in err and "ValueError: a real problem" in err
