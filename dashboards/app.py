@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 from dash.dash_table.Format import Format, Scheme, Trim
 
-from blocknas.orchestrator.answers import objective_of_space, registered_objective, with_answers
+from blocknas.orchestrator.answers import registered_objective, run_objective, with_answers
 from blocknas.orchestrator.deploy import switching
 from blocknas.orchestrator.deploy.fronts import front_points, prepare, target_budgets, target_key, target_table
 from blocknas.orchestrator.front_service import point_json
@@ -210,7 +210,7 @@ class Views:
                 point = found.best(name, budget)
             except InfeasibleBudgetError as exc:
                 return front, None, "", str(exc)
-            objective = objective_of_space(self.settings.space_definition.get("kind"))
+            objective = run_objective(self.settings.space_definition.get("kind"), self.settings.scorer)
             metrics = {target: tc.target.metric for target, tc in found.costs.items()}
             return front, with_answers([point], objective, metrics)[0], "solved now, as `blocknas solve`", None
         prepared = self.prepared(name)

@@ -29,6 +29,14 @@ class Objective:
     unit: str = "%"
     direction: str = "maximize"
 
+    @property
+    def axis_label(self) -> str:
+        """How a plot of stored values (higher is better) names its axis."""
+        if self == ACCURACY:
+            return "accuracy (%)"
+        unit = "" if self.unit == self.name else f" ({self.unit})"
+        return f"{self.name}{unit}" if self.direction == "maximize" else f"minus {self.name}{unit}, higher is better"
+
     def value(self, predicted_accuracy: float | None) -> float | None:
         if predicted_accuracy is None:
             return None
@@ -41,6 +49,14 @@ KL_DIVERGENCE = Objective("kl_divergence", "nats", "minimize")  # language model
 
 def objective_of_space(space_kind: str | None) -> Objective:
     return KL_DIVERGENCE if space_kind == "llm" else ACCURACY
+
+
+def run_objective(space_kind: str | None, scorer) -> Objective:
+    """A run's objective: ``scorer.objective`` where it names another key of the result (a loss, minimised:
+    stored negated), else that of its space (accuracy, or a language model's KL divergence)."""
+    if scorer.objective == "accuracy":
+        return objective_of_space(space_kind)
+    return Objective(scorer.objective, unit_of(scorer.objective), scorer.direction)
 
 
 def library_objective(metric: str, maximize: bool = False) -> Objective:

@@ -590,7 +590,7 @@ def _prepared(store, settings, full, name: str):
 def _shown_front(store, settings, full, name: str):
     """A registered target's front, or else that of one of the experiment's own targets (the run's front);
     with what its answers need: the objective, and each cost's metric (a run's costs are keyed by target)."""
-    from blocknas.orchestrator.answers import objective_of_space, registered_objective
+    from blocknas.orchestrator.answers import registered_objective, run_objective
     from blocknas.orchestrator.deploy.fronts import solve_target
     from blocknas.orchestrator.targets import registry
 
@@ -613,7 +613,7 @@ def _shown_front(store, settings, full, name: str):
             read_snapshot.save_run_front(full(), name, key.ident, ranges)
         return (
             solved,
-            objective_of_space(settings.space_definition.get("kind")),
+            run_objective(settings.space_definition.get("kind"), settings.scorer),
             {t.name: t.metric for t in settings.targets},
         )
     return solve_target(store, base, entry, settings.solver.max_points), registered_objective(entry.definition), {}
@@ -662,11 +662,12 @@ def _fronts(settings, args, full) -> int:
             [
                 f"{front.target} (version {front.target_version}) on {front.experiment}: "
                 f"{len(front.points)} points, computed {out['computed_at']}",
-                f"{front.metric:>14}  {'predicted':>10}  blocks",
+                f"{front.metric:>14}  {objective.name[:10]:>10}  blocks",
             ]
             + [
-                f"{_cost_text(p['cost'])}  {p['predicted_accuracy']:>10.4f}  {_blocks_text(p['blocks'])}"
+                f"{_cost_text(p['cost'])}  {value:>10.4f}  {_blocks_text(p['blocks'])}"
                 for p in front.points
+                if (value := objective.value(p["predicted_accuracy"])) is not None
             ]
         )
     else:
@@ -774,7 +775,10 @@ def _blocks(settings, args) -> int:
     if args.json:
         print(json.dumps([s.as_json() | {"accuracy_delta": deltas.get(s.job_hash)} for s in scores], indent=2))
     else:
-        print(format_blocks(scores, deltas))
+        from blocknas.orchestrator.answers import ACCURACY, run_objective
+
+        objective = ACCURACY if args.all else run_objective(settings.space_definition.get("kind"), settings.scorer)
+        print(format_blocks(scores, deltas, objective))
         print(f"{len(scores)} block results in {store.url.split('://')[0]} store")
     return EXIT_OK
 

@@ -464,7 +464,9 @@ def settings_from_dict(cfg: dict, config_yaml: str, check_space: bool = True) ->
         name=name,
         space=space,
         space_definition=space_definition,
-        scorer=ScorerSettings(scorer_kind, scorer_settings, trains, data, device, estimator),
+        scorer=ScorerSettings(
+            scorer_kind, scorer_settings, trains, data, device, estimator, *_objective(scorer_cfg, trains, space_cfg)
+        ),
         targets=targets,
         solver=solver,
         cluster=cluster,
@@ -578,6 +580,23 @@ def _scorer(scorer_cfg: dict, space_kind: str | None) -> tuple[str, object, bool
             message + (_moved_key_hint("scorer.dataset") if "'scorer.dataset'" in message else "")
         ) from exc
     return kind, settings, entry.trains
+
+
+def _objective(scorer_cfg: dict, trains: bool, space_cfg: dict) -> tuple[str, str]:
+    """``scorer.objective`` (a key of the scorer's result) and ``scorer.direction``: a block's value."""
+    name, direction = scorer_cfg.get("objective", "accuracy"), scorer_cfg.get("direction", "maximize")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", name):
+        raise ConfigError(f"scorer.objective must name a key of the scorer's result (e.g. loss), got {name!r}")
+    if direction not in ("maximize", "minimize"):
+        raise ConfigError(f"scorer.direction must be maximize or minimize, got {direction!r}")
+    if (name, direction) == ("accuracy", "minimize"):
+        raise ConfigError("scorer.objective=accuracy is maximised: scorer.direction=maximize (or another objective)")
+    if name != "accuracy" and (not trains or space_cfg.get("kind") == "llm"):
+        raise ConfigError(
+            f"scorer.objective={name}: only a scorer that trains networks of a cnn or torch space returns "
+            f"other metrics; scorer.kind={scorer_cfg.get('kind')} returns accuracy (leave scorer.objective out)"
+        )
+    return name, direction
 
 
 def _check_data(data: dict | None) -> None:

@@ -53,6 +53,8 @@ def make_plan(settings: RunSettings) -> Plan:
     contexts = choose_space_contexts(settings.space, settings.scorer.estimator, analytic_costs(settings.space, "flops"))
     dataset, fingerprint = data_fingerprint(settings.scorer)
     scorer = scorer_fingerprint(settings.scorer.kind, dataset, fingerprint, settings.scorer.settings_dict())
+    if (settings.scorer.objective, settings.scorer.direction) != ("accuracy", "maximize"):
+        scorer["objective"] = [settings.scorer.objective, settings.scorer.direction]  # default: hashes as before
     if code := user_code(settings):  # the user's space factory, loader and scorer: their code, not only settings
         scorer["code"] = code
     spec = JobSpec(scorer, settings.scorer.settings, settings.scorer.data, settings.scorer.device, settings.threads)

@@ -93,6 +93,7 @@ def network_job(space_definition: dict, choices: tuple[str, ...], spec: JobSpec)
         spec.scorer["kind"],
         spec.data or {},
         spec.threads,
+        tuple(spec.scorer.get("objective", ("accuracy", "maximize"))),
     )
 
 

@@ -70,6 +70,8 @@ class ScorerSettings:
     data: dict | None  # the data config of a training scorer (workers.data); None for lookup scorers
     device: str  # cpu, cuda or auto
     estimator: EstimatorSettings  # which context networks are scored
+    objective: str = "accuracy"  # scorer.objective: the key of the scorer's result that is a block's value
+    direction: str = "maximize"  # scorer.direction: maximize or minimize it
 
     def settings_dict(self) -> dict:
         value = self.settings

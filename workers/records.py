@@ -47,6 +47,7 @@ class NetworkJob:
     scorer: str = "swap_in"  # a registered scorer (workers.scoring.SCORERS), entry point or import path
     data: dict = field(default_factory=lambda: {"kind": "mnist"})  # the data config (workers.data)
     threads: int = 1  # torch threads of the worker (resources.cpus_per_block)
+    objective: tuple[str, str] = ("accuracy", "maximize")  # scorer.objective: the result's key, its direction
 
 
 @dataclass(frozen=True)

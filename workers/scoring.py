@@ -35,7 +35,8 @@ from blocknas.workers.typed import SettingsError, from_mapping
 if TYPE_CHECKING:  # a space module loads torch: only where a network is scored
     from blocknas.workers.spaces.protocol import ModuleSpace
 
-COMMON_KEYS = ("kind", "device", "estimator", "sample_fraction", "sample_seed")
+COMMON_KEYS = ("kind", "device", "estimator", "sample_fraction", "sample_seed", "objective", "direction")
+ACCURACY = ("accuracy", "maximize")  # the objective unless scorer.objective names another key of the result
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def score_network(job: NetworkJob) -> NetworkResult:
             device, metrics = None, entry.evaluate(space, job.choices, job.settings)
         params, flops = (analytic_costs(space, m).total(job.choices) for m in ("params", "flops"))
         seconds = time.perf_counter() - started
-        return _result(metrics, seconds, int(params), int(flops), str(device or "table"), trains=False)
+        return _result(metrics, seconds, int(params), int(flops), str(device or "table"), False, job.objective)
     import torch
 
     from blocknas.workers.data import load_dataset
@@ -180,7 +181,7 @@ def score_network(job: NetworkJob) -> NetworkResult:
     model = modules.build_network(job.choices)
     started = time.perf_counter()
     metrics = entry.evaluate(model, data, job.settings, device)
-    return _result(metrics, time.perf_counter() - started, params, flops, str(device))
+    return _result(metrics, time.perf_counter() - started, params, flops, str(device), objective=job.objective)
 
 
 class ScorerResultError(TypeError):
@@ -188,8 +189,19 @@ class ScorerResultError(TypeError):
     outside 0..100 percent (a fraction, most often). The run stops at the first one (nothing else is right)."""
 
 
-def check_result(metrics, trains: bool) -> float:
-    """The ``accuracy`` of a scorer's result; ``ScorerResultError`` says what is wrong and how to fix it."""
+def check_result(metrics, trains: bool, objective: tuple[str, str] = ACCURACY) -> float:
+    """The block value of a scorer's result: its ``accuracy``, or the key ``scorer.objective`` names (negated
+    when minimised: blocknas maximises values); ``ScorerResultError`` says what is wrong and how to fix it."""
+    if tuple(objective) != ACCURACY:
+        name, direction = objective
+        value = metrics.get(name) if isinstance(metrics, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            keys = ", ".join(sorted(metrics)) if isinstance(metrics, dict) else type(metrics).__name__
+            raise ScorerResultError(
+                f"scorer.objective={name}: the scorer's result must hold a finite number under {name!r}, got "
+                f"{value!r} (its keys: {keys})"
+            )
+        return float(value) if direction == "maximize" else -float(value)
     accuracy = metrics.get("accuracy") if isinstance(metrics, dict) else None
     if isinstance(accuracy, bool) or not isinstance(accuracy, int | float):
         raise ScorerResultError(f"a scorer must return a dict with a numeric 'accuracy' (percent), got {metrics!r}")
@@ -205,8 +217,16 @@ def check_result(metrics, trains: bool) -> float:
     return float(accuracy)
 
 
-def _result(metrics, seconds: float, params: int, flops: int, device: str, trains: bool = True) -> NetworkResult:
-    accuracy = check_result(metrics, trains)
+def _result(
+    metrics,
+    seconds: float,
+    params: int,
+    flops: int,
+    device: str,
+    trains: bool = True,
+    objective: tuple[str, str] = ACCURACY,
+) -> NetworkResult:
+    accuracy = check_result(metrics, trains, objective)
 
     def optional(key: str) -> float | None:
         value = metrics.get(key)

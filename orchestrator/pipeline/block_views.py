@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from blocknas.orchestrator.answers import ACCURACY, Objective
 from blocknas.orchestrator.storage import BlockScore
 
 if TYPE_CHECKING:  # `blocknas blocks` reads the table without MLflow, Pyomo or torch: they load in ~4 s
@@ -172,15 +173,18 @@ def block_view(run_ids: list[str], cost_columns: list[str]) -> dict:
     }
 
 
-def format_blocks(scores: list[BlockScore], deltas: dict[str, float]) -> str:
+def format_blocks(scores: list[BlockScore], deltas: dict[str, float], objective: Objective = ACCURACY) -> str:
+    """The table ``blocknas blocks`` prints: each block's value and its change against the slot's base block
+    in the objective's own terms (a minimised loss as the loss, not the negated value the table holds)."""
+    label = "acc %" if objective == ACCURACY else objective.name[:7]
     header = (
-        f"{'experiment':<14} {'block':<20} {'status':<8} {'att':>3} {'acc %':>7} {'delta':>7} {'loss':>7} "
+        f"{'experiment':<14} {'block':<20} {'status':<8} {'att':>3} {label:>7} {'delta':>7} {'loss':>7} "
         f"{'train s':>8} {'node':<12}"
     )
     lines = [header, "-" * len(header)]
     for s in scores:
-        acc = f"{s.accuracy:7.2f}" if s.accuracy is not None else f"{'-':>7}"
-        delta = f"{deltas[s.job_hash]:7.2f}" if s.job_hash in deltas else f"{'-':>7}"
+        acc = f"{objective.value(s.accuracy):7.2f}" if s.accuracy is not None else f"{'-':>7}"
+        delta = f"{objective.value(deltas[s.job_hash]):7.2f}" if s.job_hash in deltas else f"{'-':>7}"
         loss = f"{s.loss:7.3f}" if s.loss is not None else f"{'-':>7}"
         secs = f"{s.train_seconds:8.1f}" if s.train_seconds is not None else f"{'-':>8}"
         lines.append(

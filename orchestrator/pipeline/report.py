@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blocknas.orchestrator.answers import front_cap, mark_extrapolations, objective_of_space, with_answers
+from blocknas.orchestrator.answers import front_cap, mark_extrapolations, run_objective, with_answers
 from blocknas.orchestrator.front_service import point_json
 from blocknas.orchestrator.output_files import write_atomically
 from blocknas.orchestrator.pipeline.cost_stage import TargetCosts
@@ -50,7 +50,7 @@ def build_summary(
     ranges: dict | None = None,
     conversions: dict | None = None,
 ) -> dict:
-    objective = objective_of_space(settings.space_definition.get("kind"))
+    objective = run_objective(settings.space_definition.get("kind"), settings.scorer)
     metrics = {name: tc.target.metric for name, tc in costs.items()}
     summary = {
         "experiment": settings.name,

@@ -138,8 +138,10 @@ def write_front_files(
     """Per target ``pareto_<target>.json`` and ``pareto_<target>.png``, and one ``figures.html`` (every
     front interactive, side by side, and the block heatmap); returns the paths. ``summary``: the run's
     summary (its points carry the extrapolation marks); ``verified``: networks verified whole."""
+    from blocknas.orchestrator.answers import run_objective
     from blocknas.orchestrator.plots import figures
 
+    quality = run_objective(settings.space_definition.get("kind"), settings.scorer).axis_label
     out_dir.mkdir(parents=True, exist_ok=True)
     cloud = None
     if result.table.num_networks <= CLOUD_LIMIT:
@@ -176,14 +178,19 @@ def write_front_files(
                 budget=budget,
                 verified=[(v["costs"][name], v["accuracy"]) for v in verified if name in v["costs"]],
                 outside=[bool(p.get("outside_measured")) for p in points],
+                quality=quality,
             )
         paths += [json_path, png_path]
-        pages.append(figures.front_figure(name, metric, points, budget=budget, verified=verified, cloud=background))
+        pages.append(
+            figures.front_figure(
+                name, metric, points, budget=budget, verified=verified, cloud=background, quality=quality
+            )
+        )
     table = result.table
     heatmap = figures.heatmap_figure(
         table.slots, table.choices, table.accuracy, {n: (costs[n].target.metric, table.costs[n]) for n in result.fronts}
     )
-    overview = figures.fronts_figure(summary["targets"], settings.solver.budgets, verified)
+    overview = figures.fronts_figure(summary["targets"], settings.solver.budgets, verified, quality)
     with atomic_target(out_dir / "figures.html") as temporary:
         figures.write_html(
             temporary,

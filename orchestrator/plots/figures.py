@@ -131,7 +131,7 @@ def front_figure(
             annotation_position="top left",
         )
     figure.update_layout(
-        title=title or f"{target}: predicted accuracy vs. {metric}",
+        title=title or f"{target}: predicted {quality.split(' (')[0].split(',')[0]} vs. {metric}",
         xaxis_title=axis_title(target, metric),
         yaxis_title=quality,
         template="plotly_white",
@@ -142,7 +142,10 @@ def front_figure(
 
 
 def fronts_figure(
-    targets: Mapping[str, Mapping], budgets: Mapping[str, float] | None = None, verified: Sequence[Mapping] = ()
+    targets: Mapping[str, Mapping],
+    budgets: Mapping[str, float] | None = None,
+    verified: Sequence[Mapping] = (),
+    quality: str = "accuracy (%)",
 ) -> go.Figure:
     """Every target's front side by side, accuracy shared: ``targets[name]`` has ``metric`` and ``pareto``."""
     names = list(targets)
@@ -157,7 +160,7 @@ def fronts_figure(
         )
         if budgets and name in budgets:
             figure.add_vline(x=budgets[name], line={"dash": "dash", "color": "#d62728"}, row=1, col=col)
-    figure.update_yaxes(title_text="accuracy (%)", row=1, col=1)
+    figure.update_yaxes(title_text=quality, row=1, col=1)
     figure.update_layout(
         title="Pareto fronts of every target",
         template="plotly_white",

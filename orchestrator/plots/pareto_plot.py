@@ -22,6 +22,7 @@ def plot_front(
     budget: float | None = None,
     verified: list[tuple[float, float]] = (),
     outside: list[bool] | None = None,
+    quality: str = "accuracy (%)",
 ) -> Path:
     """``front``: (cost, predicted accuracy) sorted by cost; ``cloud``: every network's (costs, accuracies);
     ``verified``: (cost, measured accuracy) of verified networks; ``outside[k]``: point k is an extrapolation."""
@@ -57,8 +58,8 @@ def plot_front(
     if budget is not None:
         ax.axvline(budget, color="tab:red", linestyle="--", label=f"budget {budget:g}")
     ax.set_xlabel(f"{target}: {metric} ({unit or metric})")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"Pareto front: predicted accuracy vs. {target}")
+    ax.set_ylabel(quality)
+    ax.set_title(f"Pareto front: predicted {quality.split(' (')[0].split(',')[0]} vs. {target}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

@@ -212,6 +212,38 @@ def test_a_changed_scorer_re_measures_every_block_and_no_answer_reads_the_old_re
     assert _shown_front(project, home, config)[0] == pytest.approx([a - 20 for a in front])
 
 
+LOSS_SCORER = """\
+def loss_score(model, data, settings, device):
+    \"\"\"No training: a loss from the network's size (and an accuracy that is the same for every network).\"\"\"
+    return {"accuracy": 50.0, "loss": 1.0 + sum(p.numel() for p in model.parameters()) % 7 / 10}
+"""
+
+
+def test_a_run_minimises_the_objective_its_scorer_names_and_every_answer_names_it(tmp_path):
+    project, home = tmp_path / "project", tmp_path / "home"
+    project.mkdir()
+    (project / "my_loss.py").write_text(LOSS_SCORER)
+    config = ("experiment=smoke", "~scorer", "+scorer.kind=my_loss:loss_score", "+scorer.direction=minimize")
+    misspelt = _cli(project, home, "run", *config, "+scorer.objective=val_loss", "--no-progress")
+    assert misspelt.returncode == 2, misspelt.stderr[-2000:]
+    assert (
+        "hold a finite number under 'val_loss'" in misspelt.stderr and "(its keys: accuracy, loss)" in misspelt.stderr
+    )
+
+    result = _cli(project, home, "run", *config, "+scorer.objective=loss", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = summary_of(result)
+    scores = PerformanceStore(summary["store"]).block_scores(experiment="smoke", status="done")
+    assert len(scores) == 6 and all(s.accuracy == pytest.approx(-s.loss) for s in scores)  # stored: minus loss
+    front = summary["targets"]["params"]["pareto"]
+    answers = [p["answer"]["objective"] for p in front]
+    assert {(a["name"], a["direction"]) for a in answers} == {("loss", "minimize")}
+    assert [a["predicted"] for a in answers] == pytest.approx([-p["predicted_accuracy"] for p in front])
+    assert answers[-1]["predicted"] < answers[0]["predicted"]  # the most expensive point: the least loss
+    shown = _cli(project, home, "blocks", *config, "+scorer.objective=loss")
+    assert shown.returncode == 0 and shown.stdout.splitlines()[0].split()[4] == "loss", shown.stdout[:500]
+
+
 # The project's modules moved into folders named like blocknas's own (its packages were top-level once).
 COLLIDING = {"space.py": "workers", "blocks.py": "dashboards", "data.py": "orchestrator", "scoring.py": "solvers"}
 

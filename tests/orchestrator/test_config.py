@@ -114,6 +114,9 @@ def test_config_hash_tracks_science_not_placement(home):
         ("storage.url=mysql://u@127.0.0.1/db", "mysql is not supported"),
         ("storage.url=postgresql+pg8000://u@127.0.0.1/db", "needs the postgresql+pg8000 driver"),
         ("name=" + "a" * 500, "name must be 1-100 letters"),
+        ("scorer.direction=down", "scorer.direction must be maximize or minimize, got 'down'"),
+        ("scorer.direction=minimize", "scorer.objective=accuracy is maximised"),
+        ("scorer.objective=2x", "scorer.objective must name a key of the scorer's result"),
     ],
 )
 def test_bad_config_is_a_clear_error(override, message, home):
@@ -151,3 +154,10 @@ def test_cuda_where_ray_has_no_gpu_exits_2_and_writes_nothing(tmp_path):
         "targets.local_cpu.device=cuda and scorer.device=cuda, but this machine has no GPU that Ray can give a task"
     ) in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_objective_other_than_accuracy_needs_a_scorer_that_trains(home):
+    settings = load_settings(["experiment=smoke", "scorer.objective=loss", "scorer.direction=minimize"])
+    assert (settings.scorer.objective, settings.scorer.direction) == ("loss", "minimize")
+    with pytest.raises(ConfigError, match="scorer.kind=tabular returns accuracy"):
+        load_settings(["experiment=nb201", "+scorer.objective=loss"])

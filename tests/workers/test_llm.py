@@ -223,9 +223,12 @@ def test_a_serving_workload_costs_its_prefill_and_every_generated_token(parent):
     from blocknas.workers.llm.decoder import SubBlock
 
     block = SubBlock(parent.config, "attn_kv2")
-    short = sub_block_costs(block, parent.config, CostSettings(sequence=16, generated=1, repeats=3))
-    long = sub_block_costs(block, parent.config, CostSettings(sequence=16, generated=64, repeats=3))
-    assert long["workload_ms"] > 3 * short["workload_ms"] > 0  # 64 decoded tokens against one, the same prefill
+
+    def fastest(generated: int) -> float:  # a busy machine only slows a timing: the least of three is robust
+        settings = CostSettings(sequence=16, generated=generated, repeats=3)
+        return min(sub_block_costs(block, parent.config, settings)["workload_ms"] for _ in range(3))
+
+    assert fastest(64) > 3 * fastest(1) > 0  # 64 decoded tokens against one, the same prefill
     assert (
         sub_block_costs(SubBlock(parent.config, "ffn_noop"), parent.config, CostSettings(generated=4))["workload_ms"]
         == 0
